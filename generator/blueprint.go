@@ -1,0 +1,223 @@
+// Package generator is saaskit's engine. Its core is a pure function,
+// Render: (blueprint, answers, kit version) → Plan, an in-memory list of
+// files. Everything else — `saaskit new`, --dry-run, golden tests, and the
+// later add and upgrade verbs — consumes a Plan; only Write touches the disk.
+package generator
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+	"text/template"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Blueprint is a declarative recipe: the questions to ask, which template
+// files render under which answers, and the generated module's requirements.
+type Blueprint struct {
+	Name      string      `yaml:"name"`
+	Templates string      `yaml:"templates"`
+	Questions []Question  `yaml:"questions"`
+	Files     []FileGroup `yaml:"files"`
+	Delims    []DelimRule `yaml:"delims"`
+	LockKey   []string    `yaml:"lock_key"`
+	Modules   []Module    `yaml:"modules"`
+	Tools     []Module    `yaml:"tools"`
+
+	// locks holds the blueprint's lock files (go.mod and go.sum per lock key).
+	locks fs.FS
+}
+
+// Question is one option of the generated repository: a flag of
+// `saaskit new`, a prompt, and a validated answer.
+type Question struct {
+	Name  string `yaml:"name"`
+	Title string `yaml:"title"`
+	Help  string `yaml:"help"`
+	// Default is a template over earlier answers, e.g. "example.com/{{.name}}".
+	// A question with choices defaults to its first choice.
+	Default  string   `yaml:"default"`
+	Validate string   `yaml:"validate"`
+	Choices  []Choice `yaml:"choices"`
+}
+
+// Choice is one allowed value of a question, with the trade-off it makes.
+type Choice struct {
+	Value string `yaml:"value"`
+	Label string `yaml:"label"`
+	Help  string `yaml:"help"`
+}
+
+// Condition maps question names to the values that satisfy it; all entries
+// must hold. An empty condition always holds.
+type Condition map[string][]string
+
+// FileGroup claims template files for a condition.
+type FileGroup struct {
+	When  Condition `yaml:"when"`
+	Paths []string  `yaml:"paths"`
+}
+
+// DelimRule sets other template delimiters for some paths.
+type DelimRule struct {
+	Paths []string `yaml:"paths"`
+	Left  string   `yaml:"left"`
+	Right string   `yaml:"right"`
+}
+
+// Module is a pinned requirement of the generated module.
+type Module struct {
+	Path    string    `yaml:"path"`
+	Version string    `yaml:"version"`
+	Package string    `yaml:"package"` // for tools: the command's package
+	When    Condition `yaml:"when"`
+}
+
+// LoadBlueprint reads the manifest <name>.yaml from fsys; its lock files are
+// read from <name>/locks.
+func LoadBlueprint(fsys fs.FS, name string) (*Blueprint, error) {
+	raw, err := fs.ReadFile(fsys, name+".yaml")
+	if err != nil {
+		return nil, fmt.Errorf("load blueprint %q: %w", name, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	var bp Blueprint
+	if err := dec.Decode(&bp); err != nil {
+		return nil, fmt.Errorf("parse blueprint %s.yaml: %w", name, err)
+	}
+	if err := bp.check(); err != nil {
+		return nil, fmt.Errorf("blueprint %s.yaml: %w", name, err)
+	}
+	if sub, err := fs.Sub(fsys, name+"/locks"); err == nil {
+		bp.locks = sub
+	}
+	return &bp, nil
+}
+
+// check reports mistakes in the manifest itself, so they surface when the
+// blueprint loads rather than as odd output.
+func (bp *Blueprint) check() error {
+	var errs []error
+	seen := map[string]bool{}
+	for _, q := range bp.Questions {
+		if q.Name == "" {
+			errs = append(errs, errors.New("a question has no name"))
+			continue
+		}
+		if seen[q.Name] {
+			errs = append(errs, fmt.Errorf("question %q is declared twice", q.Name))
+		}
+		seen[q.Name] = true
+		if q.Validate != "" && validators[q.Validate] == nil {
+			errs = append(errs, fmt.Errorf("question %q: unknown validator %q", q.Name, q.Validate))
+		}
+		if q.Default != "" {
+			if _, err := template.New(q.Name).Option("missingkey=error").Parse(q.Default); err != nil {
+				errs = append(errs, fmt.Errorf("question %q: default: %w", q.Name, err))
+			}
+		}
+	}
+	checkCond := func(where string, c Condition) {
+		for k, vals := range c {
+			q := bp.Question(k)
+			if q == nil {
+				errs = append(errs, fmt.Errorf("%s: condition on unknown question %q", where, k))
+				continue
+			}
+			for _, v := range vals {
+				if !q.allows(v) {
+					errs = append(errs, fmt.Errorf("%s: %q is not a value of %q", where, v, k))
+				}
+			}
+		}
+	}
+	for i, g := range bp.Files {
+		checkCond(fmt.Sprintf("files[%d]", i), g.When)
+	}
+	for _, m := range bp.Modules {
+		checkCond("module "+m.Path, m.When)
+	}
+	for _, k := range bp.LockKey {
+		if q := bp.Question(k); q == nil || len(q.Choices) == 0 {
+			errs = append(errs, fmt.Errorf("lock_key: %q is not a question with choices", k))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Question returns the question called name, or nil.
+func (bp *Blueprint) Question(name string) *Question {
+	for i := range bp.Questions {
+		if bp.Questions[i].Name == name {
+			return &bp.Questions[i]
+		}
+	}
+	return nil
+}
+
+// Values lists the allowed values of a question with choices.
+func (q *Question) Values() []string {
+	vals := make([]string, len(q.Choices))
+	for i, c := range q.Choices {
+		vals[i] = c.Value
+	}
+	return vals
+}
+
+func (q *Question) allows(v string) bool {
+	return len(q.Choices) == 0 || slices.Contains(q.Values(), v)
+}
+
+// Holds reports whether the answers satisfy the condition.
+func (c Condition) Holds(a Answers) bool {
+	for k, vals := range c {
+		if !slices.Contains(vals, a[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+// matchPath reports whether a template path matches a blueprint pattern:
+// path.Match syntax, plus a trailing "/**" for a whole directory.
+func matchPath(pattern, name string) bool {
+	if dir, ok := strings.CutSuffix(pattern, "/**"); ok {
+		return strings.HasPrefix(name, dir+"/")
+	}
+	ok, err := path.Match(pattern, name)
+	return err == nil && ok
+}
+
+// included reports whether a template file renders for the answers.
+func (bp *Blueprint) included(name string, a Answers) bool {
+	claimed := false
+	for _, g := range bp.Files {
+		for _, p := range g.Paths {
+			if matchPath(p, name) {
+				if g.When.Holds(a) {
+					return true
+				}
+				claimed = true
+			}
+		}
+	}
+	return !claimed
+}
+
+// delims returns the template delimiters for a template file.
+func (bp *Blueprint) delims(name string) (left, right string) {
+	for _, r := range bp.Delims {
+		for _, p := range r.Paths {
+			if matchPath(p, name) {
+				return r.Left, r.Right
+			}
+		}
+	}
+	return "{{", "}}"
+}

@@ -1,0 +1,191 @@
+package generator
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+	"text/template"
+)
+
+// File is one file of a plan: a slash-separated path relative to the
+// repository root, its content and permission bits.
+type File struct {
+	Path    string
+	Content []byte
+	Mode    fs.FileMode
+}
+
+// Plan is a rendered repository, in memory, sorted by path.
+type Plan struct {
+	Files []File
+}
+
+// File returns the planned file at p, or nil.
+func (p *Plan) File(name string) *File {
+	i := sort.Search(len(p.Files), func(i int) bool { return p.Files[i].Path >= name })
+	if i < len(p.Files) && p.Files[i].Path == name {
+		return &p.Files[i]
+	}
+	return nil
+}
+
+func (p *Plan) add(f File) {
+	if f.Mode == 0 {
+		f.Mode = 0o644
+	}
+	p.Files = append(p.Files, f)
+}
+
+func (p *Plan) sort() { sort.Slice(p.Files, func(i, j int) bool { return p.Files[i].Path < p.Files[j].Path }) }
+
+// Input is everything a render depends on. The same Input always gives a
+// byte-identical Plan.
+type Input struct {
+	Answers    Answers
+	KitVersion string
+}
+
+const (
+	partialsDir  = "_partials"
+	tmplSuffix   = ".tmpl"
+	namePlacemat = "__name__"
+)
+
+// Render turns a blueprint, its template tree and the answers into a Plan:
+// templates rendered, Go formatted, go.mod and go.sum from the lock, the
+// .saaskit.yaml record, and sqlc's generated query code.
+func Render(bp *Blueprint, tree fs.FS, in Input) (*Plan, error) {
+	if err := bp.Validate(in.Answers); err != nil {
+		return nil, err
+	}
+	plan, err := renderTemplates(bp, tree, in)
+	if err != nil {
+		return nil, err
+	}
+	if err := addModuleFiles(plan, bp, in.Answers); err != nil {
+		return nil, err
+	}
+	rec, err := NewRecord(bp, in).Marshal()
+	if err != nil {
+		return nil, err
+	}
+	plan.add(File{Path: RecordFile, Content: rec})
+	plan.sort()
+	if err := runSQLC(plan); err != nil {
+		return nil, err
+	}
+	plan.sort()
+	return plan, nil
+}
+
+// renderTemplates renders the template tree alone, without module files,
+// record or sqlc output.
+func renderTemplates(bp *Blueprint, tree fs.FS, in Input) (*Plan, error) {
+	data := NewData(in.Answers, in.KitVersion)
+	partials, err := parsePartials(tree)
+	if err != nil {
+		return nil, err
+	}
+	plan := &Plan{}
+	err = fs.WalkDir(tree, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if name == partialsDir {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if !bp.included(name, in.Answers) {
+			return nil
+		}
+		src, err := fs.ReadFile(tree, name)
+		if err != nil {
+			return err
+		}
+		out := outputPath(name, data)
+		content := src
+		if strings.HasSuffix(name, tmplSuffix) {
+			content, err = execTemplate(bp, partials, name, string(src), data)
+			if err != nil {
+				return err
+			}
+		}
+		if strings.HasSuffix(out, ".go") {
+			content, err = formatGo(name, out, content, data.Module)
+			if err != nil {
+				return err
+			}
+		}
+		plan.add(File{Path: out, Content: content})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	plan.sort()
+	for i := 1; i < len(plan.Files); i++ {
+		if plan.Files[i].Path == plan.Files[i-1].Path {
+			return nil, fmt.Errorf("two templates render to %s", plan.Files[i].Path)
+		}
+	}
+	return plan, nil
+}
+
+// outputPath maps a template path to the generated path.
+func outputPath(name string, data Data) string {
+	name = strings.TrimSuffix(name, tmplSuffix)
+	parts := strings.Split(name, "/")
+	for i, p := range parts {
+		if p == namePlacemat {
+			parts[i] = data.Name
+		}
+	}
+	return path.Join(parts...)
+}
+
+func parsePartials(tree fs.FS) (*template.Template, error) {
+	root := template.New("").Option("missingkey=error").Funcs(funcMap())
+	names, err := fs.Glob(tree, partialsDir+"/*"+tmplSuffix)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		src, err := fs.ReadFile(tree, n)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := root.New(n).Parse(string(src)); err != nil {
+			return nil, fmt.Errorf("template %s: %w", n, err)
+		}
+	}
+	return root, nil
+}
+
+// execTemplate renders one template file in its own set cloned from the
+// partials, so names defined in different files cannot collide.
+func execTemplate(bp *Blueprint, partials *template.Template, name, src string, data Data) ([]byte, error) {
+	set, err := partials.Clone()
+	if err != nil {
+		return nil, err
+	}
+	left, right := bp.delims(name)
+	t, err := set.New(name).Delims(left, right).Parse(src)
+	if err != nil {
+		return nil, fmt.Errorf("template %s: %w", name, err)
+	}
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, data); err != nil {
+		var ee template.ExecError
+		if errors.As(err, &ee) {
+			return nil, fmt.Errorf("template %s: %w", name, ee.Err)
+		}
+		return nil, fmt.Errorf("template %s: %w", name, err)
+	}
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,54 @@
+package cmdutil
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/saaskit/saaskit/generator"
+)
+
+// Factory gives commands their side effects, so tests can swap each one.
+type Factory struct {
+	IOStreams  *IOStreams
+	KitVersion string
+	Getenv     func(string) string
+	// Prompter asks blueprint questions interactively.
+	Prompter func(accessible bool) Prompter
+	// Git runs git in a directory.
+	Git func(ctx context.Context, dir string, args ...string) error
+}
+
+// Prompter asks for the answer to one question; def is pre-filled.
+type Prompter interface {
+	Ask(q *generator.Question, def string) (string, error)
+}
+
+// RunGit runs the git binary, returning its output in the error on failure.
+func RunGit(ctx context.Context, dir string, args ...string) error {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// FlagError is a usage mistake; the command's usage line follows it.
+type FlagError struct{ Err error }
+
+func (e *FlagError) Error() string { return e.Err.Error() }
+func (e *FlagError) Unwrap() error { return e.Err }
+
+// FlagErrorf builds a FlagError.
+func FlagErrorf(format string, args ...any) error {
+	return &FlagError{Err: fmt.Errorf(format, args...)}
+}
+
+// ErrCancel reports that the user stopped a prompt; it exits quietly.
+var ErrCancel = errors.New("cancelled")

@@ -1,0 +1,127 @@
+// Package prompt asks blueprint questions with charmbracelet/huh: a full
+// terminal form, or huh's accessible mode (plain numbered prompts, one
+// answer per line) for screen readers and piped input.
+package prompt
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+
+	"charm.land/huh/v2"
+
+	"github.com/saaskit/saaskit/generator"
+	"github.com/saaskit/saaskit/internal/cmdutil"
+)
+
+// Huh asks questions with huh forms.
+type Huh struct {
+	out        io.Writer
+	in         io.Reader
+	accessible bool
+	lines      *lineFeeder
+}
+
+// New returns a prompter reading ios.In and writing prompts to ios.ErrOut
+// (stdout stays for data).
+func New(ios *cmdutil.IOStreams, accessible bool) *Huh {
+	h := &Huh{out: ios.ErrOut, in: ios.In, accessible: accessible}
+	if accessible {
+		h.lines = &lineFeeder{r: bufio.NewReader(ios.In)}
+	}
+	return h
+}
+
+// Ask asks one question with def pre-filled and returns the answer.
+func (h *Huh) Ask(q *generator.Question, def string) (string, error) {
+	value := def
+	title := q.Title
+	if h.accessible && def != "" && len(q.Choices) == 0 {
+		title = fmt.Sprintf("%s (default %s)", q.Title, def)
+	}
+	var field huh.Field
+	if len(q.Choices) > 0 {
+		opts := make([]huh.Option[string], len(q.Choices))
+		for i, c := range q.Choices {
+			opts[i] = huh.NewOption(fmt.Sprintf("%s: %s", c.Label, c.Help), c.Value)
+		}
+		field = huh.NewSelect[string]().Title(title).Description(q.Help).Options(opts...).Value(&value)
+	} else {
+		field = huh.NewInput().Title(title).Description(q.Help).Placeholder(def).Value(&value).
+			Validate(func(s string) error {
+				if s == "" {
+					return nil // empty keeps the default
+				}
+				return q.Check(s)
+			})
+	}
+	form := huh.NewForm(huh.NewGroup(field)).WithAccessible(h.accessible).WithOutput(h.out).WithShowHelp(true)
+	if h.accessible {
+		// huh's accessible prompts create a new bufio.Scanner per field,
+		// which would swallow every piped answer into the first field; the
+		// feeder hands out one byte at a time so each field reads its line.
+		h.lines.startField()
+		form = form.WithInput(h.lines).WithTheme(huh.ThemeFunc(huh.ThemeBase))
+	} else {
+		form = form.WithInput(h.in)
+	}
+	if err := form.Run(); err != nil {
+		if errors.Is(err, huh.ErrUserAborted) {
+			return "", cmdutil.ErrCancel
+		}
+		return "", fmt.Errorf("asking for --%s: %w", q.Name, err)
+	}
+	if h.accessible && h.lines.ranDry() {
+		return "", fmt.Errorf("input ended before a valid answer for --%s", q.Name)
+	}
+	if value == "" {
+		value = def
+	}
+	if err := q.Check(value); err != nil {
+		return "", err
+	}
+	return value, nil
+}
+
+// lineFeeder reads its source one byte per Read call. When the source ends,
+// it completes an unterminated last line, then answers empty lines (which
+// make huh settle on its default) and records that the input ran dry, so
+// the question is reported instead of silently defaulted.
+type lineFeeder struct {
+	r        *bufio.Reader
+	lastByte byte
+	dry      int  // empty lines handed out after the end of input
+	dryHere  bool // input ran dry during the current field
+}
+
+const maxDryLines = 4
+
+func (f *lineFeeder) startField() { f.dryHere = false }
+
+func (f *lineFeeder) ranDry() bool { return f.dryHere }
+
+func (f *lineFeeder) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	b, err := f.r.ReadByte()
+	if err == nil {
+		p[0], f.lastByte = b, b
+		return 1, nil
+	}
+	if !errors.Is(err, io.EOF) {
+		return 0, err
+	}
+	if f.lastByte != 0 && f.lastByte != '\n' {
+		p[0], f.lastByte = '\n', '\n'
+		return 1, nil
+	}
+	f.dryHere = true
+	if f.dry >= maxDryLines {
+		return 0, io.EOF
+	}
+	f.dry++
+	p[0] = '\n'
+	return 1, nil
+}
