@@ -99,8 +99,13 @@ all at once: it is rendered beside the target and moved into place.`,
 		},
 	}
 	if bp != nil {
+		// Help shows defaults in terms of the other options: example.com/<name>.
+		symbolic := generator.Answers{}
+		for _, q := range bp.Questions {
+			symbolic[q.Name] = "<" + q.Name + ">"
+		}
 		for i := range bp.Questions {
-			addQuestionFlag(cmd, &bp.Questions[i])
+			addQuestionFlag(cmd, &bp.Questions[i], symbolic)
 		}
 	}
 	fl := cmd.Flags()
@@ -114,12 +119,15 @@ all at once: it is rendered beside the target and moved into place.`,
 
 // addQuestionFlag derives a flag, its help and its completions from a
 // blueprint question.
-func addQuestionFlag(cmd *cobra.Command, q *generator.Question) {
+func addQuestionFlag(cmd *cobra.Command, q *generator.Question, symbolic generator.Answers) {
 	usage := q.Title
 	if len(q.Choices) > 0 {
-		usage += ": " + strings.Join(q.Values(), ", ") + " (default " + q.Choices[0].Value + ")"
-	} else if q.Default != "" {
-		usage += " (default " + q.Default + ")"
+		usage += ": " + strings.Join(q.Values(), ", ")
+	}
+	if def, err := q.DefaultFor(symbolic); err == nil && def != "" && def != symbolic[q.Name] {
+		usage += " (default " + def + ")"
+	} else if q.Name == "name" {
+		usage += " (default: the directory's name)"
 	}
 	cmd.Flags().String(q.Name, "", usage)
 	_ = cmd.RegisterFlagCompletionFunc(q.Name, func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/saaskit/saaskit/cmd/saaskit/root"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"saaskit": func() { os.Exit(root.Main()) },
+	})
+}
+
+// TestScripts runs every testdata/script/*.txtar; each is one scenario of a
+// command, a flag or an error path.
+func TestScripts(t *testing.T) {
+	t.Parallel()
+	gomodcache := goEnv(t, "GOMODCACHE")
+	gocache := goEnv(t, "GOCACHE")
+	testscript.Run(t, testscript.Params{
+		Dir: filepath.Join("..", "..", "testdata", "script"),
+		Setup: func(env *testscript.Env) error {
+			// HOME is isolated by testscript; reuse the host's module and
+			// build caches so scripts that run the go command stay fast.
+			env.Setenv("GOMODCACHE", gomodcache)
+			env.Setenv("GOCACHE", gocache)
+			env.Setenv("GOFLAGS", "-mod=mod")
+			env.Setenv("GOPROXY", "off")
+			env.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+			env.Setenv("ACCESSIBLE", "")
+			return nil
+		},
+		RequireExplicitExec: true,
+		RequireUniqueNames:  true,
+	})
+}
+
+func goEnv(t *testing.T, key string) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", key).Output()
+	if err != nil {
+		t.Fatalf("go env %s: %v", key, err)
+	}
+	return strings.TrimSpace(string(out))
+}
