@@ -278,14 +278,18 @@ func printPlan(ios *cmdutil.IOStreams, plan *generator.Plan, dir string, answers
 }
 
 func gitInit(ctx context.Context, opts *Options, dir string) error {
-	for _, args := range [][]string{
-		{"init", "-q"},
-		{"add", "-A"},
-		{"-c", "user.name=saaskit", "-c", "user.email=saaskit@localhost", "commit", "-q", "--no-verify", "-m", "Generate with saaskit " + opts.KitVersion},
-	} {
-		if err := opts.Git(ctx, dir, args...); err != nil {
-			return err
-		}
+	if err := opts.Git(ctx, dir, "init", "-q"); err != nil {
+		return err
+	}
+	if err := opts.Git(ctx, dir, "add", "-A"); err != nil {
+		return err
+	}
+	msg := "Generate with saaskit " + opts.KitVersion
+	if err := opts.Git(ctx, dir, "commit", "-q", "--no-verify", "-m", msg); err != nil {
+		// No git identity configured: commit as saaskit rather than leave
+		// the repository without its first commit.
+		return opts.Git(ctx, dir, "-c", "user.name=saaskit", "-c", "user.email=saaskit@localhost",
+			"commit", "-q", "--no-verify", "-m", msg)
 	}
 	return nil
 }
