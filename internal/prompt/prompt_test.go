@@ -1,0 +1,81 @@
+package prompt
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/saaskit/saaskit/generator"
+	"github.com/saaskit/saaskit/internal/cmdutil"
+)
+
+var (
+	nameQ   = &generator.Question{Name: "name", Title: "App name", Validate: "appname"}
+	brokerQ = &generator.Question{Name: "broker", Title: "Broker", Choices: []generator.Choice{
+		{Value: "postgres", Label: "Postgres", Help: "no extra server"},
+		{Value: "redis", Label: "Redis", Help: "fast"},
+		{Value: "nats", Label: "NATS", Help: "streams"},
+	}}
+)
+
+// One pipe write holding every answer must still give each question its
+// own line.
+func TestAccessibleAnswersReachTheirQuestions(t *testing.T) {
+	t.Parallel()
+	ios, in, _, errOut := cmdutil.Test()
+	in.WriteString("shop\n3\n\n")
+	p := New(ios, true)
+
+	for _, step := range []struct {
+		q    *generator.Question
+		def  string
+		want string
+	}{
+		{nameQ, "acme", "shop"},
+		{brokerQ, "postgres", "nats"},
+		{brokerQ, "redis", "redis"}, // empty line keeps the default
+	} {
+		got, err := p.Ask(step.q, step.def)
+		if err != nil {
+			t.Fatalf("Ask(%s): %v\n%s", step.q.Name, err, errOut)
+		}
+		if got != step.want {
+			t.Errorf("Ask(%s) = %q, want %q", step.q.Name, got, step.want)
+		}
+	}
+	if !strings.Contains(errOut.String(), "3. NATS: streams") {
+		t.Errorf("choices and their trade-offs not listed:\n%s", errOut)
+	}
+	if strings.Contains(errOut.String(), "\x1b[") {
+		t.Errorf("accessible output has ANSI escapes:\n%q", errOut)
+	}
+}
+
+func TestAccessibleEndOfInputIsAnError(t *testing.T) {
+	t.Parallel()
+	ios, in, _, _ := cmdutil.Test()
+	in.WriteString("2") // no newline: still an answer
+	p := New(ios, true)
+	if got, err := p.Ask(brokerQ, "postgres"); err != nil || got != "redis" {
+		t.Fatalf("Ask = %q, %v; want redis", got, err)
+	}
+	if _, err := p.Ask(brokerQ, "postgres"); err == nil || !strings.Contains(err.Error(), "input ended before a valid answer for --broker") {
+		t.Fatalf("exhausted input not reported: %v", err)
+	}
+}
+
+func TestAccessibleInvalidAnswers(t *testing.T) {
+	t.Parallel()
+	ios, in, _, errOut := cmdutil.Test()
+	in.WriteString("7\nx\n1\nBad_Name\n")
+	p := New(ios, true)
+	got, err := p.Ask(brokerQ, "redis")
+	if err != nil || got != "postgres" {
+		t.Fatalf("Ask = %q, %v; want postgres after two invalid lines", got, err)
+	}
+	if !strings.Contains(errOut.String(), "Invalid: must be a number between 1 and 3") {
+		t.Errorf("invalid choice not explained:\n%s", errOut)
+	}
+	if _, err := p.Ask(nameQ, "acme"); err == nil || !strings.Contains(err.Error(), "--name") {
+		t.Fatalf("invalid name followed by end of input: %v", err)
+	}
+}
