@@ -67,8 +67,8 @@ import (
 
 func main() { fmt.Println(app.Name); _ = os.Args }
 `)},
-		"internal/app/app.go.tmpl": {Data: []byte("package app\n\n// Name is the app's name.\nconst Name = {{quote .Name}}\n")},
-		"internal/redis/redis.go.tmpl": {Data: []byte("package redis\n\n// URL is where Redis listens.\nconst URL = \"redis://\"\n")},
+		"internal/app/app.go.tmpl":      {Data: []byte("package app\n\n// Name is the app's name.\nconst Name = {{quote .Name}}\n")},
+		"internal/redis/redis.go.tmpl":  {Data: []byte("package redis\n\n// URL is where Redis listens.\nconst URL = \"redis://\"\n")},
 		".github/workflows/ci.yml.tmpl": {Data: []byte("name: [[.Name]]\non: push\nenv:\n  X: ${{ github.sha }}\n")},
 		"README.md":                     {Data: []byte("Verbatim {{.Name}}\n")},
 	}

@@ -40,7 +40,9 @@ func (p *Plan) add(f File) {
 	p.Files = append(p.Files, f)
 }
 
-func (p *Plan) sort() { sort.Slice(p.Files, func(i, j int) bool { return p.Files[i].Path < p.Files[j].Path }) }
+func (p *Plan) sort() {
+	sort.Slice(p.Files, func(i, j int) bool { return p.Files[i].Path < p.Files[j].Path })
+}
 
 // Input is everything a render depends on. The same Input always gives a
 // byte-identical Plan.
