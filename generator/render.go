@@ -54,7 +54,7 @@ type Input struct {
 const (
 	partialsDir  = "_partials"
 	tmplSuffix   = ".tmpl"
-	namePlacemat = "__name__"
+	nameSegment = "__name__"
 )
 
 // Render turns a blueprint, its template tree and the answers into a Plan:
@@ -144,7 +144,7 @@ func outputPath(name string, data Data) string {
 	name = strings.TrimSuffix(name, tmplSuffix)
 	parts := strings.Split(name, "/")
 	for i, p := range parts {
-		if p == namePlacemat {
+		if p == nameSegment {
 			parts[i] = data.Name
 		}
 	}

@@ -48,7 +48,7 @@ func (h *Huh) Ask(q *generator.Question, def string) (string, error) {
 		}
 		field = huh.NewSelect[string]().Title(title).Description(q.Help).Options(opts...).Value(&value)
 	} else {
-		field = huh.NewInput().Title(title).Description(q.Help).Placeholder(def).Value(&value).
+		field = huh.NewInput().Title(title).Description(q.Help).Value(&value).
 			Validate(func(s string) error {
 				if s == "" {
 					return nil // empty keeps the default
