@@ -47,8 +47,8 @@ func Compose(ctx context.Context, dir, file string) (*types.Project, error) {
 			}
 		}),
 	}
-	// The one warning compose prints for a file it loads: treat it as the
-	// error it is for a file we generate.
+	// compose only warns (through logrus) about an obsolete top-level
+	// version; in a file we generate it is an error.
 	if content, err := os.ReadFile(filepath.Join(dir, file)); err == nil {
 		var top struct {
 			Version yaml.Node `yaml:"version"`

@@ -1,9 +1,6 @@
 package repocheck
 
 import (
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -49,29 +46,9 @@ volumes:
   pgdata:
 `
 
-// writeRepo writes files (name to content) into a new directory.
-func writeRepo(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
-func editCompose(t *testing.T, old, new string) string {
-	t.Helper()
-	if !strings.Contains(appCompose, old) {
-		t.Fatalf("fixture has no %q", old)
-	}
-	return strings.Replace(appCompose, old, new, 1)
-}
-
 func TestCompose(t *testing.T) {
 	t.Parallel()
-	dir := writeRepo(t, map[string]string{
+	dir := writeFiles(t, map[string]string{
 		"docker-compose.yml": appCompose,
 		EnvExample:           "# Copy to .env\nPOSTGRES_PASSWORD=from-example\n",
 		".env":               "POSTGRES_PASSWORD=from-dotenv\n",
@@ -94,7 +71,7 @@ func TestCompose(t *testing.T) {
 func TestComposeWithoutEnvExample(t *testing.T) {
 	// Not parallel: it sets a process variable that must not leak in.
 	t.Setenv("POSTGRES_PASSWORD", "from-os")
-	dir := writeRepo(t, map[string]string{"compose.yaml": appCompose})
+	dir := writeFiles(t, map[string]string{"compose.yaml": appCompose})
 	p, err := Compose(t.Context(), dir, "compose.yaml")
 	if err != nil {
 		t.Fatalf("an unset variable must not fail the load: %v", err)
@@ -113,33 +90,33 @@ func TestComposeBroken(t *testing.T) {
 	}{
 		{"missing file", map[string]string{}, []string{"compose docker-compose.yml", "no such file or directory"}},
 		{"not YAML", map[string]string{"docker-compose.yml": "services: [\n"}, []string{"compose docker-compose.yml", "yaml"}},
-		{"wrong type", map[string]string{"docker-compose.yml": editCompose(t,
+		{"wrong type", map[string]string{"docker-compose.yml": replace(t, appCompose,
 			"    ports:\n      - \"${APP_PORT:-8080}:8080\"\n", "    ports: \"8080:8080\"\n")},
 			[]string{"services.app.ports must be a array"}},
-		{"unknown key", map[string]string{"docker-compose.yml": editCompose(t, "image: postgres:16", "imagee: postgres:16")},
+		{"unknown key", map[string]string{"docker-compose.yml": replace(t, appCompose, "image: postgres:16", "imagee: postgres:16")},
 			[]string{"services.postgres.imagee"}},
-		{"depends on an undefined service", map[string]string{"docker-compose.yml": editCompose(t,
+		{"depends on an undefined service", map[string]string{"docker-compose.yml": replace(t, appCompose,
 			"image: postgres:16", "image: postgres:16\n    depends_on: [redis]")},
 			[]string{`depends on undefined service "redis"`}},
-		{"undefined service in a profile", map[string]string{"docker-compose.yml": editCompose(t,
+		{"undefined service in a profile", map[string]string{"docker-compose.yml": replace(t, appCompose,
 			"profiles: [mail]", "profiles: [mail]\n    depends_on: [smtp]")},
 			[]string{`depends on undefined service "smtp"`}},
 		{"required variable not in .env.example", map[string]string{
-			"docker-compose.yml": editCompose(t, "image: postgres:16", "image: postgres:${PG_VERSION:?set PG_VERSION in .env}"),
+			"docker-compose.yml": replace(t, appCompose, "image: postgres:16", "image: postgres:${PG_VERSION:?set PG_VERSION in .env}"),
 			EnvExample:           "POSTGRES_PASSWORD=x\n",
 		}, []string{"required variable PG_VERSION is missing a value: set PG_VERSION in .env"}},
-		{"required env_file missing", map[string]string{"docker-compose.yml": editCompose(t,
+		{"required env_file missing", map[string]string{"docker-compose.yml": replace(t, appCompose,
 			"      - path: .env\n        required: false\n", "      - secrets.env\n")},
 			[]string{"secrets.env", "not found"}},
 		{"obsolete version", map[string]string{"docker-compose.yml": "# dev stack\nversion: \"3.9\"\n" + appCompose},
 			[]string{"line 2: the top-level `version` attribute is obsolete"}},
-		{"undefined volume", map[string]string{"docker-compose.yml": editCompose(t, "volumes:\n  pgdata:\n", "")},
+		{"undefined volume", map[string]string{"docker-compose.yml": replace(t, appCompose, "volumes:\n  pgdata:\n", "")},
 			[]string{"undefined volume pgdata"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			p, err := Compose(t.Context(), writeRepo(t, tt.files), "docker-compose.yml")
+			p, err := Compose(t.Context(), writeFiles(t, tt.files), "docker-compose.yml")
 			if p != nil {
 				t.Errorf("got a project along with the error")
 			}
@@ -156,7 +133,7 @@ func TestCheckAppCompose(t *testing.T) {
 	}
 	load := func(t *testing.T, content string) *types.Project {
 		t.Helper()
-		p, err := Compose(t.Context(), writeRepo(t, map[string]string{"compose.yaml": content}), "compose.yaml")
+		p, err := Compose(t.Context(), writeFiles(t, map[string]string{"compose.yaml": content}), "compose.yaml")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -167,38 +144,37 @@ func TestCheckAppCompose(t *testing.T) {
 		t.Errorf("valid compose file: %v", err)
 	}
 
+	// The loader refuses a file that depends on an undefined service; a
+	// project built in code can still have one.
+	undefinedDep := &types.Project{Services: types.Services{
+		"app": {Name: "app", WorkloadSpec: types.WorkloadSpec{
+			DependsOn: types.DependsOnConfig{"db": {Condition: types.ServiceConditionStarted}},
+		}},
+	}}
 	tests := []struct {
 		name    string
-		project func(t *testing.T) *types.Project
+		project *types.Project
 		want    AppCompose
 		errs    []string
 	}{
-		{"missing services", func(t *testing.T) *types.Project { return load(t, appCompose) },
+		{"missing services", load(t, appCompose),
 			AppCompose{Services: []string{"app", "redis", "nats"}, Healthchecked: []string{"worker"}},
 			[]string{`no service "redis" (have app, mailpit, migrate, postgres)`, `no service "nats"`, `no service "worker" to healthcheck`}},
-		{"no healthcheck", func(t *testing.T) *types.Project { return load(t, appCompose) },
+		{"no healthcheck", load(t, appCompose),
 			AppCompose{Healthchecked: []string{"postgres", "app"}},
 			[]string{`service "app" has no healthcheck`}},
-		{"healthcheck disabled", func(t *testing.T) *types.Project {
-			return load(t, editCompose(t, "      interval: 2s\n", "      interval: 2s\n      disable: true\n"))
-		}, AppCompose{}, []string{`service "app" waits for "postgres" to be healthy, but "postgres" has no healthcheck`,
-			`service "migrate" waits for "postgres" to be healthy`}},
-		{"healthcheck test NONE", func(t *testing.T) *types.Project {
-			return load(t, editCompose(t, `test: ["CMD", "pg_isready", "-U", "postgres"]`, `test: ["NONE"]`))
-		}, want, []string{`service "postgres" has no healthcheck`}},
-		{"depends on an undefined service", func(*testing.T) *types.Project {
-			// The loader refuses such a file; a project built in code can still have it.
-			return &types.Project{Services: types.Services{
-				"app": {Name: "app", WorkloadSpec: types.WorkloadSpec{
-					DependsOn: types.DependsOnConfig{"db": {Condition: types.ServiceConditionStarted}},
-				}},
-			}}
-		}, AppCompose{}, []string{`service "app" depends on undefined service "db"`}},
+		{"healthcheck disabled", load(t, replace(t, appCompose, "      interval: 2s\n", "      interval: 2s\n      disable: true\n")),
+			AppCompose{},
+			[]string{`service "app" waits for "postgres" to be healthy, but "postgres" has no healthcheck`, `service "migrate" waits for "postgres" to be healthy`}},
+		{"healthcheck test NONE", load(t, replace(t, appCompose, `test: ["CMD", "pg_isready", "-U", "postgres"]`, `test: ["NONE"]`)),
+			want,
+			[]string{`service "postgres" has no healthcheck`}},
+		{"depends on an undefined service", undefinedDep, AppCompose{}, []string{`service "app" depends on undefined service "db"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			wantErr(t, CheckAppCompose(tt.project(t), tt.want), tt.errs...)
+			wantErr(t, CheckAppCompose(tt.project, tt.want), tt.errs...)
 		})
 	}
 }

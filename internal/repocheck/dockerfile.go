@@ -101,7 +101,8 @@ func CheckAppDockerfile(content []byte, binary string) error {
 
 	builds, static := 0, 0
 	cgoOffIn := map[string]bool{} // by stage name, so FROM <stage> inherits its ENV
-	for _, st := range df.stages[:len(df.stages)-1] {
+	for i := range len(df.stages) - 1 {
+		st := &df.stages[i]
 		cgoOff := cgoOffIn[strings.ToLower(st.BaseName)]
 		for _, cmd := range st.Commands {
 			switch c := cmd.(type) {

@@ -1,9 +1,6 @@
 package repocheck
 
-import (
-	"strings"
-	"testing"
-)
+import "testing"
 
 // appDockerfile is what the product promises a generated Dockerfile looks
 // like; the broken cases below are edits of it.
@@ -23,35 +20,6 @@ ENTRYPOINT ["/usr/local/bin/acme"]
 CMD ["serve"]
 `
 
-// edit returns appDockerfile with each old string replaced by the new one
-// after it, failing the test if an old one is not there (a fixture that
-// silently stopped testing anything).
-func edit(t *testing.T, oldNew ...string) string {
-	t.Helper()
-	s := appDockerfile
-	for i := 0; i+1 < len(oldNew); i += 2 {
-		if !strings.Contains(s, oldNew[i]) {
-			t.Fatalf("fixture has no %q", oldNew[i])
-		}
-		s = strings.Replace(s, oldNew[i], oldNew[i+1], 1)
-	}
-	return s
-}
-
-// wantErr fails t unless err is non-nil and its message contains each of
-// the wanted fragments.
-func wantErr(t *testing.T, err error, want ...string) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("got no error, want one containing %q", want)
-	}
-	for _, w := range want {
-		if !strings.Contains(err.Error(), w) {
-			t.Errorf("error does not contain %q:\n%v", w, err)
-		}
-	}
-}
-
 func TestDockerfile(t *testing.T) {
 	t.Parallel()
 	if err := Dockerfile([]byte(appDockerfile)); err != nil {
@@ -64,16 +32,16 @@ func TestDockerfile(t *testing.T) {
 		want    []string
 	}{
 		{"empty", "# nothing\n", []string{"file with no instructions"}},
-		{"unknown instruction", edit(t, "WORKDIR /src", "WORKDIRR /src"),
+		{"unknown instruction", replace(t, appDockerfile, "WORKDIR /src", "WORKDIRR /src"),
 			[]string{"line 4", "unknown instruction: WORKDIRR", "did you mean WORKDIR?"}},
-		{"missing argument", edit(t, "COPY . .", "COPY ."),
+		{"missing argument", replace(t, appDockerfile, "COPY . .", "COPY ."),
 			[]string{"line 7", "COPY requires at least two arguments"}},
 		{"instruction before FROM", "WORKDIR /src\nFROM scratch\n",
 			[]string{"no build stage in current context"}},
 		{"no FROM", "ARG X=1\n", []string{"no FROM instruction"}},
-		{"empty continuation line", edit(t, "COPY . .", "RUN echo a && \\\n\n  echo b\nCOPY . ."),
+		{"empty continuation line", replace(t, appDockerfile, "COPY . .", "RUN echo a && \\\n\n  echo b\nCOPY . ."),
 			[]string{"Empty continuation line"}},
-		{"FROM and AS casing differ", edit(t, "AS build", "as build"),
+		{"FROM and AS casing differ", replace(t, appDockerfile, "AS build", "as build"),
 			[]string{"line 3", "FromAsCasing"}},
 	}
 	for _, tt := range tests {
@@ -89,17 +57,17 @@ func TestCheckAppDockerfile(t *testing.T) {
 	const nonrootDigest = "gcr.io/distroless/static-debian12:nonroot@sha256:6ec5aa99dc335666e79dc64e4a6c8b89c33a543a1967f20d360922a80dd21f02"
 	valid := []struct{ name, content string }{
 		{"as generated", appDockerfile},
-		{"CGO_ENABLED by ENV", edit(t, "RUN CGO_ENABLED=0 go build", "ENV CGO_ENABLED=0\nRUN go build")},
-		{"CGO_ENABLED by ENV in the parent stage", edit(t,
+		{"CGO_ENABLED by ENV", replace(t, appDockerfile, "RUN CGO_ENABLED=0 go build", "ENV CGO_ENABLED=0\nRUN go build")},
+		{"CGO_ENABLED by ENV in the parent stage", replace(t, appDockerfile,
 			"COPY . .\nRUN CGO_ENABLED=0 go build",
 			"ENV CGO_ENABLED=0\nFROM build AS compile\nCOPY . .\nRUN go build")},
-		{"go build in a heredoc", edit(t,
+		{"go build in a heredoc", replace(t, appDockerfile,
 			`RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/acme ./cmd/acme`,
 			"RUN <<EOF\nset -e\nCGO_ENABLED=0 go build -o /out/acme ./cmd/acme\nEOF")},
-		{"USER instead of the nonroot tag", edit(t,
+		{"USER instead of the nonroot tag", replace(t, appDockerfile,
 			"static-debian12:nonroot\n", "static-debian12\nUSER 65532:65532\n")},
-		{"pinned by digest", edit(t, "gcr.io/distroless/static-debian12:nonroot", nonrootDigest)},
-		{"base from a global ARG", edit(t,
+		{"pinned by digest", replace(t, appDockerfile, "gcr.io/distroless/static-debian12:nonroot", nonrootDigest)},
+		{"base from a global ARG", replace(t, appDockerfile,
 			"ARG GO_VERSION=1.26\n", "ARG GO_VERSION=1.26\nARG RUNTIME=gcr.io/distroless/base-debian12:nonroot\n",
 			"FROM gcr.io/distroless/static-debian12:nonroot", "FROM ${RUNTIME}")},
 	}
@@ -117,28 +85,28 @@ func TestCheckAppDockerfile(t *testing.T) {
 		content string
 		want    []string
 	}{
-		{"syntax error first", edit(t, "FROM golang", "FROMM golang"),
+		{"syntax error first", replace(t, appDockerfile, "FROM golang", "FROMM golang"),
 			[]string{"unknown instruction: FROMM"}},
 		{"single stage", "FROM gcr.io/distroless/static-debian12:nonroot\nCOPY acme /acme\nENTRYPOINT [\"/acme\"]\n",
 			[]string{"1 stage, want a multi-stage build", "no build stage runs `go build`"}},
-		{"cgo left on", edit(t, "RUN CGO_ENABLED=0 go build", "RUN go build"),
+		{"cgo left on", replace(t, appDockerfile, "RUN CGO_ENABLED=0 go build", "RUN go build"),
 			[]string{"`go build` runs without CGO_ENABLED=0"}},
-		{"cgo turned back on", edit(t, "RUN CGO_ENABLED=0 go build", "ENV CGO_ENABLED=0\nRUN CGO_ENABLED=1 go build"),
+		{"cgo turned back on", replace(t, appDockerfile, "RUN CGO_ENABLED=0 go build", "ENV CGO_ENABLED=0\nRUN CGO_ENABLED=1 go build"),
 			[]string{"`go build` runs without CGO_ENABLED=0"}},
-		{"cgo off in the final stage only", edit(t,
+		{"cgo off in the final stage only", replace(t, appDockerfile,
 			"RUN CGO_ENABLED=0 go build", "RUN go build") + "ENV CGO_ENABLED=0\n",
 			[]string{"`go build` runs without CGO_ENABLED=0"}},
-		{"not distroless", edit(t, "gcr.io/distroless/static-debian12:nonroot", "alpine:3.22"),
+		{"not distroless", replace(t, appDockerfile, "gcr.io/distroless/static-debian12:nonroot", "alpine:3.22"),
 			[]string{`final stage is FROM "alpine:3.22", want a gcr.io/distroless image`, "final stage runs as root"}},
-		{"distroless as root", edit(t, "static-debian12:nonroot", "static-debian12:latest"),
+		{"distroless as root", replace(t, appDockerfile, "static-debian12:nonroot", "static-debian12:latest"),
 			[]string{"final stage runs as root: use a :nonroot distroless tag or USER nonroot (65532)"}},
-		{"USER root after the nonroot tag", edit(t, "EXPOSE 8080", "USER root\nEXPOSE 8080"),
+		{"USER root after the nonroot tag", replace(t, appDockerfile, "EXPOSE 8080", "USER root\nEXPOSE 8080"),
 			[]string{"final stage runs as USER root, want nonroot (65532)"}},
-		{"no ENTRYPOINT", edit(t, `ENTRYPOINT ["/usr/local/bin/acme"]`+"\n", ""),
+		{"no ENTRYPOINT", replace(t, appDockerfile, `ENTRYPOINT ["/usr/local/bin/acme"]`+"\n", ""),
 			[]string{"final stage has no ENTRYPOINT, want one that runs acme"}},
-		{"shell-form ENTRYPOINT", edit(t, `ENTRYPOINT ["/usr/local/bin/acme"]`, "ENTRYPOINT /usr/local/bin/acme serve"),
+		{"shell-form ENTRYPOINT", replace(t, appDockerfile, `ENTRYPOINT ["/usr/local/bin/acme"]`, "ENTRYPOINT /usr/local/bin/acme serve"),
 			[]string{"uses the shell form, but distroless images have no /bin/sh"}},
-		{"ENTRYPOINT runs something else", edit(t, `ENTRYPOINT ["/usr/local/bin/acme"]`, `ENTRYPOINT ["/usr/local/bin/other"]`),
+		{"ENTRYPOINT runs something else", replace(t, appDockerfile, `ENTRYPOINT ["/usr/local/bin/acme"]`, `ENTRYPOINT ["/usr/local/bin/other"]`),
 			[]string{"does not run the acme binary"}},
 	}
 	for _, tt := range broken {

@@ -2,7 +2,6 @@ package repocheck
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 )
@@ -19,19 +18,10 @@ func TestKitGoreleaser(t *testing.T) {
 
 func TestGoreleaser(t *testing.T) {
 	t.Parallel()
-	write := func(t *testing.T, content string) string {
-		t.Helper()
-		p := filepath.Join(t.TempDir(), ".goreleaser.yaml")
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-
 	// Caught before goreleaser runs, so checked wherever the tests run.
 	t.Run("version 1", func(t *testing.T) {
 		t.Parallel()
-		wantErr(t, Goreleaser(t.Context(), write(t, "project_name: x\n")), "version: 0, want version: 2")
+		wantErr(t, Goreleaser(t.Context(), writeFile(t, ".goreleaser.yaml", "project_name: x\n")), "version: 0, want version: 2")
 	})
 	t.Run("missing file", func(t *testing.T) {
 		t.Parallel()
@@ -56,7 +46,7 @@ func TestGoreleaser(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			requireTool(t, "goreleaser")
 			t.Parallel()
-			err := Goreleaser(t.Context(), write(t, tt.content))
+			err := Goreleaser(t.Context(), writeFile(t, ".goreleaser.yaml", tt.content))
 			if errors.Is(err, ErrToolMissing) {
 				t.Fatal(err)
 			}

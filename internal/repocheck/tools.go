@@ -101,7 +101,7 @@ func Goreleaser(ctx context.Context, config string) error {
 	var head struct {
 		Version int `yaml:"version"`
 	}
-	if err := yaml.Unmarshal(content, &head); err != nil {
+	if err = yaml.Unmarshal(content, &head); err != nil {
 		return fmt.Errorf("goreleaser %s: %w", config, err)
 	}
 	if head.Version != 2 {
@@ -121,7 +121,7 @@ func Goreleaser(ctx context.Context, config string) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(scratch)
+	defer func() { _ = os.RemoveAll(scratch) }()
 	name := filepath.Base(config)
 	if err := os.WriteFile(filepath.Join(scratch, name), content, 0o644); err != nil {
 		return err
@@ -138,13 +138,21 @@ func Goreleaser(ctx context.Context, config string) error {
 	return nil
 }
 
-// runTool runs a checker and turns a failure into an error carrying its
-// output, which is where the findings are.
+// runTool runs a checker in dir and turns a failure into an error carrying
+// its output, which is where the findings are.
+//
+// GIT_* variables are dropped: run from a git hook, GIT_DIR and friends
+// would point the scratch repository's git commands at the real one.
 func runTool(ctx context.Context, dir, bin string, args ...string) error {
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	cmd.Env = []string{"NO_COLOR=1"}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GIT_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("%s %s: %w\n%s", filepath.Base(bin), strings.Join(args, " "), err, bytes.TrimSpace(out.Bytes()))

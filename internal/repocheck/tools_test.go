@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 
 	"github.com/saaskit/saaskit/internal/testenv"
@@ -134,23 +133,7 @@ func TestWorkflow(t *testing.T) {
 	requireTool(t, "actionlint")
 	t.Parallel()
 
-	write := func(t *testing.T, content string) string {
-		t.Helper()
-		p := filepath.Join(t.TempDir(), "ci.yml")
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	editWorkflow := func(t *testing.T, old, new string) string {
-		t.Helper()
-		if !strings.Contains(validWorkflow, old) {
-			t.Fatalf("fixture has no %q", old)
-		}
-		return strings.Replace(validWorkflow, old, new, 1)
-	}
-
-	if err := Workflow(t.Context(), write(t, validWorkflow)); err != nil {
+	if err := Workflow(t.Context(), writeFile(t, "ci.yml", validWorkflow)); err != nil {
 		t.Fatalf("valid workflow: %v", err)
 	}
 
@@ -160,21 +143,21 @@ func TestWorkflow(t *testing.T) {
 		want    []string
 	}{
 		{"not YAML", "jobs: [\n", []string{"could not parse as YAML"}},
-		{"undefined matrix value", editWorkflow(t, "${{ matrix.go }}", "${{ matrix.golang }}"),
+		{"undefined matrix value", replace(t, validWorkflow, "${{ matrix.go }}", "${{ matrix.golang }}"),
 			[]string{`ci.yml:25:`, `property "golang" is not defined`}},
-		{"bad timeout", editWorkflow(t, "timeout-minutes: 20", "timeout-minutes: soon"),
+		{"bad timeout", replace(t, validWorkflow, "timeout-minutes: 20", "timeout-minutes: soon"),
 			[]string{`ci.yml:11:22: expecting a single ${{...}} expression or float number literal`}},
-		{"misspelt key", editWorkflow(t, "runs-on: ubuntu-latest", "runs_on: ubuntu-latest"),
+		{"misspelt key", replace(t, validWorkflow, "runs-on: ubuntu-latest", "runs_on: ubuntu-latest"),
 			[]string{`unexpected key "runs_on" for "job" section`}},
-		{"unknown action input", editWorkflow(t, "go-version:", "go_version:"),
+		{"unknown action input", replace(t, validWorkflow, "go-version:", "go_version:"),
 			[]string{`input "go_version" is not defined in action "actions/setup-go@v5"`}},
-		{"needs an undefined job", editWorkflow(t, "    runs-on: ubuntu-latest", "    needs: [lint]\n    runs-on: ubuntu-latest"),
+		{"needs an undefined job", replace(t, validWorkflow, "    runs-on: ubuntu-latest", "    needs: [lint]\n    runs-on: ubuntu-latest"),
 			[]string{`job "test" needs job "lint" which does not exist`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			err := Workflow(t.Context(), write(t, tt.content))
+			err := Workflow(t.Context(), writeFile(t, "ci.yml", tt.content))
 			if errors.Is(err, ErrToolMissing) {
 				t.Fatal(err)
 			}

@@ -6,14 +6,17 @@ package smoke
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/saaskit/saaskit/generator"
 	"github.com/saaskit/saaskit/internal/kit"
+	"github.com/saaskit/saaskit/internal/repocheck"
 	"github.com/saaskit/saaskit/internal/testenv"
 )
 
@@ -98,18 +101,54 @@ func TestGeneratedRepos(t *testing.T) {
 
 func lint(t *testing.T, dir string) {
 	t.Helper()
-	bin, err := exec.LookPath("golangci-lint")
+	bin, err := repocheck.LookTool("golangci-lint")
 	if err != nil {
-		gobin := filepath.Join(goEnv(t, "GOPATH"), "bin", "golangci-lint")
-		if _, statErr := os.Stat(gobin); statErr != nil {
-			t.Run("golangci-lint", func(t *testing.T) {
-				testenv.Absent(t, "golangci-lint is not installed (go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0)")
-			})
-			return
-		}
-		bin = gobin
+		t.Run("golangci-lint", func(t *testing.T) { testenv.Absent(t, err.Error()) })
+		return
 	}
 	run(t, dir, nil, bin, "run", "./...")
+}
+
+// checkDelivery validates what cannot run here with the real parsers: the
+// Dockerfile (buildkit), the compose file (compose-go) and the CI workflow
+// (actionlint).
+func checkDelivery(t *testing.T, dir string, a generator.Answers) {
+	t.Helper()
+	df, err := os.ReadFile(filepath.Join(dir, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := repocheck.CheckAppDockerfile(df, a["name"]); err != nil {
+		t.Errorf("Dockerfile: %v", err)
+	}
+
+	project, err := repocheck.Compose(t.Context(), dir, "docker-compose.yml")
+	if err != nil {
+		t.Fatalf("docker-compose.yml: %v", err)
+	}
+	want := repocheck.AppCompose{
+		Services:      []string{"api", "migrate", "postgres", "mailpit"},
+		Healthchecked: []string{"postgres", "mailpit"},
+	}
+	if broker := a["broker"]; broker != "postgres" {
+		want.Services = append(want.Services, broker)
+		want.Healthchecked = append(want.Healthchecked, broker)
+	}
+	if err := repocheck.CheckAppCompose(project, want); err != nil {
+		t.Errorf("docker-compose.yml: %v", err)
+	}
+	for name := range project.Services {
+		if !slices.Contains(want.Services, name) {
+			t.Errorf("docker-compose.yml has service %q, which broker=%s does not need", name, a["broker"])
+		}
+	}
+
+	err = repocheck.Workflow(t.Context(), filepath.Join(dir, ".github", "workflows", "ci.yml"))
+	if errors.Is(err, repocheck.ErrToolMissing) {
+		t.Run("actionlint", func(t *testing.T) { testenv.Absent(t, err.Error()) })
+	} else if err != nil {
+		t.Errorf("ci.yml: %v", err)
+	}
 }
 
 // run runs a command in dir and fails the test, with its output, if it fails.
@@ -124,9 +163,4 @@ func run(t *testing.T, dir string, env []string, name string, args ...string) []
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
 	return out
-}
-
-func goEnv(t *testing.T, key string) string {
-	t.Helper()
-	return strings.TrimSpace(string(run(t, ".", nil, "go", "env", key)))
 }
