@@ -358,6 +358,9 @@ func TestWrite(t *testing.T) {
 		}
 		assertFile(t, filepath.Join(dir, "d/b.sh"), "b", 0o755)
 		assertOnly(t, filepath.Dir(dir), "repo")
+		if info, err := os.Stat(dir); err != nil || info.Mode().Perm() != 0o755 {
+			t.Errorf("new repository directory mode = %v, want 0755", info.Mode().Perm())
+		}
 	})
 	t.Run("empty directory", func(t *testing.T) {
 		t.Parallel()

@@ -39,6 +39,12 @@ func CheckTarget(dir string, force bool) error {
 		}
 		return checkWritable(parent, dir)
 	case err != nil:
+		// ENOTDIR and the like: name the first ancestor that is a file.
+		for p := filepath.Dir(dir); p != filepath.Dir(p); p = filepath.Dir(p) {
+			if pinfo, perr := os.Stat(p); perr == nil && !pinfo.IsDir() {
+				return &TargetError{dir, fmt.Sprintf("%s is not a directory", p)}
+			}
+		}
 		return &TargetError{dir, err.Error()}
 	case !info.IsDir():
 		return &TargetError{dir, "exists and is a file, not a directory"}
@@ -81,6 +87,11 @@ func Write(plan *Plan, dir string, opts WriteOptions) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	// MkdirTemp makes the directory private; the repository should get
+	// the usual permissions, as a directory made by mkdir would.
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
 	if err := writeTree(tmp, plan.Files); err != nil {
 		return err
 	}

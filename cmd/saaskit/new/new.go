@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -183,15 +183,18 @@ func newRun(ctx context.Context, opts *Options) error {
 	if err := generator.CheckTarget(abs, opts.Force); err != nil {
 		return err
 	}
+	// The directory's name is the app name's default, asked like any other.
+	defaults := generator.Answers{}
 	if _, ok := answers["name"]; !ok {
 		name := filepath.Base(abs)
-		if err := generator.ValidateAppName(name); err != nil {
+		if err := generator.ValidateAppName(name); err == nil {
+			defaults["name"] = name
+		} else if !interactive(opts) {
 			return cmdutil.FlagErrorf("the directory name %q is not a valid app name (%v); pass --name", name, err)
 		}
-		answers["name"] = name
 	}
 
-	if err := ask(bp, answers, opts); err != nil {
+	if err := ask(bp, answers, defaults, opts); err != nil {
 		return err
 	}
 	if err := bp.Validate(answers); err != nil {
@@ -222,8 +225,8 @@ func newRun(ctx context.Context, opts *Options) error {
 // ask fills every missing answer: from defaults with --yes, from the
 // prompter when a terminal (or accessible mode) can ask, and otherwise it is
 // an error naming the flags to pass.
-func ask(bp *generator.Blueprint, answers generator.Answers, opts *Options) error {
-	interactive := !opts.Yes && (opts.Accessible || opts.IO.IsStdinTTY())
+func ask(bp *generator.Blueprint, answers, defaults generator.Answers, opts *Options) error {
+	interactive := interactive(opts)
 	var prompter cmdutil.Prompter
 	var missing []string
 	for i := range bp.Questions {
@@ -231,9 +234,12 @@ func ask(bp *generator.Blueprint, answers generator.Answers, opts *Options) erro
 		if _, ok := answers[q.Name]; ok {
 			continue
 		}
-		def, err := q.DefaultFor(answers)
-		if err != nil {
-			return err
+		def, ok := defaults[q.Name]
+		if !ok {
+			var err error
+			if def, err = q.DefaultFor(answers); err != nil {
+				return err
+			}
 		}
 		switch {
 		case interactive:
@@ -258,16 +264,20 @@ func ask(bp *generator.Blueprint, answers generator.Answers, opts *Options) erro
 	return nil
 }
 
+// interactive reports whether missing answers can be asked.
+func interactive(opts *Options) bool {
+	return !opts.Yes && (opts.Accessible || opts.IO.IsStdinTTY())
+}
+
 func printPlan(ios *cmdutil.IOStreams, plan *generator.Plan, dir string, answers generator.Answers, bp *generator.Blueprint) error {
-	w := tabwriter.NewWriter(ios.Out, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(ios.Out, "Would write %d files to %s:\n", len(plan.Files), dir)
-	var total int
+	width, total := 0, 0
 	for _, f := range plan.Files {
 		total += len(f.Content)
-		fmt.Fprintf(w, "%d\t  %s\t\n", len(f.Content), f.Path)
+		width = max(width, len(strconv.Itoa(len(f.Content))))
 	}
-	if err := w.Flush(); err != nil {
-		return err
+	fmt.Fprintf(ios.Out, "Would write %d files to %s:\n", len(plan.Files), dir)
+	for _, f := range plan.Files {
+		fmt.Fprintf(ios.Out, "  %*d  %s\n", width, len(f.Content), f.Path)
 	}
 	fmt.Fprintf(ios.Out, "%d bytes in all. Options:", total)
 	for _, q := range bp.Questions {

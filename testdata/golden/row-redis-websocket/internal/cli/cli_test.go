@@ -1,0 +1,252 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/acme/shop/internal/cli"
+	"github.com/acme/shop/internal/testsvc"
+)
+
+const secretKey = "0123456789abcdef0123456789abcdef"
+
+func getenv(env map[string]string) func(string) string {
+	return func(name string) string { return env[name] }
+}
+
+// liveEnv returns a complete environment pointing at a fresh database and
+// the live broker, listening on a free loopback port.
+func liveEnv(t *testing.T) map[string]string {
+	t.Helper()
+	return map[string]string{
+		"DATABASE_URL":     testsvc.NewDatabase(t),
+		"REDIS_URL":        testsvc.RedisURL(t),
+		"SECRET_KEY":       secretKey,
+		"HTTP_ADDR":        "127.0.0.1:0",
+		"SHUTDOWN_TIMEOUT": "5s",
+	}
+}
+
+// run runs the command line and returns its error, stdout and stderr.
+func run(t *testing.T, env map[string]string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err = cli.Run(t.Context(), append([]string{"shop"}, args...), getenv(env), &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+func TestUsage(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name     string
+		args     []string
+		exitCode int
+		stdout   string
+		stderr   string
+	}{
+		{"no command", nil, 2, "", "Usage:"},
+		{"unknown command", []string{"frobnicate"}, 2, "", "Usage:"},
+		{"help", []string{"help"}, 0, "Usage:", ""},
+		{"--help", []string{"--help"}, 0, "Usage:", ""},
+		{"serve -h", []string{"serve", "-h"}, 0, "", "Usage: shop serve"},
+		{"serve with an argument", []string{"serve", "now"}, 2, "", "Usage: shop serve"},
+		{"unknown flag", []string{"dev", "-verbose"}, 2, "", "flag provided but not defined"},
+		{"unknown migrate action", []string{"migrate", "sideways"}, 2, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+
+			stdout, stderr, err := run(t, map[string]string{}, tt.args...)
+			require.Equal(t, tt.exitCode, cli.ExitCode(err), "error: %v", err)
+			if tt.stdout == "" {
+				require.Empty(t, stdout)
+			} else {
+				require.Contains(t, stdout, tt.stdout)
+			}
+			require.Contains(t, stderr, tt.stderr)
+		})
+	}
+}
+
+func TestUsageListsEveryCommand(t *testing.T) {
+	t.Parallel()
+
+	stdout, _, _ := run(t, nil, "help")
+	for _, name := range []string{"serve", "migrate", "dev", "healthcheck", "help"} {
+		require.Regexp(t, `(?m)^  `+name+`\b`, stdout)
+	}
+}
+
+func TestConfigErrorsNameEveryVariable(t *testing.T) {
+	t.Parallel()
+
+	for _, command := range []string{"serve", "migrate", "dev"} {
+		_, _, err := run(t, map[string]string{"SECRET_KEY": "short"}, command)
+		require.Equal(t, 1, cli.ExitCode(err))
+		for _, name := range []string{"DATABASE_URL", "SECRET_KEY"} {
+			require.ErrorContains(t, err, name)
+		}
+	}
+}
+
+func TestMigrate(t *testing.T) {
+	t.Parallel()
+	env := liveEnv(t)
+
+	stdout, _, err := run(t, env, "migrate", "status")
+	require.NoError(t, err)
+	require.Regexp(t, `00001_control_plane\.sql\s+pending`, stdout)
+
+	stdout, _, err = run(t, env, "migrate")
+	require.NoError(t, err)
+	require.Contains(t, stdout, "OK    up 00001_control_plane.sql")
+	require.Contains(t, stdout, "(1 applied now)")
+
+	stdout, _, err = run(t, env, "migrate", "up")
+	require.NoError(t, err)
+	require.Contains(t, stdout, "(0 applied now)")
+
+	stdout, _, err = run(t, env, "migrate", "status")
+	require.NoError(t, err)
+	require.Regexp(t, `00001_control_plane\.sql\s+applied\s+\d{4}-`, stdout)
+}
+
+func TestServeEndToEnd(t *testing.T) {
+	t.Parallel()
+	env := liveEnv(t)
+	srv := start(t, env, "serve")
+
+	status, _ := get(t, "http://"+srv.addr+"/healthz")
+	require.Equal(t, http.StatusOK, status)
+
+	status, body := get(t, "http://"+srv.addr+"/readyz")
+	require.Equal(t, http.StatusOK, status, "database and broker are live: %s", body)
+	var ready struct {
+		Status string            `json:"status"`
+		Checks map[string]string `json:"checks"`
+	}
+	require.NoError(t, json.Unmarshal(body, &ready))
+	require.Equal(t, "ok", ready.Status)
+	require.Equal(t, map[string]string{
+		"database": "ok",
+		"redis":    "ok",
+	}, ready.Checks)
+
+	// The container health check talks to the same server.
+	env["HTTP_ADDR"] = srv.addr
+	stdout, _, err := run(t, env, "healthcheck")
+	require.NoError(t, err)
+	require.Equal(t, "ok\n", stdout)
+
+	srv.stop(t)
+	require.Contains(t, srv.stderr.String(), `"msg":"server stopped"`)
+	require.Contains(t, srv.stderr.String(), `"msg":"http request"`, "JSON request logs")
+}
+
+func TestServeFailsWhenTheAddressIsTaken(t *testing.T) {
+	t.Parallel()
+	env := liveEnv(t)
+	srv := start(t, env, "serve")
+
+	env["HTTP_ADDR"] = srv.addr
+	_, _, err := run(t, env, "serve")
+	require.ErrorContains(t, err, "listen on HTTP_ADDR")
+	srv.stop(t)
+}
+
+func TestDevMigratesThenServes(t *testing.T) {
+	t.Parallel()
+	env := liveEnv(t)
+	srv := start(t, env, "dev")
+
+	status, _ := get(t, "http://"+srv.addr+"/healthz")
+	require.Equal(t, http.StatusOK, status)
+
+	conn, err := pgx.Connect(t.Context(), env["DATABASE_URL"])
+	require.NoError(t, err)
+	defer func() { require.NoError(t, conn.Close(context.WithoutCancel(t.Context()))) }()
+	var exists bool
+	require.NoError(t, conn.QueryRow(t.Context(), `SELECT to_regclass('public.tenants') IS NOT NULL`).Scan(&exists))
+	require.True(t, exists, "dev applied the migrations")
+
+	srv.stop(t)
+	require.Contains(t, srv.stderr.String(), `msg="server stopped"`, "human-readable logs")
+}
+
+func TestHealthcheckFailsWithoutAServer(t *testing.T) {
+	t.Parallel()
+
+	_, _, err := run(t, map[string]string{"HTTP_ADDR": testsvc.ClosedAddr(t)}, "healthcheck")
+	require.ErrorContains(t, err, "healthcheck")
+	require.Equal(t, 1, cli.ExitCode(err))
+}
+
+// server is a command running in the background until stop.
+type server struct {
+	addr   string
+	stderr *testsvc.LogBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+var listening = regexp.MustCompile(`http server listening.*?addr"?[=:]"?([0-9.:\[\]]+)`)
+
+// start runs a serving command and waits until it listens.
+func start(t *testing.T, env map[string]string, command string) *server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	s := &server{stderr: &testsvc.LogBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- cli.Run(ctx, []string{"shop", command}, getenv(env), io.Discard, s.stderr) }()
+	t.Cleanup(cancel)
+
+	deadline := time.After(15 * time.Second)
+	for {
+		if m := listening.FindStringSubmatch(s.stderr.String()); m != nil {
+			s.addr = m[1]
+			return s
+		}
+		select {
+		case err := <-s.done:
+			t.Fatalf("%s exited before listening: %v\n%s", command, err, s.stderr)
+		case <-deadline:
+			t.Fatalf("%s did not listen within 15s:\n%s", command, s.stderr)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// stop cancels the command's context (as SIGTERM does) and requires a clean exit.
+func (s *server) stop(t *testing.T) {
+	t.Helper()
+	s.cancel()
+	select {
+	case err := <-s.done:
+		require.NoError(t, err, "clean shutdown")
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no shutdown within 10s:\n%s", s.stderr)
+	}
+}
+
+// get fetches url and returns the status and body.
+func get(t *testing.T, url string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, http.NoBody)
+	require.NoError(t, err)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, res.Body.Close()) }()
+	body, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	return res.StatusCode, body
+}

@@ -1,0 +1,101 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/acme/shop/internal/broker"
+	"github.com/acme/shop/internal/config"
+	"github.com/acme/shop/internal/httpapi"
+	"github.com/acme/shop/internal/logging"
+	"github.com/acme/shop/internal/postgres"
+)
+
+func runServe(ctx context.Context, e env, args []string) error {
+	if _, err := parseFlags(e, "serve", args, 0); err != nil {
+		return err
+	}
+	cfg, err := config.Load(e.getenv)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, logging.New(e.stderr, cfg.LogLevel, logging.JSON))
+}
+
+func runDev(ctx context.Context, e env, args []string) error {
+	if _, err := parseFlags(e, "dev", args, 0); err != nil {
+		return err
+	}
+	cfg, err := config.Load(e.getenv)
+	if err != nil {
+		return err
+	}
+	if err := migrateUp(ctx, cfg, e.stdout); err != nil {
+		return err
+	}
+	return serve(ctx, cfg, logging.New(e.stderr, cfg.LogLevel, logging.Text))
+}
+
+// serve runs the HTTP server until ctx is cancelled, then shuts it down
+// gracefully: in-flight requests get cfg.ShutdownTimeout to finish.
+func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL, appName)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	redis, err := broker.OpenRedis(cfg.RedisURL, appName)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = redis.Close() }()
+
+	srv := &http.Server{
+		Addr: cfg.HTTPAddr,
+		Handler: httpapi.NewHandler(httpapi.Deps{
+			Logger:  logger,
+			Version: version(),
+			Checks: []httpapi.Check{
+				{Name: "database", Ping: pool.Ping},
+				{Name: "redis", Ping: redis.Ping},
+			},
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on HTTP_ADDR: %w", err)
+	}
+	logger.InfoContext(ctx, "http server listening", slog.String("addr", ln.Addr().String()), slog.String("version", version()))
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+
+	logger.InfoContext(ctx, "shutting down", slog.String("timeout", cfg.ShutdownTimeout.String()))
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http server: %w", err)
+	}
+	logger.InfoContext(ctx, "server stopped")
+	return nil
+}

@@ -1,0 +1,234 @@
+// Package config loads the application's configuration from environment
+// variables. Every variable is listed, with a comment, in .env.example.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MinSecretKeyLength is the shortest SECRET_KEY accepted.
+const MinSecretKeyLength = 32
+
+// DefaultHTTPAddr is HTTP_ADDR when unset.
+const DefaultHTTPAddr = ":8080"
+
+// Config is the application's configuration.
+type Config struct {
+	// DatabaseURL is the Postgres connection URL (DATABASE_URL).
+	DatabaseURL string
+	// HTTPAddr is the address the HTTP server listens on (HTTP_ADDR).
+	HTTPAddr string
+	// BaseDomain is the domain tenants get subdomains of (BASE_DOMAIN).
+	BaseDomain string
+	// SecretKey signs and encrypts application secrets (SECRET_KEY).
+	SecretKey string
+	// LogLevel is the minimum level logged (LOG_LEVEL).
+	LogLevel slog.Level
+	// SMTPURL is the mail server outgoing email goes through (SMTP_URL).
+	SMTPURL string
+	// ShutdownTimeout bounds the graceful shutdown of the server (SHUTDOWN_TIMEOUT).
+	ShutdownTimeout time.Duration
+	// StripeSecretKey authenticates calls to Stripe (STRIPE_SECRET_KEY).
+	StripeSecretKey string
+	// StripeWebhookSecret verifies Stripe's webhook signatures (STRIPE_WEBHOOK_SECRET).
+	StripeWebhookSecret string
+	// StripeAPIBase is the Stripe API's base URL; tests point it at stripe-mock (STRIPE_API_BASE).
+	StripeAPIBase string
+}
+
+// Problem is one missing or malformed variable.
+type Problem struct {
+	Var    string
+	Reason string
+}
+
+// Error reports every problem found in the environment, not just the first.
+type Error struct {
+	Problems []Problem
+}
+
+// Error implements the error interface, one line per problem.
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("invalid configuration (see .env.example):")
+	for _, p := range e.Problems {
+		fmt.Fprintf(&b, "\n  %s: %s", p.Var, p.Reason)
+	}
+	return b.String()
+}
+
+// Load reads the configuration through getenv (os.Getenv in production). It
+// returns an *Error naming each missing or malformed variable.
+func Load(getenv func(string) string) (Config, error) {
+	l := &loader{getenv: getenv}
+	cfg := Config{
+		DatabaseURL:         l.url(l.required("DATABASE_URL"), "postgres", "postgresql"),
+		HTTPAddr:            l.listenAddr(l.optional("HTTP_ADDR", DefaultHTTPAddr)),
+		BaseDomain:          l.hostname(l.optional("BASE_DOMAIN", "localhost")),
+		SecretKey:           l.secret(l.required("SECRET_KEY"), MinSecretKeyLength),
+		LogLevel:            l.level(l.optional("LOG_LEVEL", "info")),
+		SMTPURL:             l.url(l.optional("SMTP_URL", "smtp://localhost:1025"), "smtp", "smtps"),
+		ShutdownTimeout:     l.duration(l.optional("SHUTDOWN_TIMEOUT", "15s")),
+		StripeSecretKey:     l.prefixed(l.required("STRIPE_SECRET_KEY"), "sk_", "rk_"),
+		StripeWebhookSecret: l.prefixed(l.required("STRIPE_WEBHOOK_SECRET"), "whsec_"),
+		StripeAPIBase:       l.url(l.optional("STRIPE_API_BASE", "https://api.stripe.com"), "https", "http"),
+	}
+	if len(l.problems) > 0 {
+		return Config{}, &Error{Problems: l.problems}
+	}
+	return cfg, nil
+}
+
+// LoadHTTPAddr reads HTTP_ADDR alone, for commands that need nothing else.
+func LoadHTTPAddr(getenv func(string) string) (string, error) {
+	l := &loader{getenv: getenv}
+	addr := l.listenAddr(l.optional("HTTP_ADDR", DefaultHTTPAddr))
+	if len(l.problems) > 0 {
+		return "", &Error{Problems: l.problems}
+	}
+	return addr, nil
+}
+
+// variable is one environment variable as read; ok is false when a required
+// variable is missing (the problem is already recorded).
+type variable struct {
+	name  string
+	value string
+	ok    bool
+}
+
+// loader reads variables and collects problems instead of stopping at the first.
+type loader struct {
+	getenv   func(string) string
+	problems []Problem
+}
+
+func (l *loader) fail(name, format string, args ...any) {
+	l.problems = append(l.problems, Problem{Var: name, Reason: fmt.Sprintf(format, args...)})
+}
+
+func (l *loader) required(name string) variable {
+	v := strings.TrimSpace(l.getenv(name))
+	if v == "" {
+		l.fail(name, "required but not set")
+		return variable{name: name}
+	}
+	return variable{name: name, value: v, ok: true}
+}
+
+func (l *loader) optional(name, fallback string) variable {
+	v := strings.TrimSpace(l.getenv(name))
+	if v == "" {
+		v = fallback
+	}
+	return variable{name: name, value: v, ok: true}
+}
+
+// url checks that v is an absolute URL with one of the schemes. The value is
+// never echoed: URLs may carry passwords.
+func (l *loader) url(v variable, schemes ...string) string {
+	if !v.ok {
+		return ""
+	}
+	u, err := url.Parse(v.value)
+	if err != nil || !slices.Contains(schemes, u.Scheme) {
+		l.fail(v.name, "must be a URL starting with %s://", strings.Join(schemes, ":// or "))
+		return ""
+	}
+	if u.Host == "" && u.Scheme != "unix" && !strings.HasPrefix(u.Scheme, "postgres") {
+		l.fail(v.name, "must name a host")
+		return ""
+	}
+	return v.value
+}
+
+func (l *loader) secret(v variable, minLen int) string {
+	if !v.ok {
+		return ""
+	}
+	if len(v.value) < minLen {
+		l.fail(v.name, "must be at least %d characters long (got %d); generate one with: openssl rand -hex 32", minLen, len(v.value))
+		return ""
+	}
+	return v.value
+}
+
+// prefixed checks that a secret starts with one of the prefixes, without
+// echoing it.
+func (l *loader) prefixed(v variable, prefixes ...string) string {
+	if !v.ok {
+		return ""
+	}
+	for _, p := range prefixes {
+		if strings.HasPrefix(v.value, p) {
+			return v.value
+		}
+	}
+	l.fail(v.name, "must start with %s", strings.Join(prefixes, " or "))
+	return ""
+}
+
+func (l *loader) level(v variable) slog.Level {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(v.value)); err != nil {
+		l.fail(v.name, "must be one of debug, info, warn, error (got %q)", v.value)
+	}
+	return level
+}
+
+func (l *loader) duration(v variable) time.Duration {
+	d, err := time.ParseDuration(v.value)
+	if err != nil || d <= 0 {
+		l.fail(v.name, "must be a positive duration such as 15s or 1m (got %q)", v.value)
+		return 0
+	}
+	return d
+}
+
+func (l *loader) listenAddr(v variable) string {
+	_, port, err := net.SplitHostPort(v.value)
+	if err != nil {
+		l.fail(v.name, "must be host:port or :port (got %q)", v.value)
+		return ""
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		l.fail(v.name, "port must be a number from 0 to 65535 (got %q)", port)
+		return ""
+	}
+	return v.value
+}
+
+// hostname accepts a bare DNS name such as example.com or localhost.
+func (l *loader) hostname(v variable) string {
+	name := v.value
+	valid := len(name) <= 253
+	for label := range strings.SplitSeq(name, ".") {
+		if !validLabel(label) {
+			valid = false
+		}
+	}
+	if !valid {
+		l.fail(v.name, "must be a lowercase host name such as example.com, without scheme, port or path (got %q)", name)
+		return ""
+	}
+	return name
+}
+
+func validLabel(label string) bool {
+	if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+		return false
+	}
+	for _, r := range label {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+			return false
+		}
+	}
+	return true
+}

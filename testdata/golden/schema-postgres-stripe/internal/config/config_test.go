@@ -1,0 +1,167 @@
+package config_test
+
+import (
+	"log/slog"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"example.com/acme/internal/config"
+)
+
+// validEnv returns a complete, valid environment; tests change one thing.
+func validEnv() map[string]string {
+	return map[string]string{
+		"DATABASE_URL":          "postgres://app@localhost:5432/app?sslmode=disable",
+		"SECRET_KEY":            "0123456789abcdef0123456789abcdef",
+		"STRIPE_SECRET_KEY":     "sk_test_123",
+		"STRIPE_WEBHOOK_SECRET": "whsec_123",
+	}
+}
+
+func load(env map[string]string) (config.Config, error) {
+	return config.Load(func(name string) string { return env[name] })
+}
+
+// problems returns the variables named in err, which must be a *config.Error.
+func problems(t *testing.T, err error) map[string]string {
+	t.Helper()
+	var cerr *config.Error
+	require.ErrorAs(t, err, &cerr)
+	got := make(map[string]string, len(cerr.Problems))
+	for _, p := range cerr.Problems {
+		got[p.Var] = p.Reason
+	}
+	return got
+}
+
+func TestLoadDefaults(t *testing.T) {
+	t.Parallel()
+
+	cfg, err := load(validEnv())
+	require.NoError(t, err)
+	require.Equal(t, ":8080", cfg.HTTPAddr)
+	require.Equal(t, "localhost", cfg.BaseDomain)
+	require.Equal(t, slog.LevelInfo, cfg.LogLevel)
+	require.Equal(t, "smtp://localhost:1025", cfg.SMTPURL)
+	require.Equal(t, 15*time.Second, cfg.ShutdownTimeout)
+	require.Equal(t, "sk_test_123", cfg.StripeSecretKey)
+	require.Equal(t, "whsec_123", cfg.StripeWebhookSecret)
+	require.Equal(t, "https://api.stripe.com", cfg.StripeAPIBase)
+}
+
+func TestLoadOverrides(t *testing.T) {
+	t.Parallel()
+
+	env := validEnv()
+	env["HTTP_ADDR"] = "127.0.0.1:9000"
+	env["BASE_DOMAIN"] = "saas.example.com"
+	env["LOG_LEVEL"] = "DEBUG"
+	env["SMTP_URL"] = "smtps://user:pass@smtp.example.com:465"
+	env["SHUTDOWN_TIMEOUT"] = "1m"
+	env["STRIPE_API_BASE"] = "http://localhost:12111"
+	cfg, err := load(env)
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:9000", cfg.HTTPAddr)
+	require.Equal(t, "saas.example.com", cfg.BaseDomain)
+	require.Equal(t, slog.LevelDebug, cfg.LogLevel)
+	require.Equal(t, "smtps://user:pass@smtp.example.com:465", cfg.SMTPURL)
+	require.Equal(t, time.Minute, cfg.ShutdownTimeout)
+	require.Equal(t, "http://localhost:12111", cfg.StripeAPIBase)
+}
+
+func TestLoadNamesEveryMissingVariable(t *testing.T) {
+	t.Parallel()
+
+	required := []string{
+		"DATABASE_URL",
+		"SECRET_KEY",
+		"STRIPE_SECRET_KEY",
+		"STRIPE_WEBHOOK_SECRET",
+	}
+	_, err := load(map[string]string{})
+	got := problems(t, err)
+	for _, name := range required {
+		require.Contains(t, got, name)
+		require.Equal(t, "required but not set", got[name])
+		require.ErrorContains(t, err, name+": required but not set")
+	}
+	require.Len(t, got, len(required), "only required variables are reported: %v", got)
+}
+
+func TestLoadNamesEachMalformedVariable(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name   string
+		value  string
+		reason string
+	}{
+		{"DATABASE_URL", "mysql://localhost/app", "must be a URL starting with postgres:// or postgresql://"},
+		{"SECRET_KEY", "short", "must be at least 32 characters long (got 5)"},
+		{"HTTP_ADDR", "8080", `must be host:port or :port (got "8080")`},
+		{"HTTP_ADDR", ":http", `port must be a number from 0 to 65535 (got "http")`},
+		{"BASE_DOMAIN", "https://example.com", "must be a lowercase host name"},
+		{"BASE_DOMAIN", "Example.com", "must be a lowercase host name"},
+		{"LOG_LEVEL", "loud", `must be one of debug, info, warn, error (got "loud")`},
+		{"SMTP_URL", "mailpit:1025", "must be a URL starting with smtp:// or smtps://"},
+		{"SMTP_URL", "smtp://", "must name a host"},
+		{"SHUTDOWN_TIMEOUT", "15", `must be a positive duration such as 15s or 1m (got "15")`},
+		{"SHUTDOWN_TIMEOUT", "-1s", "must be a positive duration"},
+		{"STRIPE_SECRET_KEY", "pk_test_123", "must start with sk_ or rk_"},
+		{"STRIPE_WEBHOOK_SECRET", "secret", "must start with whsec_"},
+		{"STRIPE_API_BASE", "localhost:12111", "must be a URL starting with https:// or http://"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
+			t.Parallel()
+
+			env := validEnv()
+			env[tt.name] = tt.value
+			_, err := load(env)
+			got := problems(t, err)
+			require.Len(t, got, 1, "exactly one problem expected: %v", got)
+			require.Contains(t, got[tt.name], tt.reason)
+		})
+	}
+}
+
+func TestLoadReportsAllProblemsAtOnce(t *testing.T) {
+	t.Parallel()
+
+	env := validEnv()
+	delete(env, "DATABASE_URL")
+	env["SECRET_KEY"] = "too-short"
+	env["LOG_LEVEL"] = "verbose"
+	_, err := load(env)
+	got := problems(t, err)
+	require.Equal(t, []string{"DATABASE_URL", "LOG_LEVEL", "SECRET_KEY"}, sortedKeys(got))
+}
+
+func TestLoadHTTPAddr(t *testing.T) {
+	t.Parallel()
+
+	addr, err := config.LoadHTTPAddr(func(string) string { return "" })
+	require.NoError(t, err)
+	require.Equal(t, config.DefaultHTTPAddr, addr)
+
+	_, err = config.LoadHTTPAddr(func(string) string { return "nope" })
+	require.Contains(t, problems(t, err), "HTTP_ADDR")
+}
+
+func TestErrorNeverEchoesURLs(t *testing.T) {
+	t.Parallel()
+
+	env := validEnv()
+	env["DATABASE_URL"] = "mysql://root:hunter2@db/app"
+	_, err := load(env)
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), "hunter2")
+}
+
+func sortedKeys(m map[string]string) []string {
+	return slices.Sorted(maps.Keys(m))
+}

@@ -1,0 +1,105 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"example.com/acme/internal/domain"
+)
+
+// statusOf maps each domain error code to its HTTP status. A code missing
+// here is answered as 500.
+var statusOf = map[domain.Code]int{
+	domain.ECONFLICT:     http.StatusConflict,
+	domain.EFORBIDDEN:    http.StatusForbidden,
+	domain.EINTERNAL:     http.StatusInternalServerError,
+	domain.EINVALID:      http.StatusBadRequest,
+	domain.ENOTFOUND:     http.StatusNotFound,
+	domain.EUNAUTHORIZED: http.StatusUnauthorized,
+	domain.EUNAVAILABLE:  http.StatusServiceUnavailable,
+}
+
+// register adds a typed operation whose errors go through problem, so a
+// handler returns domain errors and never chooses a status itself.
+func register[I, O any](api huma.API, logger *slog.Logger, op huma.Operation, handler func(context.Context, *I) (*O, error)) {
+	huma.Register(api, op, func(ctx context.Context, input *I) (*O, error) {
+		out, err := handler(ctx, input)
+		if err != nil {
+			return nil, problem(ctx, logger, err)
+		}
+		return out, nil
+	})
+}
+
+// problem turns err into an RFC 9457 problem with the status of its domain
+// code. Server-side failures are logged with the request's context; their
+// details never reach the client.
+func problem(ctx context.Context, logger *slog.Logger, err error) error {
+	if _, ok := errors.AsType[huma.StatusError](err); ok {
+		return err
+	}
+	status, ok := statusOf[domain.ErrorCode(err)]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	if status >= http.StatusInternalServerError {
+		logger.ErrorContext(ctx, "request failed", slog.Int("status", status), slog.Any("error", err))
+	}
+	return &huma.ErrorModel{
+		Title:  http.StatusText(status),
+		Status: status,
+		Detail: domain.ErrorMessage(err),
+	}
+}
+
+// plainProblem is the subset of huma.ErrorModel written outside huma.
+type plainProblem struct {
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+}
+
+// writeProblem answers a request outside huma (routing misses, panics) with
+// the same problem+json shape huma uses.
+func writeProblem(w http.ResponseWriter, status int, detail string) {
+	body, err := json.Marshal(plainProblem{Title: http.StatusText(status), Status: status, Detail: detail})
+	if err != nil {
+		http.Error(w, http.StatusText(status), status)
+		return
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// handleNotFound answers requests no route matched: 405 with an Allow header
+// when the path exists for other methods, 404 otherwise.
+func handleNotFound(mux *http.ServeMux) http.Handler {
+	methods := []string{
+		http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions,
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var allowed []string
+		for _, method := range methods {
+			probe := r.Clone(r.Context())
+			probe.Method = method
+			if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
+				allowed = append(allowed, method)
+			}
+		}
+		if len(allowed) > 0 {
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			writeProblem(w, http.StatusMethodNotAllowed, "Method "+r.Method+" is not allowed on "+r.URL.Path+".")
+			return
+		}
+		writeProblem(w, http.StatusNotFound, "No route matches "+r.URL.Path+".")
+	})
+}
