@@ -52,8 +52,8 @@ type Input struct {
 }
 
 const (
-	partialsDir  = "_partials"
-	tmplSuffix   = ".tmpl"
+	partialsDir = "_partials"
+	tmplSuffix  = ".tmpl"
 	nameSegment = "__name__"
 )
 
