@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	sqlc "github.com/sqlc-dev/sqlc/pkg/cli"
@@ -30,7 +31,14 @@ func runSQLC(plan *Plan) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	if err := writeTree(tmp, plan.Files); err != nil {
+	// sqlc reads only its config, the schema and the queries.
+	var inputs []File
+	for _, f := range plan.Files {
+		if f.Path == sqlcConfig || strings.HasSuffix(f.Path, ".sql") {
+			inputs = append(inputs, f)
+		}
+	}
+	if err := writeTree(tmp, inputs); err != nil {
 		return err
 	}
 
