@@ -26,8 +26,11 @@ type Blueprint struct {
 	Files     []FileGroup `yaml:"files"`
 	Delims    []DelimRule `yaml:"delims"`
 	LockKey   []string    `yaml:"lock_key"`
-	Modules   []Module    `yaml:"modules"`
-	Tools     []Module    `yaml:"tools"`
+	// Migrations match the generated repository's database migrations,
+	// which an upgrade never rewrites once they may have been applied.
+	Migrations []string `yaml:"migrations"`
+	Modules    []Module `yaml:"modules"`
+	Tools      []Module `yaml:"tools"`
 
 	// locks holds the blueprint's lock files (go.mod and go.sum per lock key).
 	locks fs.FS
@@ -44,6 +47,9 @@ type Question struct {
 	Default  string   `yaml:"default"`
 	Validate string   `yaml:"validate"`
 	Choices  []Choice `yaml:"choices"`
+	// Immutable, when set, explains why the answer cannot change after
+	// generation (`saaskit config set` refuses it).
+	Immutable string `yaml:"immutable"`
 }
 
 // Choice is one allowed value of a question, with the trade-off it makes.
@@ -184,14 +190,42 @@ func (c Condition) Holds(a Answers) bool {
 	return true
 }
 
-// matchPath reports whether a template path matches a blueprint pattern:
-// path.Match syntax, plus a trailing "/**" for a whole directory.
+// matchPath reports whether a slash-separated path matches a blueprint
+// pattern: path.Match syntax per segment, and "**" for any number of
+// segments.
 func matchPath(pattern, name string) bool {
-	if dir, ok := strings.CutSuffix(pattern, "/**"); ok {
-		return strings.HasPrefix(name, dir+"/")
+	return matchSegments(strings.Split(pattern, "/"), strings.Split(name, "/"))
+}
+
+func matchSegments(pat, name []string) bool {
+	for len(pat) > 0 {
+		if pat[0] == "**" {
+			for i := len(name); i >= 0; i-- {
+				if matchSegments(pat[1:], name[i:]) {
+					return true
+				}
+			}
+			return false
+		}
+		if len(name) == 0 {
+			return false
+		}
+		if ok, err := path.Match(pat[0], name[0]); err != nil || !ok {
+			return false
+		}
+		pat, name = pat[1:], name[1:]
 	}
-	ok, err := path.Match(pattern, name)
-	return err == nil && ok
+	return len(name) == 0
+}
+
+// IsMigration reports whether a generated path is a database migration.
+func (bp *Blueprint) IsMigration(name string) bool {
+	for _, p := range bp.Migrations {
+		if matchPath(p, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // included reports whether a template file renders for the answers.

@@ -465,3 +465,26 @@ func assertOnly(t *testing.T, dir string, names ...string) {
 		t.Errorf("%s holds %v, want %v", dir, got, names)
 	}
 }
+
+func TestMatchPath(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		pattern, name string
+		want          bool
+	}{
+		{"internal/redis/**", "internal/redis/redis.go.tmpl", true},
+		{"internal/redis/**", "internal/redis/sub/x.go", true},
+		{"internal/redis/**", "internal/redisx/x.go", false},
+		{"internal/**/*migrations/*.sql", "internal/postgres/migrations/00001_a.sql", true},
+		{"internal/**/*migrations/*.sql", "internal/postgres/tenantmigrations/00001_a.sql", true},
+		{"internal/**/*migrations/*.sql", "internal/postgres/db/tenants.sql", false},
+		{"internal/**/*migrations/*.sql", "internal/migrations/x.sql", true},
+		{".github/**", ".github/workflows/ci.yml.tmpl", true},
+		{"*.md", "README.md", true},
+		{"*.md", "docs/README.md", false},
+	} {
+		if got := matchPath(tt.pattern, tt.name); got != tt.want {
+			t.Errorf("matchPath(%q, %q) = %v, want %v", tt.pattern, tt.name, got, tt.want)
+		}
+	}
+}

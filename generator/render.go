@@ -17,6 +17,9 @@ type File struct {
 	Path    string
 	Content []byte
 	Mode    fs.FileMode
+	// Generated marks output of a generator run over other files (sqlc):
+	// an upgrade regenerates it rather than merging it.
+	Generated bool
 }
 
 // Plan is a rendered repository, in memory, sorted by path.

@@ -23,33 +23,58 @@ var sqlcMu sync.Mutex
 // generates to the plan, so the generated repository's queries compile right
 // away. The generated repository regenerates the same bytes with `make sqlc`.
 func runSQLC(plan *Plan) error {
-	if plan.File(sqlcConfig) == nil {
-		return nil
+	out, err := SQLC(plan.Files)
+	if err != nil {
+		return err
+	}
+	for _, f := range out {
+		if existing := plan.File(f.Path); existing != nil {
+			if !bytes.Equal(existing.Content, f.Content) {
+				return fmt.Errorf("sqlc overwrote %s, which a template renders", f.Path)
+			}
+			continue
+		}
+		plan.add(f)
+	}
+	return nil
+}
+
+// SQLC runs `sqlc generate` over the sqlc.yaml and .sql files among files
+// and returns what it generates, marked Generated. Without a sqlc.yaml it
+// returns nothing.
+func SQLC(files []File) ([]File, error) {
+	var inputs []File
+	hasConfig := false
+	for _, f := range files {
+		if f.Path == sqlcConfig || strings.HasSuffix(f.Path, ".sql") {
+			inputs = append(inputs, f)
+			hasConfig = hasConfig || f.Path == sqlcConfig
+		}
+	}
+	if !hasConfig {
+		return nil, nil
 	}
 	tmp, err := os.MkdirTemp("", "saaskit-sqlc-*")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	// sqlc reads only its config, the schema and the queries.
-	var inputs []File
-	for _, f := range plan.Files {
-		if f.Path == sqlcConfig || strings.HasSuffix(f.Path, ".sql") {
-			inputs = append(inputs, f)
-		}
-	}
 	if err := writeTree(tmp, inputs); err != nil {
-		return err
+		return nil, err
 	}
-
 	code, diag, err := sqlcGenerate(filepath.Join(tmp, sqlcConfig))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if code != 0 {
-		return fmt.Errorf("sqlc generate failed (exit %d):\n%s", code, diag)
+		return nil, fmt.Errorf("sqlc generate failed (exit %d):\n%s", code, diag)
 	}
-	return filepath.WalkDir(tmp, func(p string, d fs.DirEntry, err error) error {
+	given := map[string]bool{}
+	for _, f := range inputs {
+		given[f.Path] = true
+	}
+	var out []File
+	err = filepath.WalkDir(tmp, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -58,19 +83,17 @@ func runSQLC(plan *Plan) error {
 			return err
 		}
 		rel = filepath.ToSlash(rel)
+		if given[rel] {
+			return nil
+		}
 		content, err := os.ReadFile(p)
 		if err != nil {
 			return err
 		}
-		if f := plan.File(rel); f != nil {
-			if !bytes.Equal(f.Content, content) {
-				return fmt.Errorf("sqlc overwrote %s, which a template renders", rel)
-			}
-			return nil
-		}
-		plan.add(File{Path: rel, Content: content})
+		out = append(out, File{Path: rel, Content: content, Mode: 0o644, Generated: true})
 		return nil
 	})
+	return out, err
 }
 
 // sqlcGenerate runs `sqlc generate -f config` and returns its exit code and

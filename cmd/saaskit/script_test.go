@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,7 +36,24 @@ func TestScripts(t *testing.T) {
 			env.Setenv("GOPROXY", "off")
 			env.Setenv("GIT_CONFIG_NOSYSTEM", "1")
 			env.Setenv("ACCESSIBLE", "")
+			// Generated repositories' own tests reach the live services.
+			for _, k := range []string{"TEST_DATABASE_URL", "TEST_REDIS_URL", "TEST_NATS_URL", "SAASKIT_REQUIRE_SERVICES"} {
+				env.Setenv(k, os.Getenv(k))
+			}
+			if os.Getenv("SAASKIT_REQUIRE_SERVICES") == "1" && os.Getenv("TEST_DATABASE_URL") == "" {
+				return fmt.Errorf("SAASKIT_REQUIRE_SERVICES=1 but TEST_DATABASE_URL is not set")
+			}
 			return nil
+		},
+		// [env:NAME] holds when the variable is set and not empty.
+		Condition: func(cond string) (bool, error) {
+			if name, ok := strings.CutPrefix(cond, "env:"); ok {
+				return os.Getenv(name) != "", nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"oldkit": cmdOldKit,
 		},
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,

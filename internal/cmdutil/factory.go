@@ -20,6 +20,8 @@ type Factory struct {
 	Prompter func(accessible bool) Prompter
 	// Git runs git in a directory.
 	Git func(ctx context.Context, dir string, args ...string) error
+	// Exec runs other programs (go, git) and returns their output.
+	Exec Executor
 }
 
 // Prompter asks for the answer to one question; def is pre-filled.
@@ -52,3 +54,19 @@ func FlagErrorf(format string, args ...any) error {
 
 // ErrCancel reports that the user stopped a prompt; it exits quietly.
 var ErrCancel = errors.New("cancelled")
+
+// Executor runs a program in dir with extra environment entries (which
+// override the process's) and returns its combined output.
+type Executor func(ctx context.Context, dir string, env []string, name string, args ...string) ([]byte, error)
+
+// Exec runs programs for real.
+func Exec(ctx context.Context, dir string, env []string, name string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return out, fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
+	}
+	return out, nil
+}

@@ -9,7 +9,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	configcmd "github.com/saaskit/saaskit/cmd/saaskit/config"
 	newcmd "github.com/saaskit/saaskit/cmd/saaskit/new"
+	rendercmd "github.com/saaskit/saaskit/cmd/saaskit/render"
+	upgradecmd "github.com/saaskit/saaskit/cmd/saaskit/upgrade"
 	versioncmd "github.com/saaskit/saaskit/cmd/saaskit/version"
 	"github.com/saaskit/saaskit/internal/buildinfo"
 	"github.com/saaskit/saaskit/internal/cmdutil"
@@ -22,6 +25,9 @@ const (
 	ExitError  = 1
 	ExitUsage  = 2
 	ExitCancel = 130
+	// ExitUpgradeAvailable is `saaskit upgrade --check` finding the
+	// repository behind this kit.
+	ExitUpgradeAvailable = 3
 )
 
 // NewFactory returns the factory of the real process.
@@ -33,6 +39,7 @@ func NewFactory() *cmdutil.Factory {
 		Getenv:     os.Getenv,
 		Prompter:   func(accessible bool) cmdutil.Prompter { return prompt.New(ios, accessible) },
 		Git:        cmdutil.RunGit,
+		Exec:       cmdutil.Exec,
 	}
 }
 
@@ -64,6 +71,9 @@ migrations, sqlc queries, a Dockerfile, docker compose and CI.`,
 		return &cmdutil.FlagError{Err: err}
 	})
 	cmd.AddCommand(newcmd.NewCmdNew(f, nil))
+	cmd.AddCommand(upgradecmd.NewCmdUpgrade(f, nil))
+	cmd.AddCommand(configcmd.NewCmdConfig(f, nil))
+	cmd.AddCommand(rendercmd.NewCmdRender(f))
 	cmd.AddCommand(versioncmd.NewCmdVersion(f))
 	return cmd
 }
@@ -84,6 +94,9 @@ func Execute(cmd *cobra.Command, f *cmdutil.Factory, args []string) int {
 		return ExitOK
 	}
 	stderr := f.IOStreams.ErrOut
+	if errors.Is(err, upgradecmd.ErrUpgradeAvailable) {
+		return ExitUpgradeAvailable
+	}
 	if errors.Is(err, cmdutil.ErrCancel) {
 		fmt.Fprintln(stderr, "cancelled; nothing was written")
 		return ExitCancel
