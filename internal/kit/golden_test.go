@@ -118,3 +118,31 @@ func firstDiff(want, got []byte) string {
 	}
 	return "(only line endings differ)"
 }
+
+// The real app renders to the same bytes every time, sqlc output included.
+func TestRenderIsDeterministic(t *testing.T) {
+	t.Parallel()
+	bp, tree, err := Load(AppBlueprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := generator.Input{Answers: GoldenCases[0].Answers, KitVersion: goldenVersion}
+	first, err := generator.Render(bp, tree, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		again, err := generator.Render(bp, tree, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(again.Files) != len(first.Files) {
+			t.Fatalf("%d files, then %d", len(first.Files), len(again.Files))
+		}
+		for i, f := range first.Files {
+			if again.Files[i].Path != f.Path || !bytes.Equal(again.Files[i].Content, f.Content) {
+				t.Fatalf("%s differs between two renders", f.Path)
+			}
+		}
+	}
+}

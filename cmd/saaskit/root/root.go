@@ -75,7 +75,40 @@ migrations, sqlc queries, a Dockerfile, docker compose and CI.`,
 	cmd.AddCommand(configcmd.NewCmdConfig(f, nil))
 	cmd.AddCommand(rendercmd.NewCmdRender(f))
 	cmd.AddCommand(versioncmd.NewCmdVersion(f))
+	addCompletionExamples(cmd)
 	return cmd
+}
+
+// addCompletionExamples gives cobra's completion commands examples like
+// every other command.
+func addCompletionExamples(root *cobra.Command) {
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() != "completion" {
+			continue
+		}
+		c.Example = `  # bash, for this session
+  source <(saaskit completion bash)
+
+  # zsh, for every session
+  saaskit completion zsh > "${fpath[1]}/_saaskit"
+
+  # fish
+  saaskit completion fish > ~/.config/fish/completions/saaskit.fish`
+		for _, sub := range c.Commands() {
+			sub.Example = "  saaskit completion " + sub.Name() + " --help"
+			switch sub.Name() {
+			case "bash":
+				sub.Example = "  source <(saaskit completion bash)"
+			case "zsh":
+				sub.Example = "  saaskit completion zsh > \"${fpath[1]}/_saaskit\""
+			case "fish":
+				sub.Example = "  saaskit completion fish > ~/.config/fish/completions/saaskit.fish"
+			case "powershell":
+				sub.Example = "  saaskit completion powershell | Out-String | Invoke-Expression"
+			}
+		}
+	}
 }
 
 // Main runs saaskit with the process's arguments and returns its exit code.

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+
 	"github.com/saaskit/saaskit/internal/cmdutil"
 )
 
@@ -34,5 +36,27 @@ func TestUpgradeCheckExitCodes(t *testing.T) {
 		if !strings.Contains(out.String()+errOut.String(), tt.out) {
 			t.Errorf("kit %s: output lacks %q:\n%s%s", tt.kit, tt.out, out, errOut)
 		}
+	}
+}
+
+// Every command's --help teaches by example.
+func TestEveryCommandHasExamples(t *testing.T) {
+	t.Parallel()
+	ios, _, _, _ := cmdutil.Test()
+	f := &cmdutil.Factory{IOStreams: ios, KitVersion: "v1.0.0", Getenv: func(string) string { return "" }}
+	var walk func(c *cobra.Command)
+	count := 0
+	walk = func(c *cobra.Command) {
+		count++
+		if c.Example == "" && c.Name() != "help" {
+			t.Errorf("%q has no examples in its help", c.CommandPath())
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(NewCmdRoot(f))
+	if count < 10 {
+		t.Errorf("walked only %d commands", count)
 	}
 }
