@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"io/fs"
 	"os"
@@ -13,15 +14,17 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"golang.org/x/mod/module"
+	"golang.org/x/mod/sumdb/dirhash"
 	modzip "golang.org/x/mod/zip"
 )
 
 // The upgrade scripts need an older saaskit, fetched the way `saaskit
 // upgrade` fetches one: through the Go module proxy. oldKit builds it once
-// per test run from this source tree with the edits below, publishes it as
-// OldKitVersion in a file-based GOPROXY, and installs its binary as
-// saaskit-old.
-const OldKitVersion = "v0.0.1"
+// per test run from this source tree with the edits below, publishes it in a
+// file-based GOPROXY as v0.0.1-old.<hash of its source> (the module cache
+// never re-fetches a version it holds, so each source gets its own), installs
+// its binary as saaskit-old, and sets OLDKIT_VERSION for the scripts.
+const oldKitBase = "v0.0.1-old."
 
 // oldKitEdits turn the current templates into the older kit's. Each kit
 // change they imply is one an upgrade scenario exercises.
@@ -45,90 +48,97 @@ var oldKitEdits = []struct {
 }
 
 var (
-	oldKitOnce sync.Once
-	oldKitDir  string
-	oldKitErr  error
+	oldKitOnce    sync.Once
+	oldKitDir     string
+	oldKitVersion string
+	oldKitErr     error
 )
 
 // oldKit returns the directory holding proxy/ (the GOPROXY) and bin/ (with
 // saaskit-old).
 func oldKit() (string, error) {
 	oldKitOnce.Do(func() {
-		oldKitDir, oldKitErr = buildOldKit()
+		oldKitDir, oldKitVersion, oldKitErr = buildOldKit()
 	})
 	return oldKitDir, oldKitErr
 }
 
-func buildOldKit() (string, error) {
-	dir, err := os.MkdirTemp("", "saaskit-oldkit-*")
+func buildOldKit() (dir, version string, err error) {
+	dir, err = os.MkdirTemp("", "saaskit-oldkit-*")
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	src := filepath.Join(dir, "src")
 	if err := copyKitSource(filepath.Join("..", ".."), src); err != nil {
-		return "", err
+		return "", "", err
 	}
 	for _, e := range oldKitEdits {
 		p := filepath.Join(src, filepath.FromSlash(e.path))
 		if e.remove {
 			if err := os.Remove(p); err != nil {
-				return "", fmt.Errorf("old kit: %w", err)
+				return "", "", fmt.Errorf("old kit: %w", err)
 			}
 			continue
 		}
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return "", err
+			return "", "", err
 		}
 		f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 		_, err = f.WriteString(e.append)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 	}
+
+	sum, err := dirhash.HashDir(src, "", dirhash.Hash1)
+	if err != nil {
+		return "", "", err
+	}
+	version = oldKitBase + fmt.Sprintf("%x", sha256.Sum256([]byte(sum)))[:12]
 
 	const mod = "github.com/saaskit/saaskit"
 	vdir := filepath.Join(dir, "proxy", mod, "@v")
 	if err := os.MkdirAll(vdir, 0o755); err != nil {
-		return "", err
+		return "", "", err
 	}
 	var zip bytes.Buffer
-	if err := modzip.CreateFromDir(&zip, module.Version{Path: mod, Version: OldKitVersion}, src); err != nil {
-		return "", fmt.Errorf("old kit zip: %w", err)
+	if err := modzip.CreateFromDir(&zip, module.Version{Path: mod, Version: version}, src); err != nil {
+		return "", "", fmt.Errorf("old kit zip: %w", err)
 	}
 	gomod, err := os.ReadFile(filepath.Join(src, "go.mod"))
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	for name, content := range map[string][]byte{
-		"list":                  []byte(OldKitVersion + "\n"),
-		OldKitVersion + ".info": fmt.Appendf(nil, `{"Version":%q,"Time":"2026-01-01T00:00:00Z"}`, OldKitVersion),
-		OldKitVersion + ".mod":  gomod,
-		OldKitVersion + ".zip":  zip.Bytes(),
+		"list":                  []byte(version + "\n"),
+		version + ".info": fmt.Appendf(nil, `{"Version":%q,"Time":"2026-01-01T00:00:00Z"}`, version),
+		version + ".mod":  gomod,
+		version + ".zip":  zip.Bytes(),
 	} {
 		if err := os.WriteFile(filepath.Join(vdir, name), content, 0o644); err != nil {
-			return "", err
+			return "", "", err
 		}
 	}
 
 	// Install it the way a user would, from the proxy.
 	bin := filepath.Join(dir, "bin")
-	install := exec.Command("go", "install", mod+"/cmd/saaskit@"+OldKitVersion)
+	install := exec.Command("go", "install", mod+"/cmd/saaskit@"+version)
 	install.Dir = dir
 	install.Env = append(os.Environ(), oldKitEnv(dir)...)
 	install.Env = append(install.Env, "GOBIN="+bin)
 	if out, err := install.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go install old kit: %w\n%s", err, out)
+		return "", "", fmt.Errorf("go install old kit: %w\n%s", err, out)
 	}
 	if err := os.Rename(filepath.Join(bin, "saaskit"), filepath.Join(bin, "saaskit-old")); err != nil {
-		return "", err
+		return "", "", err
 	}
-	return dir, nil
+	return dir, version, nil
 }
 
 // oldKitEnv is the go command environment that serves the old kit from the
@@ -178,9 +188,37 @@ func cmdOldKit(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	dir, err := oldKit()
 	ts.Check(err)
+	ts.Setenv("OLDKIT_VERSION", oldKitVersion)
 	ts.Setenv("PATH", filepath.Join(dir, "bin")+string(os.PathListSeparator)+ts.Getenv("PATH"))
 	for _, kv := range oldKitEnv(dir) {
 		k, v, _ := strings.Cut(kv, "=")
 		ts.Setenv(k, v)
+	}
+}
+
+// removeOldKit deletes the old kit from the module cache and disk once the
+// scripts are done, so test runs do not pile up versions in the cache.
+func removeOldKit() {
+	if oldKitDir == "" {
+		return
+	}
+	os.RemoveAll(oldKitDir)
+	out, err := exec.Command("go", "env", "GOMODCACHE").Output()
+	if err != nil || oldKitVersion == "" {
+		return
+	}
+	cache := strings.TrimSpace(string(out))
+	extracted := filepath.Join(cache, "github.com", "saaskit", "saaskit@"+oldKitVersion)
+	// The module cache makes its files read-only.
+	filepath.WalkDir(extracted, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			os.Chmod(p, 0o755)
+		}
+		return nil
+	})
+	os.RemoveAll(extracted)
+	matches, _ := filepath.Glob(filepath.Join(cache, "cache", "download", "github.com", "saaskit", "saaskit", "@v", oldKitVersion+".*"))
+	for _, m := range matches {
+		os.Remove(m)
 	}
 }

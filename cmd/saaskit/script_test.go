@@ -25,6 +25,7 @@ func TestScripts(t *testing.T) {
 	t.Parallel()
 	gomodcache := goEnv(t, "GOMODCACHE")
 	gocache := goEnv(t, "GOCACHE")
+	t.Cleanup(removeOldKit)
 	testscript.Run(t, testscript.Params{
 		Dir: filepath.Join("..", "..", "testdata", "script"),
 		Setup: func(env *testscript.Env) error {

@@ -24,10 +24,14 @@ type Factory struct {
 	Exec Executor
 }
 
-// Prompter asks for the answer to one question; def is pre-filled.
+// Prompter asks questions and stores the answers. A question's default is
+// def(q, answers so far).
 type Prompter interface {
-	Ask(q *generator.Question, def string) (string, error)
+	Ask(qs []*generator.Question, answers generator.Answers, def DefaultFunc) error
 }
+
+// DefaultFunc computes a question's default from the answers so far.
+type DefaultFunc func(q *generator.Question, answers generator.Answers) (string, error)
 
 // RunGit runs the git binary, returning its output in the error on failure.
 func RunGit(ctx context.Context, dir string, args ...string) error {

@@ -1,6 +1,6 @@
-// Package prompt asks blueprint questions with charmbracelet/huh: a full
-// terminal form, or huh's accessible mode (plain numbered prompts, one
-// answer per line) for screen readers and piped input.
+// Package prompt asks blueprint questions with charmbracelet/huh: one form
+// with a page per question on a terminal, or huh's accessible mode (plain
+// numbered prompts, one answer per line) for screen readers and piped input.
 package prompt
 
 import (
@@ -33,11 +33,100 @@ func New(ios *cmdutil.IOStreams, accessible bool) *Huh {
 	return h
 }
 
-// Ask asks one question with def pre-filled and returns the answer.
-func (h *Huh) Ask(q *generator.Question, def string) (string, error) {
+// Ask asks every question in qs and stores the answers.
+func (h *Huh) Ask(qs []*generator.Question, answers generator.Answers, def cmdutil.DefaultFunc) error {
+	if !h.accessible {
+		return h.askForm(qs, answers, def)
+	}
+	for _, q := range qs {
+		d, err := def(q, answers)
+		if err != nil {
+			return err
+		}
+		v, err := h.askAccessible(q, d)
+		if err != nil {
+			return err
+		}
+		answers[q.Name] = v
+	}
+	return nil
+}
+
+// askForm runs one form with a page per question, so the user can move back
+// (shift+tab) before anything is decided. Free-text fields show their
+// default, computed from what is entered so far (example.com/<name>), and
+// take it when left empty.
+func (h *Huh) askForm(qs []*generator.Question, answers generator.Answers, def cmdutil.DefaultFunc) error {
+	values := make([]string, len(qs))
+	// upTo returns the answers as the form has them before question i.
+	upTo := func(i int) generator.Answers {
+		a := answers.Clone()
+		for j := range i {
+			if v := values[j]; v != "" {
+				a[qs[j].Name] = v
+			} else if d, err := def(qs[j], a); err == nil {
+				a[qs[j].Name] = d
+			}
+		}
+		return a
+	}
+	groups := make([]*huh.Group, len(qs))
+	for i, q := range qs {
+		if len(q.Choices) > 0 {
+			d, err := def(q, answers)
+			if err != nil {
+				return err
+			}
+			values[i] = d
+			opts := make([]huh.Option[string], len(q.Choices))
+			for j, c := range q.Choices {
+				opts[j] = huh.NewOption(fmt.Sprintf("%s: %s", c.Label, c.Help), c.Value)
+			}
+			groups[i] = huh.NewGroup(huh.NewSelect[string]().Title(q.Title).Description(q.Help).
+				Options(opts...).Value(&values[i]))
+			continue
+		}
+		groups[i] = huh.NewGroup(huh.NewInput().Title(q.Title).Description(q.Help).Value(&values[i]).
+			PlaceholderFunc(func() string {
+				d, _ := def(q, upTo(i))
+				return d
+			}, &values).
+			Validate(func(s string) error {
+				if s == "" {
+					return nil // empty takes the default
+				}
+				return q.Check(s)
+			}))
+	}
+	form := huh.NewForm(groups...).WithOutput(h.out).WithInput(h.in).WithShowHelp(true)
+	if err := form.Run(); err != nil {
+		if errors.Is(err, huh.ErrUserAborted) {
+			return cmdutil.ErrCancel
+		}
+		return fmt.Errorf("asking for options: %w", err)
+	}
+	for i, q := range qs {
+		v := values[i]
+		if v == "" {
+			d, err := def(q, answers)
+			if err != nil {
+				return err
+			}
+			v = d
+		}
+		if err := q.Check(v); err != nil {
+			return err
+		}
+		answers[q.Name] = v
+	}
+	return nil
+}
+
+// askAccessible asks one question in huh's accessible mode.
+func (h *Huh) askAccessible(q *generator.Question, def string) (string, error) {
 	value := def
 	title := q.Title
-	if h.accessible && def != "" && len(q.Choices) == 0 {
+	if def != "" && len(q.Choices) == 0 {
 		title = fmt.Sprintf("%s (default %s)", q.Title, def)
 	}
 	var field huh.Field
@@ -56,23 +145,16 @@ func (h *Huh) Ask(q *generator.Question, def string) (string, error) {
 				return q.Check(s)
 			})
 	}
-	form := huh.NewForm(huh.NewGroup(field)).WithAccessible(h.accessible).WithOutput(h.out).WithShowHelp(true)
-	if h.accessible {
-		// huh's accessible prompts create a new bufio.Scanner per field,
-		// which would swallow every piped answer into the first field; the
-		// feeder hands out one byte at a time so each field reads its line.
-		h.lines.startField()
-		form = form.WithInput(h.lines).WithTheme(huh.ThemeFunc(huh.ThemeBase))
-	} else {
-		form = form.WithInput(h.in)
-	}
+	// huh's accessible prompts create a new bufio.Scanner per field, which
+	// would swallow every piped answer into the first field; the feeder
+	// hands out one byte at a time so each field reads its own line.
+	h.lines.startField()
+	form := huh.NewForm(huh.NewGroup(field)).WithAccessible(true).WithOutput(h.out).
+		WithInput(h.lines).WithTheme(huh.ThemeFunc(huh.ThemeBase))
 	if err := form.Run(); err != nil {
-		if errors.Is(err, huh.ErrUserAborted) {
-			return "", cmdutil.ErrCancel
-		}
 		return "", fmt.Errorf("asking for --%s: %w", q.Name, err)
 	}
-	if h.accessible && h.lines.ranDry() {
+	if h.lines.ranDry() {
 		return "", fmt.Errorf("input ended before a valid answer for --%s", q.Name)
 	}
 	if value == "" {

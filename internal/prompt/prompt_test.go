@@ -17,6 +17,13 @@ var (
 	}}
 )
 
+// ask1 asks a single question with a fixed default.
+func ask1(p *Huh, q *generator.Question, def string) (string, error) {
+	answers := generator.Answers{}
+	err := p.Ask([]*generator.Question{q}, answers, func(*generator.Question, generator.Answers) (string, error) { return def, nil })
+	return answers[q.Name], err
+}
+
 // One pipe write holding every answer must still give each question its
 // own line.
 func TestAccessibleAnswersReachTheirQuestions(t *testing.T) {
@@ -34,7 +41,7 @@ func TestAccessibleAnswersReachTheirQuestions(t *testing.T) {
 		{brokerQ, "postgres", "nats"},
 		{brokerQ, "redis", "redis"}, // empty line keeps the default
 	} {
-		got, err := p.Ask(step.q, step.def)
+		got, err := ask1(p, step.q, step.def)
 		if err != nil {
 			t.Fatalf("Ask(%s): %v\n%s", step.q.Name, err, errOut)
 		}
@@ -55,10 +62,10 @@ func TestAccessibleEndOfInputIsAnError(t *testing.T) {
 	ios, in, _, _ := cmdutil.Test()
 	in.WriteString("2") // no newline: still an answer
 	p := New(ios, true)
-	if got, err := p.Ask(brokerQ, "postgres"); err != nil || got != "redis" {
+	if got, err := ask1(p, brokerQ, "postgres"); err != nil || got != "redis" {
 		t.Fatalf("Ask = %q, %v; want redis", got, err)
 	}
-	if _, err := p.Ask(brokerQ, "postgres"); err == nil || !strings.Contains(err.Error(), "input ended before a valid answer for --broker") {
+	if _, err := ask1(p, brokerQ, "postgres"); err == nil || !strings.Contains(err.Error(), "input ended before a valid answer for --broker") {
 		t.Fatalf("exhausted input not reported: %v", err)
 	}
 }
@@ -68,14 +75,14 @@ func TestAccessibleInvalidAnswers(t *testing.T) {
 	ios, in, _, errOut := cmdutil.Test()
 	in.WriteString("7\nx\n1\nBad_Name\n")
 	p := New(ios, true)
-	got, err := p.Ask(brokerQ, "redis")
+	got, err := ask1(p, brokerQ, "redis")
 	if err != nil || got != "postgres" {
 		t.Fatalf("Ask = %q, %v; want postgres after two invalid lines", got, err)
 	}
 	if !strings.Contains(errOut.String(), "Invalid: must be a number between 1 and 3") {
 		t.Errorf("invalid choice not explained:\n%s", errOut)
 	}
-	if _, err := p.Ask(nameQ, "acme"); err == nil || !strings.Contains(err.Error(), "--name") {
+	if _, err := ask1(p, nameQ, "acme"); err == nil || !strings.Contains(err.Error(), "--name") {
 		t.Fatalf("invalid name followed by end of input: %v", err)
 	}
 }

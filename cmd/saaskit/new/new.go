@@ -226,37 +226,36 @@ func newRun(ctx context.Context, opts *Options) error {
 // prompter when a terminal (or accessible mode) can ask, and otherwise it is
 // an error naming the flags to pass.
 func ask(bp *generator.Blueprint, answers, defaults generator.Answers, opts *Options) error {
-	interactive := interactive(opts)
-	var prompter cmdutil.Prompter
-	var missing []string
+	def := func(q *generator.Question, a generator.Answers) (string, error) {
+		if d, ok := defaults[q.Name]; ok {
+			return d, nil
+		}
+		return q.DefaultFor(a)
+	}
+	var unanswered []*generator.Question
 	for i := range bp.Questions {
-		q := &bp.Questions[i]
-		if _, ok := answers[q.Name]; ok {
+		if _, ok := answers[bp.Questions[i].Name]; !ok {
+			unanswered = append(unanswered, &bp.Questions[i])
+		}
+	}
+	if len(unanswered) == 0 {
+		return nil
+	}
+	if interactive(opts) {
+		return opts.Prompter(opts.Accessible).Ask(unanswered, answers, def)
+	}
+	var missing []string
+	for _, q := range unanswered {
+		if !opts.Yes && len(q.Choices) > 0 {
+			missing = append(missing, "--"+q.Name)
 			continue
 		}
-		def, ok := defaults[q.Name]
-		if !ok {
-			var err error
-			if def, err = q.DefaultFor(answers); err != nil {
-				return err
-			}
+		// --yes, or a free-text option whose default derives from the target.
+		d, err := def(q, answers)
+		if err != nil {
+			return err
 		}
-		switch {
-		case interactive:
-			if prompter == nil {
-				prompter = opts.Prompter(opts.Accessible)
-			}
-			v, err := prompter.Ask(q, def)
-			if err != nil {
-				return err
-			}
-			answers[q.Name] = v
-		case opts.Yes || len(q.Choices) == 0:
-			// Free-text options derive their default from the target.
-			answers[q.Name] = def
-		default:
-			missing = append(missing, "--"+q.Name)
-		}
+		answers[q.Name] = d
 	}
 	if len(missing) > 0 {
 		return cmdutil.FlagErrorf("missing %s: stdin is not a terminal, so nothing can be asked; pass them, or --yes for the defaults", strings.Join(missing, ", "))
