@@ -116,7 +116,7 @@ func buildOldKit() (dir, version string, err error) {
 		return "", "", err
 	}
 	for name, content := range map[string][]byte{
-		"list":                  []byte(version + "\n"),
+		"list":            []byte(version + "\n"),
 		version + ".info": fmt.Appendf(nil, `{"Version":%q,"Time":"2026-01-01T00:00:00Z"}`, version),
 		version + ".mod":  gomod,
 		version + ".zip":  zip.Bytes(),
