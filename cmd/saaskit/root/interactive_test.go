@@ -2,8 +2,8 @@ package root
 
 import (
 	"bytes"
-	"io"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
