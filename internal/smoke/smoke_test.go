@@ -128,7 +128,8 @@ func lint(t *testing.T, dir string) {
 		t.Run("golangci-lint", func(t *testing.T) { testenv.Absent(t, err.Error()) })
 		return
 	}
-	run(t, dir, nil, bin, "run", "./...")
+	// Parallel runs (another smoke test, a developer's editor) share the cache safely.
+	run(t, dir, nil, bin, "run", "--allow-parallel-runners", "./...")
 }
 
 // checkDelivery validates what cannot run here with the real parsers: the
