@@ -1,17 +1,34 @@
--- name: CreateTenant :one
+-- name: InsertTenant :one
+-- A new tenant starts in state provisioning and does not resolve until
+-- ActivateTenant: a tenant whose storage is half made is never served.
 INSERT INTO tenants (slug, name)
 VALUES (@slug, @name)
-RETURNING id, slug, name, created_at;
+RETURNING *;
+
+-- name: ActivateTenant :exec
+UPDATE tenants
+SET state = 'active'
+WHERE id = @id;
+
+-- name: DeleteTenant :exec
+DELETE FROM tenants
+WHERE id = @id;
 
 -- name: GetTenantBySlug :one
-SELECT id, slug, name, created_at
+-- Any state: provisioning needs to see an earlier, interrupted attempt.
+SELECT *
 FROM tenants
 WHERE slug = @slug;
 
--- name: ListTenants :many
--- Keyset pagination: pass the last slug of the previous page, or an empty string for the first page.
-SELECT id, slug, name, created_at
+-- name: GetActiveTenantBySlug :one
+SELECT *
 FROM tenants
-WHERE slug > @after_slug
+WHERE slug = @slug AND state = 'active';
+
+-- name: ListActiveTenants :many
+-- Keyset pagination: pass the last slug of the previous page, or an empty string for the first page.
+SELECT *
+FROM tenants
+WHERE state = 'active' AND slug > @after_slug
 ORDER BY slug
 LIMIT @max_items;

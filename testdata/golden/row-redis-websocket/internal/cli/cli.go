@@ -36,7 +36,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "", "serve the HTTP API until SIGINT or SIGTERM", runServe},
-		{"migrate", "[up|status]", "apply the database migrations (up, the default) or list them (status)", runMigrate},
+		{"migrate", "[up|status]", "apply the control-plane migrations, then every tenant's (up, the default), or list the control-plane ones (status)", runMigrate},
+		{"tenant", "create|list|migrate [flags]", "create and list tenants, and migrate their tables (tenant <action> -h for its flags)", runTenant},
 		{"dev", "", "migrate, then serve with human-readable logs, for local development", runDev},
 		{"healthcheck", "", "exit 0 when the server on HTTP_ADDR answers /healthz (for container health checks)", runHealthcheck},
 	}
@@ -108,15 +109,42 @@ func printUsage(w io.Writer) {
 // flag.ErrHelp (which Run treats as success); for anything it cannot parse it
 // returns a *UsageError.
 func parseFlags(e env, c string, args []string, maxArgs int) ([]string, error) {
+	return parse(newFlagSet(e, c), args, maxArgs)
+}
+
+// newFlagSet returns an empty flag set for subcommand c whose usage names
+// the subcommand and lists the flags defined on it later.
+func newFlagSet(e env, c string) *flag.FlagSet {
 	fs := flag.NewFlagSet(appName+" "+c, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	fs.Usage = func() {
+		name, _, _ := strings.Cut(c, " ")
 		for _, cmd := range commands() {
-			if cmd.name == c {
-				fmt.Fprintf(e.stderr, "Usage: %s\n  %s\n", strings.TrimSpace(appName+" "+cmd.name+" "+cmd.args), cmd.summary)
+			if cmd.name == name {
+				fmt.Fprintf(e.stderr, "Usage: %s\n  %s\n", strings.TrimSpace(appName+" "+c+" "+argsOf(cmd, c)), cmd.summary)
 			}
 		}
+		hasFlags := false
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags {
+			fmt.Fprintln(e.stderr, "Flags:")
+			fs.PrintDefaults()
+		}
 	}
+	return fs
+}
+
+// argsOf is the argument synopsis of cmd, or none when c names one of its
+// actions (which lists its own flags).
+func argsOf(cmd command, c string) string {
+	if c != cmd.name {
+		return ""
+	}
+	return cmd.args
+}
+
+// parse parses args with fs, as parseFlags does.
+func parse(fs *flag.FlagSet, args []string, maxArgs int) ([]string, error) {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -125,7 +153,7 @@ func parseFlags(e env, c string, args []string, maxArgs int) ([]string, error) {
 	}
 	if fs.NArg() > maxArgs {
 		fs.Usage()
-		return nil, &UsageError{msg: fmt.Sprintf("%s: unexpected argument %q", c, fs.Arg(maxArgs))}
+		return nil, &UsageError{msg: fmt.Sprintf("%s: unexpected argument %q", strings.TrimPrefix(fs.Name(), appName+" "), fs.Arg(maxArgs))}
 	}
 	return fs.Args(), nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"regexp"
 	"testing"
@@ -23,17 +24,19 @@ func getenv(env map[string]string) func(string) string {
 	return func(name string) string { return env[name] }
 }
 
-// liveEnv returns a complete environment pointing at a fresh database and
-// the live broker, listening on a free loopback port.
+// liveEnv returns a complete environment pointing at a fresh database (and
+// its roles or tenant databases: testsvc.NewTenancyEnv) and the live broker,
+// listening on a free loopback port.
 func liveEnv(t *testing.T) map[string]string {
 	t.Helper()
-	return map[string]string{
-		"DATABASE_URL":     testsvc.NewDatabase(t),
+	env := map[string]string{
 		"REDIS_URL":        testsvc.RedisURL(t),
 		"SECRET_KEY":       secretKey,
 		"HTTP_ADDR":        "127.0.0.1:0",
 		"SHUTDOWN_TIMEOUT": "5s",
 	}
+	maps.Copy(env, testsvc.NewTenancyEnv(t))
+	return env
 }
 
 // run runs the command line and returns its error, stdout and stderr.
@@ -62,6 +65,15 @@ func TestUsage(t *testing.T) {
 		{"serve with an argument", []string{"serve", "now"}, 2, "", "Usage: shop serve"},
 		{"unknown flag", []string{"dev", "-verbose"}, 2, "", "flag provided but not defined"},
 		{"unknown migrate action", []string{"migrate", "sideways"}, 2, "", ""},
+		{"tenant without action", []string{"tenant"}, 2, "", "Usage: shop tenant create"},
+		{"tenant -h", []string{"tenant", "-h"}, 0, "", "Usage: shop tenant create"},
+		{"unknown tenant action", []string{"tenant", "delete"}, 2, "", ""},
+		{"tenant create -h", []string{"tenant", "create", "-h"}, 0, "", "-slug slug"},
+		{"tenant create without flags", []string{"tenant", "create"}, 2, "", "Usage: shop tenant create"},
+		{"tenant create without a name", []string{"tenant", "create", "--slug", "acme"}, 2, "", ""},
+		{"tenant migrate -h", []string{"tenant", "migrate", "-h"}, 0, "", "-check"},
+		{"tenant migrate with a bad concurrency", []string{"tenant", "migrate", "--concurrency", "0"}, 2, "", ""},
+		{"tenant list with an argument", []string{"tenant", "list", "all"}, 2, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -83,7 +95,7 @@ func TestUsageListsEveryCommand(t *testing.T) {
 	t.Parallel()
 
 	stdout, _, _ := run(t, nil, "help")
-	for _, name := range []string{"serve", "migrate", "dev", "healthcheck", "help"} {
+	for _, name := range []string{"serve", "migrate", "tenant", "dev", "healthcheck", "help"} {
 		require.Regexp(t, `(?m)^  `+name+`\b`, stdout)
 	}
 }
@@ -91,12 +103,22 @@ func TestUsageListsEveryCommand(t *testing.T) {
 func TestConfigErrorsNameEveryVariable(t *testing.T) {
 	t.Parallel()
 
-	for _, command := range []string{"serve", "migrate", "dev"} {
+	for _, command := range []string{"serve", "dev"} {
 		_, _, err := run(t, map[string]string{"SECRET_KEY": "short"}, command)
 		require.Equal(t, 1, cli.ExitCode(err))
 		for _, name := range []string{"DATABASE_URL", "SECRET_KEY"} {
 			require.ErrorContains(t, err, name)
 		}
+	}
+	// Commands that only touch the database need only its variables.
+	for _, args := range [][]string{
+		{"migrate"}, {"tenant", "list"}, {"tenant", "migrate"},
+		{"tenant", "create", "--slug", "acme", "--name", "Acme"},
+	} {
+		_, _, err := run(t, map[string]string{"SECRET_KEY": "short"}, args...)
+		require.Equal(t, 1, cli.ExitCode(err))
+		require.ErrorContains(t, err, "DATABASE_URL")
+		require.NotContains(t, err.Error(), "SECRET_KEY")
 	}
 }
 
@@ -111,11 +133,13 @@ func TestMigrate(t *testing.T) {
 	stdout, _, err = run(t, env, "migrate")
 	require.NoError(t, err)
 	require.Contains(t, stdout, "OK    up 00001_control_plane.sql")
-	require.Contains(t, stdout, "(1 applied now)")
+	require.Contains(t, stdout, "(2 applied now)")
+	require.Contains(t, stdout, "tenant migrations: 1 visited, 1 migrations applied, 0 failed", "the shared tenant tables")
 
 	stdout, _, err = run(t, env, "migrate", "up")
 	require.NoError(t, err)
 	require.Contains(t, stdout, "(0 applied now)")
+	require.Contains(t, stdout, "0 migrations applied, 0 failed")
 
 	stdout, _, err = run(t, env, "migrate", "status")
 	require.NoError(t, err)

@@ -35,7 +35,7 @@ func runDev(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := migrateUp(ctx, cfg, e.stdout); err != nil {
+	if err := migrateUp(ctx, cfg.Database, e.stdout, e.stderr); err != nil {
 		return err
 	}
 	return serve(ctx, cfg, logging.New(e.stderr, cfg.LogLevel, logging.Text))
@@ -44,11 +44,11 @@ func runDev(ctx context.Context, e env, args []string) error {
 // serve runs the HTTP server until ctx is cancelled, then shuts it down
 // gracefully: in-flight requests get cfg.ShutdownTimeout to finish.
 func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
-	pool, err := postgres.Open(ctx, cfg.DatabaseURL, appName)
+	tenants, err := postgres.OpenTenants(ctx, cfg.Database, postgres.TenantsOptions{AppName: appName})
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	defer tenants.Close()
 
 	redis, err := broker.OpenRedis(cfg.RedisURL, appName)
 	if err != nil {
@@ -59,10 +59,12 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	srv := &http.Server{
 		Addr: cfg.HTTPAddr,
 		Handler: httpapi.NewHandler(httpapi.Deps{
-			Logger:  logger,
-			Version: version(),
+			Logger:     logger,
+			Version:    version(),
+			BaseDomain: cfg.BaseDomain,
+			Tenants:    tenants,
 			Checks: []httpapi.Check{
-				{Name: "database", Ping: pool.Ping},
+				{Name: "database", Ping: tenants.Ping},
 				{Name: "redis", Ping: redis.Ping},
 			},
 		}),

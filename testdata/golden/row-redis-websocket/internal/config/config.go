@@ -21,8 +21,8 @@ const DefaultHTTPAddr = ":8080"
 
 // Config is the application's configuration.
 type Config struct {
-	// DatabaseURL is the Postgres connection URL (DATABASE_URL).
-	DatabaseURL string
+	// Database says where the data lives.
+	Database Database
 	// HTTPAddr is the address the HTTP server listens on (HTTP_ADDR).
 	HTTPAddr string
 	// BaseDomain is the domain tenants get subdomains of (BASE_DOMAIN).
@@ -37,6 +37,20 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// RedisURL is the Redis server of the job broker (REDIS_URL).
 	RedisURL string
+}
+
+// Database is the configuration of the Postgres connections. Commands that
+// only touch the database load it alone with LoadDatabase.
+type Database struct {
+	// URL is the application's connection URL (DATABASE_URL). Its role
+	// must not own the tables, be a superuser or have BYPASSRLS: row-level
+	// security is what keeps tenants apart, and those roles are exempt.
+	URL string
+	// MigrateURL is the connection migrations run on. It connects as the
+	// owner of the tables (MIGRATE_DATABASE_URL); migrate grants the role of
+	// URL what it needs on them. Only migrating needs it, so the API server
+	// can run without the owner's credentials: see CheckMigrate.
+	MigrateURL string
 }
 
 // Problem is one missing or malformed variable.
@@ -65,7 +79,7 @@ func (e *Error) Error() string {
 func Load(getenv func(string) string) (Config, error) {
 	l := &loader{getenv: getenv}
 	cfg := Config{
-		DatabaseURL:     l.url(l.required("DATABASE_URL"), "postgres", "postgresql"),
+		Database:        l.database(),
 		HTTPAddr:        l.listenAddr(l.optional("HTTP_ADDR", DefaultHTTPAddr)),
 		BaseDomain:      l.hostname(l.optional("BASE_DOMAIN", "localhost")),
 		SecretKey:       l.secret(l.required("SECRET_KEY"), MinSecretKeyLength),
@@ -78,6 +92,26 @@ func Load(getenv func(string) string) (Config, error) {
 		return Config{}, &Error{Problems: l.problems}
 	}
 	return cfg, nil
+}
+
+// LoadDatabase reads the database variables alone, for commands that need
+// nothing else (migrate, tenant).
+func LoadDatabase(getenv func(string) string) (Database, error) {
+	l := &loader{getenv: getenv}
+	d := l.database()
+	if len(l.problems) > 0 {
+		return Database{}, &Error{Problems: l.problems}
+	}
+	return d, nil
+}
+
+// CheckMigrate reports what migrating needs and d lacks: MIGRATE_DATABASE_URL,
+// the owner's connection.
+func (d Database) CheckMigrate() error {
+	if d.MigrateURL == "" {
+		return &Error{Problems: []Problem{{Var: "MIGRATE_DATABASE_URL", Reason: "required to migrate: the tables' owner connects with it"}}}
+	}
+	return nil
 }
 
 // LoadHTTPAddr reads HTTP_ADDR alone, for commands that need nothing else.
@@ -102,6 +136,19 @@ type variable struct {
 type loader struct {
 	getenv   func(string) string
 	problems []Problem
+}
+
+func (l *loader) database() Database {
+	d := Database{
+		URL: l.url(l.required("DATABASE_URL"), "postgres", "postgresql"),
+	}
+	if migrate := l.optional("MIGRATE_DATABASE_URL", ""); migrate.value != "" {
+		d.MigrateURL = l.url(migrate, "postgres", "postgresql")
+		if d.URL != "" && d.MigrateURL != "" && urlUser(d.URL) == urlUser(d.MigrateURL) {
+			l.fail(migrate.name, "must connect as another role than DATABASE_URL: the owner of the tables, while the app's role owns none")
+		}
+	}
+	return d
 }
 
 func (l *loader) fail(name, format string, args ...any) {
@@ -141,6 +188,15 @@ func (l *loader) url(v variable, schemes ...string) string {
 		return ""
 	}
 	return v.value
+}
+
+// urlUser returns the user name in a URL that has already been checked.
+func urlUser(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.User.Username()
 }
 
 func (l *loader) secret(v variable, minLen int) string {

@@ -15,9 +15,10 @@ import (
 // validEnv returns a complete, valid environment; tests change one thing.
 func validEnv() map[string]string {
 	return map[string]string{
-		"DATABASE_URL": "postgres://app@localhost:5432/app?sslmode=disable",
-		"SECRET_KEY":   "0123456789abcdef0123456789abcdef",
-		"REDIS_URL":    "redis://localhost:6379/0",
+		"DATABASE_URL":         "postgres://app@localhost:5432/app?sslmode=disable",
+		"MIGRATE_DATABASE_URL": "postgres://owner@localhost:5432/app?sslmode=disable",
+		"SECRET_KEY":           "0123456789abcdef0123456789abcdef",
+		"REDIS_URL":            "redis://localhost:6379/0",
 	}
 }
 
@@ -42,6 +43,8 @@ func TestLoadDefaults(t *testing.T) {
 
 	cfg, err := load(validEnv())
 	require.NoError(t, err)
+	require.Equal(t, "postgres://app@localhost:5432/app?sslmode=disable", cfg.Database.URL)
+	require.Equal(t, "postgres://owner@localhost:5432/app?sslmode=disable", cfg.Database.MigrateURL)
 	require.Equal(t, ":8080", cfg.HTTPAddr)
 	require.Equal(t, "localhost", cfg.BaseDomain)
 	require.Equal(t, slog.LevelInfo, cfg.LogLevel)
@@ -95,6 +98,8 @@ func TestLoadNamesEachMalformedVariable(t *testing.T) {
 		reason string
 	}{
 		{"DATABASE_URL", "mysql://localhost/app", "must be a URL starting with postgres:// or postgresql://"},
+		{"MIGRATE_DATABASE_URL", "mysql://localhost/app", "must be a URL starting with postgres:// or postgresql://"},
+		{"MIGRATE_DATABASE_URL", "postgres://app@db:5432/app", "must connect as another role than DATABASE_URL"},
 		{"SECRET_KEY", "short", "must be at least 32 characters long (got 5)"},
 		{"HTTP_ADDR", "8080", `must be host:port or :port (got "8080")`},
 		{"HTTP_ADDR", ":http", `port must be a number from 0 to 65535 (got "http")`},
@@ -131,6 +136,35 @@ func TestLoadReportsAllProblemsAtOnce(t *testing.T) {
 	_, err := load(env)
 	got := problems(t, err)
 	require.Equal(t, []string{"DATABASE_URL", "LOG_LEVEL", "SECRET_KEY"}, sortedKeys(got))
+}
+
+func TestCheckMigrate(t *testing.T) {
+	t.Parallel()
+
+	cfg, err := load(validEnv())
+	require.NoError(t, err)
+	require.NoError(t, cfg.Database.CheckMigrate())
+
+	env := validEnv()
+	delete(env, "MIGRATE_DATABASE_URL")
+	cfg, err = load(env)
+	require.NoError(t, err, "serving needs no owner connection")
+	require.Contains(t, problems(t, cfg.Database.CheckMigrate()), "MIGRATE_DATABASE_URL")
+}
+
+func TestLoadDatabaseNeedsOnlyTheDatabase(t *testing.T) {
+	t.Parallel()
+
+	env := map[string]string{
+		"DATABASE_URL":         "postgres://app@localhost:5432/app",
+		"MIGRATE_DATABASE_URL": "postgres://owner@localhost:5432/app",
+	}
+	d, err := config.LoadDatabase(func(name string) string { return env[name] })
+	require.NoError(t, err)
+	require.Equal(t, "postgres://app@localhost:5432/app", d.URL)
+
+	_, err = config.LoadDatabase(func(string) string { return "" })
+	require.Contains(t, problems(t, err), "DATABASE_URL")
 }
 
 func TestLoadHTTPAddr(t *testing.T) {

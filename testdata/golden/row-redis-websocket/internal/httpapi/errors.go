@@ -19,7 +19,7 @@ var statusOf = map[domain.Code]int{
 	domain.ECONFLICT:     http.StatusConflict,
 	domain.EFORBIDDEN:    http.StatusForbidden,
 	domain.EINTERNAL:     http.StatusInternalServerError,
-	domain.EINVALID:      http.StatusBadRequest,
+	domain.EINVALID:      http.StatusUnprocessableEntity,
 	domain.ENOTFOUND:     http.StatusNotFound,
 	domain.EUNAUTHORIZED: http.StatusUnauthorized,
 	domain.EUNAVAILABLE:  http.StatusServiceUnavailable,
@@ -44,18 +44,31 @@ func problem(ctx context.Context, logger *slog.Logger, err error) error {
 	if _, ok := errors.AsType[huma.StatusError](err); ok {
 		return err
 	}
-	status, ok := statusOf[domain.ErrorCode(err)]
-	if !ok {
-		status = http.StatusInternalServerError
-	}
-	if status >= http.StatusInternalServerError {
-		logger.ErrorContext(ctx, "request failed", slog.Int("status", status), slog.Any("error", err))
-	}
+	status := statusFor(ctx, logger, err)
 	return &huma.ErrorModel{
 		Title:  http.StatusText(status),
 		Status: status,
 		Detail: domain.ErrorMessage(err),
 	}
+}
+
+// statusFor returns the status of err's domain code, logging server-side
+// failures with the request's context.
+func statusFor(ctx context.Context, logger *slog.Logger, err error) int {
+	status := errorStatus(err)
+	if status >= http.StatusInternalServerError {
+		logger.ErrorContext(ctx, "request failed", slog.Int("status", status), slog.Any("error", err))
+	}
+	return status
+}
+
+// errorStatus returns the status of err's domain code.
+func errorStatus(err error) int {
+	status, ok := statusOf[domain.ErrorCode(err)]
+	if !ok {
+		return http.StatusInternalServerError
+	}
+	return status
 }
 
 // plainProblem is the subset of huma.ErrorModel written outside huma.

@@ -43,7 +43,7 @@ func TestDomainErrorsMapThroughTheStatusTable(t *testing.T) {
 	}{
 		{domain.ECONFLICT, http.StatusConflict},
 		{domain.EFORBIDDEN, http.StatusForbidden},
-		{domain.EINVALID, http.StatusBadRequest},
+		{domain.EINVALID, http.StatusUnprocessableEntity},
 		{domain.ENOTFOUND, http.StatusNotFound},
 		{domain.EUNAUTHORIZED, http.StatusUnauthorized},
 		{domain.EUNAVAILABLE, http.StatusServiceUnavailable},

@@ -20,13 +20,19 @@ type Deps struct {
 	Version string
 	// Checks are run by /readyz; each names a dependency the API needs.
 	Checks []Check
+	// BaseDomain is the domain whose subdomains name tenants (BASE_DOMAIN).
+	BaseDomain string
+	// Tenants is the tenant registry and the only way to tenant data.
+	Tenants Tenants
 }
 
 // NewHandler returns the application's HTTP handler.
 func NewHandler(deps Deps) http.Handler {
 	mux := http.NewServeMux()
 	config := huma.DefaultConfig("shop API", deps.Version)
-	config.Info.Description = "The shop API. Errors are RFC 9457 problem+json documents."
+	config.Info.Description = "The shop API. Errors are RFC 9457 problem+json documents. " +
+		"Tenant-scoped operations take the tenant from the request's subdomain of the base domain " +
+		"(acme." + deps.BaseDomain + ") or from the " + TenantHeader + " header."
 	api := humago.New(mux, config)
 	m := newMetrics()
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -78,4 +79,32 @@ func (m *Migrator) Version(ctx context.Context) (int64, error) {
 // Close releases the Migrator's connections; the pool stays open.
 func (m *Migrator) Close() error {
 	return m.db.Close()
+}
+
+// migrationLockID is the advisory lock goose holds while migrating the
+// tenant storage called name.
+func migrationLockID(name string) int64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte("tenant-migrate:" + name))
+	return int64(h.Sum64()) //nolint:gosec // G115: any 64 bits make a lock key
+}
+
+// runGoose applies the migrations in fsys over sqlDB (and closes it),
+// holding name's advisory lock and recording versions in table. goose runs
+// everything on one connection of sqlDB.
+func runGoose(ctx context.Context, sqlDB *sql.DB, fsys fs.FS, name, table string) ([]*goose.MigrationResult, error) {
+	defer func() { _ = sqlDB.Close() }()
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(migrationLockID(name)))
+	if err != nil {
+		return nil, err
+	}
+	provider, err := goose.NewProvider(goose.DialectPostgres, sqlDB, fsys,
+		goose.WithSessionLocker(locker),
+		goose.WithDisableGlobalRegistry(true),
+		goose.WithTableName(table),
+	)
+	if err != nil {
+		return nil, err
+	}
+	return provider.Up(ctx)
 }

@@ -87,31 +87,39 @@ func TestTenantQueries(t *testing.T) {
 	q := db.New(b.pool)
 	ctx := t.Context()
 
-	for _, slug := range []string{"initech", "globex", "hooli"} {
-		_, err := q.CreateTenant(ctx, db.CreateTenantParams{Slug: slug, Name: "Tenant " + slug})
+	for _, slug := range []string{"initech", "globex", "hooli", "pending"} {
+		tn, err := q.InsertTenant(ctx, db.InsertTenantParams{Slug: slug, Name: "Tenant " + slug})
 		require.NoError(t, err)
+		require.Equal(t, "provisioning", tn.State, "a new tenant is not active yet")
+		if slug != "pending" {
+			require.NoError(t, q.ActivateTenant(ctx, tn.ID))
+		}
 	}
 
-	got, err := q.GetTenantBySlug(ctx, "globex")
+	got, err := q.GetActiveTenantBySlug(ctx, "globex")
 	require.NoError(t, err)
 	require.Equal(t, "Tenant globex", got.Name)
 	require.True(t, got.ID.Valid)
 	require.True(t, got.CreatedAt.Valid)
 
-	_, err = q.GetTenantBySlug(ctx, "missing")
+	_, err = q.GetActiveTenantBySlug(ctx, "missing")
 	require.ErrorIs(t, err, pgx.ErrNoRows)
+	_, err = q.GetActiveTenantBySlug(ctx, "pending")
+	require.ErrorIs(t, err, pgx.ErrNoRows, "a tenant still provisioning never resolves")
 
-	page, err := q.ListTenants(ctx, db.ListTenantsParams{AfterSlug: "", MaxItems: 2})
+	page, err := q.ListActiveTenants(ctx, db.ListActiveTenantsParams{AfterSlug: "", MaxItems: 2})
 	require.NoError(t, err)
 	require.Equal(t, []string{"globex", "hooli"}, slugs(page))
-	page, err = q.ListTenants(ctx, db.ListTenantsParams{AfterSlug: "hooli", MaxItems: 2})
+	page, err = q.ListActiveTenants(ctx, db.ListActiveTenantsParams{AfterSlug: "hooli", MaxItems: 2})
 	require.NoError(t, err)
 	require.Equal(t, []string{"initech"}, slugs(page))
 
-	_, err = q.CreateTenant(ctx, db.CreateTenantParams{Slug: "globex", Name: "Again"})
+	_, err = q.InsertTenant(ctx, db.InsertTenantParams{Slug: "globex", Name: "Again"})
 	require.Error(t, err, "slugs are unique")
-	_, err = q.CreateTenant(ctx, db.CreateTenantParams{Slug: "Bad Slug", Name: "Bad"})
-	require.Error(t, err, "the schema refuses malformed slugs")
+	for _, bad := range []string{"Bad Slug", "ab", "-acme", "acme-", "ac--me", "t_acme", `a"b`} {
+		_, err = q.InsertTenant(ctx, db.InsertTenantParams{Slug: bad, Name: "Bad"})
+		require.Error(t, err, "the schema refuses the malformed slug %q", bad)
+	}
 }
 
 func slugs(tenants []db.Tenant) []string {

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/acme/shop/internal/config"
 )
 
 // RequireServicesEnv is the variable that turns a missing service into a failure.
@@ -71,6 +73,21 @@ func NewDatabase(tb testing.TB) string {
 
 	u.Path = "/" + name
 	return u.String()
+}
+
+// NewTenancyConfig is NewTenancyEnv read with config.LoadDatabase.
+func NewTenancyConfig(tb testing.TB) config.Database {
+	tb.Helper()
+	d, err := config.LoadDatabase(Getenv(NewTenancyEnv(tb)))
+	if err != nil {
+		tb.Fatalf("tenancy environment: %v", err)
+	}
+	return d
+}
+
+// Getenv returns a getenv function reading env.
+func Getenv(env map[string]string) func(string) string {
+	return func(name string) string { return env[name] }
 }
 
 func exec(ctx context.Context, tb testing.TB, databaseURL, sql string) {

@@ -24,19 +24,23 @@ func runMigrate(ctx context.Context, e env, args []string) error {
 	if action != "up" && action != "status" {
 		return &UsageError{msg: fmt.Sprintf("migrate: unknown action %q (want up or status)", action)}
 	}
-	cfg, err := config.Load(e.getenv)
+	db, err := config.LoadDatabase(e.getenv)
 	if err != nil {
 		return err
 	}
 	if action == "status" {
-		return migrateStatus(ctx, cfg, e.stdout)
+		return migrateStatus(ctx, db, e.stdout)
 	}
-	return migrateUp(ctx, cfg, e.stdout)
+	return migrateUp(ctx, db, e.stdout, e.stderr)
 }
 
-// withMigrator runs fn with a Migrator on its own short-lived pool.
-func withMigrator(ctx context.Context, cfg config.Config, fn func(*postgres.Migrator) error) error {
-	pool, err := postgres.Open(ctx, cfg.DatabaseURL, appName+"-migrate")
+// withMigrator runs fn with a Migrator on its own short-lived pool,
+// connected as the role migrations run as.
+func withMigrator(ctx context.Context, db config.Database, fn func(*postgres.Migrator) error) error {
+	if err := db.CheckMigrate(); err != nil {
+		return err
+	}
+	pool, err := postgres.Open(ctx, db.MigrateURL, appName+"-migrate")
 	if err != nil {
 		return err
 	}
@@ -49,12 +53,13 @@ func withMigrator(ctx context.Context, cfg config.Config, fn func(*postgres.Migr
 	return fn(m)
 }
 
-// migrateUp applies pending control-plane migrations, printing each one.
-func migrateUp(ctx context.Context, cfg config.Config, w io.Writer) error {
-	return withMigrator(ctx, cfg, func(m *postgres.Migrator) error {
+// migrateUp applies pending control-plane migrations, printing each one,
+// then migrates every tenant (progress on stderr).
+func migrateUp(ctx context.Context, db config.Database, stdout, stderr io.Writer) error {
+	err := withMigrator(ctx, db, func(m *postgres.Migrator) error {
 		results, err := m.Up(ctx)
 		for _, r := range results {
-			fmt.Fprintln(w, r)
+			fmt.Fprintln(stdout, r)
 		}
 		if err != nil {
 			return err
@@ -63,14 +68,20 @@ func migrateUp(ctx context.Context, cfg config.Config, w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "control-plane schema at version %d (%d applied now)\n", v, len(results))
+		fmt.Fprintf(stdout, "control-plane schema at version %d (%d applied now)\n", v, len(results))
 		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return withTenants(ctx, db, func(tenants *postgres.Tenants) error {
+		return migrateTenants(ctx, tenants, postgres.MigrateOptions{Progress: stderr}, stdout)
 	})
 }
 
 // migrateStatus prints every control-plane migration and its state.
-func migrateStatus(ctx context.Context, cfg config.Config, w io.Writer) error {
-	return withMigrator(ctx, cfg, func(m *postgres.Migrator) error {
+func migrateStatus(ctx context.Context, db config.Database, w io.Writer) error {
+	return withMigrator(ctx, db, func(m *postgres.Migrator) error {
 		status, err := m.Status(ctx)
 		if err != nil {
 			return err
@@ -84,6 +95,7 @@ func migrateStatus(ctx context.Context, cfg config.Config, w io.Writer) error {
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\n", path.Base(s.Source.Path), s.State, applied)
 		}
+		fmt.Fprintf(tw, "\nTenant migrations: %s tenant migrate --check\n", appName)
 		return tw.Flush()
 	})
 }

@@ -21,8 +21,8 @@ const DefaultHTTPAddr = ":8080"
 
 // Config is the application's configuration.
 type Config struct {
-	// DatabaseURL is the Postgres connection URL (DATABASE_URL).
-	DatabaseURL string
+	// Database says where the data lives.
+	Database Database
 	// HTTPAddr is the address the HTTP server listens on (HTTP_ADDR).
 	HTTPAddr string
 	// BaseDomain is the domain tenants get subdomains of (BASE_DOMAIN).
@@ -41,6 +41,16 @@ type Config struct {
 	StripeWebhookSecret string
 	// StripeAPIBase is the Stripe API's base URL; tests point it at stripe-mock (STRIPE_API_BASE).
 	StripeAPIBase string
+}
+
+// Database is the configuration of the Postgres connections. Commands that
+// only touch the database load it alone with LoadDatabase.
+type Database struct {
+	// URL is the application's connection URL (DATABASE_URL).
+	URL string
+	// MigrateURL is the connection migrations run on. The app creates
+	// tenant schemas as it runs, so they are the same role: URL.
+	MigrateURL string
 }
 
 // Problem is one missing or malformed variable.
@@ -69,7 +79,7 @@ func (e *Error) Error() string {
 func Load(getenv func(string) string) (Config, error) {
 	l := &loader{getenv: getenv}
 	cfg := Config{
-		DatabaseURL:         l.url(l.required("DATABASE_URL"), "postgres", "postgresql"),
+		Database:            l.database(),
 		HTTPAddr:            l.listenAddr(l.optional("HTTP_ADDR", DefaultHTTPAddr)),
 		BaseDomain:          l.hostname(l.optional("BASE_DOMAIN", "localhost")),
 		SecretKey:           l.secret(l.required("SECRET_KEY"), MinSecretKeyLength),
@@ -84,6 +94,26 @@ func Load(getenv func(string) string) (Config, error) {
 		return Config{}, &Error{Problems: l.problems}
 	}
 	return cfg, nil
+}
+
+// LoadDatabase reads the database variables alone, for commands that need
+// nothing else (migrate, tenant).
+func LoadDatabase(getenv func(string) string) (Database, error) {
+	l := &loader{getenv: getenv}
+	d := l.database()
+	if len(l.problems) > 0 {
+		return Database{}, &Error{Problems: l.problems}
+	}
+	return d, nil
+}
+
+// CheckMigrate reports what migrating needs and d lacks (nothing: the app's
+// own connection migrates).
+func (d Database) CheckMigrate() error {
+	if d.MigrateURL == "" {
+		return &Error{Problems: []Problem{{Var: "MIGRATE_DATABASE_URL", Reason: "required to migrate: the tables' owner connects with it"}}}
+	}
+	return nil
 }
 
 // LoadHTTPAddr reads HTTP_ADDR alone, for commands that need nothing else.
@@ -108,6 +138,14 @@ type variable struct {
 type loader struct {
 	getenv   func(string) string
 	problems []Problem
+}
+
+func (l *loader) database() Database {
+	d := Database{
+		URL: l.url(l.required("DATABASE_URL"), "postgres", "postgresql"),
+	}
+	d.MigrateURL = d.URL
+	return d
 }
 
 func (l *loader) fail(name, format string, args ...any) {

@@ -43,6 +43,8 @@ func TestLoadDefaults(t *testing.T) {
 
 	cfg, err := load(validEnv())
 	require.NoError(t, err)
+	require.Equal(t, "postgres://app@localhost:5432/app?sslmode=disable", cfg.Database.URL)
+	require.Equal(t, cfg.Database.URL, cfg.Database.MigrateURL, "the app creates tenants' storage itself, so migrations use its role")
 	require.Equal(t, ":8080", cfg.HTTPAddr)
 	require.Equal(t, "localhost", cfg.BaseDomain)
 	require.Equal(t, slog.LevelInfo, cfg.LogLevel)
@@ -139,6 +141,28 @@ func TestLoadReportsAllProblemsAtOnce(t *testing.T) {
 	_, err := load(env)
 	got := problems(t, err)
 	require.Equal(t, []string{"DATABASE_URL", "LOG_LEVEL", "SECRET_KEY"}, sortedKeys(got))
+}
+
+func TestCheckMigrate(t *testing.T) {
+	t.Parallel()
+
+	cfg, err := load(validEnv())
+	require.NoError(t, err)
+	require.NoError(t, cfg.Database.CheckMigrate())
+}
+
+func TestLoadDatabaseNeedsOnlyTheDatabase(t *testing.T) {
+	t.Parallel()
+
+	env := map[string]string{
+		"DATABASE_URL": "postgres://app@localhost:5432/app",
+	}
+	d, err := config.LoadDatabase(func(name string) string { return env[name] })
+	require.NoError(t, err)
+	require.Equal(t, "postgres://app@localhost:5432/app", d.URL)
+
+	_, err = config.LoadDatabase(func(string) string { return "" })
+	require.Contains(t, problems(t, err), "DATABASE_URL")
 }
 
 func TestLoadHTTPAddr(t *testing.T) {

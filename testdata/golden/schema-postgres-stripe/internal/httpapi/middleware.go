@@ -56,17 +56,34 @@ func validRequestID(id string) bool {
 	return true
 }
 
+// requestInfo is what inner handlers learn about a request that its log
+// line should show; observe puts an empty one in the context.
+type requestInfo struct {
+	tenant string
+}
+
+type requestInfoKey struct{}
+
+// noteTenant records the tenant a request was resolved to for its log line.
+func noteTenant(ctx context.Context, slug string) {
+	if info, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
+		info.tenant = slug
+	}
+}
+
 // observe logs one line per request and records its metrics, labelled by the
 // route pattern that matched (never the raw path, which is unbounded).
 func observe(logger *slog.Logger, m *metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
+		info := &requestInfo{}
+		routed := r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
+		next.ServeHTTP(rec, routed)
 		elapsed := time.Since(start)
 
-		// ServeMux sets r.Pattern on this same request once it has routed it.
-		route := r.Pattern
+		// ServeMux sets Pattern on the request it was given once it has routed it.
+		route := routed.Pattern
 		if route == "" {
 			route = "unmatched"
 		}
@@ -77,7 +94,7 @@ func observe(logger *slog.Logger, m *metrics, next http.Handler) http.Handler {
 		if status >= http.StatusInternalServerError {
 			level = slog.LevelError
 		}
-		logger.LogAttrs(r.Context(), level, "http request",
+		attrs := []slog.Attr{
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.String("route", route),
@@ -85,7 +102,11 @@ func observe(logger *slog.Logger, m *metrics, next http.Handler) http.Handler {
 			slog.Int64("bytes", rec.bytes),
 			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 			slog.String("remote_addr", r.RemoteAddr),
-		)
+		}
+		if info.tenant != "" {
+			attrs = append(attrs, slog.String("tenant", info.tenant))
+		}
+		logger.LogAttrs(r.Context(), level, "http request", attrs...)
 	})
 }
 

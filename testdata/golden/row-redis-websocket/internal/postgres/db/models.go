@@ -14,4 +14,5 @@ type Tenant struct {
 	Slug      string             `json:"slug"`
 	Name      string             `json:"name"`
 	CreatedAt pgtype.Timestamptz `json:"created_at"`
+	State     string             `json:"state"`
 }

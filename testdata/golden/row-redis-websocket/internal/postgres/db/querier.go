@@ -6,13 +6,21 @@ package db
 
 import (
 	"context"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type Querier interface {
-	CreateTenant(ctx context.Context, arg CreateTenantParams) (Tenant, error)
+	ActivateTenant(ctx context.Context, id pgtype.UUID) error
+	DeleteTenant(ctx context.Context, id pgtype.UUID) error
+	GetActiveTenantBySlug(ctx context.Context, slug string) (Tenant, error)
+	// Any state: provisioning needs to see an earlier, interrupted attempt.
 	GetTenantBySlug(ctx context.Context, slug string) (Tenant, error)
+	// A new tenant starts in state provisioning and does not resolve until
+	// ActivateTenant: a tenant whose storage is half made is never served.
+	InsertTenant(ctx context.Context, arg InsertTenantParams) (Tenant, error)
 	// Keyset pagination: pass the last slug of the previous page, or an empty string for the first page.
-	ListTenants(ctx context.Context, arg ListTenantsParams) ([]Tenant, error)
+	ListActiveTenants(ctx context.Context, arg ListActiveTenantsParams) ([]Tenant, error)
 }
 
 var _ Querier = (*Queries)(nil)

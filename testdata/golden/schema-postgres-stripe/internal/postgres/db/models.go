@@ -14,4 +14,13 @@ type Tenant struct {
 	Slug      string             `json:"slug"`
 	Name      string             `json:"name"`
 	CreatedAt pgtype.Timestamptz `json:"created_at"`
+	State     string             `json:"state"`
+}
+
+type TenantMigration struct {
+	TenantID  pgtype.UUID        `json:"tenant_id"`
+	Version   int64              `json:"version"`
+	State     string             `json:"state"`
+	Error     string             `json:"error"`
+	UpdatedAt pgtype.Timestamptz `json:"updated_at"`
 }

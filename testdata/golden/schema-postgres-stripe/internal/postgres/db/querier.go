@@ -6,13 +6,26 @@ package db
 
 import (
 	"context"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type Querier interface {
-	CreateTenant(ctx context.Context, arg CreateTenantParams) (Tenant, error)
+	ActivateTenant(ctx context.Context, id pgtype.UUID) error
+	DeleteTenant(ctx context.Context, id pgtype.UUID) error
+	GetActiveTenantBySlug(ctx context.Context, slug string) (Tenant, error)
+	// Any state: provisioning needs to see an earlier, interrupted attempt.
 	GetTenantBySlug(ctx context.Context, slug string) (Tenant, error)
+	GetTenantMigration(ctx context.Context, tenantID pgtype.UUID) (TenantMigration, error)
+	// A new tenant starts in state provisioning and does not resolve until
+	// ActivateTenant: a tenant whose storage is half made is never served.
+	InsertTenant(ctx context.Context, arg InsertTenantParams) (Tenant, error)
 	// Keyset pagination: pass the last slug of the previous page, or an empty string for the first page.
-	ListTenants(ctx context.Context, arg ListTenantsParams) ([]Tenant, error)
+	ListActiveTenants(ctx context.Context, arg ListActiveTenantsParams) ([]Tenant, error)
+	// Active tenants not recorded at @version: never migrated by the runner,
+	// behind, or failed last time. Keyset pagination by slug, like ListActiveTenants.
+	ListTenantsBehind(ctx context.Context, arg ListTenantsBehindParams) ([]ListTenantsBehindRow, error)
+	RecordTenantMigration(ctx context.Context, arg RecordTenantMigrationParams) error
 }
 
 var _ Querier = (*Queries)(nil)

@@ -7,37 +7,57 @@ package db
 
 import (
 	"context"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
-const createTenant = `-- name: CreateTenant :one
-INSERT INTO tenants (slug, name)
-VALUES ($1, $2)
-RETURNING id, slug, name, created_at
+const activateTenant = `-- name: ActivateTenant :exec
+UPDATE tenants
+SET state = 'active'
+WHERE id = $1
 `
 
-type CreateTenantParams struct {
-	Slug string `json:"slug"`
-	Name string `json:"name"`
+func (q *Queries) ActivateTenant(ctx context.Context, id pgtype.UUID) error {
+	_, err := q.db.Exec(ctx, activateTenant, id)
+	return err
 }
 
-func (q *Queries) CreateTenant(ctx context.Context, arg CreateTenantParams) (Tenant, error) {
-	row := q.db.QueryRow(ctx, createTenant, arg.Slug, arg.Name)
+const deleteTenant = `-- name: DeleteTenant :exec
+DELETE FROM tenants
+WHERE id = $1
+`
+
+func (q *Queries) DeleteTenant(ctx context.Context, id pgtype.UUID) error {
+	_, err := q.db.Exec(ctx, deleteTenant, id)
+	return err
+}
+
+const getActiveTenantBySlug = `-- name: GetActiveTenantBySlug :one
+SELECT id, slug, name, created_at, state
+FROM tenants
+WHERE slug = $1 AND state = 'active'
+`
+
+func (q *Queries) GetActiveTenantBySlug(ctx context.Context, slug string) (Tenant, error) {
+	row := q.db.QueryRow(ctx, getActiveTenantBySlug, slug)
 	var i Tenant
 	err := row.Scan(
 		&i.ID,
 		&i.Slug,
 		&i.Name,
 		&i.CreatedAt,
+		&i.State,
 	)
 	return i, err
 }
 
 const getTenantBySlug = `-- name: GetTenantBySlug :one
-SELECT id, slug, name, created_at
+SELECT id, slug, name, created_at, state
 FROM tenants
 WHERE slug = $1
 `
 
+// Any state: provisioning needs to see an earlier, interrupted attempt.
 func (q *Queries) GetTenantBySlug(ctx context.Context, slug string) (Tenant, error) {
 	row := q.db.QueryRow(ctx, getTenantBySlug, slug)
 	var i Tenant
@@ -46,26 +66,53 @@ func (q *Queries) GetTenantBySlug(ctx context.Context, slug string) (Tenant, err
 		&i.Slug,
 		&i.Name,
 		&i.CreatedAt,
+		&i.State,
 	)
 	return i, err
 }
 
-const listTenants = `-- name: ListTenants :many
-SELECT id, slug, name, created_at
+const insertTenant = `-- name: InsertTenant :one
+INSERT INTO tenants (slug, name)
+VALUES ($1, $2)
+RETURNING id, slug, name, created_at, state
+`
+
+type InsertTenantParams struct {
+	Slug string `json:"slug"`
+	Name string `json:"name"`
+}
+
+// A new tenant starts in state provisioning and does not resolve until
+// ActivateTenant: a tenant whose storage is half made is never served.
+func (q *Queries) InsertTenant(ctx context.Context, arg InsertTenantParams) (Tenant, error) {
+	row := q.db.QueryRow(ctx, insertTenant, arg.Slug, arg.Name)
+	var i Tenant
+	err := row.Scan(
+		&i.ID,
+		&i.Slug,
+		&i.Name,
+		&i.CreatedAt,
+		&i.State,
+	)
+	return i, err
+}
+
+const listActiveTenants = `-- name: ListActiveTenants :many
+SELECT id, slug, name, created_at, state
 FROM tenants
-WHERE slug > $1
+WHERE state = 'active' AND slug > $1
 ORDER BY slug
 LIMIT $2
 `
 
-type ListTenantsParams struct {
+type ListActiveTenantsParams struct {
 	AfterSlug string `json:"after_slug"`
 	MaxItems  int32  `json:"max_items"`
 }
 
 // Keyset pagination: pass the last slug of the previous page, or an empty string for the first page.
-func (q *Queries) ListTenants(ctx context.Context, arg ListTenantsParams) ([]Tenant, error) {
-	rows, err := q.db.Query(ctx, listTenants, arg.AfterSlug, arg.MaxItems)
+func (q *Queries) ListActiveTenants(ctx context.Context, arg ListActiveTenantsParams) ([]Tenant, error) {
+	rows, err := q.db.Query(ctx, listActiveTenants, arg.AfterSlug, arg.MaxItems)
 	if err != nil {
 		return nil, err
 	}
@@ -78,6 +125,7 @@ func (q *Queries) ListTenants(ctx context.Context, arg ListTenantsParams) ([]Ten
 			&i.Slug,
 			&i.Name,
 			&i.CreatedAt,
+			&i.State,
 		); err != nil {
 			return nil, err
 		}

@@ -1,0 +1,131 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/acme/shop/internal/cli"
+)
+
+func TestTenantCommands(t *testing.T) {
+	t.Parallel()
+	env := liveEnv(t)
+	_, _, err := run(t, env, "migrate")
+	require.NoError(t, err)
+
+	stdout, _, err := run(t, env, "tenant", "create", "--slug", "acme", "--name", "Acme, Inc.")
+	require.NoError(t, err)
+	require.Regexp(t, `^created tenant acme \([0-9a-f-]{36}\)\n$`, stdout)
+
+	for slug, message := range map[string]string{
+		"acme":                      `slug "acme" is taken`,
+		"www":                       "reserved",
+		`acme"; DROP TABLE tenants`: "lowercase letters",
+		"ab":                        "3 to 40 characters",
+	} {
+		_, _, err = run(t, env, "tenant", "create", "--slug", slug, "--name", "Bad")
+		require.Equal(t, 1, cli.ExitCode(err), "%q: %v", slug, err)
+		require.ErrorContains(t, err, message)
+	}
+
+	_, _, err = run(t, env, "tenant", "create", "--slug", "globex", "--name", "Globex")
+	require.NoError(t, err)
+	stdout, _, err = run(t, env, "tenant", "list")
+	require.NoError(t, err)
+	require.Regexp(t, `(?s)^SLUG\s+NAME\s+ID\s+CREATED\nacme\s+Acme, Inc\.\s+[0-9a-f-]{36}\s+\d{4}-.*\nglobex\s+Globex\s`, stdout)
+
+	stdout, stderr, err := run(t, env, "tenant", "migrate", "--concurrency", "2")
+	require.NoError(t, err)
+	require.Contains(t, stdout, "0 migrations applied, 0 failed")
+	require.Contains(t, stderr, "tenant migrate: ")
+
+	stdout, _, err = run(t, env, "tenant", "migrate", "--check")
+	require.NoError(t, err)
+	require.Contains(t, stdout, "tenant migrations: 0 of")
+
+	_, _, err = run(t, env, "tenant", "migrate", "--slug", "acme")
+	require.ErrorContains(t, err, "drop --slug and --limit", "row mode has one set of tenant tables")
+
+	// Make the tenant tables look unmigrated: --check fails and names them,
+	// and migrating fails (the tables exist) and says so.
+	forgetTenantMigrations(t, env)
+	stdout, _, err = run(t, env, "tenant", "migrate", "--check")
+	require.Equal(t, 1, cli.ExitCode(err))
+	require.ErrorContains(t, err, "behind the latest tenant migration")
+	require.Contains(t, stdout, "BEHIND  ")
+	stdout, _, err = run(t, env, "tenant", "migrate")
+	require.Equal(t, 1, cli.ExitCode(err))
+	require.Contains(t, stdout, "FAILED  ")
+	require.Contains(t, stdout, `relation "projects" already exists`)
+}
+
+// forgetTenantMigrations deletes the record of the tenant migrations
+// applied to the shared tenant tables.
+func forgetTenantMigrations(t *testing.T, env map[string]string) {
+	t.Helper()
+	databaseURL, table := env["MIGRATE_DATABASE_URL"], pgx.Identifier{"tenant_goose_db_version"}
+	conn, err := pgx.Connect(t.Context(), databaseURL)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, conn.Close(context.WithoutCancel(t.Context()))) }()
+	_, err = conn.Exec(t.Context(), "DELETE FROM "+table.Sanitize()+" WHERE version_id > 0")
+	require.NoError(t, err)
+}
+
+// The served API creates a tenant (provisioning it) and keeps its data to
+// itself, with the connection roles of production.
+func TestServeTenantsEndToEnd(t *testing.T) {
+	t.Parallel()
+	env := liveEnv(t)
+	_, _, err := run(t, env, "migrate")
+	require.NoError(t, err)
+	srv := start(t, env, "serve")
+	base := "http://" + srv.addr
+
+	for _, slug := range []string{"acme", "globex"} {
+		status, body := send(t, http.MethodPost, base+"/v1/tenants", "", `{"slug":"`+slug+`","name":"`+slug+`"}`)
+		require.Equal(t, http.StatusCreated, status, string(body))
+		status, body = send(t, http.MethodPost, base+"/v1/projects", slug, `{"name":"`+slug+`'s project"}`)
+		require.Equal(t, http.StatusCreated, status, string(body))
+	}
+	status, body := send(t, http.MethodGet, base+"/v1/projects", "acme", "")
+	require.Equal(t, http.StatusOK, status, string(body))
+	var page struct {
+		Items []struct {
+			Name string `json:"name"`
+		} `json:"items"`
+	}
+	require.NoError(t, json.Unmarshal(body, &page))
+	require.Len(t, page.Items, 1)
+	require.Equal(t, "acme's project", page.Items[0].Name)
+
+	status, _ = send(t, http.MethodGet, base+"/v1/projects", "initech", "")
+	require.Equal(t, http.StatusNotFound, status)
+	srv.stop(t)
+	require.Contains(t, srv.stderr.String(), `"tenant":"acme"`, "request logs name the tenant")
+}
+
+// send makes a request with an optional X-Tenant header and JSON body.
+func send(t *testing.T, method, target, tenant, body string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, target, bytes.NewBufferString(body))
+	require.NoError(t, err)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if tenant != "" {
+		req.Header.Set("X-Tenant", tenant)
+	}
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, res.Body.Close()) }()
+	out, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	return res.StatusCode, out
+}

@@ -1,0 +1,308 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/acme/shop/internal/config"
+	"github.com/acme/shop/internal/domain"
+	"github.com/acme/shop/internal/postgres"
+	"github.com/acme/shop/internal/postgres/tenantdb"
+	"github.com/acme/shop/internal/testsvc"
+)
+
+// Row mode, attacked directly: the tenant setting lasts one transaction,
+// the policies fail closed, a tenant cannot write another's tenant_id, and
+// the catalog holds what isolation depends on.
+
+// storageExists is false: row mode has no per-tenant storage.
+func storageExists(*testing.T, *tenantsBundle, string) bool {
+	return false
+}
+
+// pinned opens a second registry on the same environment whose pool has a
+// single connection, so every transaction below runs on it.
+func pinned(t *testing.T, cfg config.Database) *postgres.Tenants {
+	t.Helper()
+	sep := "?"
+	if strings.Contains(cfg.URL, "?") {
+		sep = "&"
+	}
+	cfg.URL += sep + "pool_max_conns=1"
+	return openTenants(t, cfg, postgres.TenantsOptions{})
+}
+
+// connect opens a plain connection, outside the registry.
+func connect(t *testing.T, databaseURL string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), databaseURL)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(context.WithoutCancel(t.Context())) })
+	return conn
+}
+
+func TestRowTenantSettingLastsOneTransaction(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme, globex := b.create(t, "acme"), b.create(t, "globex")
+	createProjects(t, b.tenants, acme, "acme", 2)
+	createProjects(t, b.tenants, globex, "globex", 1)
+
+	ts := pinned(t, b.cfg)
+	outside := func() (setting string, pid int) {
+		err := postgres.ControlPool(ts).QueryRow(t.Context(),
+			`SELECT coalesce(current_setting('app.tenant_id', true), ''), pg_backend_pid()`).Scan(&setting, &pid)
+		require.NoError(t, err)
+		return setting, pid
+	}
+	_, pid := outside()
+
+	rollback := errors.New("roll back")
+	for round := range 3 {
+		for _, tc := range []struct {
+			tenant domain.Tenant
+			names  []string
+		}{
+			{acme, []string{"acme-1", "acme-2"}},
+			{globex, []string{"globex-1"}},
+		} {
+			for _, want := range []error{nil, rollback} {
+				err := postgres.InTenantTx(t.Context(), ts, tc.tenant, func(tx pgx.Tx) error {
+					var setting string
+					var txPID int
+					require.NoError(t, tx.QueryRow(t.Context(), `SELECT current_setting('app.tenant_id'), pg_backend_pid()`).Scan(&setting, &txPID))
+					require.Equal(t, tc.tenant.ID, setting)
+					require.Equal(t, pid, txPID, "one pinned connection")
+					rows, err := tx.Query(t.Context(), `SELECT name FROM projects ORDER BY name`)
+					require.NoError(t, err)
+					got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+					require.NoError(t, err)
+					require.Equal(t, tc.names, got, "round %d", round)
+					return want
+				})
+				require.ErrorIs(t, err, want)
+				setting, afterPID := outside()
+				require.Equal(t, pid, afterPID)
+				require.Empty(t, setting, "no tenant left on the connection after the transaction")
+				var visible int
+				require.NoError(t, postgres.ControlPool(ts).QueryRow(t.Context(), `SELECT count(*) FROM projects`).Scan(&visible))
+				require.Zero(t, visible, "and so no rows")
+			}
+		}
+	}
+}
+
+// Without a tenant set (never, or set to empty) the app's role sees no row
+// and can write none.
+func TestRowPoliciesFailClosed(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme := b.create(t, "acme")
+	createProjects(t, b.tenants, acme, "acme", 3)
+	conn := connect(t, b.cfg.URL)
+
+	for _, setup := range []string{
+		`SELECT 1`, // never set
+		`SELECT set_config('app.tenant_id', '', false)`,
+	} {
+		_, err := conn.Exec(t.Context(), setup)
+		require.NoError(t, err)
+		var n int
+		require.NoError(t, conn.QueryRow(t.Context(), `SELECT count(*) FROM projects`).Scan(&n))
+		require.Zero(t, n, setup)
+		_, err = conn.Exec(t.Context(), `INSERT INTO projects (name) VALUES ('orphan')`)
+		require.Error(t, err, "an insert without a tenant is rejected (%s)", setup)
+		_, err = conn.Exec(t.Context(), `INSERT INTO projects (tenant_id, name) VALUES ($1, 'forged')`, acme.ID)
+		require.ErrorContains(t, err, "row-level security", setup)
+		tag, err := conn.Exec(t.Context(), `UPDATE projects SET name = 'defaced'`)
+		require.NoError(t, err)
+		require.Zero(t, tag.RowsAffected())
+		tag, err = conn.Exec(t.Context(), `DELETE FROM projects`)
+		require.NoError(t, err)
+		require.Zero(t, tag.RowsAffected())
+	}
+	_, err := conn.Exec(t.Context(), `SELECT set_config('app.tenant_id', 'not-a-uuid', false)`)
+	require.NoError(t, err)
+	_, err = conn.Exec(t.Context(), `SELECT count(*) FROM projects`)
+	require.Error(t, err, "a garbled tenant fails the query instead of matching anything")
+	require.Len(t, listAll(t, b.tenants, acme), 3, "acme's rows are untouched")
+}
+
+// Inside acme's transaction, every hand-written attempt on globex's rows
+// finds nothing or is refused.
+func TestRowWritesCannotTargetAnotherTenant(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme, globex := b.create(t, "acme"), b.create(t, "globex")
+	globexProject := createProjects(t, b.tenants, globex, "globex", 1)[0]
+
+	inAcme := func(sql string, args ...any) (int64, error) {
+		var affected int64
+		err := postgres.InTenantTx(t.Context(), b.tenants, acme, func(tx pgx.Tx) error {
+			tag, execErr := tx.Exec(t.Context(), sql, args...)
+			affected = tag.RowsAffected()
+			return execErr
+		})
+		return affected, err
+	}
+	_, err := inAcme(`INSERT INTO projects (tenant_id, name) VALUES ($1, 'planted')`, globex.ID)
+	require.ErrorContains(t, err, "new row violates row-level security policy")
+	createProjects(t, b.tenants, acme, "acme", 1)
+	_, err = inAcme(`UPDATE projects SET tenant_id = $1`, globex.ID)
+	require.ErrorContains(t, err, "new row violates row-level security policy")
+	n, err := inAcme(`UPDATE projects SET name = 'defaced' WHERE id = $1`, globexProject.ID)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	n, err = inAcme(`DELETE FROM projects WHERE tenant_id = $1`, globex.ID)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	_, err = inAcme(`SELECT set_config('app.tenant_id', $1, true); INSERT INTO projects (name) VALUES ('x')`, globex.ID)
+	require.Error(t, err, "one statement per call: no smuggled second statement")
+
+	require.Equal(t, []string{"globex-1"}, names(listAll(t, b.tenants, globex)))
+}
+
+// What isolation depends on, read from the catalog: every table with a
+// tenant_id has row-level security enabled and forced and a policy, and
+// tenant_id in each of its unique keys; the app's role owns nothing and
+// cannot bypass the policies.
+func TestRowCatalogHardening(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	admin := connect(t, b.cfg.MigrateURL)
+
+	rows, err := admin.Query(t.Context(), `
+		SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+		       (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid)
+		FROM pg_class c
+		WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
+		  AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)
+		ORDER BY c.relname`)
+	require.NoError(t, err)
+	type table struct {
+		name            string
+		enabled, forced bool
+		policies        int
+	}
+	tables, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (table, error) {
+		var tb table
+		scanErr := row.Scan(&tb.name, &tb.enabled, &tb.forced, &tb.policies)
+		return tb, scanErr
+	})
+	require.NoError(t, err)
+	require.NotEmpty(t, tables)
+	for _, tb := range tables {
+		require.True(t, tb.enabled, "%s: row-level security enabled", tb.name)
+		require.True(t, tb.forced, "%s: row-level security forced", tb.name)
+		require.Positive(t, tb.policies, "%s: has a policy", tb.name)
+	}
+
+	var keysWithoutTenant []string
+	rows, err = admin.Query(t.Context(), `
+		SELECT con.conname
+		FROM pg_constraint con
+		JOIN pg_class c ON c.oid = con.conrelid
+		WHERE c.relnamespace = 'public'::regnamespace AND con.contype IN ('p', 'u', 'f')
+		  AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)
+		  AND NOT (SELECT attnum FROM pg_attribute WHERE attrelid = c.oid AND attname = 'tenant_id') = ANY (con.conkey)`)
+	require.NoError(t, err)
+	keysWithoutTenant, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Empty(t, keysWithoutTenant, "every primary, unique and foreign key of a tenant table includes tenant_id")
+
+	app := connect(t, b.cfg.URL)
+	var role string
+	var super, bypass bool
+	var owned int
+	require.NoError(t, app.QueryRow(t.Context(), `
+		SELECT r.rolname, r.rolsuper, r.rolbypassrls,
+		       (SELECT count(*) FROM pg_class c WHERE pg_has_role(r.oid, c.relowner, 'MEMBER'))
+		FROM pg_roles r WHERE r.rolname = current_user`).Scan(&role, &super, &bypass, &owned))
+	require.False(t, super, "%s is not a superuser", role)
+	require.False(t, bypass, "%s has no BYPASSRLS", role)
+	require.Zero(t, owned, "%s owns nothing", role)
+
+	_, err = app.Exec(t.Context(), `ALTER TABLE projects DISABLE ROW LEVEL SECURITY`)
+	require.ErrorContains(t, err, "must be owner")
+	_, err = app.Exec(t.Context(), `SET row_security = off`)
+	require.NoError(t, err)
+	_, err = app.Exec(t.Context(), `SELECT count(*) FROM projects`)
+	require.ErrorContains(t, err, "row-level security", "switching row security off makes queries fail, not see everything")
+	_, err = app.Exec(t.Context(), `RESET row_security`)
+	require.NoError(t, err)
+	_, err = app.Exec(t.Context(), `INSERT INTO tenant_goose_db_version (version_id, is_applied) VALUES (99, true)`)
+	require.ErrorContains(t, err, "permission denied", "the app cannot fake a migration")
+	_, err = app.Exec(t.Context(), `CREATE TABLE sneaky (id int)`)
+	require.ErrorContains(t, err, "permission denied", "the app cannot create tables (and so own one)")
+}
+
+// The app refuses to use a connection whose role could bypass row-level
+// security: a superuser, or a role owning a table.
+func TestRowRefusesRolesThatBypassPolicies(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme := b.create(t, "acme")
+
+	superuser := b.cfg
+	superuser.URL = b.cfg.MigrateURL // the tests' owner is a superuser
+	ts := openTenants(t, superuser, postgres.TenantsOptions{})
+	err := ts.InTenant(t.Context(), acme, func(context.Context, *tenantdb.Queries) error { return nil })
+	require.ErrorContains(t, err, "superuser or BYPASSRLS")
+
+	owner := testsvc.NewAppRole(t, b.cfg.MigrateURL)
+	u, err := url.Parse(owner)
+	require.NoError(t, err)
+	admin := connect(t, b.cfg.MigrateURL)
+	_, err = admin.Exec(t.Context(), `CREATE TABLE owned_by_app (id int); ALTER TABLE owned_by_app OWNER TO `+pgx.Identifier{u.User.Username()}.Sanitize())
+	require.NoError(t, err)
+	owning := b.cfg
+	owning.URL = owner
+	ts = openTenants(t, owning, postgres.TenantsOptions{})
+	err = ts.InTenant(t.Context(), acme, func(context.Context, *tenantdb.Queries) error { return nil })
+	require.ErrorContains(t, err, "owns tables")
+}
+
+// Row mode migrates one set of shared tables, as the owner, and grants the
+// app's role its access; --slug and --limit make no sense and are refused.
+func TestRowMigrationsAreShared(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	b.create(t, "acme")
+
+	report, err := b.tenants.MigrateTenants(t.Context(), postgres.MigrateOptions{})
+	require.NoError(t, err)
+	require.Len(t, report.Tenants, 1)
+	require.Equal(t, "shared tenant tables", report.Tenants[0].Target)
+	require.Zero(t, report.Applied(), "already migrated by setup")
+
+	for _, opts := range []postgres.MigrateOptions{{Slug: "acme"}, {Limit: 10}} {
+		_, err = b.tenants.MigrateTenants(t.Context(), opts)
+		require.Equal(t, domain.EINVALID, domain.ErrorCode(err))
+	}
+
+	next := openTenants(t, b.cfg, postgres.TenantsOptions{Migrations: withMigration(t, "90000_archived.sql", `-- +goose Up
+ALTER TABLE projects ADD COLUMN archived boolean NOT NULL DEFAULT false;
+-- +goose Down
+ALTER TABLE projects DROP COLUMN archived;
+`)})
+	check, err := next.CheckTenants(t.Context(), postgres.MigrateOptions{})
+	require.NoError(t, err)
+	require.Len(t, check.Behind(), 1)
+	_, err = next.Create(t.Context(), "globex", "Globex")
+	require.Equal(t, domain.EUNAVAILABLE, domain.ErrorCode(err), "no tenant is created on tables behind this build")
+
+	report, err = next.MigrateTenants(t.Context(), postgres.MigrateOptions{})
+	require.NoError(t, err)
+	require.Equal(t, 1, report.Applied())
+	check, err = next.CheckTenants(t.Context(), postgres.MigrateOptions{})
+	require.NoError(t, err)
+	require.Empty(t, check.Behind())
+	_, err = next.Create(t.Context(), "globex", "Globex")
+	require.NoError(t, err)
+}

@@ -1,0 +1,365 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"example.com/acme/internal/domain"
+	"example.com/acme/internal/httpapi"
+	"example.com/acme/internal/logging"
+	"example.com/acme/internal/postgres"
+	"example.com/acme/internal/postgres/tenantdb"
+	"example.com/acme/internal/testsvc"
+)
+
+// These tests attack tenant isolation from outside, through HTTP only.
+
+const baseDomain = "example.test"
+
+// apiBundle is an API over a fresh, migrated database.
+type apiBundle struct {
+	handler http.Handler
+	logs    *testsvc.LogBuffer
+}
+
+func setupAPI(t *testing.T) *apiBundle {
+	t.Helper()
+	cfg := testsvc.NewTenancyConfig(t)
+	pool, err := postgres.Open(t.Context(), cfg.MigrateURL, "test-migrate")
+	require.NoError(t, err)
+	m, err := postgres.NewMigrator(pool)
+	require.NoError(t, err)
+	_, err = m.Up(t.Context())
+	require.NoError(t, err)
+	require.NoError(t, m.Close())
+	pool.Close()
+
+	tenants, err := postgres.OpenTenants(t.Context(), cfg, postgres.TenantsOptions{AppName: "test"})
+	require.NoError(t, err)
+	t.Cleanup(tenants.Close)
+	report, err := tenants.MigrateTenants(t.Context(), postgres.MigrateOptions{})
+	require.NoError(t, err)
+	require.Empty(t, report.Failed())
+	return newAPIBundle(tenants)
+}
+
+func newAPIBundle(tenants httpapi.Tenants) *apiBundle {
+	logs := &testsvc.LogBuffer{}
+	b := &apiBundle{logs: logs}
+	b.handler = httpapi.NewHandler(httpapi.Deps{
+		Logger:     logging.New(logs, slog.LevelDebug, logging.JSON),
+		Version:    "test",
+		BaseDomain: baseDomain,
+		Tenants:    tenants,
+	})
+	return b
+}
+
+// call serves one request: host "" means no tenant subdomain, tenant ""
+// means no X-Tenant header; body is JSON-encoded unless nil.
+func (b *apiBundle) call(t *testing.T, method, path, host, tenant string, body any) response {
+	t.Helper()
+	var reader *bytes.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		require.NoError(t, err)
+		reader = bytes.NewReader(raw)
+	} else {
+		reader = bytes.NewReader(nil)
+	}
+	req := httptest.NewRequestWithContext(t.Context(), method, path, reader)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if host != "" {
+		req.Host = host
+	}
+	if tenant != "" {
+		req.Header.Set(httpapi.TenantHeader, tenant)
+	}
+	rec := httptest.NewRecorder()
+	b.handler.ServeHTTP(rec, req)
+	return response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+}
+
+type tenantJSON struct {
+	ID   string `json:"id"`
+	Slug string `json:"slug"`
+	Name string `json:"name"`
+}
+
+type projectJSON struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+type pageJSON[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor"`
+}
+
+type problemJSON struct {
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+}
+
+func decode[T any](t *testing.T, res response) T {
+	t.Helper()
+	var v T
+	require.NoError(t, json.Unmarshal(res.body, &v), string(res.body))
+	return v
+}
+
+func (b *apiBundle) createTenant(t *testing.T, slug string) tenantJSON {
+	t.Helper()
+	res := b.call(t, http.MethodPost, "/v1/tenants", "", "", map[string]string{"slug": slug, "name": "Tenant " + slug})
+	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+	return decode[tenantJSON](t, res)
+}
+
+func (b *apiBundle) createProject(t *testing.T, tenant, name string) projectJSON {
+	t.Helper()
+	res := b.call(t, http.MethodPost, "/v1/projects", "", tenant, map[string]string{"name": name})
+	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+	return decode[projectJSON](t, res)
+}
+
+// listAll pages through every project the tenant's requests see.
+func (b *apiBundle) listAll(t *testing.T, host, tenant string) []string {
+	t.Helper()
+	var names []string
+	cursor := ""
+	for {
+		res := b.call(t, http.MethodGet, "/v1/projects?limit=2&cursor="+cursor, host, tenant, nil)
+		require.Equal(t, http.StatusOK, res.status, string(res.body))
+		page := decode[pageJSON[projectJSON]](t, res)
+		for _, p := range page.Items {
+			names = append(names, p.Name)
+		}
+		if page.NextCursor == "" {
+			return names
+		}
+		cursor = page.NextCursor
+	}
+}
+
+func requireProblem(t *testing.T, res response, status int, detail string) {
+	t.Helper()
+	require.Equal(t, status, res.status, string(res.body))
+	require.Equal(t, "application/problem+json", res.header.Get("Content-Type"))
+	p := decode[problemJSON](t, res)
+	require.Equal(t, status, p.Status)
+	require.Contains(t, p.Detail, detail)
+}
+
+func TestCreateAndListTenants(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+
+	acme := b.createTenant(t, "acme")
+	require.Equal(t, "acme", acme.Slug)
+	require.Equal(t, "Tenant acme", acme.Name)
+	require.Len(t, acme.ID, 36)
+	for _, slug := range []string{"globex", "hooli", "initech"} {
+		b.createTenant(t, slug)
+	}
+
+	res := b.call(t, http.MethodPost, "/v1/tenants", "", "", map[string]string{"slug": "acme", "name": "Again"})
+	requireProblem(t, res, http.StatusConflict, `slug "acme" is taken`)
+
+	var slugs []string
+	cursor := ""
+	for {
+		res := b.call(t, http.MethodGet, "/v1/tenants?limit=3&cursor="+cursor, "", "", nil)
+		require.Equal(t, http.StatusOK, res.status)
+		page := decode[pageJSON[tenantJSON]](t, res)
+		for _, tn := range page.Items {
+			slugs = append(slugs, tn.Slug)
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		cursor = page.NextCursor
+	}
+	require.Equal(t, []string{"acme", "globex", "hooli", "initech"}, slugs)
+}
+
+func TestCreateTenantRefusesBadSlugsWith422(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+
+	for slug, detail := range map[string]string{
+		"ab":                            "3 to 40 characters",
+		strings.Repeat("a", 41):         "3 to 40 characters",
+		"Acme":                          "lowercase letters",
+		`acme"; DROP SCHEMA public; --`: "lowercase letters",
+		"acme_corp":                     "lowercase letters",
+		"-acme":                         "start and end",
+		"ac--me":                        "consecutive hyphens",
+		"www":                           "reserved",
+		"admin":                         "reserved",
+	} {
+		res := b.call(t, http.MethodPost, "/v1/tenants", "", "", map[string]string{"slug": slug, "name": "Bad"})
+		requireProblem(t, res, http.StatusUnprocessableEntity, detail)
+	}
+	res := b.call(t, http.MethodPost, "/v1/tenants", "", "", map[string]string{"slug": "acme"})
+	require.Equal(t, http.StatusUnprocessableEntity, res.status, "a name is required: %s", res.body)
+
+	res = b.call(t, http.MethodGet, "/v1/tenants", "", "", nil)
+	require.Empty(t, decode[pageJSON[tenantJSON]](t, res).Items, "nothing was created")
+}
+
+func TestTenantResolution(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	b.createTenant(t, "acme")
+	b.createProject(t, "acme", "launch")
+
+	for _, tc := range []struct {
+		name, host, header string
+		status             int
+		detail             string
+	}{
+		{"header", "", "acme", http.StatusOK, ""},
+		{"subdomain", "acme." + baseDomain, "", http.StatusOK, ""},
+		{"subdomain with port", "acme." + baseDomain + ":8080", "", http.StatusOK, ""},
+		{"subdomain in capitals", "ACME." + strings.ToUpper(baseDomain), "", http.StatusOK, ""},
+		{"subdomain and the same header", "acme." + baseDomain, "acme", http.StatusOK, ""},
+		{"the product's own subdomain and a header", "api." + baseDomain, "acme", http.StatusOK, ""},
+		{"no tenant at all", "", "", http.StatusNotFound, "No tenant named"},
+		{"the base domain itself", baseDomain, "", http.StatusNotFound, "No tenant named"},
+		{"unknown tenant in the header", "", "globex", http.StatusNotFound, `no tenant "globex"`},
+		{"unknown subdomain", "globex." + baseDomain, "", http.StatusNotFound, `no tenant "globex"`},
+		{"nested subdomain", "x.acme." + baseDomain, "", http.StatusNotFound, "no tenant"},
+		{"malformed header", "", "acme'--", http.StatusNotFound, "no tenant"},
+		{"another domain", "acme.elsewhere.test", "", http.StatusNotFound, "No tenant named"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			res := b.call(t, http.MethodGet, "/v1/projects", tc.host, tc.header, nil)
+			if tc.status == http.StatusOK {
+				require.Equal(t, http.StatusOK, res.status, string(res.body))
+				require.Len(t, decode[pageJSON[projectJSON]](t, res).Items, 1)
+				return
+			}
+			requireProblem(t, res, tc.status, tc.detail)
+		})
+	}
+}
+
+// Every way for tenant acme's requests to reach globex's data fails.
+func TestCrossTenantAttacksOverHTTP(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	b.createTenant(t, "acme")
+	b.createTenant(t, "globex")
+	acmeIDs, globexIDs := make([]string, 0, 3), make([]string, 0, 3)
+	for i := range 3 {
+		acmeIDs = append(acmeIDs, b.createProject(t, "acme", fmt.Sprintf("acme-%d", i)).ID)
+		globexIDs = append(globexIDs, b.createProject(t, "globex", fmt.Sprintf("globex-%d", i)).ID)
+	}
+
+	t.Run("lists never mix tenants", func(t *testing.T) {
+		t.Parallel()
+		require.Equal(t, []string{"acme-0", "acme-1", "acme-2"}, b.listAll(t, "", "acme"))
+		require.Equal(t, []string{"globex-0", "globex-1", "globex-2"}, b.listAll(t, "globex."+baseDomain, ""))
+	})
+
+	t.Run("another tenant's ids are not found", func(t *testing.T) {
+		t.Parallel()
+		for _, id := range globexIDs {
+			res := b.call(t, http.MethodGet, "/v1/projects/"+id, "", "acme", nil)
+			requireProblem(t, res, http.StatusNotFound, "No project")
+			res = b.call(t, http.MethodGet, "/v1/projects/"+id, "acme."+baseDomain, "", nil)
+			requireProblem(t, res, http.StatusNotFound, "No project")
+		}
+		res := b.call(t, http.MethodGet, "/v1/projects/"+acmeIDs[0], "", "acme", nil)
+		require.Equal(t, http.StatusOK, res.status, "the owner still sees it")
+	})
+
+	t.Run("the subdomain and the header must agree", func(t *testing.T) {
+		t.Parallel()
+		res := b.call(t, http.MethodGet, "/v1/projects", "acme."+baseDomain, "globex", nil)
+		requireProblem(t, res, http.StatusUnprocessableEntity, `the X-Tenant header names "globex"`)
+		require.NotContains(t, string(res.body), "globex-")
+		res = b.call(t, http.MethodGet, "/v1/projects/"+globexIDs[0], "acme."+baseDomain, "globex", nil)
+		require.Equal(t, http.StatusUnprocessableEntity, res.status)
+	})
+
+	t.Run("writes cannot name another tenant", func(t *testing.T) {
+		t.Parallel()
+		res := b.call(t, http.MethodPost, "/v1/projects", "", "acme", map[string]string{"name": "smuggled", "tenant_id": "globex"})
+		require.Equal(t, http.StatusUnprocessableEntity, res.status, "unknown fields are refused: %s", res.body)
+		res = b.call(t, http.MethodPost, "/v1/projects", "", "acme", map[string]string{"name": "smuggled", "id": globexIDs[0]})
+		require.Equal(t, http.StatusUnprocessableEntity, res.status, "ids are not the client's to choose: %s", res.body)
+		require.NotContains(t, b.listAll(t, "", "globex"), "smuggled")
+	})
+
+	t.Run("another tenant's cursor pages the caller's own data", func(t *testing.T) {
+		t.Parallel()
+		res := b.call(t, http.MethodGet, "/v1/projects?limit=1", "", "globex", nil)
+		cursor := decode[pageJSON[projectJSON]](t, res).NextCursor
+		require.NotEmpty(t, cursor)
+		res = b.call(t, http.MethodGet, "/v1/projects?limit=10&cursor="+cursor, "", "acme", nil)
+		require.Equal(t, http.StatusOK, res.status)
+		for _, p := range decode[pageJSON[projectJSON]](t, res).Items {
+			require.True(t, strings.HasPrefix(p.Name, "acme-"), p.Name)
+		}
+	})
+
+	t.Run("the tenant is resolved before the input is read", func(t *testing.T) {
+		t.Parallel()
+		res := b.call(t, http.MethodPost, "/v1/projects", "", "nobody", map[string]int{"name": 42})
+		require.Equal(t, http.StatusNotFound, res.status, "not 422: an unknown tenant learns nothing about the operation")
+		res = b.call(t, http.MethodGet, "/v1/projects/not-a-uuid", "", "nobody", nil)
+		require.Equal(t, http.StatusNotFound, res.status)
+	})
+
+	t.Run("a forged cursor is refused", func(t *testing.T) {
+		t.Parallel()
+		res := b.call(t, http.MethodGet, "/v1/projects?cursor=bm90LWEtY3Vyc29y", "", "acme", nil)
+		requireProblem(t, res, http.StatusUnprocessableEntity, "cursor")
+	})
+}
+
+// unavailableTenants resolves every slug but cannot reach any tenant's data,
+// as when a tenant's schema or database is missing.
+type unavailableTenants struct{}
+
+func (unavailableTenants) Resolve(_ context.Context, slug string) (domain.Tenant, error) {
+	return domain.Tenant{ID: "00000000-0000-0000-0000-000000000001", Slug: slug}, nil
+}
+
+func (unavailableTenants) Create(context.Context, string, string) (domain.Tenant, error) {
+	return domain.Tenant{}, domain.Errorf(domain.EINTERNAL, "not here")
+}
+
+func (unavailableTenants) List(context.Context, string, int) ([]domain.Tenant, error) {
+	return nil, nil
+}
+
+func (unavailableTenants) InTenant(_ context.Context, t domain.Tenant, _ func(context.Context, *tenantdb.Queries) error) error {
+	return domain.Wrap(fmt.Errorf("schema t_%s does not exist", t.Slug), domain.EUNAVAILABLE,
+		"Tenant "+t.Slug+" is unavailable; try again later.")
+}
+
+func TestUnavailableTenantIs503(t *testing.T) {
+	t.Parallel()
+	b := newAPIBundle(unavailableTenants{})
+
+	res := b.call(t, http.MethodGet, "/v1/projects", "", "acme", nil)
+	requireProblem(t, res, http.StatusServiceUnavailable, "Tenant acme is unavailable")
+	require.NotContains(t, string(res.body), "does not exist", "the cause is logged, not shown")
+	require.Contains(t, b.logs.String(), "does not exist")
+	require.Contains(t, b.logs.String(), `"tenant":"acme"`, "log lines name the tenant")
+}

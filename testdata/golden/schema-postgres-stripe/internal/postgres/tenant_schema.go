@@ -1,0 +1,172 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+
+	"example.com/acme/internal/config"
+	"example.com/acme/internal/domain"
+	"example.com/acme/internal/postgres/db"
+)
+
+// Schema per tenant. Tenant t's tables live in schema t_<slug>; public holds
+// the control plane and no tenant table. A tenant-scoped transaction first
+// runs
+//
+//	SELECT set_config('search_path', '"t_<slug>"', true) FROM pg_namespace WHERE nspname = 't_<slug>'
+//
+// which sets search_path for this transaction only (is_local = true, the
+// same as SET LOCAL), so when it commits or rolls back the pooled connection
+// is back to its default search_path and carries no tenant. The schema name
+// is a parameter, never SQL text, and is quoted as an identifier inside the
+// setting. When the schema does not exist no row comes back and the
+// transaction stops there: the tenant is unavailable (503), and its queries
+// never fall through to public.
+//
+// The pool runs queries in QueryExecModeExec: no named prepared statements
+// and no cached statement descriptions. With the default cache modes a
+// statement prepared while one tenant's schema is on the search_path is
+// reused for the next tenant, and once their schemas differ (mid-migration:
+// some tenants already have a new column, some not) the cached description
+// no longer matches ("cached plan must not change result type"). Exec mode
+// still runs each query in one round trip; the tests pin this down.
+
+// configureTenantPool sets the pool's query mode (see above).
+func configureTenantPool(cfg *pgxpool.Config) {
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+}
+
+// tenantStorage keeps each tenant in its own schema.
+type tenantStorage struct {
+	ts         *Tenants
+	connConfig *pgx.ConnConfig // for migration connections
+}
+
+func newTenantStorage(_ context.Context, ts *Tenants, cfg config.Database, appName string) (*tenantStorage, error) {
+	connConfig, err := pgx.ParseConfig(cfg.URL)
+	if err != nil {
+		return nil, errors.New("postgres: DATABASE_URL is not a valid connection string")
+	}
+	connConfig.RuntimeParams["application_name"] = appName + "-migrate"
+	return &tenantStorage{ts: ts, connConfig: connConfig}, nil
+}
+
+func (s *tenantStorage) close() {}
+
+// schemaName is the schema of the tenant with slug: at most 42 bytes, so
+// never truncated, and always quoted where it reaches SQL.
+func schemaName(slug string) string {
+	return "t_" + slug
+}
+
+func (s *tenantStorage) target(t domain.Tenant) string {
+	return "schema " + schemaName(t.Slug)
+}
+
+func (s *tenantStorage) inTenant(ctx context.Context, t domain.Tenant, fn func(pgx.Tx) error) error {
+	schema := schemaName(t.Slug)
+	return pgx.BeginFunc(ctx, s.ts.pool, func(tx pgx.Tx) error {
+		var searchPath string
+		err := tx.QueryRow(ctx,
+			`SELECT set_config('search_path', $1, true) FROM pg_namespace WHERE nspname = $2`,
+			pgx.Identifier{schema}.Sanitize(), schema,
+		).Scan(&searchPath)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return domain.Wrap(fmt.Errorf("schema %s does not exist", schema), domain.EUNAVAILABLE,
+				fmt.Sprintf("Tenant %s is unavailable; try again later.", t.Slug))
+		}
+		if err != nil {
+			return fmt.Errorf("enter tenant %s: %w", t.Slug, err)
+		}
+		return fn(tx)
+	})
+}
+
+// provision creates t's schema and migrates it; on failure it drops the
+// schema again. A schema that already exists is not t's to take (it may
+// hold a removed tenant's data), so it is a conflict and left alone.
+func (s *tenantStorage) provision(ctx context.Context, conn db.DBTX, t domain.Tenant) error {
+	schema := pgx.Identifier{schemaName(t.Slug)}.Sanitize()
+	_, err := conn.Exec(ctx, "CREATE SCHEMA "+schema)
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == "42P06" {
+		return domain.Errorf(domain.ECONFLICT, "schema %s already exists; remove it or choose another slug", schemaName(t.Slug))
+	}
+	if err != nil {
+		return fmt.Errorf("create schema %s: %w", schemaName(t.Slug), err)
+	}
+	if m := s.ts.migrateTenant(ctx, conn, t); m.Err != nil {
+		undoCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if err := s.deprovision(undoCtx, conn, t); err != nil {
+			return fmt.Errorf("%w (and dropping schema %s failed: %w)", m.Err, schemaName(t.Slug), err)
+		}
+		return m.Err
+	}
+	return nil
+}
+
+// deprovision drops t's schema and everything in it, if it exists.
+func (s *tenantStorage) deprovision(ctx context.Context, conn db.DBTX, t domain.Tenant) error {
+	_, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schemaName(t.Slug)}.Sanitize()+" CASCADE")
+	return err
+}
+
+// version reads t's goose version table on conn, a control-plane
+// connection: one cheap query, so a run over thousands of up-to-date tenants
+// opens no new connection.
+func (s *tenantStorage) version(ctx context.Context, conn db.DBTX, t domain.Tenant) (schemaVersion, error) {
+	table := pgx.Identifier{schemaName(t.Slug), goose.DefaultTablename}.Sanitize()
+	var v schemaVersion
+	err := conn.QueryRow(ctx,
+		`SELECT coalesce(max(version_id), 0), count(DISTINCT version_id) FILTER (WHERE version_id > 0) FROM `+table,
+	).Scan(&v.current, &v.applied)
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
+		switch pgErr.Code {
+		case "42P01": // undefined_table: the schema was never migrated
+			return schemaVersion{}, nil
+		case "3F000": // invalid_schema_name
+			return schemaVersion{}, fmt.Errorf("schema %s does not exist", schemaName(t.Slug))
+		}
+	}
+	if err != nil {
+		return schemaVersion{}, fmt.Errorf("read version of %s: %w", schemaName(t.Slug), err)
+	}
+	return v, nil
+}
+
+// migrate applies t's pending migrations with a goose provider of its own:
+// a connection whose search_path is t's schema (so the migrations' unqualified
+// names and goose's version table land there) and a session advisory lock
+// per schema (so two runs never migrate one tenant at once).
+func (s *tenantStorage) migrate(ctx context.Context, conn db.DBTX, t domain.Tenant) (from, to int64, applied int, err error) {
+	v, err := s.version(ctx, conn, t)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if v.upToDate(s.ts.versions) {
+		return v.current, v.current, 0, nil
+	}
+	schema := schemaName(t.Slug)
+	cfg := s.connConfig.Copy()
+	cfg.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize()
+	results, err := runGoose(ctx, stdlib.OpenDB(*cfg), s.ts.migrations, schema, goose.DefaultTablename)
+	to = v.current
+	for _, r := range results {
+		if r.Error == nil {
+			to = max(to, r.Source.Version)
+			applied++
+		}
+	}
+	if err != nil {
+		return v.current, to, applied, fmt.Errorf("migrate schema %s: %w", schema, err)
+	}
+	return v.current, to, applied, nil
+}

@@ -1,0 +1,259 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/stretchr/testify/require"
+
+	"example.com/acme/internal/config"
+	"example.com/acme/internal/domain"
+	"example.com/acme/internal/postgres"
+	"example.com/acme/internal/postgres/tenantdb"
+)
+
+// Schema mode, attacked directly: search_path is set per transaction and
+// gone afterwards, a missing schema fails closed, public holds no tenant
+// table, and divergent schemas never confuse a connection.
+
+// storageExists reports whether the tenant's schema exists.
+func storageExists(t *testing.T, b *tenantsBundle, slug string) bool {
+	t.Helper()
+	var exists bool
+	err := postgres.ControlPool(b.tenants).QueryRow(t.Context(),
+		`SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, "t_"+slug).Scan(&exists)
+	require.NoError(t, err)
+	return exists
+}
+
+// pinned opens a second registry on the same environment whose pool has a
+// single connection, so every transaction below runs on it.
+func pinned(t *testing.T, cfg config.Database, opts postgres.TenantsOptions) *postgres.Tenants {
+	t.Helper()
+	sep := "?"
+	if strings.Contains(cfg.URL, "?") {
+		sep = "&"
+	}
+	cfg.URL += sep + "pool_max_conns=1"
+	return openTenants(t, cfg, opts)
+}
+
+// sessionState reads the connection's search_path and backend outside any
+// tenant transaction.
+func sessionState(t *testing.T, ts *postgres.Tenants) (searchPath string, pid int) {
+	t.Helper()
+	err := postgres.ControlPool(ts).QueryRow(t.Context(), `SELECT current_setting('search_path'), pg_backend_pid()`).Scan(&searchPath, &pid)
+	require.NoError(t, err)
+	return searchPath, pid
+}
+
+func TestSchemaSearchPathLastsOneTransaction(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme, globex := b.create(t, "acme"), b.create(t, "globex")
+	createProjects(t, b.tenants, acme, "acme", 2)
+	createProjects(t, b.tenants, globex, "globex", 1)
+
+	ts := pinned(t, b.cfg, postgres.TenantsOptions{})
+	defaultPath, pid := sessionState(t, ts)
+	require.Equal(t, `"$user", public`, defaultPath)
+
+	rollback := errors.New("roll back")
+	for round := range 3 {
+		for _, tc := range []struct {
+			tenant domain.Tenant
+			schema string
+			names  []string
+		}{
+			{acme, `"t_acme"`, []string{"acme-1", "acme-2"}},
+			{globex, `"t_globex"`, []string{"globex-1"}},
+		} {
+			// Commit, then roll back: after either, the connection is back
+			// to its own search_path.
+			for _, want := range []error{nil, rollback} {
+				err := postgres.InTenantTx(t.Context(), ts, tc.tenant, func(tx pgx.Tx) error {
+					var path string
+					var txPID int
+					require.NoError(t, tx.QueryRow(t.Context(), `SELECT current_setting('search_path'), pg_backend_pid()`).Scan(&path, &txPID))
+					require.Equal(t, tc.schema, path)
+					require.Equal(t, pid, txPID, "one pinned connection")
+					rows, err := tx.Query(t.Context(), `SELECT name FROM projects ORDER BY name`)
+					require.NoError(t, err)
+					got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+					require.NoError(t, err)
+					require.Equal(t, tc.names, got, "round %d", round)
+					return want
+				})
+				require.ErrorIs(t, err, want)
+				path, afterPID := sessionState(t, ts)
+				require.Equal(t, pid, afterPID)
+				require.Equal(t, defaultPath, path, "no tenant left on the connection after the transaction")
+			}
+		}
+	}
+}
+
+func TestSchemaMissingSchemaFailsClosed(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme := b.create(t, "acme")
+	createProjects(t, b.tenants, acme, "acme", 1)
+
+	_, err := postgres.ControlPool(b.tenants).Exec(t.Context(), `DROP SCHEMA "t_acme" CASCADE`)
+	require.NoError(t, err)
+
+	called := false
+	err = b.tenants.InTenant(t.Context(), acme, func(context.Context, *tenantdb.Queries) error {
+		called = true
+		return nil
+	})
+	require.Equal(t, domain.EUNAVAILABLE, domain.ErrorCode(err), "%v", err)
+	require.Contains(t, domain.ErrorMessage(err), "acme is unavailable")
+	require.False(t, called, "nothing runs without the tenant's schema")
+
+	// Even hand-written SQL in a forged transaction finds no tenant table in
+	// public to fall through to.
+	var n int
+	err = postgres.ControlPool(b.tenants).QueryRow(t.Context(),
+		`SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relname = 'projects'`).Scan(&n)
+	require.NoError(t, err)
+	require.Zero(t, n, "public holds no tenant table")
+}
+
+// Unqualified names in a tenant transaction resolve in the tenant's schema
+// only: not in public, not in another tenant's schema.
+func TestSchemaUnqualifiedNamesStayInTheTenantSchema(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme, globex := b.create(t, "acme"), b.create(t, "globex")
+	_, err := postgres.ControlPool(b.tenants).Exec(t.Context(), `CREATE TABLE "t_globex".globex_only (id int)`)
+	require.NoError(t, err)
+
+	query := func(tn domain.Tenant, sql string) error {
+		return postgres.InTenantTx(t.Context(), b.tenants, tn, func(tx pgx.Tx) error {
+			_, execErr := tx.Exec(t.Context(), sql)
+			return execErr
+		})
+	}
+	require.ErrorContains(t, query(acme, `SELECT * FROM globex_only`), `relation "globex_only" does not exist`)
+	require.ErrorContains(t, query(acme, `SELECT * FROM tenants`), `relation "tenants" does not exist`,
+		"the control plane is not on a tenant's path")
+	require.NoError(t, query(globex, `SELECT * FROM globex_only`))
+}
+
+// Mid-migration, tenants' schemas differ. With pgx's default statement cache
+// a statement prepared in one schema is reused in the next and Postgres
+// refuses it; the pool's exec mode prepares nothing, so one connection
+// serves both schemas, alternately, without an error.
+func TestSchemaDivergentSchemasOnOneConnection(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme, globex := b.create(t, "acme"), b.create(t, "globex")
+	createProjects(t, b.tenants, acme, "acme", 1)
+	createProjects(t, b.tenants, globex, "globex", 1)
+
+	// acme gets one more migration, which changes a column's type; globex
+	// stays behind.
+	ahead := openTenants(t, b.cfg, postgres.TenantsOptions{Migrations: withMigration(t, "90000_name_varchar.sql", `-- +goose Up
+ALTER TABLE projects ALTER COLUMN name TYPE varchar(200);
+-- +goose Down
+ALTER TABLE projects ALTER COLUMN name TYPE text;
+`)})
+	report, err := ahead.MigrateTenants(t.Context(), postgres.MigrateOptions{Slug: "acme"})
+	require.NoError(t, err)
+	require.Empty(t, report.Failed())
+
+	t.Run("the default statement cache fails", func(t *testing.T) {
+		t.Parallel()
+		conn, err := pgx.Connect(t.Context(), b.cfg.URL)
+		require.NoError(t, err)
+		defer func() { require.NoError(t, conn.Close(context.WithoutCancel(t.Context()))) }()
+		errs := make([]error, 0, 2)
+		for _, schema := range []string{"t_acme", "t_globex"} {
+			err := pgx.BeginFunc(t.Context(), conn, func(tx pgx.Tx) error {
+				if _, err := tx.Exec(t.Context(), `SELECT set_config('search_path', $1, true)`, pgx.Identifier{schema}.Sanitize()); err != nil {
+					return err
+				}
+				_, err := tenantdb.New(tx).GetProject(t.Context(), acmeOrGlobexID(t, b, schema))
+				return err
+			})
+			errs = append(errs, err)
+		}
+		require.NoError(t, errs[0])
+		require.ErrorContains(t, errs[1], "cached plan must not change result type")
+	})
+
+	t.Run("exec mode serves both", func(t *testing.T) {
+		t.Parallel()
+		ts := pinned(t, b.cfg, postgres.TenantsOptions{})
+		for range 3 {
+			for _, tn := range []domain.Tenant{acme, globex} {
+				got := listAll(t, ts, tn)
+				require.Len(t, got, 1)
+				require.True(t, strings.HasPrefix(got[0].Name, tn.Slug))
+			}
+		}
+	})
+}
+
+// acmeOrGlobexID returns the id of the one project in schema.
+func acmeOrGlobexID(t *testing.T, b *tenantsBundle, schema string) pgtype.UUID {
+	t.Helper()
+	var id pgtype.UUID
+	err := postgres.ControlPool(b.tenants).QueryRow(t.Context(),
+		`SELECT id FROM `+pgx.Identifier{schema, "projects"}.Sanitize()).Scan(&id)
+	require.NoError(t, err)
+	return id
+}
+
+// A schema nobody registered is not taken over: creating its tenant is a
+// conflict and the schema, with whatever it holds, stays.
+func TestSchemaExistingSchemaIsNotTaken(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	_, err := postgres.ControlPool(b.tenants).Exec(t.Context(), `CREATE SCHEMA "t_acme"; CREATE TABLE "t_acme".precious (id int)`)
+	require.NoError(t, err)
+
+	_, err = b.tenants.Create(t.Context(), "acme", "Acme")
+	require.Equal(t, domain.ECONFLICT, domain.ErrorCode(err), "%v", err)
+	var n int
+	err = postgres.ControlPool(b.tenants).QueryRow(t.Context(), `SELECT count(*) FROM "t_acme".precious`).Scan(&n)
+	require.NoError(t, err, "the schema and its table are still there")
+}
+
+// The remains of a creation that died half-way, schema included, are
+// cleared up by the next creation of the slug.
+func TestSchemaInterruptedCreationDropsTheLeftoverSchema(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	_, err := postgres.ControlPool(b.tenants).Exec(t.Context(), `
+		INSERT INTO tenants (slug, name) VALUES ('acme', 'Died half-way');
+		CREATE SCHEMA "t_acme";
+		CREATE TABLE "t_acme".half_migrated (id int)`)
+	require.NoError(t, err)
+
+	b.create(t, "acme")
+	var leftover bool
+	err = postgres.ControlPool(b.tenants).QueryRow(t.Context(), `SELECT to_regclass('"t_acme".half_migrated') IS NOT NULL`).Scan(&leftover)
+	require.NoError(t, err)
+	require.False(t, leftover)
+}
+
+// Slugs with hyphens and digits, and the longest slug, make schema names
+// that survive quoting and are never truncated.
+func TestSchemaNamesOfUnusualSlugs(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	longest := strings.Repeat("a", domain.SlugMaxLength-2) + "-1"
+	for _, slug := range []string{"9-lives", "a-b-c", longest} {
+		tn := b.create(t, slug)
+		createProjects(t, b.tenants, tn, slug, 1)
+		require.True(t, storageExists(t, b, slug), "schema t_%s, exactly", slug)
+		require.Equal(t, []string{slug + "-1"}, names(listAll(t, b.tenants, tn)))
+	}
+	require.Len(t, "t_"+longest, 42)
+}
