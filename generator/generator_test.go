@@ -246,7 +246,7 @@ func TestRenderErrors(t *testing.T) {
 
 func TestLoadBlueprintChecksManifest(t *testing.T) {
 	t.Parallel()
-	bad := fstest.MapFS{"x.yaml": {Data: []byte(`
+	const manifest = `
 name: x
 questions:
   - {name: a, validate: nosuch}
@@ -258,26 +258,13 @@ files:
   - when: {c: [one]}
     paths: [y]
 lock_key: [a]
-colour: red
-`)}}
+`
+	bad := fstest.MapFS{"x.yaml": {Data: []byte(manifest + "colour: red\n")}}
 	_, err := LoadBlueprint(bad, "x")
 	if err == nil || !strings.Contains(err.Error(), "field colour not found") {
 		t.Fatalf("unknown field not refused: %v", err)
 	}
-	delete(bad, "x.yaml")
-	bad["x.yaml"] = &fstest.MapFile{Data: []byte(`
-name: x
-questions:
-  - {name: a, validate: nosuch}
-  - name: b
-    choices: [{value: one}]
-files:
-  - when: {b: [two]}
-    paths: [x]
-  - when: {c: [one]}
-    paths: [y]
-lock_key: [a]
-`)}
+	bad["x.yaml"] = &fstest.MapFile{Data: []byte(manifest)}
 	_, err = LoadBlueprint(bad, "x")
 	for _, w := range []string{`unknown validator "nosuch"`, `"two" is not a value of "b"`, `unknown question "c"`, `lock_key: "a" is not a question with choices`} {
 		if err == nil || !strings.Contains(err.Error(), w) {
