@@ -84,7 +84,7 @@ func tenantSlug(host, header, baseDomain string) (string, error) {
 	header = strings.TrimSpace(header)
 	switch {
 	case sub != "" && header != "" && sub != header:
-		return "", domain.Errorf(domain.EINVALID, "The host names tenant %q but the %s header names %q.", sub, TenantHeader, header)
+		return "", domain.Errorf(domain.EINVALID, "The host names tenant %q but the %s header names another.", sub, TenantHeader)
 	case sub != "":
 		return sub, nil
 	case header != "":

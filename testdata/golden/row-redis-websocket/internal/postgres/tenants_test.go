@@ -34,35 +34,35 @@ type tenantsBundle struct {
 
 // setupTenants prepares a fresh environment as `migrate` would, and opens
 // the tenant registry on it.
-func setupTenants(t *testing.T) *tenantsBundle {
-	t.Helper()
-	cfg := testsvc.NewTenancyConfig(t)
-	migrateControlPlane(t, cfg)
-	b := &tenantsBundle{cfg: cfg, tenants: openTenants(t, cfg, postgres.TenantsOptions{})}
-	report, err := b.tenants.MigrateTenants(t.Context(), postgres.MigrateOptions{})
-	require.NoError(t, err)
-	require.Empty(t, report.Failed())
+func setupTenants(tb testing.TB) *tenantsBundle {
+	tb.Helper()
+	cfg := testsvc.NewTenancyConfig(tb)
+	migrateControlPlane(tb, cfg)
+	b := &tenantsBundle{cfg: cfg, tenants: openTenants(tb, cfg, postgres.TenantsOptions{})}
+	report, err := b.tenants.MigrateTenants(tb.Context(), postgres.MigrateOptions{})
+	require.NoError(tb, err)
+	require.Empty(tb, report.Failed())
 	return b
 }
 
-func migrateControlPlane(t *testing.T, cfg config.Database) {
-	t.Helper()
-	pool, err := postgres.Open(t.Context(), cfg.MigrateURL, "test-migrate")
-	require.NoError(t, err)
+func migrateControlPlane(tb testing.TB, cfg config.Database) {
+	tb.Helper()
+	pool, err := postgres.Open(tb.Context(), cfg.MigrateURL, "test-migrate")
+	require.NoError(tb, err)
 	defer pool.Close()
 	m, err := postgres.NewMigrator(pool)
-	require.NoError(t, err)
-	defer func() { require.NoError(t, m.Close()) }()
-	_, err = m.Up(t.Context())
-	require.NoError(t, err)
+	require.NoError(tb, err)
+	defer func() { require.NoError(tb, m.Close()) }()
+	_, err = m.Up(tb.Context())
+	require.NoError(tb, err)
 }
 
-func openTenants(t *testing.T, cfg config.Database, opts postgres.TenantsOptions) *postgres.Tenants {
-	t.Helper()
+func openTenants(tb testing.TB, cfg config.Database, opts postgres.TenantsOptions) *postgres.Tenants {
+	tb.Helper()
 	opts.AppName = "test"
-	ts, err := postgres.OpenTenants(t.Context(), cfg, opts)
-	require.NoError(t, err)
-	t.Cleanup(ts.Close)
+	ts, err := postgres.OpenTenants(tb.Context(), cfg, opts)
+	require.NoError(tb, err)
+	tb.Cleanup(ts.Close)
 	return ts
 }
 
@@ -231,24 +231,24 @@ SELECT 1 / 0;
 }
 
 // withMigration returns the embedded tenant migrations plus one more.
-func withMigration(t *testing.T, name, sql string) fstest.MapFS {
-	t.Helper()
-	fsys := embeddedTenantMigrations(t)
+func withMigration(tb testing.TB, name, sql string) fstest.MapFS {
+	tb.Helper()
+	fsys := embeddedTenantMigrations(tb)
 	fsys[name] = &fstest.MapFile{Data: []byte(sql)}
 	return fsys
 }
 
 // embeddedTenantMigrations copies the tenant migrations shipped in the repo.
-func embeddedTenantMigrations(t *testing.T) fstest.MapFS {
-	t.Helper()
+func embeddedTenantMigrations(tb testing.TB) fstest.MapFS {
+	tb.Helper()
 	dir := os.DirFS("tenantmigrations")
 	names, err := fs.Glob(dir, "*.sql")
-	require.NoError(t, err)
-	require.NotEmpty(t, names)
+	require.NoError(tb, err)
+	require.NotEmpty(tb, names)
 	out := fstest.MapFS{}
 	for _, name := range names {
 		data, err := fs.ReadFile(dir, name)
-		require.NoError(t, err)
+		require.NoError(tb, err)
 		out[name] = &fstest.MapFile{Data: data}
 	}
 	return out

@@ -36,8 +36,8 @@ func nextVersion(t *testing.T, b *tenantsBundle, extra string) *postgres.Tenants
 }
 
 // createTenants creates n tenants tenant-000, tenant-001, ... four at a time.
-func createTenants(t *testing.T, b *tenantsBundle, n int) []domain.Tenant {
-	t.Helper()
+func createTenants(tb testing.TB, b *tenantsBundle, n int) []domain.Tenant {
+	tb.Helper()
 	out := make([]domain.Tenant, n)
 	errs := make([]error, n)
 	next := make(chan int)
@@ -45,7 +45,7 @@ func createTenants(t *testing.T, b *tenantsBundle, n int) []domain.Tenant {
 	for range 4 {
 		wg.Go(func() {
 			for i := range next {
-				out[i], errs[i] = b.tenants.Create(t.Context(), fmt.Sprintf("tenant-%03d", i), "Tenant")
+				out[i], errs[i] = b.tenants.Create(tb.Context(), fmt.Sprintf("tenant-%03d", i), "Tenant")
 			}
 		})
 	}
@@ -55,7 +55,7 @@ func createTenants(t *testing.T, b *tenantsBundle, n int) []domain.Tenant {
 	close(next)
 	wg.Wait()
 	for _, err := range errs {
-		require.NoError(t, err)
+		require.NoError(tb, err)
 	}
 	return out
 }

@@ -3,8 +3,10 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -256,4 +258,40 @@ func TestSchemaNamesOfUnusualSlugs(t *testing.T) {
 		require.Equal(t, []string{slug + "-1"}, names(listAll(t, b.tenants, tn)))
 	}
 	require.Len(t, "t_"+longest, 42)
+}
+
+// BenchmarkMigrate1000Schemas migrates 1,000 tenant schemas to one new
+// migration (each iteration adds another), and then runs with nothing to
+// apply, at the default concurrency.
+//
+//	go test ./internal/postgres -run '^$' -bench BenchmarkMigrate1000Schemas -benchtime 3x -timeout 30m
+func BenchmarkMigrate1000Schemas(b *testing.B) {
+	const n = 1000
+	bundle := setupTenants(b)
+	createTenants(b, bundle, n)
+	migrations := embeddedTenantMigrations(b)
+	version := 90000
+
+	b.Run("one new migration", func(b *testing.B) {
+		for b.Loop() {
+			version++
+			migrations[fmt.Sprintf("%d_bench.sql", version)] = &fstest.MapFile{Data: fmt.Appendf(nil,
+				"-- +goose Up\nALTER TABLE projects ADD COLUMN bench_%d int;\n-- +goose Down\nALTER TABLE projects DROP COLUMN bench_%d;\n",
+				version, version)}
+			next := openTenants(b, bundle.cfg, postgres.TenantsOptions{Migrations: migrations})
+			report, err := next.MigrateTenants(b.Context(), postgres.MigrateOptions{})
+			require.NoError(b, err)
+			require.Empty(b, report.Failed())
+			require.Equal(b, n, report.Applied())
+		}
+	})
+	b.Run("nothing to apply", func(b *testing.B) {
+		next := openTenants(b, bundle.cfg, postgres.TenantsOptions{Migrations: migrations})
+		for b.Loop() {
+			report, err := next.MigrateTenants(b.Context(), postgres.MigrateOptions{})
+			require.NoError(b, err)
+			require.Len(b, report.Tenants, n)
+			require.Zero(b, report.Applied())
+		}
+	})
 }
