@@ -56,18 +56,28 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	}
 	defer func() { _ = redis.Close() }()
 
+	identity, err := openIdentity(ctx, cfg, tenants, logger)
+	if err != nil {
+		return err
+	}
+	handler, err := httpapi.NewHandler(httpapi.Deps{
+		Logger:     logger,
+		Version:    version(),
+		BaseDomain: cfg.BaseDomain,
+		Tenants:    tenants,
+		Identity:   identity,
+		Checks: []httpapi.Check{
+			{Name: "database", Ping: tenants.Ping},
+			{Name: "redis", Ping: redis.Ping},
+		},
+	})
+	if err != nil {
+		return err
+	}
+
 	srv := &http.Server{
-		Addr: cfg.HTTPAddr,
-		Handler: httpapi.NewHandler(httpapi.Deps{
-			Logger:     logger,
-			Version:    version(),
-			BaseDomain: cfg.BaseDomain,
-			Tenants:    tenants,
-			Checks: []httpapi.Check{
-				{Name: "database", Ping: tenants.Ping},
-				{Name: "redis", Ping: redis.Ping},
-			},
-		}),
+		Addr:              cfg.HTTPAddr,
+		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

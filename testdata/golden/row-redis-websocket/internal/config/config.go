@@ -35,6 +35,8 @@ type Config struct {
 	SMTPURL string
 	// ShutdownTimeout bounds the graceful shutdown of the server (SHUTDOWN_TIMEOUT).
 	ShutdownTimeout time.Duration
+	// SessionTTL is how long a login's bearer token works (SESSION_TTL).
+	SessionTTL time.Duration
 	// RedisURL is the Redis server of the job broker (REDIS_URL).
 	RedisURL string
 }
@@ -86,6 +88,7 @@ func Load(getenv func(string) string) (Config, error) {
 		LogLevel:        l.level(l.optional("LOG_LEVEL", "info")),
 		SMTPURL:         l.url(l.optional("SMTP_URL", "smtp://localhost:1025"), "smtp", "smtps"),
 		ShutdownTimeout: l.duration(l.optional("SHUTDOWN_TIMEOUT", "15s")),
+		SessionTTL:      l.duration(l.optional("SESSION_TTL", "24h")),
 		RedisURL:        l.url(l.required("REDIS_URL"), "redis", "rediss", "unix"),
 	}
 	if len(l.problems) > 0 {

@@ -6,6 +6,7 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code classifies an error independently of any transport.
@@ -20,6 +21,7 @@ const (
 	ENOTFOUND     Code = "not_found"    // the target does not exist (or is hidden from the caller)
 	EUNAUTHORIZED Code = "unauthorized" // the caller is not authenticated
 	EUNAVAILABLE  Code = "unavailable"  // a dependency is down; retrying later may succeed
+	ETHROTTLED    Code = "throttled"    // too many attempts; RetryAfter says when to try again
 )
 
 // Error is an application error with a code and a message safe to show to
@@ -28,6 +30,8 @@ type Error struct {
 	Code    Code
 	Message string
 	Err     error
+	// RetryAfter is how long an ETHROTTLED caller should wait.
+	RetryAfter time.Duration
 }
 
 // Error implements the error interface.
@@ -50,6 +54,19 @@ func Errorf(code Code, format string, args ...any) *Error {
 // its cause.
 func Wrap(err error, code Code, message string) *Error {
 	return &Error{Code: code, Message: message, Err: err}
+}
+
+// Throttled returns an ETHROTTLED *Error asking the caller to wait retryAfter.
+func Throttled(retryAfter time.Duration, message string) *Error {
+	return &Error{Code: ETHROTTLED, Message: message, RetryAfter: retryAfter}
+}
+
+// ErrorRetryAfter returns the RetryAfter of the first *Error in err's chain.
+func ErrorRetryAfter(err error) time.Duration {
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.RetryAfter
+	}
+	return 0
 }
 
 // ErrorCode returns the code of the first *Error in err's chain, EINTERNAL

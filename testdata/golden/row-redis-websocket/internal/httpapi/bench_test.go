@@ -26,8 +26,10 @@ func BenchmarkListProjects(b *testing.B) {
 	for _, n := range []int{10, 10_000} {
 		// Set up here, once: the function given to Run runs several times.
 		cfg := testsvc.NewTenancyConfig(b)
-		api, tenants := setupAPIOn(b, cfg)
-		slugs := createBenchTenants(b, tenants, n)
+		api, tenants := setupAPIOn(b, cfg, bundleOptions{})
+		owner, err := api.identity.Authenticate(b.Context(), api.token)
+		require.NoError(b, err)
+		slugs := createBenchTenants(b, tenants, owner.UserID, n)
 
 		b.Run(fmt.Sprintf("tenants=%d", n), func(b *testing.B) {
 			b.SetParallelism(8)
@@ -35,6 +37,7 @@ func BenchmarkListProjects(b *testing.B) {
 				for pb.Next() {
 					req := httptest.NewRequestWithContext(context.Background(), http.MethodGet, "/v1/projects?limit=20", http.NoBody)
 					req.Header.Set(httpapi.TenantHeader, slugs[rand.IntN(len(slugs))]) //nolint:gosec // G404: load spreading, not security
+					req.Header.Set("Authorization", "Bearer "+api.token)
 					rec := httptest.NewRecorder()
 					api.handler.ServeHTTP(rec, req)
 					if rec.Code != http.StatusOK {
@@ -48,9 +51,9 @@ func BenchmarkListProjects(b *testing.B) {
 	}
 }
 
-// createBenchTenants creates n tenants with three projects each, four at a
-// time, and returns their slugs.
-func createBenchTenants(b *testing.B, tenants *postgres.Tenants, n int) []string {
+// createBenchTenants creates n tenants owned by owner with three projects
+// each, four at a time, and returns their slugs.
+func createBenchTenants(b *testing.B, tenants *postgres.Tenants, owner string, n int) []string {
 	b.Helper()
 	slugs := make([]string, n)
 	errs := make([]error, n)
@@ -60,7 +63,7 @@ func createBenchTenants(b *testing.B, tenants *postgres.Tenants, n int) []string
 		wg.Go(func() {
 			for i := range next {
 				slugs[i] = fmt.Sprintf("bench-%05d", i)
-				errs[i] = createWithProjects(b.Context(), tenants, slugs[i])
+				errs[i] = createWithProjects(b.Context(), tenants, owner, slugs[i])
 			}
 		})
 	}
@@ -75,8 +78,8 @@ func createBenchTenants(b *testing.B, tenants *postgres.Tenants, n int) []string
 	return slugs
 }
 
-func createWithProjects(ctx context.Context, tenants *postgres.Tenants, slug string) error {
-	t, err := tenants.Create(ctx, slug, "Bench")
+func createWithProjects(ctx context.Context, tenants *postgres.Tenants, owner, slug string) error {
+	t, err := tenants.CreateOwned(ctx, slug, "Bench", owner)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
@@ -47,6 +48,7 @@ func TestDomainErrorsMapThroughTheStatusTable(t *testing.T) {
 		{domain.ENOTFOUND, http.StatusNotFound},
 		{domain.EUNAUTHORIZED, http.StatusUnauthorized},
 		{domain.EUNAVAILABLE, http.StatusServiceUnavailable},
+		{domain.ETHROTTLED, http.StatusTooManyRequests},
 	}
 	require.Len(t, statusOf, len(tests)+1, "every code in the table is tested (EINTERNAL below)")
 	for _, tt := range tests {
@@ -114,4 +116,11 @@ func TestAbortHandlerPanicsPropagate(t *testing.T) {
 	require.PanicsWithValue(t, http.ErrAbortHandler, func() {
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/", nil))
 	})
+}
+
+func TestThrottledErrorsSayWhenToRetry(t *testing.T) {
+	t.Parallel()
+	rec, _ := failing(t, domain.Throttled(1500*time.Millisecond, "Too many attempts."))
+	require.Equal(t, http.StatusTooManyRequests, rec.Code)
+	require.Equal(t, "2", rec.Header().Get("Retry-After"), "whole seconds, rounded up")
 }

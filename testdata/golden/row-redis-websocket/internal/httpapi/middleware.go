@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"time"
 
+	"github.com/acme/shop/internal/domain"
 	"github.com/acme/shop/internal/logging"
 )
 
@@ -59,7 +61,10 @@ func validRequestID(id string) bool {
 // requestInfo is what inner handlers learn about a request that its log
 // line should show; observe puts an empty one in the context.
 type requestInfo struct {
-	tenant string
+	tenant   string
+	userID   string
+	apiKeyID string
+	addr     string // the client's IP address
 }
 
 type requestInfoKey struct{}
@@ -71,13 +76,35 @@ func noteTenant(ctx context.Context, slug string) {
 	}
 }
 
+// noteUser records who made a request for its log line.
+func noteUser(ctx context.Context, p domain.Principal) {
+	if info, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
+		info.userID = p.UserID
+		if p.APIKey != nil {
+			info.apiKeyID = p.APIKey.ID
+		}
+	}
+}
+
+// clientAddr returns the IP address the request came from, which sign-in
+// throttling counts attempts by.
+func clientAddr(ctx context.Context) string {
+	if info, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
+		return info.addr
+	}
+	return ""
+}
+
 // observe logs one line per request and records its metrics, labelled by the
 // route pattern that matched (never the raw path, which is unbounded).
 func observe(logger *slog.Logger, m *metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
-		info := &requestInfo{}
+		info := &requestInfo{addr: r.RemoteAddr}
+		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			info.addr = host
+		}
 		routed := r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
 		next.ServeHTTP(rec, routed)
 		elapsed := time.Since(start)
@@ -105,6 +132,12 @@ func observe(logger *slog.Logger, m *metrics, next http.Handler) http.Handler {
 		}
 		if info.tenant != "" {
 			attrs = append(attrs, slog.String("tenant", info.tenant))
+		}
+		if info.userID != "" {
+			attrs = append(attrs, slog.String("user_id", info.userID))
+		}
+		if info.apiKeyID != "" {
+			attrs = append(attrs, slog.String("api_key_id", info.apiKeyID))
 		}
 		logger.LogAttrs(r.Context(), level, "http request", attrs...)
 	})

@@ -2,10 +2,7 @@ package httpapi
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -98,16 +95,17 @@ type listProjectsOutput struct {
 // handleListProjects pages through the tenant's projects in creation order.
 func handleListProjects(tenants Tenants) func(context.Context, domain.Tenant, *listProjectsInput) (*listProjectsOutput, error) {
 	return func(ctx context.Context, t domain.Tenant, in *listProjectsInput) (*listProjectsOutput, error) {
-		after, err := decodeProjectCursor(in.Cursor)
+		after, err := decodeCursor(in.Cursor)
 		if err != nil {
 			return nil, err
 		}
-		var page []tenantdb.Project
+		afterAt, afterID := projectKeyset(after)
+		var rows []tenantdb.Project
 		err = tenants.InTenant(ctx, t, func(ctx context.Context, q *tenantdb.Queries) error {
 			var qerr error
-			page, qerr = q.ListProjects(ctx, tenantdb.ListProjectsParams{
-				AfterCreatedAt: after.createdAt,
-				AfterID:        after.id,
+			rows, qerr = q.ListProjects(ctx, tenantdb.ListProjectsParams{
+				AfterCreatedAt: afterAt,
+				AfterID:        afterID,
 				MaxItems:       int32(in.Limit + 1), //nolint:gosec // G115: huma bounds Limit to 1..100
 			})
 			return qerr
@@ -115,53 +113,42 @@ func handleListProjects(tenants Tenants) func(context.Context, domain.Tenant, *l
 		if err != nil {
 			return nil, err
 		}
+		rows, next := page(rows, in.Limit, func(p tenantdb.Project) (time.Time, string) { return p.CreatedAt.Time, p.ID.String() })
 		out := &listProjectsOutput{}
-		out.Body.Items = make([]projectBody, 0, min(len(page), in.Limit))
-		for i, p := range page {
-			if i == in.Limit {
-				out.Body.NextCursor = encodeProjectCursor(page[i-1])
-				break
-			}
-			out.Body.Items = append(out.Body.Items, projectFrom(p))
+		out.Body.NextCursor = next
+		out.Body.Items = make([]projectBody, len(rows))
+		for i, p := range rows {
+			out.Body.Items[i] = projectFrom(p)
 		}
 		return out, nil
 	}
 }
 
-// projectCursor is the position after which a page of projects starts.
-type projectCursor struct {
-	createdAt pgtype.Timestamptz
-	id        pgtype.UUID
+// projectKeyset converts a list position to the keyset parameters of
+// ListProjects; the start of the list is before everything.
+func projectKeyset(p domain.Position) (pgtype.Timestamptz, pgtype.UUID) {
+	if p.ID == "" {
+		return pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true}, pgtype.UUID{Valid: true}
+	}
+	var id pgtype.UUID
+	_ = id.Scan(p.ID) // decodeCursor checked it
+	return pgtype.Timestamptz{Time: p.CreatedAt, Valid: true}, id
 }
 
-// encodeProjectCursor makes an opaque cursor from the last project of a
-// page: its creation time in microseconds (Postgres' precision) and its id.
-func encodeProjectCursor(p tenantdb.Project) string {
-	raw := strconv.FormatInt(p.CreatedAt.Time.UnixMicro(), 10) + "." + p.ID.String()
-	return base64.RawURLEncoding.EncodeToString([]byte(raw))
-}
-
-// decodeProjectCursor reads a cursor; "" is the start of the list.
-func decodeProjectCursor(cursor string) (projectCursor, error) {
-	if cursor == "" {
-		return projectCursor{
-			createdAt: pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true},
-			id:        pgtype.UUID{Valid: true},
-		}, nil
+// findProject looks a project up for object grants.
+func findProject(tenants Tenants) objectFinder {
+	return func(ctx context.Context, t domain.Tenant, id string) error {
+		var pid pgtype.UUID
+		if err := pid.Scan(id); err != nil {
+			return domain.Errorf(domain.ENOTFOUND, "No project %s.", id)
+		}
+		err := tenants.InTenant(ctx, t, func(ctx context.Context, q *tenantdb.Queries) error {
+			_, err := q.GetProject(ctx, pid)
+			return err
+		})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return domain.Errorf(domain.ENOTFOUND, "No project %s.", id)
+		}
+		return err
 	}
-	invalid := domain.Errorf(domain.EINVALID, "cursor is not one this API returned")
-	raw, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil {
-		return projectCursor{}, invalid
-	}
-	micros, id, ok := strings.Cut(string(raw), ".")
-	n, err := strconv.ParseInt(micros, 10, 64)
-	if !ok || err != nil {
-		return projectCursor{}, invalid
-	}
-	c := projectCursor{createdAt: pgtype.Timestamptz{Time: time.UnixMicro(n), Valid: true}}
-	if err := c.id.Scan(id); err != nil {
-		return projectCursor{}, invalid
-	}
-	return c, nil
 }

@@ -5,6 +5,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -24,19 +25,34 @@ type Deps struct {
 	BaseDomain string
 	// Tenants is the tenant registry and the only way to tenant data.
 	Tenants Tenants
+	// Identity knows who callers are and what they may do.
+	Identity Identity
 }
 
-// NewHandler returns the application's HTTP handler.
-func NewHandler(deps Deps) http.Handler {
+// NewHandler returns the application's HTTP handler. It fails when an
+// operation does not declare who may call it: such a server must not start.
+func NewHandler(deps Deps) (http.Handler, error) {
+	return newHandler(deps, addRoutes)
+}
+
+// newHandler builds the handler with the routes that add registers.
+func newHandler(deps Deps, add func(*http.ServeMux, *router, *metrics)) (http.Handler, error) {
 	mux := http.NewServeMux()
 	config := huma.DefaultConfig("shop API", deps.Version)
 	config.Info.Description = "The shop API. Errors are RFC 9457 problem+json documents. " +
 		"Tenant-scoped operations take the tenant from the request's subdomain of the base domain " +
-		"(acme." + deps.BaseDomain + ") or from the " + TenantHeader + " header."
+		"(acme." + deps.BaseDomain + ") or from the " + TenantHeader + " header. " +
+		"Callers authenticate with a bearer token: a user's session token (POST /v1/auth/login) " +
+		"or, on tenant-scoped operations, an API key of that tenant. Each operation's x-permission says what it requires."
+	config.Components.SecuritySchemes = securitySchemes()
 	api := humago.New(mux, config)
 	m := newMetrics()
 
-	addRoutes(mux, api, deps, m)
+	r := newRouter(api, deps)
+	add(mux, r, m)
+	if err := r.check(); err != nil {
+		return nil, fmt.Errorf("httpapi: %w", err)
+	}
 
 	// Outermost first: the request id exists before anything logs, and the
 	// panic handler sits inside the logger so a recovered panic is logged
@@ -45,5 +61,5 @@ func NewHandler(deps Deps) http.Handler {
 	h = recoverPanics(deps.Logger, h)
 	h = observe(deps.Logger, m, h)
 	h = requestID(h)
-	return h
+	return h, nil
 }

@@ -27,11 +27,12 @@ type testBundle struct {
 func setup(t *testing.T, checks ...httpapi.Check) *testBundle {
 	t.Helper()
 	logs := &testsvc.LogBuffer{}
-	handler := httpapi.NewHandler(httpapi.Deps{
+	handler, err := httpapi.NewHandler(httpapi.Deps{
 		Logger:  logging.New(logs, slog.LevelDebug, logging.JSON),
 		Version: "test",
 		Checks:  checks,
 	})
+	require.NoError(t, err)
 	return &testBundle{handler: handler, logs: logs}
 }
 

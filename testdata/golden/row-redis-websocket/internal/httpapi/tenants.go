@@ -29,11 +29,16 @@ type tenantOutput struct {
 	Body tenantBody
 }
 
-// handleCreateTenant creates a tenant: its storage is provisioned and
-// migrated before the answer, and a failure leaves no trace of it.
+// handleCreateTenant creates a tenant whose owner is the caller: its
+// storage is provisioned and migrated before the answer, and a failure
+// leaves no trace of it.
 func handleCreateTenant(tenants Tenants) func(context.Context, *createTenantInput) (*tenantOutput, error) {
 	return func(ctx context.Context, in *createTenantInput) (*tenantOutput, error) {
-		t, err := tenants.Create(ctx, in.Body.Slug, in.Body.Name)
+		p, err := principalFrom(ctx)
+		if err != nil {
+			return nil, err
+		}
+		t, err := tenants.CreateOwned(ctx, in.Body.Slug, in.Body.Name, p.UserID)
 		if err != nil {
 			return nil, err
 		}
@@ -53,14 +58,18 @@ type listTenantsOutput struct {
 	}
 }
 
-// handleListTenants pages through the tenants by slug.
-func handleListTenants(tenants Tenants) func(context.Context, *listTenantsInput) (*listTenantsOutput, error) {
+// handleListTenants pages through the caller's tenants by slug.
+func handleListTenants(identity Identity) func(context.Context, *listTenantsInput) (*listTenantsOutput, error) {
 	return func(ctx context.Context, in *listTenantsInput) (*listTenantsOutput, error) {
+		p, err := principalFrom(ctx)
+		if err != nil {
+			return nil, err
+		}
 		after, err := base64.RawURLEncoding.DecodeString(in.Cursor)
 		if err != nil {
 			return nil, domain.Errorf(domain.EINVALID, "cursor is not one this API returned")
 		}
-		page, err := tenants.List(ctx, string(after), in.Limit+1)
+		page, err := identity.UserTenants(ctx, p.UserID, string(after), in.Limit+1)
 		if err != nil {
 			return nil, err
 		}

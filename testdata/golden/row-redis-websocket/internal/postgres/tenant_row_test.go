@@ -168,21 +168,47 @@ func TestRowWritesCannotTargetAnotherTenant(t *testing.T) {
 	require.Equal(t, []string{"globex-1"}, names(listAll(t, b.tenants, globex)))
 }
 
-// What isolation depends on, read from the catalog: every table with a
-// tenant_id has row-level security enabled and forced and a policy, and
-// tenant_id in each of its unique keys; the app's role owns nothing and
-// cannot bypass the policies.
+// controlPlaneTables are the tables of the control plane that name a
+// tenant: identity, which the app reads across tenants (a token's tenant is
+// not known before it is looked up), always with the tenant in the query.
+var controlPlaneTables = []string{"api_keys", "invitations", "memberships", "object_grants", "roles"}
+
+// tenantTableFilter keeps the tenant tables: those whose tenant_id defaults
+// to the transaction's tenant, as tenantmigrations/00001_projects.sql says
+// every tenant table's must.
+const tenantTableFilter = `EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+		               WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+		                 AND pg_get_expr(d.adbin, d.adrelid) LIKE '%app.tenant_id%')`
+
+// What isolation depends on, read from the catalog: every tenant table has
+// row-level security enabled and forced and a policy, and tenant_id in each
+// of its unique keys; every other table with a tenant_id is a known
+// control-plane table; the app's role owns nothing and cannot bypass the
+// policies.
 func TestRowCatalogHardening(t *testing.T) {
 	t.Parallel()
 	b := setupTenants(t)
 	admin := connect(t, b.cfg.MigrateURL)
 
 	rows, err := admin.Query(t.Context(), `
+		SELECT c.relname
+		FROM pg_class c
+		WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
+		  AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)
+		  AND NOT `+tenantTableFilter+`
+		ORDER BY c.relname`)
+	require.NoError(t, err)
+	others, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Equal(t, controlPlaneTables, others,
+		"a table with tenant_id is a tenant table (tenant_id defaulting to the transaction's tenant, with row-level security) or a known control-plane table")
+
+	rows, err = admin.Query(t.Context(), `
 		SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
 		       (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid)
 		FROM pg_class c
 		WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
-		  AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)
+		  AND `+tenantTableFilter+`
 		ORDER BY c.relname`)
 	require.NoError(t, err)
 	type table struct {
@@ -209,7 +235,7 @@ func TestRowCatalogHardening(t *testing.T) {
 		FROM pg_constraint con
 		JOIN pg_class c ON c.oid = con.conrelid
 		WHERE c.relnamespace = 'public'::regnamespace AND con.contype IN ('p', 'u', 'f')
-		  AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)
+		  AND `+tenantTableFilter+`
 		  AND NOT (SELECT attnum FROM pg_attribute WHERE attrelid = c.oid AND attname = 'tenant_id') = ANY (con.conkey)`)
 	require.NoError(t, err)
 	keysWithoutTenant, err = pgx.CollectRows(rows, pgx.RowTo[string])

@@ -17,9 +17,10 @@ import (
 // appName names the program in messages and the client in Postgres and broker connections.
 const appName = "acme"
 
-// env is what a command may use of the process: environment and output.
+// env is what a command may use of the process: environment, input and output.
 type env struct {
 	getenv func(string) string
+	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
 }
@@ -38,6 +39,7 @@ func commands() []command {
 		{"serve", "", "serve the HTTP API until SIGINT or SIGTERM", runServe},
 		{"migrate", "[up|status]", "apply the control-plane migrations, then every tenant's (up, the default), or list the control-plane ones (status)", runMigrate},
 		{"tenant", "create|list|migrate [flags]", "create and list tenants, and migrate their tables (tenant <action> -h for its flags)", runTenant},
+		{"user", "create --email E --password-stdin [--name N] [--superuser]", "create a user, reading the password from standard input", runUser},
 		{"dev", "", "migrate, then serve with human-readable logs, for local development", runDev},
 		{"healthcheck", "", "exit 0 when the server on HTTP_ADDR answers /healthz (for container health checks)", runHealthcheck},
 	}
@@ -45,8 +47,8 @@ func commands() []command {
 
 // Run runs the command line args (args[0] is the program name) and returns
 // when the command is done or ctx is cancelled.
-func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	e := env{getenv: getenv, stdout: stdout, stderr: stderr}
+func Run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	e := env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
 	if len(args) < 2 {
 		printUsage(stderr)
 		return &UsageError{msg: "no command given"}

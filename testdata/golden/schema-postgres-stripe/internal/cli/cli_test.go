@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,8 +44,14 @@ func liveEnv(t *testing.T) map[string]string {
 // run runs the command line and returns its error, stdout and stderr.
 func run(t *testing.T, env map[string]string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
+	return runWithInput(t, env, "", args...)
+}
+
+// runWithInput is run with stdin reading input.
+func runWithInput(t *testing.T, env map[string]string, input string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
 	var out, errOut bytes.Buffer
-	err = cli.Run(t.Context(), append([]string{"acme"}, args...), getenv(env), &out, &errOut)
+	err = cli.Run(t.Context(), append([]string{"acme"}, args...), getenv(env), strings.NewReader(input), &out, &errOut)
 	return out.String(), errOut.String(), err
 }
 
@@ -75,6 +82,10 @@ func TestUsage(t *testing.T) {
 		{"tenant migrate -h", []string{"tenant", "migrate", "-h"}, 0, "", "-check"},
 		{"tenant migrate with a bad concurrency", []string{"tenant", "migrate", "--concurrency", "0"}, 2, "", ""},
 		{"tenant list with an argument", []string{"tenant", "list", "all"}, 2, "", ""},
+		{"user without action", []string{"user"}, 2, "", "Usage: acme user create"},
+		{"unknown user action", []string{"user", "delete"}, 2, "", ""},
+		{"user create -h", []string{"user", "create", "-h"}, 0, "", "-password-stdin"},
+		{"user create without --password-stdin", []string{"user", "create", "--email", "ada@example.com"}, 2, "", "passwords never go on the command line"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -134,7 +145,7 @@ func TestMigrate(t *testing.T) {
 	stdout, _, err = run(t, env, "migrate")
 	require.NoError(t, err)
 	require.Contains(t, stdout, "OK    up 00001_control_plane.sql")
-	require.Contains(t, stdout, "(3 applied now)")
+	require.Contains(t, stdout, "(4 applied now)")
 	require.Contains(t, stdout, "tenant migrations: 0 visited", "no tenants yet")
 
 	stdout, _, err = run(t, env, "migrate", "up")
@@ -231,7 +242,9 @@ func start(t *testing.T, env map[string]string, command string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	s := &server{stderr: &testsvc.LogBuffer{}, cancel: cancel, done: make(chan error, 1)}
-	go func() { s.done <- cli.Run(ctx, []string{"acme", command}, getenv(env), io.Discard, s.stderr) }()
+	go func() {
+		s.done <- cli.Run(ctx, []string{"acme", command}, getenv(env), strings.NewReader(""), io.Discard, s.stderr)
+	}()
 	t.Cleanup(cancel)
 
 	deadline := time.After(15 * time.Second)

@@ -91,13 +91,23 @@ func TestServeTenantsEndToEnd(t *testing.T) {
 	srv := start(t, env, "serve")
 	base := "http://" + srv.addr
 
+	status, body := send(t, http.MethodPost, base+"/v1/auth/signup", "", "", `{"email":"ada@example.com","password":"correct horse battery staple","name":"Ada"}`)
+	require.Equal(t, http.StatusCreated, status, string(body))
+	status, body = send(t, http.MethodPost, base+"/v1/auth/login", "", "", `{"email":"ada@example.com","password":"correct horse battery staple"}`)
+	require.Equal(t, http.StatusOK, status, string(body))
+	var login struct {
+		Token string `json:"token"`
+	}
+	require.NoError(t, json.Unmarshal(body, &login))
+	token := login.Token
+
 	for _, slug := range []string{"acme", "globex"} {
-		status, body := send(t, http.MethodPost, base+"/v1/tenants", "", `{"slug":"`+slug+`","name":"`+slug+`"}`)
+		status, body = send(t, http.MethodPost, base+"/v1/tenants", token, "", `{"slug":"`+slug+`","name":"`+slug+`"}`)
 		require.Equal(t, http.StatusCreated, status, string(body))
-		status, body = send(t, http.MethodPost, base+"/v1/projects", slug, `{"name":"`+slug+`'s project"}`)
+		status, body = send(t, http.MethodPost, base+"/v1/projects", token, slug, `{"name":"`+slug+`'s project"}`)
 		require.Equal(t, http.StatusCreated, status, string(body))
 	}
-	status, body := send(t, http.MethodGet, base+"/v1/projects", "acme", "")
+	status, body = send(t, http.MethodGet, base+"/v1/projects", token, "acme", "")
 	require.Equal(t, http.StatusOK, status, string(body))
 	var page struct {
 		Items []struct {
@@ -108,17 +118,25 @@ func TestServeTenantsEndToEnd(t *testing.T) {
 	require.Len(t, page.Items, 1)
 	require.Equal(t, "acme's project", page.Items[0].Name)
 
-	status, _ = send(t, http.MethodGet, base+"/v1/projects", "initech", "")
+	status, _ = send(t, http.MethodGet, base+"/v1/projects", token, "initech", "")
 	require.Equal(t, http.StatusNotFound, status)
+	status, _ = send(t, http.MethodGet, base+"/v1/projects", "", "acme", "")
+	require.Equal(t, http.StatusUnauthorized, status)
 	srv.stop(t)
 	require.Contains(t, srv.stderr.String(), `"tenant":"acme"`, "request logs name the tenant")
+	require.Contains(t, srv.stderr.String(), `"user_id":"`, "and the user")
+	require.NotContains(t, srv.stderr.String(), token, "never the token")
 }
 
-// send makes a request with an optional X-Tenant header and JSON body.
-func send(t *testing.T, method, target, tenant, body string) (int, []byte) {
+// send makes a request with an optional bearer token, X-Tenant header and
+// JSON body.
+func send(t *testing.T, method, target, token, tenant, body string) (int, []byte) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), method, target, bytes.NewBufferString(body))
 	require.NoError(t, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}

@@ -35,6 +35,8 @@ type Config struct {
 	SMTPURL string
 	// ShutdownTimeout bounds the graceful shutdown of the server (SHUTDOWN_TIMEOUT).
 	ShutdownTimeout time.Duration
+	// SessionTTL is how long a login's bearer token works (SESSION_TTL).
+	SessionTTL time.Duration
 	// StripeSecretKey authenticates calls to Stripe (STRIPE_SECRET_KEY).
 	StripeSecretKey string
 	// StripeWebhookSecret verifies Stripe's webhook signatures (STRIPE_WEBHOOK_SECRET).
@@ -86,6 +88,7 @@ func Load(getenv func(string) string) (Config, error) {
 		LogLevel:            l.level(l.optional("LOG_LEVEL", "info")),
 		SMTPURL:             l.url(l.optional("SMTP_URL", "smtp://localhost:1025"), "smtp", "smtps"),
 		ShutdownTimeout:     l.duration(l.optional("SHUTDOWN_TIMEOUT", "15s")),
+		SessionTTL:          l.duration(l.optional("SESSION_TTL", "24h")),
 		StripeSecretKey:     l.prefixed(l.required("STRIPE_SECRET_KEY"), "sk_", "rk_"),
 		StripeWebhookSecret: l.prefixed(l.required("STRIPE_WEBHOOK_SECRET"), "whsec_"),
 		StripeAPIBase:       l.url(l.optional("STRIPE_API_BASE", "https://api.stripe.com"), "https", "http"),

@@ -23,6 +23,7 @@ var statusOf = map[domain.Code]int{
 	domain.ENOTFOUND:     http.StatusNotFound,
 	domain.EUNAUTHORIZED: http.StatusUnauthorized,
 	domain.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	domain.ETHROTTLED:    http.StatusTooManyRequests,
 }
 
 // register adds a typed operation whose errors go through problem, so a
@@ -45,11 +46,15 @@ func problem(ctx context.Context, logger *slog.Logger, err error) error {
 		return err
 	}
 	status := statusFor(ctx, logger, err)
-	return &huma.ErrorModel{
+	model := &huma.ErrorModel{
 		Title:  http.StatusText(status),
 		Status: status,
 		Detail: domain.ErrorMessage(err),
 	}
+	if status == http.StatusTooManyRequests {
+		return huma.ErrorWithHeaders(model, http.Header{"Retry-After": {retryAfterHeader(err)}})
+	}
+	return model
 }
 
 // statusFor returns the status of err's domain code, logging server-side

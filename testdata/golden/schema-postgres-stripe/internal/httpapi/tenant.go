@@ -24,10 +24,9 @@ const TenantHeader = "X-Tenant"
 type Tenants interface {
 	// Resolve returns the active tenant with slug, or ENOTFOUND.
 	Resolve(ctx context.Context, slug string) (domain.Tenant, error)
-	// Create registers, provisions and migrates a tenant.
-	Create(ctx context.Context, slug, name string) (domain.Tenant, error)
-	// List pages through the active tenants by slug.
-	List(ctx context.Context, afterSlug string, limit int) ([]domain.Tenant, error)
+	// CreateOwned registers, provisions and migrates a tenant whose owner
+	// is the user owner.
+	CreateOwned(ctx context.Context, slug, name, owner string) (domain.Tenant, error)
 	// InTenant runs fn in a transaction confined to tenant t.
 	InTenant(ctx context.Context, t domain.Tenant, fn func(context.Context, *tenantdb.Queries) error) error
 }
@@ -41,14 +40,14 @@ type tenantHeader struct {
 
 type tenantKey struct{}
 
-// requireTenant is the middleware of every tenant-scoped operation and runs
-// before anything else of it: before the input is parsed, and before the
-// authentication and permission middleware that follow it. It takes the
-// tenant's slug from the Host's subdomain of baseDomain or from X-Tenant
-// (both must agree when both are given), resolves it, and hands the tenant
-// to the handler through the context. An unknown tenant is 404, the same
-// answer whether it does not exist or, once identity arrives, the caller
-// may not see it.
+// requireTenant is the middleware of every tenant-scoped operation. It runs
+// after authentication (which answers 401 whatever the tenant, so anonymous
+// callers cannot probe tenants) and before anything else: before the
+// permission check and before the input is parsed. It takes the tenant's
+// slug from the Host's subdomain of baseDomain or from X-Tenant (both must
+// agree when both are given), resolves it, and hands the tenant to the
+// handler through the context. An unknown tenant is 404, the answer the
+// permission check gives a caller who is not a member.
 func requireTenant(api huma.API, logger *slog.Logger, baseDomain string, tenants Tenants) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
 		r, _ := humago.Unwrap(ctx)
@@ -66,14 +65,16 @@ func withTenant(api huma.API, logger *slog.Logger, baseDomain string, tenants Te
 		writeError(api, ctx, r, logger, err)
 		return
 	}
-	t, err := tenants.Resolve(r.Context(), slug)
+	// ctx.Context(), not r.Context(): it carries what earlier middleware
+	// (authentication) added.
+	t, err := tenants.Resolve(ctx.Context(), slug) //nolint:contextcheck // ctx.Context() derives from r.Context()
 	if err != nil {
 		writeError(api, ctx, r, logger, err)
 		return
 	}
-	noteTenant(r.Context(), t.Slug)
-	tenantCtx := logging.With(context.WithValue(r.Context(), tenantKey{}, t), slog.String("tenant", t.Slug))
-	next(huma.WithContext(ctx, tenantCtx))
+	noteTenant(ctx.Context(), t.Slug) //nolint:contextcheck // ctx.Context() derives from r.Context()
+	tenantCtx := logging.With(context.WithValue(ctx.Context(), tenantKey{}, t), slog.String("tenant", t.Slug))
+	next(huma.WithContext(ctx, tenantCtx)) //nolint:contextcheck // tenantCtx derives from the request's context
 }
 
 // tenantSlug picks the slug a request names: the subdomain of host under
@@ -133,13 +134,4 @@ func writeError(api huma.API, ctx huma.Context, r *http.Request, logger *slog.Lo
 		logger.ErrorContext(r.Context(), "request failed", slog.Int("status", status), slog.Any("error", err))
 	}
 	_ = huma.WriteErr(api, ctx, status, domain.ErrorMessage(err))
-}
-
-// tenantResponses documents the answers every tenant-scoped operation may
-// give. huma adds to an operation's map, so each gets a map of its own.
-func tenantResponses() map[string]*huma.Response {
-	return map[string]*huma.Response{
-		"404": {Description: "The tenant (or the resource) does not exist"},
-		"503": {Description: "The tenant's storage is unavailable"},
-	}
 }

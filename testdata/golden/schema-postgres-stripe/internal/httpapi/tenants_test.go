@@ -10,9 +10,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"example.com/acme/internal/auth"
 	"example.com/acme/internal/config"
 	"example.com/acme/internal/domain"
 	"example.com/acme/internal/httpapi"
@@ -26,21 +28,40 @@ import (
 
 const baseDomain = "example.test"
 
-// apiBundle is an API over a fresh, migrated database.
+// apiBundle is an API over a fresh, migrated database, and a signed-in
+// user whose token call sends.
 type apiBundle struct {
-	handler http.Handler
-	logs    *testsvc.LogBuffer
+	handler  http.Handler
+	logs     *testsvc.LogBuffer
+	tenants  *postgres.Tenants
+	identity *postgres.Identity
+	mail     *mailbox
+	dbURL    string // the app's connection, for looking at what is stored
+	token    string
+	// remoteAddr is the client address of requests ("" for httptest's).
+	remoteAddr string
+}
+
+// bundleOptions tunes setupAPI.
+type bundleOptions struct {
+	throttle postgres.ThrottleLimits
+	hasher   *auth.Hasher
 }
 
 func setupAPI(t *testing.T) *apiBundle {
 	t.Helper()
-	b, _ := setupAPIOn(t, testsvc.NewTenancyConfig(t))
+	return setupAPIWith(t, bundleOptions{})
+}
+
+func setupAPIWith(t *testing.T, opts bundleOptions) *apiBundle {
+	t.Helper()
+	b, _ := setupAPIOn(t, testsvc.NewTenancyConfig(t), opts)
 	return b
 }
 
-// setupAPIOn migrates the environment cfg describes and serves the API
-// over it.
-func setupAPIOn(tb testing.TB, cfg config.Database) (*apiBundle, *postgres.Tenants) {
+// setupAPIOn migrates the environment cfg describes and serves the API over
+// it, signed in as owner@example.com.
+func setupAPIOn(tb testing.TB, cfg config.Database, opts bundleOptions) (*apiBundle, *postgres.Tenants) {
 	tb.Helper()
 	pool, err := postgres.Open(tb.Context(), cfg.MigrateURL, "test-migrate")
 	require.NoError(tb, err)
@@ -57,34 +78,62 @@ func setupAPIOn(tb testing.TB, cfg config.Database) (*apiBundle, *postgres.Tenan
 	report, err := tenants.MigrateTenants(tb.Context(), postgres.MigrateOptions{})
 	require.NoError(tb, err)
 	require.Empty(tb, report.Failed())
-	return newAPIBundle(tenants), tenants
+
+	if opts.hasher == nil {
+		opts.hasher = testHasher(tb)
+	}
+	if opts.throttle == (postgres.ThrottleLimits{}) {
+		// Generous: every request of a test comes from one address.
+		opts.throttle = postgres.ThrottleLimits{Window: time.Minute, PerAccount: 1000, PerAddress: 10000}
+	}
+	logs := &testsvc.LogBuffer{}
+	mail := &mailbox{}
+	identity, err := postgres.NewIdentity(tenants, postgres.IdentityOptions{
+		Hasher: opts.hasher, Mailer: mail, Throttle: opts.throttle,
+		Logger: logging.New(logs, slog.LevelDebug, logging.JSON),
+	})
+	require.NoError(tb, err)
+	b := newAPIBundle(tb, tenants, identity, logs)
+	b.tenants, b.identity, b.mail, b.dbURL = tenants, identity, mail, cfg.URL
+	b.token = b.signUpAndLogin(tb, "owner@example.com")
+	return b, tenants
 }
 
-func newAPIBundle(tenants httpapi.Tenants) *apiBundle {
-	logs := &testsvc.LogBuffer{}
+func newAPIBundle(tb testing.TB, tenants httpapi.Tenants, identity httpapi.Identity, logs *testsvc.LogBuffer) *apiBundle {
+	tb.Helper()
 	b := &apiBundle{logs: logs}
-	b.handler = httpapi.NewHandler(httpapi.Deps{
+	handler, err := httpapi.NewHandler(httpapi.Deps{
 		Logger:     logging.New(logs, slog.LevelDebug, logging.JSON),
 		Version:    "test",
 		BaseDomain: baseDomain,
 		Tenants:    tenants,
+		Identity:   identity,
 	})
+	require.NoError(tb, err)
+	b.handler = handler
 	return b
 }
 
-// call serves one request: host "" means no tenant subdomain, tenant ""
-// means no X-Tenant header; body is JSON-encoded unless nil.
-func (b *apiBundle) call(t *testing.T, method, path, host, tenant string, body any) response {
-	t.Helper()
+// call serves one request with the bundle's token: host "" means no tenant
+// subdomain, tenant "" means no X-Tenant header; body is JSON-encoded
+// unless nil.
+func (b *apiBundle) call(tb testing.TB, method, path, host, tenant string, body any) response {
+	tb.Helper()
+	return b.callAs(tb, b.token, method, path, host, tenant, body)
+}
+
+// callAs is call with another bearer token ("" for none).
+func (b *apiBundle) callAs(tb testing.TB, token, method, path, host, tenant string, body any) response {
+	tb.Helper()
 	var reader *bytes.Reader
 	if body != nil {
 		raw, err := json.Marshal(body)
-		require.NoError(t, err)
+		require.NoError(tb, err)
 		reader = bytes.NewReader(raw)
 	} else {
 		reader = bytes.NewReader(nil)
 	}
-	req := httptest.NewRequestWithContext(t.Context(), method, path, reader)
+	req := httptest.NewRequestWithContext(tb.Context(), method, path, reader)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -93,6 +142,12 @@ func (b *apiBundle) call(t *testing.T, method, path, host, tenant string, body a
 	}
 	if tenant != "" {
 		req.Header.Set(httpapi.TenantHeader, tenant)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if b.remoteAddr != "" {
+		req.RemoteAddr = b.remoteAddr
 	}
 	rec := httptest.NewRecorder()
 	b.handler.ServeHTTP(rec, req)
@@ -121,10 +176,10 @@ type problemJSON struct {
 	Detail string `json:"detail"`
 }
 
-func decode[T any](t *testing.T, res response) T {
-	t.Helper()
+func decode[T any](tb testing.TB, res response) T {
+	tb.Helper()
 	var v T
-	require.NoError(t, json.Unmarshal(res.body, &v), string(res.body))
+	require.NoError(tb, json.Unmarshal(res.body, &v), string(res.body))
 	return v
 }
 
@@ -348,12 +403,8 @@ func (unavailableTenants) Resolve(_ context.Context, slug string) (domain.Tenant
 	return domain.Tenant{ID: "00000000-0000-0000-0000-000000000001", Slug: slug}, nil
 }
 
-func (unavailableTenants) Create(context.Context, string, string) (domain.Tenant, error) {
+func (unavailableTenants) CreateOwned(context.Context, string, string, string) (domain.Tenant, error) {
 	return domain.Tenant{}, domain.Errorf(domain.EINTERNAL, "not here")
-}
-
-func (unavailableTenants) List(context.Context, string, int) ([]domain.Tenant, error) {
-	return nil, nil
 }
 
 func (unavailableTenants) InTenant(_ context.Context, t domain.Tenant, _ func(context.Context, *tenantdb.Queries) error) error {
@@ -361,9 +412,25 @@ func (unavailableTenants) InTenant(_ context.Context, t domain.Tenant, _ func(co
 		"Tenant "+t.Slug+" is unavailable; try again later.")
 }
 
+// ownerEverywhere authenticates any token as a user who owns every tenant;
+// the other methods of httpapi.Identity are not called by these tests.
+type ownerEverywhere struct {
+	httpapi.Identity
+}
+
+func (ownerEverywhere) Authenticate(context.Context, string) (domain.Principal, error) {
+	return domain.Principal{UserID: "00000000-0000-0000-0000-000000000002"}, nil
+}
+
+func (ownerEverywhere) Access(_ context.Context, p domain.Principal, t domain.Tenant) (domain.Access, error) {
+	return domain.Access{Tenant: t, Principal: p, Role: domain.RoleOwner, Permissions: domain.BuiltinPermissions(domain.RoleOwner)}, nil
+}
+
 func TestUnavailableTenantIs503(t *testing.T) {
 	t.Parallel()
-	b := newAPIBundle(unavailableTenants{})
+	logs := &testsvc.LogBuffer{}
+	b := newAPIBundle(t, unavailableTenants{}, ownerEverywhere{}, logs)
+	b.token = "st_anything"
 
 	res := b.call(t, http.MethodGet, "/v1/projects", "", "acme", nil)
 	requireProblem(t, res, http.StatusServiceUnavailable, "Tenant acme is unavailable")

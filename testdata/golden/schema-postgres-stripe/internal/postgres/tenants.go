@@ -193,6 +193,14 @@ func (ts *Tenants) List(ctx context.Context, afterSlug string, limit int) ([]dom
 // is free is therefore the remains of an attempt that died half-way; Create
 // clears it up and starts again.
 func (ts *Tenants) Create(ctx context.Context, slug, name string) (domain.Tenant, error) {
+	return ts.CreateOwned(ctx, slug, name, "")
+}
+
+// CreateOwned is Create for a user, who becomes the tenant's owner in the
+// transaction that activates it: an active tenant created this way is
+// never without its owner. owner "" creates a tenant without members (the
+// tenant create command).
+func (ts *Tenants) CreateOwned(ctx context.Context, slug, name, owner string) (domain.Tenant, error) {
 	if err := domain.ValidateSlug(slug); err != nil {
 		return domain.Tenant{}, err
 	}
@@ -230,10 +238,26 @@ func (ts *Tenants) Create(ctx context.Context, slug, name string) (domain.Tenant
 	if err := ts.storage.provision(ctx, conn, t); err != nil {
 		return domain.Tenant{}, ts.undo(ctx, conn, t, false, err)
 	}
-	if err := q.ActivateTenant(ctx, row.ID); err != nil {
+	if err := activate(ctx, conn, row.ID, owner); err != nil {
 		return domain.Tenant{}, ts.undo(ctx, conn, t, true, fmt.Errorf("activate tenant: %w", err))
 	}
 	return t, nil
+}
+
+// activate makes a provisioned tenant active and, when owner is set, that
+// user its owner, in one transaction.
+func activate(ctx context.Context, conn *pgxpool.Conn, tenantID pgtype.UUID, owner string) error {
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		if err := q.ActivateTenant(ctx, tenantID); err != nil {
+			return err
+		}
+		if owner == "" {
+			return nil
+		}
+		_, err := q.InsertMembership(ctx, db.InsertMembershipParams{TenantID: tenantID, UserID: pgUUID(owner), Role: domain.RoleOwner})
+		return err
+	})
 }
 
 // lockSlug takes the session advisory lock that serialises work on a slug's

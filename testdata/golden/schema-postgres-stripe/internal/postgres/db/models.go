@@ -8,6 +8,71 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+type ApiKey struct {
+	ID        pgtype.UUID        `json:"id"`
+	TenantID  pgtype.UUID        `json:"tenant_id"`
+	Name      string             `json:"name"`
+	Role      string             `json:"role"`
+	Prefix    string             `json:"prefix"`
+	KeyHash   []byte             `json:"key_hash"`
+	CreatedBy pgtype.UUID        `json:"created_by"`
+	CreatedAt pgtype.Timestamptz `json:"created_at"`
+	RevokedAt pgtype.Timestamptz `json:"revoked_at"`
+}
+
+type AuthThrottle struct {
+	Key         string             `json:"key"`
+	WindowStart pgtype.Timestamptz `json:"window_start"`
+	Hits        int32              `json:"hits"`
+}
+
+type Invitation struct {
+	ID         pgtype.UUID        `json:"id"`
+	TenantID   pgtype.UUID        `json:"tenant_id"`
+	Email      string             `json:"email"`
+	Role       string             `json:"role"`
+	TokenHash  []byte             `json:"token_hash"`
+	InvitedBy  pgtype.UUID        `json:"invited_by"`
+	CreatedAt  pgtype.Timestamptz `json:"created_at"`
+	ExpiresAt  pgtype.Timestamptz `json:"expires_at"`
+	AcceptedAt pgtype.Timestamptz `json:"accepted_at"`
+	AcceptedBy pgtype.UUID        `json:"accepted_by"`
+}
+
+type Membership struct {
+	ID        pgtype.UUID        `json:"id"`
+	TenantID  pgtype.UUID        `json:"tenant_id"`
+	UserID    pgtype.UUID        `json:"user_id"`
+	Role      string             `json:"role"`
+	CreatedAt pgtype.Timestamptz `json:"created_at"`
+}
+
+type ObjectGrant struct {
+	ID         pgtype.UUID        `json:"id"`
+	TenantID   pgtype.UUID        `json:"tenant_id"`
+	Permission string             `json:"permission"`
+	ObjectID   pgtype.UUID        `json:"object_id"`
+	UserID     pgtype.UUID        `json:"user_id"`
+	Role       pgtype.Text        `json:"role"`
+	CreatedBy  pgtype.UUID        `json:"created_by"`
+	CreatedAt  pgtype.Timestamptz `json:"created_at"`
+}
+
+type Role struct {
+	ID          pgtype.UUID        `json:"id"`
+	TenantID    pgtype.UUID        `json:"tenant_id"`
+	Name        string             `json:"name"`
+	Permissions []string           `json:"permissions"`
+	CreatedAt   pgtype.Timestamptz `json:"created_at"`
+}
+
+type Session struct {
+	TokenHash []byte             `json:"token_hash"`
+	UserID    pgtype.UUID        `json:"user_id"`
+	CreatedAt pgtype.Timestamptz `json:"created_at"`
+	ExpiresAt pgtype.Timestamptz `json:"expires_at"`
+}
+
 // One row per tenant; slug names its subdomain and never reaches SQL unquoted.
 type Tenant struct {
 	ID        pgtype.UUID        `json:"id"`
@@ -23,4 +88,13 @@ type TenantMigration struct {
 	State     string             `json:"state"`
 	Error     string             `json:"error"`
 	UpdatedAt pgtype.Timestamptz `json:"updated_at"`
+}
+
+type User struct {
+	ID           pgtype.UUID        `json:"id"`
+	Email        string             `json:"email"`
+	Name         string             `json:"name"`
+	PasswordHash string             `json:"password_hash"`
+	Superuser    bool               `json:"superuser"`
+	CreatedAt    pgtype.Timestamptz `json:"created_at"`
 }

@@ -12,20 +12,82 @@ import (
 
 type Querier interface {
 	ActivateTenant(ctx context.Context, id pgtype.UUID) error
+	// Uses up a live invitation for the email it was sent to; no row comes back
+	// for an unknown, expired, used or someone else's token.
+	ClaimInvitation(ctx context.Context, arg ClaimInvitationParams) (Invitation, error)
+	CountCustomRoles(ctx context.Context, tenantID pgtype.UUID) (int64, error)
+	CountOwners(ctx context.Context, tenantID pgtype.UUID) (int64, error)
+	DeleteExpiredSessions(ctx context.Context, userID pgtype.UUID) error
+	DeleteGrant(ctx context.Context, arg DeleteGrantParams) (int64, error)
+	// Cascades to the member's object grants and API keys.
+	DeleteMembership(ctx context.Context, arg DeleteMembershipParams) error
+	DeleteSession(ctx context.Context, tokenHash []byte) error
+	DeleteStaleThrottles(ctx context.Context, before pgtype.Timestamptz) error
 	DeleteTenant(ctx context.Context, id pgtype.UUID) error
+	// A live API key, its role and the role its creator holds now in the key's
+	// tenant (the key never does more than its creator may), each with its
+	// custom permissions (NULL for a built-in role). The creator's membership
+	// is required: a key goes with it.
+	GetAPIKeyAccess(ctx context.Context, keyHash []byte) (GetAPIKeyAccessRow, error)
+	GetActiveTenant(ctx context.Context, id pgtype.UUID) (Tenant, error)
 	GetActiveTenantBySlug(ctx context.Context, slug string) (Tenant, error)
+	GetCustomRole(ctx context.Context, arg GetCustomRoleParams) (Role, error)
+	// A user's role in a tenant, with the permissions of the role when it is a
+	// custom one (NULL for a built-in role).
+	GetMemberAccess(ctx context.Context, arg GetMemberAccessParams) (GetMemberAccessRow, error)
+	GetMembership(ctx context.Context, arg GetMembershipParams) (GetMembershipRow, error)
+	// The user a live session token belongs to.
+	GetSessionUser(ctx context.Context, tokenHash []byte) (GetSessionUserRow, error)
 	// Any state: provisioning needs to see an earlier, interrupted attempt.
 	GetTenantBySlug(ctx context.Context, slug string) (Tenant, error)
 	GetTenantMigration(ctx context.Context, tenantID pgtype.UUID) (TenantMigration, error)
+	GetUser(ctx context.Context, id pgtype.UUID) (User, error)
+	GetUserByEmail(ctx context.Context, email string) (User, error)
+	// Whether a user, or the role they act in, holds permission on the object.
+	HasGrant(ctx context.Context, arg HasGrantParams) (bool, error)
+	// Counts one attempt against key in a fixed window of @window_length, starting a
+	// new window when the last one is over.
+	HitThrottle(ctx context.Context, arg HitThrottleParams) (HitThrottleRow, error)
+	InsertAPIKey(ctx context.Context, arg InsertAPIKeyParams) (ApiKey, error)
+	// No row comes back when the same grant exists.
+	InsertGrant(ctx context.Context, arg InsertGrantParams) (ObjectGrant, error)
+	InsertInvitation(ctx context.Context, arg InsertInvitationParams) (Invitation, error)
+	InsertMembership(ctx context.Context, arg InsertMembershipParams) (Membership, error)
+	// No row comes back when the name is taken.
+	InsertRole(ctx context.Context, arg InsertRoleParams) (Role, error)
+	InsertSession(ctx context.Context, arg InsertSessionParams) error
 	// A new tenant starts in state provisioning and does not resolve until
 	// ActivateTenant: a tenant whose storage is half made is never served.
 	InsertTenant(ctx context.Context, arg InsertTenantParams) (Tenant, error)
+	// Identity queries: users, sessions, memberships, custom roles,
+	// invitations, object grants, API keys and sign-in throttling. Every query
+	// on tenant-owned rows names the tenant.
+	// No row comes back when the email is taken.
+	InsertUser(ctx context.Context, arg InsertUserParams) (User, error)
+	// Keyset pagination in creation order of the live keys.
+	ListAPIKeys(ctx context.Context, arg ListAPIKeysParams) ([]ApiKey, error)
 	// Keyset pagination: pass the last slug of the previous page, or an empty string for the first page.
 	ListActiveTenants(ctx context.Context, arg ListActiveTenantsParams) ([]Tenant, error)
+	ListCustomRoles(ctx context.Context, tenantID pgtype.UUID) ([]Role, error)
+	// Keyset pagination in creation order, optionally for one object.
+	ListGrants(ctx context.Context, arg ListGrantsParams) ([]ObjectGrant, error)
+	// Keyset pagination in joining order.
+	ListMemberships(ctx context.Context, arg ListMembershipsParams) ([]ListMembershipsRow, error)
 	// Active tenants not recorded at @version: never migrated by the runner,
 	// behind, or failed last time. Keyset pagination by slug, like ListActiveTenants.
 	ListTenantsBehind(ctx context.Context, arg ListTenantsBehindParams) ([]ListTenantsBehindRow, error)
+	// Every active tenant a user belongs to, by slug.
+	ListUserMemberships(ctx context.Context, userID pgtype.UUID) ([]ListUserMembershipsRow, error)
+	// Keyset pagination by slug of the active tenants a user belongs to.
+	ListUserTenants(ctx context.Context, arg ListUserTenantsParams) ([]Tenant, error)
+	// Serialises changes to one tenant's memberships (the last-owner rule reads
+	// then writes) without blocking anything that only references the tenant.
+	LockTenantMemberships(ctx context.Context, tenantID pgtype.UUID) error
 	RecordTenantMigration(ctx context.Context, arg RecordTenantMigrationParams) error
+	ResetThrottle(ctx context.Context, key string) error
+	RevokeAPIKey(ctx context.Context, arg RevokeAPIKeyParams) (int64, error)
+	UpdateMembershipRole(ctx context.Context, arg UpdateMembershipRoleParams) error
+	UpdatePasswordHash(ctx context.Context, arg UpdatePasswordHashParams) error
 }
 
 var _ Querier = (*Queries)(nil)

@@ -1,0 +1,82 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/acme/shop/internal/auth"
+	"github.com/acme/shop/internal/domain"
+	"github.com/acme/shop/internal/postgres/db"
+)
+
+// CreateAPIKey makes an API key for a's tenant with role, which a must
+// hold every permission of, and returns it with its secret: the only time
+// the secret exists outside the caller's hands, as only its hash is kept.
+// The key belongs to the member who made it (for a key made with a key, to
+// that key's member): it never does more than they may, and it goes when
+// they leave the tenant.
+func (id *Identity) CreateAPIKey(ctx context.Context, a domain.Access, name, role string) (domain.APIKey, string, error) {
+	if err := domain.ValidateAPIKeyName(name); err != nil {
+		return domain.APIKey{}, "", err
+	}
+	perms, err := roleOf(ctx, id.queries, a.Tenant, role)
+	if err != nil {
+		return domain.APIKey{}, "", err
+	}
+	err = requireCovers(a, perms, "An API key with role "+role)
+	if err != nil {
+		return domain.APIKey{}, "", err
+	}
+	secret := auth.NewToken(auth.APIKeyPrefix)
+	row, err := id.queries.InsertAPIKey(ctx, db.InsertAPIKeyParams{
+		TenantID:  pgUUID(a.Tenant.ID),
+		Name:      name,
+		Role:      role,
+		Prefix:    auth.VisiblePrefix(secret),
+		KeyHash:   auth.HashToken(secret),
+		CreatedBy: pgUUID(a.Principal.UserID),
+	})
+	if isForeignKeyViolation(err) {
+		return domain.APIKey{}, "", domain.Errorf(domain.EFORBIDDEN, "Only members of %s can make its API keys.", a.Tenant.Slug)
+	}
+	if err != nil {
+		return domain.APIKey{}, "", fmt.Errorf("create API key: %w", err)
+	}
+	return apiKeyFromRow(row), secret, nil
+}
+
+// APIKeys pages through tenant t's live API keys in creation order.
+func (id *Identity) APIKeys(ctx context.Context, t domain.Tenant, after domain.Position, limit int) ([]domain.APIKey, error) {
+	afterAt, afterID := keyset(after)
+	rows, err := id.queries.ListAPIKeys(ctx, db.ListAPIKeysParams{TenantID: pgUUID(t.ID), AfterCreatedAt: afterAt, AfterID: afterID, MaxItems: clampLimit(limit)})
+	if err != nil {
+		return nil, fmt.Errorf("list API keys: %w", err)
+	}
+	out := make([]domain.APIKey, len(rows))
+	for i := range rows {
+		out[i] = apiKeyFromRow(rows[i])
+	}
+	return out, nil
+}
+
+// RevokeAPIKey revokes key keyID of tenant t: from the next request on it
+// authenticates nobody.
+func (id *Identity) RevokeAPIKey(ctx context.Context, t domain.Tenant, keyID string) error {
+	notFound := domain.Errorf(domain.ENOTFOUND, "No API key %s.", truncateSlug(keyID))
+	key, ok := parseUUID(keyID)
+	if !ok {
+		return notFound
+	}
+	n, err := id.queries.RevokeAPIKey(ctx, db.RevokeAPIKeyParams{TenantID: pgUUID(t.ID), ID: key})
+	if err != nil {
+		return fmt.Errorf("revoke API key: %w", err)
+	}
+	if n == 0 {
+		return notFound
+	}
+	return nil
+}
+
+func apiKeyFromRow(r db.ApiKey) domain.APIKey {
+	return domain.APIKey{ID: r.ID.String(), Name: r.Name, Role: r.Role, Prefix: r.Prefix, CreatedAt: r.CreatedAt.Time}
+}

@@ -1,0 +1,299 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"example.com/acme/internal/domain"
+	"example.com/acme/internal/httpapi"
+)
+
+func TestObjectGrants(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	b.createTenant(t, "acme")
+	b.createTenant(t, "globex")
+	x := b.createProject(t, "acme", "x")
+	y := b.createProject(t, "acme", "y")
+	elsewhere := b.createProject(t, "globex", "elsewhere")
+	res := b.call(t, http.MethodPost, "/v1/roles", "", "acme", map[string]any{"name": "guest", "permissions": []string{}})
+	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+	guest := b.join(t, b.token, "acme", "guest@example.com", "guest")
+	guestID := b.members(t, b.token, "acme")["guest@example.com"].UserID
+	stranger := b.join(t, b.token, "globex", "stranger@example.com", domain.RoleViewer)
+	strangerID := b.members(t, b.token, "globex")["stranger@example.com"].UserID
+	get := func(token, id string) response {
+		return b.callAs(t, token, http.MethodGet, "/v1/projects/"+id, "", "acme", nil)
+	}
+	grant := func(token string, body map[string]string) response {
+		return b.callAs(t, token, http.MethodPost, "/v1/grants", "", "acme", body)
+	}
+
+	requireProblem(t, get(guest, x.ID), http.StatusForbidden, "does not allow projects:read")
+	res = grant(b.token, map[string]string{"permission": "projects:read", "object_id": x.ID, "user_id": guestID})
+	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+	g := decode[grantJSON](t, res)
+	require.Equal(t, grantJSON{ID: g.ID, Permission: "projects:read", ObjectID: x.ID, UserID: guestID}, g)
+
+	require.Equal(t, http.StatusOK, get(guest, x.ID).status, "the grant reads X")
+	requireProblem(t, get(guest, y.ID), http.StatusForbidden, "does not allow projects:read")
+	requireProblem(t, b.callAs(t, guest, http.MethodGet, "/v1/projects", "", "acme", nil), http.StatusForbidden, "projects:read")
+	requireProblem(t, grant(b.token, map[string]string{"permission": "projects:read", "object_id": x.ID, "user_id": guestID}), http.StatusConflict, "exists")
+
+	res = b.call(t, http.MethodGet, "/v1/grants?object_id="+x.ID, "", "acme", nil)
+	require.Equal(t, http.StatusOK, res.status, string(res.body))
+	require.Equal(t, []grantJSON{g}, decode[pageJSON[grantJSON]](t, res).Items)
+	res = b.call(t, http.MethodDelete, "/v1/grants/"+g.ID, "", "acme", nil)
+	require.Equal(t, http.StatusNoContent, res.status, string(res.body))
+	requireProblem(t, get(guest, x.ID), http.StatusForbidden, "projects:read")
+	requireProblem(t, b.call(t, http.MethodDelete, "/v1/grants/"+g.ID, "", "acme", nil), http.StatusNotFound, "No grant")
+
+	// A grant to a role reaches everyone acting in it, API keys included.
+	res = grant(b.token, map[string]string{"permission": "projects:read", "object_id": y.ID, "role": "guest"})
+	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+	require.Equal(t, http.StatusOK, get(guest, y.ID).status)
+	key := b.createAPIKey(t, b.token, "acme", "guest")
+	require.Equal(t, http.StatusOK, get(key.Key, y.ID).status)
+	requireProblem(t, get(key.Key, x.ID), http.StatusForbidden, "projects:read")
+
+	// Refused: another tenant's user or object, an unknown role, a
+	// permission no single-object operation declares, a permission the
+	// granter lacks, a caller who may not grant.
+	res = grant(b.token, map[string]string{"permission": "projects:read", "object_id": x.ID, "user_id": strangerID})
+	requireProblem(t, res, http.StatusUnprocessableEntity, "is not a member of acme")
+	res = grant(b.token, map[string]string{"permission": "projects:read", "object_id": elsewhere.ID, "user_id": guestID})
+	requireProblem(t, res, http.StatusUnprocessableEntity, "names no projects object of this tenant")
+	res = grant(b.token, map[string]string{"permission": "projects:read", "object_id": x.ID, "role": "nobody"})
+	requireProblem(t, res, http.StatusUnprocessableEntity, `no role "nobody"`)
+	res = grant(b.token, map[string]string{"permission": "members:write", "object_id": x.ID, "user_id": guestID})
+	requireProblem(t, res, http.StatusUnprocessableEntity, "cannot be granted on single objects")
+	res = grant(b.token, map[string]string{"permission": "projects:read", "object_id": x.ID, "user_id": guestID, "role": "guest"})
+	requireProblem(t, res, http.StatusUnprocessableEntity, "exactly one grantee")
+	res = grant(guest, map[string]string{"permission": "projects:read", "object_id": x.ID, "user_id": guestID})
+	requireProblem(t, res, http.StatusForbidden, "does not allow grants:write")
+	res = b.callAs(t, stranger, http.MethodPost, "/v1/grants", "", "globex", map[string]string{"permission": "projects:read", "object_id": elsewhere.ID, "user_id": strangerID})
+	requireProblem(t, res, http.StatusForbidden, "grants:write")
+	require.Equal(t, []string{"1"}, b.query(t, `SELECT count(*)::text FROM object_grants`), "only the role grant remains")
+}
+
+func TestAPIKeys(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	acme := b.createTenant(t, "acme")
+	b.createTenant(t, "globex")
+
+	res := b.call(t, http.MethodPost, "/v1/api-keys", "", "acme", map[string]string{"name": "deploys", "role": domain.RoleMember})
+	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+	key := decode[apiKeyJSON](t, res)
+	require.True(t, strings.HasPrefix(key.Key, "ak_"))
+	require.True(t, strings.HasPrefix(key.Key, key.Prefix))
+	require.Len(t, key.Prefix, len("ak_")+8)
+	require.Equal(t, domain.RoleMember, key.Role)
+
+	res = b.call(t, http.MethodGet, "/v1/api-keys", "", "acme", nil)
+	require.Equal(t, http.StatusOK, res.status)
+	require.NotContains(t, string(res.body), key.Key, "the secret is shown once")
+	require.NotContains(t, string(res.body), `"key"`)
+	require.Equal(t, key.Prefix, decode[pageJSON[apiKeyJSON]](t, res).Items[0].Prefix)
+
+	// Works in its tenant with its role, and nowhere else.
+	require.Equal(t, http.StatusOK, b.callAs(t, key.Key, http.MethodGet, "/v1/projects", "", "acme", nil).status)
+	require.Equal(t, http.StatusOK, b.callAs(t, key.Key, http.MethodGet, "/v1/projects", "acme."+baseDomain, "", nil).status)
+	require.Equal(t, http.StatusCreated, b.callAs(t, key.Key, http.MethodPost, "/v1/projects", "", "acme", map[string]string{"name": "by key"}).status)
+	requireProblem(t, b.callAs(t, key.Key, http.MethodGet, "/v1/projects", "", "globex", nil), http.StatusNotFound, `no tenant "globex"`)
+	requireProblem(t, b.callAs(t, key.Key, http.MethodGet, "/v1/projects", "globex."+baseDomain, "", nil), http.StatusNotFound, `no tenant "globex"`)
+	require.Equal(t, http.StatusOK, b.callAs(t, key.Key, http.MethodGet, "/v1/members", "", "acme", nil).status)
+	requireProblem(t, b.callAs(t, key.Key, http.MethodPost, "/v1/api-keys", "", "acme", map[string]string{"name": "more", "role": domain.RoleAdmin}), http.StatusForbidden, "api-keys:write")
+	requireProblem(t, b.callAs(t, key.Key, http.MethodGet, "/v1/me", "", "", nil), http.StatusUnauthorized, "tenant-scoped operations only")
+
+	// Never in the query string, whatever the parameter is called.
+	for _, query := range []string{"?api_key=" + key.Key, "?access_token=" + key.Key, "?token=x", "?limit=5&q=" + key.Key} {
+		res = b.callAs(t, "", http.MethodGet, "/v1/projects"+query, "", "acme", nil)
+		requireProblem(t, res, http.StatusBadRequest, "never accepted in the query string")
+	}
+	require.NotContains(t, b.logs.String(), key.Key, "and a key sent there is not logged")
+
+	// Revoked: 401 from the next request on.
+	res = b.call(t, http.MethodDelete, "/v1/api-keys/"+key.ID, "", "acme", nil)
+	require.Equal(t, http.StatusNoContent, res.status, string(res.body))
+	requireProblem(t, b.callAs(t, key.Key, http.MethodGet, "/v1/projects", "", "acme", nil), http.StatusUnauthorized, "revoked")
+	requireProblem(t, b.call(t, http.MethodDelete, "/v1/api-keys/"+key.ID, "", "acme", nil), http.StatusNotFound, "No API key")
+	res = b.call(t, http.MethodGet, "/v1/api-keys", "", "acme", nil)
+	require.Empty(t, decode[pageJSON[apiKeyJSON]](t, res).Items)
+
+	// Never above its maker: not made above their role, and capped by the
+	// role they hold now.
+	admin := b.join(t, b.token, "acme", "admin@example.com", domain.RoleAdmin)
+	requireProblem(t, b.callAs(t, admin, http.MethodPost, "/v1/api-keys", "", "acme", map[string]string{"name": "x", "role": domain.RoleOwner}),
+		http.StatusForbidden, "does not hold")
+	adminKey := b.createAPIKey(t, admin, "acme", domain.RoleAdmin)
+	require.Equal(t, http.StatusCreated, b.callAs(t, adminKey.Key, http.MethodPost, "/v1/invitations", "", "acme",
+		map[string]string{"email": "a@example.com", "role": domain.RoleViewer}).status)
+	ms := b.members(t, b.token, "acme")
+	require.Equal(t, http.StatusOK, b.call(t, http.MethodPatch, "/v1/members/"+ms["admin@example.com"].ID, "", "acme", map[string]string{"role": domain.RoleViewer}).status)
+	requireProblem(t, b.callAs(t, adminKey.Key, http.MethodPost, "/v1/invitations", "", "acme", map[string]string{"email": "b@example.com", "role": domain.RoleViewer}),
+		http.StatusForbidden, "invitations:write")
+	require.Equal(t, http.StatusOK, b.callAs(t, adminKey.Key, http.MethodGet, "/v1/projects", "", "acme", nil).status, "what both still hold works")
+	require.Equal(t, acme.ID, b.query(t, `SELECT tenant_id::text FROM api_keys WHERE id = $1`, adminKey.ID)[0])
+}
+
+// A user who is admin in one tenant and viewer in another cannot do admin
+// things in the second, whatever token they bring.
+func TestAdminInOneTenantIsViewerInAnother(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	b.createTenant(t, "alpha")
+	b.createTenant(t, "beta")
+	user := b.join(t, b.token, "alpha", "dual@example.com", domain.RoleAdmin)
+	b.invite(t, b.token, "beta", "dual@example.com", domain.RoleViewer)
+	res := b.callAs(t, user, http.MethodPost, "/v1/invitations/accept", "", "", map[string]string{"token": b.mail.lastInvitation(t, "dual@example.com")})
+	require.Equal(t, http.StatusOK, res.status, string(res.body))
+	alphaKey := b.createAPIKey(t, user, "alpha", domain.RoleAdmin)
+	betaMembers := b.members(t, b.token, "beta")
+
+	adminThings := []struct {
+		method, path string
+		body         any
+	}{
+		{http.MethodPost, "/v1/invitations", map[string]string{"email": "x@example.com", "role": domain.RoleViewer}},
+		{http.MethodPatch, "/v1/members/" + betaMembers["owner@example.com"].ID, map[string]string{"role": domain.RoleViewer}},
+		{http.MethodDelete, "/v1/members/" + betaMembers["owner@example.com"].ID, nil},
+		{http.MethodPost, "/v1/api-keys", map[string]string{"name": "k", "role": domain.RoleViewer}},
+		{http.MethodGet, "/v1/api-keys", nil},
+		{http.MethodPost, "/v1/roles", map[string]any{"name": "sneaky", "permissions": []string{"projects:read"}}},
+		{http.MethodGet, "/v1/grants", nil},
+		{http.MethodPost, "/v1/projects", map[string]string{"name": "x"}},
+	}
+	for _, thing := range adminThings {
+		// The user's session, by header and by subdomain: a viewer there.
+		res := b.callAs(t, user, thing.method, thing.path, "", "beta", thing.body)
+		require.Equal(t, http.StatusForbidden, res.status, "%s %s with the session: %s", thing.method, thing.path, res.body)
+		res = b.callAs(t, user, thing.method, thing.path, "beta."+baseDomain, "", thing.body)
+		require.Equal(t, http.StatusForbidden, res.status, "%s %s by subdomain: %s", thing.method, thing.path, res.body)
+		// Alpha's admin key: not a key of beta at all.
+		res = b.callAs(t, alphaKey.Key, thing.method, thing.path, "", "beta", thing.body)
+		require.Equal(t, http.StatusNotFound, res.status, "%s %s with alpha's key: %s", thing.method, thing.path, res.body)
+		// Pointing at alpha by subdomain and at beta by header is refused.
+		res = b.callAs(t, user, thing.method, thing.path, "alpha."+baseDomain, "beta", thing.body)
+		require.Equal(t, http.StatusUnprocessableEntity, res.status, "%s %s with disagreeing host and header: %s", thing.method, thing.path, res.body)
+	}
+	require.Len(t, b.members(t, b.token, "beta"), 2, "nothing changed in beta")
+	require.Equal(t, http.StatusOK, b.callAs(t, user, http.MethodGet, "/v1/projects", "", "beta", nil).status, "a viewer still reads")
+	require.Equal(t, http.StatusCreated, b.callAs(t, user, http.MethodPost, "/v1/projects", "", "alpha", map[string]string{"name": "y"}).status, "an admin in alpha")
+}
+
+func TestBodiesAreBoundedAndCannotSetWhatTheyShouldNot(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	b.createTenant(t, "acme")
+
+	huge := strings.Repeat("x", 70<<10)
+	res := b.callAs(t, "", http.MethodPost, "/v1/auth/signup", "", "", map[string]string{"email": "big@example.com", "password": password, "name": huge})
+	require.Equal(t, http.StatusRequestEntityTooLarge, res.status, string(res.body))
+	res = b.call(t, http.MethodPost, "/v1/projects", "", "acme", map[string]string{"name": huge})
+	require.Equal(t, http.StatusRequestEntityTooLarge, res.status)
+
+	for field, value := range map[string]any{"superuser": true, "is_superuser": true, "role": "owner", "password_hash": "$argon2id$x", //nolint:gosec // G101: a forged field, not a credential
+		"id": "00000000-0000-0000-0000-000000000001", "tenant_id": "x"} {
+		body := map[string]any{"email": "mass@example.com", "password": password, "name": "Mass", field: value}
+		res = b.callAs(t, "", http.MethodPost, "/v1/auth/signup", "", "", body)
+		require.Equal(t, http.StatusUnprocessableEntity, res.status, "%s is refused: %s", field, res.body)
+	}
+	require.Equal(t, []string{"0"}, b.query(t, `SELECT count(*)::text FROM users WHERE email = 'mass@example.com'`))
+
+	viewer := b.join(t, b.token, "acme", "viewer@example.com", domain.RoleViewer)
+	ms := b.members(t, b.token, "acme")
+	res = b.call(t, http.MethodPatch, "/v1/members/"+ms["viewer@example.com"].ID, "", "acme", map[string]string{"role": "member", "user_id": ms["owner@example.com"].UserID})
+	require.Equal(t, http.StatusUnprocessableEntity, res.status, string(res.body))
+	res = b.call(t, http.MethodPost, "/v1/api-keys", "", "acme", map[string]string{"name": "k", "role": "viewer", "key": "ak_CHOSENBYTHECALLER234567AB"})
+	require.Equal(t, http.StatusUnprocessableEntity, res.status, string(res.body))
+	res = b.callAs(t, viewer, http.MethodPost, "/v1/invitations/accept", "", "", map[string]any{"token": "inv_x", "role": "owner"})
+	require.Equal(t, http.StatusUnprocessableEntity, res.status, string(res.body))
+	require.Equal(t, domain.RoleViewer, b.members(t, b.token, "acme")["viewer@example.com"].Role)
+}
+
+// The OpenAPI document describes every operation with its security and the
+// permission it needs, and no response schema carries a secret.
+func TestOpenAPIDescribesSecurity(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	res := b.callAs(t, "", http.MethodGet, "/openapi.json", "", "", nil)
+	require.Equal(t, http.StatusOK, res.status)
+	var doc struct {
+		Paths      map[string]map[string]json.RawMessage `json:"paths"`
+		Components struct {
+			SecuritySchemes map[string]struct {
+				Type   string `json:"type"`
+				Scheme string `json:"scheme"`
+			} `json:"securitySchemes"`
+			Schemas map[string]struct {
+				Properties map[string]json.RawMessage `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	require.NoError(t, json.Unmarshal(res.body, &doc))
+	require.Equal(t, "bearer", doc.Components.SecuritySchemes["session"].Scheme)
+	require.Equal(t, "bearer", doc.Components.SecuritySchemes["apiKey"].Scheme)
+
+	routes, err := httpapi.RegisteredRoutes(httpapi.Deps{Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	session, apiKey := map[string][]string{"session": {}}, map[string][]string{"apiKey": {}}
+	operations := 0
+	for path, item := range doc.Paths {
+		for method, raw := range item {
+			var op struct {
+				OperationID string                 `json:"operationId"`
+				Security    *[]map[string][]string `json:"security"`
+				Permission  string                 `json:"x-permission"`
+				Responses   map[string]struct {
+					Content map[string]struct {
+						Schema struct {
+							Ref string `json:"$ref"`
+						} `json:"schema"`
+					} `json:"content"`
+				} `json:"responses"`
+			}
+			require.NoError(t, json.Unmarshal(raw, &op))
+			operations++
+			i := slices.IndexFunc(routes, func(r httpapi.Route) bool { return r.OperationID == op.OperationID })
+			require.GreaterOrEqual(t, i, 0, "%s %s is in the route registry", method, path)
+			route := routes[i]
+			require.NotNil(t, op.Security, "%s %s states its security", method, path)
+			require.NotEmpty(t, op.Permission, "%s %s states what it requires", method, path)
+			switch route.Auth {
+			case "anyone":
+				require.Empty(t, *op.Security)
+			case "user":
+				require.Equal(t, []map[string][]string{session}, *op.Security)
+			case "tenant":
+				require.Equal(t, []map[string][]string{session, apiKey}, *op.Security)
+				require.Contains(t, op.Permission, string(route.Permission))
+				require.Contains(t, op.Responses, "403")
+			}
+			for code, response := range op.Responses {
+				ref := response.Content["application/json"].Schema.Ref
+				if ref == "" || !strings.HasPrefix(code, "2") {
+					continue
+				}
+				schema := doc.Components.Schemas[strings.TrimPrefix(ref, "#/components/schemas/")]
+				for prop := range schema.Properties {
+					secret := strings.Contains(prop, "password") || strings.Contains(prop, "hash") || strings.Contains(prop, "secret")
+					require.False(t, secret, "%s %s answers %s", method, path, prop)
+					if prop == "token" {
+						require.Equal(t, "login", op.OperationID, "only login answers a token")
+					}
+					if prop == "key" {
+						require.Equal(t, "create-api-key", op.OperationID, "only creating an API key answers its secret")
+					}
+				}
+			}
+		}
+	}
+	require.Len(t, routes, operations, "every registered route is in the document")
+}
