@@ -8,6 +8,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/acme/shop/internal/config"
 	"github.com/acme/shop/internal/postgres"
 )
@@ -35,7 +37,7 @@ func runMigrate(ctx context.Context, e env, args []string) error {
 }
 
 // withMigrator runs fn with a Migrator on its own short-lived pool.
-func withMigrator(ctx context.Context, cfg config.Config, fn func(*postgres.Migrator) error) error {
+func withMigrator(ctx context.Context, cfg config.Config, fn func(*pgxpool.Pool, *postgres.Migrator) error) error {
 	pool, err := postgres.Open(ctx, cfg.DatabaseURL, appName+"-migrate")
 	if err != nil {
 		return err
@@ -46,12 +48,12 @@ func withMigrator(ctx context.Context, cfg config.Config, fn func(*postgres.Migr
 		return err
 	}
 	defer func() { _ = m.Close() }()
-	return fn(m)
+	return fn(pool, m)
 }
 
 // migrateUp applies pending control-plane migrations, printing each one.
 func migrateUp(ctx context.Context, cfg config.Config, w io.Writer) error {
-	return withMigrator(ctx, cfg, func(m *postgres.Migrator) error {
+	return withMigrator(ctx, cfg, func(_ *pgxpool.Pool, m *postgres.Migrator) error {
 		results, err := m.Up(ctx)
 		for _, r := range results {
 			fmt.Fprintln(w, r)
@@ -70,7 +72,7 @@ func migrateUp(ctx context.Context, cfg config.Config, w io.Writer) error {
 
 // migrateStatus prints every control-plane migration and its state.
 func migrateStatus(ctx context.Context, cfg config.Config, w io.Writer) error {
-	return withMigrator(ctx, cfg, func(m *postgres.Migrator) error {
+	return withMigrator(ctx, cfg, func(_ *pgxpool.Pool, m *postgres.Migrator) error {
 		status, err := m.Status(ctx)
 		if err != nil {
 			return err

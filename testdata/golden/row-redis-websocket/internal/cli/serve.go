@@ -7,13 +7,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
-	"github.com/acme/shop/internal/broker"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/acme/shop/internal/config"
 	"github.com/acme/shop/internal/httpapi"
+	"github.com/acme/shop/internal/jobs"
 	"github.com/acme/shop/internal/logging"
-	"github.com/acme/shop/internal/postgres"
 )
 
 func runServe(ctx context.Context, e env, args []string) error {
@@ -24,47 +26,62 @@ func runServe(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, logging.New(e.stderr, cfg.LogLevel, logging.JSON))
+	logger := logging.New(e.stderr, cfg.LogLevel, logging.JSON)
+	s, err := openServices(ctx, cfg, logger, "")
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	return serve(ctx, cfg, logger, s, jobCollectors(logger, s, nil))
 }
 
+// runDev migrates, then serves the API and works jobs in one process until
+// ctx is cancelled; if either stops on an error, the other is stopped too.
 func runDev(ctx context.Context, e env, args []string) error {
 	if _, err := parseFlags(e, "dev", args, 0); err != nil {
 		return err
 	}
-	cfg, err := config.Load(e.getenv)
-	if err != nil {
-		return err
+	cfg, loadErr := config.Load(e.getenv)
+	if loadErr != nil {
+		return loadErr
 	}
 	if err := migrateUp(ctx, cfg, e.stdout); err != nil {
 		return err
 	}
-	return serve(ctx, cfg, logging.New(e.stderr, cfg.LogLevel, logging.Text))
+	logger := logging.New(e.stderr, cfg.LogLevel, logging.Text)
+	s, err := openServices(ctx, cfg, logger, "")
+	if err != nil {
+		return err
+	}
+	defer s.close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	metrics := jobs.NewMetrics()
+	var wg sync.WaitGroup
+	var serveErr, workErr error
+	wg.Go(func() {
+		defer cancel()
+		serveErr = serve(ctx, cfg, logger, s, jobCollectors(logger, s, metrics))
+	})
+	wg.Go(func() {
+		defer cancel()
+		workErr = work(ctx, cfg, logger, s, metrics)
+	})
+	wg.Wait()
+	return errors.Join(serveErr, workErr)
 }
 
 // serve runs the HTTP server until ctx is cancelled, then shuts it down
 // gracefully: in-flight requests get cfg.ShutdownTimeout to finish.
-func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
-	pool, err := postgres.Open(ctx, cfg.DatabaseURL, appName)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-
-	redis, err := broker.OpenRedis(cfg.RedisURL, appName)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = redis.Close() }()
-
+func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, s *services, collectors []prometheus.Collector) error {
 	srv := &http.Server{
 		Addr: cfg.HTTPAddr,
 		Handler: httpapi.NewHandler(httpapi.Deps{
-			Logger:  logger,
-			Version: version(),
-			Checks: []httpapi.Check{
-				{Name: "database", Ping: pool.Ping},
-				{Name: "redis", Ping: redis.Ping},
-			},
+			Logger:     logger,
+			Version:    version(),
+			Checks:     s.checks,
+			Collectors: collectors,
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Deps are the handler's dependencies.
@@ -20,6 +21,9 @@ type Deps struct {
 	Version string
 	// Checks are run by /readyz; each names a dependency the API needs.
 	Checks []Check
+	// Collectors are further metrics /metrics serves, such as the job
+	// queue's.
+	Collectors []prometheus.Collector
 }
 
 // NewHandler returns the application's HTTP handler.
@@ -28,7 +32,7 @@ func NewHandler(deps Deps) http.Handler {
 	config := huma.DefaultConfig("shop API", deps.Version)
 	config.Info.Description = "The shop API. Errors are RFC 9457 problem+json documents."
 	api := humago.New(mux, config)
-	m := newMetrics()
+	m := newMetrics(deps.Collectors...)
 
 	addRoutes(mux, api, deps, m)
 
@@ -40,4 +44,17 @@ func NewHandler(deps Deps) http.Handler {
 	h = observe(deps.Logger, m, h)
 	h = requestID(h)
 	return h
+}
+
+// NewMetricsHandler returns the handler of a process that serves no API,
+// such as the worker: GET /metrics (the process's metrics and collectors)
+// and GET /healthz.
+func NewMetricsHandler(collectors ...prometheus.Collector) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", newMetrics(collectors...).handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	})
+	return mux
 }

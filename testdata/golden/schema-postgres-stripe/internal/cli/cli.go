@@ -36,9 +36,12 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "", "serve the HTTP API until SIGINT or SIGTERM", runServe},
+		{"worker", "", "work background jobs until SIGINT or SIGTERM; metrics on WORKER_METRICS_ADDR", runWorker},
+		{"jobs", "list [-state failed|discarded] [-limit n] | retry ID | cancel ID", "list failed or discarded jobs, retry one, or cancel one", runJobs},
+		{"mail", "test ADDRESS", "enqueue a test email to ADDRESS; a running worker sends it through SMTP_URL", runMail},
 		{"migrate", "[up|status]", "apply the database migrations (up, the default) or list them (status)", runMigrate},
-		{"dev", "", "migrate, then serve with human-readable logs, for local development", runDev},
-		{"healthcheck", "", "exit 0 when the server on HTTP_ADDR answers /healthz (for container health checks)", runHealthcheck},
+		{"dev", "", "migrate, then serve and work jobs in one process with human-readable logs, for local development", runDev},
+		{"healthcheck", "[worker]", "exit 0 when the API on HTTP_ADDR (or the worker on WORKER_METRICS_ADDR) answers /healthz, for container health checks", runHealthcheck},
 	}
 }
 

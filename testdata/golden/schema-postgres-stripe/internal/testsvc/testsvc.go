@@ -51,7 +51,7 @@ func NewDatabase(tb testing.TB) string {
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		tb.Fatalf("TEST_DATABASE_URL must be a postgres:// URL")
 	}
-	name := "test_" + strings.ToLower(rand.Text())
+	name := "test_" + randomLabel()
 
 	ctx, cancel := context.WithTimeout(tb.Context(), 30*time.Second)
 	defer cancel()
@@ -65,6 +65,11 @@ func NewDatabase(tb testing.TB) string {
 
 	u.Path = "/" + name
 	return u.String()
+}
+
+// randomLabel returns a random lowercase name part.
+func randomLabel() string {
+	return strings.ToLower(rand.Text()[:16])
 }
 
 func exec(ctx context.Context, tb testing.TB, databaseURL, sql string) {

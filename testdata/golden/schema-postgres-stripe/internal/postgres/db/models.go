@@ -8,6 +8,20 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+// One row per periodic-job firing, so that however many workers run the schedule each slot enqueues one job.
+type JobPeriodicRun struct {
+	Name string             `json:"name"`
+	Slot pgtype.Timestamptz `json:"slot"`
+}
+
+// Idempotency keys of jobs whose handler committed; a second delivery of a key is skipped. tenant_id is empty for control-plane jobs.
+type JobProcessed struct {
+	TenantID    string             `json:"tenant_id"`
+	Kind        string             `json:"kind"`
+	Key         string             `json:"key"`
+	ProcessedAt pgtype.Timestamptz `json:"processed_at"`
+}
+
 // One row per tenant; slug names its subdomain and never reaches SQL unquoted.
 type Tenant struct {
 	ID        pgtype.UUID        `json:"id"`

@@ -6,13 +6,21 @@ package db
 
 import (
 	"context"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type Querier interface {
+	// 1 row when this worker is the first to fire the slot.
+	ClaimPeriodicSlot(ctx context.Context, arg ClaimPeriodicSlotParams) (int64, error)
 	CreateTenant(ctx context.Context, arg CreateTenantParams) (Tenant, error)
 	GetTenantBySlug(ctx context.Context, slug string) (Tenant, error)
 	// Keyset pagination: pass the last slug of the previous page, or an empty string for the first page.
 	ListTenants(ctx context.Context, arg ListTenantsParams) ([]Tenant, error)
+	// Records a job's idempotency key; 0 rows means an earlier delivery already committed it.
+	MarkJobProcessed(ctx context.Context, arg MarkJobProcessedParams) (int64, error)
+	PrunePeriodicRuns(ctx context.Context, before pgtype.Timestamptz) (int64, error)
+	PruneProcessedJobs(ctx context.Context, before pgtype.Timestamptz) (int64, error)
 }
 
 var _ Querier = (*Queries)(nil)
