@@ -27,7 +27,7 @@ const (
 	crashRecoveryTimeout = 20 * time.Second
 )
 
-func requireBroker(t *testing.T) {
+func requireBroker(t testing.TB) {
 	t.Helper()
 	testsvc.RedisURL(t)
 }
@@ -51,7 +51,7 @@ func brokerConfig(cfg *jobs.Config) (func(), error) {
 	return func() { _ = c.Close() }, nil
 }
 
-func inspector(t *testing.T) *asynq.Inspector {
+func inspector(t testing.TB) *asynq.Inspector {
 	t.Helper()
 	c, err := redisClient()
 	require.NoError(t, err)
@@ -60,7 +60,7 @@ func inspector(t *testing.T) *asynq.Inspector {
 }
 
 // cleanupBroker deletes the test's queue from the shared Redis.
-func cleanupBroker(t *testing.T, b *testBundle) {
+func cleanupBroker(t testing.TB, b *testBundle) {
 	t.Helper()
 	for _, q := range []string{b.queue, "idle"} {
 		err := inspector(t).DeleteQueue(b.name+":"+q, true)
@@ -71,7 +71,7 @@ func cleanupBroker(t *testing.T, b *testBundle) {
 }
 
 // brokerHas reports whether asynq holds the job.
-func brokerHas(t *testing.T, b *testBundle, id string) bool {
+func brokerHas(t testing.TB, b *testBundle, id string) bool {
 	t.Helper()
 	_, err := inspector(t).GetTaskInfo(b.name+":"+b.queue, id)
 	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
@@ -83,7 +83,7 @@ func brokerHas(t *testing.T, b *testBundle, id string) bool {
 
 // jobGone reports whether asynq has finished with the job (completed
 // tasks are not retained).
-func jobGone(t *testing.T, b *testBundle, id string) bool {
+func jobGone(t testing.TB, b *testBundle, id string) bool {
 	t.Helper()
 	return !brokerHas(t, b, id)
 }

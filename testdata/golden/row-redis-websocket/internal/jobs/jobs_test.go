@@ -63,12 +63,12 @@ CREATE TABLE effects (job_key text NOT NULL, tenant_id text NOT NULL, note text 
 CREATE TABLE switches (note text PRIMARY KEY, fail bool NOT NULL DEFAULT false, hold bool NOT NULL DEFAULT false);
 `
 
-func setup(t *testing.T) *testBundle {
+func setup(t testing.TB) *testBundle {
 	t.Helper()
 	ctx := t.Context()
 	requireBroker(t)
 	b := &testBundle{dbURL: testsvc.NewDatabase(t), name: randomName("t"), queue: randomName("q")}
-	pool, err := postgres.Open(ctx, b.dbURL, "test", postgres.MinMaxConns(30))
+	pool, err := postgres.Open(ctx, b.dbURL, "test", postgres.MinMaxConns(16))
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	b.pool = pool
@@ -108,12 +108,12 @@ func randomName(prefix string) string {
 }
 
 // testLogger logs to the test's output when -v, warnings and up only.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	t.Helper()
 	return slog.New(slog.NewTextHandler(tLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-type tLog struct{ t *testing.T }
+type tLog struct{ t testing.TB }
 
 func (l tLog) Write(p []byte) (int, error) {
 	l.t.Log(strings.TrimSpace(string(p)))
@@ -198,7 +198,7 @@ type runningWorker struct {
 }
 
 // startWorker runs a worker with the test configuration, changed by mods.
-func (b *testBundle) startWorker(t *testing.T, mods ...func(*jobs.WorkerConfig)) *runningWorker {
+func (b *testBundle) startWorker(t testing.TB, mods ...func(*jobs.WorkerConfig)) *runningWorker {
 	t.Helper()
 	cfg := b.workerConfig()
 	for _, mod := range mods {
@@ -214,7 +214,7 @@ func (b *testBundle) startWorker(t *testing.T, mods ...func(*jobs.WorkerConfig))
 }
 
 // stop cancels the worker, as SIGTERM does, and returns Run's error.
-func (w *runningWorker) stop(t *testing.T) error {
+func (w *runningWorker) stop(t testing.TB) error {
 	t.Helper()
 	w.once.Do(func() {
 		w.cancel()
@@ -228,7 +228,7 @@ func (w *runningWorker) stop(t *testing.T) error {
 }
 
 // metrics returns what the worker's /metrics would serve.
-func (w *runningWorker) metrics(t *testing.T, extra ...any) string {
+func (w *runningWorker) metrics(t testing.TB, extra ...any) string {
 	t.Helper()
 	h := httpapi.NewMetricsHandler(w.cfg.Metrics.Collectors()...)
 	rec := httptest.NewRecorder()
@@ -243,7 +243,7 @@ func (b *testBundle) job(note string) jobs.Job {
 }
 
 // enqueue enqueues job in a transaction of its own.
-func (b *testBundle) enqueue(t *testing.T, job jobs.Job) jobs.Enqueued {
+func (b *testBundle) enqueue(t testing.TB, job jobs.Job) jobs.Enqueued {
 	t.Helper()
 	var res jobs.Enqueued
 	require.NoError(t, pgx.BeginFunc(t.Context(), b.pool, func(tx pgx.Tx) error {
@@ -255,24 +255,24 @@ func (b *testBundle) enqueue(t *testing.T, job jobs.Job) jobs.Enqueued {
 }
 
 // count runs a count(*) query.
-func (b *testBundle) count(t *testing.T, sql string, args ...any) int {
+func (b *testBundle) count(t testing.TB, sql string, args ...any) int {
 	t.Helper()
 	var n int
 	require.NoError(t, b.pool.QueryRow(context.WithoutCancel(t.Context()), sql, args...).Scan(&n))
 	return n
 }
 
-func (b *testBundle) effects(t *testing.T, note string) int {
+func (b *testBundle) effects(t testing.TB, note string) int {
 	t.Helper()
 	return b.count(t, `SELECT count(*) FROM effects WHERE note = $1`, note)
 }
 
-func (b *testBundle) runs(t *testing.T, note string) int {
+func (b *testBundle) runs(t testing.TB, note string) int {
 	t.Helper()
 	return b.count(t, `SELECT count(*) FROM runs WHERE note = $1`, note)
 }
 
-func (b *testBundle) setSwitch(t *testing.T, note string, fail, hold bool) {
+func (b *testBundle) setSwitch(t testing.TB, note string, fail, hold bool) {
 	t.Helper()
 	_, err := b.pool.Exec(t.Context(), `
 		INSERT INTO switches (note, fail, hold) VALUES ($1, $2, $3)
@@ -281,7 +281,7 @@ func (b *testBundle) setSwitch(t *testing.T, note string, fail, hold bool) {
 }
 
 // waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, cond func() bool, what string) {
+func waitFor(t testing.TB, timeout time.Duration, cond func() bool, what string) {
 	t.Helper()
 	require.Eventually(t, cond, timeout, 25*time.Millisecond, what)
 }
@@ -687,7 +687,7 @@ func TestCrashedWorkerProcess(t *testing.T) {
 }
 
 // startChild runs this test binary as a worker process in mode.
-func startChild(t *testing.T, b *testBundle, mode string) (*exec.Cmd, *testsvc.LogBuffer) {
+func startChild(t testing.TB, b *testBundle, mode string) (*exec.Cmd, *testsvc.LogBuffer) {
 	t.Helper()
 	out := &testsvc.LogBuffer{}
 	cmd := exec.CommandContext(context.WithoutCancel(t.Context()), os.Args[0], "-test.run=^$") //nolint:gosec // this test binary, re-run
@@ -705,7 +705,7 @@ func startChild(t *testing.T, b *testBundle, mode string) (*exec.Cmd, *testsvc.L
 // runChild is the worker process the crash tests kill.
 func runChild(mode string) error {
 	ctx := context.Background()
-	pool, err := postgres.Open(ctx, os.Getenv("JOBS_TEST_DATABASE_URL"), "test-child", postgres.MinMaxConns(30))
+	pool, err := postgres.Open(ctx, os.Getenv("JOBS_TEST_DATABASE_URL"), "test-child", postgres.MinMaxConns(16))
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func (b *testBundle) outbox(t *testing.T) int {
+func (b *testBundle) outbox(t testing.TB) int {
 	t.Helper()
 	return b.count(t, `SELECT count(*) FROM job_outbox`)
 }

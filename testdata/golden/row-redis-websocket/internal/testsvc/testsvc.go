@@ -63,8 +63,9 @@ func NewDatabase(tb testing.TB) string {
 	defer cancel()
 	exec(ctx, tb, base, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
 	tb.Cleanup(func() {
-		// tb.Context is already cancelled when cleanups run.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		// tb.Context is already cancelled when cleanups run. DROP DATABASE
+		// waits for a checkpoint, which takes long on a busy machine.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		exec(ctx, tb, base, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 	})

@@ -25,7 +25,7 @@ const (
 )
 
 // requireBroker is a no-op: River's broker is the database.
-func requireBroker(t *testing.T) { t.Helper() }
+func requireBroker(t testing.TB) { t.Helper() }
 
 func prepareBroker(ctx context.Context, pool *pgxpool.Pool) error {
 	_, err := jobs.Migrate(ctx, pool, slog.New(slog.DiscardHandler))
@@ -37,10 +37,10 @@ func brokerConfig(*jobs.Config) (func(), error) {
 	return func() {}, nil
 }
 
-func cleanupBroker(*testing.T, *testBundle) {}
+func cleanupBroker(testing.TB, *testBundle) {}
 
 // jobGone reports whether River completed the job.
-func jobGone(t *testing.T, b *testBundle, id string) bool {
+func jobGone(t testing.TB, b *testBundle, id string) bool {
 	t.Helper()
 	var state string
 	require.NoError(t, b.pool.QueryRow(t.Context(), `SELECT state::text FROM river.river_job WHERE id = $1::bigint`, id).Scan(&state))
