@@ -27,9 +27,9 @@ const (
 	crashRecoveryTimeout = 20 * time.Second
 )
 
-func requireBroker(t testing.TB) {
-	t.Helper()
-	testsvc.RedisURL(t)
+func requireBroker(tb testing.TB) {
+	tb.Helper()
+	testsvc.RedisURL(tb)
 }
 
 func prepareBroker(context.Context, *pgxpool.Pool) error { return nil }
@@ -51,39 +51,39 @@ func brokerConfig(cfg *jobs.Config) (func(), error) {
 	return func() { _ = c.Close() }, nil
 }
 
-func inspector(t testing.TB) *asynq.Inspector {
-	t.Helper()
+func inspector(tb testing.TB) *asynq.Inspector {
+	tb.Helper()
 	c, err := redisClient()
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.Close() })
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = c.Close() })
 	return asynq.NewInspectorFromRedisClient(c)
 }
 
 // cleanupBroker deletes the test's queue from the shared Redis.
-func cleanupBroker(t testing.TB, b *testBundle) {
-	t.Helper()
+func cleanupBroker(tb testing.TB, b *testBundle) {
+	tb.Helper()
 	for _, q := range []string{b.queue, "idle"} {
-		err := inspector(t).DeleteQueue(b.name+":"+q, true)
+		err := inspector(tb).DeleteQueue(b.name+":"+q, true)
 		if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
-			t.Errorf("delete queue %s: %v", q, err)
+			tb.Errorf("delete queue %s: %v", q, err)
 		}
 	}
 }
 
 // brokerHas reports whether asynq holds the job.
-func brokerHas(t testing.TB, b *testBundle, id string) bool {
-	t.Helper()
-	_, err := inspector(t).GetTaskInfo(b.name+":"+b.queue, id)
+func brokerHas(tb testing.TB, b *testBundle, id string) bool {
+	tb.Helper()
+	_, err := inspector(tb).GetTaskInfo(b.name+":"+b.queue, id)
 	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
 		return false
 	}
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	return true
 }
 
 // jobGone reports whether asynq has finished with the job (completed
 // tasks are not retained).
-func jobGone(t testing.TB, b *testBundle, id string) bool {
-	t.Helper()
-	return !brokerHas(t, b, id)
+func jobGone(tb testing.TB, b *testBundle, id string) bool {
+	tb.Helper()
+	return !brokerHas(tb, b, id)
 }

@@ -63,27 +63,27 @@ CREATE TABLE effects (job_key text NOT NULL, tenant_id text NOT NULL, note text 
 CREATE TABLE switches (note text PRIMARY KEY, fail bool NOT NULL DEFAULT false, hold bool NOT NULL DEFAULT false);
 `
 
-func setup(t testing.TB) *testBundle {
-	t.Helper()
-	ctx := t.Context()
-	requireBroker(t)
-	b := &testBundle{dbURL: testsvc.NewDatabase(t), name: randomName("t"), queue: randomName("q")}
+func setup(tb testing.TB) *testBundle {
+	tb.Helper()
+	ctx := tb.Context()
+	requireBroker(tb)
+	b := &testBundle{dbURL: testsvc.NewDatabase(tb), name: randomName("t"), queue: randomName("q")}
 	pool, err := postgres.Open(ctx, b.dbURL, "test", postgres.MinMaxConns(16))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	require.NoError(tb, err)
+	tb.Cleanup(pool.Close)
 	b.pool = pool
 	m, err := postgres.NewMigrator(pool)
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	_, err = m.Up(ctx)
-	require.NoError(t, err)
-	require.NoError(t, m.Close())
-	require.NoError(t, prepareBroker(ctx, pool))
+	require.NoError(tb, err)
+	require.NoError(tb, m.Close())
+	require.NoError(tb, prepareBroker(ctx, pool))
 	_, err = pool.Exec(ctx, testTables)
-	require.NoError(t, err)
+	require.NoError(tb, err)
 
 	for _, slug := range []string{"tenant-a", "tenant-b"} {
 		row, createErr := db.New(pool).CreateTenant(ctx, db.CreateTenantParams{Slug: slug, Name: slug})
-		require.NoError(t, createErr)
+		require.NoError(tb, createErr)
 		tenant := jobs.Tenant{ID: row.ID.String(), Slug: row.Slug}
 		if slug == "tenant-a" {
 			b.tenantA = tenant
@@ -92,14 +92,14 @@ func setup(t testing.TB) *testBundle {
 		}
 	}
 
-	cfg := jobs.Config{Pool: pool, Logger: testLogger(t), Name: b.name}
+	cfg := jobs.Config{Pool: pool, Logger: testLogger(tb), Name: b.name}
 	closeBroker, err := brokerConfig(&cfg)
-	require.NoError(t, err)
-	t.Cleanup(closeBroker)
+	require.NoError(tb, err)
+	tb.Cleanup(closeBroker)
 	b.client, err = jobs.Open(ctx, cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, b.client.Close()) })
-	t.Cleanup(func() { cleanupBroker(t, b) })
+	require.NoError(tb, err)
+	tb.Cleanup(func() { require.NoError(tb, b.client.Close()) })
+	tb.Cleanup(func() { cleanupBroker(tb, b) })
 	return b
 }
 
@@ -108,9 +108,9 @@ func randomName(prefix string) string {
 }
 
 // testLogger logs to the test's output when -v, warnings and up only.
-func testLogger(t testing.TB) *slog.Logger {
-	t.Helper()
-	return slog.New(slog.NewTextHandler(tLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+func testLogger(tb testing.TB) *slog.Logger {
+	tb.Helper()
+	return slog.New(slog.NewTextHandler(tLog{tb}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 type tLog struct{ t testing.TB }
@@ -198,24 +198,24 @@ type runningWorker struct {
 }
 
 // startWorker runs a worker with the test configuration, changed by mods.
-func (b *testBundle) startWorker(t testing.TB, mods ...func(*jobs.WorkerConfig)) *runningWorker {
-	t.Helper()
+func (b *testBundle) startWorker(tb testing.TB, mods ...func(*jobs.WorkerConfig)) *runningWorker {
+	tb.Helper()
 	cfg := b.workerConfig()
 	for _, mod := range mods {
 		mod(&cfg)
 	}
 	w, err := jobs.NewWorker(b.client, cfg)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
+	require.NoError(tb, err)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(tb.Context()))
 	rw := &runningWorker{cfg: cfg, cancel: cancel, done: make(chan error, 1)}
 	go func() { rw.done <- w.Run(ctx) }()
-	t.Cleanup(func() { require.NoError(t, rw.stop(t)) })
+	tb.Cleanup(func() { require.NoError(tb, rw.stop(tb)) })
 	return rw
 }
 
 // stop cancels the worker, as SIGTERM does, and returns Run's error.
-func (w *runningWorker) stop(t testing.TB) error {
-	t.Helper()
+func (w *runningWorker) stop(tb testing.TB) error {
+	tb.Helper()
 	w.once.Do(func() {
 		w.cancel()
 		select {
@@ -228,12 +228,12 @@ func (w *runningWorker) stop(t testing.TB) error {
 }
 
 // metrics returns what the worker's /metrics would serve.
-func (w *runningWorker) metrics(t testing.TB, extra ...any) string {
-	t.Helper()
+func (w *runningWorker) metrics(tb testing.TB, extra ...any) string {
+	tb.Helper()
 	h := httpapi.NewMetricsHandler(w.cfg.Metrics.Collectors()...)
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/metrics", nil))
-	require.Equal(t, http.StatusOK, rec.Code, extra...)
+	h.ServeHTTP(rec, httptest.NewRequestWithContext(tb.Context(), http.MethodGet, "/metrics", nil))
+	require.Equal(tb, http.StatusOK, rec.Code, extra...)
 	return rec.Body.String()
 }
 
@@ -243,47 +243,47 @@ func (b *testBundle) job(note string) jobs.Job {
 }
 
 // enqueue enqueues job in a transaction of its own.
-func (b *testBundle) enqueue(t testing.TB, job jobs.Job) jobs.Enqueued {
-	t.Helper()
+func (b *testBundle) enqueue(tb testing.TB, job jobs.Job) jobs.Enqueued {
+	tb.Helper()
 	var res jobs.Enqueued
-	require.NoError(t, pgx.BeginFunc(t.Context(), b.pool, func(tx pgx.Tx) error {
+	require.NoError(tb, pgx.BeginFunc(tb.Context(), b.pool, func(tx pgx.Tx) error {
 		var err error
-		res, err = b.client.Enqueue(t.Context(), tx, job)
+		res, err = b.client.Enqueue(tb.Context(), tx, job)
 		return err
 	}))
 	return res
 }
 
 // count runs a count(*) query.
-func (b *testBundle) count(t testing.TB, sql string, args ...any) int {
-	t.Helper()
+func (b *testBundle) count(tb testing.TB, sql string, args ...any) int {
+	tb.Helper()
 	var n int
-	require.NoError(t, b.pool.QueryRow(context.WithoutCancel(t.Context()), sql, args...).Scan(&n))
+	require.NoError(tb, b.pool.QueryRow(context.WithoutCancel(tb.Context()), sql, args...).Scan(&n))
 	return n
 }
 
-func (b *testBundle) effects(t testing.TB, note string) int {
-	t.Helper()
-	return b.count(t, `SELECT count(*) FROM effects WHERE note = $1`, note)
+func (b *testBundle) effects(tb testing.TB, note string) int {
+	tb.Helper()
+	return b.count(tb, `SELECT count(*) FROM effects WHERE note = $1`, note)
 }
 
-func (b *testBundle) runs(t testing.TB, note string) int {
-	t.Helper()
-	return b.count(t, `SELECT count(*) FROM runs WHERE note = $1`, note)
+func (b *testBundle) runs(tb testing.TB, note string) int {
+	tb.Helper()
+	return b.count(tb, `SELECT count(*) FROM runs WHERE note = $1`, note)
 }
 
-func (b *testBundle) setSwitch(t testing.TB, note string, fail, hold bool) {
-	t.Helper()
-	_, err := b.pool.Exec(t.Context(), `
+func (b *testBundle) setSwitch(tb testing.TB, note string, fail, hold bool) {
+	tb.Helper()
+	_, err := b.pool.Exec(tb.Context(), `
 		INSERT INTO switches (note, fail, hold) VALUES ($1, $2, $3)
 		ON CONFLICT (note) DO UPDATE SET fail = excluded.fail, hold = excluded.hold`, note, fail, hold)
-	require.NoError(t, err)
+	require.NoError(tb, err)
 }
 
 // waitFor polls cond until it holds or timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, cond func() bool, what string) {
-	t.Helper()
-	require.Eventually(t, cond, timeout, 25*time.Millisecond, what)
+func waitFor(tb testing.TB, timeout time.Duration, cond func() bool, what string) {
+	tb.Helper()
+	require.Eventually(tb, cond, timeout, 25*time.Millisecond, what)
 }
 
 func TestCommittedJobRunsOnceRolledBackJobNever(t *testing.T) {
@@ -687,15 +687,15 @@ func TestCrashedWorkerProcess(t *testing.T) {
 }
 
 // startChild runs this test binary as a worker process in mode.
-func startChild(t testing.TB, b *testBundle, mode string) (*exec.Cmd, *testsvc.LogBuffer) {
-	t.Helper()
+func startChild(tb testing.TB, b *testBundle, mode string) (*exec.Cmd, *testsvc.LogBuffer) {
+	tb.Helper()
 	out := &testsvc.LogBuffer{}
-	cmd := exec.CommandContext(context.WithoutCancel(t.Context()), os.Args[0], "-test.run=^$") //nolint:gosec // this test binary, re-run
+	cmd := exec.CommandContext(context.WithoutCancel(tb.Context()), os.Args[0], "-test.run=^$") //nolint:gosec // this test binary, re-run
 	cmd.Env = append(os.Environ(),
 		childModeEnv+"="+mode, "JOBS_TEST_DATABASE_URL="+b.dbURL, "JOBS_TEST_NAME="+b.name, "JOBS_TEST_QUEUE="+b.queue)
 	cmd.Stdout, cmd.Stderr = out, out
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
+	require.NoError(tb, cmd.Start())
+	tb.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})

@@ -7,9 +7,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func (b *testBundle) outbox(t testing.TB) int {
-	t.Helper()
-	return b.count(t, `SELECT count(*) FROM job_outbox`)
+func (b *testBundle) outbox(tb testing.TB) int {
+	tb.Helper()
+	return b.count(tb, `SELECT count(*) FROM job_outbox`)
 }
 
 // TestCommittedJobWaitsInTheOutbox is the crash between commit and

@@ -37,14 +37,14 @@ const benchWorkers = 20
 const benchEnqueuers = 8
 
 // startBenchWorker runs a worker whose handler calls onRun.
-func startBenchWorker(b *testing.B, bundle *testBundle, onRun func(seq int)) *runningWorker {
+func startBenchWorker(b *testing.B, bundle *testBundle, onRun func(seq int)) {
 	b.Helper()
 	reg := jobs.NewRegistry()
 	jobs.Handle(reg, func(_ context.Context, _ pgx.Tx, d *jobs.Delivery[benchArgs]) error {
 		onRun(d.Args.Seq)
 		return nil
 	})
-	return bundle.startWorker(b, func(c *jobs.WorkerConfig) {
+	bundle.startWorker(b, func(c *jobs.WorkerConfig) {
 		c.Registry = reg
 		c.Queues = map[string]int{bundle.queue: benchWorkers}
 	})

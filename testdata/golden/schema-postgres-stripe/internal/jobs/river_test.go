@@ -25,7 +25,7 @@ const (
 )
 
 // requireBroker is a no-op: River's broker is the database.
-func requireBroker(t testing.TB) { t.Helper() }
+func requireBroker(tb testing.TB) { tb.Helper() }
 
 func prepareBroker(ctx context.Context, pool *pgxpool.Pool) error {
 	_, err := jobs.Migrate(ctx, pool, slog.New(slog.DiscardHandler))
@@ -40,10 +40,10 @@ func brokerConfig(*jobs.Config) (func(), error) {
 func cleanupBroker(testing.TB, *testBundle) {}
 
 // jobGone reports whether River completed the job.
-func jobGone(t testing.TB, b *testBundle, id string) bool {
-	t.Helper()
+func jobGone(tb testing.TB, b *testBundle, id string) bool {
+	tb.Helper()
 	var state string
-	require.NoError(t, b.pool.QueryRow(t.Context(), `SELECT state::text FROM river.river_job WHERE id = $1::bigint`, id).Scan(&state))
+	require.NoError(tb, b.pool.QueryRow(tb.Context(), `SELECT state::text FROM river.river_job WHERE id = $1::bigint`, id).Scan(&state))
 	return state == "completed"
 }
 
