@@ -150,8 +150,8 @@ func checkDelivery(t *testing.T, dir string, a generator.Answers) {
 		t.Fatalf("docker-compose.yml: %v", err)
 	}
 	want := repocheck.AppCompose{
-		Services:      []string{"api", "migrate", "postgres", "mailpit"},
-		Healthchecked: []string{"postgres", "mailpit"},
+		Services:      []string{"api", "worker", "migrate", "postgres", "mailpit"},
+		Healthchecked: []string{"worker", "postgres", "mailpit"},
 	}
 	if broker := a["broker"]; broker != "postgres" {
 		want.Services = append(want.Services, broker)

@@ -35,6 +35,11 @@ func (r *Redis) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Client returns the underlying client, which the job queue (asynq) shares.
+func (r *Redis) Client() *redis.Client {
+	return r.client
+}
+
 // Close closes the client's connections.
 func (r *Redis) Close() error {
 	return r.client.Close()

@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"context"
+
 	"encoding/json"
 	"io"
 	"maps"
@@ -31,7 +32,9 @@ func getenv(env map[string]string) func(string) string {
 func liveEnv(t *testing.T) map[string]string {
 	t.Helper()
 	env := map[string]string{
-		"REDIS_URL":        testsvc.RedisURL(t),
+		"REDIS_URL": testsvc.RedisURL(t),
+		// Tests run in parallel against one broker server: each its own jobs.
+		"JOBS_NAMESPACE":   testsvc.JobsNamespace(t),
 		"SECRET_KEY":       secretKey,
 		"HTTP_ADDR":        "127.0.0.1:0",
 		"SHUTDOWN_TIMEOUT": "5s",
@@ -85,6 +88,14 @@ func TestUsage(t *testing.T) {
 		{"unknown user action", []string{"user", "delete"}, 2, "", ""},
 		{"user create -h", []string{"user", "create", "-h"}, 0, "", "-password-stdin"},
 		{"user create without --password-stdin", []string{"user", "create", "--email", "ada@example.com"}, 2, "", "passwords never go on the command line"},
+		{"jobs without action", []string{"jobs"}, 2, "", ""},
+		{"unknown jobs action", []string{"jobs", "frobnicate"}, 2, "", ""},
+		{"jobs retry without id", []string{"jobs", "retry"}, 2, "", ""},
+		{"jobs list bad state", []string{"jobs", "list", "-state", "running"}, 2, "", ""},
+		{"jobs list bad limit", []string{"jobs", "list", "-limit", "0"}, 2, "", ""},
+		{"mail without test", []string{"mail", "ada@example.com"}, 2, "", ""},
+		{"healthcheck of what", []string{"healthcheck", "database"}, 2, "", ""},
+		{"mail test bad address", []string{"mail", "test", "not-an-address"}, 2, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,7 +117,7 @@ func TestUsageListsEveryCommand(t *testing.T) {
 	t.Parallel()
 
 	stdout, _, _ := run(t, nil, "help")
-	for _, name := range []string{"serve", "migrate", "tenant", "dev", "healthcheck", "help"} {
+	for _, name := range []string{"serve", "worker", "jobs", "mail", "migrate", "tenant", "user", "dev", "healthcheck", "help"} {
 		require.Regexp(t, `(?m)^  `+name+`\b`, stdout)
 	}
 }
@@ -114,7 +125,7 @@ func TestUsageListsEveryCommand(t *testing.T) {
 func TestConfigErrorsNameEveryVariable(t *testing.T) {
 	t.Parallel()
 
-	for _, command := range []string{"serve", "dev"} {
+	for _, command := range []string{"serve", "worker", "dev"} {
 		_, _, err := run(t, map[string]string{"SECRET_KEY": "short"}, command)
 		require.Equal(t, 1, cli.ExitCode(err))
 		for _, name := range []string{"DATABASE_URL", "SECRET_KEY"} {
@@ -144,7 +155,8 @@ func TestMigrate(t *testing.T) {
 	stdout, _, err = run(t, env, "migrate")
 	require.NoError(t, err)
 	require.Contains(t, stdout, "OK    up 00001_control_plane.sql")
-	require.Contains(t, stdout, "(3 applied now)")
+	require.Contains(t, stdout, "OK    up 00010_jobs.sql")
+	require.Regexp(t, `\([1-9][0-9]* applied now\)`, stdout)
 	require.Contains(t, stdout, "tenant migrations: 1 visited, 1 migrations applied, 0 failed", "the shared tenant tables")
 
 	stdout, _, err = run(t, env, "migrate", "up")
@@ -200,9 +212,11 @@ func TestServeFailsWhenTheAddressIsTaken(t *testing.T) {
 	srv.stop(t)
 }
 
-func TestDevMigratesThenServes(t *testing.T) {
+func TestDevMigratesThenServesAndWorks(t *testing.T) {
 	t.Parallel()
 	env := liveEnv(t)
+	smtp := testsvc.NewSMTPServer(t)
+	env["SMTP_URL"] = smtp.URL()
 	srv := start(t, env, "dev")
 
 	status, _ := get(t, "http://"+srv.addr+"/healthz")
@@ -214,6 +228,18 @@ func TestDevMigratesThenServes(t *testing.T) {
 	var exists bool
 	require.NoError(t, conn.QueryRow(t.Context(), `SELECT to_regclass('public.tenants') IS NOT NULL`).Scan(&exists))
 	require.True(t, exists, "dev applied the migrations")
+
+	stdout, _, err := run(t, env, "mail", "test", "dev@example.com")
+	require.NoError(t, err)
+	require.Contains(t, stdout, "enqueued a test email to dev@example.com")
+	require.Eventually(t, func() bool { return len(smtp.Mail()) == 1 }, 15*time.Second, 50*time.Millisecond,
+		"the worker inside dev sends it")
+	require.Equal(t, []string{"dev@example.com"}, smtp.Mail()[0].To)
+
+	require.Eventually(t, func() bool {
+		_, body := get(t, "http://"+srv.addr+"/metrics")
+		return strings.Contains(string(body), `jobs_processed_total{kind="mail.send",queue="email"} 1`)
+	}, 5*time.Second, 50*time.Millisecond, "the API serves the worker's metrics in dev")
 
 	srv.stop(t)
 	require.Contains(t, srv.stderr.String(), `msg="server stopped"`, "human-readable logs")
@@ -235,11 +261,18 @@ type server struct {
 	done   chan error
 }
 
-var listening = regexp.MustCompile(`http server listening.*?addr"?[=:]"?([0-9.:\[\]]+)`)
+var (
+	listening       = regexp.MustCompile(`http server listening.*?addr"?[=:]"?([0-9.:\[\]]+)`)
+	workerListening = regexp.MustCompile(`worker metrics listening.*?addr"?[=:]"?([0-9.:\[\]]+)`)
+)
 
 // start runs a serving command and waits until it listens.
 func start(t *testing.T, env map[string]string, command string) *server {
 	t.Helper()
+	pattern := listening
+	if command == "worker" {
+		pattern = workerListening
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	s := &server{stderr: &testsvc.LogBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() {
@@ -249,7 +282,7 @@ func start(t *testing.T, env map[string]string, command string) *server {
 
 	deadline := time.After(15 * time.Second)
 	for {
-		if m := listening.FindStringSubmatch(s.stderr.String()); m != nil {
+		if m := pattern.FindStringSubmatch(s.stderr.String()); m != nil {
 			s.addr = m[1]
 			return s
 		}
@@ -286,4 +319,72 @@ func get(t *testing.T, url string) (int, []byte) {
 	body, err := io.ReadAll(res.Body)
 	require.NoError(t, err)
 	return res.StatusCode, body
+}
+
+var jobID = regexp.MustCompile(`as job (\S+)`)
+
+// TestWorkerAndJobsCommands follows an email job through an SMTP outage:
+// it fails, `jobs list` shows it, `jobs retry` brings it back once the
+// mail server is up, and `jobs cancel` stops another one.
+func TestWorkerAndJobsCommands(t *testing.T) {
+	t.Parallel()
+	env := liveEnv(t)
+	env["SMTP_URL"] = "smtp://" + testsvc.ClosedAddr(t)
+	env["WORKER_METRICS_ADDR"] = "127.0.0.1:0"
+	env["WORKER_CONCURRENCY"] = "email=1,default=1"
+	_, _, err := run(t, env, "migrate")
+	require.NoError(t, err)
+
+	stdout, _, err := run(t, env, "mail", "test", "ada@example.com")
+	require.NoError(t, err)
+	m := jobID.FindStringSubmatch(stdout)
+	require.NotNil(t, m, stdout)
+	id := m[1]
+
+	worker := start(t, env, "worker")
+	require.Eventually(t, func() bool {
+		list, _, listErr := run(t, env, "jobs", "list", "-state", "failed")
+		require.NoError(t, listErr)
+		return strings.Contains(list, id)
+	}, 20*time.Second, 100*time.Millisecond, "the job failed while the mail server is down")
+	stdout, _, err = run(t, env, "jobs", "list", "-state", "failed")
+	require.NoError(t, err)
+	require.Regexp(t, `ID\s+KIND\s+QUEUE\s+TENANT\s+ATTEMPT\s+AT\s+LAST ERROR`, stdout)
+	require.Regexp(t, id+`\s+mail\.send\s+email\s+control-plane\s+\d+/8\s+\S+\s+mail: connect`, stdout)
+	worker.stop(t)
+	require.Contains(t, worker.stderr.String(), `"msg":"worker stopped"`)
+
+	stdout, _, err = run(t, env, "jobs", "retry", id)
+	require.NoError(t, err)
+	require.Equal(t, id+": retried\n", stdout)
+
+	smtp := testsvc.NewSMTPServer(t)
+	env["SMTP_URL"] = smtp.URL()
+	worker = start(t, env, "worker")
+	require.Eventually(t, func() bool { return len(smtp.Mail()) == 1 }, 20*time.Second, 50*time.Millisecond, "the retried job sends the mail")
+	require.Equal(t, []string{"ada@example.com"}, smtp.Mail()[0].To)
+	require.Contains(t, smtp.Mail()[0].Data, "shop test email")
+	require.Eventually(t, func() bool {
+		_, body := get(t, "http://"+worker.addr+"/metrics")
+		return strings.Contains(string(body), `jobs_processed_total{kind="mail.send",queue="email"} 1`)
+	}, 5*time.Second, 50*time.Millisecond, "the worker's /metrics counts it")
+	env["WORKER_METRICS_ADDR"] = worker.addr
+	stdout, _, err = run(t, env, "healthcheck", "worker")
+	require.NoError(t, err, "the container health check of the worker")
+	require.Equal(t, "ok\n", stdout)
+	worker.stop(t)
+
+	stdout, _, err = run(t, env, "mail", "test", "bob@example.com")
+	require.NoError(t, err)
+	cancelled := jobID.FindStringSubmatch(stdout)[1]
+	stdout, _, err = run(t, env, "jobs", "cancel", cancelled)
+	require.NoError(t, err)
+	require.Equal(t, cancelled+": cancelled\n", stdout)
+	_, _, err = run(t, env, "jobs", "cancel", cancelled)
+	require.Error(t, err, "a cancelled job cannot be cancelled again")
+	require.Equal(t, 1, cli.ExitCode(err))
+
+	stdout, _, err = run(t, env, "jobs", "list", "-state", "discarded")
+	require.NoError(t, err)
+	require.NotContains(t, stdout, id)
 }

@@ -8,6 +8,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/acme/shop/internal/config"
 	"github.com/acme/shop/internal/postgres"
 )
@@ -36,7 +38,7 @@ func runMigrate(ctx context.Context, e env, args []string) error {
 
 // withMigrator runs fn with a Migrator on its own short-lived pool,
 // connected as the role migrations run as.
-func withMigrator(ctx context.Context, db config.Database, fn func(*postgres.Migrator) error) error {
+func withMigrator(ctx context.Context, db config.Database, fn func(*pgxpool.Pool, *postgres.Migrator) error) error {
 	if err := db.CheckMigrate(); err != nil {
 		return err
 	}
@@ -50,13 +52,13 @@ func withMigrator(ctx context.Context, db config.Database, fn func(*postgres.Mig
 		return err
 	}
 	defer func() { _ = m.Close() }()
-	return fn(m)
+	return fn(pool, m)
 }
 
 // migrateUp applies pending control-plane migrations, printing each one,
 // then migrates every tenant (progress on stderr).
 func migrateUp(ctx context.Context, db config.Database, stdout, stderr io.Writer) error {
-	err := withMigrator(ctx, db, func(m *postgres.Migrator) error {
+	err := withMigrator(ctx, db, func(_ *pgxpool.Pool, m *postgres.Migrator) error {
 		results, err := m.Up(ctx)
 		for _, r := range results {
 			fmt.Fprintln(stdout, r)
@@ -81,7 +83,7 @@ func migrateUp(ctx context.Context, db config.Database, stdout, stderr io.Writer
 
 // migrateStatus prints every control-plane migration and its state.
 func migrateStatus(ctx context.Context, db config.Database, w io.Writer) error {
-	return withMigrator(ctx, db, func(m *postgres.Migrator) error {
+	return withMigrator(ctx, db, func(_ *pgxpool.Pool, m *postgres.Migrator) error {
 		status, err := m.Status(ctx)
 		if err != nil {
 			return err

@@ -49,6 +49,10 @@ func TestLoadDefaults(t *testing.T) {
 	require.Equal(t, "localhost", cfg.BaseDomain)
 	require.Equal(t, slog.LevelInfo, cfg.LogLevel)
 	require.Equal(t, "smtp://localhost:1025", cfg.SMTPURL)
+	require.Equal(t, "shop <no-reply@localhost>", cfg.MailFrom)
+	require.Equal(t, map[string]int{"default": 10, "email": 5}, cfg.WorkerConcurrency)
+	require.Equal(t, ":9090", cfg.WorkerMetricsAddr)
+	require.Equal(t, "shop", cfg.JobsNamespace)
 	require.Equal(t, 15*time.Second, cfg.ShutdownTimeout)
 	require.Equal(t, "redis://localhost:6379/0", cfg.RedisURL)
 }
@@ -62,6 +66,9 @@ func TestLoadOverrides(t *testing.T) {
 	env["LOG_LEVEL"] = "DEBUG"
 	env["SMTP_URL"] = "smtps://user:pass@smtp.example.com:465"
 	env["SHUTDOWN_TIMEOUT"] = "1m"
+	env["MAIL_FROM"] = "billing@example.com"
+	env["WORKER_CONCURRENCY"] = "default=2, reports=1"
+	env["WORKER_METRICS_ADDR"] = "127.0.0.1:9191"
 	cfg, err := load(env)
 	require.NoError(t, err)
 	require.Equal(t, "127.0.0.1:9000", cfg.HTTPAddr)
@@ -69,6 +76,9 @@ func TestLoadOverrides(t *testing.T) {
 	require.Equal(t, slog.LevelDebug, cfg.LogLevel)
 	require.Equal(t, "smtps://user:pass@smtp.example.com:465", cfg.SMTPURL)
 	require.Equal(t, time.Minute, cfg.ShutdownTimeout)
+	require.Equal(t, "billing@example.com", cfg.MailFrom)
+	require.Equal(t, map[string]int{"default": 2, "reports": 1}, cfg.WorkerConcurrency)
+	require.Equal(t, "127.0.0.1:9191", cfg.WorkerMetricsAddr)
 }
 
 func TestLoadNamesEveryMissingVariable(t *testing.T) {
@@ -110,6 +120,12 @@ func TestLoadNamesEachMalformedVariable(t *testing.T) {
 		{"SMTP_URL", "smtp://", "must name a host"},
 		{"SHUTDOWN_TIMEOUT", "15", `must be a positive duration such as 15s or 1m (got "15")`},
 		{"SHUTDOWN_TIMEOUT", "-1s", "must be a positive duration"},
+		{"MAIL_FROM", "not an address", "must be an email address"},
+		{"WORKER_CONCURRENCY", "default", "must be queue=workers pairs"},
+		{"WORKER_CONCURRENCY", "default=0", "with 1 to 1000 workers"},
+		{"WORKER_CONCURRENCY", "Bad.Queue=1", "must be queue=workers pairs"},
+		{"WORKER_METRICS_ADDR", "9090", `must be host:port or :port (got "9090")`},
+		{"JOBS_NAMESPACE", "Prod.EU", "must be lowercase letters, digits and hyphens"},
 		{"REDIS_URL", "localhost:6379", "must be a URL starting with redis:// or rediss:// or unix://"},
 	}
 	for _, tt := range tests {

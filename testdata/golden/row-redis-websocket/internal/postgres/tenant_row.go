@@ -214,21 +214,23 @@ func grantAppRole(ctx context.Context, conn *pgx.Conn, role string) error {
 	case bypasses:
 		return fmt.Errorf("DATABASE_URL's role %q is a superuser or has BYPASSRLS (or is a member of such a role); row-level security would not apply to it", role)
 	}
+	// The app's tables are in public.
 	rows, err := conn.Query(ctx, `
-		SELECT c.relname, c.relkind = 'S'
-		FROM pg_class c
-		WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'S')
-		ORDER BY c.relname`)
+		SELECT n.nspname, c.relname, c.relkind = 'S'
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname IN ('public') AND c.relkind IN ('r', 'p', 'S')
+		ORDER BY n.nspname, c.relname`)
 	if err != nil {
 		return fmt.Errorf("list tables: %w", err)
 	}
 	type object struct {
+		schema   string
 		name     string
 		sequence bool
 	}
 	objects, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (object, error) {
 		var o object
-		scanErr := row.Scan(&o.name, &o.sequence)
+		scanErr := row.Scan(&o.schema, &o.name, &o.sequence)
 		return o, scanErr
 	})
 	if err != nil {
@@ -237,8 +239,8 @@ func grantAppRole(ctx context.Context, conn *pgx.Conn, role string) error {
 	grantee := pgx.Identifier{role}.Sanitize()
 	stmts := []string{"GRANT USAGE ON SCHEMA public TO " + grantee}
 	for _, o := range objects {
-		name := pgx.Identifier{"public", o.name}.Sanitize()
-		isVersion := strings.HasPrefix(o.name, "goose_db_version") || strings.HasPrefix(o.name, tenantVersionTable)
+		name := pgx.Identifier{o.schema, o.name}.Sanitize()
+		isVersion := o.schema == "public" && (strings.HasPrefix(o.name, "goose_db_version") || strings.HasPrefix(o.name, tenantVersionTable))
 		switch {
 		case isVersion && o.sequence:
 			// goose's own; the app never writes version tables.

@@ -171,7 +171,9 @@ func TestRowWritesCannotTargetAnotherTenant(t *testing.T) {
 // controlPlaneTables are the tables of the control plane that name a
 // tenant: identity, which the app reads across tenants (a token's tenant is
 // not known before it is looked up), always with the tenant in the query.
-var controlPlaneTables = []string{"api_keys", "invitations", "memberships", "object_grants", "roles"}
+// job_processed is the worker's record of handled job keys: it names the
+// tenant a job ran for, and only the worker reads it.
+var controlPlaneTables = []string{"api_keys", "invitations", "job_processed", "memberships", "object_grants", "roles"}
 
 // tenantTableFilter keeps the tenant tables: those whose tenant_id defaults
 // to the transaction's tenant, as tenantmigrations/00001_projects.sql says

@@ -59,7 +59,7 @@ func NewDatabase(tb testing.TB) string {
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		tb.Fatalf("TEST_DATABASE_URL must be a postgres:// URL")
 	}
-	name := "test_" + strings.ToLower(rand.Text())
+	name := "test_" + randomLabel()
 
 	ctx, cancel := context.WithTimeout(tb.Context(), 30*time.Second)
 	defer cancel()
@@ -90,6 +90,11 @@ func NewTenancyConfig(tb testing.TB) config.Database {
 // Getenv returns a getenv function reading env.
 func Getenv(env map[string]string) func(string) string {
 	return func(name string) string { return env[name] }
+}
+
+// randomLabel returns a random lowercase name part.
+func randomLabel() string {
+	return strings.ToLower(rand.Text()[:16])
 }
 
 func exec(ctx context.Context, tb testing.TB, databaseURL, sql string) {

@@ -10,20 +10,29 @@ import (
 	"example.com/acme/internal/config"
 )
 
-// runHealthcheck asks the server on HTTP_ADDR for /healthz. The image is
+// runHealthcheck asks the server on HTTP_ADDR (or, for `healthcheck
+// worker`, the worker's on WORKER_METRICS_ADDR) for /healthz. The image is
 // distroless (no shell, no curl), so the container health check runs the
 // binary itself.
 func runHealthcheck(ctx context.Context, e env, args []string) error {
-	if _, err := parseFlags(e, "healthcheck", args, 0); err != nil {
+	rest, err := parseFlags(e, "healthcheck", args, 1)
+	if err != nil {
 		return err
 	}
-	addr, err := config.LoadHTTPAddr(e.getenv)
+	variable, fallback := "HTTP_ADDR", config.DefaultHTTPAddr
+	if len(rest) == 1 {
+		if rest[0] != "worker" {
+			return &UsageError{msg: fmt.Sprintf("healthcheck: unknown process %q (want worker, or nothing for the API)", rest[0])}
+		}
+		variable, fallback = "WORKER_METRICS_ADDR", config.DefaultWorkerMetricsAddr
+	}
+	addr, err := config.LoadListenAddr(e.getenv, variable, fallback)
 	if err != nil {
 		return err
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("HTTP_ADDR: %w", err)
+		return fmt.Errorf("%s: %w", variable, err)
 	}
 	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 		host = "127.0.0.1"

@@ -7,10 +7,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"example.com/acme/internal/config"
 	"example.com/acme/internal/httpapi"
+	"example.com/acme/internal/jobs"
 	"example.com/acme/internal/logging"
 	"example.com/acme/internal/postgres"
 )
@@ -23,32 +27,60 @@ func runServe(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, logging.New(e.stderr, cfg.LogLevel, logging.JSON))
+	logger := logging.New(e.stderr, cfg.LogLevel, logging.JSON)
+	s, err := openServices(ctx, cfg, logger, "")
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	return serve(ctx, cfg, logger, s, jobCollectors(logger, s, nil))
 }
 
+// runDev migrates, then serves the API and works jobs in one process until
+// ctx is cancelled; if either stops on an error, the other is stopped too.
 func runDev(ctx context.Context, e env, args []string) error {
 	if _, err := parseFlags(e, "dev", args, 0); err != nil {
 		return err
 	}
-	cfg, err := config.Load(e.getenv)
-	if err != nil {
-		return err
+	cfg, loadErr := config.Load(e.getenv)
+	if loadErr != nil {
+		return loadErr
 	}
 	if err := migrateUp(ctx, cfg.Database, e.stdout, e.stderr); err != nil {
 		return err
 	}
-	return serve(ctx, cfg, logging.New(e.stderr, cfg.LogLevel, logging.Text))
+	logger := logging.New(e.stderr, cfg.LogLevel, logging.Text)
+	s, err := openServices(ctx, cfg, logger, "")
+	if err != nil {
+		return err
+	}
+	defer s.close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	metrics := jobs.NewMetrics()
+	var wg sync.WaitGroup
+	var serveErr, workErr error
+	wg.Go(func() {
+		defer cancel()
+		serveErr = serve(ctx, cfg, logger, s, jobCollectors(logger, s, metrics))
+	})
+	wg.Go(func() {
+		defer cancel()
+		workErr = work(ctx, cfg, logger, s, metrics)
+	})
+	wg.Wait()
+	return errors.Join(serveErr, workErr)
 }
 
 // serve runs the HTTP server until ctx is cancelled, then shuts it down
 // gracefully: in-flight requests get cfg.ShutdownTimeout to finish.
-func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, s *services, collectors []prometheus.Collector) error {
 	tenants, err := postgres.OpenTenants(ctx, cfg.Database, postgres.TenantsOptions{AppName: appName})
 	if err != nil {
 		return err
 	}
 	defer tenants.Close()
-
 	identity, err := openIdentity(ctx, cfg, tenants, logger)
 	if err != nil {
 		return err
@@ -59,9 +91,8 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		BaseDomain: cfg.BaseDomain,
 		Tenants:    tenants,
 		Identity:   identity,
-		Checks: []httpapi.Check{
-			{Name: "database", Ping: tenants.Ping},
-		},
+		Checks:     s.checks,
+		Collectors: collectors,
 	})
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/mail"
 	"net/url"
 	"slices"
 	"strconv"
@@ -18,6 +19,9 @@ const MinSecretKeyLength = 32
 
 // DefaultHTTPAddr is HTTP_ADDR when unset.
 const DefaultHTTPAddr = ":8080"
+
+// DefaultWorkerConcurrency is WORKER_CONCURRENCY when unset.
+const DefaultWorkerConcurrency = "default=10,email=5"
 
 // Config is the application's configuration.
 type Config struct {
@@ -33,6 +37,14 @@ type Config struct {
 	LogLevel slog.Level
 	// SMTPURL is the mail server outgoing email goes through (SMTP_URL).
 	SMTPURL string
+	// MailFrom is the sender address of outgoing email (MAIL_FROM).
+	MailFrom string
+	// WorkerConcurrency maps each job queue the worker works to how many of
+	// its jobs run at once (WORKER_CONCURRENCY).
+	WorkerConcurrency map[string]int
+	// WorkerMetricsAddr is where the worker serves /metrics and /healthz
+	// (WORKER_METRICS_ADDR).
+	WorkerMetricsAddr string
 	// ShutdownTimeout bounds the graceful shutdown of the server (SHUTDOWN_TIMEOUT).
 	ShutdownTimeout time.Duration
 	// SessionTTL is how long a login's bearer token works (SESSION_TTL).
@@ -87,6 +99,9 @@ func Load(getenv func(string) string) (Config, error) {
 		SecretKey:           l.secret(l.required("SECRET_KEY"), MinSecretKeyLength),
 		LogLevel:            l.level(l.optional("LOG_LEVEL", "info")),
 		SMTPURL:             l.url(l.optional("SMTP_URL", "smtp://localhost:1025"), "smtp", "smtps"),
+		MailFrom:            l.address(l.optional("MAIL_FROM", "acme <no-reply@localhost>")),
+		WorkerConcurrency:   l.concurrency(l.optional("WORKER_CONCURRENCY", DefaultWorkerConcurrency)),
+		WorkerMetricsAddr:   l.listenAddr(l.optional("WORKER_METRICS_ADDR", DefaultWorkerMetricsAddr)),
 		ShutdownTimeout:     l.duration(l.optional("SHUTDOWN_TIMEOUT", "15s")),
 		SessionTTL:          l.duration(l.optional("SESSION_TTL", "24h")),
 		StripeSecretKey:     l.prefixed(l.required("STRIPE_SECRET_KEY"), "sk_", "rk_"),
@@ -119,10 +134,18 @@ func (d Database) CheckMigrate() error {
 	return nil
 }
 
+// DefaultWorkerMetricsAddr is WORKER_METRICS_ADDR when unset.
+const DefaultWorkerMetricsAddr = ":9090"
+
 // LoadHTTPAddr reads HTTP_ADDR alone, for commands that need nothing else.
 func LoadHTTPAddr(getenv func(string) string) (string, error) {
+	return LoadListenAddr(getenv, "HTTP_ADDR", DefaultHTTPAddr)
+}
+
+// LoadListenAddr reads one listen-address variable alone.
+func LoadListenAddr(getenv func(string) string, name, fallback string) (string, error) {
 	l := &loader{getenv: getenv}
-	addr := l.listenAddr(l.optional("HTTP_ADDR", DefaultHTTPAddr))
+	addr := l.listenAddr(l.optional(name, fallback))
 	if len(l.problems) > 0 {
 		return "", &Error{Problems: l.problems}
 	}
@@ -214,6 +237,30 @@ func (l *loader) prefixed(v variable, prefixes ...string) string {
 	}
 	l.fail(v.name, "must start with %s", strings.Join(prefixes, " or "))
 	return ""
+}
+
+// address accepts one RFC 5322 address, with or without a display name.
+func (l *loader) address(v variable) string {
+	if _, err := mail.ParseAddress(v.value); err != nil {
+		l.fail(v.name, "must be an email address such as App <no-reply@example.com> (got %q)", v.value)
+		return ""
+	}
+	return v.value
+}
+
+// concurrency parses queue=workers pairs, comma-separated.
+func (l *loader) concurrency(v variable) map[string]int {
+	queues := map[string]int{}
+	for pair := range strings.SplitSeq(v.value, ",") {
+		name, n, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		workers, err := strconv.Atoi(n)
+		if !ok || !validLabel(name) || err != nil || workers < 1 || workers > 1000 {
+			l.fail(v.name, "must be queue=workers pairs such as default=10,email=5, with 1 to 1000 workers (got %q)", pair)
+			return nil
+		}
+		queues[name] = workers
+	}
+	return queues
 }
 
 func (l *loader) level(v variable) slog.Level {

@@ -49,6 +49,9 @@ func TestLoadDefaults(t *testing.T) {
 	require.Equal(t, "localhost", cfg.BaseDomain)
 	require.Equal(t, slog.LevelInfo, cfg.LogLevel)
 	require.Equal(t, "smtp://localhost:1025", cfg.SMTPURL)
+	require.Equal(t, "acme <no-reply@localhost>", cfg.MailFrom)
+	require.Equal(t, map[string]int{"default": 10, "email": 5}, cfg.WorkerConcurrency)
+	require.Equal(t, ":9090", cfg.WorkerMetricsAddr)
 	require.Equal(t, 15*time.Second, cfg.ShutdownTimeout)
 	require.Equal(t, "sk_test_123", cfg.StripeSecretKey)
 	require.Equal(t, "whsec_123", cfg.StripeWebhookSecret)
@@ -64,6 +67,9 @@ func TestLoadOverrides(t *testing.T) {
 	env["LOG_LEVEL"] = "DEBUG"
 	env["SMTP_URL"] = "smtps://user:pass@smtp.example.com:465"
 	env["SHUTDOWN_TIMEOUT"] = "1m"
+	env["MAIL_FROM"] = "billing@example.com"
+	env["WORKER_CONCURRENCY"] = "default=2, reports=1"
+	env["WORKER_METRICS_ADDR"] = "127.0.0.1:9191"
 	env["STRIPE_API_BASE"] = "http://localhost:12111"
 	cfg, err := load(env)
 	require.NoError(t, err)
@@ -72,6 +78,9 @@ func TestLoadOverrides(t *testing.T) {
 	require.Equal(t, slog.LevelDebug, cfg.LogLevel)
 	require.Equal(t, "smtps://user:pass@smtp.example.com:465", cfg.SMTPURL)
 	require.Equal(t, time.Minute, cfg.ShutdownTimeout)
+	require.Equal(t, "billing@example.com", cfg.MailFrom)
+	require.Equal(t, map[string]int{"default": 2, "reports": 1}, cfg.WorkerConcurrency)
+	require.Equal(t, "127.0.0.1:9191", cfg.WorkerMetricsAddr)
 	require.Equal(t, "http://localhost:12111", cfg.StripeAPIBase)
 }
 
@@ -113,6 +122,11 @@ func TestLoadNamesEachMalformedVariable(t *testing.T) {
 		{"SMTP_URL", "smtp://", "must name a host"},
 		{"SHUTDOWN_TIMEOUT", "15", `must be a positive duration such as 15s or 1m (got "15")`},
 		{"SHUTDOWN_TIMEOUT", "-1s", "must be a positive duration"},
+		{"MAIL_FROM", "not an address", "must be an email address"},
+		{"WORKER_CONCURRENCY", "default", "must be queue=workers pairs"},
+		{"WORKER_CONCURRENCY", "default=0", "with 1 to 1000 workers"},
+		{"WORKER_CONCURRENCY", "Bad.Queue=1", "must be queue=workers pairs"},
+		{"WORKER_METRICS_ADDR", "9090", `must be host:port or :port (got "9090")`},
 		{"STRIPE_SECRET_KEY", "pk_test_123", "must start with sk_ or rk_"},
 		{"STRIPE_WEBHOOK_SECRET", "secret", "must start with whsec_"},
 		{"STRIPE_API_BASE", "localhost:12111", "must be a URL starting with https:// or http://"},

@@ -18,7 +18,9 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 }
 
-func newMetrics() *metrics {
+// newMetrics returns the HTTP metrics in a new registry, along with the
+// Go and process collectors and any extra ones.
+func newMetrics(extra ...prometheus.Collector) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -37,6 +39,7 @@ func newMetrics() *metrics {
 		m.requests,
 		m.duration,
 	)
+	m.registry.MustRegister(extra...)
 	return m
 }
 

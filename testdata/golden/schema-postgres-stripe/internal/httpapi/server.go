@@ -11,6 +11,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Deps are the handler's dependencies.
@@ -27,6 +28,9 @@ type Deps struct {
 	Tenants Tenants
 	// Identity knows who callers are and what they may do.
 	Identity Identity
+	// Collectors are further metrics /metrics serves, such as the job
+	// queue's.
+	Collectors []prometheus.Collector
 }
 
 // NewHandler returns the application's HTTP handler. It fails when an
@@ -46,7 +50,7 @@ func newHandler(deps Deps, add func(*http.ServeMux, *router, *metrics)) (http.Ha
 		"or, on tenant-scoped operations, an API key of that tenant. Each operation's x-permission says what it requires."
 	config.Components.SecuritySchemes = securitySchemes()
 	api := humago.New(mux, config)
-	m := newMetrics()
+	m := newMetrics(deps.Collectors...)
 
 	r := newRouter(api, deps)
 	add(mux, r, m)
@@ -62,4 +66,17 @@ func newHandler(deps Deps, add func(*http.ServeMux, *router, *metrics)) (http.Ha
 	h = observe(deps.Logger, m, h)
 	h = requestID(h)
 	return h, nil
+}
+
+// NewMetricsHandler returns the handler of a process that serves no API,
+// such as the worker: GET /metrics (the process's metrics and collectors)
+// and GET /healthz.
+func NewMetricsHandler(collectors ...prometheus.Collector) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", newMetrics(collectors...).handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	})
+	return mux
 }

@@ -39,6 +39,30 @@ type Invitation struct {
 	AcceptedBy pgtype.UUID        `json:"accepted_by"`
 }
 
+// Jobs committed but not yet published to the broker. id is the broker message id (deduplication); unique jobs share a derived id.
+type JobOutbox struct {
+	ID        string             `json:"id"`
+	Queue     string             `json:"queue"`
+	Kind      string             `json:"kind"`
+	Payload   []byte             `json:"payload"`
+	RunAt     pgtype.Timestamptz `json:"run_at"`
+	CreatedAt pgtype.Timestamptz `json:"created_at"`
+}
+
+// One row per periodic-job firing, so that however many workers run the schedule each slot enqueues one job.
+type JobPeriodicRun struct {
+	Name string             `json:"name"`
+	Slot pgtype.Timestamptz `json:"slot"`
+}
+
+// Idempotency keys of jobs whose handler committed; a second delivery of a key is skipped. tenant_id is empty for control-plane jobs.
+type JobProcessed struct {
+	TenantID    string             `json:"tenant_id"`
+	Kind        string             `json:"kind"`
+	Key         string             `json:"key"`
+	ProcessedAt pgtype.Timestamptz `json:"processed_at"`
+}
+
 type Membership struct {
 	ID        pgtype.UUID        `json:"id"`
 	TenantID  pgtype.UUID        `json:"tenant_id"`

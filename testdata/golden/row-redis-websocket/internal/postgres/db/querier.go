@@ -12,15 +12,22 @@ import (
 
 type Querier interface {
 	ActivateTenant(ctx context.Context, id pgtype.UUID) error
+	// Locks a batch of due jobs; other relays skip them until this transaction ends.
+	ClaimDueOutboxJobs(ctx context.Context, maxJobs int32) ([]ClaimDueOutboxJobsRow, error)
 	// Uses up a live invitation for the email it was sent to; no row comes back
 	// for an unknown, expired, used or someone else's token.
 	ClaimInvitation(ctx context.Context, arg ClaimInvitationParams) (Invitation, error)
+	// 1 row when this worker is the first to fire the slot.
+	ClaimPeriodicSlot(ctx context.Context, arg ClaimPeriodicSlotParams) (int64, error)
 	CountCustomRoles(ctx context.Context, tenantID pgtype.UUID) (int64, error)
+	CountOutboxJobs(ctx context.Context) ([]CountOutboxJobsRow, error)
 	CountOwners(ctx context.Context, tenantID pgtype.UUID) (int64, error)
 	DeleteExpiredSessions(ctx context.Context, userID pgtype.UUID) error
 	DeleteGrant(ctx context.Context, arg DeleteGrantParams) (int64, error)
 	// Cascades to the member's object grants and API keys.
 	DeleteMembership(ctx context.Context, arg DeleteMembershipParams) error
+	DeleteOutboxJob(ctx context.Context, id string) (int64, error)
+	DeleteOutboxJobs(ctx context.Context, ids []string) error
 	DeleteSession(ctx context.Context, tokenHash []byte) error
 	DeleteStaleThrottles(ctx context.Context, before pgtype.Timestamptz) error
 	DeleteTenant(ctx context.Context, id pgtype.UUID) error
@@ -52,6 +59,8 @@ type Querier interface {
 	InsertGrant(ctx context.Context, arg InsertGrantParams) (ObjectGrant, error)
 	InsertInvitation(ctx context.Context, arg InsertInvitationParams) (Invitation, error)
 	InsertMembership(ctx context.Context, arg InsertMembershipParams) (Membership, error)
+	// 0 rows when a job with the same id (a unique job) is already waiting.
+	InsertOutboxJob(ctx context.Context, arg InsertOutboxJobParams) (int64, error)
 	// No row comes back when the name is taken.
 	InsertRole(ctx context.Context, arg InsertRoleParams) (Role, error)
 	InsertSession(ctx context.Context, arg InsertSessionParams) error
@@ -79,6 +88,10 @@ type Querier interface {
 	// Serialises changes to one tenant's memberships (the last-owner rule reads
 	// then writes) without blocking anything that only references the tenant.
 	LockTenantMemberships(ctx context.Context, tenantID pgtype.UUID) error
+	// Records a job's idempotency key; 0 rows means an earlier delivery already committed it.
+	MarkJobProcessed(ctx context.Context, arg MarkJobProcessedParams) (int64, error)
+	PrunePeriodicRuns(ctx context.Context, before pgtype.Timestamptz) (int64, error)
+	PruneProcessedJobs(ctx context.Context, before pgtype.Timestamptz) (int64, error)
 	ResetThrottle(ctx context.Context, key string) error
 	RevokeAPIKey(ctx context.Context, arg RevokeAPIKeyParams) (int64, error)
 	UpdateMembershipRole(ctx context.Context, arg UpdateMembershipRoleParams) error

@@ -15,6 +15,8 @@ type Querier interface {
 	// Uses up a live invitation for the email it was sent to; no row comes back
 	// for an unknown, expired, used or someone else's token.
 	ClaimInvitation(ctx context.Context, arg ClaimInvitationParams) (Invitation, error)
+	// 1 row when this worker is the first to fire the slot.
+	ClaimPeriodicSlot(ctx context.Context, arg ClaimPeriodicSlotParams) (int64, error)
 	CountCustomRoles(ctx context.Context, tenantID pgtype.UUID) (int64, error)
 	CountOwners(ctx context.Context, tenantID pgtype.UUID) (int64, error)
 	DeleteExpiredSessions(ctx context.Context, userID pgtype.UUID) error
@@ -83,6 +85,10 @@ type Querier interface {
 	// Serialises changes to one tenant's memberships (the last-owner rule reads
 	// then writes) without blocking anything that only references the tenant.
 	LockTenantMemberships(ctx context.Context, tenantID pgtype.UUID) error
+	// Records a job's idempotency key; 0 rows means an earlier delivery already committed it.
+	MarkJobProcessed(ctx context.Context, arg MarkJobProcessedParams) (int64, error)
+	PrunePeriodicRuns(ctx context.Context, before pgtype.Timestamptz) (int64, error)
+	PruneProcessedJobs(ctx context.Context, before pgtype.Timestamptz) (int64, error)
 	RecordTenantMigration(ctx context.Context, arg RecordTenantMigrationParams) error
 	ResetThrottle(ctx context.Context, key string) error
 	RevokeAPIKey(ctx context.Context, arg RevokeAPIKeyParams) (int64, error)

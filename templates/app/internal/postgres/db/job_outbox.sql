@@ -1,0 +1,28 @@
+-- name: InsertOutboxJob :execrows
+-- 0 rows when a job with the same id (a unique job) is already waiting.
+INSERT INTO job_outbox (id, queue, kind, payload, run_at)
+VALUES (@id, @queue, @kind, @payload, @run_at)
+ON CONFLICT (id) DO NOTHING;
+
+-- name: ClaimDueOutboxJobs :many
+-- Locks a batch of due jobs; other relays skip them until this transaction ends.
+SELECT id, queue, payload
+FROM job_outbox
+WHERE run_at <= now()
+ORDER BY run_at
+LIMIT @max_jobs
+FOR UPDATE SKIP LOCKED;
+
+-- name: DeleteOutboxJobs :exec
+DELETE FROM job_outbox
+WHERE id = ANY(@ids::text[]);
+
+-- name: DeleteOutboxJob :execrows
+DELETE FROM job_outbox
+WHERE id = @id;
+
+-- name: CountOutboxJobs :many
+SELECT queue, (CASE WHEN run_at <= now() THEN 'outbox' ELSE 'scheduled' END)::text AS state, count(*) AS jobs
+FROM job_outbox
+GROUP BY 1, 2
+ORDER BY 1, 2;

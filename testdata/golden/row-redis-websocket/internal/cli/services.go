@@ -1,0 +1,74 @@
+package cli
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/acme/shop/internal/broker"
+	"github.com/acme/shop/internal/config"
+	"github.com/acme/shop/internal/httpapi"
+	"github.com/acme/shop/internal/jobs"
+	"github.com/acme/shop/internal/postgres"
+)
+
+// services are the connections serve, worker and jobs share: the database
+// pool, the broker and the job client on them.
+type services struct {
+	pool *pgxpool.Pool
+	jobs *jobs.Client
+	// checks are the readiness checks of the connections.
+	checks  []httpapi.Check
+	closers []func()
+}
+
+// openServices opens the connections. Close them with close.
+func openServices(ctx context.Context, cfg config.Config, logger *slog.Logger, role string) (s *services, err error) {
+	s = &services{}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	name := appName
+	if role != "" {
+		name += "-" + role
+	}
+	// Every running job holds a connection for its transaction; the relay
+	// and the broker's own bookkeeping need a few more.
+	conns := int32(8)
+	if role != "jobs" {
+		for _, n := range cfg.WorkerConcurrency {
+			conns += int32(n) //nolint:gosec // at most 1000 per queue, validated
+		}
+	}
+	if s.pool, err = postgres.Open(ctx, cfg.Database.URL, name, postgres.MinMaxConns(conns)); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, s.pool.Close)
+	s.checks = append(s.checks, httpapi.Check{Name: "database", Ping: s.pool.Ping})
+	jobsCfg := jobs.Config{Pool: s.pool, Logger: logger, Name: cfg.JobsNamespace}
+
+	redis, err := broker.OpenRedis(cfg.RedisURL, name)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func() { _ = redis.Close() })
+	s.checks = append(s.checks, httpapi.Check{Name: "redis", Ping: redis.Ping})
+	jobsCfg.Redis = redis.Client()
+
+	if s.jobs, err = jobs.Open(ctx, jobsCfg); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func() { _ = s.jobs.Close() })
+	return s, nil
+}
+
+// close closes what openServices opened, last first.
+func (s *services) close() {
+	for _, c := range slices.Backward(s.closers) {
+		c()
+	}
+}
