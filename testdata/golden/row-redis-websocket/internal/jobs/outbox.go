@@ -20,9 +20,9 @@ import (
 // so Enqueue writes the job to the job_outbox table in the caller's
 // transaction and the relay (part of every worker) publishes committed,
 // due jobs to the broker, then deletes them. A relay that dies after
-// publishing but before deleting publishes again on restart; the broker
-// drops the copy by its message id (asynq's task id), and the idempotency key makes any copy that
-// slips through a no-op.
+// publishing but before deleting publishes again on restart.
+// asynq refuses the copy by its task id while the first is still queued,
+// and the idempotency key makes any copy that slips through a no-op.
 
 // outboxChannel is the Postgres notification channel that wakes the relay;
 // the job_outbox_notify trigger notifies it.
