@@ -4,10 +4,12 @@
 // The API is the same for every broker. A job is a typed value (Args) plus
 // the tenant it belongs to; Client.Enqueue writes it inside the caller's
 // business transaction, so a rolled-back change never leaves a job behind
-// and a committed one always has its job. The job is written to an outbox table in
-// that transaction, and a relay in the worker publishes it to the broker with
-// the broker's own deduplication, so a crash between commit and publish
-// loses nothing and publishes once in effect.
+// and a committed one always has its job.
+//
+// The job is written to an outbox table in that transaction, and a relay in
+// the worker publishes it to the broker with the broker's own
+// deduplication, so a crash between commit and publish loses nothing and
+// publishes once in effect.
 //
 // Handlers register with Handle. Each delivery runs inside its tenant's data
 // scope (a TenantScope) in one transaction that also records the job's

@@ -20,11 +20,12 @@ import (
 // so Enqueue writes the job to the job_outbox table in the caller's
 // transaction and the relay (part of every worker) publishes committed,
 // due jobs to the broker, then deletes them. A relay that dies after
-// publishing but before deleting publishes again on restart; the broker
-// drops the copy by its message id (asynq's task id), and the idempotency key makes any copy that
-// slips through a no-op.
+// publishing but before deleting publishes again on restart.
+// asynq refuses the copy by its task id while the first is still queued,
+// and the idempotency key makes any copy that slips through a no-op.
 
-// outboxChannel is the Postgres notification channel that wakes the relay.
+// outboxChannel is the Postgres notification channel that wakes the relay;
+// the job_outbox_notify trigger notifies it.
 const outboxChannel = "job_outbox"
 
 // relayBatch is how many jobs the relay publishes per transaction.
@@ -58,14 +59,8 @@ func (c *Client) Enqueue(ctx context.Context, tx pgx.Tx, job Job) (Enqueued, err
 	if err != nil {
 		return Enqueued{}, fmt.Errorf("jobs: enqueue %s: %w", env.Kind, err)
 	}
-	if n == 0 {
-		return Enqueued{ID: env.ID, Duplicate: true}, nil
-	}
-	// Delivered at commit, and not at all on rollback.
-	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, outboxChannel); err != nil {
-		return Enqueued{}, fmt.Errorf("jobs: notify relay: %w", err)
-	}
-	return Enqueued{ID: env.ID}, nil
+	// A trigger on job_outbox notifies the relay, at commit.
+	return Enqueued{ID: env.ID, Duplicate: n == 0}, nil
 }
 
 // due returns when the job became due to run.
@@ -99,7 +94,13 @@ func (c *Client) relay(ctx context.Context, interval time.Duration) error {
 	if err != nil {
 		return fmt.Errorf("jobs: relay connection: %w", err)
 	}
-	defer conn.Release()
+	defer func() {
+		// The connection goes back to the pool: stop listening on it.
+		unlistenCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		_, _ = conn.Exec(unlistenCtx, "UNLISTEN *")
+		conn.Release()
+	}()
 	if _, err := conn.Exec(ctx, "LISTEN "+outboxChannel); err != nil {
 		return fmt.Errorf("jobs: relay listen: %w", err)
 	}

@@ -23,8 +23,8 @@ type Config struct {
 	// Logger receives the client's and worker's logs.
 	Logger *slog.Logger
 	// Name is the namespace of everything the jobs keep in the broker
-	// (asynq queue names), so that
-	// deployments sharing a server stay apart: lowercase letters, digits, -.
+	// (asynq queue names), so that deployments sharing a server stay apart:
+	// lowercase letters, digits and hyphens.
 	Name string
 	// Redis is the Redis client asynq uses.
 	Redis *redis.Client

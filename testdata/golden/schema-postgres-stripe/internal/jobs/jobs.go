@@ -4,8 +4,9 @@
 // The API is the same for every broker. A job is a typed value (Args) plus
 // the tenant it belongs to; Client.Enqueue writes it inside the caller's
 // business transaction, so a rolled-back change never leaves a job behind
-// and a committed one always has its job. River keeps jobs in Postgres itself, in the same
-// transaction.
+// and a committed one always has its job.
+//
+// River stores the job in Postgres itself, in that same transaction.
 //
 // Handlers register with Handle. Each delivery runs inside its tenant's data
 // scope (a TenantScope) in one transaction that also records the job's

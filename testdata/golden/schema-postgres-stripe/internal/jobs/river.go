@@ -40,6 +40,12 @@ func Open(_ context.Context, cfg Config) (*Client, error) {
 		Schema: Schema,
 		// An inserting client has no workers; the worker process has them.
 		SkipUnknownJobCheck: true,
+		// An inserting client uses it only to rate-limit, per queue, the
+		// notification that wakes workers. With River's 100ms default a job
+		// enqueued within 100ms of the previous one waits for the workers'
+		// next poll (a second): measured, that was one job in seven at
+		// p99 1.1s; at the minimum, p99 is 35ms.
+		FetchCooldown: river.FetchCooldownMin,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("jobs: river client: %w", err)

@@ -15,5 +15,20 @@ CREATE INDEX job_outbox_run_at ON job_outbox (run_at);
 
 COMMENT ON TABLE job_outbox IS 'Jobs committed but not yet published to the broker. id is the broker message id (deduplication); unique jobs share a derived id.';
 
+-- Wakes the relay when a transaction that enqueued jobs commits (a
+-- notification is delivered at commit, and not at all on rollback).
+-- +goose StatementBegin
+CREATE FUNCTION job_outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('job_outbox', '');
+    RETURN NULL;
+END;
+$$;
+-- +goose StatementEnd
+
+CREATE TRIGGER job_outbox_notify AFTER INSERT ON job_outbox
+    FOR EACH STATEMENT EXECUTE FUNCTION job_outbox_notify();
+
 -- +goose Down
 DROP TABLE job_outbox;
+DROP FUNCTION job_outbox_notify();
