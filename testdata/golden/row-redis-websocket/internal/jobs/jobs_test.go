@@ -683,7 +683,9 @@ func TestCrashedWorkerProcess(t *testing.T) {
 	require.Equal(t, 1, b.effects(t, "crash-before-effect"), "effect once")
 	require.Equal(t, 1, b.effects(t, "crash-after-commit"), "effect once: the redelivery was skipped by its key")
 	require.Equal(t, 1, b.runs(t, "crash-after-commit"), "the handler did not run again")
-	require.True(t, jobGone(t, b, before.ID), "the retried job is done")
+	// The broker records completion after the handler's transaction
+	// commits (River completes in batches), so wait for it.
+	waitFor(t, crashRecoveryTimeout, func() bool { return jobGone(t, b, before.ID) }, "the retried job is done")
 }
 
 // startChild runs this test binary as a worker process in mode.
