@@ -92,7 +92,7 @@ func Workflow(ctx context.Context, path string) error {
 // goreleaser insists on a git repository with a remote to take the release
 // repository from, which a freshly generated repository (or a clone without
 // one) lacks, so the file is checked from a scratch repository with a
-// placeholder remote; the configuration itself is not touched.
+// stand-in remote; the configuration itself is not touched.
 func Goreleaser(ctx context.Context, config string) error {
 	content, err := os.ReadFile(config)
 	if err != nil {
@@ -129,7 +129,7 @@ func Goreleaser(ctx context.Context, config string) error {
 	if err := runTool(ctx, scratch, git, "init", "--quiet"); err != nil {
 		return err
 	}
-	if err := runTool(ctx, scratch, git, "remote", "add", "origin", "https://github.com/repocheck/placeholder.git"); err != nil {
+	if err := runTool(ctx, scratch, git, "remote", "add", "origin", "https://github.com/repocheck/stand-in.git"); err != nil {
 		return err
 	}
 	if err := runTool(ctx, scratch, bin, "check", "--config", name); err != nil {
