@@ -3,6 +3,7 @@ package repocheck
 import (
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -58,5 +59,18 @@ func TestGoreleaser(t *testing.T) {
 			}
 			wantErr(t, err, tt.want...)
 		})
+	}
+}
+
+// TestGoreleaserForcedColour runs the check the way a CI runner that forces
+// colour does: the findings must still read as plain text.
+func TestGoreleaserForcedColour(t *testing.T) {
+	requireTool(t, "goreleaser")
+	t.Setenv("CLICOLOR_FORCE", "1")
+	t.Setenv("FORCE_COLOR", "1")
+	err := Goreleaser(t.Context(), writeFile(t, ".goreleaser.yaml", "version: 2\narchives:\n  - format: zip\n"))
+	wantErr(t, err, "archives.format should not be used anymore")
+	if err != nil && strings.Contains(err.Error(), "\x1b[") {
+		t.Errorf("findings carry terminal escapes:\n%q", err.Error())
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 
@@ -138,6 +139,14 @@ func Goreleaser(ctx context.Context, config string) error {
 	return nil
 }
 
+// colourForcing names the variables CI systems set to force coloured output
+// even into a pipe; a checker's findings are matched as text, so they go.
+var colourForcing = map[string]bool{"CLICOLOR_FORCE": true, "FORCE_COLOR": true, "NO_COLOR": true}
+
+// ansiEscape matches the terminal escape sequences a checker may still
+// print (some colour regardless of NO_COLOR).
+var ansiEscape = regexp.MustCompile(`\x1b\[[0-9;]*[A-Za-z]`)
+
 // runTool runs a checker in dir and turns a failure into an error carrying
 // its output, which is where the findings are.
 //
@@ -147,15 +156,17 @@ func runTool(ctx context.Context, dir, bin string, args ...string) error {
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
-	cmd.Env = []string{"NO_COLOR=1"}
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "GIT_") {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "GIT_") && !colourForcing[name] {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
+	cmd.Env = append(cmd.Env, "NO_COLOR=1") // last, so it wins over an inherited value
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s %s: %w\n%s", filepath.Base(bin), strings.Join(args, " "), err, bytes.TrimSpace(out.Bytes()))
+		findings := ansiEscape.ReplaceAll(bytes.TrimSpace(out.Bytes()), nil)
+		return fmt.Errorf("%s %s: %w\n%s", filepath.Base(bin), strings.Join(args, " "), err, findings)
 	}
 	return nil
 }
