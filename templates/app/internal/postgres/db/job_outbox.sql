@@ -1,6 +1,8 @@
 -- name: InsertOutboxJob :execrows
 -- 0 rows when a job with the same id (a unique job) is already waiting.
-INSERT INTO job_outbox (id, queue, kind, payload, run_at)
+-- Qualified, so that a job handler can enqueue from a transaction whose
+-- search_path is its tenant's schema.
+INSERT INTO public.job_outbox (id, queue, kind, payload, run_at)
 VALUES (@id, @queue, @kind, @payload, @run_at)
 ON CONFLICT (id) DO NOTHING;
 

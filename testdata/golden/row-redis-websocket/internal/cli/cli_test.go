@@ -241,8 +241,31 @@ func TestDevMigratesThenServesAndWorks(t *testing.T) {
 		return strings.Contains(string(body), `jobs_processed_total{kind="mail.send",queue="email"} 1`)
 	}, 5*time.Second, 50*time.Millisecond, "the API serves the worker's metrics in dev")
 
+	// An invitation's email is a job of its tenant, queued with the
+	// invitation and sent by the worker inside the tenant's scope.
+	base := "http://" + srv.addr
+	status, body := send(t, http.MethodPost, base+"/v1/auth/signup", "", "", `{"email":"ada@example.com","password":"correct horse battery staple","name":"Ada"}`)
+	require.Equal(t, http.StatusCreated, status, string(body))
+	status, body = send(t, http.MethodPost, base+"/v1/auth/login", "", "", `{"email":"ada@example.com","password":"correct horse battery staple"}`)
+	require.Equal(t, http.StatusOK, status, string(body))
+	var login struct {
+		Token string `json:"token"`
+	}
+	require.NoError(t, json.Unmarshal(body, &login))
+	status, body = send(t, http.MethodPost, base+"/v1/tenants", login.Token, "", `{"slug":"acme","name":"Acme"}`)
+	require.Equal(t, http.StatusCreated, status, string(body))
+	status, body = send(t, http.MethodPost, base+"/v1/invitations", login.Token, "acme", `{"email":"grace@example.com","role":"member"}`)
+	require.Equal(t, http.StatusCreated, status, string(body))
+	require.Eventually(t, func() bool { return len(smtp.Mail()) == 2 }, 15*time.Second, 50*time.Millisecond,
+		"the worker sends the invitation")
+	invitation := smtp.Mail()[1]
+	require.Equal(t, []string{"grace@example.com"}, invitation.To)
+	require.Contains(t, invitation.Data, "You are invited to join Acme")
+	require.Regexp(t, `inv_[A-Z2-7]{26}`, invitation.Data, "it carries the token")
+
 	srv.stop(t)
 	require.Contains(t, srv.stderr.String(), `msg="server stopped"`, "human-readable logs")
+	require.NotContains(t, srv.stderr.String(), "job failed", "no job failed on the way")
 }
 
 func TestHealthcheckFailsWithoutAServer(t *testing.T) {

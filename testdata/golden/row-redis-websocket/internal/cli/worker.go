@@ -85,6 +85,7 @@ func work(ctx context.Context, cfg config.Config, logger *slog.Logger, s *servic
 	w, err := jobs.NewWorker(s.jobs, jobs.WorkerConfig{
 		Registry:        reg,
 		Queues:          cfg.WorkerConcurrency,
+		Scope:           jobs.TenantsScope(s.pool, s.tenants),
 		Metrics:         metrics,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Periodic:        []jobs.PeriodicJob{jobs.PrunePeriodic},

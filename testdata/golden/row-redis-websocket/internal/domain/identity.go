@@ -1,7 +1,6 @@
 package domain
 
 import (
-	"context"
 	"net/mail"
 	"regexp"
 	"strings"
@@ -112,16 +111,12 @@ func (a Access) Can(p Permission) bool {
 	return a.Permissions.Has(p)
 }
 
-// Email is one plain-text message.
+// Email is one plain-text message. The application queues email (see
+// postgres.MailQueue); the worker sends it.
 type Email struct {
 	To      string
 	Subject string
 	Text    string
-}
-
-// Mailer sends email. The SMTP implementation is in package mailer.
-type Mailer interface {
-	Send(ctx context.Context, e Email) error
 }
 
 // Identity limits.

@@ -89,7 +89,7 @@ func setupAPIOn(tb testing.TB, cfg config.Database, opts bundleOptions) (*apiBun
 	logs := &testsvc.LogBuffer{}
 	mail := &mailbox{}
 	identity, err := postgres.NewIdentity(tenants, postgres.IdentityOptions{
-		Hasher: opts.hasher, Mailer: mail, Throttle: opts.throttle,
+		Hasher: opts.hasher, Mail: mail, Throttle: opts.throttle,
 		Logger: logging.New(logs, slog.LevelDebug, logging.JSON),
 	})
 	require.NoError(tb, err)

@@ -16,8 +16,9 @@ import (
 
 // The benchmarks measure the whole path a job takes on this broker: the
 // enqueue in a business transaction, the relay, the broker, and a worker
-// running a no-op handler in its tenant transaction (idempotency key
-// included). Run them one at a time, e.g.:
+// running a no-op handler in its tenant's scope (jobs.TenantsScope, as in
+// production: the tenant resolved, its transaction entered, the idempotency
+// key recorded). Run them one at a time, e.g.:
 //
 //	go test -run '^$' -bench 'Throughput' -benchtime 5000x ./internal/jobs
 //	go test -run '^$' -bench 'Latency' -benchtime 300x ./internal/jobs
@@ -37,7 +38,7 @@ const benchWorkers = 20
 const benchEnqueuers = 8
 
 // startBenchWorker runs a worker whose handler calls onRun.
-func startBenchWorker(b *testing.B, bundle *testBundle, onRun func(seq int)) {
+func startBenchWorker(b *testing.B, bundle *tenancyBundle, onRun func(seq int)) {
 	b.Helper()
 	reg := jobs.NewRegistry()
 	jobs.Handle(reg, func(_ context.Context, _ pgx.Tx, d *jobs.Delivery[benchArgs]) error {
@@ -46,12 +47,13 @@ func startBenchWorker(b *testing.B, bundle *testBundle, onRun func(seq int)) {
 	})
 	bundle.startWorker(b, func(c *jobs.WorkerConfig) {
 		c.Registry = reg
+		c.Scope = jobs.TenantsScope(bundle.pool, bundle.tenants)
 		c.Queues = map[string]int{bundle.queue: benchWorkers}
 	})
 }
 
 // enqueueAll enqueues n jobs from benchEnqueuers goroutines.
-func enqueueAll(b *testing.B, bundle *testBundle, n int) {
+func enqueueAll(b *testing.B, bundle *tenancyBundle, n int) {
 	b.Helper()
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -97,14 +99,14 @@ func waitDone(b *testing.B, done *atomic.Int64, n int) {
 
 func BenchmarkThroughput(b *testing.B) {
 	b.Run("enqueue", func(b *testing.B) {
-		bundle := setup(b)
+		bundle := setupTenancy(b)
 		b.ResetTimer()
 		enqueueAll(b, bundle, b.N)
 		b.StopTimer()
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
 	})
 	b.Run("process-backlog", func(b *testing.B) {
-		bundle := setup(b)
+		bundle := setupTenancy(b)
 		enqueueAll(b, bundle, b.N)
 		var done atomic.Int64
 		b.ResetTimer()
@@ -114,7 +116,7 @@ func BenchmarkThroughput(b *testing.B) {
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
 	})
 	b.Run("enqueue+process", func(b *testing.B) {
-		bundle := setup(b)
+		bundle := setupTenancy(b)
 		var done atomic.Int64
 		startBenchWorker(b, bundle, func(int) { done.Add(1) })
 		b.ResetTimer()
@@ -129,7 +131,7 @@ func BenchmarkThroughput(b *testing.B) {
 // from just before the enqueueing transaction commits to the handler
 // starting: what a user waits for an email to leave.
 func BenchmarkLatency(b *testing.B) {
-	bundle := setup(b)
+	bundle := setupTenancy(b)
 	started := make(chan int, 1)
 	startBenchWorker(b, bundle, func(seq int) { started <- seq })
 	latencies := make([]time.Duration, 0, b.N)

@@ -37,7 +37,9 @@ type WorkerConfig struct {
 	// Queues maps each queue the worker works to how many of its jobs run
 	// at once; required.
 	Queues map[string]int
-	// Scope runs each job inside its tenant's data scope; default PoolScope.
+	// Scope runs each job inside its tenant's data scope. The application
+	// passes TenantsScope; the default, PoolScope, gives every job a plain
+	// transaction and suits only jobs without a tenant.
 	Scope TenantScope
 	// Metrics records the worker's job metrics; default NewMetrics().
 	Metrics *Metrics

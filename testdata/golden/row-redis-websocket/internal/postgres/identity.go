@@ -28,10 +28,10 @@ const (
 type IdentityOptions struct {
 	// Hasher hashes passwords; its parameters are the ones logins upgrade to.
 	Hasher *auth.Hasher
-	// Mailer sends invitations and sign-up notices. Without one (commands
-	// that send no mail) sending fails.
-	Mailer domain.Mailer
-	// Logger reports mail that could not be sent in the background.
+	// Mail queues invitations and sign-up notices for the worker to send.
+	// Without one (commands that send no mail) queueing fails.
+	Mail MailQueue
+	// Logger reports sign-up notices that could not be queued.
 	Logger *slog.Logger
 	// SessionTTL is how long a login's token lives (DefaultSessionTTL when 0).
 	SessionTTL time.Duration
@@ -39,6 +39,15 @@ type IdentityOptions struct {
 	InvitationTTL time.Duration
 	// Throttle limits sign-in and sign-up attempts (DefaultThrottle when zero).
 	Throttle ThrottleLimits
+}
+
+// MailQueue queues email in a control-plane transaction: the worker sends
+// it, with retries, if and only if tx commits. tenant is the tenant the
+// email is about (the zero Tenant for none); key is its idempotency key,
+// so that a second email with the same key is not sent once the first was.
+// Package mail implements it with a background job.
+type MailQueue interface {
+	QueueMail(ctx context.Context, tx pgx.Tx, tenant domain.Tenant, key string, e domain.Email) error
 }
 
 // Identity is the identity store in the control plane: users and their
@@ -49,7 +58,7 @@ type Identity struct {
 	pool     *pgxpool.Pool
 	queries  *db.Queries
 	hasher   *auth.Hasher
-	mailer   domain.Mailer
+	mail     MailQueue
 	logger   *slog.Logger
 	opts     IdentityOptions
 	throttle *throttle
@@ -60,8 +69,8 @@ func NewIdentity(ts *Tenants, opts IdentityOptions) (*Identity, error) {
 	if opts.Hasher == nil {
 		return nil, errors.New("postgres: identity needs a password hasher")
 	}
-	if opts.Mailer == nil {
-		opts.Mailer = noMailer{}
+	if opts.Mail == nil {
+		opts.Mail = noMailQueue{}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -80,7 +89,7 @@ func NewIdentity(ts *Tenants, opts IdentityOptions) (*Identity, error) {
 		pool:     ts.pool,
 		queries:  q,
 		hasher:   opts.Hasher,
-		mailer:   opts.Mailer,
+		mail:     opts.Mail,
 		logger:   opts.Logger,
 		opts:     opts,
 		throttle: &throttle{queries: q, limits: opts.Throttle},
@@ -120,13 +129,7 @@ func (id *Identity) SignUp(ctx context.Context, email, password, name, clientAdd
 	}
 	row, err := id.queries.InsertUser(ctx, db.InsertUserParams{Email: email, Name: name, PasswordHash: hash})
 	if errors.Is(err, pgx.ErrNoRows) {
-		id.mailInBackground(ctx, domain.Email{
-			To:      email,
-			Subject: "Someone tried to sign up with your email address",
-			Text: "Someone, maybe you, tried to create an account with this email address, which already has one.\n\n" +
-				"If it was you, sign in with your password instead. If it was not, you can ignore this message: " +
-				"your account is unchanged.\n",
-		})
+		id.queueSignUpNotice(ctx, email)
 		return domain.User{ID: newUUID(), Email: email, Name: name, CreatedAt: time.Now()}, nil
 	}
 	if err != nil {
@@ -356,24 +359,31 @@ func (id *Identity) UserTenants(ctx context.Context, userID, afterSlug string, l
 	return out, nil
 }
 
-// mailInBackground sends e without holding up the request, so how long
-// sending takes tells the caller nothing. A failure is logged.
-func (id *Identity) mailInBackground(ctx context.Context, e domain.Email) {
-	ctx = context.WithoutCancel(ctx)
-	go func() {
-		sendCtx, cancel := context.WithTimeout(ctx, time.Minute)
-		defer cancel()
-		if err := id.mailer.Send(sendCtx, e); err != nil {
-			id.logger.WarnContext(sendCtx, "could not send email", slog.String("subject", e.Subject), slog.Any("error", err))
-		}
-	}()
+// queueSignUpNotice tells the owner of email that someone tried to sign up
+// with it. The key allows one notice per address and hour, so repeated
+// attempts cannot flood a mailbox. A failure is logged, not returned: the
+// answer must stay the one a new address gets.
+func (id *Identity) queueSignUpNotice(ctx context.Context, email string) {
+	key := "signup-notice:" + email + ":" + time.Now().UTC().Format("2006-01-02T15")
+	err := pgx.BeginFunc(ctx, id.pool, func(tx pgx.Tx) error {
+		return id.mail.QueueMail(ctx, tx, domain.Tenant{}, key, domain.Email{
+			To:      email,
+			Subject: "Someone tried to sign up with your email address",
+			Text: "Someone, maybe you, tried to create an account with this email address, which already has one.\n\n" +
+				"If it was you, sign in with your password instead. If it was not, you can ignore this message: " +
+				"your account is unchanged.\n",
+		})
+	})
+	if err != nil {
+		id.logger.WarnContext(ctx, "could not queue the sign-up notice", slog.Any("error", err))
+	}
 }
 
-// noMailer is the mailer of an Identity given none.
-type noMailer struct{}
+// noMailQueue is the mail queue of an Identity given none.
+type noMailQueue struct{}
 
-func (noMailer) Send(context.Context, domain.Email) error {
-	return errors.New("no mailer configured")
+func (noMailQueue) QueueMail(context.Context, pgx.Tx, domain.Tenant, string, domain.Email) error {
+	return errors.New("no mail queue configured")
 }
 
 // rolePermissions returns what a role holds: a built-in role's catalogue

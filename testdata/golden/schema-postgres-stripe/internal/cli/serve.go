@@ -16,7 +16,6 @@ import (
 	"example.com/acme/internal/httpapi"
 	"example.com/acme/internal/jobs"
 	"example.com/acme/internal/logging"
-	"example.com/acme/internal/postgres"
 )
 
 func runServe(ctx context.Context, e env, args []string) error {
@@ -76,12 +75,7 @@ func runDev(ctx context.Context, e env, args []string) error {
 // serve runs the HTTP server until ctx is cancelled, then shuts it down
 // gracefully: in-flight requests get cfg.ShutdownTimeout to finish.
 func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, s *services, collectors []prometheus.Collector) error {
-	tenants, err := postgres.OpenTenants(ctx, cfg.Database, postgres.TenantsOptions{AppName: appName})
-	if err != nil {
-		return err
-	}
-	defer tenants.Close()
-	identity, err := openIdentity(ctx, cfg, tenants, logger)
+	identity, err := openIdentity(cfg, s, logger)
 	if err != nil {
 		return err
 	}
@@ -89,7 +83,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, s *servi
 		Logger:     logger,
 		Version:    version(),
 		BaseDomain: cfg.BaseDomain,
-		Tenants:    tenants,
+		Tenants:    s.tenants,
 		Identity:   identity,
 		Checks:     s.checks,
 		Collectors: collectors,

@@ -14,10 +14,12 @@ import (
 )
 
 // services are the connections serve, worker and jobs share: the database
-// pool, the broker and the job client on them.
+// pool, the broker and the job client on them, and (for serve and worker)
+// the tenant registry, the only way to tenant data.
 type services struct {
-	pool *pgxpool.Pool
-	jobs *jobs.Client
+	pool    *pgxpool.Pool
+	jobs    *jobs.Client
+	tenants *postgres.Tenants // nil for one-off jobs commands
 	// checks are the readiness checks of the connections.
 	checks  []httpapi.Check
 	closers []func()
@@ -35,19 +37,27 @@ func openServices(ctx context.Context, cfg config.Config, logger *slog.Logger, r
 	if role != "" {
 		name += "-" + role
 	}
-	// Every running job holds a connection for its transaction; the relay
-	// and the broker's own bookkeeping need a few more.
-	conns := int32(8)
+	// Every running job holds a connection for its transaction (on the
+	// tenants' pool for a tenant's job, on this one for a control-plane
+	// job); the relay and the broker's own bookkeeping need a few more.
+	var running int32
 	if role != "jobs" {
 		for _, n := range cfg.WorkerConcurrency {
-			conns += int32(n) //nolint:gosec // at most 1000 per queue, validated
+			running += int32(n) //nolint:gosec // at most 1000 per queue, validated
 		}
 	}
-	if s.pool, err = postgres.Open(ctx, cfg.Database.URL, name, postgres.MinMaxConns(conns)); err != nil {
+	if s.pool, err = postgres.Open(ctx, cfg.Database.URL, name, postgres.MinMaxConns(running+8)); err != nil {
 		return nil, err
 	}
 	s.closers = append(s.closers, s.pool.Close)
 	s.checks = append(s.checks, httpapi.Check{Name: "database", Ping: s.pool.Ping})
+	if role != "jobs" {
+		s.tenants, err = postgres.OpenTenants(ctx, cfg.Database, postgres.TenantsOptions{AppName: name, MaxConnsAtLeast: running})
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, s.tenants.Close)
+	}
 	jobsCfg := jobs.Config{Pool: s.pool, Logger: logger, Name: appName}
 
 	if s.jobs, err = jobs.Open(ctx, jobsCfg); err != nil {

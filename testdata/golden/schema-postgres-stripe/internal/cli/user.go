@@ -12,24 +12,20 @@ import (
 
 	"example.com/acme/internal/auth"
 	"example.com/acme/internal/config"
-	"example.com/acme/internal/mailer"
+	"example.com/acme/internal/mail"
 	"example.com/acme/internal/postgres"
 )
 
 // openIdentity returns the identity store the server uses: argon2id at
-// OWASP's parameters, mail over SMTP_URL from no-reply@BASE_DOMAIN.
-func openIdentity(_ context.Context, cfg config.Config, tenants *postgres.Tenants, logger *slog.Logger) (*postgres.Identity, error) {
+// OWASP's parameters; invitations and notices queued as mail jobs.
+func openIdentity(cfg config.Config, s *services, logger *slog.Logger) (*postgres.Identity, error) {
 	hasher, err := auth.NewHasher(auth.DefaultParams)
 	if err != nil {
 		return nil, err
 	}
-	smtp, err := mailer.NewSMTP(cfg.SMTPURL, appName+" <no-reply@"+cfg.BaseDomain+">")
-	if err != nil {
-		return nil, err
-	}
-	return postgres.NewIdentity(tenants, postgres.IdentityOptions{
+	return postgres.NewIdentity(s.tenants, postgres.IdentityOptions{
 		Hasher:     hasher,
-		Mailer:     smtp,
+		Mail:       mail.NewQueue(s.jobs),
 		Logger:     logger,
 		SessionTTL: cfg.SessionTTL,
 	})

@@ -134,12 +134,16 @@ type Delivery[T Args] struct {
 // Handler does one kind of job. tx is a transaction inside the job's tenant
 // scope: whatever the handler writes through it commits together with the
 // job's idempotency key, or not at all when the handler returns an error.
+// TenantQueries(tx) gives the tenant queries on it; hand-written SQL stays
+// unqualified, as theirs is.
+//
+// A handler can enqueue follow-up jobs with Client.Enqueue in tx.
 type Handler[T Args] func(ctx context.Context, tx pgx.Tx, d *Delivery[T]) error
 
-// TenantScope runs fn in a transaction scoped to tenant's data. The default,
-// PoolScope, opens a plain transaction; the tenancy layer provides one that
-// confines the transaction to the tenant (search_path, row-level security or
-// the tenant's own database).
+// TenantScope runs fn in a transaction scoped to tenant's data. The worker
+// of the application uses TenantsScope, which confines the transaction to
+// the tenant through the tenancy layer; PoolScope, a plain transaction for
+// every tenant, is for control-plane work and tests of the machinery.
 type TenantScope func(ctx context.Context, tenant Tenant, fn func(ctx context.Context, tx pgx.Tx) error) error
 
 // PoolScope returns a TenantScope that runs fn in a transaction on pool,

@@ -32,6 +32,12 @@ var PrunePeriodic = PeriodicJob{
 
 // HandlePrune handles PruneArgs.
 func HandlePrune(ctx context.Context, tx pgx.Tx, _ *Delivery[PruneArgs]) error {
+	return pruneControlPlane(ctx, tx)
+}
+
+// pruneControlPlane deletes the control plane's expired job keys and
+// periodic slots.
+func pruneControlPlane(ctx context.Context, tx pgx.Tx) error {
 	before := pgtype.Timestamptz{Time: time.Now().Add(-ProcessedRetention), Valid: true}
 	q := db.New(tx)
 	if _, err := q.PruneProcessedJobs(ctx, before); err != nil {

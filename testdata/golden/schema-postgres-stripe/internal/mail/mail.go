@@ -6,7 +6,9 @@ package mail
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"mime"
@@ -88,12 +90,45 @@ func NewSender(smtpURL, from string) (*Sender, error) {
 	}, nil
 }
 
+// Queue queues email as Message jobs; it is the application's
+// postgres.MailQueue.
+type Queue struct {
+	jobs *jobs.Client
+}
+
+// NewQueue returns a Queue enqueueing with client.
+func NewQueue(client *jobs.Client) *Queue {
+	return &Queue{jobs: client}
+}
+
+// QueueMail enqueues e in tx, for tenant, with idempotency key key (a new
+// random one when empty).
+func (q *Queue) QueueMail(ctx context.Context, tx pgx.Tx, tenant domain.Tenant, key string, e domain.Email) error {
+	m := Message{To: e.To, Subject: e.Subject, Text: e.Text}
+	if err := m.Validate(); err != nil {
+		return err
+	}
+	_, err := q.jobs.Enqueue(ctx, tx, jobs.Job{
+		Tenant:  jobs.Tenant{ID: tenant.ID, Slug: tenant.Slug},
+		Args:    m,
+		Options: jobs.Options{Key: key},
+	})
+	return err
+}
+
 // Handle is the job handler for Message. The Message-ID is derived from the
 // job's idempotency key, so a mail server or client that deduplicates by
 // Message-ID shows a resend (after a crash between sending and committing)
 // once.
 func (s *Sender) Handle(ctx context.Context, _ pgx.Tx, d *jobs.Delivery[Message]) error {
-	return s.Send(ctx, d.Args, "<"+d.Key+"@"+s.from.Address[strings.LastIndexByte(s.from.Address, '@')+1:]+">")
+	return s.Send(ctx, d.Args, s.messageID(d.Tenant.ID, d.Key))
+}
+
+// messageID returns the Message-ID of the email with a job key: a hash, as
+// keys may hold characters a Message-ID cannot (an email address, say).
+func (s *Sender) messageID(tenantID, key string) string {
+	sum := sha256.Sum256([]byte(tenantID + "\x00" + key))
+	return "<" + hex.EncodeToString(sum[:16]) + "@" + s.from.Address[strings.LastIndexByte(s.from.Address, '@')+1:] + ">"
 }
 
 // Send delivers m now, with the given Message-ID header.

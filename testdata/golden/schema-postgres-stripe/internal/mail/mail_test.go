@@ -3,6 +3,7 @@ package mail_test
 import (
 	"io"
 	"mime/quotedprintable"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -33,12 +34,34 @@ func TestHandleSendsTheMessage(t *testing.T) {
 	require.Contains(t, header, `From: "Acme" <no-reply@acme.test>`)
 	require.Contains(t, header, `To: "Ada" <ada@example.com>`)
 	require.Contains(t, header, "Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe_from_Acme?=")
-	require.Contains(t, header, "Message-ID: <key-1@acme.test>", "the job key makes resends recognisable")
+	require.Regexp(t, `Message-ID: <[0-9a-f]{32}@acme\.test>\r\n`, header, "the job key makes resends recognisable")
 	require.Contains(t, header, "Content-Transfer-Encoding: quoted-printable")
 	decoded, err := io.ReadAll(quotedprintable.NewReader(strings.NewReader(body)))
 	require.NoError(t, err)
 	require.Equal(t, "Hello Ada,\r\nyour invoice is ready = 42 €.\r\n", string(decoded))
+
+	// The Message-ID depends on the tenant and key only, and is valid
+	// whatever the key holds.
+	for _, d := range []*jobs.Delivery[mail.Message]{
+		{Key: "key-1", Args: msg},
+		{Key: "key-2", Args: msg},
+		{Key: "key-1", Tenant: jobs.Tenant{ID: "7d1c6e0e-3f5f-4c1e-9a57-0f0c2d2b1a11", Slug: "acme"}, Args: msg},
+		{Key: "signup-notice:ada@example.com:2026-01-02T03", Args: msg},
+	} {
+		require.NoError(t, s.Handle(t.Context(), nil, d))
+	}
+	ids := make([]string, 0, 5)
+	for _, m := range srv.Mail() {
+		ids = append(ids, messageID.FindStringSubmatch(m.Data)[1])
+	}
+	require.Len(t, ids, 5)
+	require.Equal(t, ids[0], ids[1], "a resend has the same Message-ID")
+	require.NotEqual(t, ids[0], ids[2], "another key, another Message-ID")
+	require.NotEqual(t, ids[0], ids[3], "another tenant, another Message-ID")
+	require.NotEqual(t, ids[0], ids[4])
 }
+
+var messageID = regexp.MustCompile(`Message-ID: <([0-9a-f]{32})@acme\.test>\r\n`)
 
 func TestSendFailsWhenTheServerIsDown(t *testing.T) {
 	t.Parallel()

@@ -19,8 +19,9 @@ import (
 var errNoInvitation = domain.Errorf(domain.ENOTFOUND, "This invitation does not exist, has expired, was already used or is for another email address.")
 
 // Invite invites email to a's tenant in role, which a must hold every
-// permission of, and mails the invitation's single-use token. The
-// invitation is only kept if the email was handed to the mailer.
+// permission of, and queues the email carrying the invitation's single-use
+// token in the same transaction: the invitation exists if and only if its
+// email is on its way.
 func (id *Identity) Invite(ctx context.Context, a domain.Access, email, role string) (domain.Invitation, error) {
 	email, normErr := domain.NormalizeEmail(email)
 	if normErr != nil {
@@ -28,7 +29,8 @@ func (id *Identity) Invite(ctx context.Context, a domain.Access, email, role str
 	}
 	token := auth.NewToken(auth.InvitationPrefix)
 	var inv domain.Invitation
-	err := id.inTx(ctx, func(q *db.Queries) error {
+	err := pgx.BeginFunc(ctx, id.pool, func(tx pgx.Tx) error {
+		q := db.New(tx)
 		perms, err := roleOf(ctx, q, a.Tenant, role)
 		if err != nil {
 			return err
@@ -49,7 +51,7 @@ func (id *Identity) Invite(ctx context.Context, a domain.Access, email, role str
 			return fmt.Errorf("invite: %w", err)
 		}
 		inv = domain.Invitation{ID: row.ID.String(), Email: row.Email, Role: row.Role, ExpiresAt: row.ExpiresAt.Time}
-		err = id.mailer.Send(ctx, domain.Email{
+		err = id.mail.QueueMail(ctx, tx, a.Tenant, "invitation:"+inv.ID, domain.Email{
 			To:      email,
 			Subject: "You are invited to join " + a.Tenant.Name,
 			Text: fmt.Sprintf("You are invited to join %s (%s) as %s.\n\n"+
@@ -59,7 +61,7 @@ func (id *Identity) Invite(ctx context.Context, a domain.Access, email, role str
 				a.Tenant.Name, a.Tenant.Slug, role, token, inv.ExpiresAt.Format(time.RFC1123)),
 		})
 		if err != nil {
-			return domain.Wrap(err, domain.EUNAVAILABLE, "The invitation email could not be sent; try again later.")
+			return domain.Wrap(err, domain.EUNAVAILABLE, "The invitation email could not be queued; try again later.")
 		}
 		return nil
 	})

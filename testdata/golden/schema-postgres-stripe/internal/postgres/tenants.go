@@ -46,6 +46,11 @@ type TenantsOptions struct {
 	Migrations fs.FS
 	// ResolveTTL replaces DefaultResolveTTL when positive.
 	ResolveTTL time.Duration
+	// MaxConnsAtLeast raises the connection limit of the control-plane pool (which
+	// tenant transactions run on too) to at least this many, so that a
+	// worker has one per running job. Zero keeps pgx's default;
+	// pool_max_conns in DATABASE_URL wins over both.
+	MaxConnsAtLeast int32
 }
 
 // Tenants is the tenant registry in the control plane and the only way to
@@ -80,7 +85,11 @@ func OpenTenants(ctx context.Context, cfg config.Database, opts TenantsOptions) 
 	if ttl <= 0 {
 		ttl = DefaultResolveTTL
 	}
-	pool, err := open(ctx, cfg.URL, opts.AppName, configureTenantPool)
+	var sizing []Option
+	if opts.MaxConnsAtLeast > 0 {
+		sizing = append(sizing, MinMaxConns(opts.MaxConnsAtLeast))
+	}
+	pool, err := open(ctx, cfg.URL, opts.AppName, configureTenantPool, sizing...)
 	if err != nil {
 		return nil, err
 	}
@@ -129,8 +138,19 @@ func (ts *Tenants) InTenant(ctx context.Context, t domain.Tenant, fn func(contex
 	})
 }
 
-// inTenantTx is InTenant with the raw transaction, for this package's tests
-// that attack the confinement with hand-written SQL.
+// InTenantTx is InTenant for code that needs the transaction itself rather
+// than the tenant queries: background jobs, whose handlers take a pgx.Tx
+// (see jobs.TenantsScope). The confinement is the same. Handlers write
+// unqualified SQL: a schema-qualified name would step past search_path in
+// schema mode.
+func (ts *Tenants) InTenantTx(ctx context.Context, t domain.Tenant, fn func(context.Context, pgx.Tx) error) error {
+	return ts.inTenantTx(ctx, t, func(tx pgx.Tx) error {
+		return fn(ctx, tx)
+	})
+}
+
+// inTenantTx runs fn in a transaction confined to t; this package's tests
+// use it to attack the confinement with hand-written SQL.
 func (ts *Tenants) inTenantTx(ctx context.Context, t domain.Tenant, fn func(pgx.Tx) error) error {
 	if t.ID == "" {
 		return domain.Errorf(domain.EINTERNAL, "tenant-scoped work without a tenant")

@@ -104,7 +104,7 @@ func (q *Queries) DeleteOutboxJobs(ctx context.Context, ids []string) error {
 }
 
 const insertOutboxJob = `-- name: InsertOutboxJob :execrows
-INSERT INTO job_outbox (id, queue, kind, payload, run_at)
+INSERT INTO public.job_outbox (id, queue, kind, payload, run_at)
 VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (id) DO NOTHING
 `
@@ -118,6 +118,8 @@ type InsertOutboxJobParams struct {
 }
 
 // 0 rows when a job with the same id (a unique job) is already waiting.
+// Qualified, so that a job handler can enqueue from a transaction whose
+// search_path is its tenant's schema.
 func (q *Queries) InsertOutboxJob(ctx context.Context, arg InsertOutboxJobParams) (int64, error) {
 	result, err := q.db.Exec(ctx, insertOutboxJob,
 		arg.ID,

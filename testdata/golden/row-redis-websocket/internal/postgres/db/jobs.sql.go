@@ -32,7 +32,7 @@ func (q *Queries) ClaimPeriodicSlot(ctx context.Context, arg ClaimPeriodicSlotPa
 }
 
 const markJobProcessed = `-- name: MarkJobProcessed :execrows
-INSERT INTO job_processed (tenant_id, kind, key)
+INSERT INTO public.job_processed (tenant_id, kind, key)
 VALUES ($1, $2, $3)
 ON CONFLICT DO NOTHING
 `
@@ -43,7 +43,11 @@ type MarkJobProcessedParams struct {
 	Key      string `json:"key"`
 }
 
-// Records a job's idempotency key; 0 rows means an earlier delivery already committed it.
+// Records a job's idempotency key; 0 rows means an earlier delivery already
+// committed it. It runs in the job's own transaction, inside its tenant's
+// scope, so the name is qualified: in schema mode search_path names only the
+// tenant's schema (and in database mode, where that transaction is in the
+// tenant's database, the tenant migrations make a job_processed of its own).
 func (q *Queries) MarkJobProcessed(ctx context.Context, arg MarkJobProcessedParams) (int64, error) {
 	result, err := q.db.Exec(ctx, markJobProcessed, arg.TenantID, arg.Kind, arg.Key)
 	if err != nil {

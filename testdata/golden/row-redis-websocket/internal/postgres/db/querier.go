@@ -60,6 +60,8 @@ type Querier interface {
 	InsertInvitation(ctx context.Context, arg InsertInvitationParams) (Invitation, error)
 	InsertMembership(ctx context.Context, arg InsertMembershipParams) (Membership, error)
 	// 0 rows when a job with the same id (a unique job) is already waiting.
+	// Qualified, so that a job handler can enqueue from a transaction whose
+	// search_path is its tenant's schema.
 	InsertOutboxJob(ctx context.Context, arg InsertOutboxJobParams) (int64, error)
 	// No row comes back when the name is taken.
 	InsertRole(ctx context.Context, arg InsertRoleParams) (Role, error)
@@ -88,7 +90,11 @@ type Querier interface {
 	// Serialises changes to one tenant's memberships (the last-owner rule reads
 	// then writes) without blocking anything that only references the tenant.
 	LockTenantMemberships(ctx context.Context, tenantID pgtype.UUID) error
-	// Records a job's idempotency key; 0 rows means an earlier delivery already committed it.
+	// Records a job's idempotency key; 0 rows means an earlier delivery already
+	// committed it. It runs in the job's own transaction, inside its tenant's
+	// scope, so the name is qualified: in schema mode search_path names only the
+	// tenant's schema (and in database mode, where that transaction is in the
+	// tenant's database, the tenant migrations make a job_processed of its own).
 	MarkJobProcessed(ctx context.Context, arg MarkJobProcessedParams) (int64, error)
 	PrunePeriodicRuns(ctx context.Context, before pgtype.Timestamptz) (int64, error)
 	PruneProcessedJobs(ctx context.Context, before pgtype.Timestamptz) (int64, error)

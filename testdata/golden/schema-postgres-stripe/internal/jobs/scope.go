@@ -1,0 +1,46 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"example.com/acme/internal/domain"
+	"example.com/acme/internal/postgres"
+	"example.com/acme/internal/postgres/tenantdb"
+)
+
+// TenantsScope is the worker's TenantScope: a job of a tenant runs in a
+// transaction that tenants confines to that tenant (schema mode: search_path
+// set to the tenant's schema), exactly as a request's does; a control-plane job (the
+// zero Tenant) runs in a plain transaction on pool.
+//
+// The job names its tenant by id and slug. The slug is resolved again and
+// must still name the same tenant, so a job outliving its tenant (deleted,
+// or its slug reused) fails instead of running in the wrong place.
+func TenantsScope(pool *pgxpool.Pool, tenants *postgres.Tenants) TenantScope {
+	control := PoolScope(pool)
+	return func(ctx context.Context, tenant Tenant, fn func(ctx context.Context, tx pgx.Tx) error) error {
+		if tenant.ID == "" {
+			return control(ctx, tenant, fn)
+		}
+		t, err := tenants.Resolve(ctx, tenant.Slug)
+		if err != nil {
+			return fmt.Errorf("tenant %s: %w", tenant.Slug, err)
+		}
+		if t.ID != tenant.ID {
+			return domain.Errorf(domain.ENOTFOUND, "tenant %s is no longer the tenant %s the job was enqueued for", tenant.Slug, tenant.ID)
+		}
+		return tenants.InTenantTx(ctx, t, fn)
+	}
+}
+
+// TenantQueries returns the tenant queries on a handler's transaction, which
+// TenantsScope has confined to the job's tenant. Use it only on that
+// transaction: elsewhere, tenant data is reached through
+// postgres.Tenants.InTenant.
+func TenantQueries(tx pgx.Tx) *tenantdb.Queries {
+	return tenantdb.New(tx)
+}
