@@ -2,24 +2,38 @@ package generator
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	sqlc "github.com/sqlc-dev/sqlc/pkg/cli"
 )
 
 const sqlcConfig = "sqlc.yaml"
 
-// sqlcMu serialises sqlc runs: sqlc's library entry point writes its
-// diagnostics to os.Stderr, which runSQLC redirects while it runs.
-var sqlcMu sync.Mutex
+// sqlcChildEnv marks a process started to run sqlc.
+//
+// sqlc's library entry point (pkg/cli) ends the whole process with
+// os.Exit(1) on any error in a query or a schema, so running it in the
+// kit's own process would kill saaskit mid-command, silently (its
+// diagnostics go to os.Stderr). Instead the running binary starts a copy of
+// itself with this variable set, and this package's init turns that copy
+// into sqlc before anything else runs. The sqlc is still the one compiled
+// into saaskit (nothing to install); only its exit is contained. Any binary
+// importing this package (saaskit, its test binaries) can play the part.
+const sqlcChildEnv = "SAASKIT_SQLC_CHILD"
 
-// runSQLC runs sqlc in-process over the rendered tree and adds the code it
+func init() {
+	if os.Getenv(sqlcChildEnv) == "1" {
+		os.Exit(sqlc.Run(os.Args[1:]))
+	}
+}
+
+// runSQLC runs the built-in sqlc over the rendered tree and adds the code it
 // generates to the plan, so the generated repository's queries compile right
 // away. The generated repository regenerates the same bytes with `make sqlc`.
 func runSQLC(plan *Plan) error {
@@ -96,26 +110,23 @@ func SQLC(files []File) ([]File, error) {
 	return out, err
 }
 
-// sqlcGenerate runs `sqlc generate -f config` and returns its exit code and
-// diagnostics.
+// sqlcGenerate runs `sqlc generate -f config` in a child process (see
+// sqlcChildEnv) and returns its exit code and diagnostics.
 func sqlcGenerate(config string) (int, string, error) {
-	sqlcMu.Lock()
-	defer sqlcMu.Unlock()
-	diag, err := os.CreateTemp("", "saaskit-sqlc-stderr-*")
+	exe, err := os.Executable()
 	if err != nil {
-		return 0, "", err
+		return 0, "", fmt.Errorf("sqlc: find the running binary: %w", err)
 	}
-	defer os.Remove(diag.Name())
-	defer diag.Close()
-
-	stderr := os.Stderr
-	os.Stderr = diag
-	code := sqlc.Run([]string{"generate", "--no-remote", "-f", config})
-	os.Stderr = stderr
-
-	if _, err := diag.Seek(0, io.SeekStart); err != nil {
-		return 0, "", err
+	var diag bytes.Buffer
+	cmd := exec.Command(exe, "generate", "--no-remote", "-f", config)
+	cmd.Env = append(os.Environ(), sqlcChildEnv+"=1")
+	cmd.Stdout, cmd.Stderr = &diag, &diag
+	err = cmd.Run()
+	if exitErr, ok := errors.AsType[*exec.ExitError](err); ok && exitErr.ExitCode() > 0 {
+		return exitErr.ExitCode(), diag.String(), nil
 	}
-	out, err := io.ReadAll(diag)
-	return code, string(out), err
+	if err != nil {
+		return 0, "", fmt.Errorf("sqlc: %w", err)
+	}
+	return 0, diag.String(), nil
 }

@@ -1,9 +1,11 @@
 -- name: InsertOutboxJob :execrows
 -- 0 rows when a job with the same id (a unique job) is already waiting.
 -- Qualified, so that a job handler can enqueue from a transaction whose
--- search_path is its tenant's schema.
+-- search_path is its tenant's schema. The payload travels as text: a pool in
+-- QueryExecModeExec (the schema-mode tenants' pool, which identity uses too)
+-- would send a []byte as bytea, which is not valid jsonb.
 INSERT INTO public.job_outbox (id, queue, kind, payload, run_at)
-VALUES (@id, @queue, @kind, @payload, @run_at)
+VALUES (@id, @queue, @kind, (@payload::text)::jsonb, @run_at)
 ON CONFLICT (id) DO NOTHING;
 
 -- name: ClaimDueOutboxJobs :many

@@ -53,7 +53,7 @@ func (c *Client) Enqueue(ctx context.Context, tx pgx.Tx, job Job) (Enqueued, err
 		runAt = env.EnqueuedAt
 	}
 	n, err := db.New(tx).InsertOutboxJob(ctx, db.InsertOutboxJobParams{
-		ID: env.ID, Queue: env.Queue, Kind: env.Kind, Payload: payload,
+		ID: env.ID, Queue: env.Queue, Kind: env.Kind, Payload: string(payload),
 		RunAt: pgtype.Timestamptz{Time: runAt, Valid: true},
 	})
 	if err != nil {

@@ -246,6 +246,35 @@ func TestTenantJobsKeyCommitsWithTheirEffect(t *testing.T) {
 	require.Equal(t, 1, keys, "the key is where the tenant's transaction writes")
 }
 
+// parentArgs is a job whose handler enqueues a keyedArgs job.
+type parentArgs struct{}
+
+func (parentArgs) Kind() string { return "test.parent" }
+
+// TestHandlerEnqueuesAFollowUpInItsTransaction: a tenant's handler enqueues
+// another job through its own, tenant-confined transaction (whose
+// search_path names only the tenant's schema, on a pool that sends
+// parameters as text); the follow-up runs in the same tenant.
+func TestHandlerEnqueuesAFollowUpInItsTransaction(t *testing.T) {
+	t.Parallel()
+	b := setupTenancy(t)
+	b.startScopedWorker(t, func(r *jobs.Registry) {
+		jobs.Handle(r, keyedHandler)
+		jobs.Handle(r, func(ctx context.Context, tx pgx.Tx, d *jobs.Delivery[parentArgs]) error {
+			_, err := b.client.Enqueue(ctx, tx, jobs.Job{
+				Tenant:  d.Tenant,
+				Args:    keyedArgs{Name: "follow-up"},
+				Options: jobs.Options{Queue: b.queue, Key: d.Key + ":follow-up"},
+			})
+			return err
+		})
+	})
+	b.enqueue(t, jobs.Job{Tenant: b.tenantA, Args: parentArgs{}, Options: jobs.Options{Queue: b.queue}})
+	waitFor(t, 15*time.Second, func() bool { return len(b.projectNames(t, b.a)) == 2 }, "the follow-up ran")
+	require.Equal(t, []string{"follow-up", "project of tenant-a"}, b.projectNames(t, b.a))
+	require.Equal(t, []string{"project of tenant-b"}, b.projectNames(t, b.b))
+}
+
 // TestPruneDeletesExpiredKeys: the daily maintenance job deletes job keys
 // older than ProcessedRetention.
 func TestPruneDeletesExpiredKeys(t *testing.T) {

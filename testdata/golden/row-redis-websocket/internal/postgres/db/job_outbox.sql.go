@@ -105,7 +105,7 @@ func (q *Queries) DeleteOutboxJobs(ctx context.Context, ids []string) error {
 
 const insertOutboxJob = `-- name: InsertOutboxJob :execrows
 INSERT INTO public.job_outbox (id, queue, kind, payload, run_at)
-VALUES ($1, $2, $3, $4, $5)
+VALUES ($1, $2, $3, ($4::text)::jsonb, $5)
 ON CONFLICT (id) DO NOTHING
 `
 
@@ -113,13 +113,15 @@ type InsertOutboxJobParams struct {
 	ID      string             `json:"id"`
 	Queue   string             `json:"queue"`
 	Kind    string             `json:"kind"`
-	Payload []byte             `json:"payload"`
+	Payload string             `json:"payload"`
 	RunAt   pgtype.Timestamptz `json:"run_at"`
 }
 
 // 0 rows when a job with the same id (a unique job) is already waiting.
 // Qualified, so that a job handler can enqueue from a transaction whose
-// search_path is its tenant's schema.
+// search_path is its tenant's schema. The payload travels as text: a pool in
+// QueryExecModeExec (the schema-mode tenants' pool, which identity uses too)
+// would send a []byte as bytea, which is not valid jsonb.
 func (q *Queries) InsertOutboxJob(ctx context.Context, arg InsertOutboxJobParams) (int64, error) {
 	result, err := q.db.Exec(ctx, insertOutboxJob,
 		arg.ID,

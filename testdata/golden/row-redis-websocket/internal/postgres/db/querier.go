@@ -61,7 +61,9 @@ type Querier interface {
 	InsertMembership(ctx context.Context, arg InsertMembershipParams) (Membership, error)
 	// 0 rows when a job with the same id (a unique job) is already waiting.
 	// Qualified, so that a job handler can enqueue from a transaction whose
-	// search_path is its tenant's schema.
+	// search_path is its tenant's schema. The payload travels as text: a pool in
+	// QueryExecModeExec (the schema-mode tenants' pool, which identity uses too)
+	// would send a []byte as bytea, which is not valid jsonb.
 	InsertOutboxJob(ctx context.Context, arg InsertOutboxJobParams) (int64, error)
 	// No row comes back when the name is taken.
 	InsertRole(ctx context.Context, arg InsertRoleParams) (Role, error)
