@@ -30,14 +30,19 @@ func isModuleFile(p string) bool {
 // merged semantically and sqlc output is produced from the queries as they
 // will be after the text merge. Changes that turn out to change nothing are
 // dropped. It writes nothing.
-func Resolve(changes []Change, theirs *generator.Plan, root string) ([]Change, error) {
+//
+// When sqlc fails on the merged queries (a conflict left markers in a .sql
+// file, or a user's query no longer fits the kit's schema), the query code
+// is left as it is and sqlcErr says why; the other changes still stand, so
+// the upgrade can be written and the queries fixed afterwards.
+func Resolve(changes []Change, theirs *generator.Plan, root string) (resolved []Change, sqlcErr, err error) {
 	t := index(theirs)
 
 	// sqlc's inputs after the merge: the working tree's .sql files and
 	// sqlc.yaml, with the planned changes applied.
 	inputs, err := sqlcInputs(root)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, c := range changes {
 		if c.Path == "sqlc.yaml" || strings.HasSuffix(c.Path, ".sql") {
@@ -54,10 +59,7 @@ func Resolve(changes []Change, theirs *generator.Plan, root string) ([]Change, e
 		files = append(files, generator.File{Path: p, Content: content})
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
-	generated, err := generator.SQLC(files)
-	if err != nil {
-		return nil, fmt.Errorf("regenerating sqlc output: %w", err)
-	}
+	generated, sqlcErr := generator.SQLC(files)
 	sqlcOut := map[string][]byte{}
 	for _, f := range generated {
 		sqlcOut[f.Path] = f.Content
@@ -76,6 +78,8 @@ func Resolve(changes []Change, theirs *generator.Plan, root string) ([]Change, e
 			c.New, err = MergeModFile(c.Old, t[c.Path].Content)
 		case strings.HasSuffix(c.Path, ".sum"):
 			c.New = MergeSum(c.Old, t[c.Path].Content)
+		case sqlcErr != nil:
+			continue // sqlc's output stays as it is
 		default:
 			var ok bool
 			if c.New, ok = sqlcOut[c.Path]; !ok {
@@ -83,7 +87,7 @@ func Resolve(changes []Change, theirs *generator.Plan, root string) ([]Change, e
 			}
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", c.Path, err)
+			return nil, nil, fmt.Errorf("%s: %w", c.Path, err)
 		}
 		if c.Action == Regenerate && bytes.Equal(c.New, c.Old) {
 			continue
@@ -97,14 +101,14 @@ func Resolve(changes []Change, theirs *generator.Plan, root string) ([]Change, e
 		}
 		old, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(p)))
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
+			return nil, nil, err
 		}
 		if !bytes.Equal(old, content) {
 			out = append(out, Change{Path: p, Action: Regenerate, Old: old, New: content, Mode: 0o644})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
-	return out, nil
+	return out, sqlcErr, nil
 }
 
 // sqlcInputs reads sqlc.yaml and every .sql file of the working tree.

@@ -102,7 +102,8 @@ func Run(ctx context.Context, env Env, req Request) error {
 	if err != nil {
 		return err
 	}
-	if changes, err = Resolve(changes, req.Theirs, root); err != nil {
+	changes, sqlcErr, err := Resolve(changes, req.Theirs, root)
+	if err != nil {
 		return err
 	}
 	rec, err := req.NewRecord.Marshal()
@@ -116,6 +117,9 @@ func Run(ctx context.Context, env Env, req Request) error {
 			return err
 		}
 		report(stderr, changes)
+		if sqlcErr != nil {
+			fmt.Fprintf(stderr, "The query code would not be regenerated: %v\n", sqlcErr)
+		}
 		fmt.Fprintln(stderr, "Nothing was written (--dry-run).")
 		return nil
 	}
@@ -138,11 +142,25 @@ func Run(ctx context.Context, env Env, req Request) error {
 		return err
 	}
 	report(stderr, changes)
+	var errs []error
 	if paths := Conflicts(changes); len(paths) > 0 {
-		return &ConflictError{Paths: paths}
+		errs = append(errs, &ConflictError{Paths: paths})
 	}
-	return nil
+	if sqlcErr != nil {
+		errs = append(errs, &StaleQueryCodeError{Err: sqlcErr})
+	}
+	return errors.Join(errs...)
 }
+
+// StaleQueryCodeError reports that sqlc could not run on the merged
+// queries, so the query code was left as it was.
+type StaleQueryCodeError struct{ Err error }
+
+func (e *StaleQueryCodeError) Error() string {
+	return fmt.Sprintf("the query code was not regenerated; fix the queries (resolve their conflicts first), then run `make sqlc`:\n%v", e.Err)
+}
+
+func (e *StaleQueryCodeError) Unwrap() error { return e.Err }
 
 // report prints what happened to each path, grouped by action.
 func report(w io.Writer, changes []Change) {
