@@ -142,10 +142,17 @@ func buildOldKit() (dir, version string, err error) {
 }
 
 // oldKitEnv is the go command environment that serves the old kit from the
-// file proxy and everything else from the module cache.
+// file proxy and everything else from the module cache, or failing that
+// from the proxy the tests were started with: a script's `go get` needs the
+// go.mod of every module in the graph, and which of those an earlier build
+// happened to fetch depends on what ran before.
 func oldKitEnv(dir string) []string {
+	proxy := "file://" + filepath.ToSlash(filepath.Join(dir, "proxy"))
+	if outer, err := goEnvValue("GOPROXY"); err == nil && outer != "off" {
+		proxy += "," + outer
+	}
 	return []string{
-		"GOPROXY=file://" + filepath.ToSlash(filepath.Join(dir, "proxy")),
+		"GOPROXY=" + proxy,
 		"GOSUMDB=off",
 		"GOFLAGS=",
 		"GOWORK=off",

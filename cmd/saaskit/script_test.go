@@ -63,9 +63,18 @@ func TestScripts(t *testing.T) {
 
 func goEnv(t *testing.T, key string) string {
 	t.Helper()
+	v, err := goEnvValue(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// goEnvValue returns `go env key` in the test process's environment.
+func goEnvValue(key string) (string, error) {
 	out, err := exec.Command("go", "env", key).Output()
 	if err != nil {
-		t.Fatalf("go env %s: %v", key, err)
+		return "", fmt.Errorf("go env %s: %w", key, err)
 	}
-	return strings.TrimSpace(string(out))
+	return strings.TrimSpace(string(out)), nil
 }
