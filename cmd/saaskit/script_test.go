@@ -25,6 +25,7 @@ func TestScripts(t *testing.T) {
 	t.Parallel()
 	gomodcache := goEnv(t, "GOMODCACHE")
 	gocache := goEnv(t, "GOCACHE")
+	goproxy := goEnv(t, "GOPROXY")
 	t.Cleanup(removeOldKit)
 	testscript.Run(t, testscript.Params{
 		Dir: filepath.Join("..", "..", "testdata", "script"),
@@ -34,7 +35,9 @@ func TestScripts(t *testing.T) {
 			env.Setenv("GOMODCACHE", gomodcache)
 			env.Setenv("GOCACHE", gocache)
 			env.Setenv("GOFLAGS", "-mod=mod")
-			env.Setenv("GOPROXY", "off")
+			// Modules come from the shared cache; what a cold cache lacks,
+			// from the proxy the tests run with.
+			env.Setenv("GOPROXY", goproxy)
 			env.Setenv("GIT_CONFIG_NOSYSTEM", "1")
 			env.Setenv("ACCESSIBLE", "")
 			// Generated repositories' own tests reach the live services.
