@@ -12,10 +12,10 @@ import (
 	"example.com/acme/internal/postgres/tenantdb"
 )
 
-// TenantsScope is the worker's TenantScope: a job of a tenant runs in a
-// transaction that tenants confines to that tenant (schema mode: search_path
-// set to the tenant's schema), exactly as a request's does; a control-plane job (the
-// zero Tenant) runs in a plain transaction on pool.
+// TenantsScope is the worker's TenantScope. A tenant's job runs in a
+// transaction that tenants confines to that tenant, exactly as a request's
+// is: here, with search_path set to the tenant's schema. A
+// control-plane job (the zero Tenant) runs in a plain transaction on pool.
 //
 // The job names its tenant by id and slug. The slug is resolved again and
 // must still name the same tenant, so a job outliving its tenant (deleted,
