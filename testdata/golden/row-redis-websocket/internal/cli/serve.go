@@ -80,13 +80,14 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, s *servi
 		return err
 	}
 	handler, err := httpapi.NewHandler(httpapi.Deps{
-		Logger:     logger,
-		Version:    version(),
-		BaseDomain: cfg.BaseDomain,
-		Tenants:    s.tenants,
-		Identity:   identity,
-		Checks:     s.checks,
-		Collectors: collectors,
+		Logger:         logger,
+		Version:        version(),
+		BaseDomain:     cfg.BaseDomain,
+		Tenants:        s.tenants,
+		Identity:       identity,
+		Checks:         s.checks,
+		Collectors:     collectors,
+		TrustedProxies: cfg.TrustedProxies,
 	})
 	if err != nil {
 		return err

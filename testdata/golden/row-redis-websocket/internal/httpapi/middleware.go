@@ -8,7 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/acme/shop/internal/domain"
@@ -86,8 +89,8 @@ func noteUser(ctx context.Context, p domain.Principal) {
 	}
 }
 
-// clientAddr returns the IP address the request came from, which sign-in
-// throttling counts attempts by.
+// clientAddr returns the IP address of the client (see clientIP), which
+// sign-in throttling counts attempts by.
 func clientAddr(ctx context.Context) string {
 	if info, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
 		return info.addr
@@ -97,14 +100,11 @@ func clientAddr(ctx context.Context) string {
 
 // observe logs one line per request and records its metrics, labelled by the
 // route pattern that matched (never the raw path, which is unbounded).
-func observe(logger *slog.Logger, m *metrics, next http.Handler) http.Handler {
+func observe(logger *slog.Logger, m *metrics, trustedProxies []netip.Prefix, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
-		info := &requestInfo{addr: r.RemoteAddr}
-		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-			info.addr = host
-		}
+		info := &requestInfo{addr: clientIP(r, trustedProxies)}
 		routed := r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
 		next.ServeHTTP(rec, routed)
 		elapsed := time.Since(start)
@@ -129,6 +129,9 @@ func observe(logger *slog.Logger, m *metrics, next http.Handler) http.Handler {
 			slog.Int64("bytes", rec.bytes),
 			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 			slog.String("remote_addr", r.RemoteAddr),
+		}
+		if host, _, _ := net.SplitHostPort(r.RemoteAddr); host != info.addr {
+			attrs = append(attrs, slog.String("client_ip", info.addr))
 		}
 		if info.tenant != "" {
 			attrs = append(attrs, slog.String("tenant", info.tenant))
@@ -200,4 +203,38 @@ func (s *statusRecorder) statusCode() int {
 		return http.StatusOK
 	}
 	return s.status
+}
+
+// clientIP returns the address of the client that sent r: the connection's
+// peer, unless the peer is a trusted proxy. Then X-Forwarded-For, to which
+// each proxy appends the address it heard from, is read from the right past
+// every trusted proxy: the first address that is not one is the client.
+// Addresses left of it are whatever the client chose to send, so they are
+// never believed. An entry that is not an address ends the walk at the last
+// trusted hop.
+func clientIP(r *http.Request, trusted []netip.Prefix) string {
+	peer := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(peer); err == nil {
+		peer = host
+	}
+	addr, err := netip.ParseAddr(peer)
+	if err != nil || !isTrustedProxy(addr.Unmap(), trusted) {
+		return peer
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for _, hop := range slices.Backward(hops) {
+		a, err := netip.ParseAddr(strings.TrimSpace(hop))
+		if err != nil {
+			break
+		}
+		addr = a.Unmap()
+		if !isTrustedProxy(addr, trusted) {
+			break
+		}
+	}
+	return addr.String()
+}
+
+func isTrustedProxy(addr netip.Addr, trusted []netip.Prefix) bool {
+	return slices.ContainsFunc(trusted, func(p netip.Prefix) bool { return p.Contains(addr) })
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -45,6 +46,9 @@ type Config struct {
 	// WorkerMetricsAddr is where the worker serves /metrics and /healthz
 	// (WORKER_METRICS_ADDR).
 	WorkerMetricsAddr string
+	// TrustedProxies are the reverse proxies and load balancers in front of
+	// the server, whose X-Forwarded-For the server believes (TRUSTED_PROXIES).
+	TrustedProxies []netip.Prefix
 	// ShutdownTimeout bounds the graceful shutdown of the server (SHUTDOWN_TIMEOUT).
 	ShutdownTimeout time.Duration
 	// SessionTTL is how long a login's bearer token works (SESSION_TTL).
@@ -102,6 +106,7 @@ func Load(getenv func(string) string) (Config, error) {
 		MailFrom:            l.address(l.optional("MAIL_FROM", "acme <no-reply@localhost>")),
 		WorkerConcurrency:   l.concurrency(l.optional("WORKER_CONCURRENCY", DefaultWorkerConcurrency)),
 		WorkerMetricsAddr:   l.listenAddr(l.optional("WORKER_METRICS_ADDR", DefaultWorkerMetricsAddr)),
+		TrustedProxies:      l.prefixes(l.optional("TRUSTED_PROXIES", "")),
 		ShutdownTimeout:     l.duration(l.optional("SHUTDOWN_TIMEOUT", "15s")),
 		SessionTTL:          l.duration(l.optional("SESSION_TTL", "24h")),
 		StripeSecretKey:     l.prefixed(l.required("STRIPE_SECRET_KEY"), "sk_", "rk_"),
@@ -261,6 +266,29 @@ func (l *loader) concurrency(v variable) map[string]int {
 		queues[name] = workers
 	}
 	return queues
+}
+
+// prefixes parses comma-separated IP addresses and CIDR prefixes; an
+// address stands for itself alone.
+func (l *loader) prefixes(v variable) []netip.Prefix {
+	var out []netip.Prefix
+	for item := range strings.SplitSeq(v.value, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(item)
+		if err != nil {
+			addr, addrErr := netip.ParseAddr(item)
+			if addrErr != nil {
+				l.fail(v.name, "must be IP addresses or CIDR prefixes such as 10.0.0.0/8,192.0.2.7, comma-separated (got %q)", item)
+				return nil
+			}
+			p = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out
 }
 
 func (l *loader) level(v variable) slog.Level {

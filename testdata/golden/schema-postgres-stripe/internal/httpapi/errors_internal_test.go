@@ -97,7 +97,7 @@ func TestPanicsBecomeLogged500s(t *testing.T) {
 	logs := &testsvc.LogBuffer{}
 	logger := logging.New(logs, slog.LevelDebug, logging.JSON)
 	boom := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") })
-	h := requestID(observe(logger, newMetrics(), recoverPanics(logger, boom)))
+	h := requestID(observe(logger, newMetrics(), nil, recoverPanics(logger, boom)))
 
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/", nil))

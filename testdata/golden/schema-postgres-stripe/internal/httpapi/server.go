@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
@@ -31,6 +32,9 @@ type Deps struct {
 	// Collectors are further metrics /metrics serves, such as the job
 	// queue's.
 	Collectors []prometheus.Collector
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client
+	// (TRUSTED_PROXIES); none by default.
+	TrustedProxies []netip.Prefix
 }
 
 // NewHandler returns the application's HTTP handler. It fails when an
@@ -63,7 +67,7 @@ func newHandler(deps Deps, add func(*http.ServeMux, *router, *metrics)) (http.Ha
 	// and counted as the 500 it became.
 	var h http.Handler = mux
 	h = recoverPanics(deps.Logger, h)
-	h = observe(deps.Logger, m, h)
+	h = observe(deps.Logger, m, deps.TrustedProxies, h)
 	h = requestID(h)
 	return h, nil
 }
