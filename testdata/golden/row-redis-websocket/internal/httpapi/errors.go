@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/validation"
 
 	"github.com/acme/shop/internal/domain"
 )
@@ -36,6 +37,32 @@ func register[I, O any](api huma.API, logger *slog.Logger, op huma.Operation, ha
 		}
 		return out, nil
 	})
+}
+
+// A body with fields the operation does not accept (a role, a tenant id, a
+// password hash) is a request the client must not make, not a value to
+// correct: huma reports it as a 422 validation failure, and this makes it a
+// 400 when those fields are all that is wrong. huma's error constructor is
+// its documented extension point, so it is set once, for every API.
+func init() {
+	validationError := huma.NewError
+	huma.NewError = func(status int, msg string, errs ...error) huma.StatusError {
+		if status == http.StatusUnprocessableEntity && onlyUnexpectedFields(errs) {
+			status, msg = http.StatusBadRequest, "The request body has fields this operation does not accept."
+		}
+		return validationError(status, msg, errs...)
+	}
+}
+
+// onlyUnexpectedFields reports whether errs are all unexpected properties.
+func onlyUnexpectedFields(errs []error) bool {
+	for _, err := range errs {
+		d, ok := errors.AsType[*huma.ErrorDetail](err)
+		if !ok || d.Message != validation.MsgUnexpectedProperty {
+			return false
+		}
+	}
+	return len(errs) > 0
 }
 
 // problem turns err into an RFC 9457 problem with the status of its domain
