@@ -88,6 +88,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, s *servi
 		Checks:         s.checks,
 		Collectors:     collectors,
 		TrustedProxies: cfg.TrustedProxies,
+		MetricsToken:   cfg.MetricsToken,
 	})
 	if err != nil {
 		return err

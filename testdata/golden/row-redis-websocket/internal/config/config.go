@@ -18,6 +18,9 @@ import (
 // MinSecretKeyLength is the shortest SECRET_KEY accepted.
 const MinSecretKeyLength = 32
 
+// MinMetricsTokenLength is the shortest METRICS_TOKEN accepted.
+const MinMetricsTokenLength = 32
+
 // DefaultHTTPAddr is HTTP_ADDR when unset.
 const DefaultHTTPAddr = ":8080"
 
@@ -46,6 +49,9 @@ type Config struct {
 	// WorkerMetricsAddr is where the worker serves /metrics and /healthz
 	// (WORKER_METRICS_ADDR).
 	WorkerMetricsAddr string
+	// MetricsToken, when set, is the bearer token /metrics requires, on the
+	// API and on the worker (METRICS_TOKEN).
+	MetricsToken string
 	// TrustedProxies are the reverse proxies and load balancers in front of
 	// the server, whose X-Forwarded-For the server believes (TRUSTED_PROXIES).
 	TrustedProxies []netip.Prefix
@@ -110,6 +116,7 @@ func Load(getenv func(string) string) (Config, error) {
 		WorkerConcurrency: l.concurrency(l.optional("WORKER_CONCURRENCY", DefaultWorkerConcurrency)),
 		WorkerMetricsAddr: l.listenAddr(l.optional("WORKER_METRICS_ADDR", DefaultWorkerMetricsAddr)),
 		TrustedProxies:    l.prefixes(l.optional("TRUSTED_PROXIES", "")),
+		MetricsToken:      l.optionalSecret(l.optional("METRICS_TOKEN", ""), MinMetricsTokenLength),
 		ShutdownTimeout:   l.duration(l.optional("SHUTDOWN_TIMEOUT", "15s")),
 		SessionTTL:        l.duration(l.optional("SESSION_TTL", "24h")),
 		RedisURL:          l.url(l.required("REDIS_URL"), "redis", "rediss", "unix"),
@@ -243,6 +250,14 @@ func (l *loader) secret(v variable, minLen int) string {
 		return ""
 	}
 	return v.value
+}
+
+// optionalSecret is secret for a variable that may be empty.
+func (l *loader) optionalSecret(v variable, minLen int) string {
+	if v.value == "" {
+		return ""
+	}
+	return l.secret(v, minLen)
 }
 
 // address accepts one RFC 5322 address, with or without a display name.

@@ -169,6 +169,36 @@ func TestMetrics(t *testing.T) {
 	require.NotContains(t, text, "/no/such/page")
 }
 
+// With METRICS_TOKEN set, /metrics answers only to that bearer token, on
+// the API and on a worker's metrics server alike; /healthz stays open.
+func TestMetricsToken(t *testing.T) {
+	t.Parallel()
+	const token = "0123456789abcdef0123456789abcdef"
+	api, err := httpapi.NewHandler(httpapi.Deps{
+		Logger: logging.New(&testsvc.LogBuffer{}, slog.LevelDebug, logging.JSON), Version: "test", MetricsToken: token,
+	})
+	require.NoError(t, err)
+	for name, h := range map[string]http.Handler{"api": api, "worker": httpapi.NewMetricsHandler(token)} {
+		b := &testBundle{handler: h, logs: &testsvc.LogBuffer{}}
+		for _, header := range []map[string]string{
+			nil,
+			{"Authorization": "Bearer wrong"},
+			{"Authorization": "Bearer " + token + "x"},
+			{"Authorization": token},
+		} {
+			res := b.do(t, http.MethodGet, "/metrics", header)
+			require.Equal(t, http.StatusUnauthorized, res.status, "%s %v", name, header)
+			require.Equal(t, `Bearer realm="metrics"`, res.header.Get("WWW-Authenticate"))
+			require.Equal(t, "application/problem+json", res.header.Get("Content-Type"))
+			require.NotContains(t, string(res.body), "go_goroutines")
+		}
+		res := b.do(t, http.MethodGet, "/metrics", map[string]string{"Authorization": "Bearer " + token})
+		require.Equal(t, http.StatusOK, res.status, name)
+		require.Contains(t, string(res.body), "go_goroutines")
+		require.Equal(t, http.StatusOK, b.do(t, http.MethodGet, "/healthz", nil).status, name)
+	}
+}
+
 func TestOpenAPIAndDocs(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

@@ -39,7 +39,7 @@ func runWorker(ctx context.Context, e env, args []string) error {
 	metrics := jobs.NewMetrics()
 	collectors := append(metrics.Collectors(), s.jobs.DepthCollector(logger))
 	srv := &http.Server{
-		Handler:           httpapi.NewMetricsHandler(collectors...),
+		Handler:           httpapi.NewMetricsHandler(cfg.MetricsToken, collectors...),
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}

@@ -54,6 +54,7 @@ func TestLoadDefaults(t *testing.T) {
 	require.Equal(t, map[string]int{"default": 10, "email": 5}, cfg.WorkerConcurrency)
 	require.Equal(t, ":9090", cfg.WorkerMetricsAddr)
 	require.Empty(t, cfg.TrustedProxies, "no proxy is trusted unless named")
+	require.Empty(t, cfg.MetricsToken)
 	require.Equal(t, 15*time.Second, cfg.ShutdownTimeout)
 	require.Equal(t, "sk_test_123", cfg.StripeSecretKey)
 	require.Equal(t, "whsec_123", cfg.StripeWebhookSecret)
@@ -73,6 +74,7 @@ func TestLoadOverrides(t *testing.T) {
 	env["WORKER_CONCURRENCY"] = "default=2, reports=1"
 	env["WORKER_METRICS_ADDR"] = "127.0.0.1:9191"
 	env["TRUSTED_PROXIES"] = "10.0.0.0/8, 192.0.2.7,2001:db8::/32"
+	env["METRICS_TOKEN"] = "0123456789abcdef0123456789abcdef"
 	env["STRIPE_API_BASE"] = "http://localhost:12111"
 	cfg, err := load(env)
 	require.NoError(t, err)
@@ -87,6 +89,7 @@ func TestLoadOverrides(t *testing.T) {
 	require.Equal(t, []netip.Prefix{
 		netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"), netip.MustParsePrefix("2001:db8::/32"),
 	}, cfg.TrustedProxies)
+	require.Equal(t, "0123456789abcdef0123456789abcdef", cfg.MetricsToken)
 	require.Equal(t, "http://localhost:12111", cfg.StripeAPIBase)
 }
 
@@ -120,6 +123,7 @@ func TestLoadNamesEachMalformedVariable(t *testing.T) {
 		{"DATABASE_URL", "mysql://localhost/app", "must be a URL starting with postgres:// or postgresql://"},
 		{"SECRET_KEY", "short", "must be at least 32 characters long (got 5)"},
 		{"HTTP_ADDR", "8080", `must be host:port or :port (got "8080")`},
+		{"METRICS_TOKEN", "short", "must be at least 32 characters long (got 5)"},
 		{"TRUSTED_PROXIES", "10.0.0.0/8,proxy.internal", `must be IP addresses or CIDR prefixes such as 10.0.0.0/8,192.0.2.7, comma-separated (got "proxy.internal")`},
 		{"TRUSTED_PROXIES", "10.0.0.0/33", `(got "10.0.0.0/33")`},
 		{"HTTP_ADDR", ":http", `port must be a number from 0 to 65535 (got "http")`},

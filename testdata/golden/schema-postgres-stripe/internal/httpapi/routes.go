@@ -130,7 +130,7 @@ func addRoutes(mux *http.ServeMux, r *router, m *metrics) {
 	}, requiresOn(domain.ProjectsRead, "id"), tenantScoped(handleGetProject(deps.Tenants)))
 	r.findObjects("projects", findProject(deps.Tenants))
 
-	mux.Handle("GET /metrics", m.handler())
+	mux.Handle("GET /metrics", requireBearer(deps.MetricsToken, m.handler()))
 	mux.Handle("/", handleNotFound(mux))
 }
 

@@ -35,6 +35,9 @@ type Deps struct {
 	// TrustedProxies are the proxies whose X-Forwarded-For names the client
 	// (TRUSTED_PROXIES); none by default.
 	TrustedProxies []netip.Prefix
+	// MetricsToken, when set, is the bearer token /metrics requires
+	// (METRICS_TOKEN).
+	MetricsToken string
 }
 
 // NewHandler returns the application's HTTP handler. It fails when an
@@ -73,11 +76,11 @@ func newHandler(deps Deps, add func(*http.ServeMux, *router, *metrics)) (http.Ha
 }
 
 // NewMetricsHandler returns the handler of a process that serves no API,
-// such as the worker: GET /metrics (the process's metrics and collectors)
-// and GET /healthz.
-func NewMetricsHandler(collectors ...prometheus.Collector) http.Handler {
+// such as the worker: GET /metrics (the process's metrics and collectors;
+// behind token when it is not empty) and GET /healthz.
+func NewMetricsHandler(token string, collectors ...prometheus.Collector) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", newMetrics(collectors...).handler())
+	mux.Handle("GET /metrics", requireBearer(token, newMetrics(collectors...).handler()))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))

@@ -234,7 +234,7 @@ func (w *runningWorker) stop(tb testing.TB) error {
 // metrics returns what the worker's /metrics would serve.
 func (w *runningWorker) metrics(tb testing.TB, extra ...any) string {
 	tb.Helper()
-	h := httpapi.NewMetricsHandler(w.cfg.Metrics.Collectors()...)
+	h := httpapi.NewMetricsHandler("", w.cfg.Metrics.Collectors()...)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequestWithContext(tb.Context(), http.MethodGet, "/metrics", nil))
 	require.Equal(tb, http.StatusOK, rec.Code, extra...)
@@ -307,7 +307,7 @@ func TestCommittedJobRunsOnceRolledBackJobNever(t *testing.T) {
 	require.False(t, res.Duplicate)
 
 	rec := httptest.NewRecorder()
-	httpapi.NewMetricsHandler(b.client.DepthCollector(testLogger(t))).
+	httpapi.NewMetricsHandler("", b.client.DepthCollector(testLogger(t))).
 		ServeHTTP(rec, httptest.NewRequestWithContext(ctx, http.MethodGet, "/metrics", nil))
 	require.Regexp(t, fmt.Sprintf(`jobs_queue_depth\{queue=%q,state="\w+"\} 1`, b.queue), rec.Body.String(), "queue depth")
 
