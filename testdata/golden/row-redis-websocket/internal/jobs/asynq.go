@@ -277,10 +277,14 @@ func (w *Worker) Run(ctx context.Context) error {
 		retried, _ := asynq.GetRetryCount(ctx)
 		maxRetry, _ := asynq.GetMaxRetry(ctx)
 		id, _ := asynq.GetTaskID(ctx)
-		return d.run(ctx, meta{
+		err := d.run(ctx, meta{
 			ID: id, Kind: env.Kind, Queue: env.Queue, Tenant: env.Tenant, Key: env.Key,
 			Attempt: retried + 1, MaxAttempts: maxRetry + 1, Since: env.due(),
 		}, env.Args)
+		if IsPermanent(err) {
+			return fmt.Errorf("%w: %w", err, asynq.SkipRetry) // archived at once
+		}
+		return err
 	})
 	for i, s := range w.servers {
 		if err := s.Start(handler); err != nil {

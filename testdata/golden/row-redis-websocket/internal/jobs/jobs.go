@@ -296,7 +296,35 @@ func NewID() string {
 }
 
 // ErrUnknownKind is returned for a delivery no handler is registered for.
+// It is retried: during a rolling deploy a newer worker may know the kind.
 var ErrUnknownKind = errors.New("jobs: no handler registered for this kind")
+
+// Permanent marks err as a failure another attempt cannot fix (arguments
+// that can never work, a tenant that is gone): the job is discarded at once,
+// whatever attempts it has left. Handlers return it too. Permanent(nil) is
+// nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err: err}
+}
+
+// permanentPrefix starts the message of a Permanent error, as stored with
+// the job.
+const permanentPrefix = "permanent failure: "
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return permanentPrefix + e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// IsPermanent reports whether err, or an error it wraps, was marked with
+// Permanent.
+func IsPermanent(err error) bool {
+	_, ok := errors.AsType[*permanentError](err)
+	return ok
+}
 
 // dispatcher runs deliveries: tenant scope, idempotency key, handler,
 // logging and metrics. Every broker's worker calls run.
@@ -337,12 +365,18 @@ func (d *dispatcher) run(ctx context.Context, m meta, args json.RawMessage) erro
 		})
 	}
 	elapsed := time.Since(start)
+	permanent := IsPermanent(err)
+	if permanent {
+		m.Attempt = m.MaxAttempts // counted and logged as the last attempt
+	}
 	d.metrics.finished(m, elapsed, err)
 	switch {
 	case err == nil && skipped:
 		d.logger.InfoContext(ctx, "job already processed; skipped", slog.String("key", m.Key))
 	case err == nil:
 		d.logger.DebugContext(ctx, "job done", slog.Duration("elapsed", elapsed))
+	case permanent:
+		d.logger.ErrorContext(ctx, "job failed permanently; discarded", slog.Any("error", err))
 	case m.Attempt >= m.MaxAttempts:
 		d.logger.ErrorContext(ctx, "job failed on its last attempt; discarded", slog.Any("error", err))
 	default:

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -423,6 +424,46 @@ func TestRetriesBackoffDiscardAndRetry(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, hasJob(discarded, res.ID), "no longer discarded")
 	require.Equal(t, domain.ENOTFOUND, domain.ErrorCode(b.client.Retry(t.Context(), missingID)))
+}
+
+// permanentArgs is a job whose handler fails permanently.
+type permanentArgs struct{}
+
+func (permanentArgs) Kind() string { return "test.permanent" }
+
+// TestPermanentFailureIsDiscardedAtOnce: a handler returning
+// jobs.Permanent is not retried, whatever attempts the job has left; the
+// job is listed as discarded and an operator can still retry it.
+func TestPermanentFailureIsDiscardedAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var runs atomic.Int32
+	w := b.startWorker(t, func(c *jobs.WorkerConfig) {
+		c.Registry = jobs.NewRegistry()
+		jobs.Handle(c.Registry, func(context.Context, pgx.Tx, *jobs.Delivery[permanentArgs]) error {
+			runs.Add(1)
+			return jobs.Permanent(errors.New("these arguments can never work"))
+		})
+	})
+	res := b.enqueue(t, jobs.Job{Tenant: b.tenantA, Args: permanentArgs{}, Options: jobs.Options{Queue: b.queue, MaxAttempts: 10}})
+
+	var discarded []jobs.Info
+	waitFor(t, 15*time.Second, func() bool {
+		var err error
+		discarded, err = b.client.List(t.Context(), jobs.StateDiscarded, 100)
+		require.NoError(t, err)
+		return hasJob(discarded, res.ID)
+	}, "the job is discarded after one attempt")
+	require.True(t, strings.HasPrefix(findJob(discarded, res.ID).LastError, "permanent failure: these arguments can never work"), findJob(discarded, res.ID).LastError)
+	time.Sleep(time.Second)
+	require.EqualValues(t, 1, runs.Load(), "never retried")
+	failed, err := b.client.List(t.Context(), jobs.StateFailed, 100)
+	require.NoError(t, err)
+	require.False(t, hasJob(failed, res.ID))
+	require.Contains(t, w.metrics(t), fmt.Sprintf(`jobs_discarded_total{kind="test.permanent",queue=%q} 1`, b.queue))
+
+	require.NoError(t, b.client.Retry(t.Context(), res.ID))
+	waitFor(t, 15*time.Second, func() bool { return runs.Load() == 2 }, "an operator's retry runs it again")
 }
 
 func hasJob(infos []jobs.Info, id string) bool {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -124,7 +125,12 @@ func (c *Client) Enqueue(ctx context.Context, tx pgx.Tx, job Job) (Enqueued, err
 
 // List returns up to limit jobs in state, oldest first.
 func (c *Client) List(ctx context.Context, state State, limit int) ([]Info, error) {
-	params := river.NewJobListParams().States(rivertype.JobStateDiscarded)
+	// Discarded: out of attempts, or cancelled by a permanent failure (not
+	// by `jobs cancel`, which records no such error).
+	params := river.NewJobListParams().
+		States(rivertype.JobStateDiscarded, rivertype.JobStateCancelled).
+		Where("state = 'discarded' OR (errors[array_length(errors, 1)] ->> 'error') LIKE @permanent",
+			river.NamedArgs{"permanent": "%" + permanentPrefix + "%"})
 	if state == StateFailed {
 		// A job retried soon is made available at once, with a future
 		// scheduled_at; failed means attempted and still to run.
@@ -145,7 +151,8 @@ func (c *Client) List(ctx context.Context, state State, limit int) ([]Info, erro
 			Attempt: j.Attempt, MaxAttempts: j.MaxAttempts, At: j.ScheduledAt,
 		}
 		if n := len(j.Errors); n > 0 {
-			info.LastError = j.Errors[n-1].Error
+			// River records a cancelling error with its wrapper's prefix.
+			info.LastError = strings.TrimPrefix(j.Errors[n-1].Error, "JobCancelError: ")
 		}
 		if j.FinalizedAt != nil {
 			info.At = *j.FinalizedAt
@@ -305,7 +312,7 @@ type riverWorker struct {
 }
 
 func (w *riverWorker) Work(ctx context.Context, job *river.Job[riverArgs]) error {
-	return w.dispatch.run(ctx, meta{
+	err := w.dispatch.run(ctx, meta{
 		ID:          strconv.FormatInt(job.ID, 10),
 		Kind:        job.Kind,
 		Queue:       job.Queue,
@@ -315,6 +322,12 @@ func (w *riverWorker) Work(ctx context.Context, job *river.Job[riverArgs]) error
 		MaxAttempts: job.MaxAttempts,
 		Since:       job.ScheduledAt,
 	}, job.Args.Args)
+	if IsPermanent(err) {
+		// River's only way to stop at once is cancelling; List shows such
+		// jobs among the discarded ones.
+		return river.JobCancel(err)
+	}
+	return err
 }
 
 // retryPolicy schedules River's retries with the worker's backoff.

@@ -19,7 +19,8 @@ import (
 //
 // The job names its tenant by id and slug. The slug is resolved again and
 // must still name the same tenant, so a job outliving its tenant (deleted,
-// or its slug reused) fails instead of running in the wrong place.
+// or its slug reused) fails instead of running in the wrong place, and
+// fails permanently: it is discarded rather than retried.
 func TenantsScope(pool *pgxpool.Pool, tenants *postgres.Tenants) TenantScope {
 	control := PoolScope(pool)
 	return func(ctx context.Context, tenant Tenant, fn func(ctx context.Context, tx pgx.Tx) error) error {
@@ -27,11 +28,14 @@ func TenantsScope(pool *pgxpool.Pool, tenants *postgres.Tenants) TenantScope {
 			return control(ctx, tenant, fn)
 		}
 		t, err := tenants.Resolve(ctx, tenant.Slug)
+		if domain.ErrorCode(err) == domain.ENOTFOUND {
+			return Permanent(fmt.Errorf("tenant %s: %w", tenant.Slug, err))
+		}
 		if err != nil {
 			return fmt.Errorf("tenant %s: %w", tenant.Slug, err)
 		}
 		if t.ID != tenant.ID {
-			return domain.Errorf(domain.ENOTFOUND, "tenant %s is no longer the tenant %s the job was enqueued for", tenant.Slug, tenant.ID)
+			return Permanent(domain.Errorf(domain.ENOTFOUND, "tenant %s is no longer the tenant %s the job was enqueued for", tenant.Slug, tenant.ID))
 		}
 		return tenants.InTenantTx(ctx, t, fn)
 	}

@@ -176,19 +176,20 @@ func TestJobForTenantACannotTouchTenantB(t *testing.T) {
 
 // TestScopeRefusesAJobWhoseTenantIsGone: a job names its tenant by id and
 // slug; when they no longer name the same active tenant it fails, without
-// running, instead of running in whatever the slug names now.
+// running, instead of running in whatever the slug names now; and it is
+// discarded at once, not retried, however many attempts it had left.
 func TestScopeRefusesAJobWhoseTenantIsGone(t *testing.T) {
 	t.Parallel()
 	b := setupTenancy(t)
 	forged := b.enqueue(t, jobs.Job{
 		Tenant:  jobs.Tenant{ID: b.b.ID, Slug: b.a.Slug},
 		Args:    vandalArgs{},
-		Options: jobs.Options{Queue: b.queue, MaxAttempts: 1, Key: "forged"},
+		Options: jobs.Options{Queue: b.queue, Key: "forged"},
 	})
 	gone := b.enqueue(t, jobs.Job{
 		Tenant:  jobs.Tenant{ID: jobs.NewID(), Slug: "deleted-tenant"},
 		Args:    vandalArgs{},
-		Options: jobs.Options{Queue: b.queue, MaxAttempts: 1, Key: "gone"},
+		Options: jobs.Options{Queue: b.queue, Key: "gone"},
 	})
 	b.startScopedWorker(t, func(r *jobs.Registry) { jobs.Handle(r, vandalHandler) })
 
@@ -199,8 +200,8 @@ func TestScopeRefusesAJobWhoseTenantIsGone(t *testing.T) {
 		require.NoError(t, err)
 		return hasJob(discarded, forged.ID) && hasJob(discarded, gone.ID)
 	}, "both jobs failed and were discarded")
-	require.Contains(t, findJob(discarded, forged.ID).LastError, "no longer the tenant")
-	require.Contains(t, findJob(discarded, gone.ID).LastError, "no tenant")
+	require.Regexp(t, `^permanent failure: .*tenant tenant-a is no longer the tenant`, findJob(discarded, forged.ID).LastError)
+	require.Regexp(t, `^permanent failure: tenant deleted-tenant: .*no tenant "deleted-tenant"`, findJob(discarded, gone.ID).LastError)
 	for _, key := range []string{"forged", "gone"} {
 		_, ran := vandalReports.Load(key)
 		require.False(t, ran, "the handler of %q never ran", key)
