@@ -1,6 +1,6 @@
-// Package mail sends email over SMTP. Sending is a background job (Message
-// is its arguments), so a slow or failing mail server never holds up a
-// request and a failed send is retried with backoff.
+// Package mail sends email over SMTP. Sending is a background job (its
+// argument is the Message, sealed), so a slow or failing mail server never
+// holds up a request and a failed send is retried with backoff.
 package mail
 
 import (
@@ -26,20 +26,11 @@ import (
 	"github.com/acme/shop/internal/jobs"
 )
 
-// Message is one plain-text email, and the arguments of the job that sends it.
+// Message is one plain-text email.
 type Message struct {
 	To      string `json:"to"`
 	Subject string `json:"subject"`
 	Text    string `json:"text"`
-}
-
-// Kind implements jobs.Args.
-func (Message) Kind() string { return "mail.send" }
-
-// JobOptions implements jobs.Optioner: mail has a queue of its own, so a
-// backlog of mail never delays other jobs.
-func (Message) JobOptions() jobs.Options {
-	return jobs.Options{Queue: jobs.QueueEmail, MaxAttempts: 8}
 }
 
 // Validate checks the message before it is enqueued or sent.
@@ -53,8 +44,10 @@ func (m Message) Validate() error {
 	return nil
 }
 
-// Sender sends messages through one SMTP server.
+// Sender sends messages through one SMTP server, and is the handler of the
+// jobs Queue enqueues.
 type Sender struct {
+	sealer   *Sealer
 	addr     string
 	host     string
 	implicit bool // smtps://: TLS from the first byte
@@ -65,8 +58,8 @@ type Sender struct {
 
 // NewSender returns a Sender for smtpURL (smtp://[user:pass@]host[:port],
 // STARTTLS when the server offers it; or smtps:// for TLS from the start)
-// sending as from.
-func NewSender(smtpURL, from string) (*Sender, error) {
+// sending as from, opening queued messages with sealer.
+func NewSender(smtpURL, from string, sealer *Sealer) (*Sender, error) {
 	u, err := url.Parse(smtpURL)
 	if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
 		// The URL may carry a password: keep it out of the error.
@@ -81,6 +74,7 @@ func NewSender(smtpURL, from string) (*Sender, error) {
 		port = map[string]string{"smtp": "25", "smtps": "465"}[u.Scheme]
 	}
 	return &Sender{
+		sealer:   sealer,
 		addr:     net.JoinHostPort(u.Hostname(), port),
 		host:     u.Hostname(),
 		implicit: u.Scheme == "smtps",
@@ -90,38 +84,50 @@ func NewSender(smtpURL, from string) (*Sender, error) {
 	}, nil
 }
 
-// Queue queues email as Message jobs; it is the application's
-// postgres.MailQueue.
+// Queue queues email as jobs; it is the application's postgres.MailQueue.
 type Queue struct {
-	jobs *jobs.Client
+	jobs   *jobs.Client
+	sealer *Sealer
 }
 
-// NewQueue returns a Queue enqueueing with client.
-func NewQueue(client *jobs.Client) *Queue {
-	return &Queue{jobs: client}
+// NewQueue returns a Queue enqueueing with client, sealing with sealer.
+func NewQueue(client *jobs.Client, sealer *Sealer) *Queue {
+	return &Queue{jobs: client, sealer: sealer}
 }
 
-// QueueMail enqueues e in tx, for tenant, with idempotency key key (a new
-// random one when empty).
-func (q *Queue) QueueMail(ctx context.Context, tx pgx.Tx, tenant domain.Tenant, key string, e domain.Email) error {
-	m := Message{To: e.To, Subject: e.Subject, Text: e.Text}
+// Enqueue validates m, seals it and enqueues it in tx for tenant, with
+// idempotency key key (a new random one when empty).
+func (q *Queue) Enqueue(ctx context.Context, tx pgx.Tx, tenant domain.Tenant, key string, m Message) (jobs.Enqueued, error) {
 	if err := m.Validate(); err != nil {
-		return err
+		return jobs.Enqueued{}, err
 	}
-	_, err := q.jobs.Enqueue(ctx, tx, jobs.Job{
+	box, err := q.sealer.Seal(m)
+	if err != nil {
+		return jobs.Enqueued{}, err
+	}
+	return q.jobs.Enqueue(ctx, tx, jobs.Job{
 		Tenant:  jobs.Tenant{ID: tenant.ID, Slug: tenant.Slug},
-		Args:    m,
+		Args:    box,
 		Options: jobs.Options{Key: key},
 	})
+}
+
+// QueueMail implements postgres.MailQueue.
+func (q *Queue) QueueMail(ctx context.Context, tx pgx.Tx, tenant domain.Tenant, key string, e domain.Email) error {
+	_, err := q.Enqueue(ctx, tx, tenant, key, Message{To: e.To, Subject: e.Subject, Text: e.Text})
 	return err
 }
 
-// Handle is the job handler for Message. The Message-ID is derived from the
-// job's idempotency key, so a mail server or client that deduplicates by
-// Message-ID shows a resend (after a crash between sending and committing)
-// once.
-func (s *Sender) Handle(ctx context.Context, _ pgx.Tx, d *jobs.Delivery[Message]) error {
-	return s.Send(ctx, d.Args, s.messageID(d.Tenant.ID, d.Key))
+// Handle is the job handler of queued email. The Message-ID is derived from
+// the job's idempotency key, so a mail server or client that deduplicates
+// by Message-ID shows a resend (after a crash between sending and
+// committing) once. A box that cannot be opened fails permanently.
+func (s *Sender) Handle(ctx context.Context, _ pgx.Tx, d *jobs.Delivery[Sealed]) error {
+	m, err := s.sealer.Open(d.Args)
+	if err != nil {
+		return jobs.Permanent(err)
+	}
+	return s.Send(ctx, m, s.messageID(d.Tenant.ID, d.Key))
 }
 
 // messageID returns the Message-ID of the email with a job key: a hash, as

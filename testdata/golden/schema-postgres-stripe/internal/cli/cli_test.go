@@ -3,7 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"context"
-
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"maps"
@@ -261,7 +261,27 @@ func TestDevMigratesThenServesAndWorks(t *testing.T) {
 	invitation := smtp.Mail()[1]
 	require.Equal(t, []string{"grace@example.com"}, invitation.To)
 	require.Contains(t, invitation.Data, "You are invited to join Acme")
-	require.Regexp(t, `inv_[A-Z2-7]{26}`, invitation.Data, "it carries the token")
+	token := regexp.MustCompile(`inv_[A-Z2-7]{26}`).FindString(invitation.Data)
+	require.NotEmpty(t, token, "it carries the token")
+	// The jobs that carried the mail (kept by River once done) hold it
+	// sealed: neither the token nor the address is readable, in the
+	// arguments or in their base64-encoded box.
+	rows, err := conn.Query(t.Context(), `SELECT args::text FROM river.river_job WHERE kind = 'mail.send'`)
+	require.NoError(t, err)
+	stored, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Len(t, stored, 2, "the test email and the invitation")
+	for _, args := range stored {
+		box := regexp.MustCompile(`"box": ?"([^"]+)"`).FindStringSubmatch(args)
+		require.Len(t, box, 2, "a sealed box: %s", args)
+		raw, err := base64.StdEncoding.DecodeString(box[1])
+		require.NoError(t, err)
+		for _, where := range []string{args, string(raw)} {
+			require.NotContains(t, where, token)
+			require.NotContains(t, where, "grace@")
+			require.NotContains(t, where, "dev@example.com")
+		}
+	}
 
 	srv.stop(t)
 	require.Contains(t, srv.stderr.String(), `msg="server stopped"`, "human-readable logs")

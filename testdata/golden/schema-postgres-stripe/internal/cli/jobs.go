@@ -31,7 +31,7 @@ func runJobs(ctx context.Context, e env, args []string) error {
 		if len(rest) != 1 {
 			return &UsageError{msg: fmt.Sprintf("jobs %s: want one job ID", action)}
 		}
-		return withServices(ctx, e, func(s *services) error {
+		return withServices(ctx, e, func(_ config.Config, s *services) error {
 			op := s.jobs.Retry
 			if action == "cancel" {
 				op = s.jobs.Cancel
@@ -63,7 +63,7 @@ func jobsList(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return &UsageError{msg: err.Error()}
 	}
-	return withServices(ctx, e, func(s *services) error {
+	return withServices(ctx, e, func(_ config.Config, s *services) error {
 		infos, err := s.jobs.List(ctx, state, *limit)
 		if err != nil {
 			return err
@@ -72,8 +72,9 @@ func jobsList(ctx context.Context, e env, args []string) error {
 	})
 }
 
-// withServices runs fn with the database and job client of a one-off command.
-func withServices(ctx context.Context, e env, fn func(*services) error) error {
+// withServices runs fn with the configuration, database and job client of
+// a one-off command.
+func withServices(ctx context.Context, e env, fn func(config.Config, *services) error) error {
 	cfg, err := config.Load(e.getenv)
 	if err != nil {
 		return err
@@ -84,7 +85,7 @@ func withServices(ctx context.Context, e env, fn func(*services) error) error {
 		return err
 	}
 	defer s.close()
-	return fn(s)
+	return fn(cfg, s)
 }
 
 func printJobs(w io.Writer, infos []jobs.Info) error {

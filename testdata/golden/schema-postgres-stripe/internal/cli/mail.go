@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"example.com/acme/internal/config"
 	"example.com/acme/internal/domain"
 	"example.com/acme/internal/jobs"
 	"example.com/acme/internal/mail"
@@ -29,12 +30,16 @@ func runMail(ctx context.Context, e env, args []string) error {
 	if err := msg.Validate(); err != nil {
 		return &UsageError{msg: domain.ErrorMessage(err)}
 	}
-	return withServices(ctx, e, func(s *services) error {
-		var res jobs.Enqueued
-		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			var err error
-			res, err = s.jobs.Enqueue(ctx, tx, jobs.Job{Args: msg})
+	return withServices(ctx, e, func(cfg config.Config, s *services) error {
+		sealer, err := mail.NewSealer(cfg.SecretKey)
+		if err != nil {
 			return err
+		}
+		var res jobs.Enqueued
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			var enqueueErr error
+			res, enqueueErr = mail.NewQueue(s.jobs, sealer).Enqueue(ctx, tx, domain.Tenant{}, "", msg)
+			return enqueueErr
 		})
 		if err != nil {
 			return err

@@ -23,9 +23,13 @@ func openIdentity(cfg config.Config, s *services, logger *slog.Logger) (*postgre
 	if err != nil {
 		return nil, err
 	}
+	sealer, err := mail.NewSealer(cfg.SecretKey)
+	if err != nil {
+		return nil, err
+	}
 	return postgres.NewIdentity(s.tenants, postgres.IdentityOptions{
 		Hasher:     hasher,
-		Mail:       mail.NewQueue(s.jobs),
+		Mail:       mail.NewQueue(s.jobs, sealer),
 		Logger:     logger,
 		SessionTTL: cfg.SessionTTL,
 	})

@@ -65,7 +65,11 @@ func runWorker(ctx context.Context, e env, args []string) error {
 
 // registry returns every job handler of the application.
 func registry(cfg config.Config) (*jobs.Registry, error) {
-	sender, err := mail.NewSender(cfg.SMTPURL, cfg.MailFrom)
+	sealer, err := mail.NewSealer(cfg.SecretKey)
+	if err != nil {
+		return nil, err
+	}
+	sender, err := mail.NewSender(cfg.SMTPURL, cfg.MailFrom, sealer)
 	if err != nil {
 		return nil, err
 	}

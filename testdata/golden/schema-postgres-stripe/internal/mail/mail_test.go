@@ -1,6 +1,7 @@
 package mail_test
 
 import (
+	"encoding/json"
 	"io"
 	"mime/quotedprintable"
 	"regexp"
@@ -15,14 +16,30 @@ import (
 	"example.com/acme/internal/testsvc"
 )
 
+const testSecret = "test-secret-key-0123456789abcdef-0123"
+
+func testSealer(t *testing.T) *mail.Sealer {
+	t.Helper()
+	s, err := mail.NewSealer(testSecret)
+	require.NoError(t, err)
+	return s
+}
+
+func seal(t *testing.T, m mail.Message) mail.Sealed {
+	t.Helper()
+	box, err := testSealer(t).Seal(m)
+	require.NoError(t, err)
+	return box
+}
+
 func TestHandleSendsTheMessage(t *testing.T) {
 	t.Parallel()
 	srv := testsvc.NewSMTPServer(t)
-	s, err := mail.NewSender(srv.URL(), "Acme <no-reply@acme.test>")
+	s, err := mail.NewSender(srv.URL(), "Acme <no-reply@acme.test>", testSealer(t))
 	require.NoError(t, err)
 
 	msg := mail.Message{To: "Ada <ada@example.com>", Subject: "Grüße from Acme", Text: "Hello Ada,\nyour invoice is ready = 42 €.\n"}
-	err = s.Handle(t.Context(), nil, &jobs.Delivery[mail.Message]{Key: "key-1", Attempt: 1, MaxAttempts: 1, Args: msg})
+	err = s.Handle(t.Context(), nil, &jobs.Delivery[mail.Sealed]{Key: "key-1", Attempt: 1, MaxAttempts: 1, Args: seal(t, msg)})
 	require.NoError(t, err)
 
 	got := srv.Mail()
@@ -42,11 +59,12 @@ func TestHandleSendsTheMessage(t *testing.T) {
 
 	// The Message-ID depends on the tenant and key only, and is valid
 	// whatever the key holds.
-	for _, d := range []*jobs.Delivery[mail.Message]{
-		{Key: "key-1", Args: msg},
-		{Key: "key-2", Args: msg},
-		{Key: "key-1", Tenant: jobs.Tenant{ID: "7d1c6e0e-3f5f-4c1e-9a57-0f0c2d2b1a11", Slug: "acme"}, Args: msg},
-		{Key: "signup-notice:ada@example.com:2026-01-02T03", Args: msg},
+	box := seal(t, msg)
+	for _, d := range []*jobs.Delivery[mail.Sealed]{
+		{Key: "key-1", Args: box},
+		{Key: "key-2", Args: box},
+		{Key: "key-1", Tenant: jobs.Tenant{ID: "7d1c6e0e-3f5f-4c1e-9a57-0f0c2d2b1a11", Slug: "acme"}, Args: box},
+		{Key: "signup-notice:ada@example.com:2026-01-02T03", Args: box},
 	} {
 		require.NoError(t, s.Handle(t.Context(), nil, d))
 	}
@@ -65,7 +83,7 @@ var messageID = regexp.MustCompile(`Message-ID: <([0-9a-f]{32})@acme\.test>\r\n`
 
 func TestSendFailsWhenTheServerIsDown(t *testing.T) {
 	t.Parallel()
-	s, err := mail.NewSender("smtp://"+testsvc.ClosedAddr(t), "no-reply@acme.test")
+	s, err := mail.NewSender("smtp://"+testsvc.ClosedAddr(t), "no-reply@acme.test", testSealer(t))
 	require.NoError(t, err)
 	err = s.Send(t.Context(), mail.Message{To: "ada@example.com", Subject: "Hi", Text: "x"}, "<1@acme.test>")
 	require.ErrorContains(t, err, "mail: connect")
@@ -84,14 +102,59 @@ func TestValidate(t *testing.T) {
 
 func TestNewSenderRejectsBadConfiguration(t *testing.T) {
 	t.Parallel()
-	_, err := mail.NewSender("http://user:hunter2@mail.example.com", "a@example.com")
+	_, err := mail.NewSender("http://user:hunter2@mail.example.com", "a@example.com", testSealer(t))
 	require.Error(t, err)
 	require.NotContains(t, err.Error(), "hunter2")
-	_, err = mail.NewSender("smtp://mail.example.com", "nobody")
+	_, err = mail.NewSender("smtp://mail.example.com", "nobody", testSealer(t))
 	require.ErrorContains(t, err, "MAIL_FROM")
 }
 
-func TestMessageRunsOnTheEmailQueue(t *testing.T) {
+func TestMailRunsOnTheEmailQueue(t *testing.T) {
 	t.Parallel()
-	require.Equal(t, jobs.QueueEmail, mail.Message{}.JobOptions().Queue)
+	require.Equal(t, jobs.QueueEmail, mail.Sealed{}.JobOptions().Queue)
+}
+
+// A queued email is sealed: nothing of it is readable in the queue, every
+// seal differs, and only the same SECRET_KEY opens it, unaltered. A box
+// that cannot be opened fails its job permanently.
+func TestSealedMail(t *testing.T) {
+	t.Parallel()
+	msg := mail.Message{To: "grace@example.com", Subject: "You are invited to join Acme", Text: "code: inv_ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
+	sealer := testSealer(t)
+	box, err := sealer.Seal(msg)
+	require.NoError(t, err)
+	encoded, err := json.Marshal(box)
+	require.NoError(t, err)
+	for _, secret := range []string{"grace", "invited", "inv_ABCDEFGHIJKLMNOPQRSTUVWXYZ"} {
+		require.NotContains(t, string(box.Box), secret)
+		require.NotContains(t, string(encoded), secret)
+	}
+	again, err := sealer.Seal(msg)
+	require.NoError(t, err)
+	require.NotEqual(t, box.Box, again.Box, "a fresh nonce every time")
+
+	opened, err := sealer.Open(box)
+	require.NoError(t, err)
+	require.Equal(t, msg, opened)
+
+	other, err := mail.NewSealer("another-secret-key-0123456789abcdef")
+	require.NoError(t, err)
+	_, err = other.Open(box)
+	require.ErrorContains(t, err, "cannot be opened")
+	tampered := mail.Sealed{Box: append([]byte(nil), box.Box...)}
+	tampered.Box[len(tampered.Box)-1] ^= 1
+	_, err = sealer.Open(tampered)
+	require.ErrorContains(t, err, "cannot be opened")
+	_, err = sealer.Open(mail.Sealed{Box: []byte("short")})
+	require.ErrorContains(t, err, "cannot be opened")
+
+	srv := testsvc.NewSMTPServer(t)
+	s, err := mail.NewSender(srv.URL(), "no-reply@acme.test", other)
+	require.NoError(t, err)
+	err = s.Handle(t.Context(), nil, &jobs.Delivery[mail.Sealed]{Key: "k", Args: box})
+	require.True(t, jobs.IsPermanent(err), "%v", err)
+	require.Empty(t, srv.Mail())
+
+	_, err = mail.NewSealer("")
+	require.Error(t, err)
 }
