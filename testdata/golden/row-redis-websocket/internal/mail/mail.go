@@ -60,6 +60,9 @@ type Sender struct {
 // STARTTLS when the server offers it; or smtps:// for TLS from the start)
 // sending as from, opening queued messages with sealer.
 func NewSender(smtpURL, from string, sealer *Sealer) (*Sender, error) {
+	if sealer == nil {
+		return nil, errors.New("mail: a Sender needs the Sealer that queued mail is sealed with")
+	}
 	u, err := url.Parse(smtpURL)
 	if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
 		// The URL may carry a password: keep it out of the error.

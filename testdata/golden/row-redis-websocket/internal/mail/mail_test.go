@@ -107,6 +107,8 @@ func TestNewSenderRejectsBadConfiguration(t *testing.T) {
 	require.NotContains(t, err.Error(), "hunter2")
 	_, err = mail.NewSender("smtp://mail.example.com", "nobody", testSealer(t))
 	require.ErrorContains(t, err, "MAIL_FROM")
+	_, err = mail.NewSender("smtp://mail.example.com", "a@example.com", nil)
+	require.ErrorContains(t, err, "needs the Sealer")
 }
 
 func TestMailRunsOnTheEmailQueue(t *testing.T) {
