@@ -73,13 +73,13 @@ func TestRowTenantSettingLastsOneTransaction(t *testing.T) {
 			{globex, []string{"globex-1"}},
 		} {
 			for _, want := range []error{nil, rollback} {
-				err := postgres.InTenantTx(t.Context(), ts, tc.tenant, func(tx pgx.Tx) error {
+				err := ts.InTenantTx(t.Context(), tc.tenant, func(ctx context.Context, tx pgx.Tx) error {
 					var setting string
 					var txPID int
-					require.NoError(t, tx.QueryRow(t.Context(), `SELECT current_setting('app.tenant_id'), pg_backend_pid()`).Scan(&setting, &txPID))
+					require.NoError(t, tx.QueryRow(ctx, `SELECT current_setting('app.tenant_id'), pg_backend_pid()`).Scan(&setting, &txPID))
 					require.Equal(t, tc.tenant.ID, setting)
 					require.Equal(t, pid, txPID, "one pinned connection")
-					rows, err := tx.Query(t.Context(), `SELECT name FROM projects ORDER BY name`)
+					rows, err := tx.Query(ctx, `SELECT name FROM projects ORDER BY name`)
 					require.NoError(t, err)
 					got, err := pgx.CollectRows(rows, pgx.RowTo[string])
 					require.NoError(t, err)
@@ -144,8 +144,8 @@ func TestRowWritesCannotTargetAnotherTenant(t *testing.T) {
 
 	inAcme := func(sql string, args ...any) (int64, error) {
 		var affected int64
-		err := postgres.InTenantTx(t.Context(), b.tenants, acme, func(tx pgx.Tx) error {
-			tag, execErr := tx.Exec(t.Context(), sql, args...)
+		err := b.tenants.InTenantTx(t.Context(), acme, func(ctx context.Context, tx pgx.Tx) error {
+			tag, execErr := tx.Exec(ctx, sql, args...)
 			affected = tag.RowsAffected()
 			return execErr
 		})

@@ -140,17 +140,16 @@ func (ts *Tenants) InTenant(ctx context.Context, t domain.Tenant, fn func(contex
 
 // InTenantTx is InTenant for code that needs the transaction itself rather
 // than the tenant queries: background jobs, whose handlers take a pgx.Tx
-// (see jobs.TenantsScope). The confinement is the same. Handlers write
-// unqualified SQL: a schema-qualified name would step past search_path in
-// schema mode.
+// (see jobs.TenantsScope), and the tests that attack the confinement with
+// hand-written SQL. The confinement is the same. Write unqualified SQL: a
+// schema-qualified name would step past search_path in schema mode.
 func (ts *Tenants) InTenantTx(ctx context.Context, t domain.Tenant, fn func(context.Context, pgx.Tx) error) error {
 	return ts.inTenantTx(ctx, t, func(tx pgx.Tx) error {
 		return fn(ctx, tx)
 	})
 }
 
-// inTenantTx runs fn in a transaction confined to t; this package's tests
-// use it to attack the confinement with hand-written SQL.
+// inTenantTx runs fn in a transaction confined to t.
 func (ts *Tenants) inTenantTx(ctx context.Context, t domain.Tenant, fn func(pgx.Tx) error) error {
 	if t.ID == "" {
 		return domain.Errorf(domain.EINTERNAL, "tenant-scoped work without a tenant")

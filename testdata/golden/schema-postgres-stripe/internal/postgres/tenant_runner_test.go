@@ -174,8 +174,8 @@ func TestMigrateResumesAfterACrash(t *testing.T) {
 // removeSlow renames tenant's project "slow", so the migration stops sleeping.
 func removeSlow(t *testing.T, ts *postgres.Tenants, tn domain.Tenant) {
 	t.Helper()
-	err := postgres.InTenantTx(t.Context(), ts, tn, func(tx pgx.Tx) error {
-		_, err := tx.Exec(t.Context(), `UPDATE projects SET name = 'was-slow' WHERE name = 'slow'`)
+	err := ts.InTenantTx(t.Context(), tn, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE projects SET name = 'was-slow' WHERE name = 'slow'`)
 		return err
 	})
 	require.NoError(t, err)
@@ -228,8 +228,8 @@ func TestMigrateCanaryChunksAndFailures(t *testing.T) {
 
 func removePoison(t *testing.T, ts *postgres.Tenants, tn domain.Tenant) {
 	t.Helper()
-	err := postgres.InTenantTx(t.Context(), ts, tn, func(tx pgx.Tx) error {
-		_, err := tx.Exec(t.Context(), `DELETE FROM projects WHERE name = 'poison'`)
+	err := ts.InTenantTx(t.Context(), tn, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `DELETE FROM projects WHERE name = 'poison'`)
 		return err
 	})
 	require.NoError(t, err)

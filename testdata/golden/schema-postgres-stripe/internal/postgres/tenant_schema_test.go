@@ -77,13 +77,13 @@ func TestSchemaSearchPathLastsOneTransaction(t *testing.T) {
 			// Commit, then roll back: after either, the connection is back
 			// to its own search_path.
 			for _, want := range []error{nil, rollback} {
-				err := postgres.InTenantTx(t.Context(), ts, tc.tenant, func(tx pgx.Tx) error {
+				err := ts.InTenantTx(t.Context(), tc.tenant, func(ctx context.Context, tx pgx.Tx) error {
 					var path string
 					var txPID int
-					require.NoError(t, tx.QueryRow(t.Context(), `SELECT current_setting('search_path'), pg_backend_pid()`).Scan(&path, &txPID))
+					require.NoError(t, tx.QueryRow(ctx, `SELECT current_setting('search_path'), pg_backend_pid()`).Scan(&path, &txPID))
 					require.Equal(t, tc.schema, path)
 					require.Equal(t, pid, txPID, "one pinned connection")
-					rows, err := tx.Query(t.Context(), `SELECT name FROM projects ORDER BY name`)
+					rows, err := tx.Query(ctx, `SELECT name FROM projects ORDER BY name`)
 					require.NoError(t, err)
 					got, err := pgx.CollectRows(rows, pgx.RowTo[string])
 					require.NoError(t, err)
@@ -136,8 +136,8 @@ func TestSchemaUnqualifiedNamesStayInTheTenantSchema(t *testing.T) {
 	require.NoError(t, err)
 
 	query := func(tn domain.Tenant, sql string) error {
-		return postgres.InTenantTx(t.Context(), b.tenants, tn, func(tx pgx.Tx) error {
-			_, execErr := tx.Exec(t.Context(), sql)
+		return b.tenants.InTenantTx(t.Context(), tn, func(ctx context.Context, tx pgx.Tx) error {
+			_, execErr := tx.Exec(ctx, sql)
 			return execErr
 		})
 	}

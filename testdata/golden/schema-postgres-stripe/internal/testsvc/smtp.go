@@ -122,6 +122,8 @@ func (s *SMTPServer) session(conn net.Conn) {
 			_ = reply("221 bye")
 			return
 		default:
+			// RFC 5321's reply to a command a server does not support; the
+			// app's client only ever sends the commands above.
 			ok = reply("502 command not implemented")
 		}
 		if !ok {
