@@ -63,21 +63,7 @@ func setupAPIWith(t *testing.T, opts bundleOptions) *apiBundle {
 // it, signed in as owner@example.com.
 func setupAPIOn(tb testing.TB, cfg config.Database, opts bundleOptions) (*apiBundle, *postgres.Tenants) {
 	tb.Helper()
-	pool, err := postgres.Open(tb.Context(), cfg.MigrateURL, "test-migrate")
-	require.NoError(tb, err)
-	m, err := postgres.NewMigrator(pool)
-	require.NoError(tb, err)
-	_, err = m.Up(tb.Context())
-	require.NoError(tb, err)
-	require.NoError(tb, m.Close())
-	pool.Close()
-
-	tenants, err := postgres.OpenTenants(tb.Context(), cfg, postgres.TenantsOptions{AppName: "test"})
-	require.NoError(tb, err)
-	tb.Cleanup(tenants.Close)
-	report, err := tenants.MigrateTenants(tb.Context(), postgres.MigrateOptions{})
-	require.NoError(tb, err)
-	require.Empty(tb, report.Failed())
+	tenants := testsvc.MigratedTenants(tb, cfg, postgres.TenantsOptions{})
 
 	if opts.hasher == nil {
 		opts.hasher = testHasher(tb)
