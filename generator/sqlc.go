@@ -21,16 +21,24 @@ const sqlcConfig = "sqlc.yaml"
 // os.Exit(1) on any error in a query or a schema, so running it in the
 // kit's own process would kill saaskit mid-command, silently (its
 // diagnostics go to os.Stderr). Instead the running binary starts a copy of
-// itself with this variable set, and this package's init turns that copy
-// into sqlc before anything else runs. The sqlc is still the one compiled
-// into saaskit (nothing to install); only its exit is contained. Any binary
-// importing this package (saaskit, its test binaries) can play the part.
+// itself with this variable set, and that copy's main hands over to sqlc
+// (SQLCChild) before anything else runs. The sqlc is still the one compiled
+// into saaskit (nothing to install); only its exit is contained.
 const sqlcChildEnv = "SAASKIT_SQLC_CHILD"
 
-func init() {
-	if os.Getenv(sqlcChildEnv) == "1" {
-		os.Exit(sqlc.Run(os.Args[1:]))
+// SQLCChild runs sqlc when this process was started by SQLC as its child,
+// and reports whether it did, with the exit code to end the process with.
+// saaskit's main, and the TestMain of every test binary that renders, start
+// with:
+//
+//	if code, ok := generator.SQLCChild(); ok {
+//		os.Exit(code)
+//	}
+func SQLCChild() (code int, ok bool) {
+	if os.Getenv(sqlcChildEnv) != "1" {
+		return 0, false
 	}
+	return sqlc.Run(os.Args[1:]), true
 }
 
 // runSQLC runs the built-in sqlc over the rendered tree and adds the code it
@@ -113,6 +121,11 @@ func SQLC(files []File) ([]File, error) {
 // sqlcGenerate runs `sqlc generate -f config` in a child process (see
 // sqlcChildEnv) and returns its exit code and diagnostics.
 func sqlcGenerate(config string) (int, string, error) {
+	if os.Getenv(sqlcChildEnv) == "1" {
+		// This binary was started as the sqlc child but its main did not
+		// hand over: starting another child would recurse.
+		return 0, "", errors.New("sqlc: this binary does not run sqlc as a child: its main (or TestMain) must call generator.SQLCChild first")
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return 0, "", fmt.Errorf("sqlc: find the running binary: %w", err)

@@ -66,3 +66,17 @@ func TestSQLCReportsBadQueries(t *testing.T) {
 		})
 	}
 }
+
+// A binary whose main does not hand over to sqlc would, started as the
+// child, run its own code again and start another child: SQLC refuses in a
+// process that is itself a child.
+func TestSQLCRefusesToRecurse(t *testing.T) {
+	t.Setenv(sqlcChildEnv, "1")
+	_, err := SQLC([]File{
+		{Path: sqlcConfig, Content: []byte(testSQLCConfig)},
+		{Path: "schema.sql", Content: []byte(testSchema)},
+	})
+	if err == nil || !strings.Contains(err.Error(), "must call generator.SQLCChild") {
+		t.Fatalf("want the refusal, got %v", err)
+	}
+}

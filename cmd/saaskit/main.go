@@ -5,6 +5,12 @@ import (
 	"os"
 
 	"github.com/saaskit/saaskit/cmd/saaskit/root"
+	"github.com/saaskit/saaskit/generator"
 )
 
-func main() { os.Exit(root.Main()) }
+func main() {
+	if code, ok := generator.SQLCChild(); ok {
+		os.Exit(code)
+	}
+	os.Exit(root.Main())
+}

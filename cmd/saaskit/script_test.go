@@ -10,12 +10,15 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/saaskit/saaskit/cmd/saaskit/root"
+	"github.com/saaskit/saaskit/generator"
 )
 
 func TestMain(m *testing.M) {
+	if code, ok := generator.SQLCChild(); ok {
+		os.Exit(code)
+	}
 	testscript.Main(m, map[string]func(){
-		"saaskit": func() { os.Exit(root.Main()) },
+		"saaskit": main,
 	})
 }
 

@@ -7,7 +7,8 @@ import (
 )
 
 // BenchmarkRender measures a whole `saaskit new` render in memory: templates,
-// goimports over every Go file, lock files, record and sqlc (in-process).
+// formatting of every Go file, lock files, record and sqlc (run in a child
+// copy of the test binary, as saaskit runs it).
 // Writing and git are excluded. Target: under 300 ms.
 func BenchmarkRender(b *testing.B) {
 	bp, tree, err := Load(AppBlueprint)

@@ -6,6 +6,8 @@ package testenv
 import (
 	"os"
 	"testing"
+
+	"github.com/saaskit/saaskit/generator"
 )
 
 // Required reports whether absent services must fail tests.
@@ -29,4 +31,14 @@ func Absent(t testing.TB, why string) {
 		t.Fatalf("%s, and SAASKIT_REQUIRE_SERVICES=1 requires it", why)
 	}
 	t.Skipf("%s: skipping (set it, or SAASKIT_REQUIRE_SERVICES=1 to make this a failure)", why)
+}
+
+// Main runs a package's tests. A test binary that renders apps starts copies
+// of itself to run sqlc (see generator.SQLCChild): such a copy runs sqlc
+// instead of the tests.
+func Main(m *testing.M) {
+	if code, ok := generator.SQLCChild(); ok {
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
 }
