@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"maps"
 	"net/http"
 	"regexp"
 	"strings"
@@ -19,27 +18,15 @@ import (
 	"github.com/acme/shop/internal/testsvc"
 )
 
-const secretKey = "0123456789abcdef0123456789abcdef"
-
 func getenv(env map[string]string) func(string) string {
 	return func(name string) string { return env[name] }
 }
 
-// liveEnv returns a complete environment pointing at a fresh database (and
-// its roles or tenant databases: testsvc.NewTenancyEnv) and the live broker,
-// listening on a free loopback port.
+// liveEnv returns a complete environment pointing at a fresh database and the
+// live broker, listening on a free loopback port.
 func liveEnv(t *testing.T) map[string]string {
 	t.Helper()
-	env := map[string]string{
-		"REDIS_URL": testsvc.RedisURL(t),
-		// Tests run in parallel against one broker server: each its own jobs.
-		"JOBS_NAMESPACE":   testsvc.JobsNamespace(t),
-		"SECRET_KEY":       secretKey,
-		"HTTP_ADDR":        "127.0.0.1:0",
-		"SHUTDOWN_TIMEOUT": "5s",
-	}
-	maps.Copy(env, testsvc.NewTenancyEnv(t))
-	return env
+	return testsvc.AppEnv(t)
 }
 
 // run runs the command line and returns its error, stdout and stderr.

@@ -94,8 +94,22 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, s *servi
 		return err
 	}
 
-	srv := &http.Server{
-		Addr:              cfg.HTTPAddr,
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on HTTP_ADDR: %w", err)
+	}
+	logger.InfoContext(ctx, "http server listening", slog.String("addr", ln.Addr().String()), slog.String("version", version()))
+	if err := serveUntilDone(ctx, newHTTPServer(handler, logger), ln, cfg.ShutdownTimeout, logger); err != nil {
+		return err
+	}
+	logger.InfoContext(ctx, "server stopped")
+	return nil
+}
+
+// newHTTPServer returns the API's server with every timeout set, so that a
+// slow or idle client cannot hold a connection (and its goroutine) forever.
+func newHTTPServer(handler http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -104,12 +118,11 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, s *servi
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listen on HTTP_ADDR: %w", err)
-	}
-	logger.InfoContext(ctx, "http server listening", slog.String("addr", ln.Addr().String()), slog.String("version", version()))
+}
 
+// serveUntilDone serves ln until ctx is cancelled, then stops accepting
+// connections and gives in-flight requests up to timeout to finish.
+func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, timeout time.Duration, logger *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -118,8 +131,8 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, s *servi
 	case <-ctx.Done():
 	}
 
-	logger.InfoContext(ctx, "shutting down", slog.String("timeout", cfg.ShutdownTimeout.String()))
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	logger.InfoContext(ctx, "shutting down", slog.String("timeout", timeout.String()))
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("graceful shutdown: %w", err)
@@ -127,6 +140,5 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, s *servi
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("http server: %w", err)
 	}
-	logger.InfoContext(ctx, "server stopped")
 	return nil
 }

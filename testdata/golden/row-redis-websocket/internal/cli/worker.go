@@ -38,11 +38,7 @@ func runWorker(ctx context.Context, e env, args []string) error {
 
 	metrics := jobs.NewMetrics()
 	collectors := append(metrics.Collectors(), s.jobs.DepthCollector(logger))
-	srv := &http.Server{
-		Handler:           httpapi.NewMetricsHandler(cfg.MetricsToken, collectors...),
-		ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(httpapi.NewMetricsHandler(cfg.MetricsToken, collectors...), logger)
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.WorkerMetricsAddr)
 	if err != nil {
 		return fmt.Errorf("listen on WORKER_METRICS_ADDR: %w", err)

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"maps"
 	"net/http"
 	"regexp"
 	"strings"
@@ -20,26 +19,15 @@ import (
 	"example.com/acme/internal/testsvc"
 )
 
-const secretKey = "0123456789abcdef0123456789abcdef"
-
 func getenv(env map[string]string) func(string) string {
 	return func(name string) string { return env[name] }
 }
 
-// liveEnv returns a complete environment pointing at a fresh database (and
-// its roles or tenant databases: testsvc.NewTenancyEnv) and the live broker,
-// listening on a free loopback port.
+// liveEnv returns a complete environment pointing at a fresh database and the
+// live broker, listening on a free loopback port.
 func liveEnv(t *testing.T) map[string]string {
 	t.Helper()
-	env := map[string]string{
-		"SECRET_KEY":            secretKey,
-		"HTTP_ADDR":             "127.0.0.1:0",
-		"SHUTDOWN_TIMEOUT":      "5s",
-		"STRIPE_SECRET_KEY":     "sk_test_123",
-		"STRIPE_WEBHOOK_SECRET": "whsec_123",
-	}
-	maps.Copy(env, testsvc.NewTenancyEnv(t))
-	return env
+	return testsvc.AppEnv(t)
 }
 
 // run runs the command line and returns its error, stdout and stderr.
