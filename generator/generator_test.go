@@ -395,10 +395,31 @@ func TestWrite(t *testing.T) {
 		}
 		assertOnly(t, parent)
 	})
+	t.Run("failure part-way leaves nothing", func(t *testing.T) {
+		t.Parallel()
+		// The second file needs "a.txt" to be a directory: writing fails
+		// after the first file is already on disk in the temporary tree.
+		broken := &Plan{Files: []File{{Path: "a.txt", Content: []byte("a")}, {Path: "a.txt/b", Content: []byte("b")}}}
+		parent := t.TempDir()
+		if err := Write(broken, filepath.Join(parent, "repo"), WriteOptions{}); err == nil {
+			t.Fatal("impossible plan written")
+		}
+		assertOnly(t, parent)
+
+		empty := filepath.Join(parent, "empty")
+		if err := os.Mkdir(empty, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := Write(broken, empty, WriteOptions{}); err == nil {
+			t.Fatal("impossible plan written")
+		}
+		assertOnly(t, parent, "empty")
+		assertOnly(t, empty)
+	})
 	t.Run("unwritable parent", func(t *testing.T) {
 		t.Parallel()
 		if os.Geteuid() == 0 {
-			t.Skip("running as root: permission bits do not stop root; the testscript covers a missing parent instead")
+			t.Skip("running as root: permission bits do not stop root; the testscript covers a missing parent and /proc/sys instead")
 		}
 		parent := t.TempDir()
 		if err := os.Chmod(parent, 0o555); err != nil {

@@ -24,24 +24,7 @@ func TestEveryCombinationUsesItsImports(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	combos := []generator.Answers{{"name": "acme", "module": "example.com/acme"}}
-	for _, q := range bp.Questions {
-		if len(q.Choices) == 0 {
-			continue
-		}
-		var next []generator.Answers
-		for _, a := range combos {
-			for _, c := range q.Choices {
-				b := generator.Answers{}
-				for k, v := range a {
-					b[k] = v
-				}
-				b[q.Name] = c.Value
-				next = append(next, b)
-			}
-		}
-		combos = next
-	}
+	combos := Combinations(bp, generator.Answers{"name": "acme", "module": "example.com/acme"})
 	if len(combos) < 2 {
 		t.Fatalf("%d combinations: the blueprint's choices were not found", len(combos))
 	}

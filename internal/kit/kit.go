@@ -5,6 +5,7 @@ package kit
 import (
 	"fmt"
 	"io/fs"
+	"maps"
 
 	"github.com/saaskit/saaskit/blueprints"
 	"github.com/saaskit/saaskit/generator"
@@ -25,4 +26,25 @@ func Load(name string) (*generator.Blueprint, fs.FS, error) {
 		return nil, nil, fmt.Errorf("blueprint %s: templates %q: %w", name, bp.Templates, err)
 	}
 	return bp, tree, nil
+}
+
+// Combinations returns base extended with every combination of the
+// blueprint's choice questions, in the blueprint's order.
+func Combinations(bp *generator.Blueprint, base generator.Answers) []generator.Answers {
+	combos := []generator.Answers{maps.Clone(base)}
+	for _, q := range bp.Questions {
+		if len(q.Choices) == 0 {
+			continue
+		}
+		next := make([]generator.Answers, 0, len(combos)*len(q.Choices))
+		for _, a := range combos {
+			for _, c := range q.Choices {
+				b := maps.Clone(a)
+				b[q.Name] = c.Value
+				next = append(next, b)
+			}
+		}
+		combos = next
+	}
+	return combos
 }

@@ -82,6 +82,11 @@ type AppCompose struct {
 	// `depends_on: {condition: service_healthy}` and `docker compose up
 	// --wait` mean something.
 	Healthchecked []string
+	// OneShot services run once and exit: they must not be restarted.
+	OneShot []string
+	// Waits maps a service to the services it must wait for, each with the
+	// condition it waits on (types.ServiceConditionHealthy, ...).
+	Waits map[string]map[string]string
 }
 
 // CheckAppCompose checks a loaded project against want, and that every
@@ -104,6 +109,27 @@ func CheckAppCompose(p *types.Project, want AppCompose) error {
 			fail("service %q has no healthcheck", name)
 		} else if !ok && !slices.Contains(want.Services, name) {
 			fail("no service %q to healthcheck", name)
+		}
+	}
+	for _, name := range want.OneShot {
+		if s, ok := services[name]; ok && s.Restart != "" && s.Restart != types.RestartPolicyNo {
+			fail("one-shot service %q restarts (%s)", name, s.Restart)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(want.Waits)) {
+		s, ok := services[name]
+		if !ok {
+			continue // reported above when it is a wanted service
+		}
+		for _, dep := range slices.Sorted(maps.Keys(want.Waits[name])) {
+			cond := want.Waits[name][dep]
+			got, ok := s.DependsOn[dep]
+			switch {
+			case !ok:
+				fail("service %q does not wait for %q", name, dep)
+			case got.Condition != cond:
+				fail("service %q waits for %q on %s, want %s", name, dep, got.Condition, cond)
+			}
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(services)) {

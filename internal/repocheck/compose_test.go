@@ -130,6 +130,10 @@ func TestCheckAppCompose(t *testing.T) {
 	want := AppCompose{
 		Services:      []string{"app", "migrate", "postgres", "mailpit"},
 		Healthchecked: []string{"postgres"},
+		OneShot:       []string{"migrate"},
+		Waits: map[string]map[string]string{
+			"app": {"migrate": types.ServiceConditionCompletedSuccessfully, "postgres": types.ServiceConditionHealthy},
+		},
 	}
 	load := func(t *testing.T, content string) *types.Project {
 		t.Helper()
@@ -170,6 +174,15 @@ func TestCheckAppCompose(t *testing.T) {
 			want,
 			[]string{`service "postgres" has no healthcheck`}},
 		{"depends on an undefined service", undefinedDep, AppCompose{}, []string{`service "app" depends on undefined service "db"`}},
+		{"one-shot service restarts", load(t, replace(t, appCompose, "    command: [\"migrate\", \"up\"]\n", "    command: [\"migrate\", \"up\"]\n    restart: unless-stopped\n")),
+			AppCompose{OneShot: []string{"migrate"}},
+			[]string{`one-shot service "migrate" restarts (unless-stopped)`}},
+		{"waits on the wrong condition or not at all", load(t, replace(t, appCompose, "condition: service_completed_successfully", "condition: service_started")),
+			AppCompose{Waits: map[string]map[string]string{
+				"app":     {"migrate": types.ServiceConditionCompletedSuccessfully, "postgres": types.ServiceConditionHealthy},
+				"migrate": {"mailpit": types.ServiceConditionHealthy},
+			}},
+			[]string{`service "app" waits for "migrate" on service_started, want service_completed_successfully`, `service "migrate" does not wait for "mailpit"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/compose-spec/compose-go/v2/types"
+
 	"github.com/saaskit/saaskit/generator"
 	"github.com/saaskit/saaskit/internal/kit"
 	"github.com/saaskit/saaskit/internal/repocheck"
@@ -151,12 +153,24 @@ func checkDelivery(t *testing.T, dir string, a generator.Answers) {
 	}
 	want := repocheck.AppCompose{
 		Services:      []string{"api", "worker", "migrate", "postgres", "mailpit"},
-		Healthchecked: []string{"worker", "postgres", "mailpit"},
+		Healthchecked: []string{"api", "worker", "postgres", "mailpit"},
+		OneShot:       []string{"migrate"},
+		Waits:         map[string]map[string]string{"migrate": {"postgres": types.ServiceConditionHealthy}},
+	}
+	// The app's processes start once the schema is migrated and every
+	// service they use is healthy.
+	ready := map[string]string{
+		"migrate":  types.ServiceConditionCompletedSuccessfully,
+		"postgres": types.ServiceConditionHealthy,
+		"mailpit":  types.ServiceConditionHealthy,
 	}
 	if broker := a["broker"]; broker != "postgres" {
 		want.Services = append(want.Services, broker)
 		want.Healthchecked = append(want.Healthchecked, broker)
+		ready[broker] = types.ServiceConditionHealthy
 	}
+	want.Waits["api"] = ready
+	want.Waits["worker"] = ready
 	if err := repocheck.CheckAppCompose(project, want); err != nil {
 		t.Errorf("docker-compose.yml: %v", err)
 	}
