@@ -133,6 +133,9 @@ func setRun(ctx context.Context, opts *SetOptions) error {
 	if rec.KitVersion != opts.KitVersion {
 		return fmt.Errorf("the repository is at saaskit %s and this is %s; run saaskit upgrade first, then config set", rec.KitVersion, opts.KitVersion)
 	}
+	if err := repo.CheckResources(); err != nil {
+		return err
+	}
 	answers, err = bp.Complete(answers)
 	if err != nil {
 		return err
@@ -151,10 +154,11 @@ func setRun(ctx context.Context, opts *SetOptions) error {
 	}
 	next := *rec
 	next.Answers = answers
-	var desc []string
+	var desc, args []string
 	for _, q := range bp.Questions {
 		if answers[q.Name] != old[q.Name] {
 			desc = append(desc, fmt.Sprintf("%s %s -> %s", q.Name, old[q.Name], answers[q.Name]))
+			args = append(args, q.Name+"="+answers[q.Name])
 		}
 	}
 	if len(desc) == 0 {
@@ -162,8 +166,8 @@ func setRun(ctx context.Context, opts *SetOptions) error {
 		return nil
 	}
 	env := up.Env{IO: opts.IO, Exec: opts.Exec}
-	if !opts.Force && !opts.DryRun {
-		if err := repo.CheckClean(ctx, env); err != nil {
+	if !opts.DryRun {
+		if err := repo.Preflight(ctx, env, opts.Force); err != nil {
 			return err
 		}
 	}
@@ -177,5 +181,7 @@ func setRun(ctx context.Context, opts *SetOptions) error {
 		BaseLabel:   "saaskit (current options)",
 		TheirsLabel: "saaskit (" + strings.Join(desc, ", ") + ")",
 		DryRun:      opts.DryRun,
+		Force:       opts.Force,
+		Rerun:       "saaskit config set " + strings.Join(args, " "),
 	})
 }

@@ -103,13 +103,16 @@ func upgradeRun(ctx context.Context, opts *Options) error {
 		fmt.Fprintf(opts.IO.Out, "upgrade available: saaskit %s -> %s (run saaskit upgrade)\n", rec.KitVersion, opts.KitVersion)
 		return ErrUpgradeAvailable
 	}
+	if err := repo.CheckResources(); err != nil {
+		return err
+	}
 	if rec.KitVersion == opts.KitVersion && opts.BaseFrom == "" {
 		fmt.Fprintf(stderr, "Already at saaskit %s; nothing to upgrade.\n", opts.KitVersion)
 		return nil
 	}
 	env := up.Env{IO: opts.IO, Exec: opts.Exec}
-	if !opts.Force && !opts.DryRun {
-		if err := repo.CheckClean(ctx, env); err != nil {
+	if !opts.DryRun {
+		if err := repo.Preflight(ctx, env, opts.Force); err != nil {
 			return err
 		}
 	}
@@ -136,6 +139,10 @@ func upgradeRun(ctx context.Context, opts *Options) error {
 	next := *rec
 	next.KitVersion = opts.KitVersion
 	next.Answers = answers
+	rerun := "saaskit upgrade"
+	if opts.BaseFrom != "" {
+		rerun += " --base-from " + opts.BaseFrom
+	}
 	return up.Run(ctx, env, up.Request{
 		Repo:        repo,
 		Blueprint:   bp,
@@ -145,5 +152,7 @@ func upgradeRun(ctx context.Context, opts *Options) error {
 		BaseLabel:   "saaskit " + rec.KitVersion,
 		TheirsLabel: "saaskit " + opts.KitVersion,
 		DryRun:      opts.DryRun,
+		Force:       opts.Force,
+		Rerun:       rerun,
 	})
 }
