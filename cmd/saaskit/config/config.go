@@ -54,12 +54,16 @@ on, or off, after generation.
 Options whose change would need a data migration saaskit cannot write (such as
 tenancy) are refused with an explanation. The repository must be at this
 saaskit's version (run 'saaskit upgrade' first) and its work tree clean,
-unless --force.`,
+unless --force. Like an upgrade, a change that stopped part way is finished
+by running the same command again.`,
 		Example: `  # Add Stripe billing to a repository generated with --billing none
   saaskit config set billing=stripe
 
   # Preview switching the job broker
-  saaskit config set broker=redis --dry-run`,
+  saaskit config set broker=redis --dry-run
+
+  # Turn a feature back off, in another directory
+  saaskit config set realtime=none -C ./myapp`,
 		Args: cobra.MinimumNArgs(1),
 		ValidArgsFunction: func(_ *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
 			if bp == nil {
