@@ -299,6 +299,22 @@ func TestInterruptedUpgradeRefusals(t *testing.T) {
 		}
 	})
 
+	t.Run("a temporary file of a write cut short", func(t *testing.T) {
+		r, _ := setup(t)
+		// What WriteFileAtomic leaves when the process dies mid-write.
+		leftover := filepath.Join(r.root, "sub", ".f.txt.saaskit-123456")
+		if err := os.WriteFile(leftover, []byte("F"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var conflict *ConflictError
+		if err := r.run(resumeBase, resumeTheirs, "v2", false, nil); !errors.As(err, &conflict) {
+			t.Fatalf("rerun: %v", err)
+		}
+		if _, err := os.Stat(leftover); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("the leftover temporary file is still there: %v", err)
+		}
+	})
+
 	t.Run("a written file edited since", func(t *testing.T) {
 		r, _ := setup(t)
 		// a.txt was written (first of the three); edit it again.
