@@ -411,3 +411,48 @@ func serveModule(t *testing.T, path, version string, files map[string]string) st
 	}
 	return "file://" + filepath.ToSlash(dir)
 }
+
+// tools.mod, the modfile `make sqlc` runs sqlc from, is made consistent on
+// its own: an unresolvable tool fails the upgrade the same way, and once it
+// resolves, tools.sum gets what building it needs.
+func TestToolsModFileMadeConsistent(t *testing.T) {
+	const gomod = "module example.com/x\n\ngo 1.26.0\n"
+	const toolsmod = "module example.com/x\n\ngo 1.26.0\n"
+	files := map[string]string{"go.mod": gomod, "tools.mod": toolsmod, "main.go": "package main\n\nfunc main() {}\n"}
+	theirs := map[string]string{
+		"go.mod":    gomod,
+		"tools.mod": toolsmod + "\ntool example.invalid/tool\n\nrequire example.invalid/tool v1.0.0\n",
+		"main.go":   "package main\n\nfunc main() {}\n",
+	}
+	root := gitRepo(t, files)
+	r := newRunner(t, root)
+	proxy := "off"
+	r.exec = func(ctx context.Context, dir string, env []string, name string, args ...string) ([]byte, error) {
+		env = append(env, "GOFLAGS=-mod=mod -modcacherw", "GOPROXY="+proxy, "GOSUMDB=off", "GOTOOLCHAIN=local", "GOMODCACHE="+filepath.Join(t.TempDir(), "modcache"))
+		return cmdutil.Exec(ctx, dir, env, name, args...)
+	}
+
+	err := r.run(files, theirs, "v2", false, nil)
+	var modErr *ModulesError
+	if !errors.As(err, &modErr) || !strings.Contains(err.Error(), "go list -modfile=tools.mod -deps tool") || !strings.Contains(err.Error(), "example.invalid/tool") {
+		t.Fatalf("upgrade with an unresolvable tool: %v, want a ModulesError naming tools.mod and the tool", err)
+	}
+	if got := snapshot(t, root)[generator.RecordFile]; got != string(marshal(t, record(t, "v1"))) {
+		t.Errorf("the record advanced:\n%s", got)
+	}
+
+	proxy = serveModule(t, "example.invalid/tool", "v1.0.0", map[string]string{
+		"go.mod":  "module example.invalid/tool\n\ngo 1.26.0\n",
+		"main.go": "package main\n\nfunc main() {}\n",
+	})
+	if err := r.run(files, theirs, "v2", false, nil); err != nil {
+		t.Fatalf("rerun once the tool is reachable: %v\n%s", err, r.stderr)
+	}
+	final := snapshot(t, root)
+	if !strings.Contains(final["tools.sum"], "example.invalid/tool v1.0.0 h1:") {
+		t.Errorf("tools.sum lacks the tool's checksum:\n%s", final["tools.sum"])
+	}
+	if final[generator.RecordFile] != string(marshal(t, record(t, "v2"))) {
+		t.Errorf("the record did not advance:\n%s", final[generator.RecordFile])
+	}
+}
