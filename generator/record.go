@@ -17,9 +17,11 @@ const RecordFile = ".saaskit.yaml"
 const RecordSchema = 1
 
 // Record is the content of .saaskit.yaml: everything needed to re-render the
-// repository exactly as the kit wrote it. `saaskit add` appends resources and
-// `saaskit upgrade` renders the recorded kit version with these answers to get
-// the merge base, then the current kit with the same answers.
+// repository exactly as the kit wrote it. `saaskit upgrade` renders the
+// recorded kit version with these answers to get the merge base, then the
+// current kit with the same answers; `saaskit config set` changes the answers.
+// Resources are reserved for `saaskit add resource`, which does not exist yet:
+// upgrade and config set refuse a record that lists any.
 type Record struct {
 	Schema     int        `yaml:"schema"`
 	KitVersion string     `yaml:"kit_version"`

@@ -21,10 +21,13 @@ import (
 // The upgrade scripts need an older saaskit, fetched the way `saaskit
 // upgrade` fetches one: through the Go module proxy. oldKit builds it once
 // per test run from this source tree with the edits below, publishes it in a
-// file-based GOPROXY as v0.0.1-old.<hash of its source> (the module cache
+// file-based GOPROXY as v0.0.1-old-<hash of its source> (the module cache
 // never re-fetches a version it holds, so each source gets its own), installs
 // its binary as saaskit-old, and sets OLDKIT_VERSION for the scripts.
-const oldKitBase = "v0.0.1-old."
+//
+// The hash joins "old" in one pre-release identifier: on its own, a hash
+// that happens to be all digits with a leading zero is not valid semver.
+const oldKitBase = "v0.0.1-old-"
 
 // oldKitEdits turn the current templates into the older kit's. Each kit
 // change they imply is one an upgrade scenario exercises.

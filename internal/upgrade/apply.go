@@ -69,7 +69,7 @@ func Resolve(changes []Change, theirs *generator.Plan, root string) (resolved []
 	var out []Change
 	for _, c := range changes {
 		seen[c.Path] = true
-		if c.Action != Regenerate {
+		if c.Action != Regenerate || c.Done {
 			out = append(out, c)
 			continue
 		}
@@ -212,12 +212,24 @@ func MergeSum(ours, theirs []byte) []byte {
 
 // Apply writes the changes under root. Each file is replaced atomically
 // (a temporary file beside it, then a rename), so an interrupted upgrade
-// leaves every file either old or new and can be run again.
+// leaves every file either old or new; the journal Run writes first lets a
+// rerun tell which.
 func Apply(changes []Change, root string) error {
+	return apply(changes, root, nil)
+}
+
+// apply is Apply with a hook called before each write; an error from it
+// stops the writing there (tests interrupt an upgrade with it).
+func apply(changes []Change, root string, before func(path string) error) error {
 	root = filepath.Clean(root)
 	for _, c := range changes {
 		if !c.Writes() {
 			continue
+		}
+		if before != nil {
+			if err := before(c.Path); err != nil {
+				return err
+			}
 		}
 		dst := filepath.Join(root, filepath.FromSlash(c.Path))
 		if !filepath.IsLocal(filepath.FromSlash(c.Path)) {

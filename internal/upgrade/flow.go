@@ -48,6 +48,23 @@ func OpenRepo(root string) (*Repo, error) {
 	return &Repo{Root: abs, Record: rec}, nil
 }
 
+// CheckResources refuses a record listing resources: they are rendered by
+// `saaskit add resource`, which this kit does not have, so a re-render would
+// leave them out and the merge would take their files for the user's own
+// and drop the kit's part of any change to them.
+func (r *Repo) CheckResources() error {
+	if len(r.Record.Resources) == 0 {
+		return nil
+	}
+	names := make([]string, len(r.Record.Resources))
+	for i, res := range r.Record.Resources {
+		names[i] = res.Name
+	}
+	return fmt.Errorf("%s lists resources (%s), which this saaskit cannot render (it has no `saaskit add resource`); "+
+		"upgrading or changing options without them would merge against a render that lacks their code. "+
+		"Use a saaskit version that renders resources", generator.RecordFile, strings.Join(names, ", "))
+}
+
 // Env is what the flow needs from the outside world.
 type Env struct {
 	IO   *cmdutil.IOStreams
@@ -77,6 +94,13 @@ type Request struct {
 	BaseLabel   string
 	TheirsLabel string
 	DryRun      bool
+	// Force accepts uncommitted changes in the work tree.
+	Force bool
+	// Rerun is the command that finishes an interrupted run, for messages
+	// (e.g. "saaskit upgrade").
+	Rerun string
+
+	beforeWrite func(path string) error // test hook, see apply
 }
 
 // ConflictError reports files left with conflict markers.
@@ -87,10 +111,51 @@ func (e *ConflictError) Error() string {
 		len(e.Paths), strings.Join(e.Paths, "\n  "))
 }
 
+// InterruptedError reports an upgrade that stopped after writing some of
+// its files; the journal lets the same command finish it.
+type InterruptedError struct {
+	Err   error
+	Rerun string
+}
+
+func (e *InterruptedError) Error() string {
+	return fmt.Sprintf("the upgrade stopped before it was complete: %v\nFix the cause, then run %s again to finish it: files already written are kept, not merged again, and .saaskit.yaml advances once everything is written", e.Err, e.Rerun)
+}
+
+func (e *InterruptedError) Unwrap() error { return e.Err }
+
 // Run merges, prints the summary, and (unless a dry run) writes the
-// changes, the record last, and tidies go.mod.
+// changes: first a journal of what it is about to write (see Journal), then
+// the files, then makes the module files consistent, then the record, and
+// last removes the journal. A rerun of the same upgrade after an
+// interruption finishes it.
 func Run(ctx context.Context, env Env, req Request) error {
 	root := req.Repo.Root
+	rerun := req.Rerun
+	if rerun == "" {
+		rerun = "the same command"
+	}
+	rec, err := req.NewRecord.Marshal()
+	if err != nil {
+		return err
+	}
+	journal, journalFile, err := req.Repo.loadJournal(ctx, env)
+	if err != nil {
+		return err
+	}
+	if journal != nil && journal.Target != string(rec) {
+		return &JournalMismatchError{Path: journalFile, Pending: pendingRecord(journal), Rerun: rerun}
+	}
+	if !req.DryRun && !req.Force {
+		check := req.Repo.CheckClean
+		if journal != nil {
+			check = func(ctx context.Context, env Env) error { return req.Repo.checkResumable(ctx, env, journal) }
+		}
+		if err := check(ctx, env); err != nil {
+			return err
+		}
+	}
+
 	changes, err := Compute(Inputs{
 		Base:        req.Base,
 		Theirs:      req.Theirs,
@@ -102,16 +167,25 @@ func Run(ctx context.Context, env Env, req Request) error {
 	if err != nil {
 		return err
 	}
+	if journal != nil {
+		if changes, err = markDone(changes, journal, root); err != nil {
+			return err
+		}
+	}
 	changes, sqlcErr, err := Resolve(changes, req.Theirs, root)
 	if err != nil {
 		return err
 	}
-	rec, err := req.NewRecord.Marshal()
-	if err != nil {
-		return err
+	if journal != nil {
+		if err := checkPlan(changes, journal); err != nil {
+			return err
+		}
 	}
 
 	stderr := env.IO.ErrOut
+	if journal != nil {
+		fmt.Fprintf(stderr, "Finishing an interrupted upgrade (%s).\n", journalFile)
+	}
 	if req.DryRun {
 		if err := printDiff(env.IO, changes); err != nil {
 			return err
@@ -124,21 +198,26 @@ func Run(ctx context.Context, env Env, req Request) error {
 		return nil
 	}
 
-	if err := Apply(changes, root); err != nil {
-		return fmt.Errorf("writing the upgrade (rerun it to finish): %w", err)
+	next, err := newJournal(changes, root, rec)
+	if err != nil {
+		return err
 	}
-	modChanged := false
-	for _, c := range changes {
-		modChanged = modChanged || (c.Path == "go.mod" && c.Writes())
+	if err := writeJournal(journalFile, next); err != nil {
+		return fmt.Errorf("writing the upgrade journal: %w", err)
 	}
-	if modChanged {
-		if out, err := env.Exec(ctx, root, []string{"GOFLAGS=-mod=mod", "GOWORK=off"}, "go", "mod", "tidy"); err != nil {
-			fmt.Fprintf(stderr, "warning: go mod tidy failed; run it yourself once the module proxy is reachable:\n%s\n", bytes.TrimSpace(out))
-		}
+	if err := apply(changes, root, req.beforeWrite); err != nil {
+		return &InterruptedError{Err: err, Rerun: rerun}
 	}
-	// The record moves only once every file is written: an interrupted
-	// upgrade reruns from the same base.
+	if err := tidyModules(ctx, env, root, changes); err != nil {
+		report(stderr, changes)
+		return &ModulesError{Err: err, Rerun: rerun}
+	}
+	// The record moves only once every file is written and the module
+	// files are consistent: until then a rerun finishes the same upgrade.
 	if err := WriteFileAtomic(filepath.Join(root, generator.RecordFile), rec, 0o644); err != nil {
+		return &InterruptedError{Err: err, Rerun: rerun}
+	}
+	if err := os.Remove(journalFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	report(stderr, changes)
@@ -150,6 +229,55 @@ func Run(ctx context.Context, env Env, req Request) error {
 		errs = append(errs, &StaleQueryCodeError{Err: sqlcErr})
 	}
 	return errors.Join(errs...)
+}
+
+// ModulesError reports module files the upgrade merged but could not make
+// consistent. Every other file is written; the record has not advanced and
+// the journal stays, so rerunning the command finishes the upgrade.
+type ModulesError struct {
+	Err   error
+	Rerun string
+}
+
+func (e *ModulesError) Error() string {
+	return fmt.Sprintf("the merged module files could not be made consistent: %v\n"+
+		"Every other file is written, but the upgrade is not complete and .saaskit.yaml still names the old version.\n"+
+		"Fix the cause (make the module proxy reachable, or correct the requirement in go.mod or tools.mod), then run %s again: "+
+		"it keeps the files already written, tidies the module files and advances .saaskit.yaml", e.Err, e.Rerun)
+}
+
+func (e *ModulesError) Unwrap() error { return e.Err }
+
+// tidyModules makes the module files the upgrade touched consistent:
+// go.mod and go.sum with `go mod tidy`, and tools.mod and tools.sum (the
+// modfile `make sqlc` runs sqlc from) by resolving the tools' packages.
+func tidyModules(ctx context.Context, env Env, root string, changes []Change) error {
+	touched := map[string]bool{}
+	for _, c := range changes {
+		if isModuleFile(c.Path) && (c.Writes() || c.Done) {
+			touched[c.Path] = true
+		}
+	}
+	goEnv := []string{"GOFLAGS=-mod=mod", "GOWORK=off"}
+	if touched["go.mod"] || touched["go.sum"] {
+		if out, err := env.Exec(ctx, root, goEnv, "go", "mod", "tidy"); err != nil {
+			return fmt.Errorf("go mod tidy: %w\n%s", err, lastLines(out, 20))
+		}
+	}
+	if !touched["tools.mod"] && !touched["tools.sum"] {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(root, "tools.mod")); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	// Not tidy: it would also record the test dependencies of every module
+	// in sqlc's graph, which the kit's pin leaves out. Listing the tools'
+	// packages makes the go command settle the requirements and checksums
+	// building them needs, which is what `make sqlc` depends on.
+	if out, err := env.Exec(ctx, root, goEnv, "go", "list", "-modfile=tools.mod", "-deps", "tool"); err != nil {
+		return fmt.Errorf("go list -modfile=tools.mod -deps tool: %w\n%s", err, lastLines(out, 20))
+	}
+	return nil
 }
 
 // StaleQueryCodeError reports that sqlc could not run on the merged
@@ -298,4 +426,14 @@ func Base(ctx context.Context, env Env, repo *Repo, opts BaseOptions) (*generato
 		return nil, fmt.Errorf("rendering the base with saaskit %s (go run %s): %w\n%s\nIf the module proxy cannot serve it, pass --base-from DIR with that version's render", rec.KitVersion, pkg, err, bytes.TrimSpace(msg))
 	}
 	return ReadPlan(out)
+}
+
+// lastLines is the end of a command's output: the go command prints the
+// reason for a failure last, after its progress.
+func lastLines(out []byte, n int) string {
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) > n {
+		lines = append([]string{"..."}, lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
 }

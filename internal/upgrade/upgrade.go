@@ -51,10 +51,16 @@ type Change struct {
 	Old    []byte // the working tree's content; nil when absent
 	New    []byte // what to write; nil to remove (Remove) or leave (others)
 	Mode   fs.FileMode
+	// Done marks a change an interrupted run of the same upgrade already
+	// wrote (see Journal): it is reported, not written again.
+	Done bool
 }
 
 // Writes reports whether applying the change touches the disk.
 func (c Change) Writes() bool {
+	if c.Done {
+		return false
+	}
 	switch c.Action {
 	case Update, Merge, Conflict, Add, Remove, Regenerate:
 		return !bytes.Equal(c.Old, c.New) || c.Action == Remove

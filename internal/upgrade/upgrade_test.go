@@ -144,53 +144,6 @@ func TestComputeDecisionTable(t *testing.T) {
 	}
 }
 
-// An upgrade interrupted after some files were written can be run again
-// and ends where an uninterrupted one would.
-func TestRerunAfterInterruption(t *testing.T) {
-	t.Parallel()
-	base := plan(map[string]string{"a.txt": "1\n2\n3\n4\n5\n6\n", "b.txt": "x\n"})
-	theirs := plan(map[string]string{"a.txt": "1\n2\n3\n4\n5\nSIX\n", "b.txt": "y\n", "c.txt": "new\n"})
-	tree := map[string]string{"a.txt": "ONE\n2\n3\n4\n5\n6\n", "b.txt": "x\n"}
-	in := func(root string) Inputs {
-		return Inputs{Base: base, Theirs: theirs, Root: root, Merge: GitMerger(context.Background(), "yours", "base", "kit")}
-	}
-
-	oneShot := writeTree(t, tree)
-	changes, err := Compute(in(oneShot))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := Apply(changes, oneShot); err != nil {
-		t.Fatal(err)
-	}
-
-	interrupted := writeTree(t, tree)
-	changes, err = Compute(in(interrupted))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := Apply(changes[:1], interrupted); err != nil { // stops after the first file
-		t.Fatal(err)
-	}
-	changes, err = Compute(in(interrupted))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := Apply(changes, interrupted); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []string{"a.txt", "b.txt", "c.txt"} {
-		a, _ := os.ReadFile(filepath.Join(oneShot, p))
-		b, _ := os.ReadFile(filepath.Join(interrupted, p))
-		if string(a) != string(b) {
-			t.Errorf("%s: rerun gave %q, one shot %q", p, b, a)
-		}
-	}
-	if got, _ := os.ReadFile(filepath.Join(interrupted, "a.txt")); string(got) != "ONE\n2\n3\n4\n5\nSIX\n" {
-		t.Errorf("a.txt = %q", got)
-	}
-}
-
 func TestMergeModFile(t *testing.T) {
 	t.Parallel()
 	ours := `module example.com/mine

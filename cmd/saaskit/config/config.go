@@ -54,12 +54,16 @@ on, or off, after generation.
 Options whose change would need a data migration saaskit cannot write (such as
 tenancy) are refused with an explanation. The repository must be at this
 saaskit's version (run 'saaskit upgrade' first) and its work tree clean,
-unless --force.`,
+unless --force. Like an upgrade, a change that stopped part way is finished
+by running the same command again.`,
 		Example: `  # Add Stripe billing to a repository generated with --billing none
   saaskit config set billing=stripe
 
   # Preview switching the job broker
-  saaskit config set broker=redis --dry-run`,
+  saaskit config set broker=redis --dry-run
+
+  # Turn a feature back off, in another directory
+  saaskit config set realtime=none -C ./myapp`,
 		Args: cobra.MinimumNArgs(1),
 		ValidArgsFunction: func(_ *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
 			if bp == nil {
@@ -133,6 +137,9 @@ func setRun(ctx context.Context, opts *SetOptions) error {
 	if rec.KitVersion != opts.KitVersion {
 		return fmt.Errorf("the repository is at saaskit %s and this is %s; run saaskit upgrade first, then config set", rec.KitVersion, opts.KitVersion)
 	}
+	if err := repo.CheckResources(); err != nil {
+		return err
+	}
 	answers, err = bp.Complete(answers)
 	if err != nil {
 		return err
@@ -151,10 +158,11 @@ func setRun(ctx context.Context, opts *SetOptions) error {
 	}
 	next := *rec
 	next.Answers = answers
-	var desc []string
+	var desc, args []string
 	for _, q := range bp.Questions {
 		if answers[q.Name] != old[q.Name] {
 			desc = append(desc, fmt.Sprintf("%s %s -> %s", q.Name, old[q.Name], answers[q.Name]))
+			args = append(args, q.Name+"="+answers[q.Name])
 		}
 	}
 	if len(desc) == 0 {
@@ -162,8 +170,8 @@ func setRun(ctx context.Context, opts *SetOptions) error {
 		return nil
 	}
 	env := up.Env{IO: opts.IO, Exec: opts.Exec}
-	if !opts.Force && !opts.DryRun {
-		if err := repo.CheckClean(ctx, env); err != nil {
+	if !opts.DryRun {
+		if err := repo.Preflight(ctx, env, opts.Force); err != nil {
 			return err
 		}
 	}
@@ -177,5 +185,7 @@ func setRun(ctx context.Context, opts *SetOptions) error {
 		BaseLabel:   "saaskit (current options)",
 		TheirsLabel: "saaskit (" + strings.Join(desc, ", ") + ")",
 		DryRun:      opts.DryRun,
+		Force:       opts.Force,
+		Rerun:       "saaskit config set " + strings.Join(args, " "),
 	})
 }

@@ -52,15 +52,22 @@ with the same answers and merges every file three ways against your work tree:
   dropped by the kit        removed, unless you changed it
   deleted by you            stays deleted
   database migrations       never rewritten once written; changes are reported
-  go.mod, go.sum, sqlc code regenerated, not text-merged: your requirements stay,
-                            the kit's pins are raised, sqlc re-runs on the merged queries
+  go.mod/go.sum, tools.mod  merged semantically, not as text: your requirements
+                            stay, the kit's pins are raised; then made consistent
+                            (go mod tidy), or the upgrade stops non-zero
+  sqlc code                 regenerated from the merged queries
 
 The base comes from the recorded saaskit version itself, run from the Go module
 proxy (go run github.com/saaskit/saaskit/cmd/saaskit@<version> render), so it
 works in a fresh clone; --base-from DIR uses a directory holding that render
-instead. The work tree must be clean (commit first) unless --force. Files are
-replaced one by one atomically and .saaskit.yaml advances last, so an
-interrupted upgrade can simply be run again.`,
+instead. The work tree must be clean (commit first) unless --force.
+
+Before writing, upgrade keeps a journal of what it will write in the git
+directory (.git/saaskit-upgrade.json). Files are replaced one by one
+atomically and .saaskit.yaml advances last, once the module files are
+consistent. An upgrade that stopped part way (interrupted, or go mod tidy
+failed) is finished by running it again: the journal lets it accept its own
+uncommitted writes without --force and skip the files it already wrote.`,
 		Example: `  # See what would change, as a diff; write nothing
   saaskit upgrade --dry-run
 
@@ -103,13 +110,16 @@ func upgradeRun(ctx context.Context, opts *Options) error {
 		fmt.Fprintf(opts.IO.Out, "upgrade available: saaskit %s -> %s (run saaskit upgrade)\n", rec.KitVersion, opts.KitVersion)
 		return ErrUpgradeAvailable
 	}
+	if err := repo.CheckResources(); err != nil {
+		return err
+	}
 	if rec.KitVersion == opts.KitVersion && opts.BaseFrom == "" {
 		fmt.Fprintf(stderr, "Already at saaskit %s; nothing to upgrade.\n", opts.KitVersion)
 		return nil
 	}
 	env := up.Env{IO: opts.IO, Exec: opts.Exec}
-	if !opts.Force && !opts.DryRun {
-		if err := repo.CheckClean(ctx, env); err != nil {
+	if !opts.DryRun {
+		if err := repo.Preflight(ctx, env, opts.Force); err != nil {
 			return err
 		}
 	}
@@ -136,6 +146,10 @@ func upgradeRun(ctx context.Context, opts *Options) error {
 	next := *rec
 	next.KitVersion = opts.KitVersion
 	next.Answers = answers
+	rerun := "saaskit upgrade"
+	if opts.BaseFrom != "" {
+		rerun += " --base-from " + opts.BaseFrom
+	}
 	return up.Run(ctx, env, up.Request{
 		Repo:        repo,
 		Blueprint:   bp,
@@ -145,5 +159,7 @@ func upgradeRun(ctx context.Context, opts *Options) error {
 		BaseLabel:   "saaskit " + rec.KitVersion,
 		TheirsLabel: "saaskit " + opts.KitVersion,
 		DryRun:      opts.DryRun,
+		Force:       opts.Force,
+		Rerun:       rerun,
 	})
 }
