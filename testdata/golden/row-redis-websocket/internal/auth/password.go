@@ -50,7 +50,7 @@ var ErrMalformedHash = errors.New("auth: malformed password hash")
 type Hasher struct {
 	params Params
 	slots  chan struct{}
-	dummy  string // a hash of nothing anyone knows, verified for unknown users
+	decoy  string // a hash of nothing anyone knows, verified for unknown users
 }
 
 // NewHasher returns a Hasher for p. Parameters below OWASP's minimum
@@ -62,11 +62,11 @@ func NewHasher(p Params) (*Hasher, error) {
 			p, DefaultParams.Memory, DefaultParams.Iterations)
 	}
 	h := &Hasher{params: p, slots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}
-	dummy, err := h.hash(rand.Text())
+	decoy, err := h.hash(rand.Text())
 	if err != nil {
 		return nil, err
 	}
-	h.dummy = dummy
+	h.decoy = decoy
 	return h, nil
 }
 
@@ -114,12 +114,12 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, reha
 	return true, p != h.params, nil
 }
 
-// VerifyNobody spends the time and memory of a Verify and fails. Logins for
-// unknown accounts call it, so their answers take as long as a wrong
-// password's and cannot tell whether an account exists.
-func (h *Hasher) VerifyNobody(ctx context.Context, password string) error {
-	_, _, err := h.Verify(ctx, password, h.dummy)
-	return err
+// Decoy returns a hash, made with the Hasher's parameters, of a random
+// password nobody knows. A login for an unknown account verifies the
+// password against it, so that it costs what a wrong password for a real
+// account costs and cannot tell whether the account exists.
+func (h *Hasher) Decoy() string {
+	return h.decoy
 }
 
 func (h *Hasher) acquire(ctx context.Context) error {

@@ -28,7 +28,16 @@ func TestHashIsArgon2idInPHCFormat(t *testing.T) {
 	ok, _, err = h.Verify(t.Context(), "correct horse battery stapler", hash)
 	require.NoError(t, err)
 	require.False(t, ok)
-	require.NoError(t, h.VerifyNobody(t.Context(), "anything"))
+
+	decoy := h.Decoy()
+	params, err := auth.DecodeParams(decoy)
+	require.NoError(t, err)
+	require.Equal(t, auth.DefaultParams, params, "the decoy costs what a real hash costs")
+	ok, rehash, err = h.Verify(t.Context(), "", decoy)
+	require.NoError(t, err)
+	require.False(t, ok)
+	require.False(t, rehash)
+	require.Equal(t, decoy, h.Decoy(), "made once with the hasher, not at every login")
 }
 
 func TestVerifyAsksForARehashWhenParametersChange(t *testing.T) {

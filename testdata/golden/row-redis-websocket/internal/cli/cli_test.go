@@ -1,17 +1,24 @@
 package cli_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/acme/shop/internal/cli"
@@ -204,6 +211,11 @@ func TestDevMigratesThenServesAndWorks(t *testing.T) {
 	smtp := testsvc.NewSMTPServer(t)
 	env["SMTP_URL"] = smtp.URL()
 	srv := start(t, env, "dev")
+	// Queued mail passes through the job_outbox table, then the broker:
+	// both are watched from here on, since the relay empties the one and
+	// the worker the other.
+	outbox := captureOutbox(t, ownerURL(env))
+	broker := watchBroker(t, env["JOBS_NAMESPACE"])
 
 	status, _ := get(t, "http://"+srv.addr+"/healthz")
 	require.Equal(t, http.StatusOK, status)
@@ -249,10 +261,134 @@ func TestDevMigratesThenServesAndWorks(t *testing.T) {
 	require.Contains(t, invitation.Data, "You are invited to join Acme")
 	token := regexp.MustCompile(`inv_[A-Z2-7]{26}`).FindString(invitation.Data)
 	require.NotEmpty(t, token, "it carries the token")
+	secrets := []string{token, "grace@", "dev@example.com"}
+	// So do the outbox rows that carried it and what reached the broker.
+	stored := outbox()
+	require.Len(t, stored, 2, "the test email and the invitation went through the outbox")
+	for _, payload := range stored {
+		require.Equal(t, 1, requireSealed(t, payload, secrets...), "one sealed box: %s", payload)
+	}
+	published := broker()
+	boxes := 0
+	for _, seen := range published {
+		boxes += requireSealed(t, seen, secrets...)
+	}
+	require.GreaterOrEqual(t, boxes, 2, "both emails reached the broker, sealed: %q", published)
 
 	srv.stop(t)
 	require.Contains(t, srv.stderr.String(), `msg="server stopped"`, "human-readable logs")
 	require.NotContains(t, srv.stderr.String(), "job failed", "no job failed on the way")
+}
+
+// sealedBox finds the base64 box of sealed mail in JSON, escaped or not.
+var sealedBox = regexp.MustCompile(`box\\*"\s*:\s*\\*"([A-Za-z0-9+/]+=*)`)
+
+// requireSealed requires that none of secrets is readable in stored, nor
+// in any sealed box it holds once base64-decoded, and returns how many
+// boxes it holds.
+func requireSealed(t *testing.T, stored string, secrets ...string) int {
+	t.Helper()
+	boxes := sealedBox.FindAllStringSubmatch(stored, -1)
+	for _, box := range boxes {
+		raw, err := base64.StdEncoding.DecodeString(box[1])
+		require.NoError(t, err)
+		for _, secret := range secrets {
+			require.NotContains(t, string(raw), secret)
+		}
+	}
+	for _, secret := range secrets {
+		require.NotContains(t, stored, secret)
+	}
+	return len(boxes)
+}
+
+// ownerURL is the connection of the role that owns the tables.
+func ownerURL(env map[string]string) string {
+	if u := env["MIGRATE_DATABASE_URL"]; u != "" {
+		return u
+	}
+	return env["DATABASE_URL"]
+}
+
+// captureOutbox copies every row written to job_outbox, as it is written,
+// into a table the relay does not empty, and returns a function listing
+// their payloads.
+func captureOutbox(t *testing.T, ownerURL string) func() []string {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), ownerURL)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(context.WithoutCancel(t.Context())) })
+	_, err = conn.Exec(t.Context(), `
+CREATE TABLE outbox_seen (payload text NOT NULL);
+CREATE FUNCTION outbox_seen() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
+BEGIN
+    INSERT INTO outbox_seen (payload) VALUES (NEW.payload::text);
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER outbox_seen AFTER INSERT ON job_outbox FOR EACH ROW EXECUTE FUNCTION outbox_seen();`)
+	require.NoError(t, err)
+	return func() []string {
+		rows, err := conn.Query(t.Context(), `SELECT payload FROM outbox_seen`)
+		require.NoError(t, err)
+		payloads, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		return payloads
+	}
+}
+
+// watchBroker records every command Redis receives (MONITOR) that names
+// the jobs namespace, and returns a function listing them so far. MONITOR
+// replies are plain lines, read here on a connection of its own: go-redis's
+// MonitorCmd polls its reader in a loop, which would keep a core busy for
+// the whole test.
+func watchBroker(t *testing.T, namespace string) func() []string {
+	t.Helper()
+	opts, err := redis.ParseURL(testsvc.RedisURL(t))
+	require.NoError(t, err)
+	conn, err := (&net.Dialer{}).DialContext(t.Context(), "tcp", opts.Addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	r := bufio.NewReader(conn)
+	command := func(args ...string) {
+		var b strings.Builder
+		fmt.Fprintf(&b, "*%d\r\n", len(args))
+		for _, a := range args {
+			fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+		}
+		_, err := conn.Write([]byte(b.String()))
+		require.NoError(t, err)
+		reply, err := r.ReadString('\n')
+		require.NoError(t, err)
+		require.Equal(t, "+OK\r\n", reply)
+	}
+	switch {
+	case opts.Username != "":
+		command("AUTH", opts.Username, opts.Password)
+	case opts.Password != "":
+		command("AUTH", opts.Password)
+	}
+	command("MONITOR")
+	var mu sync.Mutex
+	var lines []string
+	go func() {
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return // the connection closed at the end of the test
+			}
+			if strings.Contains(line, namespace) {
+				mu.Lock()
+				lines = append(lines, line)
+				mu.Unlock()
+			}
+		}
+	}()
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(lines)
+	}
 }
 
 func TestHealthcheckFailsWithoutAServer(t *testing.T) {

@@ -25,13 +25,19 @@ import (
 //	anyone()                  no credentials (health, sign-up, login)
 //	signedIn()                a user's session token; API keys are refused
 //	requires(p)               a member of the request's tenant whose role
-//	                          holds p, or an API key of that tenant whose does
+//	                          holds p, an API key of that tenant whose does,
+//	                          or a superuser's session (owner everywhere)
 //	requiresOn(p, "id")       the same, or an object grant of p on the object
 //	                          the path parameter id names
 //
 // An operation registered without a declaration is not registered, and
 // NewHandler fails: the server refuses to start rather than serve a route
-// nobody decided about. Tenant-scoped operations run, in order:
+// nobody decided about. Routes served outside the API's operations (the
+// OpenAPI document and docs huma serves, /metrics, the not-found answer)
+// are declared too, with router.mount or router.servedByHuma, and take
+// anyone() or metricsToken(token); any other pattern on the mux stops the
+// server as well. Every route, declared or not, refuses credentials in the
+// query string. Tenant-scoped operations run, in order:
 // authentication (401 for missing or bad credentials, whatever the tenant,
 // so anonymous callers learn nothing about which tenants exist), tenant
 // resolution (404 for an unknown tenant), membership (404 for a tenant the
@@ -45,6 +51,7 @@ const (
 	policyAnyone
 	policySignedIn
 	policyTenant
+	policyOperator
 )
 
 // policy is an operation's declaration of who may call it.
@@ -52,10 +59,15 @@ type policy struct {
 	kind       policyKind
 	permission domain.Permission
 	object     string // path parameter naming the object grants apply to
+	token      string // the operator's bearer token, for policyOperator
 }
 
 func anyone() policy   { return policy{kind: policyAnyone} }
 func signedIn() policy { return policy{kind: policySignedIn} }
+
+// metricsToken declares a route for the operator: the bearer token
+// METRICS_TOKEN names, or anyone when it is not set.
+func metricsToken(token string) policy { return policy{kind: policyOperator, token: token} }
 
 func requires(p domain.Permission) policy {
 	return policy{kind: policyTenant, permission: p}
@@ -77,6 +89,8 @@ func (p policy) String() string {
 			return string(p.permission) + " (or a grant of it on {" + p.object + "})"
 		}
 		return string(p.permission)
+	case policyOperator:
+		return "the METRICS_TOKEN bearer token when it is set"
 	case policyUndeclared:
 	}
 	return "undeclared"
@@ -85,12 +99,20 @@ func (p policy) String() string {
 // policyKey is where an operation's policy is kept in its metadata.
 const policyKey = "policy"
 
-// Route is one operation of the API and what it requires.
+// Route is one route of the API and what it requires.
 type Route struct {
+	// OperationID is the id of the route's OpenAPI operation; "" for an
+	// infrastructure route.
 	OperationID string
-	Method      string
+	Method      string // "" for a pattern matching every method
 	Path        string
-	// Auth is "anyone", "user" or "tenant".
+	// Pattern is the route's ServeMux pattern: "GET /v1/me", or "/".
+	Pattern string
+	// Infrastructure is set for a route served outside the API's
+	// operations, with no OpenAPI operation: huma's documents, /metrics,
+	// the not-found answer.
+	Infrastructure bool
+	// Auth is "anyone", "user", "tenant" or "operator" (METRICS_TOKEN).
 	Auth string
 	// Permission is what a tenant-scoped operation needs.
 	Permission domain.Permission
@@ -129,9 +151,32 @@ func securitySchemes() map[string]*huma.SecurityScheme {
 	}
 }
 
+// routeMux is the ServeMux every route is registered on, huma's operations
+// and documents included (it is the humago.Mux huma registers with). It
+// keeps every pattern, so that router.check can refuse one nobody declared,
+// and puts every handler behind refuseQueryCredentials.
+type routeMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func newRouteMux() *routeMux { return &routeMux{ServeMux: http.NewServeMux()} }
+
+// HandleFunc registers handler for pattern; huma registers this way.
+func (m *routeMux) HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(handler))
+}
+
+// Handle registers handler for pattern, behind refuseQueryCredentials.
+func (m *routeMux) Handle(pattern string, handler http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, refuseQueryCredentials(handler))
+}
+
 // router registers operations with their policies and keeps the list.
 type router struct {
 	api    huma.API
+	mux    *routeMux
 	deps   Deps
 	tenant func(huma.Context, func(huma.Context))
 	routes []Route
@@ -146,9 +191,10 @@ type router struct {
 // ENOTFOUND when it has not.
 type objectFinder func(ctx context.Context, t domain.Tenant, id string) error
 
-func newRouter(api huma.API, deps Deps) *router {
+func newRouter(api huma.API, mux *routeMux, deps Deps) *router {
 	r := &router{
 		api:       api,
+		mux:       mux,
 		deps:      deps,
 		tenant:    requireTenant(api, deps.Logger, deps.BaseDomain, deps.Tenants),
 		grantable: map[domain.Permission]bool{},
@@ -163,6 +209,10 @@ func newRouter(api huma.API, deps Deps) *router {
 func handle[I, O any](r *router, op huma.Operation, p policy, handler func(context.Context, *I) (*O, error)) {
 	if p.kind == policyUndeclared || (p.kind == policyTenant && !domain.KnownPermission(p.permission)) {
 		r.errs = append(r.errs, fmt.Errorf("%s %s declares no known permission (anyone, signedIn, requires or requiresOn): not registered", op.Method, op.Path))
+		return
+	}
+	if p.kind == policyOperator {
+		r.errs = append(r.errs, fmt.Errorf("%s %s declares metricsToken(), which only routes served with mount take: not registered", op.Method, op.Path))
 		return
 	}
 	if p.object != "" && !strings.Contains(op.Path, "{"+p.object+"}") {
@@ -183,7 +233,7 @@ func handle[I, O any](r *router, op huma.Operation, p policy, handler func(conte
 	responses := map[string]*huma.Response{
 		"413": {Description: "The request body is larger than the operation accepts"},
 	}
-	route := Route{OperationID: op.OperationID, Method: op.Method, Path: op.Path}
+	route := Route{OperationID: op.OperationID, Method: op.Method, Path: op.Path, Pattern: strings.ToUpper(op.Method) + " " + op.Path}
 	switch p.kind {
 	case policyAnyone:
 		route.Auth = "anyone"
@@ -204,7 +254,7 @@ func handle[I, O any](r *router, op huma.Operation, p policy, handler func(conte
 		if p.object != "" {
 			r.grantable[p.permission] = true
 		}
-	case policyUndeclared:
+	case policyOperator, policyUndeclared:
 	}
 	if op.Responses == nil {
 		op.Responses = map[string]*huma.Response{}
@@ -219,6 +269,46 @@ func handle[I, O any](r *router, op huma.Operation, p policy, handler func(conte
 	r.routes = append(r.routes, route)
 }
 
+// mount serves handler at pattern, outside the API's operations (no
+// OpenAPI operation, no huma middleware), declared with who may call it:
+// anyone() or metricsToken(token), which mount enforces. Operations that
+// need a user or a tenant go through handle.
+func (r *router) mount(pattern string, p policy, handler http.Handler) {
+	if !r.declare(pattern, p) {
+		return
+	}
+	if p.kind == policyOperator {
+		handler = requireBearer(p.token, handler)
+	}
+	r.mux.Handle(pattern, handler)
+}
+
+// servedByHuma declares a route huma registers itself (its OpenAPI
+// documents, schemas and docs page).
+func (r *router) servedByHuma(pattern string, p policy) {
+	r.declare(pattern, p)
+}
+
+// declare records an infrastructure route; it reports false, recording the
+// error NewHandler returns, for a policy such a route cannot enforce.
+func (r *router) declare(pattern string, p policy) bool {
+	route := Route{Pattern: pattern, Path: pattern, Infrastructure: true}
+	if method, path, ok := strings.Cut(pattern, " "); ok {
+		route.Method, route.Path = method, path
+	}
+	switch p.kind {
+	case policyAnyone:
+		route.Auth = "anyone"
+	case policyOperator:
+		route.Auth = "operator"
+	case policyUndeclared, policySignedIn, policyTenant:
+		r.errs = append(r.errs, fmt.Errorf("%s declares %s: a route outside the API's operations takes anyone() or metricsToken(); register it with handle", pattern, p))
+		return false
+	}
+	r.routes = append(r.routes, route)
+	return true
+}
+
 // findObjects says how to look up the objects of resource, so that grants
 // on them can be checked to name an object of the tenant.
 func (r *router) findObjects(resource string, find objectFinder) {
@@ -227,10 +317,25 @@ func (r *router) findObjects(resource string, find objectFinder) {
 
 // check returns every error of registration, and one for each operation of
 // the OpenAPI document that did not go through handle (registered with
-// huma directly, so without a policy), or whose permission allows object
-// grants on a resource nobody said how to look up.
+// huma directly, so without a policy), for each pattern on the mux nobody
+// declared (or declared and nobody serves), and for each permission that
+// allows object grants on a resource nobody said how to look up.
 func (r *router) check() error {
 	errs := slices.Clone(r.errs)
+	declared := map[string]bool{}
+	for _, route := range r.routes {
+		declared[route.Pattern] = true
+	}
+	for _, pattern := range r.mux.patterns {
+		if !declared[pattern] {
+			errs = append(errs, fmt.Errorf("%s is served without a declaration of who may call it (handle, mount or servedByHuma)", pattern))
+		}
+	}
+	for _, route := range r.routes {
+		if !slices.Contains(r.mux.patterns, route.Pattern) {
+			errs = append(errs, fmt.Errorf("%s is declared but nothing serves it", route.Pattern))
+		}
+	}
 	for path, item := range r.api.OpenAPI().Paths {
 		for method, op := range map[string]*huma.Operation{
 			http.MethodGet: item.Get, http.MethodPost: item.Post, http.MethodPut: item.Put,
@@ -259,26 +364,33 @@ var (
 	credentialValue  = regexp.MustCompile(`^(ak|st|inv)_[A-Z2-7]{26}$`)
 )
 
-// guard runs first on every operation. It refuses credentials in the query
-// string (where access logs, proxies and browser history would keep them)
-// and fails closed on an operation without a policy.
+// guard runs first on every operation: it fails closed on an operation
+// without a policy.
 func (r *router) guard(ctx huma.Context, next func(huma.Context)) {
 	if _, ok := ctx.Operation().Metadata[policyKey].(policy); !ok {
 		_ = huma.WriteErr(r.api, ctx, http.StatusInternalServerError, "An internal error occurred.")
 		return
 	}
-	u := ctx.URL()
-	for name, values := range u.Query() {
-		leaked := slices.Contains(credentialParams, strings.ToLower(name)) ||
-			slices.ContainsFunc(values, credentialValue.MatchString)
-		if leaked {
-			_ = huma.WriteErr(r.api, ctx, http.StatusBadRequest,
-				"Credentials are never accepted in the query string; send them as Authorization: Bearer <token>. "+
-					"If this was a real key, revoke it: the URL may have been logged on its way here.")
-			return
-		}
-	}
 	next(ctx)
+}
+
+// refuseQueryCredentials answers 400 to a request carrying a credential in
+// its query string (where access logs, proxies and browser history would
+// keep it), whatever the route: routeMux puts every handler behind it.
+func refuseQueryCredentials(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for name, values := range r.URL.Query() {
+			leaked := slices.Contains(credentialParams, strings.ToLower(name)) ||
+				slices.ContainsFunc(values, credentialValue.MatchString)
+			if leaked {
+				writeProblem(w, http.StatusBadRequest,
+					"Credentials are never accepted in the query string; send them as Authorization: Bearer <token>. "+
+						"If this was a real key, revoke it: the URL may have been logged on its way here.")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 type principalKey struct{}

@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,10 +26,22 @@ const (
 	DefaultInvitationTTL = 7 * 24 * time.Hour
 )
 
+// PasswordHasher hashes and verifies passwords: auth.Hasher.
+type PasswordHasher interface {
+	// Hash returns the hash of password to store.
+	Hash(ctx context.Context, password string) (string, error)
+	// Verify reports whether password matches encoded, and whether encoded
+	// should be replaced by a new Hash.
+	Verify(ctx context.Context, password, encoded string) (ok, rehash bool, err error)
+	// Decoy returns a hash of a password nobody knows, as costly to verify
+	// as a stored one.
+	Decoy() string
+}
+
 // IdentityOptions configures NewIdentity. Hasher is required.
 type IdentityOptions struct {
 	// Hasher hashes passwords; its parameters are the ones logins upgrade to.
-	Hasher *auth.Hasher
+	Hasher PasswordHasher
 	// Mail queues invitations and sign-up notices for the worker to send.
 	// Without one (commands that send no mail) queueing fails.
 	Mail MailQueue
@@ -57,7 +71,7 @@ type MailQueue interface {
 type Identity struct {
 	pool     *pgxpool.Pool
 	queries  *db.Queries
-	hasher   *auth.Hasher
+	hasher   PasswordHasher
 	mail     MailQueue
 	logger   *slog.Logger
 	opts     IdentityOptions
@@ -183,7 +197,8 @@ func (id *Identity) Login(ctx context.Context, email, password, clientAddr strin
 	}
 	row, err := id.queries.GetUserByEmail(ctx, normalized)
 	if errors.Is(err, pgx.ErrNoRows) {
-		err = id.hasher.VerifyNobody(ctx, password)
+		// The same work as a wrong password for a real account.
+		_, _, err = id.hasher.Verify(ctx, password, id.hasher.Decoy())
 		if err != nil {
 			return domain.Session{}, fmt.Errorf("login: %w", err)
 		}
@@ -361,10 +376,12 @@ func (id *Identity) UserTenants(ctx context.Context, userID, afterSlug string, l
 
 // queueSignUpNotice tells the owner of email that someone tried to sign up
 // with it. The key allows one notice per address and hour, so repeated
-// attempts cannot flood a mailbox. A failure is logged, not returned: the
-// answer must stay the one a new address gets.
+// attempts cannot flood a mailbox; it names the address by a hash, as the
+// key travels unsealed through the job queue. A failure is logged, not
+// returned: the answer must stay the one a new address gets.
 func (id *Identity) queueSignUpNotice(ctx context.Context, email string) {
-	key := "signup-notice:" + email + ":" + time.Now().UTC().Format("2006-01-02T15")
+	sum := sha256.Sum256([]byte(email))
+	key := "signup-notice:" + hex.EncodeToString(sum[:16]) + ":" + time.Now().UTC().Format("2006-01-02T15")
 	err := pgx.BeginFunc(ctx, id.pool, func(tx pgx.Tx) error {
 		return id.mail.QueueMail(ctx, tx, domain.Tenant{}, key, domain.Email{
 			To:      email,

@@ -3,7 +3,9 @@ package httpapi_test
 import (
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -222,8 +224,94 @@ func TestBodiesAreBoundedAndCannotSetWhatTheyShouldNot(t *testing.T) {
 	require.Equal(t, domain.RoleViewer, b.members(t, b.token, "acme")["viewer@example.com"].Role)
 }
 
+// showOnce are the secrets the API answers, each once, by operation: the
+// response, media type and field path secretFields reports. Nothing else
+// in any response schema may look like a secret.
+var showOnce = map[string][]string{
+	"login":          {"200 application/json token"},
+	"create-api-key": {"201 application/json key"},
+}
+
+// secretName matches the names of fields that would hold a secret or what
+// a secret can be recovered or forged from.
+var secretName = regexp.MustCompile(`(?i)(password|passwd|hash|secret|token|credential|private|salt|^key$|_key$|apikey)`)
+
+// secretFields returns the path of every field of schema whose name looks
+// like a secret, however deep: through properties, array items, additional
+// properties, allOf/oneOf/anyOf/not and $ref to the document's components
+// (schemas), each component walked once per path.
+func secretFields(schemas map[string]any, schema any) []string {
+	var out []string
+	var walk func(s any, path string, resolving map[string]bool)
+	walk = func(s any, path string, resolving map[string]bool) {
+		m, ok := s.(map[string]any)
+		if !ok {
+			return
+		}
+		if ref, ok := m["$ref"].(string); ok {
+			name := strings.TrimPrefix(ref, "#/components/schemas/")
+			if !resolving[name] {
+				next := maps.Clone(resolving)
+				next[name] = true
+				walk(schemas[name], path, next)
+			}
+		}
+		if props, ok := m["properties"].(map[string]any); ok {
+			for name, prop := range props {
+				field := strings.TrimPrefix(path+"."+name, ".")
+				if secretName.MatchString(name) {
+					out = append(out, field)
+				}
+				walk(prop, field, resolving)
+			}
+		}
+		for _, key := range []string{"items", "additionalProperties", "not"} {
+			walk(m[key], path+map[string]string{"items": "[]", "additionalProperties": "{}", "not": ""}[key], resolving)
+		}
+		for _, key := range []string{"allOf", "oneOf", "anyOf", "prefixItems"} {
+			if list, ok := m[key].([]any); ok {
+				for _, sub := range list {
+					walk(sub, path, resolving)
+				}
+			}
+		}
+	}
+	walk(schema, "", map[string]bool{})
+	return out
+}
+
+// The walker finds a secret however it is nested, and only secrets.
+func TestSecretFieldsFindsNestedSecrets(t *testing.T) {
+	t.Parallel()
+	var schemas map[string]any
+	require.NoError(t, json.Unmarshal([]byte(`{
+		"Page": {"type": "object", "properties": {
+			"items": {"type": "array", "items": {"$ref": "#/components/schemas/Member"}},
+			"next_cursor": {"type": "string"}}},
+		"Member": {"allOf": [
+			{"$ref": "#/components/schemas/User"},
+			{"type": "object", "properties": {"role": {"type": "string"}}}]},
+		"User": {"type": "object", "properties": {
+			"email": {"type": "string"},
+			"login": {"oneOf": [{"type": "null"}, {"type": "object", "properties": {"password_hash": {"type": "string"}}}]},
+			"keys": {"type": "object", "additionalProperties": {"type": "object", "properties": {"key_hash": {"type": "string"}}}},
+			"manager": {"$ref": "#/components/schemas/User"}}},
+		"Clean": {"type": "object", "properties": {"id": {"type": "string"}, "prefix": {"type": "string"}, "keys": {"type": "array", "items": {"type": "string"}}}}
+	}`), &schemas))
+
+	page := map[string]any{"$ref": "#/components/schemas/Page"}
+	// User refers to itself (manager): the cycle is walked once, and ends.
+	require.ElementsMatch(t, []string{"items[].login.password_hash", "items[].keys{}.key_hash"}, secretFields(schemas, page))
+	require.Empty(t, secretFields(schemas, map[string]any{"$ref": "#/components/schemas/Clean"}))
+	require.Equal(t, []string{"token"}, secretFields(schemas, map[string]any{"type": "object", "properties": map[string]any{"token": map[string]any{}}}))
+	for _, name := range []string{"password", "secret", "token_hash", "key_hash", "api_key", "client_secret", "key"} {
+		require.Len(t, secretFields(schemas, map[string]any{"properties": map[string]any{name: map[string]any{}}}), 1, name)
+	}
+}
+
 // The OpenAPI document describes every operation with its security and the
-// permission it needs, and no response schema carries a secret.
+// permission it needs, and no response schema carries a secret but the ones
+// shown once.
 func TestOpenAPIDescribesSecurity(t *testing.T) {
 	t.Parallel()
 	b := setupAPI(t)
@@ -236,9 +324,7 @@ func TestOpenAPIDescribesSecurity(t *testing.T) {
 				Type   string `json:"type"`
 				Scheme string `json:"scheme"`
 			} `json:"securitySchemes"`
-			Schemas map[string]struct {
-				Properties map[string]json.RawMessage `json:"properties"`
-			} `json:"schemas"`
+			Schemas map[string]any `json:"schemas"`
 		} `json:"components"`
 	}
 	require.NoError(t, json.Unmarshal(res.body, &doc))
@@ -248,6 +334,7 @@ func TestOpenAPIDescribesSecurity(t *testing.T) {
 	routes, err := httpapi.RegisteredRoutes(httpapi.Deps{Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	session, apiKey := map[string][]string{"session": {}}, map[string][]string{"apiKey": {}}
+	seen := map[string]bool{}
 	operations := 0
 	for path, item := range doc.Paths {
 		for method, raw := range item {
@@ -257,9 +344,7 @@ func TestOpenAPIDescribesSecurity(t *testing.T) {
 				Permission  string                 `json:"x-permission"`
 				Responses   map[string]struct {
 					Content map[string]struct {
-						Schema struct {
-							Ref string `json:"$ref"`
-						} `json:"schema"`
+						Schema any `json:"schema"`
 					} `json:"content"`
 				} `json:"responses"`
 			}
@@ -280,24 +365,103 @@ func TestOpenAPIDescribesSecurity(t *testing.T) {
 				require.Contains(t, op.Permission, string(route.Permission))
 				require.Contains(t, op.Responses, "403")
 			}
+			var found []string
 			for code, response := range op.Responses {
-				ref := response.Content["application/json"].Schema.Ref
-				if ref == "" || !strings.HasPrefix(code, "2") {
-					continue
-				}
-				schema := doc.Components.Schemas[strings.TrimPrefix(ref, "#/components/schemas/")]
-				for prop := range schema.Properties {
-					secret := strings.Contains(prop, "password") || strings.Contains(prop, "hash") || strings.Contains(prop, "secret")
-					require.False(t, secret, "%s %s answers %s", method, path, prop)
-					if prop == "token" {
-						require.Equal(t, "login", op.OperationID, "only login answers a token")
-					}
-					if prop == "key" {
-						require.Equal(t, "create-api-key", op.OperationID, "only creating an API key answers its secret")
+				for mediaType, content := range response.Content {
+					for _, field := range secretFields(doc.Components.Schemas, content.Schema) {
+						found = append(found, code+" "+mediaType+" "+field)
 					}
 				}
 			}
+			require.ElementsMatch(t, showOnce[op.OperationID], found, "%s %s (%s) answers secret-like fields", method, path, op.OperationID)
+			seen[op.OperationID] = true
 		}
 	}
-	require.Len(t, routes, operations, "every registered route is in the document")
+	for id := range showOnce {
+		require.True(t, seen[id], "the show-once list names %s, which is not an operation", id)
+	}
+	operationRoutes := slices.DeleteFunc(slices.Clone(routes), func(r httpapi.Route) bool { return r.Infrastructure })
+	require.Len(t, operationRoutes, operations, "every registered operation is in the document")
+}
+
+// A superuser acts as an owner in every tenant, member or not, where a
+// user who is not a member gets the answer for a tenant that does not
+// exist. API keys are not superusers: a superuser makes them only where
+// they are a member, up to their membership's role.
+func TestSuperuserActsAsOwnerInEveryTenant(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	b.createTenant(t, "acme")
+	b.join(t, b.token, "acme", "viewer@example.com", domain.RoleViewer)
+	root := b.createSuperuser(t, "root@example.com")
+	normal := b.signUpAndLogin(t, "normal@example.com")
+	viewerID := b.members(t, b.token, "acme")["viewer@example.com"].ID
+
+	res := b.callAs(t, root, http.MethodGet, "/v1/me", "", "", nil)
+	require.Equal(t, http.StatusOK, res.status, string(res.body))
+	require.Empty(t, decode[meJSON](t, res).Memberships, "the superuser is a member of nothing")
+
+	ownerThings := []struct {
+		method, path string
+		body         any
+		status       int
+	}{
+		{http.MethodGet, "/v1/members", nil, http.StatusOK},
+		{http.MethodPost, "/v1/projects", map[string]string{"name": "by root"}, http.StatusCreated},
+		{http.MethodPatch, "/v1/members/" + viewerID, map[string]string{"role": domain.RoleOwner}, http.StatusOK}, // only owners make owners
+		{http.MethodPost, "/v1/roles", map[string]any{"name": "auditor", "permissions": []string{"projects:read"}}, http.StatusCreated},
+		{http.MethodPost, "/v1/invitations", map[string]string{"email": "new@example.com", "role": domain.RoleOwner}, http.StatusCreated},
+		{http.MethodGet, "/v1/api-keys", nil, http.StatusOK},
+		{http.MethodDelete, "/v1/members/" + viewerID, nil, http.StatusNoContent},
+	}
+	for _, thing := range ownerThings {
+		res = b.callAs(t, normal, thing.method, thing.path, "", "acme", thing.body)
+		requireProblem(t, res, http.StatusNotFound, `no tenant "acme"`)
+		res = b.callAs(t, normal, thing.method, thing.path, "acme."+baseDomain, "", thing.body)
+		requireProblem(t, res, http.StatusNotFound, `no tenant "acme"`)
+		res = b.callAs(t, root, thing.method, thing.path, "", "acme", thing.body)
+		require.Equal(t, thing.status, res.status, "%s %s as the superuser: %s", thing.method, thing.path, res.body)
+	}
+	res = b.call(t, http.MethodGet, "/v1/projects", "", "acme", nil)
+	require.Equal(t, []string{"by root"}, projectNames(t, res), "only the superuser's writes happened")
+	require.NotContains(t, b.members(t, b.token, "acme"), "viewer@example.com")
+	require.NotContains(t, b.members(t, b.token, "acme"), "root@example.com", "acting in a tenant does not join it")
+
+	// Someone a superuser invited joins with the role given.
+	newcomer := b.signUpAndLogin(t, "new@example.com")
+	res = b.callAs(t, newcomer, http.MethodPost, "/v1/invitations/accept", "", "", map[string]string{"token": b.mail.lastInvitation(t, "new@example.com")})
+	require.Equal(t, http.StatusOK, res.status, string(res.body))
+	require.Equal(t, domain.RoleOwner, b.members(t, b.token, "acme")["new@example.com"].Role)
+
+	// No API key for a tenant the superuser is not a member of: it would
+	// act for nobody.
+	res = b.callAs(t, root, http.MethodPost, "/v1/api-keys", "", "acme", map[string]string{"name": "root key", "role": domain.RoleViewer})
+	requireProblem(t, res, http.StatusForbidden, "not a member of acme")
+	require.Equal(t, []string{"0"}, b.query(t, `SELECT count(*)::text FROM api_keys`))
+
+	// A member, the superuser makes keys up to their membership's role, and
+	// such a key authenticates, with that role only.
+	b.invite(t, b.token, "acme", "root@example.com", domain.RoleViewer)
+	res = b.callAs(t, root, http.MethodPost, "/v1/invitations/accept", "", "", map[string]string{"token": b.mail.lastInvitation(t, "root@example.com")})
+	require.Equal(t, http.StatusOK, res.status, string(res.body))
+	res = b.callAs(t, root, http.MethodPost, "/v1/api-keys", "", "acme", map[string]string{"name": "root key", "role": domain.RoleAdmin})
+	requireProblem(t, res, http.StatusForbidden, `your role "viewer" does not hold`)
+	key := b.createAPIKey(t, root, "acme", domain.RoleViewer)
+	require.Equal(t, http.StatusOK, b.callAs(t, key.Key, http.MethodGet, "/v1/projects", "", "acme", nil).status)
+	requireProblem(t, b.callAs(t, key.Key, http.MethodPost, "/v1/projects", "", "acme", map[string]string{"name": "by key"}), http.StatusForbidden, "projects:write")
+	// The superuser's own session still acts as an owner there.
+	res = b.callAs(t, root, http.MethodPost, "/v1/projects", "", "acme", map[string]string{"name": "by root again"})
+	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+}
+
+// projectNames returns the names of a page of projects.
+func projectNames(t *testing.T, res response) []string {
+	t.Helper()
+	require.Equal(t, http.StatusOK, res.status, string(res.body))
+	items := decode[pageJSON[projectJSON]](t, res).Items
+	names := make([]string, 0, len(items))
+	for _, p := range items {
+		names = append(names, p.Name)
+	}
+	return names
 }

@@ -19,6 +19,7 @@ import (
 	"example.com/acme/internal/auth"
 	"example.com/acme/internal/domain"
 	"example.com/acme/internal/postgres"
+	"example.com/acme/internal/testsvc"
 )
 
 // password is every test user's password.
@@ -155,6 +156,16 @@ func (b *apiBundle) login(tb testing.TB, email string) string {
 func (b *apiBundle) signUpAndLogin(tb testing.TB, email string) string {
 	tb.Helper()
 	b.signUp(tb, email)
+	return b.login(tb, email)
+}
+
+// createSuperuser makes a superuser the way `user create --superuser`
+// does (Identity.CreateUser) and returns their session token.
+func (b *apiBundle) createSuperuser(tb testing.TB, email string) string {
+	tb.Helper()
+	u, err := b.identity.CreateUser(tb.Context(), email, password, "Root", true)
+	require.NoError(tb, err)
+	require.True(tb, u.Superuser)
 	return b.login(tb, email)
 }
 
@@ -333,11 +344,85 @@ func TestLoginAndSignUpDoNotTellWhoHasAnAccount(t *testing.T) {
 	notices := b.mail.to("owner@example.com")
 	require.Len(t, notices, 1, "the address's owner is told someone tried")
 	require.Equal(t, domain.Tenant{}, notices[0].tenant)
+	require.NotContains(t, notices[0].key, "owner@", "the job's key, which is not sealed, does not name the address")
 	res = b.callAs(t, "", http.MethodPost, "/v1/auth/signup", "", "", map[string]string{"email": "owner@example.com", "password": "yet another password", "name": "Mallory"})
 	require.Equal(t, http.StatusCreated, res.status)
 	notices = b.mail.to("owner@example.com")
 	require.Len(t, notices, 2)
 	require.Equal(t, notices[0].key, notices[1].key, "one notice per address and hour: the second has the first's key, so it is not sent again")
+}
+
+// countingHasher is the production hasher, counting the work asked of it:
+// the parameters of every hash a password was verified against, and how
+// many hashes were made.
+type countingHasher struct {
+	*auth.Hasher
+	mu       sync.Mutex
+	verified []auth.Params
+	hashed   int
+}
+
+func (h *countingHasher) Verify(ctx context.Context, password, encoded string) (ok, rehash bool, err error) {
+	params, decodeErr := auth.DecodeParams(encoded)
+	h.mu.Lock()
+	if decodeErr == nil {
+		h.verified = append(h.verified, params)
+	}
+	h.mu.Unlock()
+	return h.Hasher.Verify(ctx, password, encoded)
+}
+
+func (h *countingHasher) Hash(ctx context.Context, password string) (string, error) {
+	h.mu.Lock()
+	h.hashed++
+	h.mu.Unlock()
+	return h.Hasher.Hash(ctx, password)
+}
+
+// take returns the work counted since the last take.
+func (h *countingHasher) take() (verified []auth.Params, hashed int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	verified, hashed = h.verified, h.hashed
+	h.verified, h.hashed = nil, 0
+	return verified, hashed
+}
+
+// An unknown account costs what a known one does: one password check at
+// the parameters of real hashes (counted, not timed), and one hash for a
+// sign-up, whether the email is new or taken.
+func TestEveryLoginCostsOnePasswordCheck(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	hasher := &countingHasher{Hasher: testHasher(t)}
+	identity, err := postgres.NewIdentity(b.tenants, postgres.IdentityOptions{Hasher: hasher, Mail: b.mail})
+	require.NoError(t, err)
+	api := newAPIBundle(t, b.tenants, identity, &testsvc.LogBuffer{})
+	stored, err := auth.DecodeParams(b.query(t, `SELECT password_hash FROM users WHERE email = 'owner@example.com'`)[0])
+	require.NoError(t, err)
+
+	for _, c := range []struct {
+		name, email, password string
+		status                int
+	}{
+		{"the right password", "owner@example.com", password, http.StatusOK},
+		{"a wrong password", "owner@example.com", "not the password", http.StatusUnauthorized},
+		{"an unknown account", "nobody@example.com", "not the password", http.StatusUnauthorized},
+		{"a malformed email", "not an email", "not the password", http.StatusUnauthorized},
+	} {
+		res := api.callAs(t, "", http.MethodPost, "/v1/auth/login", "", "", map[string]string{"email": c.email, "password": c.password})
+		require.Equal(t, c.status, res.status, "%s: %s", c.name, res.body)
+		verified, hashed := hasher.take()
+		require.Equal(t, []auth.Params{stored}, verified, "%s: one check, as costly as a real account's", c.name)
+		require.Zero(t, hashed, c.name)
+	}
+	for _, email := range []string{"new@example.com", "owner@example.com"} {
+		res := api.callAs(t, "", http.MethodPost, "/v1/auth/signup", "", "", map[string]string{"email": email, "password": password, "name": "New"})
+		require.Equal(t, http.StatusCreated, res.status, string(res.body))
+		verified, hashed := hasher.take()
+		require.Empty(t, verified, email)
+		require.Equal(t, 1, hashed, "%s: one hash, taken or not", email)
+	}
 }
 
 func TestLoginAndSignUpAreThrottled(t *testing.T) {
@@ -377,6 +462,27 @@ func TestLoginAndSignUpAreThrottled(t *testing.T) {
 	res := b.callAs(t, "", http.MethodPost, "/v1/auth/signup", "", "", map[string]string{"email": "new9@example.com", "password": password, "name": "New"})
 	requireProblem(t, res, http.StatusTooManyRequests, "Too many attempts")
 	require.NotEmpty(t, res.header.Get("Retry-After"))
+
+	// And per account: one email address from as many client addresses as
+	// it takes, the first creating the account, the next two answered as a
+	// new address would be.
+	signUp := func(addr, email string) response {
+		b.remoteAddr = addr
+		defer func() { b.remoteAddr = "" }()
+		return b.callAs(t, "", http.MethodPost, "/v1/auth/signup", "", "", map[string]string{"email": email, "password": password, "name": "Target"})
+	}
+	for i := range 3 {
+		res = signUp("198.51.100."+strconv.Itoa(20+i)+":5000", "target@example.com")
+		require.Equal(t, http.StatusCreated, res.status, string(res.body))
+	}
+	res = signUp("198.51.100.30:5000", "target@example.com")
+	requireProblem(t, res, http.StatusTooManyRequests, "Too many attempts")
+	retry, err := strconv.Atoi(res.header.Get("Retry-After"))
+	require.NoError(t, err, "Retry-After is whole seconds")
+	require.True(t, retry >= 1 && retry <= 60, "Retry-After %d", retry)
+	res = signUp("198.51.100.30:5001", "other@example.com")
+	require.Equal(t, http.StatusCreated, res.status, "the address is not what was limited: %s", res.body)
+	require.Equal(t, []string{"1"}, b.query(t, `SELECT count(*)::text FROM users WHERE email = 'target@example.com'`))
 }
 
 func TestLoginRehashesWhenParametersChange(t *testing.T) {

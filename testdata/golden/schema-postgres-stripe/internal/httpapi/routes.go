@@ -16,9 +16,10 @@ import (
 // operation (see policy.go): anyone(), signedIn(), requires(permission) or
 // requiresOn(permission, "id"). Tenant-scoped operations then run
 // authentication, tenant resolution and the permission check, in that
-// order, before their input is read. An operation without a declaration
-// stops the server from starting.
-func addRoutes(mux *http.ServeMux, r *router, m *metrics) {
+// order, before their input is read. Routes outside the API's operations
+// are declared at the end. A route without a declaration stops the server
+// from starting.
+func addRoutes(r *router, m *metrics) {
 	deps := r.deps
 
 	handle(r, huma.Operation{
@@ -130,8 +131,17 @@ func addRoutes(mux *http.ServeMux, r *router, m *metrics) {
 	}, requiresOn(domain.ProjectsRead, "id"), tenantScoped(handleGetProject(deps.Tenants)))
 	r.findObjects("projects", findProject(deps.Tenants))
 
-	mux.Handle("GET /metrics", requireBearer(deps.MetricsToken, m.handler()))
-	mux.Handle("/", handleNotFound(mux))
+	// huma serves the OpenAPI document (3.1 and 3.0, JSON and YAML), its
+	// JSON schemas and the docs page itself: public, like the API they
+	// describe.
+	for _, pattern := range []string{
+		"GET /openapi.json", "GET /openapi-3.0.json", "GET /openapi.yaml", "GET /openapi-3.0.yaml",
+		"GET /schemas/{schema}", "GET /docs",
+	} {
+		r.servedByHuma(pattern, anyone())
+	}
+	r.mount("GET /metrics", metricsToken(deps.MetricsToken), m.handler())
+	r.mount("/", anyone(), handleNotFound(r.mux.ServeMux))
 }
 
 // throttledResponses documents the answer of throttled operations.

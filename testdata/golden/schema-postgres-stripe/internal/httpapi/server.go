@@ -47,8 +47,8 @@ func NewHandler(deps Deps) (http.Handler, error) {
 }
 
 // newHandler builds the handler with the routes that add registers.
-func newHandler(deps Deps, add func(*http.ServeMux, *router, *metrics)) (http.Handler, error) {
-	mux := http.NewServeMux()
+func newHandler(deps Deps, add func(*router, *metrics)) (http.Handler, error) {
+	mux := newRouteMux()
 	config := huma.DefaultConfig("acme API", deps.Version)
 	config.Info.Description = "The acme API. Errors are RFC 9457 problem+json documents. " +
 		"Tenant-scoped operations take the tenant from the request's subdomain of the base domain " +
@@ -59,8 +59,8 @@ func newHandler(deps Deps, add func(*http.ServeMux, *router, *metrics)) (http.Ha
 	api := humago.New(mux, config)
 	m := newMetrics(deps.Collectors...)
 
-	r := newRouter(api, deps)
-	add(mux, r, m)
+	r := newRouter(api, mux, deps)
+	add(r, m)
 	if err := r.check(); err != nil {
 		return nil, fmt.Errorf("httpapi: %w", err)
 	}
@@ -79,7 +79,7 @@ func newHandler(deps Deps, add func(*http.ServeMux, *router, *metrics)) (http.Ha
 // such as the worker: GET /metrics (the process's metrics and collectors;
 // behind token when it is not empty) and GET /healthz.
 func NewMetricsHandler(token string, collectors ...prometheus.Collector) http.Handler {
-	mux := http.NewServeMux()
+	mux := newRouteMux()
 	mux.Handle("GET /metrics", requireBearer(token, newMetrics(collectors...).handler()))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -2,7 +2,10 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+
+	"github.com/jackc/pgx/v5"
 
 	"example.com/acme/internal/auth"
 	"example.com/acme/internal/domain"
@@ -15,6 +18,11 @@ import (
 // The key belongs to the member who made it (for a key made with a key, to
 // that key's member): it never does more than they may, and it goes when
 // they leave the tenant.
+//
+// A superuser's powers are their own and are not handed on: a superuser
+// makes keys as the member they are, up to their membership's role, and
+// one who is not a member of the tenant makes none (EFORBIDDEN), since a
+// key without a member behind it would never authenticate.
 func (id *Identity) CreateAPIKey(ctx context.Context, a domain.Access, name, role string) (domain.APIKey, string, error) {
 	if err := domain.ValidateAPIKeyName(name); err != nil {
 		return domain.APIKey{}, "", err
@@ -22,6 +30,12 @@ func (id *Identity) CreateAPIKey(ctx context.Context, a domain.Access, name, rol
 	perms, err := roleOf(ctx, id.queries, a.Tenant, role)
 	if err != nil {
 		return domain.APIKey{}, "", err
+	}
+	if a.Principal.Superuser && a.Principal.APIKey == nil {
+		a, err = id.membershipOf(ctx, a)
+		if err != nil {
+			return domain.APIKey{}, "", err
+		}
 	}
 	err = requireCovers(a, perms, "An API key with role "+role)
 	if err != nil {
@@ -43,6 +57,22 @@ func (id *Identity) CreateAPIKey(ctx context.Context, a domain.Access, name, rol
 		return domain.APIKey{}, "", fmt.Errorf("create API key: %w", err)
 	}
 	return apiKeyFromRow(row), secret, nil
+}
+
+// membershipOf returns a with the role and permissions its user holds as
+// a member of its tenant, setting aside what being a superuser gives. A
+// user who is not a member gets EFORBIDDEN.
+func (id *Identity) membershipOf(ctx context.Context, a domain.Access) (domain.Access, error) {
+	row, err := id.queries.GetMemberAccess(ctx, db.GetMemberAccessParams{TenantID: pgUUID(a.Tenant.ID), UserID: pgUUID(a.Principal.UserID)})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.Access{}, domain.Errorf(domain.EFORBIDDEN,
+			"An API key acts for a member of its tenant, and you are not a member of %s: being a superuser is not handed on to keys. Join the tenant first.", a.Tenant.Slug)
+	}
+	if err != nil {
+		return domain.Access{}, fmt.Errorf("look up membership: %w", err)
+	}
+	a.Role, a.Permissions = row.Role, rolePermissions(row.Role, row.CustomPermissions)
+	return a, nil
 }
 
 // APIKeys pages through tenant t's live API keys in creation order.
