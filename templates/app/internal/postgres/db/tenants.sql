@@ -10,6 +10,15 @@ UPDATE tenants
 SET state = 'active'
 WHERE id = @id;
 
+-- name: SetTenantSuspended :one
+-- Suspends (@suspended) or resumes an active or suspended tenant; a tenant
+-- still provisioning is left alone (no row comes back). Setting the state it
+-- already has changes nothing.
+UPDATE tenants
+SET state = CASE WHEN @suspended::boolean THEN 'suspended' ELSE 'active' END
+WHERE slug = @slug AND state IN ('active', 'suspended')
+RETURNING *;
+
 -- name: DeleteTenant :exec
 DELETE FROM tenants
 WHERE id = @id;
