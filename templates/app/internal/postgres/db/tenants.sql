@@ -34,6 +34,14 @@ SELECT *
 FROM tenants
 WHERE slug = @slug AND state = 'active';
 
+-- name: ListTenants :many
+-- Active and suspended tenants, for operators. Keyset pagination as below.
+SELECT *
+FROM tenants
+WHERE state IN ('active', 'suspended') AND slug > @after_slug
+ORDER BY slug
+LIMIT @max_items;
+
 -- name: ListActiveTenants :many
 -- Keyset pagination: pass the last slug of the previous page, or an empty string for the first page.
 SELECT *

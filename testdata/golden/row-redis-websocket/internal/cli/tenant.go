@@ -20,6 +20,8 @@ func tenantActions() map[string]func(ctx context.Context, e env, args []string) 
 		"create":  runTenantCreate,
 		"list":    runTenantList,
 		"migrate": runTenantMigrate,
+		"suspend": runTenantSuspend,
+		"resume":  runTenantResume,
 	}
 }
 
@@ -28,14 +30,16 @@ func runTenant(ctx context.Context, e env, args []string) error {
 		fmt.Fprintf(e.stderr, "Usage: %s tenant create --slug SLUG --name NAME\n", appName)
 		fmt.Fprintf(e.stderr, "       %s tenant list\n", appName)
 		fmt.Fprintf(e.stderr, "       %s tenant migrate [--slug SLUG] [--limit N] [--concurrency N] [--check]\n", appName)
+		fmt.Fprintf(e.stderr, "       %s tenant suspend --slug SLUG\n", appName)
+		fmt.Fprintf(e.stderr, "       %s tenant resume --slug SLUG\n", appName)
 		if len(args) == 0 {
-			return &UsageError{msg: "tenant: no action given (want create, list or migrate)"}
+			return &UsageError{msg: "tenant: no action given (want create, list, migrate, suspend or resume)"}
 		}
 		return flag.ErrHelp
 	}
 	action, ok := tenantActions()[args[0]]
 	if !ok {
-		return &UsageError{msg: fmt.Sprintf("tenant: unknown action %q (want create, list or migrate)", args[0])}
+		return &UsageError{msg: fmt.Sprintf("tenant: unknown action %q (want create, list, migrate, suspend or resume)", args[0])}
 	}
 	return action(ctx, e, args[1:])
 }
@@ -85,7 +89,7 @@ func runTenantList(ctx context.Context, e env, args []string) error {
 	}
 	return withTenants(ctx, db, func(tenants *postgres.Tenants) error {
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "SLUG\tNAME\tID\tCREATED")
+		fmt.Fprintln(tw, "SLUG\tNAME\tID\tCREATED\tSTATE")
 		after := ""
 		for {
 			page, err := tenants.List(ctx, after, 500)
@@ -93,13 +97,55 @@ func runTenantList(ctx context.Context, e env, args []string) error {
 				return err
 			}
 			for _, t := range page {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Slug, t.Name, t.ID, t.CreatedAt.UTC().Format(time.RFC3339))
+				state := "active"
+				if t.Suspended {
+					state = "suspended"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Slug, t.Name, t.ID, t.CreatedAt.UTC().Format(time.RFC3339), state)
 			}
 			if len(page) < 500 {
 				return tw.Flush()
 			}
 			after = page[len(page)-1].Slug
 		}
+	})
+}
+
+// runTenantSuspend stops serving a tenant, in every running instance of the
+// app, keeping its data; runTenantResume serves it again.
+func runTenantSuspend(ctx context.Context, e env, args []string) error {
+	return setTenantSuspended(ctx, e, args, "suspend")
+}
+
+func runTenantResume(ctx context.Context, e env, args []string) error {
+	return setTenantSuspended(ctx, e, args, "resume")
+}
+
+func setTenantSuspended(ctx context.Context, e env, args []string, action string) error {
+	fs := newFlagSet(e, "tenant "+action)
+	slug := fs.String("slug", "", "the `slug` of the tenant to "+action+" (required)")
+	if _, err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if *slug == "" {
+		fs.Usage()
+		return &UsageError{msg: "tenant " + action + ": --slug is required"}
+	}
+	db, err := config.LoadDatabase(e.getenv)
+	if err != nil {
+		return err
+	}
+	return withTenants(ctx, db, func(tenants *postgres.Tenants) error {
+		change, done := tenants.Suspend, "suspended"
+		if action == "resume" {
+			change, done = tenants.Resume, "resumed"
+		}
+		t, err := change(ctx, *slug)
+		if err != nil {
+			return cliError(err)
+		}
+		fmt.Fprintf(e.stdout, "%s tenant %s (%s)\n", done, t.Slug, t.ID)
+		return nil
 	})
 }
 

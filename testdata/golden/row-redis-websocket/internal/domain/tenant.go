@@ -14,6 +14,9 @@ type Tenant struct {
 	Slug      string
 	Name      string
 	CreatedAt time.Time
+	// Suspended tenants resolve nowhere until resumed; only operators'
+	// listings (and the worker, to hold their jobs) see them.
+	Suspended bool
 }
 
 // Slug limits. SlugMaxLength keeps every Postgres name derived from a slug

@@ -424,3 +424,28 @@ func TestUnavailableTenantIs503(t *testing.T) {
 	require.Contains(t, b.logs.String(), "does not exist")
 	require.Contains(t, b.logs.String(), `"tenant":"acme"`, "log lines name the tenant")
 }
+
+// A suspended tenant answers its own owner exactly as a slug never taken
+// answers anyone, by header and by subdomain, and is back once resumed.
+func TestSuspendedTenantIs404(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	b.createTenant(t, "acme")
+	b.createProject(t, "acme", "launch")
+
+	_, err := b.tenants.Suspend(t.Context(), "acme")
+	require.NoError(t, err)
+	for _, req := range []struct{ host, header string }{{"", "acme"}, {"acme." + baseDomain, ""}} {
+		suspended := b.call(t, http.MethodGet, "/v1/projects", req.host, req.header, nil)
+		requireProblem(t, suspended, http.StatusNotFound, `no tenant "acme"`)
+		unknown := b.call(t, http.MethodGet, "/v1/projects", strings.ReplaceAll(req.host, "acme", "globex"), strings.ReplaceAll(req.header, "acme", "globex"), nil)
+		require.Equal(t, strings.ReplaceAll(string(unknown.body), "globex", "acme"), string(suspended.body), "no oracle")
+	}
+	res := b.call(t, http.MethodGet, "/v1/tenants", "", "", nil)
+	require.Equal(t, http.StatusOK, res.status)
+	require.Empty(t, decode[pageJSON[tenantJSON]](t, res).Items, "nor listed among the caller's tenants")
+
+	_, err = b.tenants.Resume(t.Context(), "acme")
+	require.NoError(t, err)
+	require.Equal(t, []string{"launch"}, b.listAll(t, "", "acme"))
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io/fs"
+	"log/slog"
 	"path"
 	"slices"
 	"strconv"
@@ -30,11 +31,11 @@ import (
 //go:embed tenantmigrations/*.sql
 var tenantMigrations embed.FS
 
-// DefaultResolveTTL is how long a resolved tenant is cached. Tenants changed
-// through this process are invalidated at once; other instances of the app
-// see the change within this time (the cache is per process, so the TTL is
-// the bound on multi-instance staleness). Unknown slugs are never cached, so
-// a new tenant resolves everywhere as soon as it is created.
+// DefaultResolveTTL is how long a resolved tenant is cached. A change to a
+// tenant, made by any process, is invalidated in every process as soon as
+// it commits (see tenant_watch.go); the TTL is the backstop for the moments
+// a process is not listening. Unknown slugs are never cached, so a new
+// tenant resolves everywhere as soon as it is created.
 const DefaultResolveTTL = 10 * time.Second
 
 // TenantsOptions tunes OpenTenants; the zero value is the production setup.
@@ -46,6 +47,9 @@ type TenantsOptions struct {
 	Migrations fs.FS
 	// ResolveTTL replaces DefaultResolveTTL when positive.
 	ResolveTTL time.Duration
+	// Logger receives the tenant change listener's reconnections; nil
+	// discards them.
+	Logger *slog.Logger
 	// MaxConnsAtLeast raises the connection limit of the control-plane pool (which
 	// tenant transactions run on too) to at least this many, so that a
 	// worker has one per running job. Zero keeps pgx's default;
@@ -62,6 +66,7 @@ type Tenants struct {
 	queries    *db.Queries
 	storage    *tenantStorage
 	cache      *tenantCache
+	watch      *tenantWatch
 	migrations fs.FS
 	versions   []int64 // versions of the tenant migrations, ascending
 }
@@ -100,6 +105,11 @@ func OpenTenants(ctx context.Context, cfg config.Database, opts TenantsOptions) 
 		migrations: fsys,
 		versions:   versions,
 	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	ts.watch = newTenantWatch(ts, pool.Config().ConnConfig.Copy(), logger)
 	ts.storage, err = newTenantStorage(ctx, ts, cfg, opts.AppName)
 	if err != nil {
 		pool.Close()
@@ -110,6 +120,7 @@ func OpenTenants(ctx context.Context, cfg config.Database, opts TenantsOptions) 
 
 // Close releases every connection.
 func (ts *Tenants) Close() {
+	ts.watch.stop()
 	ts.storage.close()
 	ts.pool.Close()
 }
@@ -163,8 +174,11 @@ func (ts *Tenants) inTenantTx(ctx context.Context, t domain.Tenant, fn func(pgx.
 }
 
 // Resolve returns the active tenant called slug, from the cache when it
-// was resolved within the TTL. An unknown, malformed or not yet active slug
-// is ENOTFOUND; a malformed one never reaches the database.
+// was resolved within the TTL and has not changed since. An unknown,
+// malformed, not yet active or suspended slug is ENOTFOUND, with the same
+// message whichever it is: a suspended tenant is served to no one, and
+// answers exactly as a slug never taken does, so suspension tells nobody
+// the tenant exists. A malformed slug never reaches the database.
 func (ts *Tenants) Resolve(ctx context.Context, slug string) (domain.Tenant, error) {
 	if domain.ValidateSlugSyntax(slug) != nil {
 		return domain.Tenant{}, domain.Errorf(domain.ENOTFOUND, "no tenant %q", truncateSlug(slug))
@@ -172,6 +186,7 @@ func (ts *Tenants) Resolve(ctx context.Context, slug string) (domain.Tenant, err
 	if t, ok := ts.cache.get(slug); ok {
 		return t, nil
 	}
+	gen := ts.cache.begin()
 	row, err := ts.queries.GetActiveTenantBySlug(ctx, slug)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return domain.Tenant{}, domain.Errorf(domain.ENOTFOUND, "no tenant %q", slug)
@@ -180,14 +195,68 @@ func (ts *Tenants) Resolve(ctx context.Context, slug string) (domain.Tenant, err
 		return domain.Tenant{}, fmt.Errorf("resolve tenant: %w", err)
 	}
 	t := tenantFromRow(row)
-	ts.cache.put(t)
+	// Listening starts with the first tenant cached; a change made before
+	// LISTEN is in place is covered by the cache being cleared then.
+	ts.watch.start(ctx)
+	ts.cache.put(t, gen)
 	return t, nil
 }
 
-// List returns up to limit active tenants ordered by slug, starting after
-// afterSlug ("" for the first page).
+// Suspend stops serving the tenant called slug: it resolves nowhere (as an
+// unknown slug), in this process at once and in every other as soon as the
+// change commits. Its data, storage and slug are kept; Resume brings it
+// back. Suspending a suspended tenant changes nothing. A slug with no
+// active or suspended tenant is ENOTFOUND.
+func (ts *Tenants) Suspend(ctx context.Context, slug string) (domain.Tenant, error) {
+	return ts.setSuspended(ctx, slug, true)
+}
+
+// Resume serves a suspended tenant again, everywhere, as Suspend stops it.
+// Resuming an active tenant changes nothing.
+func (ts *Tenants) Resume(ctx context.Context, slug string) (domain.Tenant, error) {
+	return ts.setSuspended(ctx, slug, false)
+}
+
+func (ts *Tenants) setSuspended(ctx context.Context, slug string, suspended bool) (domain.Tenant, error) {
+	if domain.ValidateSlugSyntax(slug) != nil {
+		return domain.Tenant{}, domain.Errorf(domain.ENOTFOUND, "no tenant %q", truncateSlug(slug))
+	}
+	row, err := ts.queries.SetTenantSuspended(ctx, db.SetTenantSuspendedParams{Slug: slug, Suspended: suspended})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.Tenant{}, domain.Errorf(domain.ENOTFOUND, "no tenant %q", slug)
+	}
+	if err != nil {
+		return domain.Tenant{}, fmt.Errorf("change tenant %q: %w", slug, err)
+	}
+	// The trigger's notification reaches this process too, a moment later;
+	// this one need not wait for it.
+	ts.cache.invalidate(slug)
+	return tenantFromRow(row), nil
+}
+
+// Get returns the tenant called slug, active or suspended (Suspended says
+// which), for operators and the worker. Requests resolve tenants with
+// Resolve, which never returns a suspended one. A slug with no such tenant
+// is ENOTFOUND.
+func (ts *Tenants) Get(ctx context.Context, slug string) (domain.Tenant, error) {
+	if domain.ValidateSlugSyntax(slug) != nil {
+		return domain.Tenant{}, domain.Errorf(domain.ENOTFOUND, "no tenant %q", truncateSlug(slug))
+	}
+	row, err := ts.queries.GetTenantBySlug(ctx, slug)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && row.State != "active" && row.State != "suspended") {
+		return domain.Tenant{}, domain.Errorf(domain.ENOTFOUND, "no tenant %q", slug)
+	}
+	if err != nil {
+		return domain.Tenant{}, fmt.Errorf("get tenant %q: %w", slug, err)
+	}
+	return tenantFromRow(row), nil
+}
+
+// List returns up to limit tenants, active and suspended (Suspended says
+// which), ordered by slug, starting after afterSlug ("" for the first page).
+// It is the operators' view; members list theirs through identity.
 func (ts *Tenants) List(ctx context.Context, afterSlug string, limit int) ([]domain.Tenant, error) {
-	rows, err := ts.queries.ListActiveTenants(ctx, db.ListActiveTenantsParams{
+	rows, err := ts.queries.ListTenants(ctx, db.ListTenantsParams{
 		AfterSlug: afterSlug,
 		MaxItems:  clampLimit(limit),
 	})
@@ -226,7 +295,6 @@ func (ts *Tenants) CreateOwned(ctx context.Context, slug, name, owner string) (d
 	if err := domain.ValidateTenantName(name); err != nil {
 		return domain.Tenant{}, err
 	}
-	defer ts.cache.invalidate(slug)
 	// One connection does all of the work (goose migrations aside, which
 	// connect on their own), so concurrent creations never wait for each
 	// other's pooled connections.
@@ -361,6 +429,7 @@ func tenantFromRow(r db.Tenant) domain.Tenant {
 		Slug:      r.Slug,
 		Name:      r.Name,
 		CreatedAt: r.CreatedAt.Time,
+		Suspended: r.State == "suspended",
 	}
 }
 

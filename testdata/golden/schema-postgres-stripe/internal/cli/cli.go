@@ -41,7 +41,7 @@ func commands() []command {
 		{"jobs", "list [-state failed|discarded] [-limit n] | retry ID | cancel ID", "list failed or discarded jobs, retry one, or cancel one", runJobs},
 		{"mail", "test ADDRESS", "enqueue a test email to ADDRESS; a running worker sends it through SMTP_URL", runMail},
 		{"migrate", "[up|status]", "apply the control-plane migrations, then every tenant's (up, the default), or list the control-plane ones (status)", runMigrate},
-		{"tenant", "create|list|migrate [flags]", "create and list tenants, and migrate their tables (tenant <action> -h for its flags)", runTenant},
+		{"tenant", "create|list|migrate|suspend|resume [flags]", "create, list, suspend and resume tenants, and migrate their tables (tenant <action> -h for its flags)", runTenant},
 		{"user", "create --email E --password-stdin [--name N] [--superuser]", "create a user, reading the password from standard input", runUser},
 		{"dev", "", "migrate, then serve and work jobs in one process with human-readable logs, for local development", runDev},
 		{"healthcheck", "[worker]", "exit 0 when the API on HTTP_ADDR (or the worker on WORKER_METRICS_ADDR) answers /healthz, for container health checks", runHealthcheck},

@@ -7,11 +7,13 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"example.com/acme/internal/cli"
+	"example.com/acme/internal/postgres"
 )
 
 func TestTenantCommands(t *testing.T) {
@@ -39,7 +41,7 @@ func TestTenantCommands(t *testing.T) {
 	require.NoError(t, err)
 	stdout, _, err = run(t, env, "tenant", "list")
 	require.NoError(t, err)
-	require.Regexp(t, `(?s)^SLUG\s+NAME\s+ID\s+CREATED\nacme\s+Acme, Inc\.\s+[0-9a-f-]{36}\s+\d{4}-.*\nglobex\s+Globex\s`, stdout)
+	require.Regexp(t, `(?s)^SLUG\s+NAME\s+ID\s+CREATED\s+STATE\nacme\s+Acme, Inc\.\s+[0-9a-f-]{36}\s+\d{4}-.*\nglobex\s+Globex\s`, stdout)
 
 	stdout, stderr, err := run(t, env, "tenant", "migrate", "--concurrency", "2")
 	require.NoError(t, err)
@@ -50,11 +52,43 @@ func TestTenantCommands(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, stdout, "tenant migrations: 0 of")
 
+	// Suspended, acme is listed as such and its slug stays taken; resumed,
+	// it is active again.
+	stdout, _, err = run(t, env, "tenant", "suspend", "--slug", "acme")
+	require.NoError(t, err)
+	require.Regexp(t, `^suspended tenant acme \([0-9a-f-]{36}\)\n$`, stdout)
+	stdout, _, err = run(t, env, "tenant", "list")
+	require.NoError(t, err)
+	require.Regexp(t, `(?m)^acme .* suspended$`, stdout)
+	require.Regexp(t, `(?m)^globex .* active$`, stdout)
+	_, _, err = run(t, env, "tenant", "create", "--slug", "acme", "--name", "Acme again")
+	require.ErrorContains(t, err, `slug "acme" is taken`)
+	stdout, _, err = run(t, env, "tenant", "resume", "--slug", "acme")
+	require.NoError(t, err)
+	require.Regexp(t, `^resumed tenant acme \([0-9a-f-]{36}\)\n$`, stdout)
+	stdout, _, err = run(t, env, "tenant", "list")
+	require.NoError(t, err)
+	require.Regexp(t, `(?m)^acme .* active$`, stdout)
+	for _, action := range []string{"suspend", "resume"} {
+		_, _, err = run(t, env, "tenant", action, "--slug", "nobody")
+		require.Equal(t, 1, cli.ExitCode(err), "%s: %v", action, err)
+		require.ErrorContains(t, err, `no tenant "nobody"`)
+		_, stderr, err = run(t, env, "tenant", action)
+		require.Equal(t, 2, cli.ExitCode(err), "%s without --slug: %v", action, err)
+		require.Contains(t, stderr, "Usage: acme tenant "+action)
+	}
+
 	stdout, _, err = run(t, env, "tenant", "migrate", "--slug", "acme")
 	require.NoError(t, err)
 	require.Contains(t, stdout, "tenant migrations: 1 visited")
 	_, _, err = run(t, env, "tenant", "migrate", "--slug", "nobody")
 	require.ErrorContains(t, err, `no tenant "nobody"`)
+	// --limit visits only tenants still behind: none yet.
+	stdout, _, err = run(t, env, "tenant", "migrate", "--limit", "1")
+	require.NoError(t, err)
+	require.Contains(t, stdout, "tenant migrations: 0 visited")
+	_, _, err = run(t, env, "tenant", "migrate", "--limit", "-1")
+	require.Equal(t, 2, cli.ExitCode(err))
 
 	// Make the tenant tables look unmigrated: --check fails and names them,
 	// and migrating fails (the tables exist) and says so.
@@ -67,6 +101,11 @@ func TestTenantCommands(t *testing.T) {
 	require.Equal(t, 1, cli.ExitCode(err))
 	require.Contains(t, stdout, "FAILED  ")
 	require.Contains(t, stdout, `relation "projects" already exists`)
+	// A chunk of the tenants still behind is acme alone: globex is current.
+	stdout, _, err = run(t, env, "tenant", "migrate", "--limit", "5")
+	require.Equal(t, 1, cli.ExitCode(err))
+	require.Contains(t, stdout, "FAILED  acme (")
+	require.Contains(t, stdout, "tenant migrations: 1 visited, 0 migrations applied, 1 failed")
 }
 
 // forgetTenantMigrations deletes the record of the tenant migrations
@@ -120,6 +159,25 @@ func TestServeTenantsEndToEnd(t *testing.T) {
 
 	status, _ = send(t, http.MethodGet, base+"/v1/projects", token, "initech", "")
 	require.Equal(t, http.StatusNotFound, status)
+
+	// Suspended by another process (the CLI) while acme is in the server's
+	// cache, acme stops being served well within the cache's TTL; resumed,
+	// it is served again.
+	require.Less(t, 3*time.Second, postgres.DefaultResolveTTL)
+	_, _, err = run(t, env, "tenant", "suspend", "--slug", "acme")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		got, _ := send(t, http.MethodGet, base+"/v1/projects", token, "acme", "")
+		return got == http.StatusNotFound
+	}, 3*time.Second, 20*time.Millisecond, "the server hears of the suspension")
+	status, _ = send(t, http.MethodGet, base+"/v1/projects", token, "globex", "")
+	require.Equal(t, http.StatusOK, status)
+	_, _, err = run(t, env, "tenant", "resume", "--slug", "acme")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		got, _ := send(t, http.MethodGet, base+"/v1/projects", token, "acme", "")
+		return got == http.StatusOK
+	}, 3*time.Second, 20*time.Millisecond)
 	status, _ = send(t, http.MethodGet, base+"/v1/projects", "", "acme", "")
 	require.Equal(t, http.StatusUnauthorized, status)
 	srv.stop(t)

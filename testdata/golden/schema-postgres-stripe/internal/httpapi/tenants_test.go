@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"example.com/acme/internal/auth"
@@ -423,4 +424,64 @@ func TestUnavailableTenantIs503(t *testing.T) {
 	require.NotContains(t, string(res.body), "does not exist", "the cause is logged, not shown")
 	require.Contains(t, b.logs.String(), "does not exist")
 	require.Contains(t, b.logs.String(), `"tenant":"acme"`, "log lines name the tenant")
+}
+
+// A suspended tenant answers its own owner exactly as a slug never taken
+// answers anyone, by header and by subdomain, and is back once resumed.
+func TestSuspendedTenantIs404(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	b.createTenant(t, "acme")
+	b.createProject(t, "acme", "launch")
+
+	_, err := b.tenants.Suspend(t.Context(), "acme")
+	require.NoError(t, err)
+	for _, req := range []struct{ host, header string }{{"", "acme"}, {"acme." + baseDomain, ""}} {
+		suspended := b.call(t, http.MethodGet, "/v1/projects", req.host, req.header, nil)
+		requireProblem(t, suspended, http.StatusNotFound, `no tenant "acme"`)
+		unknown := b.call(t, http.MethodGet, "/v1/projects", strings.ReplaceAll(req.host, "acme", "globex"), strings.ReplaceAll(req.header, "acme", "globex"), nil)
+		require.Equal(t, strings.ReplaceAll(string(unknown.body), "globex", "acme"), string(suspended.body), "no oracle")
+	}
+	res := b.call(t, http.MethodGet, "/v1/tenants", "", "", nil)
+	require.Equal(t, http.StatusOK, res.status)
+	require.Empty(t, decode[pageJSON[tenantJSON]](t, res).Items, "nor listed among the caller's tenants")
+
+	_, err = b.tenants.Resume(t.Context(), "acme")
+	require.NoError(t, err)
+	require.Equal(t, []string{"launch"}, b.listAll(t, "", "acme"))
+}
+
+// A tenant whose schema was dropped behind the app's back fails
+// closed over HTTP, live: 503 "tenant unavailable", by header and by
+// subdomain, and nothing is served from public instead.
+func TestMissingStorageIs503(t *testing.T) {
+	t.Parallel()
+	cfg := testsvc.NewTenancyConfig(t)
+	b, _ := setupAPIOn(t, cfg, bundleOptions{})
+	b.createTenant(t, "acme")
+	b.createProject(t, "acme", "launch")
+	b.createTenant(t, "globex")
+
+	conn, err := pgx.Connect(t.Context(), cfg.URL)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, conn.Close(context.WithoutCancel(t.Context()))) }()
+	_, err = conn.Exec(t.Context(), "DROP SCHEMA "+pgx.Identifier{"t_acme"}.Sanitize()+" CASCADE")
+	require.NoError(t, err)
+
+	for _, req := range []struct{ method, host, header string }{
+		{http.MethodGet, "", "acme"},
+		{http.MethodGet, "acme." + baseDomain, ""},
+		{http.MethodPost, "", "acme"},
+	} {
+		var body any
+		if req.method == http.MethodPost {
+			body = map[string]string{"name": "lost"}
+		}
+		res := b.call(t, req.method, "/v1/projects", req.host, req.header, body)
+		requireProblem(t, res, http.StatusServiceUnavailable, "Tenant acme is unavailable")
+		require.NotContains(t, string(res.body), "launch")
+		require.NotContains(t, string(res.body), "does not exist", "the cause is logged, not shown")
+	}
+	require.Contains(t, b.logs.String(), "does not exist")
+	require.Empty(t, b.listAll(t, "", "globex"), "the other tenant is served as before")
 }

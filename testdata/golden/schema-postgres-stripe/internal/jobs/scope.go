@@ -20,7 +20,9 @@ import (
 // The job names its tenant by id and slug. The slug is resolved again and
 // must still name the same tenant, so a job outliving its tenant (deleted,
 // or its slug reused) fails instead of running in the wrong place, and
-// fails permanently: it is discarded rather than retried.
+// fails permanently: it is discarded rather than retried. A suspended
+// tenant's job fails without running and is retried (with the usual
+// backoff), so it runs once the tenant is resumed.
 func TenantsScope(pool *pgxpool.Pool, tenants *postgres.Tenants) TenantScope {
 	control := PoolScope(pool)
 	return func(ctx context.Context, tenant Tenant, fn func(ctx context.Context, tx pgx.Tx) error) error {
@@ -29,6 +31,9 @@ func TenantsScope(pool *pgxpool.Pool, tenants *postgres.Tenants) TenantScope {
 		}
 		t, err := tenants.Resolve(ctx, tenant.Slug)
 		if domain.ErrorCode(err) == domain.ENOTFOUND {
+			if held, getErr := tenants.Get(ctx, tenant.Slug); getErr == nil && held.Suspended && held.ID == tenant.ID {
+				return domain.Errorf(domain.EUNAVAILABLE, "tenant %s is suspended: the job waits until it is resumed", tenant.Slug)
+			}
 			return Permanent(fmt.Errorf("tenant %s: %w", tenant.Slug, err))
 		}
 		if err != nil {

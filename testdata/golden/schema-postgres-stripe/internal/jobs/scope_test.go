@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -192,6 +194,32 @@ func TestScopeRefusesAJobWhoseTenantIsGone(t *testing.T) {
 		require.False(t, ran, "the handler of %q never ran", key)
 	}
 	require.Equal(t, []string{"project of tenant-a"}, b.projectNames(t, b.a))
+}
+
+// TestSuspendedTenantsJobsWait: a suspended tenant's job does not run, and is
+// not discarded either: it is retried until the tenant is resumed, then runs.
+func TestSuspendedTenantsJobsWait(t *testing.T) {
+	t.Parallel()
+	b := setupTenancy(t)
+	_, err := b.tenants.Suspend(t.Context(), b.a.Slug)
+	require.NoError(t, err)
+	job := b.enqueue(t, jobs.Job{Tenant: b.tenantA, Args: keyedArgs{Name: "after the suspension"}, Options: jobs.Options{Queue: b.queue, Key: "held"}})
+	b.startScopedWorker(t, func(r *jobs.Registry) { jobs.Handle(r, keyedHandler) })
+
+	waitFor(t, 15*time.Second, func() bool {
+		failed, listErr := b.client.List(t.Context(), jobs.StateFailed, 100)
+		require.NoError(t, listErr)
+		return strings.Contains(findJob(failed, job.ID).LastError, "tenant tenant-a is suspended")
+	}, "the job failed because its tenant is suspended, and waits for a retry")
+	discarded, err := b.client.List(t.Context(), jobs.StateDiscarded, 100)
+	require.NoError(t, err)
+	require.False(t, hasJob(discarded, job.ID), "a suspended tenant's job is not discarded")
+
+	_, err = b.tenants.Resume(t.Context(), b.a.Slug)
+	require.NoError(t, err)
+	waitFor(t, 30*time.Second, func() bool {
+		return slices.Contains(b.projectNames(t, b.a), "after the suspension")
+	}, "the job ran once its tenant was resumed")
 }
 
 // keyedArgs is a job that adds a project to its tenant.

@@ -52,14 +52,19 @@ func (ts *Tenants) CheckTenants(ctx context.Context, opts MigrateOptions) (*Migr
 	return &MigrationReport{Latest: ts.LatestVersion(), Tenants: results}, ctx.Err()
 }
 
-// selectTenants lists the active tenants a run visits, ordered by slug.
+// selectTenants lists the tenants a run visits, ordered by slug: the active
+// and the suspended ones, whose storage is kept and must be current when
+// they are resumed.
 func (ts *Tenants) selectTenants(ctx context.Context, opts MigrateOptions, useLimit bool) ([]domain.Tenant, error) {
 	if opts.Slug != "" {
-		t, err := ts.Resolve(ctx, opts.Slug)
-		if err != nil {
-			return nil, err
+		row, err := ts.queries.GetTenantBySlug(ctx, opts.Slug)
+		if errors.Is(err, pgx.ErrNoRows) || (err == nil && row.State == "provisioning") {
+			return nil, domain.Errorf(domain.ENOTFOUND, "no tenant %q", opts.Slug)
 		}
-		return []domain.Tenant{t}, nil
+		if err != nil {
+			return nil, fmt.Errorf("look up tenant: %w", err)
+		}
+		return []domain.Tenant{tenantFromRow(row)}, nil
 	}
 	if useLimit && opts.Limit > 0 {
 		rows, err := ts.queries.ListTenantsBehind(ctx, db.ListTenantsBehindParams{
@@ -79,11 +84,13 @@ func (ts *Tenants) selectTenants(ctx context.Context, opts MigrateOptions, useLi
 	var all []domain.Tenant
 	after := ""
 	for {
-		page, err := ts.List(ctx, after, 1000)
+		page, err := ts.queries.ListMigratableTenants(ctx, db.ListMigratableTenantsParams{AfterSlug: after, MaxItems: 1000})
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("list tenants: %w", err)
 		}
-		all = append(all, page...)
+		for _, r := range page {
+			all = append(all, tenantFromRow(r))
+		}
 		if len(page) < 1000 {
 			return all, nil
 		}

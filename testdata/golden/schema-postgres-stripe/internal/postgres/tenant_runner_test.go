@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -241,4 +242,98 @@ func TestMigrateUnknownSlug(t *testing.T) {
 
 	_, err := b.tenants.MigrateTenants(t.Context(), postgres.MigrateOptions{Slug: "nobody"})
 	require.Equal(t, domain.ENOTFOUND, domain.ErrorCode(err))
+}
+
+// The runner works on at most Concurrency tenants at once. Each tenant's
+// migration records, in the tenant's own storage, when it started and
+// finished by the server's clock (one clock for every tenant), and lasts a
+// moment; the most windows open at one instant is the concurrency reached.
+func TestMigrateNeverExceedsItsConcurrency(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	tenants := createTenants(t, b, 9)
+	next := openTenants(t, b.cfg, postgres.TenantsOptions{Migrations: withMigration(t, "90000_window.sql", `-- +goose Up
+CREATE TABLE migration_window (started timestamptz NOT NULL, finished timestamptz);
+INSERT INTO migration_window (started) VALUES (clock_timestamp());
+SELECT pg_sleep(0.3);
+UPDATE migration_window SET finished = clock_timestamp();
+-- +goose Down
+DROP TABLE migration_window;
+`)})
+
+	const concurrency = 3
+	report, err := next.MigrateTenants(t.Context(), postgres.MigrateOptions{Concurrency: concurrency})
+	require.NoError(t, err)
+	require.Empty(t, report.Failed())
+	require.Equal(t, len(tenants), report.Applied())
+
+	type event struct {
+		at    time.Time
+		delta int
+	}
+	var events []event
+	for _, tn := range tenants {
+		err := next.InTenantTx(t.Context(), tn, func(ctx context.Context, tx pgx.Tx) error {
+			var started, finished time.Time
+			if err := tx.QueryRow(ctx, `SELECT started, finished FROM migration_window`).Scan(&started, &finished); err != nil {
+				return err
+			}
+			events = append(events, event{started, +1}, event{finished, -1})
+			return nil
+		})
+		require.NoError(t, err)
+	}
+	// Ends sort before starts at the same instant: a worker may start the
+	// next tenant the moment it finishes one.
+	slices.SortFunc(events, func(a, b event) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return a.delta - b.delta
+	})
+	open, peak := 0, 0
+	for _, e := range events {
+		open += e.delta
+		peak = max(peak, open)
+	}
+	require.LessOrEqual(t, peak, concurrency, "never more tenants at once than asked")
+	require.GreaterOrEqual(t, peak, 2, "the tenants did run in parallel (else the bound above proves nothing)")
+}
+
+// Suspended tenants are migrated with the others: their storage is kept,
+// and must be current when they are resumed.
+func TestMigrateIncludesSuspendedTenants(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	createTenants(t, b, 3)
+	_, err := b.tenants.Suspend(t.Context(), "tenant-001")
+	require.NoError(t, err)
+	next := nextVersion(t, b, "")
+
+	check, err := next.CheckTenants(t.Context(), postgres.MigrateOptions{})
+	require.NoError(t, err)
+	require.Equal(t, []string{"tenant-000", "tenant-001", "tenant-002"}, behindSlugs(check))
+	report, err := next.MigrateTenants(t.Context(), postgres.MigrateOptions{Limit: 2})
+	require.NoError(t, err)
+	require.Equal(t, []string{"tenant-000", "tenant-001"}, slugsOf(report), "--limit picks suspended tenants behind too")
+	require.Equal(t, 2, report.Applied())
+	_, err = next.Suspend(t.Context(), "tenant-002")
+	require.NoError(t, err)
+	report, err = next.MigrateTenants(t.Context(), postgres.MigrateOptions{Slug: "tenant-002"})
+	require.NoError(t, err)
+	require.Equal(t, 1, report.Applied(), "a canary may be a suspended tenant")
+
+	_, err = next.Resume(t.Context(), "tenant-001")
+	require.NoError(t, err)
+	check, err = next.CheckTenants(t.Context(), postgres.MigrateOptions{})
+	require.NoError(t, err)
+	require.Empty(t, check.Behind())
+}
+
+func slugsOf(report *postgres.MigrationReport) []string {
+	out := make([]string, len(report.Tenants))
+	for i := range report.Tenants {
+		out[i] = report.Tenants[i].Tenant.Slug
+	}
+	return out
 }

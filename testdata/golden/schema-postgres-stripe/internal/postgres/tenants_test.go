@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -274,6 +275,27 @@ func TestFailedProvisioningLeavesNoHalfTenant(t *testing.T) {
 	createProjects(t, b.tenants, acme, "second-try", 1)
 }
 
+// The last step fails, after the storage was made and migrated: the owner
+// (here a user who does not exist) cannot be made a member. The activation
+// rolls back and the creation is undone as a whole.
+func TestFailedActivationLeavesNoHalfTenant(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+
+	_, err := b.tenants.CreateOwned(t.Context(), "acme", "Acme", "0b6f3c8e-9d1a-4f2b-8c3d-5e6f7a8b9c0d")
+	require.Error(t, err)
+	require.ErrorContains(t, err, "activate tenant")
+
+	_, err = db.New(postgres.ControlPool(b.tenants)).GetTenantBySlug(t.Context(), "acme")
+	require.ErrorIs(t, err, pgx.ErrNoRows, "no tenant row, in any state")
+	require.False(t, storageExists(t, b, "acme"), "the storage made for acme was removed")
+	_, err = b.tenants.Resolve(t.Context(), "acme")
+	require.Equal(t, domain.ENOTFOUND, domain.ErrorCode(err))
+
+	acme := b.create(t, "acme")
+	createProjects(t, b.tenants, acme, "second-try", 1)
+}
+
 // A creation that died half-way (the process was killed) leaves a row
 // still provisioning; it never resolves, and the next creation of the slug
 // clears it up and succeeds.
@@ -360,28 +382,217 @@ func TestInTenantRefusesMissingOrForgedTenants(t *testing.T) {
 	}
 }
 
-// A resolved tenant is cached for the TTL; a change made by this process
-// (here: creating the tenant) is seen at once, one made elsewhere (here:
-// the row deleted behind the cache's back) within the TTL.
-func TestResolveCache(t *testing.T) {
+// A resolved tenant is cached. A change nobody hears of (made here with the
+// notifying trigger off, as when a process's listener is down) is still seen
+// within the TTL, the backstop; unknown slugs are never cached, so a new
+// tenant resolves at once.
+func TestResolveCacheExpires(t *testing.T) {
 	t.Parallel()
 	b := setupTenants(t)
-	ts := openTenants(t, b.cfg, postgres.TenantsOptions{ResolveTTL: 200 * time.Millisecond})
-
-	_, err := ts.Resolve(t.Context(), "acme")
-	require.Equal(t, domain.ENOTFOUND, domain.ErrorCode(err))
-	acme, err := ts.Create(t.Context(), "acme", "Acme")
+	ts := openTenants(t, b.cfg, postgres.TenantsOptions{ResolveTTL: time.Second})
+	owner, err := pgx.Connect(t.Context(), b.cfg.MigrateURL)
 	require.NoError(t, err)
+	defer func() { require.NoError(t, owner.Close(context.WithoutCancel(t.Context()))) }()
+
+	_, err = ts.Resolve(t.Context(), "acme")
+	require.Equal(t, domain.ENOTFOUND, domain.ErrorCode(err))
+	acme := b.create(t, "acme")
 	got, err := ts.Resolve(t.Context(), "acme")
 	require.NoError(t, err, "unknown slugs are not cached: a new tenant resolves at once")
 	require.Equal(t, acme.ID, got.ID)
+	// Listening starts with a clean cache; cache acme after that.
+	postgres.WaitListening(t, ts)
+	_, err = ts.Resolve(t.Context(), "acme")
+	require.NoError(t, err)
+	require.True(t, postgres.Cached(ts, "acme"))
 
-	_, err = postgres.ControlPool(ts).Exec(t.Context(), `UPDATE tenants SET state = 'provisioning' WHERE slug = 'acme'`)
+	err = pgx.BeginFunc(t.Context(), owner, func(tx pgx.Tx) error {
+		_, execErr := tx.Exec(t.Context(), `
+			ALTER TABLE tenants DISABLE TRIGGER tenants_notify_changed;
+			UPDATE tenants SET state = 'suspended' WHERE slug = 'acme';
+			ALTER TABLE tenants ENABLE TRIGGER tenants_notify_changed`)
+		return execErr
+	})
 	require.NoError(t, err)
 	_, err = ts.Resolve(t.Context(), "acme")
-	require.NoError(t, err, "still cached")
+	require.NoError(t, err, "still cached: nobody heard of the change")
 	require.Eventually(t, func() bool {
 		_, err := ts.Resolve(t.Context(), "acme")
 		return domain.ErrorCode(err) == domain.ENOTFOUND
-	}, 5*time.Second, 50*time.Millisecond, "the cache entry expires")
+	}, 5*time.Second, 20*time.Millisecond, "the cache entry expires")
+}
+
+// Two registries on one database stand for two processes, each with its
+// own cache and a TTL far longer than the test: a tenant changed through
+// one stops resolving (or resolves anew) in the other within moments, by
+// the notification the change sends, however it was made.
+func TestTenantChangesReachEveryProcess(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme := b.create(t, "acme")
+	serving := openTenants(t, b.cfg, postgres.TenantsOptions{ResolveTTL: time.Hour})
+	operator := openTenants(t, b.cfg, postgres.TenantsOptions{ResolveTTL: time.Hour})
+
+	resolves := func(ts *postgres.Tenants) bool {
+		_, err := ts.Resolve(t.Context(), "acme")
+		if err != nil {
+			require.Equal(t, domain.ENOTFOUND, domain.ErrorCode(err), "%v", err)
+		}
+		return err == nil
+	}
+	require.True(t, resolves(serving))
+	postgres.WaitListening(t, serving)
+	require.True(t, resolves(serving))
+	require.True(t, postgres.Cached(serving, "acme"))
+	require.True(t, resolves(operator))
+
+	suspended, err := operator.Suspend(t.Context(), "acme")
+	require.NoError(t, err)
+	require.Equal(t, acme.ID, suspended.ID)
+	require.False(t, resolves(operator), "the process that suspends sees it at once")
+	require.Eventually(t, func() bool { return !resolves(serving) }, 5*time.Second, 10*time.Millisecond,
+		"the other process hears of the suspension long before its TTL")
+
+	_, err = operator.Resume(t.Context(), "acme")
+	require.NoError(t, err)
+	// Resolving may race the resumption's own notification, which then
+	// drops the entry again: resolve until it stays cached.
+	require.Eventually(t, func() bool { return resolves(serving) && postgres.Cached(serving, "acme") }, 5*time.Second, 10*time.Millisecond)
+
+	// A change made outside the app (psql) notifies too.
+	_, err = postgres.ControlPool(operator).Exec(t.Context(), `UPDATE tenants SET name = 'Acme, renamed' WHERE slug = 'acme'`)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		got, err := serving.Resolve(t.Context(), "acme")
+		return err == nil && got.Name == "Acme, renamed"
+	}, 5*time.Second, 10*time.Millisecond)
+}
+
+// The listening connection dies (the server restarted, a proxy cut it):
+// the listener connects again, and changes reach the process as before.
+func TestTenantChangeListenerReconnects(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	b.create(t, "acme")
+	serving := openTenants(t, b.cfg, postgres.TenantsOptions{ResolveTTL: time.Hour})
+
+	_, err := serving.Resolve(t.Context(), "acme")
+	require.NoError(t, err)
+	first := postgres.WaitListening(t, serving)
+	var terminated bool
+	err = postgres.ControlPool(b.tenants).QueryRow(t.Context(), `SELECT pg_terminate_backend($1)`, int64(first)).Scan(&terminated)
+	require.NoError(t, err)
+	require.True(t, terminated)
+	require.Eventually(t, func() bool {
+		pid := postgres.ListeningPID(serving)
+		return pid != 0 && pid != first
+	}, 10*time.Second, 10*time.Millisecond, "listening again, on a new connection")
+
+	_, err = serving.Resolve(t.Context(), "acme")
+	require.NoError(t, err)
+	require.True(t, postgres.Cached(serving, "acme"))
+	_, err = b.tenants.Suspend(t.Context(), "acme")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, err := serving.Resolve(t.Context(), "acme")
+		return domain.ErrorCode(err) == domain.ENOTFOUND
+	}, 5*time.Second, 10*time.Millisecond)
+}
+
+// A quiet listener checks its connection every heartbeat; the checks
+// neither drop the connection nor deafen it.
+func TestTenantChangeListenerHeartbeat(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	b.create(t, "acme")
+	serving := openTenants(t, b.cfg, postgres.TenantsOptions{ResolveTTL: time.Hour})
+	postgres.SetWatchHeartbeat(serving, 20*time.Millisecond)
+
+	_, err := serving.Resolve(t.Context(), "acme")
+	require.NoError(t, err)
+	pid := postgres.WaitListening(t, serving)
+	time.Sleep(300 * time.Millisecond) // many heartbeats
+	require.Equal(t, pid, postgres.ListeningPID(serving), "still listening on the same connection")
+
+	_, err = serving.Resolve(t.Context(), "acme")
+	require.NoError(t, err)
+	require.True(t, postgres.Cached(serving, "acme"))
+	_, err = b.tenants.Suspend(t.Context(), "acme")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, err := serving.Resolve(t.Context(), "acme")
+		return domain.ErrorCode(err) == domain.ENOTFOUND
+	}, 5*time.Second, 10*time.Millisecond)
+	require.Equal(t, pid, postgres.ListeningPID(serving))
+}
+
+// A suspended tenant is served to no one and answers exactly as a slug
+// never taken; its data and its slug are kept, and resuming brings it back.
+func TestSuspendAndResume(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme := b.create(t, "acme")
+	b.create(t, "globex")
+	createProjects(t, b.tenants, acme, "acme", 2)
+
+	_, err := b.tenants.Suspend(t.Context(), "acme")
+	require.NoError(t, err)
+	_, err = b.tenants.Suspend(t.Context(), "acme")
+	require.NoError(t, err, "suspending twice changes nothing")
+
+	_, suspendedErr := b.tenants.Resolve(t.Context(), "acme")
+	require.Equal(t, domain.ENOTFOUND, domain.ErrorCode(suspendedErr))
+	_, unknownErr := b.tenants.Resolve(t.Context(), "initech")
+	require.Equal(t, strings.ReplaceAll(domain.ErrorMessage(unknownErr), "initech", "acme"), domain.ErrorMessage(suspendedErr),
+		"no different answer to tell a suspended tenant from none")
+	// Operators still see it, marked.
+	list, err := b.tenants.List(t.Context(), "", 10)
+	require.NoError(t, err)
+	require.Len(t, list, 2)
+	require.Equal(t, "acme", list[0].Slug)
+	require.True(t, list[0].Suspended)
+	require.Equal(t, "globex", list[1].Slug)
+	require.False(t, list[1].Suspended)
+	held, err := b.tenants.Get(t.Context(), "acme")
+	require.NoError(t, err)
+	require.Equal(t, acme.ID, held.ID)
+	require.True(t, held.Suspended)
+	_, err = b.tenants.Create(t.Context(), "acme", "Acme again")
+	require.Equal(t, domain.ECONFLICT, domain.ErrorCode(err), "a suspended tenant keeps its slug")
+
+	for _, change := range []func(context.Context, string) (domain.Tenant, error){b.tenants.Suspend, b.tenants.Resume} {
+		_, err = change(t.Context(), "initech")
+		require.Equal(t, domain.ENOTFOUND, domain.ErrorCode(err))
+		_, err = change(t.Context(), `acme'; --`)
+		require.Equal(t, domain.ENOTFOUND, domain.ErrorCode(err))
+	}
+
+	resumed, err := b.tenants.Resume(t.Context(), "acme")
+	require.NoError(t, err)
+	require.Equal(t, acme.ID, resumed.ID)
+	got, err := b.tenants.Resolve(t.Context(), "acme")
+	require.NoError(t, err)
+	require.Equal(t, acme.ID, got.ID)
+	require.Equal(t, []string{"acme-1", "acme-2"}, names(listAll(t, b.tenants, got)), "its data was kept")
+}
+
+// A tenant still being created cannot be suspended (nor resumed into
+// service before its storage is ready).
+func TestProvisioningTenantCannotBeResumed(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	_, err := db.New(postgres.ControlPool(b.tenants)).InsertTenant(t.Context(), db.InsertTenantParams{Slug: "acme", Name: "Half made"})
+	require.NoError(t, err)
+
+	_, err = b.tenants.Resume(t.Context(), "acme")
+	require.Equal(t, domain.ENOTFOUND, domain.ErrorCode(err))
+	_, err = b.tenants.Suspend(t.Context(), "acme")
+	require.Equal(t, domain.ENOTFOUND, domain.ErrorCode(err))
+	_, err = b.tenants.Resolve(t.Context(), "acme")
+	require.Equal(t, domain.ENOTFOUND, domain.ErrorCode(err))
+	_, err = b.tenants.Get(t.Context(), "acme")
+	require.Equal(t, domain.ENOTFOUND, domain.ErrorCode(err), "operators do not see half-made tenants either")
+	list, err := b.tenants.List(t.Context(), "", 10)
+	require.NoError(t, err)
+	require.Empty(t, list)
 }

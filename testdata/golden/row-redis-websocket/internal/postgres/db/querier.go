@@ -85,6 +85,8 @@ type Querier interface {
 	ListGrants(ctx context.Context, arg ListGrantsParams) ([]ObjectGrant, error)
 	// Keyset pagination in joining order.
 	ListMemberships(ctx context.Context, arg ListMembershipsParams) ([]ListMembershipsRow, error)
+	// Active and suspended tenants, for operators. Keyset pagination as below.
+	ListTenants(ctx context.Context, arg ListTenantsParams) ([]Tenant, error)
 	// Every active tenant a user belongs to, by slug.
 	ListUserMemberships(ctx context.Context, userID pgtype.UUID) ([]ListUserMembershipsRow, error)
 	// Keyset pagination by slug of the active tenants a user belongs to.
@@ -102,6 +104,10 @@ type Querier interface {
 	PruneProcessedJobs(ctx context.Context, before pgtype.Timestamptz) (int64, error)
 	ResetThrottle(ctx context.Context, key string) error
 	RevokeAPIKey(ctx context.Context, arg RevokeAPIKeyParams) (int64, error)
+	// Suspends (@suspended) or resumes an active or suspended tenant; a tenant
+	// still provisioning is left alone (no row comes back). Setting the state it
+	// already has changes nothing.
+	SetTenantSuspended(ctx context.Context, arg SetTenantSuspendedParams) (Tenant, error)
 	UpdateMembershipRole(ctx context.Context, arg UpdateMembershipRoleParams) error
 	UpdatePasswordHash(ctx context.Context, arg UpdatePasswordHashParams) error
 }

@@ -75,8 +75,14 @@ type Querier interface {
 	ListGrants(ctx context.Context, arg ListGrantsParams) ([]ObjectGrant, error)
 	// Keyset pagination in joining order.
 	ListMemberships(ctx context.Context, arg ListMembershipsParams) ([]ListMembershipsRow, error)
-	// Active tenants not recorded at @version: never migrated by the runner,
-	// behind, or failed last time. Keyset pagination by slug, like ListActiveTenants.
+	// Every tenant with storage to migrate: active and suspended ones. Keyset
+	// pagination by slug.
+	ListMigratableTenants(ctx context.Context, arg ListMigratableTenantsParams) ([]Tenant, error)
+	// Active and suspended tenants, for operators. Keyset pagination as below.
+	ListTenants(ctx context.Context, arg ListTenantsParams) ([]Tenant, error)
+	// Active and suspended tenants (whose storage is kept, and must be current
+	// when they are resumed) not recorded at @version: never migrated by the
+	// runner, behind, or failed last time. Keyset pagination by slug.
 	ListTenantsBehind(ctx context.Context, arg ListTenantsBehindParams) ([]ListTenantsBehindRow, error)
 	// Every active tenant a user belongs to, by slug.
 	ListUserMemberships(ctx context.Context, userID pgtype.UUID) ([]ListUserMembershipsRow, error)
@@ -96,6 +102,10 @@ type Querier interface {
 	RecordTenantMigration(ctx context.Context, arg RecordTenantMigrationParams) error
 	ResetThrottle(ctx context.Context, key string) error
 	RevokeAPIKey(ctx context.Context, arg RevokeAPIKeyParams) (int64, error)
+	// Suspends (@suspended) or resumes an active or suspended tenant; a tenant
+	// still provisioning is left alone (no row comes back). Setting the state it
+	// already has changes nothing.
+	SetTenantSuspended(ctx context.Context, arg SetTenantSuspendedParams) (Tenant, error)
 	UpdateMembershipRole(ctx context.Context, arg UpdateMembershipRoleParams) error
 	UpdatePasswordHash(ctx context.Context, arg UpdatePasswordHashParams) error
 }

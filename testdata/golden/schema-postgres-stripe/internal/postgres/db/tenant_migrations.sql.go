@@ -30,11 +30,52 @@ func (q *Queries) GetTenantMigration(ctx context.Context, tenantID pgtype.UUID) 
 	return i, err
 }
 
+const listMigratableTenants = `-- name: ListMigratableTenants :many
+SELECT id, slug, name, created_at, state
+FROM tenants
+WHERE state IN ('active', 'suspended') AND slug > $1
+ORDER BY slug
+LIMIT $2
+`
+
+type ListMigratableTenantsParams struct {
+	AfterSlug string `json:"after_slug"`
+	MaxItems  int32  `json:"max_items"`
+}
+
+// Every tenant with storage to migrate: active and suspended ones. Keyset
+// pagination by slug.
+func (q *Queries) ListMigratableTenants(ctx context.Context, arg ListMigratableTenantsParams) ([]Tenant, error) {
+	rows, err := q.db.Query(ctx, listMigratableTenants, arg.AfterSlug, arg.MaxItems)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Tenant{}
+	for rows.Next() {
+		var i Tenant
+		if err := rows.Scan(
+			&i.ID,
+			&i.Slug,
+			&i.Name,
+			&i.CreatedAt,
+			&i.State,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listTenantsBehind = `-- name: ListTenantsBehind :many
 SELECT t.id, t.slug, t.name, t.created_at, t.state
 FROM tenants t
 LEFT JOIN tenant_migrations m ON m.tenant_id = t.id
-WHERE t.state = 'active'
+WHERE t.state IN ('active', 'suspended')
   AND t.slug > $1
   AND (m.tenant_id IS NULL OR m.version <> $2::bigint OR m.state <> 'ok')
 ORDER BY t.slug
@@ -51,8 +92,9 @@ type ListTenantsBehindRow struct {
 	Tenant Tenant `json:"tenant"`
 }
 
-// Active tenants not recorded at @version: never migrated by the runner,
-// behind, or failed last time. Keyset pagination by slug, like ListActiveTenants.
+// Active and suspended tenants (whose storage is kept, and must be current
+// when they are resumed) not recorded at @version: never migrated by the
+// runner, behind, or failed last time. Keyset pagination by slug.
 func (q *Queries) ListTenantsBehind(ctx context.Context, arg ListTenantsBehindParams) ([]ListTenantsBehindRow, error) {
 	rows, err := q.db.Query(ctx, listTenantsBehind, arg.AfterSlug, arg.Version, arg.MaxItems)
 	if err != nil {

@@ -136,3 +136,71 @@ func (q *Queries) ListActiveTenants(ctx context.Context, arg ListActiveTenantsPa
 	}
 	return items, nil
 }
+
+const listTenants = `-- name: ListTenants :many
+SELECT id, slug, name, created_at, state
+FROM tenants
+WHERE state IN ('active', 'suspended') AND slug > $1
+ORDER BY slug
+LIMIT $2
+`
+
+type ListTenantsParams struct {
+	AfterSlug string `json:"after_slug"`
+	MaxItems  int32  `json:"max_items"`
+}
+
+// Active and suspended tenants, for operators. Keyset pagination as below.
+func (q *Queries) ListTenants(ctx context.Context, arg ListTenantsParams) ([]Tenant, error) {
+	rows, err := q.db.Query(ctx, listTenants, arg.AfterSlug, arg.MaxItems)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Tenant{}
+	for rows.Next() {
+		var i Tenant
+		if err := rows.Scan(
+			&i.ID,
+			&i.Slug,
+			&i.Name,
+			&i.CreatedAt,
+			&i.State,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const setTenantSuspended = `-- name: SetTenantSuspended :one
+UPDATE tenants
+SET state = CASE WHEN $1::boolean THEN 'suspended' ELSE 'active' END
+WHERE slug = $2 AND state IN ('active', 'suspended')
+RETURNING id, slug, name, created_at, state
+`
+
+type SetTenantSuspendedParams struct {
+	Suspended bool   `json:"suspended"`
+	Slug      string `json:"slug"`
+}
+
+// Suspends (@suspended) or resumes an active or suspended tenant; a tenant
+// still provisioning is left alone (no row comes back). Setting the state it
+// already has changes nothing.
+func (q *Queries) SetTenantSuspended(ctx context.Context, arg SetTenantSuspendedParams) (Tenant, error) {
+	row := q.db.QueryRow(ctx, setTenantSuspended, arg.Suspended, arg.Slug)
+	var i Tenant
+	err := row.Scan(
+		&i.ID,
+		&i.Slug,
+		&i.Name,
+		&i.CreatedAt,
+		&i.State,
+	)
+	return i, err
+}
