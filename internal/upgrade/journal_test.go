@@ -87,27 +87,13 @@ func gitRepo(t *testing.T, files map[string]string) string {
 // snapshot reads every file of the work tree except .git.
 func snapshot(t *testing.T, root string) map[string]string {
 	t.Helper()
-	files := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if d.Name() == ".git" {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		files[filepath.ToSlash(rel)] = string(b)
-		return nil
-	})
+	plan, err := ReadPlan(root)
 	if err != nil {
 		t.Fatal(err)
+	}
+	files := map[string]string{}
+	for _, f := range plan.Files {
+		files[f.Path] = string(f.Content)
 	}
 	return files
 }
