@@ -91,3 +91,24 @@ func comboName(bp *generator.Blueprint, a generator.Answers) string {
 	}
 	return strings.Join(parts, "-")
 }
+
+// TestGoldenTreesCompile vets the golden trees (testdata/golden/*) as the
+// modules they are, so a reviewed golden diff is also known to compile.
+func TestGoldenTreesCompile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: this builds generated repositories")
+	}
+	dirs, err := filepath.Glob(filepath.Join("..", "..", "testdata", "golden", "*", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dirs) < 2 {
+		t.Fatalf("found %d golden trees, want at least 2", len(dirs))
+	}
+	for _, mod := range dirs {
+		dir := filepath.Dir(mod)
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			run(t, dir, nil, "go", "vet", "./...")
+		})
+	}
+}

@@ -45,6 +45,11 @@ const (
 // keepalive gives up on it.
 const watchHeartbeat = 30 * time.Second
 
+// watchPingTimeout bounds the heartbeat's ping. It does not shrink with the
+// heartbeat: a busy server may take a while to answer, and a slow answer is
+// not a dead connection.
+const watchPingTimeout = 10 * time.Second
+
 // tenantWatch is the listener of one Tenants.
 type tenantWatch struct {
 	ts        *Tenants
@@ -148,9 +153,9 @@ func (w *tenantWatch) listen(ctx context.Context) (listened bool, err error) {
 	}
 }
 
-// ping checks the listening connection answers, within the heartbeat.
+// ping checks the listening connection answers within watchPingTimeout.
 func (w *tenantWatch) ping(ctx context.Context, conn *pgx.Conn) error {
-	ctx, cancel := context.WithTimeout(ctx, w.heartbeat)
+	ctx, cancel := context.WithTimeout(ctx, watchPingTimeout)
 	defer cancel()
 	return conn.Ping(ctx)
 }
