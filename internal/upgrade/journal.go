@@ -66,13 +66,22 @@ func hashFile(root, rel string) (string, []byte, error) {
 	return hashOf(b, true), b, nil
 }
 
-// journalPath is where the journal of the repository at root lives.
+// journalPath is where the journal of the repository at root lives. An app
+// in a subdirectory of a git work tree gets a journal of its own (named
+// after its path in the tree), so that two apps in one repository never
+// share one.
 func journalPath(ctx context.Context, env Env, root string) string {
-	out, err := env.Exec(ctx, root, nil, "git", "rev-parse", "--absolute-git-dir")
-	if dir := strings.TrimSpace(string(out)); err == nil && filepath.IsAbs(dir) {
-		return filepath.Join(dir, JournalName)
+	out, err := env.Exec(ctx, root, nil, "git", "rev-parse", "--absolute-git-dir", "--show-prefix")
+	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	if err != nil || len(lines) == 0 || !filepath.IsAbs(lines[0]) {
+		return filepath.Join(root, "."+JournalName)
 	}
-	return filepath.Join(root, "."+JournalName)
+	name := JournalName
+	if len(lines) > 1 && lines[1] != "" {
+		sum := sha256.Sum256([]byte(lines[1]))
+		name = strings.TrimSuffix(JournalName, ".json") + "-" + hex.EncodeToString(sum[:6]) + ".json"
+	}
+	return filepath.Join(lines[0], name)
 }
 
 // loadJournal reads the repository's journal, nil when no upgrade is in
@@ -181,6 +190,12 @@ func (r *Repo) checkResumable(ctx context.Context, env Env, j *Journal) error {
 		if !ok {
 			if status == "??" && isTempLeftover(path, entries) {
 				leftovers = append(leftovers, path)
+				continue
+			}
+			if isModuleFile(path) {
+				// Not planned, but `go mod tidy` (or resolving tools.mod's
+				// tools) may have rewritten it before failing; the rerun
+				// makes the module files consistent again anyway.
 				continue
 			}
 			bad = append(bad, f)

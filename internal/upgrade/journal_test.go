@@ -442,3 +442,55 @@ func TestToolsModFileMadeConsistent(t *testing.T) {
 		t.Errorf("the record did not advance:\n%s", final[generator.RecordFile])
 	}
 }
+
+// Two apps in one git repository keep journals of their own: an upgrade
+// interrupted in one never blocks (or is finished by) the other.
+func TestAppsInOneRepositoryKeepSeparateJournals(t *testing.T) {
+	root := t.TempDir()
+	for _, dir := range []string{"api", "billing"} {
+		if err := os.MkdirAll(filepath.Join(root, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := exec.Command("git", "-C", root, "init", "-q").CombinedOutput(); err != nil {
+		t.Fatalf("git init: %v\n%s", err, out)
+	}
+	env := Env{Exec: cmdutil.Exec}
+	ctx := context.Background()
+	top := journalPath(ctx, env, root)
+	api := journalPath(ctx, env, filepath.Join(root, "api"))
+	billing := journalPath(ctx, env, filepath.Join(root, "billing"))
+	if top != filepath.Join(root, ".git", JournalName) {
+		t.Errorf("the repository's own app: journal %s, want .git/%s", top, JournalName)
+	}
+	if api == billing || api == top || billing == top {
+		t.Errorf("apps share a journal: top %s, api %s, billing %s", top, api, billing)
+	}
+	for _, p := range []string{api, billing} {
+		if filepath.Dir(p) != filepath.Join(root, ".git") {
+			t.Errorf("journal %s is not in the git directory", p)
+		}
+	}
+}
+
+// A rerun after the module files could not be made consistent accepts
+// module files the plan did not write (tidy may have rewritten them before
+// failing), and still refuses other uncommitted work.
+func TestResumeAcceptsModuleFilesTidyTouched(t *testing.T) {
+	root := gitRepo(t, map[string]string{"go.mod": "module example.com/app\n", "go.sum": "", "main.go": "package main\n"})
+	repo := &Repo{Root: root}
+	env := Env{Exec: cmdutil.Exec}
+	journal := &Journal{Files: []JournalEntry{{Path: "go.mod", Action: "update"}}}
+	if err := os.WriteFile(filepath.Join(root, "go.sum"), []byte("example.com/dep v1.0.0 h1:x=\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.checkResumable(context.Background(), env, journal); err != nil {
+		t.Fatalf("go.sum rewritten by tidy refused: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "main.go"), []byte("package main // edited\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.checkResumable(context.Background(), env, journal); err == nil || !strings.Contains(err.Error(), "main.go") {
+		t.Fatalf("other uncommitted work not refused: %v", err)
+	}
+}

@@ -176,6 +176,14 @@ func setRun(ctx context.Context, opts *SetOptions) error {
 		}
 	}
 	fmt.Fprintf(opts.IO.ErrOut, "Changing %s\n", strings.Join(desc, ", "))
+	rerun := "saaskit config set "
+	if opts.Dir != "." {
+		rerun += "-C " + opts.Dir + " "
+	}
+	if opts.Force {
+		rerun += "--force "
+	}
+	rerun += strings.Join(args, " ")
 	return up.Run(ctx, env, up.Request{
 		Repo:        repo,
 		Blueprint:   bp,
@@ -186,6 +194,6 @@ func setRun(ctx context.Context, opts *SetOptions) error {
 		TheirsLabel: "saaskit (" + strings.Join(desc, ", ") + ")",
 		DryRun:      opts.DryRun,
 		Force:       opts.Force,
-		Rerun:       "saaskit config set " + strings.Join(args, " "),
+		Rerun:       rerun,
 	})
 }

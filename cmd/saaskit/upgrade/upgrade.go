@@ -147,6 +147,12 @@ func upgradeRun(ctx context.Context, opts *Options) error {
 	next.KitVersion = opts.KitVersion
 	next.Answers = answers
 	rerun := "saaskit upgrade"
+	if opts.Dir != "." {
+		rerun += " -C " + opts.Dir
+	}
+	if opts.Force {
+		rerun += " --force"
+	}
 	if opts.BaseFrom != "" {
 		rerun += " --base-from " + opts.BaseFrom
 	}

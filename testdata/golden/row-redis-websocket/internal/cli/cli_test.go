@@ -268,12 +268,22 @@ func TestDevMigratesThenServesAndWorks(t *testing.T) {
 	for _, payload := range stored {
 		require.Equal(t, 1, requireSealed(t, payload, secrets...), "one sealed box: %s", payload)
 	}
-	published := broker()
-	boxes := 0
+	// The watcher records asynchronously: wait until both emails' boxes
+	// (two distinct ones; one email may show in several commands) are seen.
+	var published []string
+	require.Eventually(t, func() bool {
+		published = broker()
+		distinct := map[string]bool{}
+		for _, seen := range published {
+			for _, box := range sealedBox.FindAllStringSubmatch(seen, -1) {
+				distinct[box[1]] = true
+			}
+		}
+		return len(distinct) >= 2
+	}, 10*time.Second, 20*time.Millisecond, "both emails reached the broker, sealed")
 	for _, seen := range published {
-		boxes += requireSealed(t, seen, secrets...)
+		requireSealed(t, seen, secrets...)
 	}
-	require.GreaterOrEqual(t, boxes, 2, "both emails reached the broker, sealed: %q", published)
 
 	srv.stop(t)
 	require.Contains(t, srv.stderr.String(), `msg="server stopped"`, "human-readable logs")

@@ -121,7 +121,10 @@ func newHTTPServer(handler http.Handler, logger *slog.Logger) *http.Server {
 }
 
 // serveUntilDone serves ln until ctx is cancelled, then stops accepting
-// connections and gives in-flight requests up to timeout to finish.
+// connections and gives in-flight requests up to timeout to finish. Past
+// the timeout it closes the connections still open, which cancels their
+// requests' contexts, so that handlers stop before the caller closes what
+// they use.
 func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, timeout time.Duration, logger *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -135,7 +138,7 @@ func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, time
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("graceful shutdown: %w", err)
+		return errors.Join(fmt.Errorf("graceful shutdown: %w", err), srv.Close())
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("http server: %w", err)

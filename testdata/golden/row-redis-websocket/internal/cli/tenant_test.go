@@ -126,6 +126,8 @@ func TestServeTenantsEndToEnd(t *testing.T) {
 	require.NoError(t, json.Unmarshal(body, &login))
 	token := login.Token
 
+	// The server caches acme no earlier than this.
+	cachedAfter := time.Now()
 	for _, slug := range []string{"acme", "globex"} {
 		status, body = send(t, http.MethodPost, base+"/v1/tenants", token, "", `{"slug":"`+slug+`","name":"`+slug+`"}`)
 		require.Equal(t, http.StatusCreated, status, string(body))
@@ -156,6 +158,8 @@ func TestServeTenantsEndToEnd(t *testing.T) {
 		got, _ := send(t, http.MethodGet, base+"/v1/projects", token, "acme", "")
 		return got == http.StatusNotFound
 	}, 3*time.Second, 20*time.Millisecond, "the server hears of the suspension")
+	require.Less(t, time.Since(cachedAfter), postgres.DefaultResolveTTL,
+		"heard before acme's cache entry could have expired: the notification, not the TTL, did it")
 	status, _ = send(t, http.MethodGet, base+"/v1/projects", token, "globex", "")
 	require.Equal(t, http.StatusOK, status)
 	_, _, err = run(t, env, "tenant", "resume", "--slug", "acme")

@@ -21,8 +21,10 @@ import (
 // must still name the same tenant, so a job outliving its tenant (deleted,
 // or its slug reused) fails instead of running in the wrong place, and
 // fails permanently: it is discarded rather than retried. A suspended
-// tenant's job fails without running and is retried (with the usual
-// backoff), so it runs once the tenant is resumed.
+// tenant's job fails without running and is retried with the usual
+// backoff, so it runs if the tenant is resumed before its attempts run out
+// (about 8.5 minutes with DefaultMaxAttempts and Backoff); after that it
+// is discarded like any failing job, and `jobs retry` brings it back.
 func TenantsScope(pool *pgxpool.Pool, tenants *postgres.Tenants) TenantScope {
 	control := PoolScope(pool)
 	return func(ctx context.Context, tenant Tenant, fn func(ctx context.Context, tx pgx.Tx) error) error {

@@ -25,6 +25,11 @@ func SetWatchHeartbeat(ts *Tenants, d time.Duration) {
 	ts.watch.heartbeat = d
 }
 
+// WatchPings is how many heartbeat pings ts's listener got answered.
+func WatchPings(ts *Tenants) int64 {
+	return ts.watch.pings.Load()
+}
+
 // ListeningPID is the backend pid of ts's listening connection, 0 while
 // it is not listening.
 func ListeningPID(ts *Tenants) uint32 {

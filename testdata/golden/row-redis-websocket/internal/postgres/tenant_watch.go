@@ -60,6 +60,7 @@ type tenantWatch struct {
 	cancel    context.CancelFunc
 	done      chan struct{}
 	pid       atomic.Uint32 // backend of the listening connection; 0 while not listening
+	pings     atomic.Int64  // heartbeat pings answered
 }
 
 func newTenantWatch(ts *Tenants, config *pgx.ConnConfig, logger *slog.Logger) *tenantWatch {
@@ -157,5 +158,9 @@ func (w *tenantWatch) listen(ctx context.Context) (listened bool, err error) {
 func (w *tenantWatch) ping(ctx context.Context, conn *pgx.Conn) error {
 	ctx, cancel := context.WithTimeout(ctx, watchPingTimeout)
 	defer cancel()
-	return conn.Ping(ctx)
+	if err := conn.Ping(ctx); err != nil {
+		return err
+	}
+	w.pings.Add(1)
+	return nil
 }

@@ -104,14 +104,18 @@ func TestShutdownGivesUpAfterItsTimeout(t *testing.T) {
 	t.Cleanup(func() { close(h.release) })
 	addr, shutdown, done := startServer(t, h, 200*time.Millisecond)
 
+	clientErr := make(chan error, 1)
 	go func() {
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+addr+"/", http.NoBody)
+		req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+addr+"/", http.NoBody)
 		if err != nil {
+			clientErr <- err
 			return
 		}
-		if res, err := http.DefaultClient.Do(req); err == nil {
+		res, err := http.DefaultClient.Do(req)
+		if err == nil {
 			_ = res.Body.Close()
 		}
+		clientErr <- err
 	}()
 	<-h.started
 	began := time.Now()
@@ -123,6 +127,14 @@ func TestShutdownGivesUpAfterItsTimeout(t *testing.T) {
 		require.GreaterOrEqual(t, time.Since(began), 200*time.Millisecond, "waited for the request up to the timeout")
 	case <-time.After(5 * time.Second):
 		t.Fatal("shutdown did not give up after its timeout")
+	}
+	// Past the timeout the server closed the request's connection (its
+	// handler is still blocked): the client gets no answer.
+	select {
+	case err := <-clientErr:
+		require.Error(t, err, "the connection of the request still running was closed")
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection of the request still running was left open")
 	}
 }
 

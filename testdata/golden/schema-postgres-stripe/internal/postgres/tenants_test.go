@@ -389,7 +389,9 @@ func TestInTenantRefusesMissingOrForgedTenants(t *testing.T) {
 func TestResolveCacheExpires(t *testing.T) {
 	t.Parallel()
 	b := setupTenants(t)
-	ts := openTenants(t, b.cfg, postgres.TenantsOptions{ResolveTTL: time.Second})
+	// Long enough for the change below to be made well within it on a busy
+	// machine, short enough for the test.
+	ts := openTenants(t, b.cfg, postgres.TenantsOptions{ResolveTTL: 4 * time.Second})
 	owner, err := pgx.Connect(t.Context(), b.cfg.MigrateURL)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, owner.Close(context.WithoutCancel(t.Context()))) }()
@@ -419,7 +421,7 @@ func TestResolveCacheExpires(t *testing.T) {
 	require.Eventually(t, func() bool {
 		_, err := ts.Resolve(t.Context(), "acme")
 		return domain.ErrorCode(err) == domain.ENOTFOUND
-	}, 5*time.Second, 20*time.Millisecond, "the cache entry expires")
+	}, 15*time.Second, 20*time.Millisecond, "the cache entry expires")
 }
 
 // Two registries on one database stand for two processes, each with its
@@ -511,7 +513,8 @@ func TestTenantChangeListenerHeartbeat(t *testing.T) {
 	_, err := serving.Resolve(t.Context(), "acme")
 	require.NoError(t, err)
 	pid := postgres.WaitListening(t, serving)
-	time.Sleep(300 * time.Millisecond) // many heartbeats
+	require.Eventually(t, func() bool { return postgres.WatchPings(serving) >= 3 }, 10*time.Second, 10*time.Millisecond,
+		"the listener checks its idle connection on every heartbeat")
 	require.Equal(t, pid, postgres.ListeningPID(serving), "still listening on the same connection")
 
 	_, err = serving.Resolve(t.Context(), "acme")

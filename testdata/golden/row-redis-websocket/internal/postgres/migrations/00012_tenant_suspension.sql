@@ -33,9 +33,19 @@ CREATE TRIGGER tenants_notify_changed
     FOR EACH ROW EXECUTE FUNCTION notify_tenant_changed();
 
 -- +goose Down
+-- Going back would have to serve suspended tenants again (suspended for a
+-- reason: abuse, non-payment): refuse while there are any.
+-- +goose StatementBegin
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM tenants WHERE state = 'suspended') THEN
+        RAISE EXCEPTION 'tenants are suspended: resume or delete them before migrating below 00012';
+    END IF;
+END
+$$;
+-- +goose StatementEnd
 DROP TRIGGER tenants_notify_changed ON tenants;
 DROP FUNCTION notify_tenant_changed();
-UPDATE tenants SET state = 'active' WHERE state = 'suspended';
 ALTER TABLE tenants
     DROP CONSTRAINT tenants_state_check,
     ADD CONSTRAINT tenants_state_check CHECK (state IN ('provisioning', 'active'));
