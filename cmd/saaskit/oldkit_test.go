@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"fmt"
 	"io/fs"
@@ -12,10 +11,9 @@ import (
 	"sync"
 
 	"github.com/rogpeppe/go-internal/testscript"
-
-	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/dirhash"
-	modzip "golang.org/x/mod/zip"
+
+	"github.com/saaskit/saaskit/internal/testenv"
 )
 
 // The upgrade scripts need an older saaskit, fetched the way `saaskit
@@ -106,27 +104,8 @@ func buildOldKit() (dir, version string, err error) {
 	version = oldKitBase + fmt.Sprintf("%x", sha256.Sum256([]byte(sum)))[:12]
 
 	const mod = "github.com/saaskit/saaskit"
-	vdir := filepath.Join(dir, "proxy", mod, "@v")
-	if err := os.MkdirAll(vdir, 0o755); err != nil {
-		return "", "", err
-	}
-	var zip bytes.Buffer
-	if err := modzip.CreateFromDir(&zip, module.Version{Path: mod, Version: version}, src); err != nil {
-		return "", "", fmt.Errorf("old kit zip: %w", err)
-	}
-	gomod, err := os.ReadFile(filepath.Join(src, "go.mod"))
-	if err != nil {
-		return "", "", err
-	}
-	for name, content := range map[string][]byte{
-		"list":            []byte(version + "\n"),
-		version + ".info": fmt.Appendf(nil, `{"Version":%q,"Time":"2026-01-01T00:00:00Z"}`, version),
-		version + ".mod":  gomod,
-		version + ".zip":  zip.Bytes(),
-	} {
-		if err := os.WriteFile(filepath.Join(vdir, name), content, 0o644); err != nil {
-			return "", "", err
-		}
+	if _, err := testenv.ServeModule(filepath.Join(dir, "proxy"), mod, version, src); err != nil {
+		return "", "", fmt.Errorf("old kit: %w", err)
 	}
 
 	// Install it the way a user would, from the proxy.

@@ -437,3 +437,30 @@ func lastLines(out []byte, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// RerunCommand is the command line that repeats command on the repository
+// in dir (-C unless it is the current directory), with --force if it was
+// given and the rest of its arguments: what messages tell the user to run
+// to finish an interrupted upgrade. Arguments a shell would split or expand
+// are quoted.
+func RerunCommand(command, dir string, force bool, rest ...string) string {
+	words := []string{command}
+	if dir != "." && dir != "" {
+		words = append(words, "-C", shellQuote(dir))
+	}
+	if force {
+		words = append(words, "--force")
+	}
+	for _, w := range rest {
+		words = append(words, shellQuote(w))
+	}
+	return strings.Join(words, " ")
+}
+
+// shellQuote returns s as one POSIX shell word.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

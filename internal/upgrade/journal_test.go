@@ -1,7 +1,6 @@
 package upgrade
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,11 +11,9 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/mod/module"
-	modzip "golang.org/x/mod/zip"
-
 	"github.com/saaskit/saaskit/generator"
 	"github.com/saaskit/saaskit/internal/cmdutil"
+	"github.com/saaskit/saaskit/internal/testenv"
 )
 
 // The trees of TestInterruptedUpgradeResumes: every kind of write, one of
@@ -327,10 +324,7 @@ func TestModuleFilesThatCannotBeTidied(t *testing.T) {
 	root := gitRepo(t, files)
 	r := newRunner(t, root)
 	proxy := "off"
-	r.exec = func(ctx context.Context, dir string, env []string, name string, args ...string) ([]byte, error) {
-		env = append(env, "GOFLAGS=-mod=mod -modcacherw", "GOPROXY="+proxy, "GOSUMDB=off", "GOTOOLCHAIN=local", "GOMODCACHE="+filepath.Join(t.TempDir(), "modcache"))
-		return cmdutil.Exec(ctx, dir, env, name, args...)
-	}
+	r.goOffline(t, &proxy)
 	recBefore := snapshot(t, root)[generator.RecordFile]
 
 	err := r.run(files, theirs, "v2", false, nil)
@@ -371,31 +365,26 @@ func TestModuleFilesThatCannotBeTidied(t *testing.T) {
 	}
 }
 
-// serveModule writes a file-based GOPROXY serving one module version and
-// returns its URL.
+// serveModule serves one module version, made of files, from a new
+// file-based GOPROXY and returns its URL.
 func serveModule(t *testing.T, path, version string, files map[string]string) string {
 	t.Helper()
-	src := writeTree(t, files)
-	dir := t.TempDir()
-	vdir := filepath.Join(dir, filepath.FromSlash(path), "@v")
-	if err := os.MkdirAll(vdir, 0o755); err != nil {
+	url, err := testenv.ServeModule(t.TempDir(), path, version, writeTree(t, files))
+	if err != nil {
 		t.Fatal(err)
 	}
-	var zip bytes.Buffer
-	if err := modzip.CreateFromDir(&zip, module.Version{Path: path, Version: version}, src); err != nil {
-		t.Fatal(err)
+	return url
+}
+
+// goOffline makes r's go commands use *proxy as GOPROXY (read at each
+// call, so a test can make a module reachable half-way) and a module cache
+// of their own.
+func (r *runner) goOffline(t *testing.T, proxy *string) {
+	cache := filepath.Join(t.TempDir(), "modcache")
+	r.exec = func(ctx context.Context, dir string, env []string, name string, args ...string) ([]byte, error) {
+		env = append(env, "GOFLAGS=-mod=mod -modcacherw", "GOPROXY="+*proxy, "GOSUMDB=off", "GOTOOLCHAIN=local", "GOMODCACHE="+cache)
+		return cmdutil.Exec(ctx, dir, env, name, args...)
 	}
-	for name, content := range map[string][]byte{
-		"list":            []byte(version + "\n"),
-		version + ".info": fmt.Appendf(nil, `{"Version":%q,"Time":"2026-01-01T00:00:00Z"}`, version),
-		version + ".mod":  []byte(files["go.mod"]),
-		version + ".zip":  zip.Bytes(),
-	} {
-		if err := os.WriteFile(filepath.Join(vdir, name), content, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return "file://" + filepath.ToSlash(dir)
 }
 
 // tools.mod, the modfile `make sqlc` runs sqlc from, is made consistent on
@@ -413,10 +402,7 @@ func TestToolsModFileMadeConsistent(t *testing.T) {
 	root := gitRepo(t, files)
 	r := newRunner(t, root)
 	proxy := "off"
-	r.exec = func(ctx context.Context, dir string, env []string, name string, args ...string) ([]byte, error) {
-		env = append(env, "GOFLAGS=-mod=mod -modcacherw", "GOPROXY="+proxy, "GOSUMDB=off", "GOTOOLCHAIN=local", "GOMODCACHE="+filepath.Join(t.TempDir(), "modcache"))
-		return cmdutil.Exec(ctx, dir, env, name, args...)
-	}
+	r.goOffline(t, &proxy)
 
 	err := r.run(files, theirs, "v2", false, nil)
 	var modErr *ModulesError

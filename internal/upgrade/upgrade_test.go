@@ -229,3 +229,21 @@ func TestDryRunDiffIsColouredOnlyOnATerminal(t *testing.T) {
 		t.Errorf("terminal diff not coloured: %q", out)
 	}
 }
+
+func TestRerunCommand(t *testing.T) {
+	for _, tt := range []struct {
+		dir   string
+		force bool
+		rest  []string
+		want  string
+	}{
+		{".", false, nil, "saaskit upgrade"},
+		{"apps/api", true, nil, "saaskit upgrade -C apps/api --force"},
+		{"my app", false, []string{"--base-from", "/tmp/it's here"}, `saaskit upgrade -C 'my app' --base-from '/tmp/it'\''s here'`},
+		{".", false, []string{"billing=stripe", "realtime=websocket"}, "saaskit upgrade billing=stripe realtime=websocket"},
+	} {
+		if got := RerunCommand("saaskit upgrade", tt.dir, tt.force, tt.rest...); got != tt.want {
+			t.Errorf("RerunCommand(%q, %v, %q) = %s, want %s", tt.dir, tt.force, tt.rest, got, tt.want)
+		}
+	}
+}

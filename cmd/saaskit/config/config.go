@@ -176,14 +176,7 @@ func setRun(ctx context.Context, opts *SetOptions) error {
 		}
 	}
 	fmt.Fprintf(opts.IO.ErrOut, "Changing %s\n", strings.Join(desc, ", "))
-	rerun := "saaskit config set "
-	if opts.Dir != "." {
-		rerun += "-C " + opts.Dir + " "
-	}
-	if opts.Force {
-		rerun += "--force "
-	}
-	rerun += strings.Join(args, " ")
+	rerun := up.RerunCommand("saaskit config set", opts.Dir, opts.Force, args...)
 	return up.Run(ctx, env, up.Request{
 		Repo:        repo,
 		Blueprint:   bp,

@@ -146,16 +146,11 @@ func upgradeRun(ctx context.Context, opts *Options) error {
 	next := *rec
 	next.KitVersion = opts.KitVersion
 	next.Answers = answers
-	rerun := "saaskit upgrade"
-	if opts.Dir != "." {
-		rerun += " -C " + opts.Dir
-	}
-	if opts.Force {
-		rerun += " --force"
-	}
+	var more []string
 	if opts.BaseFrom != "" {
-		rerun += " --base-from " + opts.BaseFrom
+		more = []string{"--base-from", opts.BaseFrom}
 	}
+	rerun := up.RerunCommand("saaskit upgrade", opts.Dir, opts.Force, more...)
 	return up.Run(ctx, env, up.Request{
 		Repo:        repo,
 		Blueprint:   bp,

@@ -19,10 +19,6 @@ import (
 	"example.com/acme/internal/testsvc"
 )
 
-func getenv(env map[string]string) func(string) string {
-	return func(name string) string { return env[name] }
-}
-
 // liveEnv returns a complete environment pointing at a fresh database and the
 // live broker, listening on a free loopback port.
 func liveEnv(t *testing.T) map[string]string {
@@ -40,7 +36,7 @@ func run(t *testing.T, env map[string]string, args ...string) (stdout, stderr st
 func runWithInput(t *testing.T, env map[string]string, input string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	err = cli.Run(t.Context(), append([]string{"acme"}, args...), getenv(env), strings.NewReader(input), &out, &errOut)
+	err = cli.Run(t.Context(), append([]string{"acme"}, args...), testsvc.Getenv(env), strings.NewReader(input), &out, &errOut)
 	return out.String(), errOut.String(), err
 }
 
@@ -322,7 +318,7 @@ func start(t *testing.T, env map[string]string, command string) *server {
 	ctx, cancel := context.WithCancel(t.Context())
 	s := &server{stderr: &testsvc.LogBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() {
-		s.done <- cli.Run(ctx, []string{"acme", command}, getenv(env), strings.NewReader(""), io.Discard, s.stderr)
+		s.done <- cli.Run(ctx, []string{"acme", command}, testsvc.Getenv(env), strings.NewReader(""), io.Discard, s.stderr)
 	}()
 	t.Cleanup(cancel)
 
