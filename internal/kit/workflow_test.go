@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/saaskit/saaskit/generator"
+	"github.com/saaskit/saaskit/internal/testenv"
 )
 
 // conflictsScript renders the generated CI workflow and returns the run:
@@ -25,15 +26,11 @@ func conflictsScript(t *testing.T) (string, *generator.Plan) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var workflow []byte
-	for _, f := range plan.Files {
-		if f.Path == ".github/workflows/ci.yml" {
-			workflow = f.Content
-		}
-	}
-	if workflow == nil {
+	file := plan.File(".github/workflows/ci.yml")
+	if file == nil {
 		t.Fatal("the render has no .github/workflows/ci.yml")
 	}
+	workflow := file.Content
 	var ci struct {
 		Jobs map[string]struct {
 			Steps []struct {
@@ -70,7 +67,7 @@ func conflictsScript(t *testing.T) (string, *generator.Plan) {
 func TestCIConflictsJob(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("bash"); err != nil {
-		t.Skip("bash is not installed")
+		testenv.Absent(t, "bash is not installed")
 	}
 	script, plan := conflictsScript(t)
 	generated := map[string]string{}
