@@ -11,6 +11,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/saaskit/saaskit/generator"
+	"github.com/saaskit/saaskit/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -52,10 +53,15 @@ func TestScripts(t *testing.T) {
 			}
 			return nil
 		},
-		// [env:NAME] holds when the variable is set and not empty.
+		// [env:NAME] holds when the variable is set and not empty;
+		// [exhaustive] in the exhaustive run (testenv.Exhaustive), which
+		// builds and tests the repositories the scenarios leave behind.
 		Condition: func(cond string) (bool, error) {
 			if name, ok := strings.CutPrefix(cond, "env:"); ok {
 				return os.Getenv(name) != "", nil
+			}
+			if cond == "exhaustive" {
+				return testenv.Exhaustive(), nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},

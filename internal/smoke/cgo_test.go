@@ -7,15 +7,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/saaskit/saaskit/internal/testenv"
 )
 
 // sqlc parses SQL with a C library when cgo is available and falls back to
 // a WebAssembly build of it otherwise; `go install` must work either way
 // and both must write the same repository.
 func TestNewWithAndWithoutCgo(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: builds saaskit twice")
-	}
+	testenv.Slow(t, "builds saaskit with and without cgo")
 	if _, err := exec.LookPath("gcc"); err != nil {
 		t.Skip("no C compiler: the cgo build cannot be compared")
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/saaskit/saaskit/generator"
 	"github.com/saaskit/saaskit/internal/kit"
+	"github.com/saaskit/saaskit/internal/testenv"
 )
 
 // TestEveryCombinationCompiles type-checks (go vet, tests included) every
@@ -18,9 +19,7 @@ import (
 // that change no Go code (realtime today) give identical trees, which are
 // checked once; the smoke cases are built and tested in TestGeneratedRepos.
 func TestEveryCombinationCompiles(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: this builds generated repositories")
-	}
+	testenv.Slow(t, "vets every option combination")
 	bp, tree, err := kit.Load(kit.AppBlueprint)
 	if err != nil {
 		t.Fatal(err)
@@ -95,9 +94,7 @@ func comboName(bp *generator.Blueprint, a generator.Answers) string {
 // TestGoldenTreesCompile vets the golden trees (testdata/golden/*) as the
 // modules they are, so a reviewed golden diff is also known to compile.
 func TestGoldenTreesCompile(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: this builds generated repositories")
-	}
+	testenv.Slow(t, "vets the golden trees")
 	dirs, err := filepath.Glob(filepath.Join("..", "..", "testdata", "golden", "*", "go.mod"))
 	if err != nil {
 		t.Fatal(err)

@@ -61,9 +61,7 @@ func TestOptionsCoverEveryValue(t *testing.T) {
 }
 
 func TestGeneratedRepos(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: the smoke tests build whole generated repositories")
-	}
+	testenv.Slow(t, "the smoke tests build, lint and test whole generated repositories")
 	dbURL := testenv.Service(t, "TEST_DATABASE_URL")
 	bp, tree, err := kit.Load(kit.AppBlueprint)
 	if err != nil {

@@ -1,6 +1,8 @@
 // Package testenv gives the kit's tests the live services and tools they
 // need: a test skips with a clear message when one is absent (a laptop), and
-// fails instead when SAASKIT_REQUIRE_SERVICES=1 (CI).
+// fails instead when SAASKIT_REQUIRE_SERVICES=1 (CI). It also holds the
+// switch for the exhaustive run (SAASKIT_EXHAUSTIVE=1, also set by CI): the
+// tests that build whole generated repositories.
 package testenv
 
 import (
@@ -12,6 +14,28 @@ import (
 
 // Required reports whether absent services must fail tests.
 func Required() bool { return os.Getenv("SAASKIT_REQUIRE_SERVICES") == "1" }
+
+// ExhaustiveEnv switches on the tests that build generated repositories:
+// every option combination compiled, the smoke repositories built, linted
+// and tested against live services, the golden trees and the repositories
+// the testscript scenarios leave behind compiled. They take most of an hour
+// on a two-core machine, so the default `go test ./...` leaves them to CI.
+const ExhaustiveEnv = "SAASKIT_EXHAUSTIVE"
+
+// Exhaustive reports whether the exhaustive run is switched on.
+func Exhaustive() bool { return os.Getenv(ExhaustiveEnv) == "1" }
+
+// Slow skips a test that builds generated repositories unless the
+// exhaustive run is switched on; -short skips it too.
+func Slow(t testing.TB, what string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("-short: %s", what)
+	}
+	if !Exhaustive() {
+		t.Skipf("%s: skipped in the default run; set %s=1 to run it (CI does)", what, ExhaustiveEnv)
+	}
+}
 
 // Service returns the value of the environment variable that locates a
 // service, e.g. TEST_DATABASE_URL.
