@@ -21,14 +21,14 @@ func TestEveryCombinationCompiles(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: this builds generated repositories")
 	}
-	bp, tree, err := kit.Load(kit.AppBlueprint)
+	bp, _, err := kit.Load(kit.AppBlueprint)
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := generator.Answers{"name": "combo", "module": "example.com/combo"}
 	render := func(a generator.Answers) *generator.Plan {
 		t.Helper()
-		plan, err := generator.Render(bp, tree, generator.Input{Answers: a, KitVersion: "v0.0.0-smoke"})
+		plan, err := kit.Renderer{}.Render(t.Context(), generator.NewRecord(bp.Name, "v0.0.0-smoke", a))
 		if err != nil {
 			t.Fatalf("%v: %v", a, err)
 		}
@@ -36,7 +36,7 @@ func TestEveryCombinationCompiles(t *testing.T) {
 	}
 
 	covered := map[string]bool{}
-	for _, tc := range Cases {
+	for _, tc := range cases(t) {
 		a := generator.Answers{}
 		for k, v := range tc.Answers {
 			a[k] = v
@@ -102,8 +102,8 @@ func TestGoldenTreesCompile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(dirs) < 2 {
-		t.Fatalf("found %d golden trees, want at least 2", len(dirs))
+	if want := len(cases(t)); len(dirs) != want {
+		t.Fatalf("found %d golden trees with a go.mod and %d golden records; run go test ./internal/kit -run TestGolden -update", len(dirs), want)
 	}
 	for _, mod := range dirs {
 		dir := filepath.Dir(mod)

@@ -1,4 +1,4 @@
-package upgrade
+package transition
 
 import (
 	"context"
@@ -134,16 +134,23 @@ func (r *runner) run(base, theirs map[string]string, version string, force bool,
 	defer func() { r.stderr = &strings.Builder{}; r.stderr.WriteString(errOut.String()) }()
 	return Run(context.Background(), Env{IO: ios, Exec: r.exec}, Request{
 		Repo:        repo,
-		Blueprint:   &generator.Blueprint{},
-		Base:        plan(base),
-		Theirs:      plan(theirs),
-		NewRecord:   record(r.t, version),
+		Base:        planRenderer(base),
+		Next:        record(r.t, version),
+		Theirs:      planRenderer(theirs),
 		BaseLabel:   "base",
 		TheirsLabel: "kit",
 		Force:       force,
 		Rerun:       "saaskit upgrade",
 		beforeWrite: hook,
 	})
+}
+
+// planRenderer renders any record to the same tree, so a test states the
+// base and theirs of a transition directly.
+type planRenderer map[string]string
+
+func (p planRenderer) Render(context.Context, *generator.Record) (*generator.Plan, error) {
+	return plan(p), nil
 }
 
 // failAfter returns a write hook that fails once k files are written.

@@ -1,9 +1,15 @@
-// Package upgrade moves a generated repository from one render to another
-// without losing the user's edits: every file is merged three ways between
-// the pristine render the repository started from (base), the new render
-// (theirs) and the working tree (ours). `saaskit upgrade` and
-// `saaskit config set` both use it.
-package upgrade
+// Package transition moves a generated repository from one record to the
+// next without losing the user's edits. Every verb that changes a
+// repository (`saaskit upgrade`, `saaskit config set`, and `saaskit add
+// resource` to come) only computes the next record and hands it to Run:
+// Run renders the current record (the base) and the next (theirs) with the
+// renderers it is given, merges every file three ways against the working
+// tree (ours), and advances .saaskit.yaml once everything is written.
+//
+// It never loads the kit's embedded blueprints or templates: what renders a
+// record (this build in process, an older saaskit from the module proxy, a
+// directory) is the command's choice, made through the command factory.
+package transition
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package upgrade
+package transition
 
 import (
 	"bytes"
@@ -16,7 +16,6 @@ import (
 
 	"github.com/saaskit/saaskit/generator"
 	"github.com/saaskit/saaskit/internal/cmdutil"
-	"github.com/saaskit/saaskit/internal/kit"
 )
 
 // KitModule is the module `saaskit upgrade` fetches older kits from.
@@ -48,23 +47,6 @@ func OpenRepo(root string) (*Repo, error) {
 	return &Repo{Root: abs, Record: rec}, nil
 }
 
-// CheckResources refuses a record listing resources: they are rendered by
-// `saaskit add resource`, which this kit does not have, so a re-render would
-// leave them out and the merge would take their files for the user's own
-// and drop the kit's part of any change to them.
-func (r *Repo) CheckResources() error {
-	if len(r.Record.Resources) == 0 {
-		return nil
-	}
-	names := make([]string, len(r.Record.Resources))
-	for i, res := range r.Record.Resources {
-		names[i] = res.Name
-	}
-	return fmt.Errorf("%s lists resources (%s), which this saaskit cannot render (it has no `saaskit add resource`); "+
-		"upgrading or changing options without them would merge against a render that lacks their code. "+
-		"Use a saaskit version that renders resources", generator.RecordFile, strings.Join(names, ", "))
-}
-
 // Env is what the flow needs from the outside world.
 type Env struct {
 	IO   *cmdutil.IOStreams
@@ -84,13 +66,23 @@ func (r *Repo) CheckClean(ctx context.Context, env Env) error {
 	return nil
 }
 
-// Request describes one move of a repository from base to theirs.
+// Request is one transition: the repository, the record to move it to, and
+// what renders each side. The verbs differ only in how they compute Next
+// and which renderers they pass: `upgrade` raises the kit version,
+// `config set` changes answers, `add resource` will append to Resources.
 type Request struct {
-	Repo        *Repo
-	Blueprint   *generator.Blueprint
-	Base        *generator.Plan
-	Theirs      *generator.Plan
-	NewRecord   *generator.Record
+	Repo *Repo
+	// Base renders the repository's current record: the pristine tree
+	// the working tree started from.
+	Base generator.Renderer
+	// Next is the record to move to; Theirs renders it. The record the
+	// render writes (answers completed) is the one .saaskit.yaml
+	// advances to.
+	Next   *generator.Record
+	Theirs generator.Renderer
+	// Announce, when set, is printed once the work tree passed its
+	// checks, before anything is rendered (e.g. "Upgrading from ...").
+	Announce    string
 	BaseLabel   string
 	TheirsLabel string
 	DryRun      bool
@@ -124,20 +116,47 @@ func (e *InterruptedError) Error() string {
 
 func (e *InterruptedError) Unwrap() error { return e.Err }
 
-// Run merges, prints the summary, and (unless a dry run) writes the
-// changes: first a journal of what it is about to write (see Journal), then
-// the files, then makes the module files consistent, then the record, and
-// last removes the journal. A rerun of the same upgrade after an
+// Run is the one transition every repo-changing verb goes through. It
+// refuses a dirty work tree (unless a dry run, --force, or an interrupted
+// run of the same transition is being finished), renders base and theirs,
+// merges, prints the summary, and (unless a dry run) writes the changes:
+// first a journal of what it is about to write (see Journal), then the
+// files, then makes the module files consistent, then the record, and last
+// removes the journal. A rerun of the same transition after an
 // interruption finishes it.
 func Run(ctx context.Context, env Env, req Request) error {
+	if !req.DryRun {
+		if err := req.Repo.Preflight(ctx, env, req.Force); err != nil {
+			return err
+		}
+	}
+	if req.Announce != "" {
+		fmt.Fprintln(env.IO.ErrOut, req.Announce)
+	}
+	base, err := req.Base.Render(ctx, req.Repo.Record)
+	if err != nil {
+		return err
+	}
+	theirs, err := req.Theirs.Render(ctx, req.Next)
+	if err != nil {
+		return err
+	}
+	var rec []byte
+	if f := theirs.File(generator.RecordFile); f != nil {
+		rec = f.Content
+	} else if rec, err = req.Next.Marshal(); err != nil {
+		return err
+	}
+	return merge(ctx, env, req, base, theirs, rec)
+}
+
+// merge moves the repository from base to theirs and rec, the record's
+// next content.
+func merge(ctx context.Context, env Env, req Request, base, theirs *generator.Plan, rec []byte) error {
 	root := req.Repo.Root
 	rerun := req.Rerun
 	if rerun == "" {
 		rerun = "the same command"
-	}
-	rec, err := req.NewRecord.Marshal()
-	if err != nil {
-		return err
 	}
 	journal, journalFile, err := req.Repo.loadJournal(ctx, env)
 	if err != nil {
@@ -157,11 +176,11 @@ func Run(ctx context.Context, env Env, req Request) error {
 	}
 
 	changes, err := Compute(Inputs{
-		Base:        req.Base,
-		Theirs:      req.Theirs,
+		Base:        base,
+		Theirs:      theirs,
 		Root:        root,
 		Merge:       GitMerger(ctx, "yours", req.BaseLabel, req.TheirsLabel),
-		IsMigration: req.Blueprint.IsMigration,
+		IsMigration: theirs.IsMigration,
 		Skip:        func(p string) bool { return p == generator.RecordFile },
 	})
 	if err != nil {
@@ -172,7 +191,7 @@ func Run(ctx context.Context, env Env, req Request) error {
 			return err
 		}
 	}
-	changes, sqlcErr, err := Resolve(changes, req.Theirs, root)
+	changes, sqlcErr, err := Resolve(changes, theirs, root)
 	if err != nil {
 		return err
 	}
@@ -381,30 +400,33 @@ func ReadPlan(dir string) (*generator.Plan, error) {
 	return plan, err
 }
 
-// BaseOptions say where the base render comes from.
-type BaseOptions struct {
-	KitVersion string // this kit's version
-	BaseFrom   string // --base-from: a directory holding the pristine render
+// DirRenderer is a render read from a directory instead of rendered: the
+// base given with --base-from, for a kit version the module proxy cannot
+// serve. It returns the directory's files whatever the record.
+type DirRenderer string
+
+// Render reads the directory.
+func (d DirRenderer) Render(context.Context, *generator.Record) (*generator.Plan, error) {
+	return ReadPlan(string(d))
 }
 
-// Base returns the pristine render of the recorded kit version with the
-// recorded answers: from --base-from; rendered in-process when the record
-// is this kit's version; otherwise by running the recorded saaskit itself
-// from the Go module proxy (`go run github.com/saaskit/saaskit/cmd/saaskit@vX
-// render`), which works the same for a teammate who just cloned the repo.
-func Base(ctx context.Context, env Env, repo *Repo, opts BaseOptions) (*generator.Plan, error) {
-	rec := repo.Record
-	switch {
-	case opts.BaseFrom != "":
-		return ReadPlan(opts.BaseFrom)
-	case rec.KitVersion == opts.KitVersion:
-		bp, tree, err := kit.Load(rec.Blueprint)
-		if err != nil {
-			return nil, err
-		}
-		return generator.Render(bp, tree, generator.Input{Answers: rec.Answers, KitVersion: rec.KitVersion})
-	case !semver.IsValid(rec.KitVersion):
+// ModuleRenderer renders a record with the saaskit version the record
+// names, run from the Go module proxy or cache (`go run
+// github.com/saaskit/saaskit/cmd/saaskit@<kit_version> render`): the
+// pristine render of an older kit, the same for a teammate who just cloned
+// the repository.
+type ModuleRenderer struct {
+	Exec cmdutil.Executor
+}
+
+// Render runs the recorded saaskit's `render` on rec.
+func (m ModuleRenderer) Render(ctx context.Context, rec *generator.Record) (*generator.Plan, error) {
+	if !semver.IsValid(rec.KitVersion) {
 		return nil, fmt.Errorf("the repository was generated by saaskit %q, a development build that cannot be fetched; pass --base-from with a directory holding that build's render of %s", rec.KitVersion, generator.RecordFile)
+	}
+	raw, err := rec.Marshal()
+	if err != nil {
+		return nil, err
 	}
 	tmp, err := os.MkdirTemp("", "saaskit-base-*")
 	if err != nil {
@@ -412,17 +434,13 @@ func Base(ctx context.Context, env Env, repo *Repo, opts BaseOptions) (*generato
 	}
 	defer os.RemoveAll(tmp)
 	recFile := filepath.Join(tmp, generator.RecordFile)
-	raw, err := os.ReadFile(filepath.Join(repo.Root, generator.RecordFile))
-	if err != nil {
-		return nil, err
-	}
 	if err := os.WriteFile(recFile, raw, 0o644); err != nil {
 		return nil, err
 	}
 	out := filepath.Join(tmp, "base")
 	pkg := KitModule + "/cmd/saaskit@" + rec.KitVersion
 	// GOFLAGS from a repository (-mod=...) would break `go run pkg@version`.
-	if msg, err := env.Exec(ctx, tmp, []string{"GOFLAGS=", "GOWORK=off"}, "go", "run", pkg, "render", "--record", recFile, "--out", out); err != nil {
+	if msg, err := m.Exec(ctx, tmp, []string{"GOFLAGS=", "GOWORK=off"}, "go", "run", pkg, "render", "--record", recFile, "--out", out); err != nil {
 		return nil, fmt.Errorf("rendering the base with saaskit %s (go run %s): %w\n%s\nIf the module proxy cannot serve it, pass --base-from DIR with that version's render", rec.KitVersion, pkg, err, bytes.TrimSpace(msg))
 	}
 	return ReadPlan(out)
