@@ -1,4 +1,4 @@
-// Command shop runs the shop API: see "shop help".
+// Command shop-api runs the shop-api API: see "shop-api help".
 package main
 
 import (
@@ -8,7 +8,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/acme/shop/internal/cli"
+	"github.com/acme/shop-api/internal/cli"
 )
 
 func main() {
@@ -16,7 +16,7 @@ func main() {
 	err := cli.Run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "shop:", err)
+		fmt.Fprintln(os.Stderr, "shop-api:", err)
 		os.Exit(cli.ExitCode(err))
 	}
 }

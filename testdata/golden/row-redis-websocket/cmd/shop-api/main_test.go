@@ -14,7 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/acme/shop/internal/testsvc"
+	"github.com/acme/shop-api/internal/testsvc"
 )
 
 // asMain is set in the environment of the test binary re-run as the app.
@@ -24,7 +24,7 @@ const asMain = "APP_TEST_RUN_MAIN"
 // itself, so that the signal wiring in main is what gets tested.
 func TestMain(m *testing.M) {
 	if args := os.Getenv(asMain); args != "" {
-		os.Args = append([]string{"shop"}, strings.Fields(args)...)
+		os.Args = append([]string{"shop-api"}, strings.Fields(args)...)
 		main()
 		os.Exit(0)
 	}
