@@ -114,11 +114,11 @@ func (r *Repo) loadJournal(ctx context.Context, env Env) (*Journal, string, erro
 	return &j, path, nil
 }
 
-// Preflight runs before anything is rendered: it refuses a dirty work tree
+// preflight runs before anything is rendered: it refuses a dirty work tree
 // (unless force) when no interrupted upgrade is waiting to be finished.
 // With a journal, Run decides once it knows the target, since the tree is
 // then expected to hold the interrupted run's writes.
-func (r *Repo) Preflight(ctx context.Context, env Env, force bool) error {
+func (r *Repo) preflight(ctx context.Context, env Env, force bool) error {
 	j, _, err := r.loadJournal(ctx, env)
 	if err != nil || j != nil || force {
 		return err

@@ -70,6 +70,11 @@ func (r *Repo) CheckClean(ctx context.Context, env Env) error {
 // what renders each side. The verbs differ only in how they compute Next
 // and which renderers they pass: `upgrade` raises the kit version,
 // `config set` changes answers, `add resource` will append to Resources.
+// A verb's own part is the next record, e.g. for `add resource`:
+//
+//	next := repo.Record.Clone()
+//	next.Resources = append(next.Resources, generator.Resource{Name: name, Fields: fields})
+//	err := transition.Run(ctx, env, transition.Request{Repo: repo, Base: r, Next: next, Theirs: r, ...})
 type Request struct {
 	Repo *Repo
 	// Base renders the repository's current record: the pristine tree
@@ -126,7 +131,7 @@ func (e *InterruptedError) Unwrap() error { return e.Err }
 // interruption finishes it.
 func Run(ctx context.Context, env Env, req Request) error {
 	if !req.DryRun {
-		if err := req.Repo.Preflight(ctx, env, req.Force); err != nil {
+		if err := req.Repo.preflight(ctx, env, req.Force); err != nil {
 			return err
 		}
 	}
