@@ -313,7 +313,7 @@ func TestValidateModulePath(t *testing.T) {
 func TestRecordRoundTrip(t *testing.T) {
 	t.Parallel()
 	bp, _ := loadTest(t)
-	rec := NewRecord(bp, Input{Answers: answers("redis"), KitVersion: "v1.2.3"})
+	rec := NewRecord(bp.Name, "v1.2.3", answers("redis"))
 	raw, err := rec.Marshal()
 	if err != nil {
 		t.Fatal(err)
@@ -330,6 +330,40 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 	if _, err := ParseRecord([]byte("schema: 1\nkit_version: v1\nblueprint: app\nextra: 1\n")); err == nil {
 		t.Error("unknown field not refused")
+	}
+}
+
+// A record's resources render to nothing of their own yet, but the render
+// carries them into its record unchanged, so no transition drops them; and
+// the plan knows the blueprint's migrations without the blueprint.
+func TestRenderCarriesResources(t *testing.T) {
+	t.Parallel()
+	bp, tree := loadTest(t)
+	bp.Migrations = []string{"internal/**/*.go"}
+	resources := []Resource{{Name: "invoices", Fields: "number:string"}, {Name: "posts", Fields: "title:string"}}
+	plan, err := Render(bp, tree, Input{Answers: answers("postgres"), KitVersion: "v0.1.0", Resources: resources})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := Render(bp, tree, Input{Answers: answers("postgres"), KitVersion: "v0.1.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Files) != len(plain.Files) {
+		t.Errorf("resources added files: %d, without them %d", len(plan.Files), len(plain.Files))
+	}
+	rec, err := ParseRecord(plan.File(RecordFile).Content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Resources) != 2 || rec.Resources[0] != resources[0] || rec.Resources[1] != resources[1] {
+		t.Errorf("record resources = %v, want %v", rec.Resources, resources)
+	}
+	if !bytes.Contains(plain.File(RecordFile).Content, []byte("resources: []\n")) {
+		t.Errorf("a record without resources lost its empty list:\n%s", plain.File(RecordFile).Content)
+	}
+	if !plan.IsMigration("internal/app/app.go") || plan.IsMigration("README.md") || (&Plan{}).IsMigration("internal/app/app.go") {
+		t.Errorf("IsMigration does not follow the blueprint's migrations: plan has %v", plan.Migrations)
 	}
 }
 

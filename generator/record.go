@@ -20,8 +20,10 @@ const RecordSchema = 1
 // repository exactly as the kit wrote it. `saaskit upgrade` renders the
 // recorded kit version with these answers to get the merge base, then the
 // current kit with the same answers; `saaskit config set` changes the answers.
-// Resources are reserved for `saaskit add resource`, which does not exist yet:
-// upgrade and config set refuse a record that lists any.
+// The record is the render input (see Renderer). Resources are what
+// `saaskit add resource` appends; no resource templates exist yet, so a
+// resource renders nothing of its own, but it is carried through every
+// render and transition and kept in the record.
 type Record struct {
 	Schema     int        `yaml:"schema"`
 	KitVersion string     `yaml:"kit_version"`
@@ -36,15 +38,32 @@ type Resource struct {
 	Fields string `yaml:"fields"`
 }
 
-// NewRecord describes a render of bp with in.
-func NewRecord(bp *Blueprint, in Input) *Record {
+// NewRecord is the record of a new repository: blueprint rendered by kit
+// version kitVersion with answers, and no resources yet.
+func NewRecord(blueprint, kitVersion string, answers Answers) *Record {
 	return &Record{
 		Schema:     RecordSchema,
-		KitVersion: in.KitVersion,
-		Blueprint:  bp.Name,
-		Answers:    in.Answers.Clone(),
+		KitVersion: kitVersion,
+		Blueprint:  blueprint,
+		Answers:    answers.Clone(),
 		Resources:  []Resource{},
 	}
+}
+
+// Clone returns a copy of the record that shares nothing with it, for a
+// command to change into the next record.
+func (r *Record) Clone() *Record {
+	c := *r
+	c.Answers = r.Answers.Clone()
+	c.Resources = append([]Resource{}, r.Resources...)
+	return &c
+}
+
+// record is the record a render of bp with in writes.
+func (in Input) record(bp *Blueprint) *Record {
+	r := NewRecord(bp.Name, in.KitVersion, in.Answers)
+	r.Resources = append(r.Resources, in.Resources...)
+	return r
 }
 
 const recordHeader = `# Written by saaskit: how this repository was generated. ` + "`saaskit upgrade`" + `

@@ -2,6 +2,7 @@ package generator
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -25,6 +26,31 @@ type File struct {
 // Plan is a rendered repository, in memory, sorted by path.
 type Plan struct {
 	Files []File
+	// Migrations are the path patterns of the blueprint's database
+	// migrations (see IsMigration). They travel with the plan so that a
+	// transition can protect applied migrations without loading the
+	// blueprint itself; a plan read from disk has none.
+	Migrations []string
+}
+
+// IsMigration reports whether a path is one of the plan's database
+// migrations, which an upgrade never rewrites once they may have been
+// applied.
+func (p *Plan) IsMigration(name string) bool {
+	for _, pat := range p.Migrations {
+		if matchPath(pat, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// Renderer renders a record: the one way every command, test and tool turns
+// a .saaskit.yaml (blueprint, answers, resources, kit version) into a Plan.
+// The kit's own implementation runs in process over the embedded templates;
+// others run an older saaskit, or read a render from a directory.
+type Renderer interface {
+	Render(ctx context.Context, rec *Record) (*Plan, error)
 }
 
 // File returns the planned file at p, or nil.
@@ -47,11 +73,14 @@ func (p *Plan) sort() {
 	sort.Slice(p.Files, func(i, j int) bool { return p.Files[i].Path < p.Files[j].Path })
 }
 
-// Input is everything a render depends on. The same Input always gives a
-// byte-identical Plan.
+// Input is everything a render depends on: a record's content, with the
+// answers complete. The same Input always gives a byte-identical Plan.
 type Input struct {
 	Answers    Answers
 	KitVersion string
+	// Resources are carried into the plan's record. No resource templates
+	// exist yet, so they add no other file.
+	Resources []Resource
 }
 
 const (
@@ -60,9 +89,14 @@ const (
 	nameSegment = "__name__"
 )
 
-// Render turns a blueprint, its template tree and the answers into a Plan:
-// templates rendered, Go formatted, go.mod and go.sum from the lock, the
-// .saaskit.yaml record, and sqlc's generated query code.
+// Render is the pure core of the engine: it turns a blueprint, its template
+// tree and the input into a Plan of templates rendered, Go formatted,
+// go.mod and go.sum from the lock, and the .saaskit.yaml record. It starts
+// no process and touches no disk, so anything can call and test it.
+//
+// The query code sqlc generates is not part of it: that is the tooling
+// stage, GenerateQueryCode, which a complete render (the kit's Renderer)
+// runs over the plan Render returns.
 func Render(bp *Blueprint, tree fs.FS, in Input) (*Plan, error) {
 	if err := bp.Validate(in.Answers); err != nil {
 		return nil, err
@@ -74,15 +108,12 @@ func Render(bp *Blueprint, tree fs.FS, in Input) (*Plan, error) {
 	if err := addModuleFiles(plan, bp, in.Answers); err != nil {
 		return nil, err
 	}
-	rec, err := NewRecord(bp, in).Marshal()
+	rec, err := in.record(bp).Marshal()
 	if err != nil {
 		return nil, err
 	}
 	plan.add(File{Path: RecordFile, Content: rec})
-	plan.sort()
-	if err := runSQLC(plan); err != nil {
-		return nil, err
-	}
+	plan.Migrations = bp.Migrations
 	plan.sort()
 	return plan, nil
 }

@@ -41,6 +41,19 @@ func SQLCChild() (code int, ok bool) {
 	return sqlc.Run(os.Args[1:]), true
 }
 
+// GenerateQueryCode is the tooling stage of a render: it runs the built-in
+// sqlc over the plan's queries (in a child process, see sqlcChildEnv) and
+// adds the query code it generates, marked Generated, keeping the plan
+// sorted. It is apart from the pure Render so that the core can be called
+// and tested without a process that plays sqlc's child.
+func GenerateQueryCode(plan *Plan) error {
+	if err := runSQLC(plan); err != nil {
+		return err
+	}
+	plan.sort()
+	return nil
+}
+
 // runSQLC runs the built-in sqlc over the rendered tree and adds the code it
 // generates to the plan, so the generated repository's queries compile right
 // away. The generated repository regenerates the same bytes with `make sqlc`.

@@ -22,6 +22,13 @@ type Factory struct {
 	Git func(ctx context.Context, dir string, args ...string) error
 	// Exec runs other programs (go, git) and returns their output.
 	Exec Executor
+	// Renderer renders records with the kit compiled into this build, in
+	// process. Every command renders through it (or VersionRenderer), so
+	// tests can swap in a faster or fake one.
+	Renderer generator.Renderer
+	// VersionRenderer renders a record with the saaskit version the record
+	// names, when that is not this build: the base of an upgrade.
+	VersionRenderer generator.Renderer
 }
 
 // Prompter asks questions and stores the answers. A question's default is

@@ -15,38 +15,52 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden trees under testdata/golden")
 
-// goldenVersion stands in for the kit version, so golden trees do not change
-// with every build.
+// goldenVersion stands in for the kit version in every golden record, so
+// golden trees do not change with every build.
 const goldenVersion = "v0.0.0-golden"
 
-// GoldenCases are representative option sets whose whole generated tree is
-// kept under testdata/golden/<name>.
-var GoldenCases = []struct {
-	Name    string
-	Answers generator.Answers
-}{
-	{"schema-postgres-stripe", generator.Answers{
-		"name": "acme", "module": "example.com/acme",
-		"tenancy": "schema", "broker": "postgres", "billing": "stripe", "realtime": "none",
-	}},
-	{"row-redis-websocket", generator.Answers{
-		"name": "shop", "module": "github.com/acme/shop",
-		"tenancy": "row", "broker": "redis", "billing": "none", "realtime": "websocket",
-	}},
-}
+// goldenDir holds one tree per representative option set, each with its
+// own record: the record is the case.
+var goldenDir = filepath.Join("..", "..", "testdata", "golden")
 
-func TestGolden(t *testing.T) {
-	bp, tree, err := Load(AppBlueprint)
+// goldenCases lists the golden trees' records.
+func goldenCases(t testing.TB) []Case {
+	t.Helper()
+	cases, err := GoldenCases(goldenDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range GoldenCases {
+	for _, c := range cases {
+		if c.KitVersion != goldenVersion {
+			t.Fatalf("%s/%s: kit_version %s, want %s", c.Name, generator.RecordFile, c.KitVersion, goldenVersion)
+		}
+	}
+	return cases
+}
+
+// goldenCase returns the golden case called name.
+func goldenCase(t testing.TB, name string) Case {
+	t.Helper()
+	for _, c := range goldenCases(t) {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("no golden tree %s under %s", name, goldenDir)
+	return Case{}
+}
+
+// TestGolden renders each golden tree's record and compares the render
+// with the tree; with -update it rewrites the tree from its record (a new
+// case starts as a directory holding only its .saaskit.yaml).
+func TestGolden(t *testing.T) {
+	for _, tc := range goldenCases(t) {
 		t.Run(tc.Name, func(t *testing.T) {
-			plan, err := generator.Render(bp, tree, generator.Input{Answers: tc.Answers, KitVersion: goldenVersion})
+			plan, err := Renderer{}.Render(t.Context(), tc.Record)
 			if err != nil {
 				t.Fatal(err)
 			}
-			dir := filepath.Join("..", "..", "testdata", "golden", tc.Name)
+			dir := filepath.Join(goldenDir, tc.Name)
 			if *update {
 				if err := os.RemoveAll(dir); err != nil {
 					t.Fatal(err)
@@ -122,17 +136,13 @@ func firstDiff(want, got []byte) string {
 // The real app renders to the same bytes every time, sqlc output included.
 func TestRenderIsDeterministic(t *testing.T) {
 	t.Parallel()
-	bp, tree, err := Load(AppBlueprint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := generator.Input{Answers: GoldenCases[0].Answers, KitVersion: goldenVersion}
-	first, err := generator.Render(bp, tree, in)
+	rec := goldenCase(t, "schema-postgres-stripe").Record
+	first, err := Renderer{}.Render(t.Context(), rec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
-		again, err := generator.Render(bp, tree, in)
+		again, err := Renderer{}.Render(t.Context(), rec)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,11 +18,8 @@ import (
 // markers.
 func conflictsScript(t *testing.T) (string, *generator.Plan) {
 	t.Helper()
-	bp, tree, err := Load(AppBlueprint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := generator.Render(bp, tree, generator.Input{Answers: GoldenCases[0].Answers, KitVersion: goldenVersion})
+	// The workflow is a template: the pure core renders it.
+	plan, err := Renderer{CoreOnly: true}.Render(t.Context(), goldenCase(t, "schema-postgres-stripe").Record)
 	if err != nil {
 		t.Fatal(err)
 	}

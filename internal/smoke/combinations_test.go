@@ -20,14 +20,14 @@ import (
 // checked once; the smoke cases are built and tested in TestGeneratedRepos.
 func TestEveryCombinationCompiles(t *testing.T) {
 	testenv.Slow(t, "vets every option combination")
-	bp, tree, err := kit.Load(kit.AppBlueprint)
+	bp, _, err := kit.Load(kit.AppBlueprint)
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := generator.Answers{"name": "combo", "module": "example.com/combo"}
 	render := func(a generator.Answers) *generator.Plan {
 		t.Helper()
-		plan, err := generator.Render(bp, tree, generator.Input{Answers: a, KitVersion: "v0.0.0-smoke"})
+		plan, err := kit.Renderer{}.Render(t.Context(), generator.NewRecord(bp.Name, "v0.0.0-smoke", a))
 		if err != nil {
 			t.Fatalf("%v: %v", a, err)
 		}
@@ -35,7 +35,7 @@ func TestEveryCombinationCompiles(t *testing.T) {
 	}
 
 	covered := map[string]bool{}
-	for _, tc := range Cases {
+	for _, tc := range cases(t) {
 		a := generator.Answers{}
 		for k, v := range tc.Answers {
 			a[k] = v
@@ -99,8 +99,8 @@ func TestGoldenTreesCompile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(dirs) < 2 {
-		t.Fatalf("found %d golden trees, want at least 2", len(dirs))
+	if want := len(cases(t)); len(dirs) != want {
+		t.Fatalf("found %d golden trees with a go.mod and %d golden records; run go test ./internal/kit -run TestGolden -update", len(dirs), want)
 	}
 	for _, mod := range dirs {
 		dir := filepath.Dir(mod)

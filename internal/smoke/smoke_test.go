@@ -22,24 +22,18 @@ import (
 	"github.com/saaskit/saaskit/internal/testenv"
 )
 
-// Cases cover every value of every option at least once, not every
-// combination: builds are the slow part.
-var Cases = []struct {
-	Name    string
-	Answers generator.Answers
-}{
-	{"schema-postgres", generator.Answers{
-		"name": "acme", "module": "example.com/acme",
-		"tenancy": "schema", "broker": "postgres", "billing": "stripe", "realtime": "none",
-	}},
-	{"row-redis", generator.Answers{
-		"name": "shop-api", "module": "github.com/acme/shop-api",
-		"tenancy": "row", "broker": "redis", "billing": "none", "realtime": "websocket",
-	}},
-	{"database-nats", generator.Answers{
-		"name": "ledger", "module": "ledger.internal/svc",
-		"tenancy": "database", "broker": "nats", "billing": "stripe", "realtime": "websocket",
-	}},
+// cases are the golden trees' records (testdata/golden/*/.saaskit.yaml):
+// the trees the golden tests hold byte for byte are the ones built and
+// tested here. Together they cover every value of every option at least
+// once (TestOptionsCoverEveryValue), not every combination: builds are the
+// slow part.
+func cases(t *testing.T) []kit.Case {
+	t.Helper()
+	cs, err := kit.GoldenCases(filepath.Join("..", "..", "testdata", "golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
 }
 
 func TestOptionsCoverEveryValue(t *testing.T) {
@@ -50,7 +44,7 @@ func TestOptionsCoverEveryValue(t *testing.T) {
 	for _, q := range bp.Questions {
 		for _, v := range q.Values() {
 			found := false
-			for _, c := range Cases {
+			for _, c := range cases(t) {
 				found = found || c.Answers[q.Name] == v
 			}
 			if !found {
@@ -63,11 +57,8 @@ func TestOptionsCoverEveryValue(t *testing.T) {
 func TestGeneratedRepos(t *testing.T) {
 	testenv.Slow(t, "the smoke tests build, lint and test whole generated repositories")
 	dbURL := testenv.Service(t, "TEST_DATABASE_URL")
-	bp, tree, err := kit.Load(kit.AppBlueprint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range Cases {
+	all := cases(t)
+	for _, tc := range all {
 		t.Run(tc.Name, func(t *testing.T) {
 			env := []string{"TEST_DATABASE_URL=" + dbURL}
 			switch tc.Answers["broker"] {
@@ -77,7 +68,7 @@ func TestGeneratedRepos(t *testing.T) {
 				env = append(env, "TEST_NATS_URL="+testenv.Service(t, "TEST_NATS_URL"))
 			}
 
-			plan, err := generator.Render(bp, tree, generator.Input{Answers: tc.Answers, KitVersion: "v0.0.0-smoke"})
+			plan, err := kit.Renderer{}.Render(t.Context(), tc.Record)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -94,7 +85,7 @@ func TestGeneratedRepos(t *testing.T) {
 			run(t, dir, nil, "go", "vet", "./...")
 			lint(t, dir)
 			checkDelivery(t, dir, tc.Answers)
-			if tc.Name == Cases[0].Name {
+			if tc.Name == all[0].Name {
 				// Once is enough: the repo's own `make sqlc` (sqlc pinned in
 				// tools.mod) regenerates exactly what the kit generated, so
 				// the generated CI's drift check starts green.

@@ -12,7 +12,7 @@ import (
 	"github.com/saaskit/saaskit/generator"
 	"github.com/saaskit/saaskit/internal/cmdutil"
 	"github.com/saaskit/saaskit/internal/kit"
-	up "github.com/saaskit/saaskit/internal/upgrade"
+	"github.com/saaskit/saaskit/internal/transition"
 )
 
 // SetOptions is everything `saaskit config set` needs.
@@ -20,6 +20,9 @@ type SetOptions struct {
 	IO         *cmdutil.IOStreams
 	Exec       cmdutil.Executor
 	KitVersion string
+	// Renderer renders both sides with this build's kit: config set runs
+	// only on a repository at this kit's version.
+	Renderer generator.Renderer
 
 	Dir     string
 	Changes map[string]string
@@ -40,7 +43,7 @@ func NewCmdConfig(f *cmdutil.Factory, runF func(context.Context, *SetOptions) er
 }
 
 func newCmdSet(f *cmdutil.Factory, runF func(context.Context, *SetOptions) error) *cobra.Command {
-	opts := &SetOptions{IO: f.IOStreams, Exec: f.Exec, KitVersion: f.KitVersion}
+	opts := &SetOptions{IO: f.IOStreams, Exec: f.Exec, KitVersion: f.KitVersion, Renderer: f.Renderer}
 	bp, _, loadErr := kit.Load(kit.AppBlueprint)
 	cmd := &cobra.Command{
 		Use:   "set <option>=<value>...",
@@ -102,12 +105,14 @@ by running the same command again.`,
 }
 
 func setRun(ctx context.Context, opts *SetOptions) error {
-	repo, err := up.OpenRepo(opts.Dir)
+	repo, err := transition.OpenRepo(opts.Dir)
 	if err != nil {
 		return err
 	}
 	rec := repo.Record
-	bp, tree, err := kit.Load(rec.Blueprint)
+	// The blueprint's questions say which changes are allowed; rendering
+	// is the renderer's.
+	bp, _, err := kit.Load(rec.Blueprint)
 	if err != nil {
 		return err
 	}
@@ -137,9 +142,6 @@ func setRun(ctx context.Context, opts *SetOptions) error {
 	if rec.KitVersion != opts.KitVersion {
 		return fmt.Errorf("the repository is at saaskit %s and this is %s; run saaskit upgrade first, then config set", rec.KitVersion, opts.KitVersion)
 	}
-	if err := repo.CheckResources(); err != nil {
-		return err
-	}
 	answers, err = bp.Complete(answers)
 	if err != nil {
 		return err
@@ -148,16 +150,6 @@ func setRun(ctx context.Context, opts *SetOptions) error {
 	if err != nil {
 		return err
 	}
-	base, err := generator.Render(bp, tree, generator.Input{Answers: old, KitVersion: rec.KitVersion})
-	if err != nil {
-		return err
-	}
-	theirs, err := generator.Render(bp, tree, generator.Input{Answers: answers, KitVersion: opts.KitVersion})
-	if err != nil {
-		return err
-	}
-	next := *rec
-	next.Answers = answers
 	var desc, args []string
 	for _, q := range bp.Questions {
 		if answers[q.Name] != old[q.Name] {
@@ -169,24 +161,20 @@ func setRun(ctx context.Context, opts *SetOptions) error {
 		fmt.Fprintln(opts.IO.ErrOut, "Nothing to change: the repository already has these options.")
 		return nil
 	}
-	env := up.Env{IO: opts.IO, Exec: opts.Exec}
-	if !opts.DryRun {
-		if err := repo.Preflight(ctx, env, opts.Force); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(opts.IO.ErrOut, "Changing %s\n", strings.Join(desc, ", "))
-	rerun := up.RerunCommand("saaskit config set", opts.Dir, opts.Force, args...)
-	return up.Run(ctx, env, up.Request{
+
+	// The next record is this one with the new answers; resources stay.
+	next := rec.Clone()
+	next.Answers = answers
+	return transition.Run(ctx, transition.Env{IO: opts.IO, Exec: opts.Exec}, transition.Request{
 		Repo:        repo,
-		Blueprint:   bp,
-		Base:        base,
-		Theirs:      theirs,
-		NewRecord:   &next,
+		Base:        opts.Renderer,
+		Next:        next,
+		Theirs:      opts.Renderer,
+		Announce:    "Changing " + strings.Join(desc, ", "),
 		BaseLabel:   "saaskit (current options)",
 		TheirsLabel: "saaskit (" + strings.Join(desc, ", ") + ")",
 		DryRun:      opts.DryRun,
 		Force:       opts.Force,
-		Rerun:       rerun,
+		Rerun:       transition.RerunCommand("saaskit config set", opts.Dir, opts.Force, args...),
 	})
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -24,7 +23,7 @@ type Options struct {
 	Prompter   func(accessible bool) cmdutil.Prompter
 	Git        func(ctx context.Context, dir string, args ...string) error
 	Blueprint  *generator.Blueprint
-	Templates  fs.FS
+	Renderer   generator.Renderer
 
 	Dir        string            // target directory
 	Answers    generator.Answers // options given as flags
@@ -38,14 +37,15 @@ type Options struct {
 // NewCmdNew builds `saaskit new`. Its flags come from the app blueprint's
 // questions. runF replaces newRun in tests.
 func NewCmdNew(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	bp, tree, loadErr := kit.Load(kit.AppBlueprint)
+	// The blueprint's questions become flags; the render is the renderer's.
+	bp, _, loadErr := kit.Load(kit.AppBlueprint)
 	opts := &Options{
 		IO:         f.IOStreams,
 		KitVersion: f.KitVersion,
 		Prompter:   f.Prompter,
 		Git:        f.Git,
 		Blueprint:  bp,
-		Templates:  tree,
+		Renderer:   f.Renderer,
 	}
 	cmd := &cobra.Command{
 		Use:   "new [<directory>]",
@@ -201,7 +201,7 @@ func newRun(ctx context.Context, opts *Options) error {
 		return err
 	}
 
-	plan, err := generator.Render(bp, opts.Templates, generator.Input{Answers: answers, KitVersion: opts.KitVersion})
+	plan, err := opts.Renderer.Render(ctx, generator.NewRecord(bp.Name, opts.KitVersion, answers))
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/saaskit/saaskit/generator"
 	"github.com/saaskit/saaskit/internal/cmdutil"
-	"github.com/saaskit/saaskit/internal/kit"
 )
 
 // NewCmdRender builds the hidden `saaskit render`.
@@ -32,11 +31,9 @@ func NewCmdRender(f *cmdutil.Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			bp, tree, err := kit.Load(rec.Blueprint)
-			if err != nil {
-				return err
-			}
-			plan, err := generator.Render(bp, tree, generator.Input{Answers: rec.Answers, KitVersion: rec.KitVersion})
+			// Always this build's kit: this command is how an upgrade
+			// gets an older kit's render, by running that kit.
+			plan, err := f.Renderer.Render(cmd.Context(), rec)
 			if err != nil {
 				return err
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/saaskit/saaskit/internal/cmdutil"
+	"github.com/saaskit/saaskit/internal/kit"
 	"github.com/saaskit/saaskit/internal/prompt"
 )
 
@@ -63,6 +64,9 @@ func TestNewAsksInATerminalForm(t *testing.T) {
 		Getenv:     func(string) string { return "" },
 		Prompter:   func(accessible bool) cmdutil.Prompter { return prompt.New(ios, accessible) },
 		Git:        func(context.Context, string, ...string) error { return nil },
+		// What the form wrote is in the record; sqlc's code is not needed,
+		// so this test binary need not play sqlc's child.
+		Renderer: kit.Renderer{CoreOnly: true},
 	}
 	done := make(chan int, 1)
 	go func() { done <- Execute(NewCmdRoot(f), f, []string{"new", dir, "--no-git", "--broker", "nats"}) }()

@@ -16,7 +16,9 @@ import (
 	versioncmd "github.com/saaskit/saaskit/cmd/saaskit/version"
 	"github.com/saaskit/saaskit/internal/buildinfo"
 	"github.com/saaskit/saaskit/internal/cmdutil"
+	"github.com/saaskit/saaskit/internal/kit"
 	"github.com/saaskit/saaskit/internal/prompt"
+	"github.com/saaskit/saaskit/internal/transition"
 )
 
 // Exit codes.
@@ -34,12 +36,14 @@ const (
 func NewFactory() *cmdutil.Factory {
 	ios := cmdutil.System()
 	return &cmdutil.Factory{
-		IOStreams:  ios,
-		KitVersion: buildinfo.Version(),
-		Getenv:     os.Getenv,
-		Prompter:   func(accessible bool) cmdutil.Prompter { return prompt.New(ios, accessible) },
-		Git:        cmdutil.RunGit,
-		Exec:       cmdutil.Exec,
+		IOStreams:       ios,
+		KitVersion:      buildinfo.Version(),
+		Getenv:          os.Getenv,
+		Prompter:        func(accessible bool) cmdutil.Prompter { return prompt.New(ios, accessible) },
+		Git:             cmdutil.RunGit,
+		Exec:            cmdutil.Exec,
+		Renderer:        kit.Renderer{},
+		VersionRenderer: transition.ModuleRenderer{Exec: cmdutil.Exec},
 	}
 }
 

@@ -11,8 +11,7 @@ import (
 
 	"github.com/saaskit/saaskit/generator"
 	"github.com/saaskit/saaskit/internal/cmdutil"
-	"github.com/saaskit/saaskit/internal/kit"
-	up "github.com/saaskit/saaskit/internal/upgrade"
+	"github.com/saaskit/saaskit/internal/transition"
 )
 
 // ErrUpgradeAvailable is what --check returns when the repository is behind;
@@ -24,6 +23,10 @@ type Options struct {
 	IO         *cmdutil.IOStreams
 	Exec       cmdutil.Executor
 	KitVersion string
+	// Renderer renders with this build's kit (theirs); VersionRenderer
+	// with the kit version a record names (the base).
+	Renderer        generator.Renderer
+	VersionRenderer generator.Renderer
 
 	Dir      string
 	BaseFrom string
@@ -34,7 +37,7 @@ type Options struct {
 
 // NewCmdUpgrade builds `saaskit upgrade`; runF replaces upgradeRun in tests.
 func NewCmdUpgrade(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Exec: f.Exec, KitVersion: f.KitVersion}
+	opts := &Options{IO: f.IOStreams, Exec: f.Exec, KitVersion: f.KitVersion, Renderer: f.Renderer, VersionRenderer: f.VersionRenderer}
 	cmd := &cobra.Command{
 		Use:   "upgrade",
 		Short: "Bring a generated repository to this saaskit version, keeping your edits",
@@ -93,12 +96,11 @@ uncommitted writes without --force and skip the files it already wrote.`,
 }
 
 func upgradeRun(ctx context.Context, opts *Options) error {
-	repo, err := up.OpenRepo(opts.Dir)
+	repo, err := transition.OpenRepo(opts.Dir)
 	if err != nil {
 		return err
 	}
 	rec := repo.Record
-	stderr := opts.IO.ErrOut
 	if semver.IsValid(rec.KitVersion) && semver.IsValid(opts.KitVersion) && semver.Compare(opts.KitVersion, rec.KitVersion) < 0 {
 		return fmt.Errorf("this saaskit (%s) is older than the %s that last rendered the repository; install saaskit %s or newer", opts.KitVersion, rec.KitVersion, rec.KitVersion)
 	}
@@ -110,57 +112,39 @@ func upgradeRun(ctx context.Context, opts *Options) error {
 		fmt.Fprintf(opts.IO.Out, "upgrade available: saaskit %s -> %s (run saaskit upgrade)\n", rec.KitVersion, opts.KitVersion)
 		return ErrUpgradeAvailable
 	}
-	if err := repo.CheckResources(); err != nil {
-		return err
-	}
 	if rec.KitVersion == opts.KitVersion && opts.BaseFrom == "" {
-		fmt.Fprintf(stderr, "Already at saaskit %s; nothing to upgrade.\n", opts.KitVersion)
+		fmt.Fprintf(opts.IO.ErrOut, "Already at saaskit %s; nothing to upgrade.\n", opts.KitVersion)
 		return nil
 	}
-	env := up.Env{IO: opts.IO, Exec: opts.Exec}
-	if !opts.DryRun {
-		if err := repo.Preflight(ctx, env, opts.Force); err != nil {
-			return err
-		}
-	}
-	bp, tree, err := kit.Load(rec.Blueprint)
-	if err != nil {
-		return err
-	}
-	answers, err := bp.Complete(rec.Answers)
-	if err != nil {
-		return err
-	}
-	if err := bp.Validate(answers); err != nil {
-		return fmt.Errorf("%s: %w", generator.RecordFile, err)
-	}
-	fmt.Fprintf(stderr, "Upgrading from saaskit %s to %s\n", rec.KitVersion, opts.KitVersion)
-	base, err := up.Base(ctx, env, repo, up.BaseOptions{KitVersion: opts.KitVersion, BaseFrom: opts.BaseFrom})
-	if err != nil {
-		return err
-	}
-	theirs, err := generator.Render(bp, tree, generator.Input{Answers: answers, KitVersion: opts.KitVersion})
-	if err != nil {
-		return err
-	}
-	next := *rec
+
+	// The next record is this one under this kit: same answers (the
+	// renderer fills in questions this kit added) and resources.
+	next := rec.Clone()
 	next.KitVersion = opts.KitVersion
-	next.Answers = answers
+
+	var base generator.Renderer
+	switch {
+	case opts.BaseFrom != "":
+		base = transition.DirRenderer(opts.BaseFrom)
+	case rec.KitVersion == opts.KitVersion:
+		base = opts.Renderer
+	default:
+		base = opts.VersionRenderer
+	}
 	var more []string
 	if opts.BaseFrom != "" {
 		more = []string{"--base-from", opts.BaseFrom}
 	}
-	rerun := up.RerunCommand("saaskit upgrade", opts.Dir, opts.Force, more...)
-	return up.Run(ctx, env, up.Request{
+	return transition.Run(ctx, transition.Env{IO: opts.IO, Exec: opts.Exec}, transition.Request{
 		Repo:        repo,
-		Blueprint:   bp,
 		Base:        base,
-		Theirs:      theirs,
-		NewRecord:   &next,
+		Next:        next,
+		Theirs:      opts.Renderer,
+		Announce:    fmt.Sprintf("Upgrading from saaskit %s to %s", rec.KitVersion, opts.KitVersion),
 		BaseLabel:   "saaskit " + rec.KitVersion,
 		TheirsLabel: "saaskit " + opts.KitVersion,
 		DryRun:      opts.DryRun,
 		Force:       opts.Force,
-		Rerun:       rerun,
+		Rerun:       transition.RerunCommand("saaskit upgrade", opts.Dir, opts.Force, more...),
 	})
 }

@@ -1,4 +1,4 @@
-module github.com/acme/shop
+module github.com/acme/shop-api
 
 go 1.26.0
 

@@ -6,7 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/acme/shop/internal/auth"
+	"github.com/acme/shop-api/internal/auth"
 )
 
 func TestHashIsArgon2idInPHCFormat(t *testing.T) {

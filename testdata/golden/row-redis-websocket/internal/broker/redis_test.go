@@ -7,8 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/acme/shop/internal/broker"
-	"github.com/acme/shop/internal/testsvc"
+	"github.com/acme/shop-api/internal/broker"
+	"github.com/acme/shop-api/internal/testsvc"
 )
 
 func TestRedisPing(t *testing.T) {

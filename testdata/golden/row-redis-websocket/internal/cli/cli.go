@@ -1,4 +1,4 @@
-// Package cli is the shop command: it parses the command line, loads the
+// Package cli is the shop-api command: it parses the command line, loads the
 // configuration and runs a subcommand. Everything the process touches comes in
 // as an argument, so tests run it with a fake environment and buffers.
 package cli
@@ -15,7 +15,7 @@ import (
 )
 
 // appName names the program in messages and the client in Postgres and broker connections.
-const appName = "shop"
+const appName = "shop-api"
 
 // env is what a command may use of the process: environment, input and output.
 type env struct {

@@ -21,8 +21,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/acme/shop/internal/cli"
-	"github.com/acme/shop/internal/testsvc"
+	"github.com/acme/shop-api/internal/cli"
+	"github.com/acme/shop-api/internal/testsvc"
 )
 
 // liveEnv returns a complete environment pointing at a fresh database and the
@@ -42,7 +42,7 @@ func run(t *testing.T, env map[string]string, args ...string) (stdout, stderr st
 func runWithInput(t *testing.T, env map[string]string, input string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	err = cli.Run(t.Context(), append([]string{"shop"}, args...), testsvc.Getenv(env), strings.NewReader(input), &out, &errOut)
+	err = cli.Run(t.Context(), append([]string{"shop-api"}, args...), testsvc.Getenv(env), strings.NewReader(input), &out, &errOut)
 	return out.String(), errOut.String(), err
 }
 
@@ -60,20 +60,20 @@ func TestUsage(t *testing.T) {
 		{"unknown command", []string{"frobnicate"}, 2, "", "Usage:"},
 		{"help", []string{"help"}, 0, "Usage:", ""},
 		{"--help", []string{"--help"}, 0, "Usage:", ""},
-		{"serve -h", []string{"serve", "-h"}, 0, "", "Usage: shop serve"},
-		{"serve with an argument", []string{"serve", "now"}, 2, "", "Usage: shop serve"},
+		{"serve -h", []string{"serve", "-h"}, 0, "", "Usage: shop-api serve"},
+		{"serve with an argument", []string{"serve", "now"}, 2, "", "Usage: shop-api serve"},
 		{"unknown flag", []string{"dev", "-verbose"}, 2, "", "flag provided but not defined"},
 		{"unknown migrate action", []string{"migrate", "sideways"}, 2, "", ""},
-		{"tenant without action", []string{"tenant"}, 2, "", "Usage: shop tenant create"},
-		{"tenant -h", []string{"tenant", "-h"}, 0, "", "Usage: shop tenant create"},
+		{"tenant without action", []string{"tenant"}, 2, "", "Usage: shop-api tenant create"},
+		{"tenant -h", []string{"tenant", "-h"}, 0, "", "Usage: shop-api tenant create"},
 		{"unknown tenant action", []string{"tenant", "delete"}, 2, "", ""},
 		{"tenant create -h", []string{"tenant", "create", "-h"}, 0, "", "-slug slug"},
-		{"tenant create without flags", []string{"tenant", "create"}, 2, "", "Usage: shop tenant create"},
+		{"tenant create without flags", []string{"tenant", "create"}, 2, "", "Usage: shop-api tenant create"},
 		{"tenant create without a name", []string{"tenant", "create", "--slug", "acme"}, 2, "", ""},
 		{"tenant migrate -h", []string{"tenant", "migrate", "-h"}, 0, "", "-check"},
 		{"tenant migrate with a bad concurrency", []string{"tenant", "migrate", "--concurrency", "0"}, 2, "", ""},
 		{"tenant list with an argument", []string{"tenant", "list", "all"}, 2, "", ""},
-		{"user without action", []string{"user"}, 2, "", "Usage: shop user create"},
+		{"user without action", []string{"user"}, 2, "", "Usage: shop-api user create"},
 		{"unknown user action", []string{"user", "delete"}, 2, "", ""},
 		{"user create -h", []string{"user", "create", "-h"}, 0, "", "-password-stdin"},
 		{"user create without --password-stdin", []string{"user", "create", "--email", "ada@example.com"}, 2, "", "passwords never go on the command line"},
@@ -428,7 +428,7 @@ func start(t *testing.T, env map[string]string, command string) *server {
 	ctx, cancel := context.WithCancel(t.Context())
 	s := &server{stderr: &testsvc.LogBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() {
-		s.done <- cli.Run(ctx, []string{"shop", command}, testsvc.Getenv(env), strings.NewReader(""), io.Discard, s.stderr)
+		s.done <- cli.Run(ctx, []string{"shop-api", command}, testsvc.Getenv(env), strings.NewReader(""), io.Discard, s.stderr)
 	}()
 	t.Cleanup(cancel)
 
@@ -515,7 +515,7 @@ func TestWorkerAndJobsCommands(t *testing.T) {
 	worker = start(t, env, "worker")
 	require.Eventually(t, func() bool { return len(smtp.Mail()) == 1 }, 20*time.Second, 50*time.Millisecond, "the retried job sends the mail")
 	require.Equal(t, []string{"ada@example.com"}, smtp.Mail()[0].To)
-	require.Contains(t, smtp.Mail()[0].Data, "shop test email")
+	require.Contains(t, smtp.Mail()[0].Data, "shop-api test email")
 	require.Eventually(t, func() bool {
 		_, body := get(t, "http://"+worker.addr+"/metrics")
 		return strings.Contains(string(body), `jobs_processed_total{kind="mail.send",queue="email"} 1`)

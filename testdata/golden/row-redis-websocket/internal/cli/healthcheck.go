@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/acme/shop/internal/config"
+	"github.com/acme/shop-api/internal/config"
 )
 
 // runHealthcheck asks the server on HTTP_ADDR (or, for `healthcheck

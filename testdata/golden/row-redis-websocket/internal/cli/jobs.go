@@ -9,9 +9,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/acme/shop/internal/config"
-	"github.com/acme/shop/internal/jobs"
-	"github.com/acme/shop/internal/logging"
+	"github.com/acme/shop-api/internal/config"
+	"github.com/acme/shop-api/internal/jobs"
+	"github.com/acme/shop-api/internal/logging"
 )
 
 // runJobs is `jobs list|retry|cancel`, the operator's view of the queue.

@@ -6,10 +6,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/acme/shop/internal/config"
-	"github.com/acme/shop/internal/domain"
-	"github.com/acme/shop/internal/jobs"
-	"github.com/acme/shop/internal/mail"
+	"github.com/acme/shop-api/internal/config"
+	"github.com/acme/shop-api/internal/domain"
+	"github.com/acme/shop-api/internal/jobs"
+	"github.com/acme/shop-api/internal/mail"
 )
 
 // runMail is `mail test ADDRESS`: it enqueues a test email, so that a

@@ -10,8 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/acme/shop/internal/config"
-	"github.com/acme/shop/internal/postgres"
+	"github.com/acme/shop-api/internal/config"
+	"github.com/acme/shop-api/internal/postgres"
 )
 
 func runMigrate(ctx context.Context, e env, args []string) error {

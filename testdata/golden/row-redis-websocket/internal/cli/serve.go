@@ -12,10 +12,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/acme/shop/internal/config"
-	"github.com/acme/shop/internal/httpapi"
-	"github.com/acme/shop/internal/jobs"
-	"github.com/acme/shop/internal/logging"
+	"github.com/acme/shop-api/internal/config"
+	"github.com/acme/shop-api/internal/httpapi"
+	"github.com/acme/shop-api/internal/jobs"
+	"github.com/acme/shop-api/internal/logging"
 )
 
 func runServe(ctx context.Context, e env, args []string) error {

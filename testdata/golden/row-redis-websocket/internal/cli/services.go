@@ -7,11 +7,11 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/acme/shop/internal/broker"
-	"github.com/acme/shop/internal/config"
-	"github.com/acme/shop/internal/httpapi"
-	"github.com/acme/shop/internal/jobs"
-	"github.com/acme/shop/internal/postgres"
+	"github.com/acme/shop-api/internal/broker"
+	"github.com/acme/shop-api/internal/config"
+	"github.com/acme/shop-api/internal/httpapi"
+	"github.com/acme/shop-api/internal/jobs"
+	"github.com/acme/shop-api/internal/postgres"
 )
 
 // services are the connections serve, worker and jobs share: the database

@@ -12,8 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/acme/shop/internal/cli"
-	"github.com/acme/shop/internal/postgres"
+	"github.com/acme/shop-api/internal/cli"
+	"github.com/acme/shop-api/internal/postgres"
 )
 
 func TestTenantCommands(t *testing.T) {
@@ -75,7 +75,7 @@ func TestTenantCommands(t *testing.T) {
 		require.ErrorContains(t, err, `no tenant "nobody"`)
 		_, stderr, err = run(t, env, "tenant", action)
 		require.Equal(t, 2, cli.ExitCode(err), "%s without --slug: %v", action, err)
-		require.Contains(t, stderr, "Usage: shop tenant "+action)
+		require.Contains(t, stderr, "Usage: shop-api tenant "+action)
 	}
 
 	_, _, err = run(t, env, "tenant", "migrate", "--slug", "acme")

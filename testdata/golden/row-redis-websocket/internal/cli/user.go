@@ -10,10 +10,10 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/acme/shop/internal/auth"
-	"github.com/acme/shop/internal/config"
-	"github.com/acme/shop/internal/mail"
-	"github.com/acme/shop/internal/postgres"
+	"github.com/acme/shop-api/internal/auth"
+	"github.com/acme/shop-api/internal/config"
+	"github.com/acme/shop-api/internal/mail"
+	"github.com/acme/shop-api/internal/postgres"
 )
 
 // openIdentity returns the identity store the server uses: argon2id at

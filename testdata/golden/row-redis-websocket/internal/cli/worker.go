@@ -14,11 +14,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/acme/shop/internal/config"
-	"github.com/acme/shop/internal/httpapi"
-	"github.com/acme/shop/internal/jobs"
-	"github.com/acme/shop/internal/logging"
-	"github.com/acme/shop/internal/mail"
+	"github.com/acme/shop-api/internal/config"
+	"github.com/acme/shop-api/internal/httpapi"
+	"github.com/acme/shop-api/internal/jobs"
+	"github.com/acme/shop-api/internal/logging"
+	"github.com/acme/shop-api/internal/mail"
 )
 
 func runWorker(ctx context.Context, e env, args []string) error {

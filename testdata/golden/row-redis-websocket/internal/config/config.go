@@ -112,7 +112,7 @@ func Load(getenv func(string) string) (Config, error) {
 		SecretKey:         l.secret(l.required("SECRET_KEY"), MinSecretKeyLength),
 		LogLevel:          l.level(l.optional("LOG_LEVEL", "info")),
 		SMTPURL:           l.url(l.optional("SMTP_URL", "smtp://localhost:1025"), "smtp", "smtps"),
-		MailFrom:          l.address(l.optional("MAIL_FROM", "shop <no-reply@localhost>")),
+		MailFrom:          l.address(l.optional("MAIL_FROM", "shop-api <no-reply@localhost>")),
 		WorkerConcurrency: l.concurrency(l.optional("WORKER_CONCURRENCY", DefaultWorkerConcurrency)),
 		WorkerMetricsAddr: l.listenAddr(l.optional("WORKER_METRICS_ADDR", DefaultWorkerMetricsAddr)),
 		TrustedProxies:    l.prefixes(l.optional("TRUSTED_PROXIES", "")),
@@ -120,7 +120,7 @@ func Load(getenv func(string) string) (Config, error) {
 		ShutdownTimeout:   l.duration(l.optional("SHUTDOWN_TIMEOUT", "15s")),
 		SessionTTL:        l.duration(l.optional("SESSION_TTL", "24h")),
 		RedisURL:          l.url(l.required("REDIS_URL"), "redis", "rediss", "unix"),
-		JobsNamespace:     l.label(l.optional("JOBS_NAMESPACE", "shop")),
+		JobsNamespace:     l.label(l.optional("JOBS_NAMESPACE", "shop-api")),
 	}
 	if len(l.problems) > 0 {
 		return Config{}, &Error{Problems: l.problems}

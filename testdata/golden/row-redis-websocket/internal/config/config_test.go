@@ -10,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/acme/shop/internal/config"
+	"github.com/acme/shop-api/internal/config"
 )
 
 // validEnv returns a complete, valid environment; tests change one thing.
@@ -50,12 +50,12 @@ func TestLoadDefaults(t *testing.T) {
 	require.Equal(t, "localhost", cfg.BaseDomain)
 	require.Equal(t, slog.LevelInfo, cfg.LogLevel)
 	require.Equal(t, "smtp://localhost:1025", cfg.SMTPURL)
-	require.Equal(t, "shop <no-reply@localhost>", cfg.MailFrom)
+	require.Equal(t, "shop-api <no-reply@localhost>", cfg.MailFrom)
 	require.Equal(t, map[string]int{"default": 10, "email": 5}, cfg.WorkerConcurrency)
 	require.Equal(t, ":9090", cfg.WorkerMetricsAddr)
 	require.Empty(t, cfg.TrustedProxies, "no proxy is trusted unless named")
 	require.Empty(t, cfg.MetricsToken)
-	require.Equal(t, "shop", cfg.JobsNamespace)
+	require.Equal(t, "shop-api", cfg.JobsNamespace)
 	require.Equal(t, 15*time.Second, cfg.ShutdownTimeout)
 	require.Equal(t, "redis://localhost:6379/0", cfg.RedisURL)
 }

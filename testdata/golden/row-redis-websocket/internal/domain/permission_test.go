@@ -5,7 +5,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/acme/shop/internal/domain"
+	"github.com/acme/shop-api/internal/domain"
 )
 
 func TestBuiltinRolesNest(t *testing.T) {

@@ -12,8 +12,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/acme/shop/internal/domain"
-	"github.com/acme/shop/internal/httpapi"
+	"github.com/acme/shop-api/internal/domain"
+	"github.com/acme/shop-api/internal/httpapi"
 )
 
 func TestObjectGrants(t *testing.T) {

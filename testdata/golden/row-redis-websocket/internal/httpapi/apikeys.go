@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/acme/shop/internal/domain"
+	"github.com/acme/shop-api/internal/domain"
 )
 
 // apiKeyBody is an API key as lists show it: never its secret.

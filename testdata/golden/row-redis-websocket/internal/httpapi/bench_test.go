@@ -11,10 +11,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/acme/shop/internal/httpapi"
-	"github.com/acme/shop/internal/postgres"
-	"github.com/acme/shop/internal/postgres/tenantdb"
-	"github.com/acme/shop/internal/testsvc"
+	"github.com/acme/shop-api/internal/httpapi"
+	"github.com/acme/shop-api/internal/postgres"
+	"github.com/acme/shop-api/internal/postgres/tenantdb"
+	"github.com/acme/shop-api/internal/testsvc"
 )
 
 // BenchmarkListProjects serves GET /v1/projects under load (16 requests at

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/acme/shop/internal/domain"
+	"github.com/acme/shop-api/internal/domain"
 )
 
 // Lists in creation order page by keyset: the cursor is the position of a

@@ -11,7 +11,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/validation"
 
-	"github.com/acme/shop/internal/domain"
+	"github.com/acme/shop-api/internal/domain"
 )
 
 // statusOf maps each domain error code to its HTTP status. A code missing

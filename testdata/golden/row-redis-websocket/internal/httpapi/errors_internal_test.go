@@ -15,9 +15,9 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/stretchr/testify/require"
 
-	"github.com/acme/shop/internal/domain"
-	"github.com/acme/shop/internal/logging"
-	"github.com/acme/shop/internal/testsvc"
+	"github.com/acme/shop-api/internal/domain"
+	"github.com/acme/shop-api/internal/logging"
+	"github.com/acme/shop-api/internal/testsvc"
 )
 
 // failing serves one operation that returns err, through register.

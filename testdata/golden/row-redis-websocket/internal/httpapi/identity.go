@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/acme/shop/internal/domain"
+	"github.com/acme/shop-api/internal/domain"
 )
 
 // Identity is what the API needs of the identity store. postgres.Identity

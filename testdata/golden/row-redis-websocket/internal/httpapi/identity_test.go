@@ -16,10 +16,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/acme/shop/internal/auth"
-	"github.com/acme/shop/internal/domain"
-	"github.com/acme/shop/internal/postgres"
-	"github.com/acme/shop/internal/testsvc"
+	"github.com/acme/shop-api/internal/auth"
+	"github.com/acme/shop-api/internal/domain"
+	"github.com/acme/shop-api/internal/postgres"
+	"github.com/acme/shop-api/internal/testsvc"
 )
 
 // password is every test user's password.

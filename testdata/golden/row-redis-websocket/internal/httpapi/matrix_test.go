@@ -10,8 +10,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/acme/shop/internal/domain"
-	"github.com/acme/shop/internal/httpapi"
+	"github.com/acme/shop-api/internal/domain"
+	"github.com/acme/shop-api/internal/httpapi"
 )
 
 // The callers of the matrix.

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/acme/shop/internal/domain"
+	"github.com/acme/shop-api/internal/domain"
 )
 
 // memberBody is a member of the tenant as the API shows them.

@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/acme/shop/internal/domain"
-	"github.com/acme/shop/internal/logging"
+	"github.com/acme/shop-api/internal/domain"
+	"github.com/acme/shop-api/internal/logging"
 )
 
 // RequestIDHeader carries the request id in both directions.

@@ -15,8 +15,8 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
-	"github.com/acme/shop/internal/domain"
-	"github.com/acme/shop/internal/logging"
+	"github.com/acme/shop-api/internal/domain"
+	"github.com/acme/shop-api/internal/logging"
 )
 
 // Every operation declares who may call it, next to its registration in

@@ -9,7 +9,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/stretchr/testify/require"
 
-	"github.com/acme/shop/internal/domain"
+	"github.com/acme/shop-api/internal/domain"
 )
 
 func noop(context.Context, *struct{}) (*struct{}, error) { return nil, nil }

@@ -8,8 +8,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
-	"github.com/acme/shop/internal/domain"
-	"github.com/acme/shop/internal/postgres/tenantdb"
+	"github.com/acme/shop-api/internal/domain"
+	"github.com/acme/shop-api/internal/postgres/tenantdb"
 )
 
 // Projects are the example tenant-scoped resource: every handler reaches

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/acme/shop/internal/domain"
+	"github.com/acme/shop-api/internal/domain"
 )
 
 // roleBody is a role as the API shows it.

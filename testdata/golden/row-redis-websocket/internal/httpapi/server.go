@@ -49,8 +49,8 @@ func NewHandler(deps Deps) (http.Handler, error) {
 // newHandler builds the handler with the routes that add registers.
 func newHandler(deps Deps, add func(*router, *metrics)) (http.Handler, error) {
 	mux := newRouteMux()
-	config := huma.DefaultConfig("shop API", deps.Version)
-	config.Info.Description = "The shop API. Errors are RFC 9457 problem+json documents. " +
+	config := huma.DefaultConfig("shop-api API", deps.Version)
+	config.Info.Description = "The shop-api API. Errors are RFC 9457 problem+json documents. " +
 		"Tenant-scoped operations take the tenant from the request's subdomain of the base domain " +
 		"(acme." + deps.BaseDomain + ") or from the " + TenantHeader + " header. " +
 		"Callers authenticate with a bearer token: a user's session token (POST /v1/auth/login) " +

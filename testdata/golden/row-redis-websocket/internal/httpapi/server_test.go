@@ -12,10 +12,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/acme/shop/internal/httpapi"
-	"github.com/acme/shop/internal/logging"
-	"github.com/acme/shop/internal/postgres"
-	"github.com/acme/shop/internal/testsvc"
+	"github.com/acme/shop-api/internal/httpapi"
+	"github.com/acme/shop-api/internal/logging"
+	"github.com/acme/shop-api/internal/postgres"
+	"github.com/acme/shop-api/internal/testsvc"
 )
 
 // testBundle is what each test gets: the handler and the log it writes.

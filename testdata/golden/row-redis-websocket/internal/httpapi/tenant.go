@@ -10,9 +10,9 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
-	"github.com/acme/shop/internal/domain"
-	"github.com/acme/shop/internal/logging"
-	"github.com/acme/shop/internal/postgres/tenantdb"
+	"github.com/acme/shop-api/internal/domain"
+	"github.com/acme/shop-api/internal/logging"
+	"github.com/acme/shop-api/internal/postgres/tenantdb"
 )
 
 // TenantHeader names the tenant of a request, for API clients and tests;

@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 
-	"github.com/acme/shop/internal/domain"
+	"github.com/acme/shop-api/internal/domain"
 )
 
 // tenantBody is a tenant as the API shows it.

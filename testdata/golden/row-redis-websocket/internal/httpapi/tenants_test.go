@@ -14,14 +14,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/acme/shop/internal/auth"
-	"github.com/acme/shop/internal/config"
-	"github.com/acme/shop/internal/domain"
-	"github.com/acme/shop/internal/httpapi"
-	"github.com/acme/shop/internal/logging"
-	"github.com/acme/shop/internal/postgres"
-	"github.com/acme/shop/internal/postgres/tenantdb"
-	"github.com/acme/shop/internal/testsvc"
+	"github.com/acme/shop-api/internal/auth"
+	"github.com/acme/shop-api/internal/config"
+	"github.com/acme/shop-api/internal/domain"
+	"github.com/acme/shop-api/internal/httpapi"
+	"github.com/acme/shop-api/internal/logging"
+	"github.com/acme/shop-api/internal/postgres"
+	"github.com/acme/shop-api/internal/postgres/tenantdb"
+	"github.com/acme/shop-api/internal/testsvc"
 )
 
 // These tests attack tenant isolation from outside, through HTTP only.

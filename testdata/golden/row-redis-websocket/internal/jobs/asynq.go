@@ -16,7 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/acme/shop/internal/domain"
+	"github.com/acme/shop-api/internal/domain"
 )
 
 // Client enqueues jobs through the outbox and manages the jobs asynq holds

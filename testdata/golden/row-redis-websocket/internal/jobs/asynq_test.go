@@ -12,8 +12,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/acme/shop/internal/jobs"
-	"github.com/acme/shop/internal/testsvc"
+	"github.com/acme/shop-api/internal/jobs"
+	"github.com/acme/shop-api/internal/testsvc"
 )
 
 // asynq's timings, which the shared tests wait on.

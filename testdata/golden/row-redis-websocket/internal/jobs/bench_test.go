@@ -11,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/acme/shop/internal/jobs"
+	"github.com/acme/shop-api/internal/jobs"
 )
 
 // The benchmarks measure the whole path a job takes on this broker: the

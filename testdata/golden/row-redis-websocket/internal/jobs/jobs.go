@@ -33,9 +33,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/acme/shop/internal/domain"
-	"github.com/acme/shop/internal/logging"
-	"github.com/acme/shop/internal/postgres/db"
+	"github.com/acme/shop-api/internal/domain"
+	"github.com/acme/shop-api/internal/logging"
+	"github.com/acme/shop-api/internal/postgres/db"
 )
 
 // Queues the application uses. The worker works the queues named in

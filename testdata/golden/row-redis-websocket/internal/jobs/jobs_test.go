@@ -20,12 +20,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/acme/shop/internal/domain"
-	"github.com/acme/shop/internal/httpapi"
-	"github.com/acme/shop/internal/jobs"
-	"github.com/acme/shop/internal/postgres"
-	"github.com/acme/shop/internal/postgres/db"
-	"github.com/acme/shop/internal/testsvc"
+	"github.com/acme/shop-api/internal/domain"
+	"github.com/acme/shop-api/internal/httpapi"
+	"github.com/acme/shop-api/internal/jobs"
+	"github.com/acme/shop-api/internal/postgres"
+	"github.com/acme/shop-api/internal/postgres/db"
+	"github.com/acme/shop-api/internal/testsvc"
 )
 
 // The crash tests kill a real worker process. That process is this test

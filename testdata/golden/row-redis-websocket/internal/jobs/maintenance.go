@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
-	"github.com/acme/shop/internal/postgres/db"
+	"github.com/acme/shop-api/internal/postgres/db"
 )
 
 // ProcessedRetention is how long idempotency keys are kept. A duplicate

@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
-	"github.com/acme/shop/internal/postgres/db"
+	"github.com/acme/shop-api/internal/postgres/db"
 )
 
 // The transactional outbox. Postgres and the broker share no transaction,

@@ -7,9 +7,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/acme/shop/internal/domain"
-	"github.com/acme/shop/internal/postgres"
-	"github.com/acme/shop/internal/postgres/tenantdb"
+	"github.com/acme/shop-api/internal/domain"
+	"github.com/acme/shop-api/internal/postgres"
+	"github.com/acme/shop-api/internal/postgres/tenantdb"
 )
 
 // TenantsScope is the worker's TenantScope. A tenant's job runs in a

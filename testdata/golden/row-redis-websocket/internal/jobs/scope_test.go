@@ -13,11 +13,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/acme/shop/internal/domain"
-	"github.com/acme/shop/internal/jobs"
-	"github.com/acme/shop/internal/postgres"
-	"github.com/acme/shop/internal/postgres/tenantdb"
-	"github.com/acme/shop/internal/testsvc"
+	"github.com/acme/shop-api/internal/domain"
+	"github.com/acme/shop-api/internal/jobs"
+	"github.com/acme/shop-api/internal/postgres"
+	"github.com/acme/shop-api/internal/postgres/tenantdb"
+	"github.com/acme/shop-api/internal/testsvc"
 )
 
 // These tests run jobs the way the worker of the application does: inside

@@ -13,7 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/robfig/cron/v3"
 
-	"github.com/acme/shop/internal/postgres/db"
+	"github.com/acme/shop-api/internal/postgres/db"
 )
 
 // Config configures a Client.

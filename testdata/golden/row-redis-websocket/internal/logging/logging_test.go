@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/acme/shop/internal/logging"
+	"github.com/acme/shop-api/internal/logging"
 )
 
 func TestContextAttributesAppearOnEveryLine(t *testing.T) {

@@ -22,8 +22,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/acme/shop/internal/domain"
-	"github.com/acme/shop/internal/jobs"
+	"github.com/acme/shop-api/internal/domain"
+	"github.com/acme/shop-api/internal/jobs"
 )
 
 // Message is one plain-text email.

@@ -10,10 +10,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/acme/shop/internal/domain"
-	"github.com/acme/shop/internal/jobs"
-	"github.com/acme/shop/internal/mail"
-	"github.com/acme/shop/internal/testsvc"
+	"github.com/acme/shop-api/internal/domain"
+	"github.com/acme/shop-api/internal/jobs"
+	"github.com/acme/shop-api/internal/mail"
+	"github.com/acme/shop-api/internal/testsvc"
 )
 
 const testSecret = "test-secret-key-0123456789abcdef-0123"

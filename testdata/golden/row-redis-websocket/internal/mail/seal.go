@@ -10,7 +10,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/acme/shop/internal/jobs"
+	"github.com/acme/shop-api/internal/jobs"
 )
 
 // Sealed is the argument of the job that sends an email: the Message,

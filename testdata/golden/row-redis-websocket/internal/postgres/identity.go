@@ -15,9 +15,9 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/acme/shop/internal/auth"
-	"github.com/acme/shop/internal/domain"
-	"github.com/acme/shop/internal/postgres/db"
+	"github.com/acme/shop-api/internal/auth"
+	"github.com/acme/shop-api/internal/domain"
+	"github.com/acme/shop-api/internal/postgres/db"
 )
 
 // Identity defaults; IdentityOptions overrides them.

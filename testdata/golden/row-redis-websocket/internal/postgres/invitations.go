@@ -9,9 +9,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
-	"github.com/acme/shop/internal/auth"
-	"github.com/acme/shop/internal/domain"
-	"github.com/acme/shop/internal/postgres/db"
+	"github.com/acme/shop-api/internal/auth"
+	"github.com/acme/shop-api/internal/domain"
+	"github.com/acme/shop-api/internal/postgres/db"
 )
 
 // errNoInvitation is the one answer to a token that cannot be accepted,

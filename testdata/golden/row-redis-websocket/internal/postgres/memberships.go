@@ -7,8 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/acme/shop/internal/domain"
-	"github.com/acme/shop/internal/postgres/db"
+	"github.com/acme/shop-api/internal/domain"
+	"github.com/acme/shop-api/internal/postgres/db"
 )
 
 // Members pages through tenant t's members in joining order.

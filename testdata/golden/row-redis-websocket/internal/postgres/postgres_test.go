@@ -8,9 +8,9 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
 
-	"github.com/acme/shop/internal/postgres"
-	"github.com/acme/shop/internal/postgres/db"
-	"github.com/acme/shop/internal/testsvc"
+	"github.com/acme/shop-api/internal/postgres"
+	"github.com/acme/shop-api/internal/postgres/db"
+	"github.com/acme/shop-api/internal/testsvc"
 )
 
 // testBundle is what each test gets: a pool on its own fresh database.

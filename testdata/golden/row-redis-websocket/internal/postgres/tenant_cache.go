@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/acme/shop/internal/domain"
+	"github.com/acme/shop-api/internal/domain"
 )
 
 // maxCachedTenants bounds the resolution cache. Only tenants that exist are

@@ -3,7 +3,7 @@ package postgres
 import (
 	"io"
 
-	"github.com/acme/shop/internal/domain"
+	"github.com/acme/shop-api/internal/domain"
 )
 
 // DefaultMigrateConcurrency is how many tenants a migration run works on at

@@ -11,9 +11,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/acme/shop/internal/config"
-	"github.com/acme/shop/internal/domain"
-	"github.com/acme/shop/internal/postgres/db"
+	"github.com/acme/shop-api/internal/config"
+	"github.com/acme/shop-api/internal/domain"
+	"github.com/acme/shop-api/internal/postgres/db"
 )
 
 // Shared tables with row-level security. Every tenant table has tenant_id,

@@ -10,11 +10,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/acme/shop/internal/config"
-	"github.com/acme/shop/internal/domain"
-	"github.com/acme/shop/internal/postgres"
-	"github.com/acme/shop/internal/postgres/tenantdb"
-	"github.com/acme/shop/internal/testsvc"
+	"github.com/acme/shop-api/internal/config"
+	"github.com/acme/shop-api/internal/domain"
+	"github.com/acme/shop-api/internal/postgres"
+	"github.com/acme/shop-api/internal/postgres/tenantdb"
+	"github.com/acme/shop-api/internal/testsvc"
 )
 
 // Row mode, attacked directly: the tenant setting lasts one transaction,

@@ -19,10 +19,10 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/acme/shop/internal/config"
-	"github.com/acme/shop/internal/domain"
-	"github.com/acme/shop/internal/postgres/db"
-	"github.com/acme/shop/internal/postgres/tenantdb"
+	"github.com/acme/shop-api/internal/config"
+	"github.com/acme/shop-api/internal/domain"
+	"github.com/acme/shop-api/internal/postgres/db"
+	"github.com/acme/shop-api/internal/postgres/tenantdb"
 )
 
 // tenantMigrations holds the tenant tables' schema: numbered goose SQL files

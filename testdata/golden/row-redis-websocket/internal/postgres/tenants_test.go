@@ -15,12 +15,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/acme/shop/internal/config"
-	"github.com/acme/shop/internal/domain"
-	"github.com/acme/shop/internal/postgres"
-	"github.com/acme/shop/internal/postgres/db"
-	"github.com/acme/shop/internal/postgres/tenantdb"
-	"github.com/acme/shop/internal/testsvc"
+	"github.com/acme/shop-api/internal/config"
+	"github.com/acme/shop-api/internal/domain"
+	"github.com/acme/shop-api/internal/postgres"
+	"github.com/acme/shop-api/internal/postgres/db"
+	"github.com/acme/shop-api/internal/postgres/tenantdb"
+	"github.com/acme/shop-api/internal/testsvc"
 )
 
 // These tests hold every tenancy mode to the same contract: they use only

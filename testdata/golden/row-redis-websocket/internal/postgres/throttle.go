@@ -11,8 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgtype"
 
-	"github.com/acme/shop/internal/domain"
-	"github.com/acme/shop/internal/postgres/db"
+	"github.com/acme/shop-api/internal/domain"
+	"github.com/acme/shop-api/internal/postgres/db"
 )
 
 // ThrottleLimits bound sign-in and sign-up attempts in a fixed window: per

@@ -6,8 +6,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/acme/shop/internal/config"
-	"github.com/acme/shop/internal/postgres"
+	"github.com/acme/shop-api/internal/config"
+	"github.com/acme/shop-api/internal/postgres"
 )
 
 // MigratedTenants prepares the environment cfg describes as `migrate` does

@@ -19,7 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/acme/shop/internal/config"
+	"github.com/acme/shop-api/internal/config"
 )
 
 // RequireServicesEnv is the variable that turns a missing service into a failure.

@@ -1,12 +1,12 @@
 -- Run by the postgres image once, when it initialises an empty data
 -- directory (docker-compose.yml mounts this directory), as the superuser
--- shop, which owns the tables and runs the migrations
+-- shop-api, which owns the tables and runs the migrations
 -- (MIGRATE_DATABASE_URL).
 --
--- The app connects as shop_app (DATABASE_URL): a role that can log in
+-- The app connects as shop-api_app (DATABASE_URL): a role that can log in
 -- and nothing more. It owns no table, is not a superuser and has no
 -- BYPASSRLS, so row-level security applies to every query it makes;
--- `shop migrate` grants it what it needs on the tables. Anywhere but a
+-- `shop-api migrate` grants it what it needs on the tables. Anywhere but a
 -- development machine, create it the same way with a real password.
-CREATE ROLE "shop_app" LOGIN PASSWORD 'shop_app'
+CREATE ROLE "shop-api_app" LOGIN PASSWORD 'shop-api_app'
     NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;

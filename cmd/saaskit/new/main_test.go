@@ -1,9 +1,0 @@
-package new
-
-import (
-	"testing"
-
-	"github.com/saaskit/saaskit/internal/testenv"
-)
-
-func TestMain(m *testing.M) { testenv.Main(m) }

@@ -1,0 +1,84 @@
+package cli
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"ledger.internal/svc/internal/broker"
+	"ledger.internal/svc/internal/config"
+	"ledger.internal/svc/internal/httpapi"
+	"ledger.internal/svc/internal/jobs"
+	"ledger.internal/svc/internal/postgres"
+)
+
+// services are the connections serve, worker and jobs share: the database
+// pool, the broker and the job client on them, and (for serve and worker)
+// the tenant registry, the only way to tenant data.
+type services struct {
+	pool    *pgxpool.Pool
+	jobs    *jobs.Client
+	tenants *postgres.Tenants // nil for one-off jobs commands
+	// checks are the readiness checks of the connections.
+	checks  []httpapi.Check
+	closers []func()
+}
+
+// openServices opens the connections. Close them with close.
+func openServices(ctx context.Context, cfg config.Config, logger *slog.Logger, role string) (s *services, err error) {
+	s = &services{}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	name := appName
+	if role != "" {
+		name += "-" + role
+	}
+	// Every running job holds a connection for its transaction (on the
+	// tenants' pool for a tenant's job, on this one for a control-plane
+	// job); the relay and the broker's own bookkeeping need a few more.
+	var running int32
+	if role != "jobs" {
+		for _, n := range cfg.WorkerConcurrency {
+			running += int32(n) //nolint:gosec // at most 1000 per queue, validated
+		}
+	}
+	if s.pool, err = postgres.Open(ctx, cfg.Database.URL, name, postgres.MinMaxConns(running+8)); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, s.pool.Close)
+	s.checks = append(s.checks, httpapi.Check{Name: "database", Ping: s.pool.Ping})
+	if role != "jobs" {
+		s.tenants, err = postgres.OpenTenants(ctx, cfg.Database, postgres.TenantsOptions{AppName: name, MaxConnsAtLeast: running, Logger: logger})
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, s.tenants.Close)
+	}
+	jobsCfg := jobs.Config{Pool: s.pool, Logger: logger, Name: cfg.JobsNamespace}
+
+	nats, err := broker.OpenNATS(cfg.NATSURL, name)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func() { _ = nats.Close() })
+	s.checks = append(s.checks, httpapi.Check{Name: "nats", Ping: nats.Ping})
+	jobsCfg.NATS = nats.Conn()
+
+	if s.jobs, err = jobs.Open(ctx, jobsCfg); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func() { _ = s.jobs.Close() })
+	return s, nil
+}
+
+// close closes what openServices opened, last first.
+func (s *services) close() {
+	for _, c := range slices.Backward(s.closers) {
+		c()
+	}
+}

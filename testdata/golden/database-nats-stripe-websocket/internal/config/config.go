@@ -1,0 +1,441 @@
+// Package config loads the application's configuration from environment
+// variables. Every variable is listed, with a comment, in .env.example.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/mail"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"ledger.internal/svc/internal/domain"
+)
+
+// MinSecretKeyLength is the shortest SECRET_KEY accepted.
+const MinSecretKeyLength = 32
+
+// MinMetricsTokenLength is the shortest METRICS_TOKEN accepted.
+const MinMetricsTokenLength = 32
+
+// DefaultHTTPAddr is HTTP_ADDR when unset.
+const DefaultHTTPAddr = ":8080"
+
+// MaxTenantDatabasePrefix is the longest TENANT_DATABASE_PREFIX: with the
+// longest slug the database name is then 63 bytes, Postgres' limit, so no
+// name is ever truncated into another.
+const MaxTenantDatabasePrefix = 63 - domain.SlugMaxLength
+
+// DefaultWorkerConcurrency is WORKER_CONCURRENCY when unset.
+const DefaultWorkerConcurrency = "default=10,email=5"
+
+// Config is the application's configuration.
+type Config struct {
+	// Database says where the data lives.
+	Database Database
+	// HTTPAddr is the address the HTTP server listens on (HTTP_ADDR).
+	HTTPAddr string
+	// BaseDomain is the domain tenants get subdomains of (BASE_DOMAIN).
+	BaseDomain string
+	// SecretKey signs and encrypts application secrets (SECRET_KEY).
+	SecretKey string
+	// LogLevel is the minimum level logged (LOG_LEVEL).
+	LogLevel slog.Level
+	// SMTPURL is the mail server outgoing email goes through (SMTP_URL).
+	SMTPURL string
+	// MailFrom is the sender address of outgoing email (MAIL_FROM).
+	MailFrom string
+	// WorkerConcurrency maps each job queue the worker works to how many of
+	// its jobs run at once (WORKER_CONCURRENCY).
+	WorkerConcurrency map[string]int
+	// WorkerMetricsAddr is where the worker serves /metrics and /healthz
+	// (WORKER_METRICS_ADDR).
+	WorkerMetricsAddr string
+	// MetricsToken, when set, is the bearer token /metrics requires, on the
+	// API and on the worker (METRICS_TOKEN).
+	MetricsToken string
+	// TrustedProxies are the reverse proxies and load balancers in front of
+	// the server, whose X-Forwarded-For the server believes (TRUSTED_PROXIES).
+	TrustedProxies []netip.Prefix
+	// ShutdownTimeout bounds the graceful shutdown of the server (SHUTDOWN_TIMEOUT).
+	ShutdownTimeout time.Duration
+	// SessionTTL is how long a login's bearer token works (SESSION_TTL).
+	SessionTTL time.Duration
+	// JobsNamespace prefixes the names the jobs use in the broker, so that
+	// deployments sharing one server stay apart (JOBS_NAMESPACE).
+	JobsNamespace string
+	// NATSURL names the NATS servers of the job broker, comma-separated (NATS_URL).
+	NATSURL string
+	// StripeSecretKey authenticates calls to Stripe (STRIPE_SECRET_KEY).
+	StripeSecretKey string
+	// StripeWebhookSecret verifies Stripe's webhook signatures (STRIPE_WEBHOOK_SECRET).
+	StripeWebhookSecret string
+	// StripeAPIBase is the Stripe API's base URL; tests point it at stripe-mock (STRIPE_API_BASE).
+	StripeAPIBase string
+}
+
+// Database is the configuration of the Postgres connections. Commands that
+// only touch the database load it alone with LoadDatabase.
+type Database struct {
+	// URL is the application's connection URL (DATABASE_URL).
+	URL string
+	// MigrateURL is the connection migrations run on. The app creates
+	// tenant databases as it runs, so they are the same role: URL.
+	MigrateURL string
+	// TenantDatabasePrefix starts the name of every tenant's database, which
+	// is the prefix followed by the slug (TENANT_DATABASE_PREFIX).
+	TenantDatabasePrefix string
+	// TenantPoolCache is how many tenant databases keep a connection pool
+	// at once; the least recently used is closed beyond it (TENANT_POOL_CACHE).
+	TenantPoolCache int
+	// TenantPoolMaxConns bounds the connections of each tenant pool
+	// (TENANT_POOL_MAX_CONNS).
+	TenantPoolMaxConns int
+}
+
+// Problem is one missing or malformed variable.
+type Problem struct {
+	Var    string
+	Reason string
+}
+
+// Error reports every problem found in the environment, not just the first.
+type Error struct {
+	Problems []Problem
+}
+
+// Error implements the error interface, one line per problem.
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("invalid configuration (see .env.example):")
+	for _, p := range e.Problems {
+		fmt.Fprintf(&b, "\n  %s: %s", p.Var, p.Reason)
+	}
+	return b.String()
+}
+
+// Load reads the configuration through getenv (os.Getenv in production). It
+// returns an *Error naming each missing or malformed variable.
+func Load(getenv func(string) string) (Config, error) {
+	l := &loader{getenv: getenv}
+	cfg := Config{
+		Database:            l.database(),
+		HTTPAddr:            l.listenAddr(l.optional("HTTP_ADDR", DefaultHTTPAddr)),
+		BaseDomain:          l.hostname(l.optional("BASE_DOMAIN", "localhost")),
+		SecretKey:           l.secret(l.required("SECRET_KEY"), MinSecretKeyLength),
+		LogLevel:            l.level(l.optional("LOG_LEVEL", "info")),
+		SMTPURL:             l.url(l.optional("SMTP_URL", "smtp://localhost:1025"), "smtp", "smtps"),
+		MailFrom:            l.address(l.optional("MAIL_FROM", "ledger <no-reply@localhost>")),
+		WorkerConcurrency:   l.concurrency(l.optional("WORKER_CONCURRENCY", DefaultWorkerConcurrency)),
+		WorkerMetricsAddr:   l.listenAddr(l.optional("WORKER_METRICS_ADDR", DefaultWorkerMetricsAddr)),
+		TrustedProxies:      l.prefixes(l.optional("TRUSTED_PROXIES", "")),
+		MetricsToken:        l.optionalSecret(l.optional("METRICS_TOKEN", ""), MinMetricsTokenLength),
+		ShutdownTimeout:     l.duration(l.optional("SHUTDOWN_TIMEOUT", "15s")),
+		SessionTTL:          l.duration(l.optional("SESSION_TTL", "24h")),
+		JobsNamespace:       l.label(l.optional("JOBS_NAMESPACE", "ledger")),
+		NATSURL:             l.urlList(l.required("NATS_URL"), "nats", "tls", "ws", "wss"),
+		StripeSecretKey:     l.prefixed(l.required("STRIPE_SECRET_KEY"), "sk_", "rk_"),
+		StripeWebhookSecret: l.prefixed(l.required("STRIPE_WEBHOOK_SECRET"), "whsec_"),
+		StripeAPIBase:       l.url(l.optional("STRIPE_API_BASE", "https://api.stripe.com"), "https", "http"),
+	}
+	if len(l.problems) > 0 {
+		return Config{}, &Error{Problems: l.problems}
+	}
+	return cfg, nil
+}
+
+// LoadDatabase reads the database variables alone, for commands that need
+// nothing else (migrate, tenant).
+func LoadDatabase(getenv func(string) string) (Database, error) {
+	l := &loader{getenv: getenv}
+	d := l.database()
+	if len(l.problems) > 0 {
+		return Database{}, &Error{Problems: l.problems}
+	}
+	return d, nil
+}
+
+// CheckMigrate reports what migrating needs and d lacks (nothing: the app's
+// own connection migrates).
+func (d Database) CheckMigrate() error {
+	if d.MigrateURL == "" {
+		return &Error{Problems: []Problem{{Var: "MIGRATE_DATABASE_URL", Reason: "required to migrate: the tables' owner connects with it"}}}
+	}
+	return nil
+}
+
+// DefaultWorkerMetricsAddr is WORKER_METRICS_ADDR when unset.
+const DefaultWorkerMetricsAddr = ":9090"
+
+// LoadHTTPAddr reads HTTP_ADDR alone, for commands that need nothing else.
+func LoadHTTPAddr(getenv func(string) string) (string, error) {
+	return LoadListenAddr(getenv, "HTTP_ADDR", DefaultHTTPAddr)
+}
+
+// LoadListenAddr reads one listen-address variable alone.
+func LoadListenAddr(getenv func(string) string, name, fallback string) (string, error) {
+	l := &loader{getenv: getenv}
+	addr := l.listenAddr(l.optional(name, fallback))
+	if len(l.problems) > 0 {
+		return "", &Error{Problems: l.problems}
+	}
+	return addr, nil
+}
+
+// variable is one environment variable as read; ok is false when a required
+// variable is missing (the problem is already recorded).
+type variable struct {
+	name  string
+	value string
+	ok    bool
+}
+
+// loader reads variables and collects problems instead of stopping at the first.
+type loader struct {
+	getenv   func(string) string
+	problems []Problem
+}
+
+func (l *loader) database() Database {
+	d := Database{
+		URL:                  l.url(l.required("DATABASE_URL"), "postgres", "postgresql"),
+		TenantDatabasePrefix: l.identifierPrefix(l.optional("TENANT_DATABASE_PREFIX", "ledger_"), MaxTenantDatabasePrefix),
+		TenantPoolCache:      l.count(l.optional("TENANT_POOL_CACHE", "50"), 1, 100_000),
+		TenantPoolMaxConns:   l.count(l.optional("TENANT_POOL_MAX_CONNS", "2"), 1, 1000),
+	}
+	d.MigrateURL = d.URL
+	return d
+}
+
+func (l *loader) fail(name, format string, args ...any) {
+	l.problems = append(l.problems, Problem{Var: name, Reason: fmt.Sprintf(format, args...)})
+}
+
+func (l *loader) required(name string) variable {
+	v := strings.TrimSpace(l.getenv(name))
+	if v == "" {
+		l.fail(name, "required but not set")
+		return variable{name: name}
+	}
+	return variable{name: name, value: v, ok: true}
+}
+
+func (l *loader) optional(name, fallback string) variable {
+	v := strings.TrimSpace(l.getenv(name))
+	if v == "" {
+		v = fallback
+	}
+	return variable{name: name, value: v, ok: true}
+}
+
+// url checks that v is an absolute URL with one of the schemes. The value is
+// never echoed: URLs may carry passwords.
+func (l *loader) url(v variable, schemes ...string) string {
+	if !v.ok {
+		return ""
+	}
+	u, err := url.Parse(v.value)
+	if err != nil || !slices.Contains(schemes, u.Scheme) {
+		l.fail(v.name, "must be a URL starting with %s://", strings.Join(schemes, ":// or "))
+		return ""
+	}
+	if u.Host == "" && u.Scheme != "unix" && !strings.HasPrefix(u.Scheme, "postgres") {
+		l.fail(v.name, "must name a host")
+		return ""
+	}
+	return v.value
+}
+
+// urlList checks a comma-separated list of URLs, each as url does.
+func (l *loader) urlList(v variable, schemes ...string) string {
+	if !v.ok {
+		return ""
+	}
+	for part := range strings.SplitSeq(v.value, ",") {
+		if l.url(variable{name: v.name, value: strings.TrimSpace(part), ok: true}, schemes...) == "" {
+			return ""
+		}
+	}
+	return v.value
+}
+
+// identifierPrefix checks the start of a Postgres name: a lowercase letter
+// or underscore, then lowercase letters, digits and underscores, at most
+// maxLen bytes.
+func (l *loader) identifierPrefix(v variable, maxLen int) string {
+	p := v.value
+	valid := p != "" && len(p) <= maxLen && (p[0] < '0' || p[0] > '9')
+	for _, r := range p {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '_' {
+			valid = false
+		}
+	}
+	if !valid {
+		l.fail(v.name, "must be 1 to %d lowercase letters, digits and underscores, not starting with a digit (got %q)", maxLen, p)
+		return ""
+	}
+	return p
+}
+
+// count checks a whole number from lo to hi.
+func (l *loader) count(v variable, lo, hi int) int {
+	n, err := strconv.Atoi(v.value)
+	if err != nil || n < lo || n > hi {
+		l.fail(v.name, "must be a whole number from %d to %d (got %q)", lo, hi, v.value)
+		return 0
+	}
+	return n
+}
+
+func (l *loader) secret(v variable, minLen int) string {
+	if !v.ok {
+		return ""
+	}
+	if len(v.value) < minLen {
+		l.fail(v.name, "must be at least %d characters long (got %d); generate one with: openssl rand -hex 32", minLen, len(v.value))
+		return ""
+	}
+	return v.value
+}
+
+// optionalSecret is secret for a variable that may be empty.
+func (l *loader) optionalSecret(v variable, minLen int) string {
+	if v.value == "" {
+		return ""
+	}
+	return l.secret(v, minLen)
+}
+
+// prefixed checks that a secret starts with one of the prefixes, without
+// echoing it.
+func (l *loader) prefixed(v variable, prefixes ...string) string {
+	if !v.ok {
+		return ""
+	}
+	for _, p := range prefixes {
+		if strings.HasPrefix(v.value, p) {
+			return v.value
+		}
+	}
+	l.fail(v.name, "must start with %s", strings.Join(prefixes, " or "))
+	return ""
+}
+
+// address accepts one RFC 5322 address, with or without a display name.
+func (l *loader) address(v variable) string {
+	if _, err := mail.ParseAddress(v.value); err != nil {
+		l.fail(v.name, "must be an email address such as App <no-reply@example.com> (got %q)", v.value)
+		return ""
+	}
+	return v.value
+}
+
+// label accepts one lowercase DNS-style label: letters, digits, hyphens.
+func (l *loader) label(v variable) string {
+	if !validLabel(v.value) {
+		l.fail(v.name, "must be lowercase letters, digits and hyphens, at most 63 (got %q)", v.value)
+		return ""
+	}
+	return v.value
+}
+
+// concurrency parses queue=workers pairs, comma-separated.
+func (l *loader) concurrency(v variable) map[string]int {
+	queues := map[string]int{}
+	for pair := range strings.SplitSeq(v.value, ",") {
+		name, n, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		workers, err := strconv.Atoi(n)
+		if !ok || !validLabel(name) || err != nil || workers < 1 || workers > 1000 {
+			l.fail(v.name, "must be queue=workers pairs such as default=10,email=5, with 1 to 1000 workers (got %q)", pair)
+			return nil
+		}
+		queues[name] = workers
+	}
+	return queues
+}
+
+// prefixes parses comma-separated IP addresses and CIDR prefixes; an
+// address stands for itself alone.
+func (l *loader) prefixes(v variable) []netip.Prefix {
+	var out []netip.Prefix
+	for item := range strings.SplitSeq(v.value, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(item)
+		if err != nil {
+			addr, addrErr := netip.ParseAddr(item)
+			if addrErr != nil {
+				l.fail(v.name, "must be IP addresses or CIDR prefixes such as 10.0.0.0/8,192.0.2.7, comma-separated (got %q)", item)
+				return nil
+			}
+			p = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out
+}
+
+func (l *loader) level(v variable) slog.Level {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(v.value)); err != nil {
+		l.fail(v.name, "must be one of debug, info, warn, error (got %q)", v.value)
+	}
+	return level
+}
+
+func (l *loader) duration(v variable) time.Duration {
+	d, err := time.ParseDuration(v.value)
+	if err != nil || d <= 0 {
+		l.fail(v.name, "must be a positive duration such as 15s or 1m (got %q)", v.value)
+		return 0
+	}
+	return d
+}
+
+func (l *loader) listenAddr(v variable) string {
+	_, port, err := net.SplitHostPort(v.value)
+	if err != nil {
+		l.fail(v.name, "must be host:port or :port (got %q)", v.value)
+		return ""
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		l.fail(v.name, "port must be a number from 0 to 65535 (got %q)", port)
+		return ""
+	}
+	return v.value
+}
+
+// hostname accepts a bare DNS name such as example.com or localhost.
+func (l *loader) hostname(v variable) string {
+	name := v.value
+	valid := len(name) <= 253
+	for label := range strings.SplitSeq(name, ".") {
+		if !validLabel(label) {
+			valid = false
+		}
+	}
+	if !valid {
+		l.fail(v.name, "must be a lowercase host name such as example.com, without scheme, port or path (got %q)", name)
+		return ""
+	}
+	return name
+}
+
+func validLabel(label string) bool {
+	if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+		return false
+	}
+	for _, r := range label {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+			return false
+		}
+	}
+	return true
+}

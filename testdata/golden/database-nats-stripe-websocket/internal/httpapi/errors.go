@@ -1,0 +1,150 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/validation"
+
+	"ledger.internal/svc/internal/domain"
+)
+
+// statusOf maps each domain error code to its HTTP status. A code missing
+// here is answered as 500.
+var statusOf = map[domain.Code]int{
+	domain.ECONFLICT:     http.StatusConflict,
+	domain.EFORBIDDEN:    http.StatusForbidden,
+	domain.EINTERNAL:     http.StatusInternalServerError,
+	domain.EINVALID:      http.StatusUnprocessableEntity,
+	domain.ENOTFOUND:     http.StatusNotFound,
+	domain.EUNAUTHORIZED: http.StatusUnauthorized,
+	domain.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	domain.ETHROTTLED:    http.StatusTooManyRequests,
+}
+
+// register adds a typed operation whose errors go through problem, so a
+// handler returns domain errors and never chooses a status itself.
+func register[I, O any](api huma.API, logger *slog.Logger, op huma.Operation, handler func(context.Context, *I) (*O, error)) {
+	huma.Register(api, op, func(ctx context.Context, input *I) (*O, error) {
+		out, err := handler(ctx, input)
+		if err != nil {
+			return nil, problem(ctx, logger, err)
+		}
+		return out, nil
+	})
+}
+
+// A body with fields the operation does not accept (a role, a tenant id, a
+// password hash) is a request the client must not make, not a value to
+// correct: huma reports it as a 422 validation failure, and this makes it a
+// 400 when those fields are all that is wrong. huma's error constructor is
+// its documented extension point, so it is set once, for every API.
+func init() {
+	validationError := huma.NewError
+	huma.NewError = func(status int, msg string, errs ...error) huma.StatusError {
+		if status == http.StatusUnprocessableEntity && onlyUnexpectedFields(errs) {
+			status, msg = http.StatusBadRequest, "The request body has fields this operation does not accept."
+		}
+		return validationError(status, msg, errs...)
+	}
+}
+
+// onlyUnexpectedFields reports whether errs are all unexpected properties.
+func onlyUnexpectedFields(errs []error) bool {
+	for _, err := range errs {
+		d, ok := errors.AsType[*huma.ErrorDetail](err)
+		if !ok || d.Message != validation.MsgUnexpectedProperty {
+			return false
+		}
+	}
+	return len(errs) > 0
+}
+
+// problem turns err into an RFC 9457 problem with the status of its domain
+// code. Server-side failures are logged with the request's context; their
+// details never reach the client.
+func problem(ctx context.Context, logger *slog.Logger, err error) error {
+	if _, ok := errors.AsType[huma.StatusError](err); ok {
+		return err
+	}
+	status := statusFor(ctx, logger, err)
+	model := &huma.ErrorModel{
+		Title:  http.StatusText(status),
+		Status: status,
+		Detail: domain.ErrorMessage(err),
+	}
+	if status == http.StatusTooManyRequests {
+		return huma.ErrorWithHeaders(model, http.Header{"Retry-After": {retryAfterHeader(err)}})
+	}
+	return model
+}
+
+// statusFor returns the status of err's domain code, logging server-side
+// failures with the request's context.
+func statusFor(ctx context.Context, logger *slog.Logger, err error) int {
+	status := errorStatus(err)
+	if status >= http.StatusInternalServerError {
+		logger.ErrorContext(ctx, "request failed", slog.Int("status", status), slog.Any("error", err))
+	}
+	return status
+}
+
+// errorStatus returns the status of err's domain code.
+func errorStatus(err error) int {
+	status, ok := statusOf[domain.ErrorCode(err)]
+	if !ok {
+		return http.StatusInternalServerError
+	}
+	return status
+}
+
+// plainProblem is the subset of huma.ErrorModel written outside huma.
+type plainProblem struct {
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+}
+
+// writeProblem answers a request outside huma (routing misses, panics) with
+// the same problem+json shape huma uses.
+func writeProblem(w http.ResponseWriter, status int, detail string) {
+	body, err := json.Marshal(plainProblem{Title: http.StatusText(status), Status: status, Detail: detail})
+	if err != nil {
+		http.Error(w, http.StatusText(status), status)
+		return
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// handleNotFound answers requests no route matched: 405 with an Allow header
+// when the path exists for other methods, 404 otherwise.
+func handleNotFound(mux *http.ServeMux) http.Handler {
+	methods := []string{
+		http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions,
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var allowed []string
+		for _, method := range methods {
+			probe := r.Clone(r.Context())
+			probe.Method = method
+			if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
+				allowed = append(allowed, method)
+			}
+		}
+		if len(allowed) > 0 {
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			writeProblem(w, http.StatusMethodNotAllowed, "Method "+r.Method+" is not allowed on "+r.URL.Path+".")
+			return
+		}
+		writeProblem(w, http.StatusNotFound, "No route matches "+r.URL.Path+".")
+	})
+}

@@ -1,0 +1,150 @@
+package httpapi
+
+import (
+	"context"
+	"time"
+
+	"ledger.internal/svc/internal/domain"
+)
+
+// memberBody is a member of the tenant as the API shows them.
+type memberBody struct {
+	ID     string `json:"id" format:"uuid" doc:"The membership's id, which PATCH and DELETE /v1/members/{id} take"`
+	UserID string `json:"user_id" format:"uuid"`
+	Email  string `json:"email" format:"email"`
+	Name   string `json:"name"`
+	Role   string `json:"role"`
+}
+
+func memberFrom(m *domain.Membership) memberBody {
+	return memberBody{ID: m.ID, UserID: m.UserID, Email: m.Email, Name: m.Name, Role: m.Role}
+}
+
+type listMembersInput struct {
+	tenantHeader
+	Limit  int    `query:"limit" minimum:"1" maximum:"100" default:"20" doc:"Page size"`
+	Cursor string `query:"cursor" doc:"next_cursor of the previous page"`
+}
+
+type listMembersOutput struct {
+	Body struct {
+		Items      []memberBody `json:"items"`
+		NextCursor string       `json:"next_cursor" doc:"Pass as cursor for the next page; empty on the last page"`
+	}
+}
+
+// handleListMembers pages through the tenant's members in joining order.
+func handleListMembers(identity Identity) func(context.Context, domain.Access, *listMembersInput) (*listMembersOutput, error) {
+	return func(ctx context.Context, a domain.Access, in *listMembersInput) (*listMembersOutput, error) {
+		after, err := decodeCursor(in.Cursor)
+		if err != nil {
+			return nil, err
+		}
+		ms, err := identity.Members(ctx, a.Tenant, after, in.Limit+1)
+		if err != nil {
+			return nil, err
+		}
+		ms, next := page(ms, in.Limit, func(m domain.Membership) (time.Time, string) { return m.CreatedAt, m.ID })
+		out := &listMembersOutput{}
+		out.Body.NextCursor = next
+		out.Body.Items = make([]memberBody, len(ms))
+		for i := range ms {
+			out.Body.Items[i] = memberFrom(&ms[i])
+		}
+		return out, nil
+	}
+}
+
+type memberIDInput struct {
+	tenantHeader
+	ID string `path:"id" doc:"The membership's id"`
+}
+
+type changeRoleInput struct {
+	tenantHeader
+	ID   string `path:"id" doc:"The membership's id"`
+	Body struct {
+		Role string `json:"role" minLength:"1" maxLength:"40" doc:"A built-in role (owner, admin, member, viewer) or a custom role of the tenant" example:"admin"`
+	}
+}
+
+type memberOutput struct {
+	Body memberBody
+}
+
+// handleChangeRole changes a member's role, never above the caller's own
+// permissions, and never leaving the tenant without an owner.
+func handleChangeRole(identity Identity) func(context.Context, domain.Access, *changeRoleInput) (*memberOutput, error) {
+	return func(ctx context.Context, a domain.Access, in *changeRoleInput) (*memberOutput, error) {
+		m, err := identity.ChangeRole(ctx, a, in.ID, in.Body.Role)
+		if err != nil {
+			return nil, err
+		}
+		return &memberOutput{Body: memberFrom(&m)}, nil
+	}
+}
+
+// handleRemoveMember removes a member, with their object grants and API
+// keys; the last owner stays.
+func handleRemoveMember(identity Identity) func(context.Context, domain.Access, *memberIDInput) (*struct{}, error) {
+	return func(ctx context.Context, a domain.Access, in *memberIDInput) (*struct{}, error) {
+		return nil, identity.RemoveMember(ctx, a, in.ID)
+	}
+}
+
+type inviteInput struct {
+	tenantHeader
+	Body struct {
+		Email string `json:"email" maxLength:"254" example:"grace@example.com"`
+		Role  string `json:"role" minLength:"1" maxLength:"40" example:"member"`
+	}
+}
+
+type invitationOutput struct {
+	Body struct {
+		ID        string    `json:"id" format:"uuid"`
+		Email     string    `json:"email" format:"email"`
+		Role      string    `json:"role"`
+		ExpiresAt time.Time `json:"expires_at"`
+	}
+}
+
+// handleInvite invites someone by email; the token goes to that address
+// only, never into the answer.
+func handleInvite(identity Identity) func(context.Context, domain.Access, *inviteInput) (*invitationOutput, error) {
+	return func(ctx context.Context, a domain.Access, in *inviteInput) (*invitationOutput, error) {
+		inv, err := identity.Invite(ctx, a, in.Body.Email, in.Body.Role)
+		if err != nil {
+			return nil, err
+		}
+		out := &invitationOutput{}
+		out.Body.ID, out.Body.Email, out.Body.Role, out.Body.ExpiresAt = inv.ID, inv.Email, inv.Role, inv.ExpiresAt
+		return out, nil
+	}
+}
+
+type acceptInput struct {
+	Body struct {
+		Token string `json:"token" minLength:"1" maxLength:"200" doc:"The code from the invitation email"`
+	}
+}
+
+type acceptOutput struct {
+	Body membershipBody
+}
+
+// handleAcceptInvitation makes the signed-in user a member of the
+// invitation's tenant; the invitation must have been sent to their email.
+func handleAcceptInvitation(identity Identity) func(context.Context, *acceptInput) (*acceptOutput, error) {
+	return func(ctx context.Context, in *acceptInput) (*acceptOutput, error) {
+		p, err := principalFrom(ctx)
+		if err != nil {
+			return nil, err
+		}
+		m, err := identity.AcceptInvitation(ctx, p.UserID, in.Body.Token)
+		if err != nil {
+			return nil, err
+		}
+		return &acceptOutput{Body: membershipBody{Tenant: tenantFrom(m.Tenant), Role: m.Role}}, nil
+	}
+}

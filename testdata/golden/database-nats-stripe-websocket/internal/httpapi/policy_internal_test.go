@@ -1,0 +1,86 @@
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"testing"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/stretchr/testify/require"
+
+	"ledger.internal/svc/internal/domain"
+)
+
+func noop(context.Context, *struct{}) (*struct{}, error) { return nil, nil }
+
+// A route without a declared permission is not registered and the server
+// refuses to start; so is one registered with huma directly.
+func TestUndeclaredRoutesStopTheServer(t *testing.T) {
+	t.Parallel()
+	deps := Deps{Logger: slog.New(slog.DiscardHandler)}
+	for name, tc := range map[string]struct {
+		add  func(*router, *metrics)
+		want string
+	}{
+		"no policy": {func(r *router, _ *metrics) {
+			handle(r, huma.Operation{OperationID: "x", Method: http.MethodGet, Path: "/v1/x"}, policy{}, noop)
+		}, "GET /v1/x declares no known permission"},
+		"unknown permission": {func(r *router, _ *metrics) {
+			handle(r, huma.Operation{OperationID: "x", Method: http.MethodGet, Path: "/v1/x"}, requires("invoices:read"), noop)
+		}, "GET /v1/x declares no known permission"},
+		"around handle": {func(r *router, _ *metrics) {
+			huma.Register(r.api, huma.Operation{OperationID: "x", Method: http.MethodPost, Path: "/v1/x"}, noop)
+		}, "POST /v1/x was registered without a permission"},
+		"object grants without a finder": {func(r *router, _ *metrics) {
+			handle(r, huma.Operation{OperationID: "x", Method: http.MethodGet, Path: "/v1/x/{id}"}, requiresOn(domain.ProjectsRead, "id"), noop)
+		}, "need a way to look up projects"},
+		"straight on the mux": {func(r *router, _ *metrics) {
+			r.mux.Handle("GET /debug", http.NotFoundHandler())
+		}, "GET /debug is served without a declaration"},
+		"straight on the mux, by huma": {func(r *router, _ *metrics) {
+			r.api.Adapter().Handle(&huma.Operation{Method: http.MethodGet, Path: "/raw"}, func(huma.Context) {})
+		}, "GET /raw is served without a declaration"},
+		"mounted for a tenant": {func(r *router, _ *metrics) {
+			r.mount("GET /v1/raw", requires(domain.ProjectsRead), http.NotFoundHandler())
+		}, "GET /v1/raw declares projects:read: a route outside the API's operations takes anyone() or metricsToken()"},
+		"an operation for the operator": {func(r *router, _ *metrics) {
+			handle(r, huma.Operation{OperationID: "x", Method: http.MethodGet, Path: "/v1/x"}, metricsToken("t"), noop)
+		}, "GET /v1/x declares metricsToken(), which only routes served with mount take"},
+		"declared, not served": {func(r *router, _ *metrics) {
+			r.servedByHuma("GET /openapi.toml", anyone())
+		}, "GET /openapi.toml is declared but nothing serves it"},
+		"object grants on a missing parameter": {func(r *router, _ *metrics) {
+			handle(r, huma.Operation{OperationID: "x", Method: http.MethodGet, Path: "/v1/x"}, requiresOn(domain.ProjectsRead, "id"), noop)
+		}, `path parameter "id"`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			h, err := newHandler(deps, tc.add)
+			require.ErrorContains(t, err, tc.want)
+			require.Nil(t, h)
+		})
+	}
+	h, err := NewHandler(deps)
+	require.NoError(t, err, "the app's own routes all declare theirs")
+	require.NotNil(t, h)
+}
+
+func TestBearerToken(t *testing.T) {
+	t.Parallel()
+	for header, want := range map[string]string{
+		"Bearer st_ABC":      "st_ABC",
+		"bearer st_ABC":      "st_ABC",
+		"Bearer  st_ABC ":    "st_ABC",
+		"Basic dXNlcjpwdw==": "",
+		"Bearer":             "",
+		"Bearer ":            "",
+		"Bearer a b":         "",
+		"Bearer st_\x00":     "",
+		"st_ABC":             "",
+	} {
+		got, ok := bearerToken(header)
+		require.Equal(t, want, got, header)
+		require.Equal(t, want != "", ok, header)
+	}
+}

@@ -1,0 +1,137 @@
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"ledger.internal/svc/internal/domain"
+	"ledger.internal/svc/internal/logging"
+	"ledger.internal/svc/internal/postgres/tenantdb"
+)
+
+// TenantHeader names the tenant of a request, for API clients and tests;
+// browsers use the subdomain (acme.BASE_DOMAIN).
+const TenantHeader = "X-Tenant"
+
+// Tenants is what the API needs of the tenant registry and of tenant data.
+// postgres.Tenants implements it in every tenancy mode.
+type Tenants interface {
+	// Resolve returns the active tenant with slug, or ENOTFOUND.
+	Resolve(ctx context.Context, slug string) (domain.Tenant, error)
+	// CreateOwned registers, provisions and migrates a tenant whose owner
+	// is the user owner.
+	CreateOwned(ctx context.Context, slug, name, owner string) (domain.Tenant, error)
+	// InTenant runs fn in a transaction confined to tenant t.
+	InTenant(ctx context.Context, t domain.Tenant, fn func(context.Context, *tenantdb.Queries) error) error
+}
+
+// tenantHeader documents the X-Tenant header on tenant-scoped operations.
+// The tenant middleware has read it before input parsing; handlers use the
+// tenant they are given, never this field.
+type tenantHeader struct {
+	Tenant string `header:"X-Tenant" doc:"Slug of the tenant, when the request does not come to its subdomain of the base domain."`
+}
+
+type tenantKey struct{}
+
+// requireTenant is the middleware of every tenant-scoped operation. It runs
+// after authentication (which answers 401 whatever the tenant, so anonymous
+// callers cannot probe tenants) and before anything else: before the
+// permission check and before the input is parsed. It takes the tenant's
+// slug from the Host's subdomain of baseDomain or from X-Tenant (both must
+// agree when both are given), resolves it, and hands the tenant to the
+// handler through the context. An unknown tenant is 404, the answer the
+// permission check gives a caller who is not a member.
+func requireTenant(api huma.API, logger *slog.Logger, baseDomain string, tenants Tenants) func(huma.Context, func(huma.Context)) {
+	return func(ctx huma.Context, next func(huma.Context)) {
+		r, _ := humago.Unwrap(ctx)
+		withTenant(api, logger, baseDomain, tenants, ctx, r, next)
+	}
+}
+
+// withTenant resolves the tenant r names and calls next with it in the
+// context (and on every log line), or answers the error.
+//
+// @contextcheck(req_has_ctx)
+func withTenant(api huma.API, logger *slog.Logger, baseDomain string, tenants Tenants, ctx huma.Context, r *http.Request, next func(huma.Context)) {
+	slug, err := tenantSlug(r.Host, r.Header.Get(TenantHeader), baseDomain)
+	if err != nil {
+		writeError(api, ctx, r, logger, err)
+		return
+	}
+	// ctx.Context(), not r.Context(): it carries what earlier middleware
+	// (authentication) added.
+	t, err := tenants.Resolve(ctx.Context(), slug) //nolint:contextcheck // ctx.Context() derives from r.Context()
+	if err != nil {
+		writeError(api, ctx, r, logger, err)
+		return
+	}
+	noteTenant(ctx.Context(), t.Slug) //nolint:contextcheck // ctx.Context() derives from r.Context()
+	tenantCtx := logging.With(context.WithValue(ctx.Context(), tenantKey{}, t), slog.String("tenant", t.Slug))
+	next(huma.WithContext(ctx, tenantCtx)) //nolint:contextcheck // tenantCtx derives from the request's context
+}
+
+// tenantSlug picks the slug a request names: the subdomain of host under
+// baseDomain (a reserved name such as api or www is the product's, not a
+// tenant's) or the header value.
+func tenantSlug(host, header, baseDomain string) (string, error) {
+	sub := subdomain(host, baseDomain)
+	header = strings.TrimSpace(header)
+	switch {
+	case sub != "" && header != "" && sub != header:
+		return "", domain.Errorf(domain.EINVALID, "The host names tenant %q but the %s header names another.", sub, TenantHeader)
+	case sub != "":
+		return sub, nil
+	case header != "":
+		return header, nil
+	}
+	return "", domain.Errorf(domain.ENOTFOUND,
+		"No tenant named: send the request to the tenant's subdomain of %s or name it in the %s header.", baseDomain, TenantHeader)
+}
+
+// subdomain returns the label of host directly under baseDomain ("acme" for
+// acme.example.com), or "" when host is not such a name or the label is a
+// reserved one.
+func subdomain(host, baseDomain string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	label, ok := strings.CutSuffix(host, "."+baseDomain)
+	if !ok || label == "" || domain.IsReservedSlug(label) {
+		return ""
+	}
+	// a.b.example.com comes back as "a.b", which resolves to no tenant.
+	return label
+}
+
+// tenantScoped adapts a handler of a tenant-scoped operation: it gets the
+// tenant requireTenant resolved. An operation registered without that
+// middleware fails closed.
+func tenantScoped[I, O any](handler func(context.Context, domain.Tenant, *I) (*O, error)) func(context.Context, *I) (*O, error) {
+	return func(ctx context.Context, input *I) (*O, error) {
+		t, ok := ctx.Value(tenantKey{}).(domain.Tenant)
+		if !ok || t.ID == "" {
+			return nil, domain.Errorf(domain.EINTERNAL, "tenant-scoped operation registered without the tenant middleware")
+		}
+		return handler(ctx, t, input)
+	}
+}
+
+// writeError answers from a middleware with the problem register's
+// operations answer for err.
+//
+// @contextcheck(req_has_ctx)
+func writeError(api huma.API, ctx huma.Context, r *http.Request, logger *slog.Logger, err error) {
+	status := errorStatus(err)
+	if status >= http.StatusInternalServerError {
+		logger.ErrorContext(r.Context(), "request failed", slog.Int("status", status), slog.Any("error", err))
+	}
+	_ = huma.WriteErr(api, ctx, status, domain.ErrorMessage(err))
+}

@@ -1,0 +1,87 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/base64"
+
+	"ledger.internal/svc/internal/domain"
+)
+
+// tenantBody is a tenant as the API shows it.
+type tenantBody struct {
+	ID   string `json:"id" format:"uuid" doc:"The tenant's id"`
+	Slug string `json:"slug" doc:"Names the tenant's subdomain and the value of the X-Tenant header"`
+	Name string `json:"name" doc:"Display name"`
+}
+
+func tenantFrom(t domain.Tenant) tenantBody {
+	return tenantBody{ID: t.ID, Slug: t.Slug, Name: t.Name}
+}
+
+type createTenantInput struct {
+	Body struct {
+		Slug string `json:"slug" doc:"3 to 40 lowercase letters, digits and single hyphens, starting and ending with a letter or digit; not a reserved name (www, api, admin, ...)" example:"acme"`
+		Name string `json:"name" doc:"Display name, at most 100 bytes" example:"Acme, Inc."`
+	}
+}
+
+type tenantOutput struct {
+	Body tenantBody
+}
+
+// handleCreateTenant creates a tenant whose owner is the caller: its
+// storage is provisioned and migrated before the answer, and a failure
+// leaves no trace of it.
+func handleCreateTenant(tenants Tenants) func(context.Context, *createTenantInput) (*tenantOutput, error) {
+	return func(ctx context.Context, in *createTenantInput) (*tenantOutput, error) {
+		p, err := principalFrom(ctx)
+		if err != nil {
+			return nil, err
+		}
+		t, err := tenants.CreateOwned(ctx, in.Body.Slug, in.Body.Name, p.UserID)
+		if err != nil {
+			return nil, err
+		}
+		return &tenantOutput{Body: tenantFrom(t)}, nil
+	}
+}
+
+type listTenantsInput struct {
+	Limit  int    `query:"limit" minimum:"1" maximum:"100" default:"20" doc:"Page size"`
+	Cursor string `query:"cursor" doc:"next_cursor of the previous page"`
+}
+
+type listTenantsOutput struct {
+	Body struct {
+		Items      []tenantBody `json:"items"`
+		NextCursor string       `json:"next_cursor" doc:"Pass as cursor for the next page; empty on the last page"`
+	}
+}
+
+// handleListTenants pages through the caller's tenants by slug.
+func handleListTenants(identity Identity) func(context.Context, *listTenantsInput) (*listTenantsOutput, error) {
+	return func(ctx context.Context, in *listTenantsInput) (*listTenantsOutput, error) {
+		p, err := principalFrom(ctx)
+		if err != nil {
+			return nil, err
+		}
+		after, err := base64.RawURLEncoding.DecodeString(in.Cursor)
+		if err != nil {
+			return nil, domain.Errorf(domain.EINVALID, "cursor is not one this API returned")
+		}
+		page, err := identity.UserTenants(ctx, p.UserID, string(after), in.Limit+1)
+		if err != nil {
+			return nil, err
+		}
+		out := &listTenantsOutput{}
+		out.Body.Items = make([]tenantBody, 0, min(len(page), in.Limit))
+		for i, t := range page {
+			if i == in.Limit {
+				out.Body.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(page[i-1].Slug))
+				break
+			}
+			out.Body.Items = append(out.Body.Items, tenantFrom(t))
+		}
+		return out, nil
+	}
+}

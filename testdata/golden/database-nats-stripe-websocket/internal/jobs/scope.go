@@ -1,0 +1,57 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"ledger.internal/svc/internal/domain"
+	"ledger.internal/svc/internal/postgres"
+	"ledger.internal/svc/internal/postgres/tenantdb"
+)
+
+// TenantsScope is the worker's TenantScope. A tenant's job runs in a
+// transaction that tenants confines to that tenant, exactly as a request's
+// is: here, in a transaction on the tenant's own database. A
+// control-plane job (the zero Tenant) runs in a plain transaction on pool.
+//
+// The job names its tenant by id and slug. The slug is resolved again and
+// must still name the same tenant, so a job outliving its tenant (deleted,
+// or its slug reused) fails instead of running in the wrong place, and
+// fails permanently: it is discarded rather than retried. A suspended
+// tenant's job fails without running and is retried with the usual
+// backoff, so it runs if the tenant is resumed before its attempts run out
+// (about 8.5 minutes with DefaultMaxAttempts and Backoff); after that it
+// is discarded like any failing job, and `jobs retry` brings it back.
+func TenantsScope(pool *pgxpool.Pool, tenants *postgres.Tenants) TenantScope {
+	control := PoolScope(pool)
+	return func(ctx context.Context, tenant Tenant, fn func(ctx context.Context, tx pgx.Tx) error) error {
+		if tenant.ID == "" {
+			return control(ctx, tenant, fn)
+		}
+		t, err := tenants.Resolve(ctx, tenant.Slug)
+		if domain.ErrorCode(err) == domain.ENOTFOUND {
+			if held, getErr := tenants.Get(ctx, tenant.Slug); getErr == nil && held.Suspended && held.ID == tenant.ID {
+				return domain.Errorf(domain.EUNAVAILABLE, "tenant %s is suspended: the job waits until it is resumed", tenant.Slug)
+			}
+			return Permanent(fmt.Errorf("tenant %s: %w", tenant.Slug, err))
+		}
+		if err != nil {
+			return fmt.Errorf("tenant %s: %w", tenant.Slug, err)
+		}
+		if t.ID != tenant.ID {
+			return Permanent(domain.Errorf(domain.ENOTFOUND, "tenant %s is no longer the tenant %s the job was enqueued for", tenant.Slug, tenant.ID))
+		}
+		return tenants.InTenantTx(ctx, t, fn)
+	}
+}
+
+// TenantQueries returns the tenant queries on a handler's transaction, which
+// TenantsScope has confined to the job's tenant. Use it only on that
+// transaction: elsewhere, tenant data is reached through
+// postgres.Tenants.InTenant.
+func TenantQueries(tx pgx.Tx) *tenantdb.Queries {
+	return tenantdb.New(tx)
+}

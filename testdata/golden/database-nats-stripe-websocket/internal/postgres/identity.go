@@ -1,0 +1,489 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"ledger.internal/svc/internal/auth"
+	"ledger.internal/svc/internal/domain"
+	"ledger.internal/svc/internal/postgres/db"
+)
+
+// Identity defaults; IdentityOptions overrides them.
+const (
+	DefaultSessionTTL    = 24 * time.Hour
+	DefaultInvitationTTL = 7 * 24 * time.Hour
+)
+
+// PasswordHasher hashes and verifies passwords: auth.Hasher.
+type PasswordHasher interface {
+	// Hash returns the hash of password to store.
+	Hash(ctx context.Context, password string) (string, error)
+	// Verify reports whether password matches encoded, and whether encoded
+	// should be replaced by a new Hash.
+	Verify(ctx context.Context, password, encoded string) (ok, rehash bool, err error)
+	// Decoy returns a hash of a password nobody knows, as costly to verify
+	// as a stored one.
+	Decoy() string
+}
+
+// IdentityOptions configures NewIdentity. Hasher is required.
+type IdentityOptions struct {
+	// Hasher hashes passwords; its parameters are the ones logins upgrade to.
+	Hasher PasswordHasher
+	// Mail queues invitations and sign-up notices for the worker to send.
+	// Without one (commands that send no mail) queueing fails.
+	Mail MailQueue
+	// Logger reports sign-up notices that could not be queued.
+	Logger *slog.Logger
+	// SessionTTL is how long a login's token lives (DefaultSessionTTL when 0).
+	SessionTTL time.Duration
+	// InvitationTTL is how long an invitation can be accepted (DefaultInvitationTTL when 0).
+	InvitationTTL time.Duration
+	// Throttle limits sign-in and sign-up attempts (DefaultThrottle when zero).
+	Throttle ThrottleLimits
+}
+
+// MailQueue queues email in a control-plane transaction: the worker sends
+// it, with retries, if and only if tx commits. tenant is the tenant the
+// email is about (the zero Tenant for none); key is its idempotency key,
+// so that a second email with the same key is not sent once the first was.
+// Package mail implements it with a background job.
+type MailQueue interface {
+	QueueMail(ctx context.Context, tx pgx.Tx, tenant domain.Tenant, key string, e domain.Email) error
+}
+
+// Identity is the identity store in the control plane: users and their
+// sessions, memberships, custom roles, invitations, object grants and API
+// keys. The rules that must hold across concurrent requests (the last
+// owner, single-use invitations) are kept inside its transactions.
+type Identity struct {
+	pool     *pgxpool.Pool
+	queries  *db.Queries
+	hasher   PasswordHasher
+	mail     MailQueue
+	logger   *slog.Logger
+	opts     IdentityOptions
+	throttle *throttle
+}
+
+// NewIdentity returns the identity store over the control plane ts uses.
+func NewIdentity(ts *Tenants, opts IdentityOptions) (*Identity, error) {
+	if opts.Hasher == nil {
+		return nil, errors.New("postgres: identity needs a password hasher")
+	}
+	if opts.Mail == nil {
+		opts.Mail = noMailQueue{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.SessionTTL <= 0 {
+		opts.SessionTTL = DefaultSessionTTL
+	}
+	if opts.InvitationTTL <= 0 {
+		opts.InvitationTTL = DefaultInvitationTTL
+	}
+	if opts.Throttle == (ThrottleLimits{}) {
+		opts.Throttle = DefaultThrottle
+	}
+	q := db.New(ts.pool)
+	return &Identity{
+		pool:     ts.pool,
+		queries:  q,
+		hasher:   opts.Hasher,
+		mail:     opts.Mail,
+		logger:   opts.Logger,
+		opts:     opts,
+		throttle: &throttle{queries: q, limits: opts.Throttle},
+	}, nil
+}
+
+// errBadCredentials is the one answer to a failed login, whatever failed.
+var errBadCredentials = domain.Errorf(domain.EUNAUTHORIZED, "The email or password is incorrect.")
+
+// errBadToken is the one answer to a bearer token that authenticates nobody.
+var errBadToken = domain.Errorf(domain.EUNAUTHORIZED, "The token is invalid, expired or revoked.")
+
+// SignUp creates a user. To keep sign-up from telling who has an account,
+// an email that is taken gets the same answer as a new one (a user with a
+// fresh id that is never stored), after the same work, and its owner gets
+// an email saying someone tried.
+func (id *Identity) SignUp(ctx context.Context, email, password, name, clientAddr string) (domain.User, error) {
+	email, err := domain.NormalizeEmail(email)
+	if err != nil {
+		return domain.User{}, err
+	}
+	err = domain.ValidateUserName(name)
+	if err != nil {
+		return domain.User{}, err
+	}
+	err = domain.ValidatePassword(password)
+	if err != nil {
+		return domain.User{}, err
+	}
+	err = id.throttle.check(ctx, "signup", email, clientAddr)
+	if err != nil {
+		return domain.User{}, err
+	}
+	hash, err := id.hasher.Hash(ctx, password)
+	if err != nil {
+		return domain.User{}, fmt.Errorf("sign up: %w", err)
+	}
+	row, err := id.queries.InsertUser(ctx, db.InsertUserParams{Email: email, Name: name, PasswordHash: hash})
+	if errors.Is(err, pgx.ErrNoRows) {
+		id.queueSignUpNotice(ctx, email)
+		return domain.User{ID: newUUID(), Email: email, Name: name, CreatedAt: time.Now()}, nil
+	}
+	if err != nil {
+		return domain.User{}, fmt.Errorf("sign up: %w", err)
+	}
+	return userFromRow(row), nil
+}
+
+// CreateUser creates a user for an operator (the user create command):
+// unlike SignUp it says when the email is taken.
+func (id *Identity) CreateUser(ctx context.Context, email, password, name string, superuser bool) (domain.User, error) {
+	email, err := domain.NormalizeEmail(email)
+	if err != nil {
+		return domain.User{}, err
+	}
+	err = domain.ValidateUserName(name)
+	if err != nil {
+		return domain.User{}, err
+	}
+	err = domain.ValidatePassword(password)
+	if err != nil {
+		return domain.User{}, err
+	}
+	hash, err := id.hasher.Hash(ctx, password)
+	if err != nil {
+		return domain.User{}, fmt.Errorf("create user: %w", err)
+	}
+	row, err := id.queries.InsertUser(ctx, db.InsertUserParams{Email: email, Name: name, PasswordHash: hash, Superuser: superuser})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.User{}, domain.Errorf(domain.ECONFLICT, "a user with email %s exists", email)
+	}
+	if err != nil {
+		return domain.User{}, fmt.Errorf("create user: %w", err)
+	}
+	return userFromRow(row), nil
+}
+
+// Login checks an email and password and starts a session. Every failure
+// (unknown email, wrong password, malformed email) is the same
+// EUNAUTHORIZED error after the same work; attempts are throttled per
+// account and per client address (ETHROTTLED). A hash made with other
+// parameters than the hasher's is replaced.
+func (id *Identity) Login(ctx context.Context, email, password, clientAddr string) (domain.Session, error) {
+	normalized, err := domain.NormalizeEmail(email)
+	if err != nil {
+		normalized = email // still counted and hashed like any other attempt
+	}
+	err = id.throttle.check(ctx, "login", normalized, clientAddr)
+	if err != nil {
+		return domain.Session{}, err
+	}
+	row, err := id.queries.GetUserByEmail(ctx, normalized)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// The same work as a wrong password for a real account.
+		_, _, err = id.hasher.Verify(ctx, password, id.hasher.Decoy())
+		if err != nil {
+			return domain.Session{}, fmt.Errorf("login: %w", err)
+		}
+		return domain.Session{}, errBadCredentials
+	}
+	if err != nil {
+		return domain.Session{}, fmt.Errorf("login: %w", err)
+	}
+	ok, rehash, err := id.hasher.Verify(ctx, password, row.PasswordHash)
+	if err != nil {
+		return domain.Session{}, fmt.Errorf("login: verify the password of user %s: %w", row.ID.String(), err)
+	}
+	if !ok {
+		return domain.Session{}, errBadCredentials
+	}
+	if err := id.throttle.reset(ctx, "login", normalized); err != nil {
+		return domain.Session{}, err
+	}
+	if rehash {
+		id.rehash(ctx, row.ID, password)
+	}
+	return id.startSession(ctx, row.ID)
+}
+
+// rehash stores a new hash of password for a user whose hash was made with
+// other parameters. A failure is logged, not fatal: the old hash still works.
+func (id *Identity) rehash(ctx context.Context, userID pgtype.UUID, password string) {
+	hash, err := id.hasher.Hash(ctx, password)
+	if err == nil {
+		err = id.queries.UpdatePasswordHash(ctx, db.UpdatePasswordHashParams{ID: userID, PasswordHash: hash})
+	}
+	if err != nil {
+		id.logger.WarnContext(ctx, "could not upgrade a password hash", slog.String("user_id", userID.String()), slog.Any("error", err))
+	}
+}
+
+func (id *Identity) startSession(ctx context.Context, userID pgtype.UUID) (domain.Session, error) {
+	if err := id.queries.DeleteExpiredSessions(ctx, userID); err != nil {
+		return domain.Session{}, fmt.Errorf("login: %w", err)
+	}
+	s := domain.Session{Token: auth.NewToken(auth.SessionPrefix), ExpiresAt: time.Now().Add(id.opts.SessionTTL).UTC().Truncate(time.Second)}
+	err := id.queries.InsertSession(ctx, db.InsertSessionParams{
+		TokenHash: auth.HashToken(s.Token),
+		UserID:    userID,
+		ExpiresAt: pgtype.Timestamptz{Time: s.ExpiresAt, Valid: true},
+	})
+	if err != nil {
+		return domain.Session{}, fmt.Errorf("login: %w", err)
+	}
+	return s, nil
+}
+
+// Logout ends the session of token; it is not an error if there is none.
+func (id *Identity) Logout(ctx context.Context, token string) error {
+	if err := id.queries.DeleteSession(ctx, auth.HashToken(token)); err != nil {
+		return fmt.Errorf("logout: %w", err)
+	}
+	return nil
+}
+
+// Authenticate returns who token belongs to: a user with a live session, or
+// a live API key (acting with its role, capped by what its creator may do
+// in its tenant now). Anything else is EUNAUTHORIZED.
+func (id *Identity) Authenticate(ctx context.Context, token string) (domain.Principal, error) {
+	if auth.IsAPIKey(token) {
+		row, err := id.queries.GetAPIKeyAccess(ctx, auth.HashToken(token))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return domain.Principal{}, errBadToken
+		}
+		if err != nil {
+			return domain.Principal{}, fmt.Errorf("authenticate API key: %w", err)
+		}
+		perms := rolePermissions(row.Role, row.KeyCustomPermissions).Intersect(rolePermissions(row.CreatorRole, row.CreatorCustomPermissions))
+		return domain.Principal{
+			UserID: row.CreatorID.String(),
+			APIKey: &domain.KeyPrincipal{ID: row.ID.String(), TenantID: row.TenantID.String(), Role: row.Role, Permissions: perms},
+		}, nil
+	}
+	row, err := id.queries.GetSessionUser(ctx, auth.HashToken(token))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.Principal{}, errBadToken
+	}
+	if err != nil {
+		return domain.Principal{}, fmt.Errorf("authenticate session: %w", err)
+	}
+	return domain.Principal{UserID: row.User.ID.String(), Superuser: row.User.Superuser}, nil
+}
+
+// Access returns what p may do in tenant t. A user who is not a member and
+// an API key of another tenant get ENOTFOUND, the answer for a tenant that
+// does not exist, so membership cannot be probed. A superuser holds every
+// permission in every tenant.
+func (id *Identity) Access(ctx context.Context, p domain.Principal, t domain.Tenant) (domain.Access, error) {
+	notFound := domain.Errorf(domain.ENOTFOUND, "no tenant %q", t.Slug)
+	if p.APIKey != nil {
+		if p.APIKey.TenantID != t.ID {
+			return domain.Access{}, notFound
+		}
+		return domain.Access{Tenant: t, Principal: p, Role: p.APIKey.Role, Permissions: p.APIKey.Permissions}, nil
+	}
+	row, err := id.queries.GetMemberAccess(ctx, db.GetMemberAccessParams{TenantID: pgUUID(t.ID), UserID: pgUUID(p.UserID)})
+	switch {
+	case errors.Is(err, pgx.ErrNoRows) && p.Superuser:
+		return domain.Access{Tenant: t, Principal: p, Role: domain.RoleOwner, Permissions: domain.BuiltinPermissions(domain.RoleOwner)}, nil
+	case errors.Is(err, pgx.ErrNoRows):
+		return domain.Access{}, notFound
+	case err != nil:
+		return domain.Access{}, fmt.Errorf("access: %w", err)
+	}
+	perms := rolePermissions(row.Role, row.CustomPermissions)
+	if p.Superuser {
+		perms = domain.BuiltinPermissions(domain.RoleOwner)
+	}
+	return domain.Access{Tenant: t, Principal: p, Role: row.Role, Permissions: perms}, nil
+}
+
+// HasGrant reports whether an object grant gives a's principal permission
+// perm on the object objectID: a grant to the user (never to an API key,
+// which acts for its role only) or to the role a acts in.
+func (id *Identity) HasGrant(ctx context.Context, a domain.Access, perm domain.Permission, objectID string) (bool, error) {
+	object, ok := parseUUID(objectID)
+	if !ok {
+		return false, nil
+	}
+	params := db.HasGrantParams{
+		TenantID:   pgUUID(a.Tenant.ID),
+		ObjectID:   object,
+		Permission: string(perm),
+		Role:       pgtype.Text{String: a.Role, Valid: true},
+	}
+	if a.Principal.APIKey == nil {
+		params.UserID = pgUUID(a.Principal.UserID)
+	}
+	ok, err := id.queries.HasGrant(ctx, params)
+	if err != nil {
+		return false, fmt.Errorf("check object grant: %w", err)
+	}
+	return ok, nil
+}
+
+// Me returns a user and the active tenants they belong to.
+func (id *Identity) Me(ctx context.Context, userID string) (domain.User, []domain.Membership, error) {
+	row, err := id.queries.GetUser(ctx, pgUUID(userID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.User{}, nil, errBadToken // deleted while signed in
+	}
+	if err != nil {
+		return domain.User{}, nil, fmt.Errorf("me: %w", err)
+	}
+	rows, err := id.queries.ListUserMemberships(ctx, row.ID)
+	if err != nil {
+		return domain.User{}, nil, fmt.Errorf("me: %w", err)
+	}
+	ms := make([]domain.Membership, len(rows))
+	for i, r := range rows {
+		ms[i] = domain.Membership{Tenant: tenantFromRow(r.Tenant), UserID: userID, Role: r.Role}
+	}
+	return userFromRow(row), ms, nil
+}
+
+// UserTenants pages through the active tenants a user belongs to, by slug.
+func (id *Identity) UserTenants(ctx context.Context, userID, afterSlug string, limit int) ([]domain.Tenant, error) {
+	rows, err := id.queries.ListUserTenants(ctx, db.ListUserTenantsParams{
+		UserID: pgUUID(userID), AfterSlug: afterSlug, MaxItems: clampLimit(limit),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	out := make([]domain.Tenant, len(rows))
+	for i, r := range rows {
+		out[i] = tenantFromRow(r)
+	}
+	return out, nil
+}
+
+// queueSignUpNotice tells the owner of email that someone tried to sign up
+// with it. The key allows one notice per address and hour, so repeated
+// attempts cannot flood a mailbox; it names the address by a hash, as the
+// key travels unsealed through the job queue. A failure is logged, not
+// returned: the answer must stay the one a new address gets.
+func (id *Identity) queueSignUpNotice(ctx context.Context, email string) {
+	sum := sha256.Sum256([]byte(email))
+	key := "signup-notice:" + hex.EncodeToString(sum[:16]) + ":" + time.Now().UTC().Format("2006-01-02T15")
+	err := pgx.BeginFunc(ctx, id.pool, func(tx pgx.Tx) error {
+		return id.mail.QueueMail(ctx, tx, domain.Tenant{}, key, domain.Email{
+			To:      email,
+			Subject: "Someone tried to sign up with your email address",
+			Text: "Someone, maybe you, tried to create an account with this email address, which already has one.\n\n" +
+				"If it was you, sign in with your password instead. If it was not, you can ignore this message: " +
+				"your account is unchanged.\n",
+		})
+	})
+	if err != nil {
+		id.logger.WarnContext(ctx, "could not queue the sign-up notice", slog.Any("error", err))
+	}
+}
+
+// noMailQueue is the mail queue of an Identity given none.
+type noMailQueue struct{}
+
+func (noMailQueue) QueueMail(context.Context, pgx.Tx, domain.Tenant, string, domain.Email) error {
+	return errors.New("no mail queue configured")
+}
+
+// rolePermissions returns what a role holds: a built-in role's catalogue
+// permissions, or a custom role's stored ones (only those the catalogue
+// still knows).
+func rolePermissions(role string, custom []string) domain.Permissions {
+	if domain.IsBuiltinRole(role) {
+		return domain.BuiltinPermissions(role)
+	}
+	ps := make([]domain.Permission, 0, len(custom))
+	for _, s := range custom {
+		if p := domain.Permission(s); domain.KnownPermission(p) {
+			ps = append(ps, p)
+		}
+	}
+	return domain.NewPermissions(ps...)
+}
+
+// roleOf returns the permissions of role in tenant t, or EINVALID if the
+// tenant has no such role.
+func roleOf(ctx context.Context, q *db.Queries, t domain.Tenant, role string) (domain.Permissions, error) {
+	if domain.IsBuiltinRole(role) {
+		return domain.BuiltinPermissions(role), nil
+	}
+	row, err := q.GetCustomRole(ctx, db.GetCustomRoleParams{TenantID: pgUUID(t.ID), Name: role})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, domain.Errorf(domain.EINVALID, "tenant %s has no role %q", t.Slug, truncateSlug(role))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up role: %w", err)
+	}
+	return rolePermissions(row.Name, row.Permissions), nil
+}
+
+// requireCovers returns EFORBIDDEN unless a holds every permission of
+// perms: nobody hands on more than they hold.
+func requireCovers(a domain.Access, perms domain.Permissions, what string) error {
+	if !a.Permissions.Covers(perms) {
+		return domain.Errorf(domain.EFORBIDDEN, "%s needs permissions your role %q does not hold.", what, a.Role)
+	}
+	return nil
+}
+
+func userFromRow(r db.User) domain.User {
+	return domain.User{ID: r.ID.String(), Email: r.Email, Name: r.Name, Superuser: r.Superuser, CreatedAt: r.CreatedAt.Time}
+}
+
+// parseUUID converts a UUID from a request; ok is false when it is not one.
+func parseUUID(s string) (pgtype.UUID, bool) {
+	var u pgtype.UUID
+	if err := u.Scan(s); err != nil {
+		return pgtype.UUID{}, false
+	}
+	return u, true
+}
+
+// newUUID returns a random (version 4) UUID.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return pgtype.UUID{Bytes: b, Valid: true}.String()
+}
+
+// keyset converts a list position to the query parameters of keyset
+// pagination; the zero position starts before everything.
+func keyset(p domain.Position) (pgtype.Timestamptz, pgtype.UUID) {
+	if p.ID == "" {
+		return pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true}, pgtype.UUID{Valid: true}
+	}
+	return pgtype.Timestamptz{Time: p.CreatedAt, Valid: true}, pgUUID(p.ID)
+}
+
+// inTx runs fn in a control-plane transaction.
+func (id *Identity) inTx(ctx context.Context, fn func(*db.Queries) error) error {
+	return pgx.BeginFunc(ctx, id.pool, func(tx pgx.Tx) error {
+		return fn(db.New(tx))
+	})
+}
+
+// isForeignKeyViolation reports a row referencing one that does not exist.
+func isForeignKeyViolation(err error) bool {
+	pgErr, ok := errors.AsType[*pgconn.PgError](err)
+	return ok && pgErr.Code == "23503"
+}

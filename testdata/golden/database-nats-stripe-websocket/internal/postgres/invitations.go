@@ -1,0 +1,143 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"ledger.internal/svc/internal/auth"
+	"ledger.internal/svc/internal/domain"
+	"ledger.internal/svc/internal/postgres/db"
+)
+
+// errNoInvitation is the one answer to a token that cannot be accepted,
+// whatever the reason, so tokens cannot be probed.
+var errNoInvitation = domain.Errorf(domain.ENOTFOUND, "This invitation does not exist, has expired, was already used or is for another email address.")
+
+// Invite invites email to a's tenant in role, which a must hold every
+// permission of, and queues the email carrying the invitation's single-use
+// token in the same transaction: the invitation exists if and only if its
+// email is on its way.
+func (id *Identity) Invite(ctx context.Context, a domain.Access, email, role string) (domain.Invitation, error) {
+	email, normErr := domain.NormalizeEmail(email)
+	if normErr != nil {
+		return domain.Invitation{}, normErr
+	}
+	token := auth.NewToken(auth.InvitationPrefix)
+	var inv domain.Invitation
+	err := pgx.BeginFunc(ctx, id.pool, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		perms, err := roleOf(ctx, q, a.Tenant, role)
+		if err != nil {
+			return err
+		}
+		err = requireCovers(a, perms, "Inviting to role "+role)
+		if err != nil {
+			return err
+		}
+		row, err := q.InsertInvitation(ctx, db.InsertInvitationParams{
+			TenantID:  pgUUID(a.Tenant.ID),
+			Email:     email,
+			Role:      role,
+			TokenHash: auth.HashToken(token),
+			InvitedBy: pgUUID(a.Principal.UserID),
+			ExpiresAt: pgtype.Timestamptz{Time: time.Now().Add(id.opts.InvitationTTL).UTC().Truncate(time.Second), Valid: true},
+		})
+		if err != nil {
+			return fmt.Errorf("invite: %w", err)
+		}
+		inv = domain.Invitation{ID: row.ID.String(), Email: row.Email, Role: row.Role, ExpiresAt: row.ExpiresAt.Time}
+		err = id.mail.QueueMail(ctx, tx, a.Tenant, "invitation:"+inv.ID, domain.Email{
+			To:      email,
+			Subject: "You are invited to join " + a.Tenant.Name,
+			Text: fmt.Sprintf("You are invited to join %s (%s) as %s.\n\n"+
+				"Sign in (or sign up with this email address) and accept the invitation with this code:\n\n    %s\n\n"+
+				"by sending it as {\"token\": \"...\"} to POST /v1/invitations/accept.\n"+
+				"The code works once and expires on %s.\n",
+				a.Tenant.Name, a.Tenant.Slug, role, token, inv.ExpiresAt.Format(time.RFC1123)),
+		})
+		if err != nil {
+			return domain.Wrap(err, domain.EUNAVAILABLE, "The invitation email could not be queued; try again later.")
+		}
+		return nil
+	})
+	return inv, err
+}
+
+// AcceptInvitation makes userID a member of the invitation's tenant in its
+// role and uses the invitation up. The token must be live and sent to the
+// user's email address, and whoever sent it must still be allowed to hand
+// out the role; otherwise the answer is the same ENOTFOUND.
+func (id *Identity) AcceptInvitation(ctx context.Context, userID, token string) (domain.Membership, error) {
+	var m domain.Membership
+	err := id.inTx(ctx, func(q *db.Queries) error {
+		user, err := q.GetUser(ctx, pgUUID(userID))
+		if err != nil {
+			return fmt.Errorf("accept invitation: %w", err)
+		}
+		inv, err := q.ClaimInvitation(ctx, db.ClaimInvitationParams{UserID: user.ID, TokenHash: auth.HashToken(token), Email: user.Email})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errNoInvitation
+		}
+		if err != nil {
+			return fmt.Errorf("accept invitation: %w", err)
+		}
+		row, err := q.GetActiveTenant(ctx, inv.TenantID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errNoInvitation
+		}
+		if err != nil {
+			return fmt.Errorf("accept invitation: %w", err)
+		}
+		t := tenantFromRow(row)
+		err = id.inviterMayGrant(ctx, q, t, inv)
+		if err != nil {
+			return err
+		}
+		member, err := q.InsertMembership(ctx, db.InsertMembershipParams{TenantID: inv.TenantID, UserID: user.ID, Role: inv.Role})
+		if isUniqueViolation(err) {
+			return domain.Errorf(domain.ECONFLICT, "You are already a member of %s.", t.Slug)
+		}
+		if err != nil {
+			return fmt.Errorf("accept invitation: %w", err)
+		}
+		m = domain.Membership{ID: member.ID.String(), Tenant: t, UserID: userID, Email: user.Email, Name: user.Name, Role: member.Role, CreatedAt: member.CreatedAt.Time}
+		return nil
+	})
+	return m, err
+}
+
+// inviterMayGrant checks that whoever sent inv still holds every permission
+// of its role in t: an invitation is worth no more than its sender is now.
+func (id *Identity) inviterMayGrant(ctx context.Context, q *db.Queries, t domain.Tenant, inv db.Invitation) error {
+	perms, err := roleOf(ctx, q, t, inv.Role)
+	if domain.ErrorCode(err) == domain.EINVALID {
+		return errNoInvitation
+	}
+	if err != nil {
+		return err
+	}
+	inviter, err := q.GetUser(ctx, inv.InvitedBy)
+	if err != nil {
+		return fmt.Errorf("look up inviter: %w", err)
+	}
+	held := domain.BuiltinPermissions(domain.RoleOwner)
+	if !inviter.Superuser {
+		access, err := q.GetMemberAccess(ctx, db.GetMemberAccessParams{TenantID: inv.TenantID, UserID: inv.InvitedBy})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errNoInvitation
+		}
+		if err != nil {
+			return fmt.Errorf("look up inviter: %w", err)
+		}
+		held = rolePermissions(access.Role, access.CustomPermissions)
+	}
+	if !held.Covers(perms) {
+		return errNoInvitation
+	}
+	return nil
+}

@@ -1,0 +1,95 @@
+package postgres
+
+import (
+	"sync"
+	"time"
+
+	"ledger.internal/svc/internal/domain"
+)
+
+// maxCachedTenants bounds the resolution cache. Only tenants that exist are
+// cached, so it holds at most one entry per tenant; the bound is a safety
+// net, not a tuning knob.
+const maxCachedTenants = 100_000
+
+// tenantCache remembers resolved tenants by slug for a short TTL.
+//
+// A lookup races with invalidation: a resolver may read a tenant from the
+// database, then a change lands and is invalidated, then the resolver puts
+// what it read, now stale. So a resolver takes the cache's generation before
+// it reads and puts with it; every invalidation moves the generation on, and
+// a put from an older generation is dropped.
+type tenantCache struct {
+	mu         sync.Mutex
+	ttl        time.Duration
+	now        func() time.Time
+	entries    map[string]cachedTenant
+	generation uint64
+}
+
+type cachedTenant struct {
+	tenant  domain.Tenant
+	expires time.Time
+}
+
+func newTenantCache(ttl time.Duration, now func() time.Time) *tenantCache {
+	return &tenantCache{ttl: ttl, now: now, entries: map[string]cachedTenant{}}
+}
+
+func (c *tenantCache) get(slug string) (domain.Tenant, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[slug]
+	if !ok {
+		return domain.Tenant{}, false
+	}
+	if !c.now().Before(e.expires) {
+		delete(c.entries, slug)
+		return domain.Tenant{}, false
+	}
+	return e.tenant, true
+}
+
+// begin returns the generation to pass to put for a tenant about to be read.
+func (c *tenantCache) begin() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.generation
+}
+
+// put caches t, read in generation gen, unless an invalidation came since.
+func (c *tenantCache) put(t domain.Tenant, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.generation {
+		return
+	}
+	now := c.now()
+	if len(c.entries) >= maxCachedTenants {
+		for slug, e := range c.entries {
+			if !now.Before(e.expires) {
+				delete(c.entries, slug)
+			}
+		}
+		if len(c.entries) >= maxCachedTenants {
+			clear(c.entries)
+		}
+	}
+	c.entries[t.Slug] = cachedTenant{tenant: t, expires: now.Add(c.ttl)}
+}
+
+// invalidate forgets slug: the tenant changed (see tenant_watch.go).
+func (c *tenantCache) invalidate(slug string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.generation++
+	delete(c.entries, slug)
+}
+
+// clear forgets every tenant: changes may have been missed.
+func (c *tenantCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.generation++
+	clear(c.entries)
+}

@@ -1,0 +1,379 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"ledger.internal/svc/internal/config"
+	"ledger.internal/svc/internal/domain"
+	"ledger.internal/svc/internal/postgres"
+	"ledger.internal/svc/internal/postgres/db"
+	"ledger.internal/svc/internal/postgres/tenantdb"
+)
+
+// Database mode, attacked directly: each tenant's transactions run on
+// connections to its own database only, a missing database fails closed,
+// an existing one is never taken over, and the pool cache stays bounded.
+
+// storageExists reports whether the tenant's database exists.
+func storageExists(t *testing.T, b *tenantsBundle, slug string) bool {
+	t.Helper()
+	var exists bool
+	err := postgres.ControlPool(b.tenants).QueryRow(t.Context(),
+		`SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, b.cfg.TenantDatabasePrefix+slug).Scan(&exists)
+	require.NoError(t, err)
+	return exists
+}
+
+// currentDatabase returns the database tn's transactions run in.
+func currentDatabase(t *testing.T, ts *postgres.Tenants, tn domain.Tenant) string {
+	t.Helper()
+	var name string
+	err := ts.InTenantTx(t.Context(), tn, func(ctx context.Context, tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT current_database()`).Scan(&name)
+	})
+	require.NoError(t, err)
+	return name
+}
+
+// Tenants alternate on the registry without any connection carrying one
+// tenant into another's work: each tenant's transactions run in its own
+// database, and the control plane's connection never leaves the control
+// database.
+func TestDatabaseEachTenantInItsOwnDatabase(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme, globex := b.create(t, "acme"), b.create(t, "globex")
+	createProjects(t, b.tenants, acme, "acme", 2)
+	createProjects(t, b.tenants, globex, "globex", 1)
+
+	var control string
+	require.NoError(t, postgres.ControlPool(b.tenants).QueryRow(t.Context(), `SELECT current_database()`).Scan(&control))
+	for range 3 {
+		require.Equal(t, b.cfg.TenantDatabasePrefix+"acme", currentDatabase(t, b.tenants, acme))
+		require.Equal(t, []string{"acme-1", "acme-2"}, names(listAll(t, b.tenants, acme)))
+		require.Equal(t, b.cfg.TenantDatabasePrefix+"globex", currentDatabase(t, b.tenants, globex))
+		require.Equal(t, []string{"globex-1"}, names(listAll(t, b.tenants, globex)))
+		var now string
+		require.NoError(t, postgres.ControlPool(b.tenants).QueryRow(t.Context(), `SELECT current_database()`).Scan(&now))
+		require.Equal(t, control, now)
+	}
+	var n int
+	err := postgres.ControlPool(b.tenants).QueryRow(t.Context(),
+		`SELECT count(*) FROM pg_class WHERE relname = 'projects'`).Scan(&n)
+	require.NoError(t, err)
+	require.Zero(t, n, "the control database holds no tenant table")
+
+	// Hand-written SQL in acme's transaction cannot name globex's database:
+	// Postgres has no cross-database queries, and refuses them with the
+	// error text asserted below (its wording, not a gap in this code).
+	err = b.tenants.InTenantTx(t.Context(), acme, func(ctx context.Context, tx pgx.Tx) error {
+		_, execErr := tx.Exec(ctx, fmt.Sprintf(`SELECT * FROM %s.public.projects`, pgx.Identifier{b.cfg.TenantDatabasePrefix + "globex"}.Sanitize()))
+		return execErr
+	})
+	require.ErrorContains(t, err, "cross-database references are not implemented")
+}
+
+func TestDatabaseMissingDatabaseFailsClosed(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme := b.create(t, "acme")
+	createProjects(t, b.tenants, acme, "acme", 1)
+
+	// A fresh registry, so no pool to the database is cached.
+	ts := openTenants(t, b.cfg, postgres.TenantsOptions{})
+	_, err := postgres.ControlPool(ts).Exec(t.Context(),
+		"DROP DATABASE "+pgx.Identifier{b.cfg.TenantDatabasePrefix + "acme"}.Sanitize()+" WITH (FORCE)")
+	require.NoError(t, err)
+
+	called := false
+	err = ts.InTenant(t.Context(), acme, func(context.Context, *tenantdb.Queries) error {
+		called = true
+		return nil
+	})
+	require.Equal(t, domain.EUNAVAILABLE, domain.ErrorCode(err), "%v", err)
+	require.Contains(t, domain.ErrorMessage(err), "acme is unavailable")
+	require.False(t, called)
+
+	check, err := ts.CheckTenants(t.Context(), postgres.MigrateOptions{})
+	require.NoError(t, err)
+	require.Len(t, check.Behind(), 1, "a tenant without its database is reported")
+}
+
+// The database is dropped while the registry's pool to it holds open
+// connections, which the drop ends: the very next transaction fails closed
+// too, rather than on the dead connection with a 500.
+func TestDatabaseDroppedUnderAnOpenPoolFailsClosed(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme := b.create(t, "acme")
+	createProjects(t, b.tenants, acme, "acme", 1)
+	require.Equal(t, 1, postgres.OpenPools(b.tenants))
+
+	_, err := postgres.ControlPool(b.tenants).Exec(t.Context(),
+		"DROP DATABASE "+pgx.Identifier{b.cfg.TenantDatabasePrefix + "acme"}.Sanitize()+" WITH (FORCE)")
+	require.NoError(t, err)
+	for range 2 {
+		err = b.tenants.InTenant(t.Context(), acme, func(context.Context, *tenantdb.Queries) error {
+			t.Fatal("nothing runs without the tenant's database")
+			return nil
+		})
+		require.Equal(t, domain.EUNAVAILABLE, domain.ErrorCode(err), "%v", err)
+	}
+}
+
+// A database nobody registered is not taken over: creating its tenant is a
+// conflict and the database stays.
+func TestDatabaseExistingDatabaseIsNotTaken(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	name := b.cfg.TenantDatabasePrefix + "acme"
+	_, err := postgres.ControlPool(b.tenants).Exec(t.Context(), "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	require.NoError(t, err)
+
+	_, err = b.tenants.Create(t.Context(), "acme", "Acme")
+	require.Equal(t, domain.ECONFLICT, domain.ErrorCode(err), "%v", err)
+	require.True(t, storageExists(t, b, "acme"), "the database is still there")
+}
+
+// The control database's own name is never a tenant's.
+func TestDatabaseControlDatabaseIsNeverATenant(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	u, err := url.Parse(b.cfg.URL)
+	require.NoError(t, err)
+	control := strings.TrimPrefix(u.Path, "/") // test_<random>: "test_" then 26 characters
+	cfg := b.cfg
+	cfg.TenantDatabasePrefix = "test_"
+	ts := openTenants(t, cfg, postgres.TenantsOptions{})
+
+	_, err = ts.Create(t.Context(), strings.TrimPrefix(control, "test_"), "Control")
+	require.Equal(t, domain.ECONFLICT, domain.ErrorCode(err), "%v", err)
+	require.NoError(t, ts.Ping(t.Context()), "the control database is untouched")
+}
+
+// Touching many tenants keeps at most TENANT_POOL_CACHE pools, and so a
+// bounded number of connections to tenant databases.
+func TestDatabasePoolCacheIsBounded(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	tenants := make([]domain.Tenant, 6)
+	for i := range tenants {
+		tenants[i] = b.create(t, fmt.Sprintf("tenant-%d", i))
+	}
+	cfg := b.cfg
+	cfg.TenantPoolCache = 2
+	ts := openTenants(t, cfg, postgres.TenantsOptions{})
+
+	for range 2 {
+		for _, tn := range tenants {
+			createProjects(t, ts, tn, tn.Slug, 1)
+			require.LessOrEqual(t, postgres.OpenPools(ts), 2)
+		}
+	}
+	require.Eventually(t, func() bool {
+		var conns int
+		err := postgres.ControlPool(ts).QueryRow(t.Context(),
+			`SELECT count(*) FROM pg_stat_activity WHERE starts_with(datname, $1) AND application_name = 'test'`,
+			cfg.TenantDatabasePrefix).Scan(&conns)
+		return err == nil && conns <= 2*cfg.TenantPoolMaxConns
+	}, 10*time.Second, 50*time.Millisecond, "evicted pools closed their connections")
+}
+
+// A pool evicted while a transaction runs on it stays open until that
+// transaction is done, then closes.
+func TestDatabaseEvictionWaitsForTheLastUser(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme, globex, hooli := b.create(t, "acme"), b.create(t, "globex"), b.create(t, "hooli")
+	cfg := b.cfg
+	cfg.TenantPoolCache = 1
+	ts := openTenants(t, cfg, postgres.TenantsOptions{})
+
+	inside, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- ts.InTenant(t.Context(), acme, func(ctx context.Context, q *tenantdb.Queries) error {
+			close(inside)
+			<-release
+			_, err := q.CreateProject(ctx, "survived eviction")
+			return err
+		})
+	}()
+	<-inside
+	createProjects(t, ts, globex, "globex", 1) // evicts acme's pool, in use
+	createProjects(t, ts, hooli, "hooli", 1)
+	require.Equal(t, 2, postgres.OpenPools(ts), "hooli's, and acme's until its transaction ends")
+	close(release)
+	require.NoError(t, <-done)
+	require.Equal(t, 1, postgres.OpenPools(ts))
+	require.Equal(t, []string{"survived eviction"}, names(listAll(t, ts, acme)))
+}
+
+// Tenants alternate on one connection each (TENANT_POOL_MAX_CONNS=1),
+// committing and rolling back: a rolled-back transaction leaves nothing in
+// its tenant's database, and the next transaction, on the same connection,
+// is in the same database and sees only what was committed.
+// A handler that panics inside a tenant transaction (recovered above it,
+// as the HTTP server's middleware does) gives its connection back, rolled
+// back: the pool's single connection serves the next transaction, and the
+// pool closes instead of waiting forever for it.
+func TestDatabasePanicInATransactionGivesTheConnectionBack(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme := b.create(t, "acme")
+	cfg := b.cfg
+	cfg.TenantPoolMaxConns = 1
+	ts, err := postgres.OpenTenants(t.Context(), cfg, postgres.TenantsOptions{AppName: "test"})
+	require.NoError(t, err)
+
+	func() {
+		defer func() { require.Equal(t, "handler bug", recover()) }()
+		_ = ts.InTenantTx(t.Context(), acme, func(ctx context.Context, tx pgx.Tx) error {
+			_, createErr := tenantdb.New(tx).CreateProject(ctx, "never committed")
+			require.NoError(t, createErr)
+			panic("handler bug")
+		})
+	}()
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var names []string
+	err = ts.InTenantTx(ctx, acme, func(ctx context.Context, tx pgx.Tx) error {
+		rows, queryErr := tx.Query(ctx, `SELECT name FROM projects`)
+		if queryErr != nil {
+			return queryErr
+		}
+		names, queryErr = pgx.CollectRows(rows, pgx.RowTo[string])
+		return queryErr
+	})
+	require.NoError(t, err, "the only connection is free again")
+	require.Empty(t, names, "the panicking transaction was rolled back")
+
+	closed := make(chan struct{})
+	go func() {
+		ts.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("closing the tenants waits for a connection never given back")
+	}
+}
+
+func TestDatabaseAlternatingCommitAndRollback(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme, globex := b.create(t, "acme"), b.create(t, "globex")
+	cfg := b.cfg
+	cfg.TenantPoolMaxConns = 1
+	ts := openTenants(t, cfg, postgres.TenantsOptions{})
+
+	rollback := errors.New("roll back")
+	pids := map[string]int{}
+	committed := map[string][]string{}
+	for round := range 3 {
+		for _, tn := range []domain.Tenant{acme, globex} {
+			for _, want := range []error{nil, rollback} {
+				name := fmt.Sprintf("%s-%d-%v", tn.Slug, round, want == nil)
+				err := ts.InTenantTx(t.Context(), tn, func(ctx context.Context, tx pgx.Tx) error {
+					var database string
+					var pid int
+					require.NoError(t, tx.QueryRow(ctx, `SELECT current_database(), pg_backend_pid()`).Scan(&database, &pid))
+					require.Equal(t, b.cfg.TenantDatabasePrefix+tn.Slug, database)
+					if first, seen := pids[tn.Slug]; seen {
+						require.Equal(t, first, pid, "one connection per tenant")
+					}
+					pids[tn.Slug] = pid
+					if _, err := tenantdb.New(tx).CreateProject(ctx, name); err != nil {
+						return err
+					}
+					return want
+				})
+				require.ErrorIs(t, err, want)
+				if want == nil {
+					committed[tn.Slug] = append(committed[tn.Slug], name)
+				}
+				require.ElementsMatch(t, committed[tn.Slug], names(listAll(t, ts, tn)), "round %d", round)
+			}
+		}
+	}
+	require.NotEqual(t, pids["acme"], pids["globex"])
+}
+
+// The remains of a creation that died half-way, its database included (it
+// was created, and half migrated, before the process died), are cleared up
+// by the next creation of the slug: the leftover database is dropped and a
+// new one made.
+func TestDatabaseInterruptedCreationDropsTheLeftoverDatabase(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	name := b.cfg.TenantDatabasePrefix + "acme"
+	_, err := db.New(postgres.ControlPool(b.tenants)).InsertTenant(t.Context(), db.InsertTenantParams{Slug: "acme", Name: "Died half-way"})
+	require.NoError(t, err)
+	_, err = postgres.ControlPool(b.tenants).Exec(t.Context(), "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	require.NoError(t, err)
+	leftover := tenantDatabaseConn(t, b, name)
+	_, err = leftover.Exec(t.Context(), `CREATE TABLE half_migrated (id int)`)
+	require.NoError(t, err)
+	require.NoError(t, leftover.Close(t.Context()))
+
+	acme := b.create(t, "acme")
+	require.Equal(t, "Tenant acme", acme.Name)
+	err = b.tenants.InTenantTx(t.Context(), acme, func(ctx context.Context, tx pgx.Tx) error {
+		var gone bool
+		require.NoError(t, tx.QueryRow(ctx, `SELECT to_regclass('half_migrated') IS NULL`).Scan(&gone))
+		require.True(t, gone, "the leftover database was dropped, not reused")
+		return nil
+	})
+	require.NoError(t, err)
+	createProjects(t, b.tenants, acme, "after-recovery", 1)
+}
+
+// tenantDatabaseConn connects to database name on the test's server.
+func tenantDatabaseConn(t *testing.T, b *tenantsBundle, name string) *pgx.Conn {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(b.cfg.URL)
+	require.NoError(t, err)
+	cfg.Database = name
+	conn, err := pgx.ConnectConfig(t.Context(), cfg)
+	require.NoError(t, err)
+	return conn
+}
+
+// The longest prefix TENANT_DATABASE_PREFIX allows and the longest slug make
+// a database name of exactly 63 bytes, Postgres' limit: never truncated, so
+// two long slugs that differ only in their last character get two databases.
+func TestDatabaseLongestNames(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	cfg := b.cfg
+	// Starts with the test's own prefix, so the test's cleanup drops them.
+	cfg.TenantDatabasePrefix += strings.Repeat("x", config.MaxTenantDatabasePrefix-len(cfg.TenantDatabasePrefix))
+	require.Len(t, cfg.TenantDatabasePrefix, config.MaxTenantDatabasePrefix)
+	ts := openTenants(t, cfg, postgres.TenantsOptions{})
+
+	stem := strings.Repeat("a", domain.SlugMaxLength-1)
+	for _, slug := range []string{stem + "1", stem + "2"} {
+		tn, err := ts.Create(t.Context(), slug, "Long")
+		require.NoError(t, err, slug)
+		createProjects(t, ts, tn, slug[len(slug)-1:], 1)
+		database := currentDatabase(t, ts, tn)
+		require.Len(t, database, 63)
+		require.Equal(t, cfg.TenantDatabasePrefix+slug, database, "never truncated")
+	}
+	for _, slug := range []string{stem + "1", stem + "2"} {
+		tn, err := ts.Resolve(t.Context(), slug)
+		require.NoError(t, err)
+		require.Equal(t, []string{slug[len(slug)-1:] + "-1"}, names(listAll(t, ts, tn)), "each sees only its own")
+	}
+}

@@ -1,0 +1,479 @@
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"log/slog"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"ledger.internal/svc/internal/config"
+	"ledger.internal/svc/internal/domain"
+	"ledger.internal/svc/internal/postgres/db"
+	"ledger.internal/svc/internal/postgres/tenantdb"
+)
+
+// tenantMigrations holds the tenant tables' schema: numbered goose SQL files
+// that run once per tenant, inside the tenant's own database.
+//
+//go:embed tenantmigrations/*.sql
+var tenantMigrations embed.FS
+
+// DefaultResolveTTL is how long a resolved tenant is cached. A change to a
+// tenant, made by any process, is invalidated in every process as soon as
+// it commits (see tenant_watch.go); the TTL is the backstop for the moments
+// a process is not listening. Unknown slugs are never cached, so a new
+// tenant resolves everywhere as soon as it is created.
+const DefaultResolveTTL = 10 * time.Second
+
+// TenantsOptions tunes OpenTenants; the zero value is the production setup.
+type TenantsOptions struct {
+	// AppName is the application_name of the connections.
+	AppName string
+	// Migrations replaces the embedded tenant migrations (tests inject
+	// failing ones); nil means the embedded ones.
+	Migrations fs.FS
+	// ResolveTTL replaces DefaultResolveTTL when positive.
+	ResolveTTL time.Duration
+	// Logger receives the tenant change listener's reconnections; nil
+	// discards them.
+	Logger *slog.Logger
+	// MaxConnsAtLeast raises the connection limit of the control-plane pool to at least this many, so that a
+	// worker has one per running job. Zero keeps pgx's default;
+	// pool_max_conns in DATABASE_URL wins over both.
+	MaxConnsAtLeast int32
+}
+
+// Tenants is the tenant registry in the control plane and the only way to
+// reach tenant data: InTenant runs a function in a transaction confined to
+// one tenant. How it is confined depends on the tenancy mode (database
+// here; see tenant_database.go), the API does not.
+type Tenants struct {
+	pool       *pgxpool.Pool
+	queries    *db.Queries
+	storage    *tenantStorage
+	cache      *tenantCache
+	watch      *tenantWatch
+	migrations fs.FS
+	versions   []int64 // versions of the tenant migrations, ascending
+}
+
+// OpenTenants connects to the control plane and the tenant storage
+// described by cfg. Close it when done.
+func OpenTenants(ctx context.Context, cfg config.Database, opts TenantsOptions) (*Tenants, error) {
+	fsys := opts.Migrations
+	if fsys == nil {
+		sub, err := fs.Sub(tenantMigrations, "tenantmigrations")
+		if err != nil {
+			return nil, fmt.Errorf("tenant migrations: %w", err)
+		}
+		fsys = sub
+	}
+	versions, err := migrationVersions(fsys)
+	if err != nil {
+		return nil, err
+	}
+	ttl := opts.ResolveTTL
+	if ttl <= 0 {
+		ttl = DefaultResolveTTL
+	}
+	var sizing []Option
+	if opts.MaxConnsAtLeast > 0 {
+		sizing = append(sizing, MinMaxConns(opts.MaxConnsAtLeast))
+	}
+	pool, err := open(ctx, cfg.URL, opts.AppName, configureTenantPool, sizing...)
+	if err != nil {
+		return nil, err
+	}
+	ts := &Tenants{
+		pool:       pool,
+		queries:    db.New(pool),
+		cache:      newTenantCache(ttl, time.Now),
+		migrations: fsys,
+		versions:   versions,
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	ts.watch = newTenantWatch(ts, pool.Config().ConnConfig.Copy(), logger)
+	ts.storage, err = newTenantStorage(ctx, ts, cfg, opts.AppName)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return ts, nil
+}
+
+// Close releases every connection.
+func (ts *Tenants) Close() {
+	ts.watch.stop()
+	ts.storage.close()
+	ts.pool.Close()
+}
+
+// Ping checks that the control-plane database answers.
+func (ts *Tenants) Ping(ctx context.Context) error {
+	return ts.pool.Ping(ctx)
+}
+
+// LatestVersion is the newest tenant migration this binary knows.
+func (ts *Tenants) LatestVersion() int64 {
+	if len(ts.versions) == 0 {
+		return 0
+	}
+	return ts.versions[len(ts.versions)-1]
+}
+
+// InTenant runs fn in a transaction confined to tenant t and commits it when
+// fn returns nil (otherwise it rolls back and returns fn's error). The
+// queries fn gets see and change t's data only; the confinement ends with
+// the transaction, so the pooled connection never carries t into another
+// request. A zero Tenant is refused: there is no tenant-less way in.
+func (ts *Tenants) InTenant(ctx context.Context, t domain.Tenant, fn func(context.Context, *tenantdb.Queries) error) error {
+	return ts.inTenantTx(ctx, t, func(tx pgx.Tx) error {
+		return fn(ctx, tenantdb.New(tx))
+	})
+}
+
+// InTenantTx is InTenant for code that needs the transaction itself rather
+// than the tenant queries: background jobs, whose handlers take a pgx.Tx
+// (see jobs.TenantsScope), and the tests that attack the confinement with
+// hand-written SQL. The confinement is the same. Write unqualified SQL: a
+// schema-qualified name would step past search_path in schema mode.
+func (ts *Tenants) InTenantTx(ctx context.Context, t domain.Tenant, fn func(context.Context, pgx.Tx) error) error {
+	return ts.inTenantTx(ctx, t, func(tx pgx.Tx) error {
+		return fn(ctx, tx)
+	})
+}
+
+// inTenantTx runs fn in a transaction confined to t.
+func (ts *Tenants) inTenantTx(ctx context.Context, t domain.Tenant, fn func(pgx.Tx) error) error {
+	if t.ID == "" {
+		return domain.Errorf(domain.EINTERNAL, "tenant-scoped work without a tenant")
+	}
+	// The slug was validated when the tenant was created; checking again
+	// costs nothing and keeps a forged Tenant away from the names below.
+	if err := domain.ValidateSlugSyntax(t.Slug); err != nil {
+		return domain.Wrap(err, domain.EINTERNAL, "tenant with a malformed slug")
+	}
+	return ts.storage.inTenant(ctx, t, fn)
+}
+
+// Resolve returns the active tenant called slug, from the cache when it
+// was resolved within the TTL and has not changed since. An unknown,
+// malformed, not yet active or suspended slug is ENOTFOUND, with the same
+// message whichever it is: a suspended tenant is served to no one, and
+// answers exactly as a slug never taken does, so suspension tells nobody
+// the tenant exists. A malformed slug never reaches the database.
+func (ts *Tenants) Resolve(ctx context.Context, slug string) (domain.Tenant, error) {
+	if domain.ValidateSlugSyntax(slug) != nil {
+		return domain.Tenant{}, domain.Errorf(domain.ENOTFOUND, "no tenant %q", truncateSlug(slug))
+	}
+	if t, ok := ts.cache.get(slug); ok {
+		return t, nil
+	}
+	gen := ts.cache.begin()
+	row, err := ts.queries.GetActiveTenantBySlug(ctx, slug)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.Tenant{}, domain.Errorf(domain.ENOTFOUND, "no tenant %q", slug)
+	}
+	if err != nil {
+		return domain.Tenant{}, fmt.Errorf("resolve tenant: %w", err)
+	}
+	t := tenantFromRow(row)
+	// Listening starts with the first tenant cached; a change made before
+	// LISTEN is in place is covered by the cache being cleared then.
+	ts.watch.start(ctx)
+	ts.cache.put(t, gen)
+	return t, nil
+}
+
+// Suspend stops serving the tenant called slug: it resolves nowhere (as an
+// unknown slug), in this process at once and in every other as soon as the
+// change commits. Its data, storage and slug are kept; Resume brings it
+// back. Suspending a suspended tenant changes nothing. A slug with no
+// active or suspended tenant is ENOTFOUND.
+func (ts *Tenants) Suspend(ctx context.Context, slug string) (domain.Tenant, error) {
+	return ts.setSuspended(ctx, slug, true)
+}
+
+// Resume serves a suspended tenant again, everywhere, as Suspend stops it.
+// Resuming an active tenant changes nothing.
+func (ts *Tenants) Resume(ctx context.Context, slug string) (domain.Tenant, error) {
+	return ts.setSuspended(ctx, slug, false)
+}
+
+func (ts *Tenants) setSuspended(ctx context.Context, slug string, suspended bool) (domain.Tenant, error) {
+	if domain.ValidateSlugSyntax(slug) != nil {
+		return domain.Tenant{}, domain.Errorf(domain.ENOTFOUND, "no tenant %q", truncateSlug(slug))
+	}
+	row, err := ts.queries.SetTenantSuspended(ctx, db.SetTenantSuspendedParams{Slug: slug, Suspended: suspended})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.Tenant{}, domain.Errorf(domain.ENOTFOUND, "no tenant %q", slug)
+	}
+	if err != nil {
+		return domain.Tenant{}, fmt.Errorf("change tenant %q: %w", slug, err)
+	}
+	// The trigger's notification reaches this process too, a moment later;
+	// this one need not wait for it.
+	ts.cache.invalidate(slug)
+	return tenantFromRow(row), nil
+}
+
+// Get returns the tenant called slug, active or suspended (Suspended says
+// which), for operators and the worker. Requests resolve tenants with
+// Resolve, which never returns a suspended one. A slug with no such tenant
+// is ENOTFOUND.
+func (ts *Tenants) Get(ctx context.Context, slug string) (domain.Tenant, error) {
+	if domain.ValidateSlugSyntax(slug) != nil {
+		return domain.Tenant{}, domain.Errorf(domain.ENOTFOUND, "no tenant %q", truncateSlug(slug))
+	}
+	row, err := ts.queries.GetTenantBySlug(ctx, slug)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && row.State != "active" && row.State != "suspended") {
+		return domain.Tenant{}, domain.Errorf(domain.ENOTFOUND, "no tenant %q", slug)
+	}
+	if err != nil {
+		return domain.Tenant{}, fmt.Errorf("get tenant %q: %w", slug, err)
+	}
+	return tenantFromRow(row), nil
+}
+
+// List returns up to limit tenants, active and suspended (Suspended says
+// which), ordered by slug, starting after afterSlug ("" for the first page).
+// It is the operators' view; members list theirs through identity.
+func (ts *Tenants) List(ctx context.Context, afterSlug string, limit int) ([]domain.Tenant, error) {
+	rows, err := ts.queries.ListTenants(ctx, db.ListTenantsParams{
+		AfterSlug: afterSlug,
+		MaxItems:  clampLimit(limit),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	out := make([]domain.Tenant, len(rows))
+	for i, r := range rows {
+		out[i] = tenantFromRow(r)
+	}
+	return out, nil
+}
+
+// Create registers a tenant, provisions its storage and migrates it. It
+// either returns an active tenant or leaves nothing behind: no tenant row,
+// and no database it made. Invalid input is EINVALID; a taken slug
+// ECONFLICT.
+//
+// While it works it holds an advisory lock on the slug (released by
+// Postgres if this process dies) and the tenant row stays in state
+// provisioning, which never resolves. A row still provisioning when the lock
+// is free is therefore the remains of an attempt that died half-way; Create
+// clears it up and starts again.
+func (ts *Tenants) Create(ctx context.Context, slug, name string) (domain.Tenant, error) {
+	return ts.CreateOwned(ctx, slug, name, "")
+}
+
+// CreateOwned is Create for a user, who becomes the tenant's owner in the
+// transaction that activates it: an active tenant created this way is
+// never without its owner. owner "" creates a tenant without members (the
+// tenant create command).
+func (ts *Tenants) CreateOwned(ctx context.Context, slug, name, owner string) (domain.Tenant, error) {
+	if err := domain.ValidateSlug(slug); err != nil {
+		return domain.Tenant{}, err
+	}
+	if err := domain.ValidateTenantName(name); err != nil {
+		return domain.Tenant{}, err
+	}
+	// One connection does all of the work (goose migrations aside, which
+	// connect on their own), so concurrent creations never wait for each
+	// other's pooled connections.
+	conn, acquireErr := ts.pool.Acquire(ctx)
+	if acquireErr != nil {
+		return domain.Tenant{}, fmt.Errorf("create tenant: %w", acquireErr)
+	}
+	defer conn.Release()
+	unlock, lockErr := lockSlug(ctx, conn, slug)
+	if lockErr != nil {
+		return domain.Tenant{}, lockErr
+	}
+	defer unlock()
+
+	if err := ts.clearInterruptedAttempt(ctx, conn, slug); err != nil {
+		return domain.Tenant{}, err
+	}
+	q := db.New(conn)
+	row, err := q.InsertTenant(ctx, db.InsertTenantParams{Slug: slug, Name: name})
+	if isUniqueViolation(err) {
+		return domain.Tenant{}, domain.Errorf(domain.ECONFLICT, "slug %q is taken", slug)
+	}
+	if err != nil {
+		return domain.Tenant{}, fmt.Errorf("register tenant: %w", err)
+	}
+	t := tenantFromRow(row)
+	// provision removes whatever storage it made when it fails.
+	if err := ts.storage.provision(ctx, conn, t); err != nil {
+		return domain.Tenant{}, ts.undo(ctx, conn, t, false, err)
+	}
+	if err := activate(ctx, conn, row.ID, owner); err != nil {
+		return domain.Tenant{}, ts.undo(ctx, conn, t, true, fmt.Errorf("activate tenant: %w", err))
+	}
+	return t, nil
+}
+
+// activate makes a provisioned tenant active and, when owner is set, that
+// user its owner, in one transaction.
+func activate(ctx context.Context, conn *pgxpool.Conn, tenantID pgtype.UUID, owner string) error {
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		if err := q.ActivateTenant(ctx, tenantID); err != nil {
+			return err
+		}
+		if owner == "" {
+			return nil
+		}
+		_, err := q.InsertMembership(ctx, db.InsertMembershipParams{TenantID: tenantID, UserID: pgUUID(owner), Role: domain.RoleOwner})
+		return err
+	})
+}
+
+// lockSlug takes the session advisory lock that serialises work on a slug's
+// tenant, on conn. unlock releases it; if that fails the connection is
+// closed instead (which releases it too), so the pool never hands out a
+// connection still holding the lock.
+func lockSlug(ctx context.Context, conn *pgxpool.Conn, slug string) (unlock func(), err error) {
+	key := slugLockKey(slug)
+	var locked bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&locked); err != nil {
+		return nil, fmt.Errorf("lock slug: %w", err)
+	}
+	if !locked {
+		return nil, domain.Errorf(domain.ECONFLICT, "tenant %q is being created or changed right now; try again", slug)
+	}
+	return func() {
+		unlockCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(unlockCtx, `SELECT pg_advisory_unlock($1)`, key); err != nil {
+			_ = conn.Conn().Close(unlockCtx)
+		}
+	}, nil
+}
+
+// undo removes the tenant row an attempt to create t inserted (and, when
+// storage is true, the storage it provisioned) and returns cause. It runs
+// even when ctx is cancelled (a client hanging up must not leave a half
+// tenant), bounded by its own timeout.
+func (ts *Tenants) undo(ctx context.Context, conn db.DBTX, t domain.Tenant, storage bool, cause error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	var errs []error
+	if storage {
+		if err := ts.storage.deprovision(ctx, conn, t); err != nil {
+			errs = append(errs, fmt.Errorf("remove storage: %w", err))
+		}
+	}
+	if err := db.New(conn).DeleteTenant(ctx, pgUUID(t.ID)); err != nil {
+		errs = append(errs, fmt.Errorf("remove tenant row: %w", err))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("create tenant %q: %w (and undoing it failed: %w)", t.Slug, cause, errors.Join(errs...))
+	}
+	return cause
+}
+
+// clearInterruptedAttempt removes the remains of an earlier Create of slug
+// that died while provisioning. The caller holds the slug's lock, so no
+// live attempt can be working on them.
+func (ts *Tenants) clearInterruptedAttempt(ctx context.Context, conn db.DBTX, slug string) error {
+	q := db.New(conn)
+	row, err := q.GetTenantBySlug(ctx, slug)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("look up tenant: %w", err)
+	}
+	if row.State != "provisioning" {
+		return domain.Errorf(domain.ECONFLICT, "slug %q is taken", slug)
+	}
+	if err := ts.storage.deprovision(ctx, conn, tenantFromRow(row)); err != nil {
+		return fmt.Errorf("clear interrupted creation of %q: %w", slug, err)
+	}
+	if err := q.DeleteTenant(ctx, row.ID); err != nil {
+		return fmt.Errorf("clear interrupted creation of %q: %w", slug, err)
+	}
+	return nil
+}
+
+// slugLockKey maps a slug to an advisory lock key. Two slugs sharing a key
+// only serialise their creation.
+func slugLockKey(slug string) int64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte("tenant-create:" + slug))
+	return int64(h.Sum64()) //nolint:gosec // G115: any 64 bits make a lock key; wrapping is fine
+}
+
+func tenantFromRow(r db.Tenant) domain.Tenant {
+	return domain.Tenant{
+		ID:        r.ID.String(),
+		Slug:      r.Slug,
+		Name:      r.Name,
+		CreatedAt: r.CreatedAt.Time,
+		Suspended: r.State == "suspended",
+	}
+}
+
+// pgUUID converts a UUID string that came from the database back.
+func pgUUID(id string) pgtype.UUID {
+	var u pgtype.UUID
+	if err := u.Scan(id); err != nil {
+		return pgtype.UUID{}
+	}
+	return u
+}
+
+// clampLimit keeps a page size between 1 and 1000.
+func clampLimit(limit int) int32 {
+	return int32(min(max(limit, 1), 1000))
+}
+
+func truncateSlug(s string) string {
+	if len(s) > domain.SlugMaxLength {
+		return s[:domain.SlugMaxLength] + "…"
+	}
+	return s
+}
+
+func isUniqueViolation(err error) bool {
+	pgErr, ok := errors.AsType[*pgconn.PgError](err)
+	return ok && pgErr.Code == "23505"
+}
+
+// migrationVersions lists the versions of the goose SQL files in fsys
+// (NNNNN_name.sql), ascending.
+func migrationVersions(fsys fs.FS) ([]int64, error) {
+	names, err := fs.Glob(fsys, "*.sql")
+	if err != nil {
+		return nil, fmt.Errorf("tenant migrations: %w", err)
+	}
+	versions := make([]int64, 0, len(names))
+	for _, name := range names {
+		prefix, _, ok := strings.Cut(path.Base(name), "_")
+		v, err := strconv.ParseInt(prefix, 10, 64)
+		if !ok || err != nil || v < 1 {
+			return nil, fmt.Errorf("tenant migration %s: name must start with a version number and an underscore", name)
+		}
+		versions = append(versions, v)
+	}
+	slices.Sort(versions)
+	return versions, nil
+}

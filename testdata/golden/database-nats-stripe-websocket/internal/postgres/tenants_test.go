@@ -1,0 +1,601 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"ledger.internal/svc/internal/config"
+	"ledger.internal/svc/internal/domain"
+	"ledger.internal/svc/internal/postgres"
+	"ledger.internal/svc/internal/postgres/db"
+	"ledger.internal/svc/internal/postgres/tenantdb"
+	"ledger.internal/svc/internal/testsvc"
+)
+
+// These tests hold every tenancy mode to the same contract: they use only
+// what the code above the data layer uses. Each mode's own file
+// (tenant_database_test.go) attacks its mechanism directly.
+
+// tenantsBundle is what a tenancy test gets: a fresh, migrated environment.
+type tenantsBundle struct {
+	cfg     config.Database
+	tenants *postgres.Tenants
+}
+
+// setupTenants prepares a fresh environment as `migrate` would, and opens
+// the tenant registry on it.
+func setupTenants(tb testing.TB) *tenantsBundle {
+	tb.Helper()
+	cfg := testsvc.NewTenancyConfig(tb)
+	migrateControlPlane(tb, cfg)
+	b := &tenantsBundle{cfg: cfg, tenants: openTenants(tb, cfg, postgres.TenantsOptions{})}
+	report, err := b.tenants.MigrateTenants(tb.Context(), postgres.MigrateOptions{})
+	require.NoError(tb, err)
+	require.Empty(tb, report.Failed())
+	return b
+}
+
+func migrateControlPlane(tb testing.TB, cfg config.Database) {
+	tb.Helper()
+	pool, err := postgres.Open(tb.Context(), cfg.MigrateURL, "test-migrate")
+	require.NoError(tb, err)
+	defer pool.Close()
+	m, err := postgres.NewMigrator(pool)
+	require.NoError(tb, err)
+	defer func() { require.NoError(tb, m.Close()) }()
+	_, err = m.Up(tb.Context())
+	require.NoError(tb, err)
+}
+
+func openTenants(tb testing.TB, cfg config.Database, opts postgres.TenantsOptions) *postgres.Tenants {
+	tb.Helper()
+	opts.AppName = "test"
+	ts, err := postgres.OpenTenants(tb.Context(), cfg, opts)
+	require.NoError(tb, err)
+	tb.Cleanup(ts.Close)
+	return ts
+}
+
+// create creates a tenant and requires success.
+func (b *tenantsBundle) create(t *testing.T, slug string) domain.Tenant {
+	t.Helper()
+	tn, err := b.tenants.Create(t.Context(), slug, "Tenant "+slug)
+	require.NoError(t, err, slug)
+	return tn
+}
+
+// createProjects creates projects named prefix-1 ... prefix-n in tn, one
+// transaction each (so their creation times, which order lists, differ).
+func createProjects(t *testing.T, ts *postgres.Tenants, tn domain.Tenant, prefix string, n int) []tenantdb.Project {
+	t.Helper()
+	out := make([]tenantdb.Project, 0, n)
+	for i := range n {
+		err := ts.InTenant(t.Context(), tn, func(ctx context.Context, q *tenantdb.Queries) error {
+			p, err := q.CreateProject(ctx, fmt.Sprintf("%s-%d", prefix, i+1))
+			out = append(out, p)
+			return err
+		})
+		require.NoError(t, err)
+	}
+	return out
+}
+
+// listAll pages through every project tn sees, two at a time.
+func listAll(t *testing.T, ts *postgres.Tenants, tn domain.Tenant) []tenantdb.Project {
+	t.Helper()
+	var all []tenantdb.Project
+	after := tenantdb.ListProjectsParams{MaxItems: 2}
+	require.NoError(t, after.AfterCreatedAt.Scan("-infinity"))
+	require.NoError(t, after.AfterID.Scan("00000000-0000-0000-0000-000000000000"))
+	for {
+		var page []tenantdb.Project
+		err := ts.InTenant(t.Context(), tn, func(ctx context.Context, q *tenantdb.Queries) error {
+			var err error
+			page, err = q.ListProjects(ctx, after)
+			return err
+		})
+		require.NoError(t, err)
+		all = append(all, page...)
+		if len(page) < 2 {
+			return all
+		}
+		last := page[len(page)-1]
+		after.AfterCreatedAt, after.AfterID = last.CreatedAt, last.ID
+	}
+}
+
+func names(projects []tenantdb.Project) []string {
+	out := make([]string, len(projects))
+	for i, p := range projects {
+		out[i] = p.Name
+	}
+	return out
+}
+
+func TestCreateResolveAndList(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+
+	acme := b.create(t, "acme")
+	require.NotEmpty(t, acme.ID)
+	require.Equal(t, "Tenant acme", acme.Name)
+	b.create(t, "globex")
+
+	got, err := b.tenants.Resolve(t.Context(), "acme")
+	require.NoError(t, err)
+	require.Equal(t, acme.ID, got.ID)
+
+	_, err = b.tenants.Resolve(t.Context(), "initech")
+	require.Equal(t, domain.ENOTFOUND, domain.ErrorCode(err))
+
+	list, err := b.tenants.List(t.Context(), "", 10)
+	require.NoError(t, err)
+	require.Len(t, list, 2)
+	require.Equal(t, "acme", list[0].Slug)
+	list, err = b.tenants.List(t.Context(), "acme", 10)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.Equal(t, "globex", list[0].Slug)
+}
+
+// Slugs are checked before anything reaches Postgres: hostile ones are
+// refused with EINVALID and leave nothing behind; resolving them is a plain
+// not-found that never errors inside the database.
+func TestHostileSlugsAreRefused(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+
+	for _, slug := range []string{
+		`acme"; DROP SCHEMA public CASCADE; --`,
+		"acme'; DROP DATABASE postgres; --",
+		"x' OR '1'='1",
+		`t_acme"."projects`,
+		"ACME", "Acme",
+		"acme\x00", "acme\n",
+		"a", "www", "public", "admin",
+		"-acme", "acme-", "ac--me",
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", // 41
+		"ａｃｍｅ", // full-width letters
+	} {
+		_, err := b.tenants.Create(t.Context(), slug, "Hostile")
+		require.Equal(t, domain.EINVALID, domain.ErrorCode(err), "%q: %v", slug, err)
+
+		_, err = b.tenants.Resolve(t.Context(), slug)
+		require.Equal(t, domain.ENOTFOUND, domain.ErrorCode(err), "%q: %v", slug, err)
+	}
+	list, err := b.tenants.List(t.Context(), "", 100)
+	require.NoError(t, err)
+	require.Empty(t, list)
+
+	_, err = b.tenants.Create(t.Context(), "acme", "")
+	require.Equal(t, domain.EINVALID, domain.ErrorCode(err), "a tenant needs a name")
+}
+
+func TestTakenSlugIsAConflict(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+
+	b.create(t, "acme")
+	_, err := b.tenants.Create(t.Context(), "acme", "Acme again")
+	require.Equal(t, domain.ECONFLICT, domain.ErrorCode(err), "%v", err)
+}
+
+// Racing creations of one slug: exactly one wins, the rest are conflicts,
+// and the winner is whole.
+func TestConcurrentCreationsOfOneSlug(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+
+	const racers = 5
+	errs := make([]error, racers)
+	var wg sync.WaitGroup
+	for i := range racers {
+		wg.Go(func() {
+			_, errs[i] = b.tenants.Create(t.Context(), "acme", "Acme")
+		})
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		if err == nil {
+			won++
+			continue
+		}
+		require.Equal(t, domain.ECONFLICT, domain.ErrorCode(err), "%v", err)
+	}
+	require.Equal(t, 1, won)
+	acme, err := b.tenants.Resolve(t.Context(), "acme")
+	require.NoError(t, err)
+	createProjects(t, b.tenants, acme, "works", 1)
+}
+
+// failingMigrations are the embedded tenant migrations plus one that fails.
+func failingMigrations(t *testing.T) fs.FS {
+	t.Helper()
+	fsys := embeddedTenantMigrations(t)
+	fsys["90000_fails.sql"] = &fstest.MapFile{Data: []byte(`-- +goose Up
+CREATE TABLE half_done (id int);
+SELECT 1 / 0;
+`)}
+	return fsys
+}
+
+// withMigration returns the embedded tenant migrations plus one more.
+func withMigration(tb testing.TB, name, sql string) fstest.MapFS {
+	tb.Helper()
+	fsys := embeddedTenantMigrations(tb)
+	fsys[name] = &fstest.MapFile{Data: []byte(sql)}
+	return fsys
+}
+
+// embeddedTenantMigrations copies the tenant migrations shipped in the repo.
+func embeddedTenantMigrations(tb testing.TB) fstest.MapFS {
+	tb.Helper()
+	dir := os.DirFS("tenantmigrations")
+	names, err := fs.Glob(dir, "*.sql")
+	require.NoError(tb, err)
+	require.NotEmpty(tb, names)
+	out := fstest.MapFS{}
+	for _, name := range names {
+		data, err := fs.ReadFile(dir, name)
+		require.NoError(tb, err)
+		out[name] = &fstest.MapFile{Data: data}
+	}
+	return out
+}
+
+// A tenant whose migrations fail part-way is not created at all: no tenant
+// row in any state, no storage, and the slug is free to try again.
+func TestFailedProvisioningLeavesNoHalfTenant(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	failing := openTenants(t, b.cfg, postgres.TenantsOptions{Migrations: failingMigrations(t)})
+
+	_, err := failing.Create(t.Context(), "acme", "Acme")
+	require.Error(t, err)
+
+	_, err = b.tenants.Resolve(t.Context(), "acme")
+	require.Equal(t, domain.ENOTFOUND, domain.ErrorCode(err))
+	_, err = db.New(postgres.ControlPool(b.tenants)).GetTenantBySlug(t.Context(), "acme")
+	require.ErrorIs(t, err, pgx.ErrNoRows, "no tenant row, not even one still provisioning")
+	require.False(t, storageExists(t, b, "acme"), "the storage made for acme was removed")
+
+	acme := b.create(t, "acme")
+	createProjects(t, b.tenants, acme, "second-try", 1)
+}
+
+// The last step fails, after the storage was made and migrated: the owner
+// (here a user who does not exist) cannot be made a member. The activation
+// rolls back and the creation is undone as a whole.
+func TestFailedActivationLeavesNoHalfTenant(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+
+	_, err := b.tenants.CreateOwned(t.Context(), "acme", "Acme", "0b6f3c8e-9d1a-4f2b-8c3d-5e6f7a8b9c0d")
+	require.Error(t, err)
+	require.ErrorContains(t, err, "activate tenant")
+
+	_, err = db.New(postgres.ControlPool(b.tenants)).GetTenantBySlug(t.Context(), "acme")
+	require.ErrorIs(t, err, pgx.ErrNoRows, "no tenant row, in any state")
+	require.False(t, storageExists(t, b, "acme"), "the storage made for acme was removed")
+	_, err = b.tenants.Resolve(t.Context(), "acme")
+	require.Equal(t, domain.ENOTFOUND, domain.ErrorCode(err))
+
+	acme := b.create(t, "acme")
+	createProjects(t, b.tenants, acme, "second-try", 1)
+}
+
+// A creation that died half-way (the process was killed) leaves a row
+// still provisioning; it never resolves, and the next creation of the slug
+// clears it up and succeeds.
+func TestInterruptedCreationIsClearedUp(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	q := db.New(postgres.ControlPool(b.tenants))
+	_, err := q.InsertTenant(t.Context(), db.InsertTenantParams{Slug: "acme", Name: "Died half-way"})
+	require.NoError(t, err)
+
+	_, err = b.tenants.Resolve(t.Context(), "acme")
+	require.Equal(t, domain.ENOTFOUND, domain.ErrorCode(err), "a tenant still provisioning is not served")
+
+	acme := b.create(t, "acme")
+	require.Equal(t, "Tenant acme", acme.Name)
+	createProjects(t, b.tenants, acme, "after-recovery", 1)
+}
+
+// The heart of it: each tenant sees its own rows and no other's, whether
+// listing, paging or fetching by another tenant's ids.
+func TestTenantsSeeOnlyTheirOwnData(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme, globex := b.create(t, "acme"), b.create(t, "globex")
+
+	acmeProjects := createProjects(t, b.tenants, acme, "acme", 5)
+	globexProjects := createProjects(t, b.tenants, globex, "globex", 3)
+
+	require.Equal(t, []string{"acme-1", "acme-2", "acme-3", "acme-4", "acme-5"}, names(listAll(t, b.tenants, acme)))
+	require.Equal(t, []string{"globex-1", "globex-2", "globex-3"}, names(listAll(t, b.tenants, globex)))
+
+	for _, p := range globexProjects {
+		err := b.tenants.InTenant(t.Context(), acme, func(ctx context.Context, q *tenantdb.Queries) error {
+			_, err := q.GetProject(ctx, p.ID)
+			return err
+		})
+		require.ErrorIs(t, err, pgx.ErrNoRows, "acme must not see globex's project %s", p.ID.String())
+	}
+	err := b.tenants.InTenant(t.Context(), globex, func(ctx context.Context, q *tenantdb.Queries) error {
+		got, err := q.GetProject(ctx, acmeProjects[0].ID)
+		require.ErrorIs(t, err, pgx.ErrNoRows)
+		require.Empty(t, got.Name)
+		return nil
+	})
+	require.NoError(t, err)
+}
+
+// fn's error rolls the transaction back: nothing it wrote stays.
+func TestInTenantRollsBackOnError(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme := b.create(t, "acme")
+
+	boom := errors.New("boom")
+	err := b.tenants.InTenant(t.Context(), acme, func(ctx context.Context, q *tenantdb.Queries) error {
+		if _, err := q.CreateProject(ctx, "doomed"); err != nil {
+			return err
+		}
+		return boom
+	})
+	require.ErrorIs(t, err, boom)
+	require.Empty(t, listAll(t, b.tenants, acme))
+}
+
+// There is no tenant-less way in: a zero or forged tenant is refused before
+// any SQL runs.
+func TestInTenantRefusesMissingOrForgedTenants(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+
+	for _, forged := range []domain.Tenant{
+		{},
+		{Slug: "acme"},
+		{ID: "3f8c6c1e-7a1b-4c55-9d59-1c0a2b3c4d5e", Slug: `acme"; DROP SCHEMA public; --`},
+		{ID: "3f8c6c1e-7a1b-4c55-9d59-1c0a2b3c4d5e", Slug: "ACME"},
+	} {
+		called := false
+		err := b.tenants.InTenant(t.Context(), forged, func(context.Context, *tenantdb.Queries) error {
+			called = true
+			return nil
+		})
+		require.Equal(t, domain.EINTERNAL, domain.ErrorCode(err), "%+v", forged)
+		require.False(t, called)
+	}
+}
+
+// A resolved tenant is cached. A change nobody hears of (made here with the
+// notifying trigger off, as when a process's listener is down) is still seen
+// within the TTL, the backstop; unknown slugs are never cached, so a new
+// tenant resolves at once.
+func TestResolveCacheExpires(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	// Long enough for the change below to be made well within it on a busy
+	// machine, short enough for the test.
+	ts := openTenants(t, b.cfg, postgres.TenantsOptions{ResolveTTL: 4 * time.Second})
+	owner, err := pgx.Connect(t.Context(), b.cfg.MigrateURL)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, owner.Close(context.WithoutCancel(t.Context()))) }()
+
+	_, err = ts.Resolve(t.Context(), "acme")
+	require.Equal(t, domain.ENOTFOUND, domain.ErrorCode(err))
+	acme := b.create(t, "acme")
+	got, err := ts.Resolve(t.Context(), "acme")
+	require.NoError(t, err, "unknown slugs are not cached: a new tenant resolves at once")
+	require.Equal(t, acme.ID, got.ID)
+	// Listening starts with a clean cache; cache acme after that.
+	postgres.WaitListening(t, ts)
+	_, err = ts.Resolve(t.Context(), "acme")
+	require.NoError(t, err)
+	require.True(t, postgres.Cached(ts, "acme"))
+
+	err = pgx.BeginFunc(t.Context(), owner, func(tx pgx.Tx) error {
+		_, execErr := tx.Exec(t.Context(), `
+			ALTER TABLE tenants DISABLE TRIGGER tenants_notify_changed;
+			UPDATE tenants SET state = 'suspended' WHERE slug = 'acme';
+			ALTER TABLE tenants ENABLE TRIGGER tenants_notify_changed`)
+		return execErr
+	})
+	require.NoError(t, err)
+	_, err = ts.Resolve(t.Context(), "acme")
+	require.NoError(t, err, "still cached: nobody heard of the change")
+	require.Eventually(t, func() bool {
+		_, err := ts.Resolve(t.Context(), "acme")
+		return domain.ErrorCode(err) == domain.ENOTFOUND
+	}, 15*time.Second, 20*time.Millisecond, "the cache entry expires")
+}
+
+// Two registries on one database stand for two processes, each with its
+// own cache and a TTL far longer than the test: a tenant changed through
+// one stops resolving (or resolves anew) in the other within moments, by
+// the notification the change sends, however it was made.
+func TestTenantChangesReachEveryProcess(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme := b.create(t, "acme")
+	serving := openTenants(t, b.cfg, postgres.TenantsOptions{ResolveTTL: time.Hour})
+	operator := openTenants(t, b.cfg, postgres.TenantsOptions{ResolveTTL: time.Hour})
+
+	resolves := func(ts *postgres.Tenants) bool {
+		_, err := ts.Resolve(t.Context(), "acme")
+		if err != nil {
+			require.Equal(t, domain.ENOTFOUND, domain.ErrorCode(err), "%v", err)
+		}
+		return err == nil
+	}
+	require.True(t, resolves(serving))
+	postgres.WaitListening(t, serving)
+	require.True(t, resolves(serving))
+	require.True(t, postgres.Cached(serving, "acme"))
+	require.True(t, resolves(operator))
+
+	suspended, err := operator.Suspend(t.Context(), "acme")
+	require.NoError(t, err)
+	require.Equal(t, acme.ID, suspended.ID)
+	require.False(t, resolves(operator), "the process that suspends sees it at once")
+	require.Eventually(t, func() bool { return !resolves(serving) }, 5*time.Second, 10*time.Millisecond,
+		"the other process hears of the suspension long before its TTL")
+
+	_, err = operator.Resume(t.Context(), "acme")
+	require.NoError(t, err)
+	// Resolving may race the resumption's own notification, which then
+	// drops the entry again: resolve until it stays cached.
+	require.Eventually(t, func() bool { return resolves(serving) && postgres.Cached(serving, "acme") }, 5*time.Second, 10*time.Millisecond)
+
+	// A change made outside the app (psql) notifies too.
+	_, err = postgres.ControlPool(operator).Exec(t.Context(), `UPDATE tenants SET name = 'Acme, renamed' WHERE slug = 'acme'`)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		got, err := serving.Resolve(t.Context(), "acme")
+		return err == nil && got.Name == "Acme, renamed"
+	}, 5*time.Second, 10*time.Millisecond)
+}
+
+// The listening connection dies (the server restarted, a proxy cut it):
+// the listener connects again, and changes reach the process as before.
+func TestTenantChangeListenerReconnects(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	b.create(t, "acme")
+	serving := openTenants(t, b.cfg, postgres.TenantsOptions{ResolveTTL: time.Hour})
+
+	_, err := serving.Resolve(t.Context(), "acme")
+	require.NoError(t, err)
+	first := postgres.WaitListening(t, serving)
+	var terminated bool
+	err = postgres.ControlPool(b.tenants).QueryRow(t.Context(), `SELECT pg_terminate_backend($1)`, int64(first)).Scan(&terminated)
+	require.NoError(t, err)
+	require.True(t, terminated)
+	require.Eventually(t, func() bool {
+		pid := postgres.ListeningPID(serving)
+		return pid != 0 && pid != first
+	}, 10*time.Second, 10*time.Millisecond, "listening again, on a new connection")
+
+	_, err = serving.Resolve(t.Context(), "acme")
+	require.NoError(t, err)
+	require.True(t, postgres.Cached(serving, "acme"))
+	_, err = b.tenants.Suspend(t.Context(), "acme")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, err := serving.Resolve(t.Context(), "acme")
+		return domain.ErrorCode(err) == domain.ENOTFOUND
+	}, 5*time.Second, 10*time.Millisecond)
+}
+
+// A quiet listener checks its connection every heartbeat; the checks
+// neither drop the connection nor deafen it.
+func TestTenantChangeListenerHeartbeat(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	b.create(t, "acme")
+	serving := openTenants(t, b.cfg, postgres.TenantsOptions{ResolveTTL: time.Hour})
+	postgres.SetWatchHeartbeat(serving, 20*time.Millisecond)
+
+	_, err := serving.Resolve(t.Context(), "acme")
+	require.NoError(t, err)
+	pid := postgres.WaitListening(t, serving)
+	require.Eventually(t, func() bool { return postgres.WatchPings(serving) >= 3 }, 10*time.Second, 10*time.Millisecond,
+		"the listener checks its idle connection on every heartbeat")
+	require.Equal(t, pid, postgres.ListeningPID(serving), "still listening on the same connection")
+
+	_, err = serving.Resolve(t.Context(), "acme")
+	require.NoError(t, err)
+	require.True(t, postgres.Cached(serving, "acme"))
+	_, err = b.tenants.Suspend(t.Context(), "acme")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, err := serving.Resolve(t.Context(), "acme")
+		return domain.ErrorCode(err) == domain.ENOTFOUND
+	}, 5*time.Second, 10*time.Millisecond)
+	require.Equal(t, pid, postgres.ListeningPID(serving))
+}
+
+// A suspended tenant is served to no one and answers exactly as a slug
+// never taken; its data and its slug are kept, and resuming brings it back.
+func TestSuspendAndResume(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme := b.create(t, "acme")
+	b.create(t, "globex")
+	createProjects(t, b.tenants, acme, "acme", 2)
+
+	_, err := b.tenants.Suspend(t.Context(), "acme")
+	require.NoError(t, err)
+	_, err = b.tenants.Suspend(t.Context(), "acme")
+	require.NoError(t, err, "suspending twice changes nothing")
+
+	_, suspendedErr := b.tenants.Resolve(t.Context(), "acme")
+	require.Equal(t, domain.ENOTFOUND, domain.ErrorCode(suspendedErr))
+	_, unknownErr := b.tenants.Resolve(t.Context(), "initech")
+	require.Equal(t, strings.ReplaceAll(domain.ErrorMessage(unknownErr), "initech", "acme"), domain.ErrorMessage(suspendedErr),
+		"no different answer to tell a suspended tenant from none")
+	// Operators still see it, marked.
+	list, err := b.tenants.List(t.Context(), "", 10)
+	require.NoError(t, err)
+	require.Len(t, list, 2)
+	require.Equal(t, "acme", list[0].Slug)
+	require.True(t, list[0].Suspended)
+	require.Equal(t, "globex", list[1].Slug)
+	require.False(t, list[1].Suspended)
+	held, err := b.tenants.Get(t.Context(), "acme")
+	require.NoError(t, err)
+	require.Equal(t, acme.ID, held.ID)
+	require.True(t, held.Suspended)
+	_, err = b.tenants.Create(t.Context(), "acme", "Acme again")
+	require.Equal(t, domain.ECONFLICT, domain.ErrorCode(err), "a suspended tenant keeps its slug")
+
+	for _, change := range []func(context.Context, string) (domain.Tenant, error){b.tenants.Suspend, b.tenants.Resume} {
+		_, err = change(t.Context(), "initech")
+		require.Equal(t, domain.ENOTFOUND, domain.ErrorCode(err))
+		_, err = change(t.Context(), `acme'; --`)
+		require.Equal(t, domain.ENOTFOUND, domain.ErrorCode(err))
+	}
+
+	resumed, err := b.tenants.Resume(t.Context(), "acme")
+	require.NoError(t, err)
+	require.Equal(t, acme.ID, resumed.ID)
+	got, err := b.tenants.Resolve(t.Context(), "acme")
+	require.NoError(t, err)
+	require.Equal(t, acme.ID, got.ID)
+	require.Equal(t, []string{"acme-1", "acme-2"}, names(listAll(t, b.tenants, got)), "its data was kept")
+}
+
+// A tenant still being created cannot be suspended (nor resumed into
+// service before its storage is ready).
+func TestProvisioningTenantCannotBeResumed(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	_, err := db.New(postgres.ControlPool(b.tenants)).InsertTenant(t.Context(), db.InsertTenantParams{Slug: "acme", Name: "Half made"})
+	require.NoError(t, err)
+
+	_, err = b.tenants.Resume(t.Context(), "acme")
+	require.Equal(t, domain.ENOTFOUND, domain.ErrorCode(err))
+	_, err = b.tenants.Suspend(t.Context(), "acme")
+	require.Equal(t, domain.ENOTFOUND, domain.ErrorCode(err))
+	_, err = b.tenants.Resolve(t.Context(), "acme")
+	require.Equal(t, domain.ENOTFOUND, domain.ErrorCode(err))
+	_, err = b.tenants.Get(t.Context(), "acme")
+	require.Equal(t, domain.ENOTFOUND, domain.ErrorCode(err), "operators do not see half-made tenants either")
+	list, err := b.tenants.List(t.Context(), "", 10)
+	require.NoError(t, err)
+	require.Empty(t, list)
+}
