@@ -12,12 +12,12 @@ import (
 // Data is the typed view-model every template sees. Templates branch on the
 // derived booleans and on traits (Has) rather than comparing strings: a
 // value's own files, which the blueprint selects, hold what is particular
-// to it.
+// to it. The broker is not here at all: a template can only ask for the
+// traits its value declares.
 type Data struct {
 	Name       string // app name: binary, compose project, README title
 	Module     string // Go module path of the generated repository
 	Tenancy    string // schema | row | database
-	Broker     string // the broker choice; templates ask for its traits instead
 	Billing    string // stripe | none
 	Realtime   string // websocket | none
 	KitVersion string
@@ -38,7 +38,6 @@ func NewData(bp *Blueprint, a Answers, kitVersion string) Data {
 		Name:       a["name"],
 		Module:     a["module"],
 		Tenancy:    a["tenancy"],
-		Broker:     a["broker"],
 		Billing:    a["billing"],
 		Realtime:   a["realtime"],
 		KitVersion: kitVersion,
