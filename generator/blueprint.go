@@ -87,8 +87,12 @@ type Condition map[string][]string
 
 // FileGroup claims template files for a condition.
 type FileGroup struct {
-	When  Condition `yaml:"when"`
-	Paths []string  `yaml:"paths"`
+	When Condition `yaml:"when"`
+	// Has lists traits the answers' choices must bring, so that files of a
+	// capability (the outbox) come with every value that declares it,
+	// without the group naming the values.
+	Has   []string `yaml:"has"`
+	Paths []string `yaml:"paths"`
 }
 
 // DelimRule sets other template delimiters for some paths.
@@ -167,6 +171,11 @@ func (bp *Blueprint) check() error {
 	}
 	for i, g := range bp.Files {
 		checkCond(fmt.Sprintf("files[%d]", i), g.When)
+		for _, t := range g.Has {
+			if _, ok := bp.Traits[t]; !ok {
+				errs = append(errs, fmt.Errorf("files[%d]: unknown trait %q", i, t))
+			}
+		}
 	}
 	for _, m := range bp.Modules {
 		checkCond("module "+m.Path, m.When)
@@ -205,6 +214,20 @@ func (bp *Blueprint) TraitsOf(a Answers) map[string]bool {
 		}
 	}
 	return traits
+}
+
+// hasAll reports whether the answers' choices bring every trait.
+func (bp *Blueprint) hasAll(a Answers, traits []string) bool {
+	if len(traits) == 0 {
+		return true
+	}
+	have := bp.TraitsOf(a)
+	for _, t := range traits {
+		if !have[t] {
+			return false
+		}
+	}
+	return true
 }
 
 // ServicesOf lists the servers a repository rendered from the answers
@@ -310,7 +333,7 @@ func (bp *Blueprint) included(name string, a Answers) bool {
 	for _, g := range bp.Files {
 		for _, p := range g.Paths {
 			if matchPath(p, name) {
-				if g.When.Holds(a) {
+				if g.When.Holds(a) && bp.hasAll(a, g.Has) {
 					return true
 				}
 				claimed = true

@@ -34,6 +34,8 @@ questions:
 files:
   - when: {broker: [redis]}
     paths: [internal/redis/**]
+  - has: [outbox]
+    paths: [internal/outbox.txt.tmpl]
 delims:
   - paths: [.github/**]
     left: "[["
@@ -89,6 +91,7 @@ func main() { fmt.Println(app.Name); _ = os.Args }
 `)},
 		"internal/app/app.go.tmpl":      {Data: []byte("package app\n\n// Name is the app's name.\nconst Name = {{quote .Name}}\n")},
 		"internal/redis/redis.go.tmpl":  {Data: []byte("package redis\n\n// URL is where Redis listens.\nconst URL = \"redis://\"\n")},
+		"internal/outbox.txt.tmpl":      {Data: []byte("{{if .Has \"outbox\"}}// outbox{{end}}\n")},
 		".github/workflows/ci.yml.tmpl": {Data: []byte("name: [[.Name]]\non: push\nenv:\n  X: ${{ github.sha }}\n")},
 		"README.md":                     {Data: []byte("Verbatim {{.Name}}\n")},
 	}
@@ -162,6 +165,12 @@ func main() { fmt.Println(app.Name); _ = os.Args }
 	}
 	if redis.File("internal/redis/redis.go") == nil {
 		t.Error("internal/redis/redis.go missing although broker=redis")
+	}
+	if f := redis.File("internal/outbox.txt"); f == nil || string(f.Content) != "// outbox\n" {
+		t.Errorf("internal/outbox.txt, claimed by the outbox trait redis has, not rendered for it: %v", f)
+	}
+	if plan.File("internal/outbox.txt") != nil {
+		t.Error("internal/outbox.txt rendered for postgres, which has no outbox trait")
 	}
 	if got := string(redis.File("go.sum").Content); got != "example.org/redis v1.2.0 h1:r=\n" {
 		t.Errorf("go.sum not from the redis lock: %q", got)
@@ -285,6 +294,8 @@ files:
     paths: [x]
   - when: {c: [one]}
     paths: [y]
+  - has: [nosuchgrouptrait]
+    paths: [z]
 traits: {outbox: x}
 `
 	bad := fstest.MapFS{"x.yaml": {Data: []byte(manifest + "colour: red\n")}}
@@ -294,7 +305,7 @@ traits: {outbox: x}
 	}
 	bad["x.yaml"] = &fstest.MapFile{Data: []byte(manifest)}
 	_, err = LoadBlueprint(bad, "x")
-	for _, w := range []string{`unknown validator "nosuch"`, `"two" is not a value of "b"`, `unknown question "c"`, `unknown trait "nosuchtrait"`} {
+	for _, w := range []string{`unknown validator "nosuch"`, `"two" is not a value of "b"`, `unknown question "c"`, `unknown trait "nosuchtrait"`, `files[2]: unknown trait "nosuchgrouptrait"`} {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("error does not mention %q: %v", w, err)
 		}
