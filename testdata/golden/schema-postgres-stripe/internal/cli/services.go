@@ -68,6 +68,7 @@ func openServices(ctx context.Context, cfg config.Config, logger *slog.Logger, r
 		s.checks = append(s.checks, httpapi.Check{Name: c.Name, Ping: c.Ping})
 	}
 	jobsCfg := jobs.Config{Pool: s.pool, Logger: logger, Name: cfg.Broker.Namespace, Broker: b}
+
 	if s.jobs, err = jobs.Open(ctx, jobsCfg); err != nil {
 		return nil, err
 	}
