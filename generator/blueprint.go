@@ -25,7 +25,13 @@ type Blueprint struct {
 	Questions []Question  `yaml:"questions"`
 	Files     []FileGroup `yaml:"files"`
 	Delims    []DelimRule `yaml:"delims"`
-	LockKey   []string    `yaml:"lock_key"`
+	// Traits names every capability a choice may declare, with what it
+	// means. Templates ask for traits (Data.Has), never for a value by name,
+	// so a new value is a blueprint entry and its own files.
+	Traits map[string]string `yaml:"traits"`
+	// Services are the servers every generated repository needs (Postgres);
+	// a choice adds its own.
+	Services []Service `yaml:"services"`
 	// Migrations match the generated repository's database migrations,
 	// which an upgrade never rewrites once they may have been applied.
 	Migrations []string `yaml:"migrations"`
@@ -57,6 +63,22 @@ type Choice struct {
 	Value string `yaml:"value"`
 	Label string `yaml:"label"`
 	Help  string `yaml:"help"`
+	// Traits are the capabilities the value brings, from the blueprint's
+	// traits list.
+	Traits []string `yaml:"traits"`
+	// Services are the servers the value needs beside the blueprint's own.
+	Services []Service `yaml:"services"`
+}
+
+// Service is a server a generated repository talks to. The kit's tests
+// derive the services they pass to a generated repository from it.
+type Service struct {
+	Name string `yaml:"name"`
+	// Env is the application's setting that points at the server.
+	Env string `yaml:"env"`
+	// TestEnv is the variable the generated tests read the server from;
+	// they skip without it (fail with SAASKIT_REQUIRE_SERVICES=1).
+	TestEnv string `yaml:"test_env"`
 }
 
 // Condition maps question names to the values that satisfy it; all entries
@@ -65,8 +87,12 @@ type Condition map[string][]string
 
 // FileGroup claims template files for a condition.
 type FileGroup struct {
-	When  Condition `yaml:"when"`
-	Paths []string  `yaml:"paths"`
+	When Condition `yaml:"when"`
+	// Has lists traits the answers' choices must bring, so that files of a
+	// capability (the outbox) come with every value that declares it,
+	// without the group naming the values.
+	Has   []string `yaml:"has"`
+	Paths []string `yaml:"paths"`
 }
 
 // DelimRule sets other template delimiters for some paths.
@@ -145,16 +171,89 @@ func (bp *Blueprint) check() error {
 	}
 	for i, g := range bp.Files {
 		checkCond(fmt.Sprintf("files[%d]", i), g.When)
+		for _, t := range g.Has {
+			if _, ok := bp.Traits[t]; !ok {
+				errs = append(errs, fmt.Errorf("files[%d]: unknown trait %q", i, t))
+			}
+		}
 	}
 	for _, m := range bp.Modules {
 		checkCond("module "+m.Path, m.When)
 	}
-	for _, k := range bp.LockKey {
-		if q := bp.Question(k); q == nil || len(q.Choices) == 0 {
-			errs = append(errs, fmt.Errorf("lock_key: %q is not a question with choices", k))
+	for _, q := range bp.Questions {
+		for _, c := range q.Choices {
+			for _, t := range c.Traits {
+				if _, ok := bp.Traits[t]; !ok {
+					errs = append(errs, fmt.Errorf("question %q: choice %q: unknown trait %q", q.Name, c.Value, t))
+				}
+			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// choices returns the choices the answers select, in question order.
+func (bp *Blueprint) choices(a Answers) []Choice {
+	var out []Choice
+	for _, q := range bp.Questions {
+		for _, c := range q.Choices {
+			if a[q.Name] == c.Value {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// TraitsOf returns the traits the answers' choices bring.
+func (bp *Blueprint) TraitsOf(a Answers) map[string]bool {
+	traits := map[string]bool{}
+	for _, c := range bp.choices(a) {
+		for _, t := range c.Traits {
+			traits[t] = true
+		}
+	}
+	return traits
+}
+
+// hasAll reports whether the answers' choices bring every trait.
+func (bp *Blueprint) hasAll(a Answers, traits []string) bool {
+	if len(traits) == 0 {
+		return true
+	}
+	have := bp.TraitsOf(a)
+	for _, t := range traits {
+		if !have[t] {
+			return false
+		}
+	}
+	return true
+}
+
+// ServicesOf lists the servers a repository rendered from the answers
+// needs: the blueprint's own, then each choice's.
+func (bp *Blueprint) ServicesOf(a Answers) []Service {
+	out := slices.Clone(bp.Services)
+	for _, c := range bp.choices(a) {
+		out = append(out, c.Services...)
+	}
+	return out
+}
+
+// AllServices lists every server any answers may need, each once, in
+// blueprint order: what a test harness passes through to generated repos.
+func (bp *Blueprint) AllServices() []Service {
+	out := slices.Clone(bp.Services)
+	for _, q := range bp.Questions {
+		for _, c := range q.Choices {
+			for _, s := range c.Services {
+				if !slices.Contains(out, s) {
+					out = append(out, s)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // Question returns the question called name, or nil.
@@ -234,7 +333,7 @@ func (bp *Blueprint) included(name string, a Answers) bool {
 	for _, g := range bp.Files {
 		for _, p := range g.Paths {
 			if matchPath(p, name) {
-				if g.When.Holds(a) {
+				if g.When.Holds(a) && bp.hasAll(a, g.Has) {
 					return true
 				}
 				claimed = true

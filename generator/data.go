@@ -1,6 +1,7 @@
 package generator
 
 import (
+	"fmt"
 	"strings"
 	"text/template"
 	"unicode"
@@ -9,12 +10,14 @@ import (
 )
 
 // Data is the typed view-model every template sees. Templates branch on the
-// derived booleans rather than comparing strings.
+// derived booleans and on traits (Has) rather than comparing strings: a
+// value's own files, which the blueprint selects, hold what is particular
+// to it. The broker is not here at all: a template can only ask for the
+// traits its value declares.
 type Data struct {
 	Name       string // app name: binary, compose project, README title
 	Module     string // Go module path of the generated repository
 	Tenancy    string // schema | row | database
-	Broker     string // postgres | redis | nats
 	Billing    string // stripe | none
 	Realtime   string // websocket | none
 	KitVersion string
@@ -22,20 +25,19 @@ type Data struct {
 	TenancySchema   bool
 	TenancyRow      bool
 	TenancyDatabase bool
-	BrokerPostgres  bool
-	BrokerRedis     bool
-	BrokerNATS      bool
 	Stripe          bool
 	WebSocket       bool
+
+	traits map[string]bool   // the traits the chosen values bring
+	known  map[string]string // every trait the blueprint declares
 }
 
 // NewData builds the view-model from validated answers.
-func NewData(a Answers, kitVersion string) Data {
+func NewData(bp *Blueprint, a Answers, kitVersion string) Data {
 	return Data{
 		Name:       a["name"],
 		Module:     a["module"],
 		Tenancy:    a["tenancy"],
-		Broker:     a["broker"],
 		Billing:    a["billing"],
 		Realtime:   a["realtime"],
 		KitVersion: kitVersion,
@@ -43,12 +45,22 @@ func NewData(a Answers, kitVersion string) Data {
 		TenancySchema:   a["tenancy"] == "schema",
 		TenancyRow:      a["tenancy"] == "row",
 		TenancyDatabase: a["tenancy"] == "database",
-		BrokerPostgres:  a["broker"] == "postgres",
-		BrokerRedis:     a["broker"] == "redis",
-		BrokerNATS:      a["broker"] == "nats",
 		Stripe:          a["billing"] == "stripe",
 		WebSocket:       a["realtime"] == "websocket",
+
+		traits: bp.TraitsOf(a),
+		known:  bp.Traits,
 	}
+}
+
+// Has reports whether a chosen value brings the trait, as in
+// {{if .Has "outbox"}}. A trait the blueprint does not declare is an error,
+// so a misspelt one fails the render instead of silently being false.
+func (d Data) Has(trait string) (bool, error) {
+	if _, ok := d.known[trait]; !ok {
+		return false, fmt.Errorf("unknown trait %q (declare it under traits: in the blueprint)", trait)
+	}
+	return d.traits[trait], nil
 }
 
 // funcMap is sprig's hermetic text functions (no clock, environment or

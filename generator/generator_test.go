@@ -2,6 +2,8 @@ package generator
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -25,15 +27,23 @@ questions:
     title: Broker
     choices:
       - {value: postgres, label: Postgres}
-      - {value: redis, label: Redis}
+      - value: redis
+        label: Redis
+        traits: [outbox]
+        services: [{name: redis, env: REDIS_URL, test_env: TEST_REDIS_URL}]
 files:
   - when: {broker: [redis]}
     paths: [internal/redis/**]
+  - has: [outbox]
+    paths: [internal/outbox.txt.tmpl]
 delims:
   - paths: [.github/**]
     left: "[["
     right: "]]"
-lock_key: [broker]
+traits:
+  outbox: jobs leave through an outbox
+services:
+  - {name: postgres, env: DATABASE_URL, test_env: TEST_DATABASE_URL}
 modules:
   - {path: example.org/dep, version: v1.0.0}
   - {path: example.org/redis, version: v1.2.0, when: {broker: [redis]}}
@@ -41,16 +51,28 @@ tools:
   - {path: example.org/tool, version: v0.1.0, package: example.org/tool/cmd/tool}
 `
 
+// Lock names of the test blueprint: a hash of the sorted direct module
+// paths each answer set needs.
+var (
+	pgLock    = lockName("example.org/dep")
+	redisLock = lockName("example.org/dep", "example.org/redis")
+)
+
+func lockName(sortedPaths ...string) string {
+	sum := sha256.Sum256([]byte(strings.Join(sortedPaths, "\n")))
+	return "mods-" + hex.EncodeToString(sum[:6])
+}
+
 func testFS() (blueprints, tree fstest.MapFS) {
 	blueprints = fstest.MapFS{
-		"demo.yaml":                  {Data: []byte(testBlueprint)},
-		"demo/locks/postgres.mod":    {Data: []byte("module lockapp\n\ngo 1.26.0\n\nrequire example.org/dep v1.0.0\n\nrequire example.org/indirect v0.3.0 // indirect\n")},
-		"demo/locks/postgres.sum":    {Data: []byte("example.org/dep v1.0.0 h1:pg=\n")},
-		"demo/locks/redis.mod":       {Data: []byte("module lockapp\n\ngo 1.26.0\n\nrequire (\n\texample.org/dep v1.0.0\n\texample.org/redis v1.2.0\n)\n")},
-		"demo/locks/redis.sum":       {Data: []byte("example.org/redis v1.2.0 h1:r=\n")},
-		"demo/locks/tools.mod":       {Data: []byte("module example.com/tools\n\ngo 1.26.0\n\ntool example.org/tool/cmd/tool\n\nrequire example.org/tool v0.1.0\n")},
-		"demo/locks/tools.sum":       {Data: []byte("example.org/tool v0.1.0 h1:t=\n")},
-		"demo/locks/stale-extra.txt": {Data: []byte("ignored")},
+		"demo.yaml":                        {Data: []byte(testBlueprint)},
+		"demo/locks/" + pgLock + ".mod":    {Data: []byte("module lockapp\n\ngo 1.26.0\n\nrequire example.org/dep v1.0.0\n\nrequire example.org/indirect v0.3.0 // indirect\n")},
+		"demo/locks/" + pgLock + ".sum":    {Data: []byte("example.org/dep v1.0.0 h1:pg=\n")},
+		"demo/locks/" + redisLock + ".mod": {Data: []byte("module lockapp\n\ngo 1.26.0\n\nrequire (\n\texample.org/dep v1.0.0\n\texample.org/redis v1.2.0\n)\n")},
+		"demo/locks/" + redisLock + ".sum": {Data: []byte("example.org/redis v1.2.0 h1:r=\n")},
+		"demo/locks/tools.mod":             {Data: []byte("module example.com/tools\n\ngo 1.26.0\n\ntool example.org/tool/cmd/tool\n\nrequire example.org/tool v0.1.0\n")},
+		"demo/locks/tools.sum":             {Data: []byte("example.org/tool v0.1.0 h1:t=\n")},
+		"demo/locks/stale-extra.txt":       {Data: []byte("ignored")},
 	}
 	tree = fstest.MapFS{
 		"_partials/header.tmpl": {Data: []byte(`{{define "header"}}// Package {{.Name | goident}} is generated.{{end}}`)},
@@ -69,6 +91,7 @@ func main() { fmt.Println(app.Name); _ = os.Args }
 `)},
 		"internal/app/app.go.tmpl":      {Data: []byte("package app\n\n// Name is the app's name.\nconst Name = {{quote .Name}}\n")},
 		"internal/redis/redis.go.tmpl":  {Data: []byte("package redis\n\n// URL is where Redis listens.\nconst URL = \"redis://\"\n")},
+		"internal/outbox.txt.tmpl":      {Data: []byte("{{if .Has \"outbox\"}}// outbox{{end}}\n")},
 		".github/workflows/ci.yml.tmpl": {Data: []byte("name: [[.Name]]\non: push\nenv:\n  X: ${{ github.sha }}\n")},
 		"README.md":                     {Data: []byte("Verbatim {{.Name}}\n")},
 	}
@@ -143,6 +166,12 @@ func main() { fmt.Println(app.Name); _ = os.Args }
 	if redis.File("internal/redis/redis.go") == nil {
 		t.Error("internal/redis/redis.go missing although broker=redis")
 	}
+	if f := redis.File("internal/outbox.txt"); f == nil || string(f.Content) != "// outbox\n" {
+		t.Errorf("internal/outbox.txt, claimed by the outbox trait redis has, not rendered for it: %v", f)
+	}
+	if plan.File("internal/outbox.txt") != nil {
+		t.Error("internal/outbox.txt rendered for postgres, which has no outbox trait")
+	}
 	if got := string(redis.File("go.sum").Content); got != "example.org/redis v1.2.0 h1:r=\n" {
 		t.Errorf("go.sum not from the redis lock: %q", got)
 	}
@@ -212,12 +241,20 @@ func TestRenderErrors(t *testing.T) {
 			want:    []string{"--broker: no answer given", `unknown option "colour"`},
 		},
 		{
-			name: "stale lock",
+			name: "no lock for the module set",
 			edit: func(bps, _ fstest.MapFS) {
-				bps["demo/locks/redis.mod"] = &fstest.MapFile{Data: []byte("module lockapp\n\ngo 1.26.0\n\nrequire example.org/dep v1.0.1\n")}
+				delete(bps, "demo/locks/"+redisLock+".mod")
 			},
 			answers: answers("redis"),
-			want:    []string{"lock redis.mod is stale", "example.org/dep at v1.0.1, blueprint pins v1.0.0", "example.org/redis not required", "go generate ./generator"},
+			want:    []string{"no lock " + redisLock, "example.org/dep, example.org/redis", "the lock is stale", "go generate ./generator"},
+		},
+		{
+			name: "stale lock",
+			edit: func(bps, _ fstest.MapFS) {
+				bps["demo/locks/"+redisLock+".mod"] = &fstest.MapFile{Data: []byte("module lockapp\n\ngo 1.26.0\n\nrequire example.org/dep v1.0.1\n")}
+			},
+			answers: answers("redis"),
+			want:    []string{"lock " + redisLock + ".mod is stale", "example.org/dep at v1.0.1, blueprint pins v1.0.0", "example.org/redis not required", "go generate ./generator"},
 		},
 	}
 	for _, tt := range tests {
@@ -251,13 +288,15 @@ name: x
 questions:
   - {name: a, validate: nosuch}
   - name: b
-    choices: [{value: one}]
+    choices: [{value: one, traits: [outbox, nosuchtrait]}]
 files:
   - when: {b: [two]}
     paths: [x]
   - when: {c: [one]}
     paths: [y]
-lock_key: [a]
+  - has: [nosuchgrouptrait]
+    paths: [z]
+traits: {outbox: x}
 `
 	bad := fstest.MapFS{"x.yaml": {Data: []byte(manifest + "colour: red\n")}}
 	_, err := LoadBlueprint(bad, "x")
@@ -266,7 +305,7 @@ lock_key: [a]
 	}
 	bad["x.yaml"] = &fstest.MapFile{Data: []byte(manifest)}
 	_, err = LoadBlueprint(bad, "x")
-	for _, w := range []string{`unknown validator "nosuch"`, `"two" is not a value of "b"`, `unknown question "c"`, `lock_key: "a" is not a question with choices`} {
+	for _, w := range []string{`unknown validator "nosuch"`, `"two" is not a value of "b"`, `unknown question "c"`, `unknown trait "nosuchtrait"`, `files[2]: unknown trait "nosuchgrouptrait"`} {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("error does not mention %q: %v", w, err)
 		}
@@ -528,5 +567,41 @@ func TestMatchPath(t *testing.T) {
 		if got := matchPath(tt.pattern, tt.name); got != tt.want {
 			t.Errorf("matchPath(%q, %q) = %v, want %v", tt.pattern, tt.name, got, tt.want)
 		}
+	}
+}
+
+func TestTraitsAndServices(t *testing.T) {
+	t.Parallel()
+	bps, _ := testFS()
+	bp, err := LoadBlueprint(bps, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		broker   string
+		outbox   bool
+		services []string
+	}{
+		{"postgres", false, []string{"TEST_DATABASE_URL"}},
+		{"redis", true, []string{"TEST_DATABASE_URL", "TEST_REDIS_URL"}},
+	} {
+		d := NewData(bp, answers(tt.broker), "v0.1.0")
+		got, err := d.Has("outbox")
+		if err != nil || got != tt.outbox {
+			t.Errorf("%s: Has(outbox) = %v, %v; want %v", tt.broker, got, err, tt.outbox)
+		}
+		var envs []string
+		for _, s := range bp.ServicesOf(answers(tt.broker)) {
+			envs = append(envs, s.TestEnv)
+		}
+		if strings.Join(envs, " ") != strings.Join(tt.services, " ") {
+			t.Errorf("%s: services' test variables %v, want %v", tt.broker, envs, tt.services)
+		}
+	}
+	if _, err := NewData(bp, answers("redis"), "").Has("outbx"); err == nil || !strings.Contains(err.Error(), `unknown trait "outbx"`) {
+		t.Errorf("a misspelt trait is not an error: %v", err)
+	}
+	if n := len(bp.AllServices()); n != 2 {
+		t.Errorf("AllServices lists %d services, want 2", n)
 	}
 }

@@ -1,6 +1,8 @@
 package generator
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,7 +16,7 @@ import (
 )
 
 // The generated go.mod and go.sum are not templates: they come from lock
-// files, one pair per combination of the blueprint's lock_key answers, made
+// files, one pair per set of direct modules the answers select, made
 // by `go mod tidy` over a rendered repository (UpdateLocks). That keeps the
 // generated module graph exactly the one the kit's tests built, with no
 // `go mod tidy` needed after generation. sqlc is pinned the same way in
@@ -28,19 +30,37 @@ const (
 	toolsLock    = "tools"
 )
 
-// LockName names the lock of a set of answers, e.g. "redis".
+// LockName names the lock of the direct module set the answers select:
+// "mods-" and a short hash of the sorted module paths. Answers that need the
+// same modules share a lock, so options that add no module (or the same
+// ones) do not multiply locks; versions are left out of the name and
+// checked against the lock's content instead, so moving a pin reports a
+// stale lock rather than a missing one.
 func (bp *Blueprint) LockName(a Answers) string {
-	vals := make([]string, len(bp.LockKey))
-	for i, k := range bp.LockKey {
-		vals[i] = a[k]
+	var paths []string
+	for _, m := range bp.requirements(a) {
+		paths = append(paths, m.Path)
 	}
-	return strings.Join(vals, "-")
+	slices.Sort(paths)
+	sum := sha256.Sum256([]byte(strings.Join(paths, "\n")))
+	return "mods-" + hex.EncodeToString(sum[:6])
 }
 
-// LockAnswers lists one complete answer set per lock, defaults elsewhere.
+// LockAnswers lists one complete answer set per lock, defaults elsewhere:
+// every combination of the questions the modules' conditions mention,
+// keeping the first answer set of each module set.
 func (bp *Blueprint) LockAnswers(base Answers) ([]Answers, error) {
+	var keys []string
+	for _, m := range bp.Modules {
+		for k := range m.When {
+			if !slices.Contains(keys, k) {
+				keys = append(keys, k)
+			}
+		}
+	}
+	slices.Sort(keys)
 	sets := []Answers{base.Clone()}
-	for _, k := range bp.LockKey {
+	for _, k := range keys {
 		var next []Answers
 		for _, s := range sets {
 			for _, v := range bp.Question(k).Values() {
@@ -51,14 +71,19 @@ func (bp *Blueprint) LockAnswers(base Answers) ([]Answers, error) {
 		}
 		sets = next
 	}
-	for i, s := range sets {
+	var out []Answers
+	seen := map[string]bool{}
+	for _, s := range sets {
 		c, err := bp.Complete(s)
 		if err != nil {
 			return nil, err
 		}
-		sets[i] = c
+		if name := bp.LockName(c); !seen[name] {
+			seen[name] = true
+			out = append(out, c)
+		}
 	}
-	return sets, nil
+	return out, nil
 }
 
 // requirements lists the blueprint's direct requirements for the answers.
@@ -88,6 +113,9 @@ func (bp *Blueprint) readLock(name, ext string) ([]byte, error) {
 func addModuleFiles(plan *Plan, bp *Blueprint, a Answers) error {
 	name := bp.LockName(a)
 	mod, err := lockedModFile(bp, name, a["module"])
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("no lock %s for the modules these answers need (%s): the lock is stale; run `go generate ./generator`", name, modulePaths(bp.requirements(a)))
+	}
 	if err != nil {
 		return err
 	}
@@ -117,6 +145,14 @@ func addModuleFiles(plan *Plan, bp *Blueprint, a Answers) error {
 		plan.add(File{Path: strings.TrimSuffix(f.out, ".mod") + ".sum", Content: sum})
 	}
 	return nil
+}
+
+func modulePaths(mods []Module) string {
+	paths := make([]string, len(mods))
+	for i, m := range mods {
+		paths[i] = m.Path
+	}
+	return strings.Join(paths, ", ")
 }
 
 func lockedModFile(bp *Blueprint, name, module string) (*modfile.File, error) {
@@ -188,8 +224,10 @@ func UpdateLocks(bp *Blueprint, tree fs.FS, dir, kitVersion string, log func(str
 	if err != nil {
 		return err
 	}
+	keep := map[string]bool{toolsLock: true}
 	for _, a := range sets {
 		name := bp.LockName(a)
+		keep[name] = true
 		log("lock " + name)
 		plan, err := renderTemplates(bp, tree, Input{Answers: a, KitVersion: kitVersion})
 		if err != nil {
@@ -212,6 +250,21 @@ func UpdateLocks(bp *Blueprint, tree fs.FS, dir, kitVersion string, log func(str
 		}
 		if err := tidyInto(plan, mod, dir, name, "mod", "tidy"); err != nil {
 			return err
+		}
+	}
+	// Locks of module sets no answers select any more would only confuse.
+	old, err := filepath.Glob(filepath.Join(dir, "*.mod"))
+	if err != nil {
+		return err
+	}
+	for _, f := range old {
+		if name := strings.TrimSuffix(filepath.Base(f), ".mod"); !keep[name] {
+			log("remove lock " + name)
+			for _, ext := range []string{".mod", ".sum"} {
+				if err := os.Remove(filepath.Join(dir, name+ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return err
+				}
+			}
 		}
 	}
 	log("lock " + toolsLock)

@@ -121,8 +121,8 @@ func Render(bp *Blueprint, tree fs.FS, in Input) (*Plan, error) {
 // renderTemplates renders the template tree alone, without module files,
 // record or sqlc output.
 func renderTemplates(bp *Blueprint, tree fs.FS, in Input) (*Plan, error) {
-	data := NewData(in.Answers, in.KitVersion)
-	partials, err := parsePartials(tree)
+	data := NewData(bp, in.Answers, in.KitVersion)
+	partials, err := parsePartials(bp, tree, in.Answers)
 	if err != nil {
 		return nil, err
 	}
@@ -185,13 +185,21 @@ func outputPath(name string, data Data) string {
 	return path.Join(parts...)
 }
 
-func parsePartials(tree fs.FS) (*template.Template, error) {
+// parsePartials parses the shared {{define}} fragments. Like any template
+// file, a partial claimed by a blueprint group is parsed only when its group
+// holds, so each value's partial can define the same names (a broker's
+// compose service, its README section) and shared templates call them
+// without naming the value.
+func parsePartials(bp *Blueprint, tree fs.FS, a Answers) (*template.Template, error) {
 	root := template.New("").Option("missingkey=error").Funcs(funcMap())
 	names, err := fs.Glob(tree, partialsDir+"/*"+tmplSuffix)
 	if err != nil {
 		return nil, err
 	}
 	for _, n := range names {
+		if !bp.included(n, a) {
+			continue
+		}
 		src, err := fs.ReadFile(tree, n)
 		if err != nil {
 			return nil, err

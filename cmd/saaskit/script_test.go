@@ -11,6 +11,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/saaskit/saaskit/generator"
+	"github.com/saaskit/saaskit/internal/kit"
 	"github.com/saaskit/saaskit/internal/testenv"
 )
 
@@ -27,6 +28,14 @@ func TestMain(m *testing.M) {
 // command, a flag or an error path.
 func TestScripts(t *testing.T) {
 	t.Parallel()
+	bp, _, err := kit.Load(kit.AppBlueprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serviceEnv := []string{"SAASKIT_REQUIRE_SERVICES"}
+	for _, s := range bp.AllServices() {
+		serviceEnv = append(serviceEnv, s.TestEnv)
+	}
 	gomodcache := goEnv(t, "GOMODCACHE")
 	gocache := goEnv(t, "GOCACHE")
 	goproxy := goEnv(t, "GOPROXY")
@@ -44,8 +53,9 @@ func TestScripts(t *testing.T) {
 			env.Setenv("GOPROXY", goproxy)
 			env.Setenv("GIT_CONFIG_NOSYSTEM", "1")
 			env.Setenv("ACCESSIBLE", "")
-			// Generated repositories' own tests reach the live services.
-			for _, k := range []string{"TEST_DATABASE_URL", "TEST_REDIS_URL", "TEST_NATS_URL", "SAASKIT_REQUIRE_SERVICES"} {
+			// Generated repositories' own tests reach the live services:
+			// every one the blueprint may need.
+			for _, k := range serviceEnv {
 				env.Setenv(k, os.Getenv(k))
 			}
 			if os.Getenv("SAASKIT_REQUIRE_SERVICES") == "1" && os.Getenv("TEST_DATABASE_URL") == "" {

@@ -15,6 +15,10 @@ import (
 )
 
 func main() {
+	// Rendering a lock's repository runs sqlc in a copy of this binary.
+	if code, ok := generator.SQLCChild(); ok {
+		os.Exit(code)
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "lockgen:", err)
 		os.Exit(1)

@@ -56,16 +56,19 @@ func TestOptionsCoverEveryValue(t *testing.T) {
 
 func TestGeneratedRepos(t *testing.T) {
 	testenv.Slow(t, "the smoke tests build, lint and test whole generated repositories")
-	dbURL := testenv.Service(t, "TEST_DATABASE_URL")
+	// Postgres is needed by every case: without it skip at once.
+	testenv.Service(t, "TEST_DATABASE_URL")
+	bp, _, err := kit.Load(kit.AppBlueprint)
+	if err != nil {
+		t.Fatal(err)
+	}
 	all := cases(t)
 	for _, tc := range all {
 		t.Run(tc.Name, func(t *testing.T) {
-			env := []string{"TEST_DATABASE_URL=" + dbURL}
-			switch tc.Answers["broker"] {
-			case "redis":
-				env = append(env, "TEST_REDIS_URL="+testenv.Service(t, "TEST_REDIS_URL"))
-			case "nats":
-				env = append(env, "TEST_NATS_URL="+testenv.Service(t, "TEST_NATS_URL"))
+			// The servers the answers need, as the blueprint declares them.
+			var env []string
+			for _, s := range bp.ServicesOf(tc.Answers) {
+				env = append(env, s.TestEnv+"="+testenv.Service(t, s.TestEnv))
 			}
 
 			plan, err := kit.Renderer{}.Render(t.Context(), tc.Record)
@@ -153,10 +156,19 @@ func checkDelivery(t *testing.T, dir string, a generator.Answers) {
 		"postgres": types.ServiceConditionHealthy,
 		"mailpit":  types.ServiceConditionHealthy,
 	}
-	if broker := a["broker"]; broker != "postgres" {
-		want.Services = append(want.Services, broker)
-		want.Healthchecked = append(want.Healthchecked, broker)
-		ready[broker] = types.ServiceConditionHealthy
+	// Each server a chosen value brings (the blueprint's services beyond
+	// its own) runs in compose under its service name.
+	bp, _, err := kit.Load(kit.AppBlueprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range bp.ServicesOf(a) {
+		if slices.Contains(bp.Services, s) {
+			continue
+		}
+		want.Services = append(want.Services, s.Name)
+		want.Healthchecked = append(want.Healthchecked, s.Name)
+		ready[s.Name] = types.ServiceConditionHealthy
 	}
 	want.Waits["api"] = ready
 	want.Waits["worker"] = ready

@@ -6,16 +6,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"regexp"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
 	"ledger.internal/svc/internal/cli"
@@ -143,12 +141,14 @@ func TestMigrate(t *testing.T) {
 	require.Contains(t, stdout, "OK    up 00001_control_plane.sql")
 	require.Contains(t, stdout, "OK    up 00010_jobs.sql")
 	require.Regexp(t, `\([1-9][0-9]* applied now\)`, stdout)
+	requireQueueMigrated(t, stdout, true)
 	require.Contains(t, stdout, "tenant migrations: 0 visited", "no tenants yet")
 
 	stdout, _, err = run(t, env, "migrate", "up")
 	require.NoError(t, err)
 	require.Contains(t, stdout, "(0 applied now)")
 	require.Contains(t, stdout, "0 migrations applied, 0 failed")
+	requireQueueMigrated(t, stdout, false)
 
 	stdout, _, err = run(t, env, "migrate", "status")
 	require.NoError(t, err)
@@ -171,10 +171,9 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(body, &ready))
 	require.Equal(t, "ok", ready.Status)
-	require.Equal(t, map[string]string{
-		"database": "ok",
-		"nats":     "ok",
-	}, ready.Checks)
+	want := map[string]string{"database": "ok"}
+	maps.Copy(want, brokerChecks)
+	require.Equal(t, want, ready.Checks)
 
 	// The container health check talks to the same server.
 	env["HTTP_ADDR"] = srv.addr
@@ -204,11 +203,7 @@ func TestDevMigratesThenServesAndWorks(t *testing.T) {
 	smtp := testsvc.NewSMTPServer(t)
 	env["SMTP_URL"] = smtp.URL()
 	srv := start(t, env, "dev")
-	// Queued mail passes through the job_outbox table, then the broker:
-	// both are watched from here on, since the relay empties the one and
-	// the worker the other.
-	outbox := captureOutbox(t, ownerURL(env))
-	broker := watchBroker(t, env["JOBS_NAMESPACE"])
+	requireJobsSealed := watchJobs(t, env)
 
 	status, _ := get(t, "http://"+srv.addr+"/healthz")
 	require.Equal(t, http.StatusOK, status)
@@ -255,28 +250,7 @@ func TestDevMigratesThenServesAndWorks(t *testing.T) {
 	token := regexp.MustCompile(`inv_[A-Z2-7]{26}`).FindString(invitation.Data)
 	require.NotEmpty(t, token, "it carries the token")
 	secrets := []string{token, "grace@", "dev@example.com"}
-	// So do the outbox rows that carried it and what reached the broker.
-	stored := outbox()
-	require.Len(t, stored, 2, "the test email and the invitation went through the outbox")
-	for _, payload := range stored {
-		require.Equal(t, 1, requireSealed(t, payload, secrets...), "one sealed box: %s", payload)
-	}
-	// The watcher records asynchronously: wait until both emails' boxes
-	// (two distinct ones; one email may show in several commands) are seen.
-	var published []string
-	require.Eventually(t, func() bool {
-		published = broker()
-		distinct := map[string]bool{}
-		for _, seen := range published {
-			for _, box := range sealedBox.FindAllStringSubmatch(seen, -1) {
-				distinct[box[1]] = true
-			}
-		}
-		return len(distinct) >= 2
-	}, 10*time.Second, 20*time.Millisecond, "both emails reached the broker, sealed")
-	for _, seen := range published {
-		requireSealed(t, seen, secrets...)
-	}
+	requireJobsSealed(t, secrets...)
 
 	srv.stop(t)
 	require.Contains(t, srv.stderr.String(), `msg="server stopped"`, "human-readable logs")
@@ -303,65 +277,6 @@ func requireSealed(t *testing.T, stored string, secrets ...string) int {
 		require.NotContains(t, stored, secret)
 	}
 	return len(boxes)
-}
-
-// ownerURL is the connection of the role that owns the tables.
-func ownerURL(env map[string]string) string {
-	if u := env["MIGRATE_DATABASE_URL"]; u != "" {
-		return u
-	}
-	return env["DATABASE_URL"]
-}
-
-// captureOutbox copies every row written to job_outbox, as it is written,
-// into a table the relay does not empty, and returns a function listing
-// their payloads.
-func captureOutbox(t *testing.T, ownerURL string) func() []string {
-	t.Helper()
-	conn, err := pgx.Connect(t.Context(), ownerURL)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close(context.WithoutCancel(t.Context())) })
-	_, err = conn.Exec(t.Context(), `
-CREATE TABLE outbox_seen (payload text NOT NULL);
-CREATE FUNCTION outbox_seen() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
-BEGIN
-    INSERT INTO outbox_seen (payload) VALUES (NEW.payload::text);
-    RETURN NULL;
-END;
-$$;
-CREATE TRIGGER outbox_seen AFTER INSERT ON job_outbox FOR EACH ROW EXECUTE FUNCTION outbox_seen();`)
-	require.NoError(t, err)
-	return func() []string {
-		rows, err := conn.Query(t.Context(), `SELECT payload FROM outbox_seen`)
-		require.NoError(t, err)
-		payloads, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		require.NoError(t, err)
-		return payloads
-	}
-}
-
-// watchBroker records every message published on the jobs namespace's
-// subjects, JetStream's included, and returns a function listing them so
-// far.
-func watchBroker(t *testing.T, namespace string) func() []string {
-	t.Helper()
-	nc, err := nats.Connect(testsvc.NATSURL(t))
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	var mu sync.Mutex
-	var messages []string
-	_, err = nc.Subscribe(namespace+".>", func(m *nats.Msg) {
-		mu.Lock()
-		defer mu.Unlock()
-		messages = append(messages, m.Subject+" "+string(m.Data))
-	})
-	require.NoError(t, err)
-	require.NoError(t, nc.Flush())
-	return func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(messages)
-	}
 }
 
 func TestHealthcheckFailsWithoutAServer(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"ledger.internal/svc/internal/config"
+	"ledger.internal/svc/internal/jobs"
 	"ledger.internal/svc/internal/postgres"
 )
 
@@ -58,7 +59,7 @@ func withMigrator(ctx context.Context, db config.Database, fn func(*pgxpool.Pool
 // migrateUp applies pending control-plane migrations, printing each one,
 // then migrates every tenant (progress on stderr).
 func migrateUp(ctx context.Context, db config.Database, stdout, stderr io.Writer) error {
-	err := withMigrator(ctx, db, func(_ *pgxpool.Pool, m *postgres.Migrator) error {
+	err := withMigrator(ctx, db, func(pool *pgxpool.Pool, m *postgres.Migrator) error {
 		results, err := m.Up(ctx)
 		for _, r := range results {
 			fmt.Fprintln(stdout, r)
@@ -71,7 +72,7 @@ func migrateUp(ctx context.Context, db config.Database, stdout, stderr io.Writer
 			return err
 		}
 		fmt.Fprintf(stdout, "control-plane schema at version %d (%d applied now)\n", v, len(results))
-		return nil
+		return jobs.MigrateQueue(ctx, pool, stdout)
 	})
 	if err != nil {
 		return err

@@ -66,11 +66,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// SessionTTL is how long a login's bearer token works (SESSION_TTL).
 	SessionTTL time.Duration
-	// JobsNamespace prefixes the names the jobs use in the broker, so that
-	// deployments sharing one server stay apart (JOBS_NAMESPACE).
-	JobsNamespace string
-	// NATSURL names the NATS servers of the job broker, comma-separated (NATS_URL).
-	NATSURL string
+	// Broker configures the job broker; its settings are the broker's own
+	// (broker_*.go).
+	Broker Broker
 	// StripeSecretKey authenticates calls to Stripe (STRIPE_SECRET_KEY).
 	StripeSecretKey string
 	// StripeWebhookSecret verifies Stripe's webhook signatures (STRIPE_WEBHOOK_SECRET).
@@ -137,8 +135,7 @@ func Load(getenv func(string) string) (Config, error) {
 		MetricsToken:        l.optionalSecret(l.optional("METRICS_TOKEN", ""), MinMetricsTokenLength),
 		ShutdownTimeout:     l.duration(l.optional("SHUTDOWN_TIMEOUT", "15s")),
 		SessionTTL:          l.duration(l.optional("SESSION_TTL", "24h")),
-		JobsNamespace:       l.label(l.optional("JOBS_NAMESPACE", "ledger")),
-		NATSURL:             l.urlList(l.required("NATS_URL"), "nats", "tls", "ws", "wss"),
+		Broker:              l.broker(),
 		StripeSecretKey:     l.prefixed(l.required("STRIPE_SECRET_KEY"), "sk_", "rk_"),
 		StripeWebhookSecret: l.prefixed(l.required("STRIPE_WEBHOOK_SECRET"), "whsec_"),
 		StripeAPIBase:       l.url(l.optional("STRIPE_API_BASE", "https://api.stripe.com"), "https", "http"),
@@ -251,19 +248,6 @@ func (l *loader) url(v variable, schemes ...string) string {
 	return v.value
 }
 
-// urlList checks a comma-separated list of URLs, each as url does.
-func (l *loader) urlList(v variable, schemes ...string) string {
-	if !v.ok {
-		return ""
-	}
-	for part := range strings.SplitSeq(v.value, ",") {
-		if l.url(variable{name: v.name, value: strings.TrimSpace(part), ok: true}, schemes...) == "" {
-			return ""
-		}
-	}
-	return v.value
-}
-
 // identifierPrefix checks the start of a Postgres name: a lowercase letter
 // or underscore, then lowercase letters, digits and underscores, at most
 // maxLen bytes.
@@ -330,15 +314,6 @@ func (l *loader) prefixed(v variable, prefixes ...string) string {
 func (l *loader) address(v variable) string {
 	if _, err := mail.ParseAddress(v.value); err != nil {
 		l.fail(v.name, "must be an email address such as App <no-reply@example.com> (got %q)", v.value)
-		return ""
-	}
-	return v.value
-}
-
-// label accepts one lowercase DNS-style label: letters, digits, hyphens.
-func (l *loader) label(v variable) string {
-	if !validLabel(v.value) {
-		l.fail(v.name, "must be lowercase letters, digits and hyphens, at most 63 (got %q)", v.value)
 		return ""
 	}
 	return v.value

@@ -15,13 +15,21 @@ import (
 
 // validEnv returns a complete, valid environment; tests change one thing.
 func validEnv() map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		"DATABASE_URL":          "postgres://app@localhost:5432/app?sslmode=disable",
 		"SECRET_KEY":            "0123456789abcdef0123456789abcdef",
-		"NATS_URL":              "nats://localhost:4222",
 		"STRIPE_SECRET_KEY":     "sk_test_123",
 		"STRIPE_WEBHOOK_SECRET": "whsec_123",
 	}
+	maps.Copy(env, validBrokerEnv())
+	return env
+}
+
+// malformed is a variable's bad value and the reason Load gives for it.
+type malformed struct {
+	name   string
+	value  string
+	reason string
 }
 
 func load(env map[string]string) (config.Config, error) {
@@ -59,9 +67,7 @@ func TestLoadDefaults(t *testing.T) {
 	require.Equal(t, ":9090", cfg.WorkerMetricsAddr)
 	require.Empty(t, cfg.TrustedProxies, "no proxy is trusted unless named")
 	require.Empty(t, cfg.MetricsToken)
-	require.Equal(t, "ledger", cfg.JobsNamespace)
 	require.Equal(t, 15*time.Second, cfg.ShutdownTimeout)
-	require.Equal(t, "nats://localhost:4222", cfg.NATSURL)
 	require.Equal(t, "sk_test_123", cfg.StripeSecretKey)
 	require.Equal(t, "whsec_123", cfg.StripeWebhookSecret)
 	require.Equal(t, "https://api.stripe.com", cfg.StripeAPIBase)
@@ -81,7 +87,6 @@ func TestLoadOverrides(t *testing.T) {
 	env["WORKER_METRICS_ADDR"] = "127.0.0.1:9191"
 	env["TRUSTED_PROXIES"] = "10.0.0.0/8, 192.0.2.7,2001:db8::/32"
 	env["METRICS_TOKEN"] = "0123456789abcdef0123456789abcdef"
-	env["NATS_URL"] = "nats://n1:4222,tls://n2:4222"
 	env["STRIPE_API_BASE"] = "http://localhost:12111"
 	cfg, err := load(env)
 	require.NoError(t, err)
@@ -97,20 +102,18 @@ func TestLoadOverrides(t *testing.T) {
 		netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"), netip.MustParsePrefix("2001:db8::/32"),
 	}, cfg.TrustedProxies)
 	require.Equal(t, "0123456789abcdef0123456789abcdef", cfg.MetricsToken)
-	require.Equal(t, "nats://n1:4222,tls://n2:4222", cfg.NATSURL)
 	require.Equal(t, "http://localhost:12111", cfg.StripeAPIBase)
 }
 
 func TestLoadNamesEveryMissingVariable(t *testing.T) {
 	t.Parallel()
 
-	required := []string{
+	required := slices.Concat([]string{
 		"DATABASE_URL",
 		"SECRET_KEY",
-		"NATS_URL",
 		"STRIPE_SECRET_KEY",
 		"STRIPE_WEBHOOK_SECRET",
-	}
+	}, requiredBrokerVars)
 	_, err := load(map[string]string{})
 	got := problems(t, err)
 	for _, name := range required {
@@ -124,11 +127,7 @@ func TestLoadNamesEveryMissingVariable(t *testing.T) {
 func TestLoadNamesEachMalformedVariable(t *testing.T) {
 	t.Parallel()
 
-	tests := []struct {
-		name   string
-		value  string
-		reason string
-	}{
+	tests := slices.Concat([]malformed{
 		{"DATABASE_URL", "mysql://localhost/app", "must be a URL starting with postgres:// or postgresql://"},
 		{"TENANT_DATABASE_PREFIX", "Acme_", "must be 1 to 23 lowercase letters, digits and underscores"},
 		{"TENANT_DATABASE_PREFIX", "1acme_", "not starting with a digit"},
@@ -155,13 +154,10 @@ func TestLoadNamesEachMalformedVariable(t *testing.T) {
 		{"WORKER_CONCURRENCY", "default=0", "with 1 to 1000 workers"},
 		{"WORKER_CONCURRENCY", "Bad.Queue=1", "must be queue=workers pairs"},
 		{"WORKER_METRICS_ADDR", "9090", `must be host:port or :port (got "9090")`},
-		{"JOBS_NAMESPACE", "Prod.EU", "must be lowercase letters, digits and hyphens"},
-		{"NATS_URL", "localhost:4222", "must be a URL starting with nats:// or tls:// or ws:// or wss://"},
-		{"NATS_URL", "nats://a:4222,http://b:4222", "must be a URL starting with nats://"},
 		{"STRIPE_SECRET_KEY", "pk_test_123", "must start with sk_ or rk_"},
 		{"STRIPE_WEBHOOK_SECRET", "secret", "must start with whsec_"},
 		{"STRIPE_API_BASE", "localhost:12111", "must be a URL starting with https:// or http://"},
-	}
+	}, malformedBrokerVars)
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
 			t.Parallel()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"slices"
@@ -45,14 +46,14 @@ type Client struct {
 	afterPublish func()
 }
 
-// Open returns a Client using cfg.Pool and cfg.NATS. Its streams and
-// bucket are created (or updated) on first use, so Open succeeds while
-// NATS is unreachable.
+// Open returns a Client using cfg.Pool and the NATS connection of
+// cfg.Broker. Its streams and bucket are created (or updated) on first use,
+// so Open succeeds while NATS is unreachable.
 func Open(_ context.Context, cfg Config) (*Client, error) {
-	if cfg.NATS == nil {
-		return nil, errors.New("jobs: Config.NATS is required")
+	if cfg.Broker == nil {
+		return nil, errors.New("jobs: Config.Broker is required")
 	}
-	js, err := jetstream.New(cfg.NATS)
+	js, err := jetstream.New(cfg.Broker.NATS())
 	if err != nil {
 		return nil, fmt.Errorf("jobs: jetstream: %w", err)
 	}
@@ -97,7 +98,12 @@ func (c *Client) ready(ctx context.Context) error {
 	return nil
 }
 
-// Close releases the client; the NATS connection belongs to the caller.
+// MigrateQueue brings the job queue's storage up to date as `migrate up`
+// runs: there is nothing to do, since JetStream creates its streams on first use and the outbox
+// table is one of the app's own migrations.
+func MigrateQueue(context.Context, *pgxpool.Pool, io.Writer) error { return nil }
+
+// Close releases the client; the broker's connection belongs to the caller.
 func (c *Client) Close() error { return nil }
 
 func (c *Client) workSubject(queue, id string) string { return c.name + ".jobs." + queue + "." + id }
@@ -533,4 +539,16 @@ func (w *Worker) discard(ctx context.Context, msg jetstream.Msg, m meta, runErr 
 	if err := msg.DoubleAck(ctx); err != nil {
 		c.logger.WarnContext(ctx, "acknowledge discarded job", slog.String("job_id", m.ID), slog.Any("error", err))
 	}
+}
+
+// brokerDefaults fills in what JetStream needs of a WorkerConfig.
+// RescueAfter is the consumer's AckWait; running jobs send heartbeats, so
+// it only needs to cover a stalled worker; default 30s.
+//
+//nolint:unparam // every broker's brokerDefaults has this shape; River's fails
+func (cfg WorkerConfig) brokerDefaults() (WorkerConfig, error) {
+	if cfg.RescueAfter <= 0 {
+		cfg.RescueAfter = 30 * time.Second
+	}
+	return cfg, nil
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"ledger.internal/svc/internal/broker"
+	"ledger.internal/svc/internal/config"
 	"ledger.internal/svc/internal/jobs"
 	"ledger.internal/svc/internal/testsvc"
 )
@@ -35,12 +37,12 @@ func requireBroker(tb testing.TB) {
 func prepareBroker(context.Context, *pgxpool.Pool) error { return nil }
 
 func brokerConfig(cfg *jobs.Config) (func(), error) {
-	nc, err := nats.Connect(os.Getenv("TEST_NATS_URL"))
+	c, err := broker.Open(broker.Options{Config: config.Broker{URL: os.Getenv("TEST_NATS_URL"), Namespace: cfg.Name}, ClientName: "test"})
 	if err != nil {
 		return nil, err
 	}
-	cfg.NATS = nc
-	return nc.Close, nil
+	cfg.Broker = c
+	return func() { _ = c.Close() }, nil
 }
 
 func js(tb testing.TB) jetstream.JetStream {

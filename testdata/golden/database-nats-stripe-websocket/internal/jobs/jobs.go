@@ -269,7 +269,8 @@ func newEnvelope(job Job, now time.Time) (envelope, Options, error) {
 }
 
 // validQueue accepts names that are safe in every broker's naming
-// (JetStream subjects and consumer names included).
+// (subjects, stream and consumer names included): lowercase letters,
+// digits, hyphens and underscores.
 func validQueue(q string) bool {
 	if q == "" || len(q) > 64 {
 		return false

@@ -10,9 +10,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go"
 	"github.com/robfig/cron/v3"
 
+	"ledger.internal/svc/internal/broker"
 	"ledger.internal/svc/internal/postgres/db"
 )
 
@@ -22,12 +22,13 @@ type Config struct {
 	Pool *pgxpool.Pool
 	// Logger receives the client's and worker's logs.
 	Logger *slog.Logger
-	// Name is the namespace of everything the jobs keep in the broker
-	// (stream, subject, consumer and bucket names), so that deployments
-	// sharing a server stay apart: lowercase letters, digits and hyphens.
+	// Name names the application's jobs in the broker (config.Broker's
+	// Namespace), so that deployments sharing a server stay apart:
+	// lowercase letters, digits and hyphens.
 	Name string
-	// NATS is the connection JetStream runs over.
-	NATS *nats.Conn
+	// Broker is the connection to the broker's server (broker.Open), which
+	// the job backend shares.
+	Broker *broker.Conn
 }
 
 // WorkerConfig configures a Worker.
@@ -54,8 +55,8 @@ type WorkerConfig struct {
 	Backoff func(attempt int) time.Duration
 	// RescueAfter is how long a job may run without the broker hearing
 	// from its worker before it is taken for crashed and run again.
-	// It is the consumer's AckWait; running jobs send heartbeats, so it
-	// only needs to cover a stalled worker; default 30s.
+	// How the broker uses it, and its default, is in the broker's file
+	// (brokerDefaults).
 	RescueAfter time.Duration
 	// Periodic jobs are enqueued on their schedules.
 	Periodic []PeriodicJob
@@ -92,8 +93,9 @@ func (cfg WorkerConfig) withDefaults(c *Client) (WorkerConfig, error) {
 	if cfg.Backoff == nil {
 		cfg.Backoff = Backoff
 	}
-	if cfg.RescueAfter <= 0 {
-		cfg.RescueAfter = 30 * time.Second
+	var err error
+	if cfg, err = cfg.brokerDefaults(); err != nil {
+		return cfg, err
 	}
 	if cfg.RelayInterval <= 0 {
 		cfg.RelayInterval = time.Second

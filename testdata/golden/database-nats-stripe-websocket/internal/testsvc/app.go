@@ -15,15 +15,13 @@ const TestSecretKey = "0123456789abcdef0123456789abcdef"
 func AppEnv(tb testing.TB) map[string]string {
 	tb.Helper()
 	env := map[string]string{
-		"NATS_URL": NATSURL(tb),
-		// Tests run in parallel against one broker server: each its own jobs.
-		"JOBS_NAMESPACE":        JobsNamespace(tb),
 		"SECRET_KEY":            TestSecretKey,
 		"HTTP_ADDR":             "127.0.0.1:0",
 		"SHUTDOWN_TIMEOUT":      "5s",
 		"STRIPE_SECRET_KEY":     "sk_test_123",
 		"STRIPE_WEBHOOK_SECRET": "whsec_123",
 	}
+	maps.Copy(env, BrokerEnv(tb))
 	maps.Copy(env, NewTenancyEnv(tb))
 	return env
 }

@@ -59,15 +59,15 @@ func openServices(ctx context.Context, cfg config.Config, logger *slog.Logger, r
 		}
 		s.closers = append(s.closers, s.tenants.Close)
 	}
-	jobsCfg := jobs.Config{Pool: s.pool, Logger: logger, Name: cfg.JobsNamespace}
-
-	redis, err := broker.OpenRedis(cfg.RedisURL, name)
+	b, err := broker.Open(broker.Options{Config: cfg.Broker, Pool: s.pool, ClientName: name})
 	if err != nil {
 		return nil, err
 	}
-	s.closers = append(s.closers, func() { _ = redis.Close() })
-	s.checks = append(s.checks, httpapi.Check{Name: "redis", Ping: redis.Ping})
-	jobsCfg.Redis = redis.Client()
+	s.closers = append(s.closers, func() { _ = b.Close() })
+	for _, c := range b.Checks() {
+		s.checks = append(s.checks, httpapi.Check{Name: c.Name, Ping: c.Ping})
+	}
+	jobsCfg := jobs.Config{Pool: s.pool, Logger: logger, Name: cfg.Broker.Namespace, Broker: b}
 
 	if s.jobs, err = jobs.Open(ctx, jobsCfg); err != nil {
 		return nil, err

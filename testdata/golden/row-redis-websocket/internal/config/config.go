@@ -59,11 +59,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// SessionTTL is how long a login's bearer token works (SESSION_TTL).
 	SessionTTL time.Duration
-	// RedisURL is the Redis server of the job broker (REDIS_URL).
-	RedisURL string
-	// JobsNamespace prefixes the names the jobs use in the broker, so that
-	// deployments sharing one server stay apart (JOBS_NAMESPACE).
-	JobsNamespace string
+	// Broker configures the job broker; its settings are the broker's own
+	// (broker_*.go).
+	Broker Broker
 }
 
 // Database is the configuration of the Postgres connections. Commands that
@@ -119,8 +117,7 @@ func Load(getenv func(string) string) (Config, error) {
 		MetricsToken:      l.optionalSecret(l.optional("METRICS_TOKEN", ""), MinMetricsTokenLength),
 		ShutdownTimeout:   l.duration(l.optional("SHUTDOWN_TIMEOUT", "15s")),
 		SessionTTL:        l.duration(l.optional("SESSION_TTL", "24h")),
-		RedisURL:          l.url(l.required("REDIS_URL"), "redis", "rediss", "unix"),
-		JobsNamespace:     l.label(l.optional("JOBS_NAMESPACE", "shop-api")),
+		Broker:            l.broker(),
 	}
 	if len(l.problems) > 0 {
 		return Config{}, &Error{Problems: l.problems}
@@ -264,15 +261,6 @@ func (l *loader) optionalSecret(v variable, minLen int) string {
 func (l *loader) address(v variable) string {
 	if _, err := mail.ParseAddress(v.value); err != nil {
 		l.fail(v.name, "must be an email address such as App <no-reply@example.com> (got %q)", v.value)
-		return ""
-	}
-	return v.value
-}
-
-// label accepts one lowercase DNS-style label: letters, digits, hyphens.
-func (l *loader) label(v variable) string {
-	if !validLabel(v.value) {
-		l.fail(v.name, "must be lowercase letters, digits and hyphens, at most 63 (got %q)", v.value)
 		return ""
 	}
 	return v.value

@@ -15,12 +15,20 @@ import (
 
 // validEnv returns a complete, valid environment; tests change one thing.
 func validEnv() map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		"DATABASE_URL":         "postgres://app@localhost:5432/app?sslmode=disable",
 		"MIGRATE_DATABASE_URL": "postgres://owner@localhost:5432/app?sslmode=disable",
 		"SECRET_KEY":           "0123456789abcdef0123456789abcdef",
-		"REDIS_URL":            "redis://localhost:6379/0",
 	}
+	maps.Copy(env, validBrokerEnv())
+	return env
+}
+
+// malformed is a variable's bad value and the reason Load gives for it.
+type malformed struct {
+	name   string
+	value  string
+	reason string
 }
 
 func load(env map[string]string) (config.Config, error) {
@@ -55,9 +63,7 @@ func TestLoadDefaults(t *testing.T) {
 	require.Equal(t, ":9090", cfg.WorkerMetricsAddr)
 	require.Empty(t, cfg.TrustedProxies, "no proxy is trusted unless named")
 	require.Empty(t, cfg.MetricsToken)
-	require.Equal(t, "shop-api", cfg.JobsNamespace)
 	require.Equal(t, 15*time.Second, cfg.ShutdownTimeout)
-	require.Equal(t, "redis://localhost:6379/0", cfg.RedisURL)
 }
 
 func TestLoadOverrides(t *testing.T) {
@@ -93,11 +99,10 @@ func TestLoadOverrides(t *testing.T) {
 func TestLoadNamesEveryMissingVariable(t *testing.T) {
 	t.Parallel()
 
-	required := []string{
+	required := slices.Concat([]string{
 		"DATABASE_URL",
 		"SECRET_KEY",
-		"REDIS_URL",
-	}
+	}, requiredBrokerVars)
 	_, err := load(map[string]string{})
 	got := problems(t, err)
 	for _, name := range required {
@@ -111,11 +116,7 @@ func TestLoadNamesEveryMissingVariable(t *testing.T) {
 func TestLoadNamesEachMalformedVariable(t *testing.T) {
 	t.Parallel()
 
-	tests := []struct {
-		name   string
-		value  string
-		reason string
-	}{
+	tests := slices.Concat([]malformed{
 		{"DATABASE_URL", "mysql://localhost/app", "must be a URL starting with postgres:// or postgresql://"},
 		{"MIGRATE_DATABASE_URL", "mysql://localhost/app", "must be a URL starting with postgres:// or postgresql://"},
 		{"MIGRATE_DATABASE_URL", "postgres://app@db:5432/app", "must connect as another role than DATABASE_URL"},
@@ -137,9 +138,7 @@ func TestLoadNamesEachMalformedVariable(t *testing.T) {
 		{"WORKER_CONCURRENCY", "default=0", "with 1 to 1000 workers"},
 		{"WORKER_CONCURRENCY", "Bad.Queue=1", "must be queue=workers pairs"},
 		{"WORKER_METRICS_ADDR", "9090", `must be host:port or :port (got "9090")`},
-		{"JOBS_NAMESPACE", "Prod.EU", "must be lowercase letters, digits and hyphens"},
-		{"REDIS_URL", "localhost:6379", "must be a URL starting with redis:// or rediss:// or unix://"},
-	}
+	}, malformedBrokerVars)
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
 			t.Parallel()

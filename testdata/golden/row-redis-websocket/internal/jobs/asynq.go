@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"slices"
@@ -33,23 +34,29 @@ type Client struct {
 	afterPublish func()
 }
 
-// Open returns a Client using cfg.Pool and cfg.Redis. Redis must persist
-// (AOF) for queued jobs to survive a Redis restart.
+// Open returns a Client using cfg.Pool and the Redis client of cfg.Broker.
+// Redis must persist (AOF) for queued jobs to survive a Redis restart.
 func Open(_ context.Context, cfg Config) (*Client, error) {
-	if cfg.Redis == nil {
-		return nil, errors.New("jobs: Config.Redis is required")
+	if cfg.Broker == nil {
+		return nil, errors.New("jobs: Config.Broker is required")
 	}
+	rc := cfg.Broker.Client()
 	return &Client{
 		pool:      cfg.Pool,
 		logger:    cfg.Logger,
 		namespace: cfg.Name,
-		redis:     cfg.Redis,
-		asynq:     asynq.NewClientFromRedisClient(cfg.Redis),
-		inspector: asynq.NewInspectorFromRedisClient(cfg.Redis),
+		redis:     rc,
+		asynq:     asynq.NewClientFromRedisClient(rc),
+		inspector: asynq.NewInspectorFromRedisClient(rc),
 	}, nil
 }
 
-// Close releases the client; the Redis client belongs to the caller.
+// MigrateQueue brings the job queue's storage up to date as `migrate up`
+// runs: there is nothing to do, since asynq keeps its queues in Redis and the outbox
+// table is one of the app's own migrations.
+func MigrateQueue(context.Context, *pgxpool.Pool, io.Writer) error { return nil }
+
+// Close releases the client; the broker's connection belongs to the caller.
 func (c *Client) Close() error { return nil }
 
 // publish enqueues a relay batch into asynq. The task id is the job id: a
@@ -321,3 +328,10 @@ func (l asynqLogger) Info(args ...any)  { l.log(slog.LevelInfo, args) }
 func (l asynqLogger) Warn(args ...any)  { l.log(slog.LevelWarn, args) }
 func (l asynqLogger) Error(args ...any) { l.log(slog.LevelError, args) }
 func (l asynqLogger) Fatal(args ...any) { l.log(slog.LevelError, args) }
+
+// brokerDefaults fills in what asynq needs of a WorkerConfig: nothing.
+// asynq fixes RescueAfter (a 30s lease renewed every 5s, recovered a minute
+// after it lapses), so it is ignored.
+func (cfg WorkerConfig) brokerDefaults() (WorkerConfig, error) {
+	return cfg, nil
+}

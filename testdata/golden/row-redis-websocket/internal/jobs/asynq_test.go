@@ -12,6 +12,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/acme/shop-api/internal/broker"
+	"github.com/acme/shop-api/internal/config"
 	"github.com/acme/shop-api/internal/jobs"
 	"github.com/acme/shop-api/internal/testsvc"
 )
@@ -43,11 +45,11 @@ func redisClient() (*redis.Client, error) {
 }
 
 func brokerConfig(cfg *jobs.Config) (func(), error) {
-	c, err := redisClient()
+	c, err := broker.Open(broker.Options{Config: config.Broker{URL: os.Getenv("TEST_REDIS_URL"), Namespace: cfg.Name}, ClientName: "test"})
 	if err != nil {
 		return nil, err
 	}
-	cfg.Redis = c
+	cfg.Broker = c
 	return func() { _ = c.Close() }, nil
 }
 

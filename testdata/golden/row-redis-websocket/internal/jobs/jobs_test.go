@@ -655,7 +655,7 @@ func TestCrashedWorkerProcess(t *testing.T) {
 	require.Equal(t, 1, b.effects(t, "crash-after-commit"), "effect once: the redelivery was skipped by its key")
 	require.Equal(t, 1, b.runs(t, "crash-after-commit"), "the handler did not run again")
 	// The broker records completion after the handler's transaction
-	// commits (River completes in batches), so wait for it.
+	// commits (some complete in batches), so wait for it.
 	waitFor(t, crashRecoveryTimeout, func() bool { return jobGone(t, b, before.ID) }, "the retried job is done")
 }
 

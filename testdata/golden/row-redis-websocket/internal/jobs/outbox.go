@@ -21,8 +21,8 @@ import (
 // transaction and the relay (part of every worker) publishes committed,
 // due jobs to the broker, then deletes them. A relay that dies after
 // publishing but before deleting publishes again on restart.
-// asynq refuses the copy by its task id while the first is still queued,
-// and the idempotency key makes any copy that slips through a no-op.
+// The broker's publish deduplicates the copy by the job's id (see its
+// file), and the idempotency key makes any copy that slips through a no-op.
 
 // outboxChannel is the Postgres notification channel that wakes the relay;
 // the job_outbox_notify trigger notifies it.

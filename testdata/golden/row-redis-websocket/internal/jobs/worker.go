@@ -10,9 +10,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/redis/go-redis/v9"
 	"github.com/robfig/cron/v3"
 
+	"github.com/acme/shop-api/internal/broker"
 	"github.com/acme/shop-api/internal/postgres/db"
 )
 
@@ -22,12 +22,13 @@ type Config struct {
 	Pool *pgxpool.Pool
 	// Logger receives the client's and worker's logs.
 	Logger *slog.Logger
-	// Name is the namespace of everything the jobs keep in the broker
-	// (asynq queue names), so that deployments sharing a server stay apart:
+	// Name names the application's jobs in the broker (config.Broker's
+	// Namespace), so that deployments sharing a server stay apart:
 	// lowercase letters, digits and hyphens.
 	Name string
-	// Redis is the Redis client asynq uses.
-	Redis *redis.Client
+	// Broker is the connection to the broker's server (broker.Open), which
+	// the job backend shares.
+	Broker *broker.Conn
 }
 
 // WorkerConfig configures a Worker.
@@ -54,8 +55,8 @@ type WorkerConfig struct {
 	Backoff func(attempt int) time.Duration
 	// RescueAfter is how long a job may run without the broker hearing
 	// from its worker before it is taken for crashed and run again.
-	// asynq fixes it (a 30s lease renewed every 5s, recovered a minute
-	// after it lapses), so it is ignored.
+	// How the broker uses it, and its default, is in the broker's file
+	// (brokerDefaults).
 	RescueAfter time.Duration
 	// Periodic jobs are enqueued on their schedules.
 	Periodic []PeriodicJob
@@ -91,6 +92,10 @@ func (cfg WorkerConfig) withDefaults(c *Client) (WorkerConfig, error) {
 	}
 	if cfg.Backoff == nil {
 		cfg.Backoff = Backoff
+	}
+	var err error
+	if cfg, err = cfg.brokerDefaults(); err != nil {
+		return cfg, err
 	}
 	if cfg.RelayInterval <= 0 {
 		cfg.RelayInterval = time.Second

@@ -15,13 +15,11 @@ const TestSecretKey = "0123456789abcdef0123456789abcdef"
 func AppEnv(tb testing.TB) map[string]string {
 	tb.Helper()
 	env := map[string]string{
-		"REDIS_URL": RedisURL(tb),
-		// Tests run in parallel against one broker server: each its own jobs.
-		"JOBS_NAMESPACE":   JobsNamespace(tb),
 		"SECRET_KEY":       TestSecretKey,
 		"HTTP_ADDR":        "127.0.0.1:0",
 		"SHUTDOWN_TIMEOUT": "5s",
 	}
+	maps.Copy(env, BrokerEnv(tb))
 	maps.Copy(env, NewTenancyEnv(tb))
 	return env
 }

@@ -1,5 +1,6 @@
 // Package testsvc finds the live services tests run against. Each service is
-// named by an environment variable (TEST_DATABASE_URL, TEST_REDIS_URL, ...).
+// named by an environment variable (TEST_DATABASE_URL; the broker's in
+// broker_*.go).
 // When one is unset the test is skipped with a message saying so, unless
 // SAASKIT_REQUIRE_SERVICES=1 (as in CI), where a missing service fails it.
 // It also holds the few helpers that tests of several packages share.
@@ -42,12 +43,6 @@ func lookup(tb testing.TB, name, service string) string {
 func DatabaseURL(tb testing.TB) string {
 	tb.Helper()
 	return lookup(tb, "TEST_DATABASE_URL", "Postgres")
-}
-
-// RedisURL returns TEST_REDIS_URL.
-func RedisURL(tb testing.TB) string {
-	tb.Helper()
-	return lookup(tb, "TEST_REDIS_URL", "Redis")
 }
 
 // NewDatabase creates an empty database with a unique name on the

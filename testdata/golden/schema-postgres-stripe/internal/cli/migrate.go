@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"path"
 	"text/tabwriter"
 	"time"
@@ -73,12 +72,7 @@ func migrateUp(ctx context.Context, db config.Database, stdout, stderr io.Writer
 			return err
 		}
 		fmt.Fprintf(stdout, "control-plane schema at version %d (%d applied now)\n", v, len(results))
-		applied, err := jobs.Migrate(ctx, pool, slog.New(slog.DiscardHandler))
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "job queue (River) schema: %d migrations applied now\n", len(applied))
-		return nil
+		return jobs.MigrateQueue(ctx, pool, stdout)
 	})
 	if err != nil {
 		return err

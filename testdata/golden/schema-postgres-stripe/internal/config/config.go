@@ -59,6 +59,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// SessionTTL is how long a login's bearer token works (SESSION_TTL).
 	SessionTTL time.Duration
+	// Broker configures the job broker; its settings are the broker's own
+	// (broker_*.go).
+	Broker Broker
 	// StripeSecretKey authenticates calls to Stripe (STRIPE_SECRET_KEY).
 	StripeSecretKey string
 	// StripeWebhookSecret verifies Stripe's webhook signatures (STRIPE_WEBHOOK_SECRET).
@@ -116,6 +119,7 @@ func Load(getenv func(string) string) (Config, error) {
 		MetricsToken:        l.optionalSecret(l.optional("METRICS_TOKEN", ""), MinMetricsTokenLength),
 		ShutdownTimeout:     l.duration(l.optional("SHUTDOWN_TIMEOUT", "15s")),
 		SessionTTL:          l.duration(l.optional("SESSION_TTL", "24h")),
+		Broker:              l.broker(),
 		StripeSecretKey:     l.prefixed(l.required("STRIPE_SECRET_KEY"), "sk_", "rk_"),
 		StripeWebhookSecret: l.prefixed(l.required("STRIPE_WEBHOOK_SECRET"), "whsec_"),
 		StripeAPIBase:       l.url(l.optional("STRIPE_API_BASE", "https://api.stripe.com"), "https", "http"),

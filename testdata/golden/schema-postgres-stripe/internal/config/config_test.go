@@ -15,12 +15,21 @@ import (
 
 // validEnv returns a complete, valid environment; tests change one thing.
 func validEnv() map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		"DATABASE_URL":          "postgres://app@localhost:5432/app?sslmode=disable",
 		"SECRET_KEY":            "0123456789abcdef0123456789abcdef",
 		"STRIPE_SECRET_KEY":     "sk_test_123",
 		"STRIPE_WEBHOOK_SECRET": "whsec_123",
 	}
+	maps.Copy(env, validBrokerEnv())
+	return env
+}
+
+// malformed is a variable's bad value and the reason Load gives for it.
+type malformed struct {
+	name   string
+	value  string
+	reason string
 }
 
 func load(env map[string]string) (config.Config, error) {
@@ -96,12 +105,12 @@ func TestLoadOverrides(t *testing.T) {
 func TestLoadNamesEveryMissingVariable(t *testing.T) {
 	t.Parallel()
 
-	required := []string{
+	required := slices.Concat([]string{
 		"DATABASE_URL",
 		"SECRET_KEY",
 		"STRIPE_SECRET_KEY",
 		"STRIPE_WEBHOOK_SECRET",
-	}
+	}, requiredBrokerVars)
 	_, err := load(map[string]string{})
 	got := problems(t, err)
 	for _, name := range required {
@@ -115,11 +124,7 @@ func TestLoadNamesEveryMissingVariable(t *testing.T) {
 func TestLoadNamesEachMalformedVariable(t *testing.T) {
 	t.Parallel()
 
-	tests := []struct {
-		name   string
-		value  string
-		reason string
-	}{
+	tests := slices.Concat([]malformed{
 		{"DATABASE_URL", "mysql://localhost/app", "must be a URL starting with postgres:// or postgresql://"},
 		{"SECRET_KEY", "short", "must be at least 32 characters long (got 5)"},
 		{"HTTP_ADDR", "8080", `must be host:port or :port (got "8080")`},
@@ -142,7 +147,7 @@ func TestLoadNamesEachMalformedVariable(t *testing.T) {
 		{"STRIPE_SECRET_KEY", "pk_test_123", "must start with sk_ or rk_"},
 		{"STRIPE_WEBHOOK_SECRET", "secret", "must start with whsec_"},
 		{"STRIPE_API_BASE", "localhost:12111", "must be a URL starting with https:// or http://"},
-	}
+	}, malformedBrokerVars)
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
 			t.Parallel()

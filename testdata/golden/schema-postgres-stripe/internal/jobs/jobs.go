@@ -6,7 +6,7 @@
 // business transaction, so a rolled-back change never leaves a job behind
 // and a committed one always has its job.
 //
-// River stores the job in Postgres itself, in that same transaction.
+// The broker stores the job in Postgres itself, in that same transaction.
 //
 // Handlers register with Handle. Each delivery runs inside its tenant's data
 // scope (a TenantScope) in one transaction that also records the job's
@@ -262,7 +262,8 @@ func newEnvelope(job Job, now time.Time) (envelope, Options, error) {
 }
 
 // validQueue accepts names that are safe in every broker's naming
-// (JetStream subjects and consumer names included).
+// (subjects, stream and consumer names included): lowercase letters,
+// digits, hyphens and underscores.
 func validQueue(q string) bool {
 	if q == "" || len(q) > 64 {
 		return false

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -57,6 +58,17 @@ func Open(_ context.Context, cfg Config) (*Client, error) {
 // Close releases the client. River shares the application's pool, so there
 // is nothing to close.
 func (c *Client) Close() error { return nil }
+
+// MigrateQueue brings the job queue's storage up to date as `migrate up`
+// runs, printing what it did: River's tables.
+func MigrateQueue(ctx context.Context, pool *pgxpool.Pool, stdout io.Writer) error {
+	applied, err := Migrate(ctx, pool, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "job queue (River) schema: %d migrations applied now\n", len(applied))
+	return nil
+}
 
 // Migrate creates or updates River's tables in Schema and returns the
 // versions it applied.
@@ -337,4 +349,17 @@ type retryPolicy struct {
 
 func (p retryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
 	return time.Now().Add(p.backoff(job.Attempt))
+}
+
+// brokerDefaults fills in what River needs of a WorkerConfig. River has no
+// heartbeat, so RescueAfter must exceed JobTimeout; it defaults to
+// JobTimeout plus a minute.
+func (cfg WorkerConfig) brokerDefaults() (WorkerConfig, error) {
+	if cfg.RescueAfter <= 0 {
+		cfg.RescueAfter = cfg.JobTimeout + time.Minute
+	}
+	if cfg.RescueAfter <= cfg.JobTimeout {
+		return cfg, errors.New("jobs: RescueAfter must exceed JobTimeout (River has no heartbeat)")
+	}
+	return cfg, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/robfig/cron/v3"
 
+	"example.com/acme/internal/broker"
 	"example.com/acme/internal/postgres/db"
 )
 
@@ -21,8 +22,13 @@ type Config struct {
 	Pool *pgxpool.Pool
 	// Logger receives the client's and worker's logs.
 	Logger *slog.Logger
-	// Name names the application's River clients.
+	// Name names the application's jobs in the broker (config.Broker's
+	// Namespace), so that deployments sharing a server stay apart:
+	// lowercase letters, digits and hyphens.
 	Name string
+	// Broker is the connection to the broker's server (broker.Open), which
+	// the job backend shares.
+	Broker *broker.Conn
 }
 
 // WorkerConfig configures a Worker.
@@ -49,8 +55,8 @@ type WorkerConfig struct {
 	Backoff func(attempt int) time.Duration
 	// RescueAfter is how long a job may run without the broker hearing
 	// from its worker before it is taken for crashed and run again.
-	// River has no heartbeat, so it must exceed JobTimeout; default
-	// JobTimeout plus a minute.
+	// How the broker uses it, and its default, is in the broker's file
+	// (brokerDefaults).
 	RescueAfter time.Duration
 	// Periodic jobs are enqueued on their schedules.
 	Periodic []PeriodicJob
@@ -84,11 +90,9 @@ func (cfg WorkerConfig) withDefaults(c *Client) (WorkerConfig, error) {
 	if cfg.Backoff == nil {
 		cfg.Backoff = Backoff
 	}
-	if cfg.RescueAfter <= 0 {
-		cfg.RescueAfter = cfg.JobTimeout + time.Minute
-	}
-	if cfg.RescueAfter <= cfg.JobTimeout {
-		return cfg, errors.New("jobs: RescueAfter must exceed JobTimeout (River has no heartbeat)")
+	var err error
+	if cfg, err = cfg.brokerDefaults(); err != nil {
+		return cfg, err
 	}
 	for _, p := range cfg.Periodic {
 		if _, err := cron.ParseStandard(p.Schedule); err != nil {

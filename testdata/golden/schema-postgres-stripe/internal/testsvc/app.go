@@ -21,6 +21,7 @@ func AppEnv(tb testing.TB) map[string]string {
 		"STRIPE_SECRET_KEY":     "sk_test_123",
 		"STRIPE_WEBHOOK_SECRET": "whsec_123",
 	}
+	maps.Copy(env, BrokerEnv(tb))
 	maps.Copy(env, NewTenancyEnv(tb))
 	return env
 }

@@ -1,5 +1,6 @@
 // Package testsvc finds the live services tests run against. Each service is
-// named by an environment variable (TEST_DATABASE_URL, TEST_REDIS_URL, ...).
+// named by an environment variable (TEST_DATABASE_URL; the broker's in
+// broker_*.go).
 // When one is unset the test is skipped with a message saying so, unless
 // SAASKIT_REQUIRE_SERVICES=1 (as in CI), where a missing service fails it.
 // It also holds the few helpers that tests of several packages share.
