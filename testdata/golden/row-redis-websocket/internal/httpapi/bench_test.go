@@ -13,7 +13,6 @@ import (
 
 	"github.com/acme/shop/internal/httpapi"
 	"github.com/acme/shop/internal/postgres"
-	"github.com/acme/shop/internal/postgres/tenantdb"
 	"github.com/acme/shop/internal/testsvc"
 )
 
@@ -83,7 +82,8 @@ func createWithProjects(ctx context.Context, tenants *postgres.Tenants, owner, s
 	if err != nil {
 		return err
 	}
-	return tenants.InTenant(ctx, t, func(ctx context.Context, q *tenantdb.Queries) error {
+	return tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
+		q := u.Queries
 		for i := range 3 {
 			if _, createErr := q.CreateProject(ctx, fmt.Sprintf("project %d", i)); createErr != nil {
 				return createErr

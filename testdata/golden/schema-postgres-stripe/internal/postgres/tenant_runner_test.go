@@ -15,7 +15,6 @@ import (
 
 	"example.com/acme/internal/domain"
 	"example.com/acme/internal/postgres"
-	"example.com/acme/internal/postgres/tenantdb"
 	"example.com/acme/internal/testsvc"
 )
 
@@ -63,7 +62,8 @@ func createTenants(tb testing.TB, b *tenantsBundle, n int) []domain.Tenant {
 
 func createNamedProject(t *testing.T, ts *postgres.Tenants, tn domain.Tenant, name string) {
 	t.Helper()
-	err := ts.InTenant(t.Context(), tn, func(ctx context.Context, q *tenantdb.Queries) error {
+	err := ts.InTenant(t.Context(), tn, func(ctx context.Context, u *postgres.Unit) error {
+		q := u.Queries
 		_, err := q.CreateProject(ctx, name)
 		return err
 	})
@@ -156,7 +156,8 @@ func TestMigrateResumesAfterACrash(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"tenant-004", "tenant-005", "tenant-006", "tenant-007", "tenant-008", "tenant-009"}, behindSlugs(check))
 
-	err = next.InTenant(t.Context(), tenants[4], func(ctx context.Context, q *tenantdb.Queries) error {
+	err = next.InTenant(t.Context(), tenants[4], func(ctx context.Context, u *postgres.Unit) error {
+		q := u.Queries
 		_, createErr := q.CreateProject(ctx, "not-slow")
 		return createErr
 	})
