@@ -56,8 +56,7 @@ func setupTenancy(tb testing.TB) *tenancyBundle {
 		require.NoError(tb, createErr)
 		var p tenantdb.Project
 		require.NoError(tb, tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
-			q := u.Queries
-			p, createErr = q.CreateProject(ctx, "project of "+slug)
+			p, createErr = u.Queries.CreateProject(ctx, "project of "+slug)
 			return createErr
 		}))
 		if slug == "tenant-a" {

@@ -83,9 +83,8 @@ func createWithProjects(ctx context.Context, tenants *postgres.Tenants, owner, s
 		return err
 	}
 	return tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
-		q := u.Queries
 		for i := range 3 {
-			if _, createErr := q.CreateProject(ctx, fmt.Sprintf("project %d", i)); createErr != nil {
+			if _, createErr := u.Queries.CreateProject(ctx, fmt.Sprintf("project %d", i)); createErr != nil {
 				return createErr
 			}
 		}

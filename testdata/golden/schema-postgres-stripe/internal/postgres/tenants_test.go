@@ -82,8 +82,7 @@ func createProjects(t *testing.T, ts *postgres.Tenants, tn domain.Tenant, prefix
 	out := make([]tenantdb.Project, 0, n)
 	for i := range n {
 		err := ts.InTenant(t.Context(), tn, func(ctx context.Context, u *postgres.Unit) error {
-			q := u.Queries
-			p, err := q.CreateProject(ctx, fmt.Sprintf("%s-%d", prefix, i+1))
+			p, err := u.Queries.CreateProject(ctx, fmt.Sprintf("%s-%d", prefix, i+1))
 			out = append(out, p)
 			return err
 		})
@@ -102,9 +101,8 @@ func listAll(t *testing.T, ts *postgres.Tenants, tn domain.Tenant) []tenantdb.Pr
 	for {
 		var page []tenantdb.Project
 		err := ts.InTenant(t.Context(), tn, func(ctx context.Context, u *postgres.Unit) error {
-			q := u.Queries
 			var err error
-			page, err = q.ListProjects(ctx, after)
+			page, err = u.Queries.ListProjects(ctx, after)
 			return err
 		})
 		require.NoError(t, err)
@@ -331,15 +329,13 @@ func TestTenantsSeeOnlyTheirOwnData(t *testing.T) {
 
 	for _, p := range globexProjects {
 		err := b.tenants.InTenant(t.Context(), acme, func(ctx context.Context, u *postgres.Unit) error {
-			q := u.Queries
-			_, err := q.GetProject(ctx, p.ID)
+			_, err := u.Queries.GetProject(ctx, p.ID)
 			return err
 		})
 		require.ErrorIs(t, err, pgx.ErrNoRows, "acme must not see globex's project %s", p.ID.String())
 	}
 	err := b.tenants.InTenant(t.Context(), globex, func(ctx context.Context, u *postgres.Unit) error {
-		q := u.Queries
-		got, err := q.GetProject(ctx, acmeProjects[0].ID)
+		got, err := u.Queries.GetProject(ctx, acmeProjects[0].ID)
 		require.ErrorIs(t, err, pgx.ErrNoRows)
 		require.Empty(t, got.Name)
 		return nil
@@ -355,8 +351,7 @@ func TestInTenantRollsBackOnError(t *testing.T) {
 
 	boom := errors.New("boom")
 	err := b.tenants.InTenant(t.Context(), acme, func(ctx context.Context, u *postgres.Unit) error {
-		q := u.Queries
-		if _, err := q.CreateProject(ctx, "doomed"); err != nil {
+		if _, err := u.Queries.CreateProject(ctx, "doomed"); err != nil {
 			return err
 		}
 		return boom
