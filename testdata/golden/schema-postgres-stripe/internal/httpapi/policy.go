@@ -193,11 +193,11 @@ type Route struct {
 	Pattern string
 	// Infrastructure is set for a route served outside the API's
 	// operations, with no OpenAPI operation: huma's documents, /metrics,
-	// the not-found answer.
+	// the not-found answer, any plain handler mounted with router.mount.
 	Infrastructure bool
 	// Auth is "anyone", "user", "tenant" or "operator" (METRICS_TOKEN).
 	Auth string
-	// Permission is what a tenant-scoped operation needs.
+	// Permission is what a tenant-scoped route needs.
 	Permission domain.Permission
 	// ObjectParam is the path parameter whose object grants also allow it.
 	ObjectParam string
