@@ -2,7 +2,10 @@ package httpapi
 
 import (
 	"context"
+	"net/http"
 	"time"
+
+	"github.com/danielgtaylor/huma/v2"
 
 	"ledger.internal/svc/internal/domain"
 )
@@ -40,8 +43,13 @@ type createdAPIKeyOutput struct {
 
 // handleCreateAPIKey makes an API key for the tenant and shows its secret,
 // this once.
-func handleCreateAPIKey(identity Identity) func(context.Context, domain.Access, *createAPIKeyInput) (*createdAPIKeyOutput, error) {
-	return func(ctx context.Context, a domain.Access, in *createAPIKeyInput) (*createdAPIKeyOutput, error) {
+func handleCreateAPIKey(identity Identity) endpoint {
+	return newEndpoint(huma.Operation{
+		OperationID:   "create-api-key",
+		DefaultStatus: http.StatusCreated,
+		Summary:       "Create an API key; its secret is in this answer only",
+		Tags:          []string{"API keys"},
+	}, withAccess(func(ctx context.Context, a domain.Access, in *createAPIKeyInput) (*createdAPIKeyOutput, error) {
 		k, secret, err := identity.CreateAPIKey(ctx, a, in.Body.Name, in.Body.Role)
 		if err != nil {
 			return nil, err
@@ -49,7 +57,7 @@ func handleCreateAPIKey(identity Identity) func(context.Context, domain.Access, 
 		out := &createdAPIKeyOutput{}
 		out.Body.ID, out.Body.Name, out.Body.Role, out.Body.Prefix, out.Body.Key = k.ID, k.Name, k.Role, k.Prefix, secret
 		return out, nil
-	}
+	}))
 }
 
 type listAPIKeysInput struct {
@@ -66,8 +74,12 @@ type listAPIKeysOutput struct {
 }
 
 // handleListAPIKeys pages through the tenant's live API keys.
-func handleListAPIKeys(identity Identity) func(context.Context, domain.Access, *listAPIKeysInput) (*listAPIKeysOutput, error) {
-	return func(ctx context.Context, a domain.Access, in *listAPIKeysInput) (*listAPIKeysOutput, error) {
+func handleListAPIKeys(identity Identity) endpoint {
+	return newEndpoint(huma.Operation{
+		OperationID: "list-api-keys",
+		Summary:     "List the tenant's API keys (never their secrets)",
+		Tags:        []string{"API keys"},
+	}, withAccess(func(ctx context.Context, a domain.Access, in *listAPIKeysInput) (*listAPIKeysOutput, error) {
 		after, err := decodeCursor(in.Cursor)
 		if err != nil {
 			return nil, err
@@ -84,7 +96,7 @@ func handleListAPIKeys(identity Identity) func(context.Context, domain.Access, *
 			out.Body.Items[i] = apiKeyFrom(k)
 		}
 		return out, nil
-	}
+	}))
 }
 
 type apiKeyIDInput struct {
@@ -93,8 +105,13 @@ type apiKeyIDInput struct {
 }
 
 // handleRevokeAPIKey revokes an API key: the next request with it is 401.
-func handleRevokeAPIKey(identity Identity) func(context.Context, domain.Access, *apiKeyIDInput) (*struct{}, error) {
-	return func(ctx context.Context, a domain.Access, in *apiKeyIDInput) (*struct{}, error) {
+func handleRevokeAPIKey(identity Identity) endpoint {
+	return newEndpoint(huma.Operation{
+		OperationID:   "revoke-api-key",
+		DefaultStatus: http.StatusNoContent,
+		Summary:       "Revoke an API key",
+		Tags:          []string{"API keys"},
+	}, withAccess(func(ctx context.Context, a domain.Access, in *apiKeyIDInput) (*struct{}, error) {
 		return nil, identity.RevokeAPIKey(ctx, a.Tenant, in.ID)
-	}
+	}))
 }

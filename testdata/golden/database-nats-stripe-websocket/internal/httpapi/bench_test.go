@@ -13,7 +13,6 @@ import (
 
 	"ledger.internal/svc/internal/httpapi"
 	"ledger.internal/svc/internal/postgres"
-	"ledger.internal/svc/internal/postgres/tenantdb"
 	"ledger.internal/svc/internal/testsvc"
 )
 
@@ -87,9 +86,9 @@ func createWithProjects(ctx context.Context, tenants *postgres.Tenants, owner, s
 	if err != nil {
 		return err
 	}
-	return tenants.InTenant(ctx, t, func(ctx context.Context, q *tenantdb.Queries) error {
+	return tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
 		for i := range 3 {
-			if _, createErr := q.CreateProject(ctx, fmt.Sprintf("project %d", i)); createErr != nil {
+			if _, createErr := u.Queries.CreateProject(ctx, fmt.Sprintf("project %d", i)); createErr != nil {
 				return createErr
 			}
 		}

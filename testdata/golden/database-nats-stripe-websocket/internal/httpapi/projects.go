@@ -3,17 +3,23 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"net/http"
 	"time"
 
+	"github.com/danielgtaylor/huma/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"ledger.internal/svc/internal/domain"
+	"ledger.internal/svc/internal/postgres"
 	"ledger.internal/svc/internal/postgres/tenantdb"
 )
 
 // Projects are the example tenant-scoped resource: every handler reaches
 // them through Tenants.InTenant with the tenant of the request, and only so.
+// A change goes through the unit InTenant hands it: creating a project
+// records an audit entry and publishes project.created after commit, which
+// do nothing until the audit log and realtime plug into postgres.Seams.
 
 // projectBody is a project as the API shows it.
 type projectBody struct {
@@ -37,19 +43,28 @@ type projectOutput struct {
 	Body projectBody
 }
 
-func handleCreateProject(tenants Tenants) func(context.Context, domain.Tenant, *createProjectInput) (*projectOutput, error) {
-	return func(ctx context.Context, t domain.Tenant, in *createProjectInput) (*projectOutput, error) {
+func handleCreateProject(tenants Tenants) endpoint {
+	return newEndpoint(huma.Operation{
+		OperationID:   "create-project",
+		DefaultStatus: http.StatusCreated,
+		Summary:       "Create a project in the tenant",
+		Tags:          []string{"Projects"},
+	}, tenantScoped(func(ctx context.Context, t domain.Tenant, in *createProjectInput) (*projectOutput, error) {
 		var p tenantdb.Project
-		err := tenants.InTenant(ctx, t, func(ctx context.Context, q *tenantdb.Queries) error {
+		err := tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
 			var err error
-			p, err = q.CreateProject(ctx, in.Body.Name)
-			return err
+			if p, err = u.Queries.CreateProject(ctx, in.Body.Name); err != nil {
+				return err
+			}
+			body := projectFrom(p)
+			u.Publish("project.created", body)
+			return u.Audit(ctx, "project.create", "project:"+body.ID, nil, body)
 		})
 		if err != nil {
 			return nil, err
 		}
 		return &projectOutput{Body: projectFrom(p)}, nil
-	}
+	}))
 }
 
 type getProjectInput struct {
@@ -57,16 +72,20 @@ type getProjectInput struct {
 	ID string `path:"id" format:"uuid" doc:"The project's id"`
 }
 
-func handleGetProject(tenants Tenants) func(context.Context, domain.Tenant, *getProjectInput) (*projectOutput, error) {
-	return func(ctx context.Context, t domain.Tenant, in *getProjectInput) (*projectOutput, error) {
+func handleGetProject(tenants Tenants) endpoint {
+	return newEndpoint(huma.Operation{
+		OperationID: "get-project",
+		Summary:     "Get one of the tenant's projects",
+		Tags:        []string{"Projects"},
+	}, tenantScoped(func(ctx context.Context, t domain.Tenant, in *getProjectInput) (*projectOutput, error) {
 		var id pgtype.UUID
 		if err := id.Scan(in.ID); err != nil {
 			return nil, domain.Errorf(domain.ENOTFOUND, "No project %s.", in.ID)
 		}
 		var p tenantdb.Project
-		err := tenants.InTenant(ctx, t, func(ctx context.Context, q *tenantdb.Queries) error {
+		err := tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
 			var err error
-			p, err = q.GetProject(ctx, id)
+			p, err = u.Queries.GetProject(ctx, id)
 			return err
 		})
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -76,7 +95,7 @@ func handleGetProject(tenants Tenants) func(context.Context, domain.Tenant, *get
 			return nil, err
 		}
 		return &projectOutput{Body: projectFrom(p)}, nil
-	}
+	}))
 }
 
 type listProjectsInput struct {
@@ -93,17 +112,21 @@ type listProjectsOutput struct {
 }
 
 // handleListProjects pages through the tenant's projects in creation order.
-func handleListProjects(tenants Tenants) func(context.Context, domain.Tenant, *listProjectsInput) (*listProjectsOutput, error) {
-	return func(ctx context.Context, t domain.Tenant, in *listProjectsInput) (*listProjectsOutput, error) {
+func handleListProjects(tenants Tenants) endpoint {
+	return newEndpoint(huma.Operation{
+		OperationID: "list-projects",
+		Summary:     "List the tenant's projects",
+		Tags:        []string{"Projects"},
+	}, tenantScoped(func(ctx context.Context, t domain.Tenant, in *listProjectsInput) (*listProjectsOutput, error) {
 		after, err := decodeCursor(in.Cursor)
 		if err != nil {
 			return nil, err
 		}
 		afterAt, afterID := projectKeyset(after)
 		var rows []tenantdb.Project
-		err = tenants.InTenant(ctx, t, func(ctx context.Context, q *tenantdb.Queries) error {
+		err = tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
 			var qerr error
-			rows, qerr = q.ListProjects(ctx, tenantdb.ListProjectsParams{
+			rows, qerr = u.Queries.ListProjects(ctx, tenantdb.ListProjectsParams{
 				AfterCreatedAt: afterAt,
 				AfterID:        afterID,
 				MaxItems:       int32(in.Limit + 1), //nolint:gosec // G115: huma bounds Limit to 1..100
@@ -121,7 +144,7 @@ func handleListProjects(tenants Tenants) func(context.Context, domain.Tenant, *l
 			out.Body.Items[i] = projectFrom(p)
 		}
 		return out, nil
-	}
+	}))
 }
 
 // projectKeyset converts a list position to the keyset parameters of
@@ -142,8 +165,8 @@ func findProject(tenants Tenants) objectFinder {
 		if err := pid.Scan(id); err != nil {
 			return domain.Errorf(domain.ENOTFOUND, "No project %s.", id)
 		}
-		err := tenants.InTenant(ctx, t, func(ctx context.Context, q *tenantdb.Queries) error {
-			_, err := q.GetProject(ctx, pid)
+		err := tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
+			_, err := u.Queries.GetProject(ctx, pid)
 			return err
 		})
 		if errors.Is(err, pgx.ErrNoRows) {

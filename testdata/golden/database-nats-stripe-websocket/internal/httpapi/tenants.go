@@ -3,6 +3,9 @@ package httpapi
 import (
 	"context"
 	"encoding/base64"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
 
 	"ledger.internal/svc/internal/domain"
 )
@@ -32,8 +35,13 @@ type tenantOutput struct {
 // handleCreateTenant creates a tenant whose owner is the caller: its
 // storage is provisioned and migrated before the answer, and a failure
 // leaves no trace of it.
-func handleCreateTenant(tenants Tenants) func(context.Context, *createTenantInput) (*tenantOutput, error) {
-	return func(ctx context.Context, in *createTenantInput) (*tenantOutput, error) {
+func handleCreateTenant(tenants Tenants) endpoint {
+	return newEndpoint(huma.Operation{
+		OperationID:   "create-tenant",
+		DefaultStatus: http.StatusCreated,
+		Summary:       "Create a tenant owned by the caller: its storage is provisioned and migrated before the answer",
+		Tags:          []string{"Tenants"},
+	}, func(ctx context.Context, in *createTenantInput) (*tenantOutput, error) {
 		p, err := principalFrom(ctx)
 		if err != nil {
 			return nil, err
@@ -43,7 +51,7 @@ func handleCreateTenant(tenants Tenants) func(context.Context, *createTenantInpu
 			return nil, err
 		}
 		return &tenantOutput{Body: tenantFrom(t)}, nil
-	}
+	})
 }
 
 type listTenantsInput struct {
@@ -59,8 +67,12 @@ type listTenantsOutput struct {
 }
 
 // handleListTenants pages through the caller's tenants by slug.
-func handleListTenants(identity Identity) func(context.Context, *listTenantsInput) (*listTenantsOutput, error) {
-	return func(ctx context.Context, in *listTenantsInput) (*listTenantsOutput, error) {
+func handleListTenants(identity Identity) endpoint {
+	return newEndpoint(huma.Operation{
+		OperationID: "list-tenants",
+		Summary:     "List the caller's tenants",
+		Tags:        []string{"Tenants"},
+	}, func(ctx context.Context, in *listTenantsInput) (*listTenantsOutput, error) {
 		p, err := principalFrom(ctx)
 		if err != nil {
 			return nil, err
@@ -83,5 +95,5 @@ func handleListTenants(identity Identity) func(context.Context, *listTenantsInpu
 			out.Body.Items = append(out.Body.Items, tenantFrom(t))
 		}
 		return out, nil
-	}
+	})
 }

@@ -21,7 +21,6 @@ import (
 	"ledger.internal/svc/internal/httpapi"
 	"ledger.internal/svc/internal/logging"
 	"ledger.internal/svc/internal/postgres"
-	"ledger.internal/svc/internal/postgres/tenantdb"
 	"ledger.internal/svc/internal/testsvc"
 )
 
@@ -394,7 +393,7 @@ func (unavailableTenants) CreateOwned(context.Context, string, string, string) (
 	return domain.Tenant{}, domain.Errorf(domain.EINTERNAL, "not here")
 }
 
-func (unavailableTenants) InTenant(_ context.Context, t domain.Tenant, _ func(context.Context, *tenantdb.Queries) error) error {
+func (unavailableTenants) InTenant(_ context.Context, t domain.Tenant, _ func(context.Context, *postgres.Unit) error) error {
 	return domain.Wrap(fmt.Errorf("schema t_%s does not exist", t.Slug), domain.EUNAVAILABLE,
 		"Tenant "+t.Slug+" is unavailable; try again later.")
 }

@@ -95,7 +95,7 @@ func TestDatabaseMissingDatabaseFailsClosed(t *testing.T) {
 	require.NoError(t, err)
 
 	called := false
-	err = ts.InTenant(t.Context(), acme, func(context.Context, *tenantdb.Queries) error {
+	err = ts.InTenant(t.Context(), acme, func(context.Context, *postgres.Unit) error {
 		called = true
 		return nil
 	})
@@ -122,7 +122,7 @@ func TestDatabaseDroppedUnderAnOpenPoolFailsClosed(t *testing.T) {
 		"DROP DATABASE "+pgx.Identifier{b.cfg.TenantDatabasePrefix + "acme"}.Sanitize()+" WITH (FORCE)")
 	require.NoError(t, err)
 	for range 2 {
-		err = b.tenants.InTenant(t.Context(), acme, func(context.Context, *tenantdb.Queries) error {
+		err = b.tenants.InTenant(t.Context(), acme, func(context.Context, *postgres.Unit) error {
 			t.Fatal("nothing runs without the tenant's database")
 			return nil
 		})
@@ -201,10 +201,10 @@ func TestDatabaseEvictionWaitsForTheLastUser(t *testing.T) {
 	inside, release := make(chan struct{}), make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- ts.InTenant(t.Context(), acme, func(ctx context.Context, q *tenantdb.Queries) error {
+		done <- ts.InTenant(t.Context(), acme, func(ctx context.Context, u *postgres.Unit) error {
 			close(inside)
 			<-release
-			_, err := q.CreateProject(ctx, "survived eviction")
+			_, err := u.Queries.CreateProject(ctx, "survived eviction")
 			return err
 		})
 	}()

@@ -73,6 +73,10 @@ func openServices(ctx context.Context, cfg config.Config, logger *slog.Logger, r
 		return nil, err
 	}
 	s.closers = append(s.closers, func() { _ = s.jobs.Close() })
+	if s.tenants != nil {
+		// Tenant units of work enqueue their jobs with this client.
+		s.tenants.UseSeams(postgres.Seams{Jobs: s.jobs})
+	}
 	return s, nil
 }
 

@@ -13,7 +13,6 @@ import (
 
 	"github.com/acme/shop-api/internal/httpapi"
 	"github.com/acme/shop-api/internal/postgres"
-	"github.com/acme/shop-api/internal/postgres/tenantdb"
 	"github.com/acme/shop-api/internal/testsvc"
 )
 
@@ -83,9 +82,9 @@ func createWithProjects(ctx context.Context, tenants *postgres.Tenants, owner, s
 	if err != nil {
 		return err
 	}
-	return tenants.InTenant(ctx, t, func(ctx context.Context, q *tenantdb.Queries) error {
+	return tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
 		for i := range 3 {
-			if _, createErr := q.CreateProject(ctx, fmt.Sprintf("project %d", i)); createErr != nil {
+			if _, createErr := u.Queries.CreateProject(ctx, fmt.Sprintf("project %d", i)); createErr != nil {
 				return createErr
 			}
 		}

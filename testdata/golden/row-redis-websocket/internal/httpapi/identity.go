@@ -2,7 +2,10 @@ package httpapi
 
 import (
 	"context"
+	"net/http"
 	"time"
+
+	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/acme/shop-api/internal/domain"
 )
@@ -78,14 +81,20 @@ type userOutput struct {
 
 // handleSignUp creates an account. The answer is the same whether or not
 // the email already has one (the owner of that address is told by email).
-func handleSignUp(identity Identity) func(context.Context, *signUpInput) (*userOutput, error) {
-	return func(ctx context.Context, in *signUpInput) (*userOutput, error) {
+func handleSignUp(identity Identity) endpoint {
+	return newEndpoint(huma.Operation{
+		OperationID:   "sign-up",
+		DefaultStatus: http.StatusCreated,
+		Summary:       "Create an account (the same answer whether or not the email has one)",
+		Tags:          []string{"Identity"},
+		Responses:     throttledResponses(),
+	}, func(ctx context.Context, in *signUpInput) (*userOutput, error) {
 		u, err := identity.SignUp(ctx, in.Body.Email, in.Body.Password, in.Body.Name, clientAddr(ctx))
 		if err != nil {
 			return nil, err
 		}
 		return &userOutput{Body: userBody{ID: u.ID, Email: u.Email, Name: u.Name}}, nil
-	}
+	})
 }
 
 type loginInput struct {
@@ -103,8 +112,13 @@ type loginOutput struct {
 }
 
 // handleLogin starts a session: a new token on every login.
-func handleLogin(identity Identity) func(context.Context, *loginInput) (*loginOutput, error) {
-	return func(ctx context.Context, in *loginInput) (*loginOutput, error) {
+func handleLogin(identity Identity) endpoint {
+	return newEndpoint(huma.Operation{
+		OperationID: "login",
+		Summary:     "Sign in: a new bearer token",
+		Tags:        []string{"Identity"},
+		Responses:   throttledResponses(),
+	}, func(ctx context.Context, in *loginInput) (*loginOutput, error) {
 		s, err := identity.Login(ctx, in.Body.Email, in.Body.Password, clientAddr(ctx))
 		if err != nil {
 			return nil, err
@@ -112,18 +126,23 @@ func handleLogin(identity Identity) func(context.Context, *loginInput) (*loginOu
 		out := &loginOutput{}
 		out.Body.Token, out.Body.ExpiresAt = s.Token, s.ExpiresAt
 		return out, nil
-	}
+	})
 }
 
 // handleLogout ends the session whose token authenticated the request.
-func handleLogout(identity Identity) func(context.Context, *struct{}) (*struct{}, error) {
-	return func(ctx context.Context, _ *struct{}) (*struct{}, error) {
+func handleLogout(identity Identity) endpoint {
+	return newEndpoint(huma.Operation{
+		OperationID:   "logout",
+		DefaultStatus: http.StatusNoContent,
+		Summary:       "Sign out: the token stops working",
+		Tags:          []string{"Identity"},
+	}, func(ctx context.Context, _ *struct{}) (*struct{}, error) {
 		token, ok := ctx.Value(tokenKey{}).(string)
 		if !ok {
 			return nil, domain.Errorf(domain.EINTERNAL, "logout registered without authentication")
 		}
 		return nil, identity.Logout(ctx, token)
-	}
+	})
 }
 
 // membershipBody is one of the caller's tenants and their role there.
@@ -142,8 +161,12 @@ type meOutput struct {
 }
 
 // handleMe returns the signed-in user and the tenants they belong to.
-func handleMe(identity Identity) func(context.Context, *struct{}) (*meOutput, error) {
-	return func(ctx context.Context, _ *struct{}) (*meOutput, error) {
+func handleMe(identity Identity) endpoint {
+	return newEndpoint(huma.Operation{
+		OperationID: "me",
+		Summary:     "The signed-in user and their tenants",
+		Tags:        []string{"Identity"},
+	}, func(ctx context.Context, _ *struct{}) (*meOutput, error) {
 		p, err := principalFrom(ctx)
 		if err != nil {
 			return nil, err
@@ -159,5 +182,5 @@ func handleMe(identity Identity) func(context.Context, *struct{}) (*meOutput, er
 			out.Body.Memberships[i] = membershipBody{Tenant: tenantFrom(ms[i].Tenant), Role: ms[i].Role}
 		}
 		return out, nil
-	}
+	})
 }

@@ -21,12 +21,9 @@ import (
 // RequestIDHeader carries the request id in both directions.
 const RequestIDHeader = "X-Request-ID"
 
-type requestIDKey struct{}
-
 // RequestID returns the id of the request ctx belongs to, or "".
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	return domain.RequestIDFrom(ctx)
 }
 
 // requestID keeps a sane incoming X-Request-Id (so ids from a proxy or client
@@ -39,7 +36,7 @@ func requestID(next http.Handler) http.Handler {
 			id = rand.Text()
 		}
 		w.Header().Set(RequestIDHeader, id)
-		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+		ctx := domain.WithRequestID(r.Context(), id)
 		ctx = logging.With(ctx, slog.String("request_id", id))
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})

@@ -19,8 +19,8 @@ import (
 	"github.com/acme/shop-api/internal/logging"
 )
 
-// Every operation declares who may call it, next to its registration in
-// routes.go, with one of these:
+// Every route declares who may call it, on its line in routes.go, with a
+// guard:
 //
 //	anyone()                  no credentials (health, sign-up, login)
 //	signedIn()                a user's session token; API keys are refused
@@ -29,75 +29,158 @@ import (
 //	                          or a superuser's session (owner everywhere)
 //	requiresOn(p, "id")       the same, or an object grant of p on the object
 //	                          the path parameter id names
+//	metricsToken(token)       the operator's bearer token, when it is set
 //
-// An operation registered without a declaration is not registered, and
-// NewHandler fails: the server refuses to start rather than serve a route
-// nobody decided about. Routes served outside the API's operations (the
-// OpenAPI document and docs huma serves, /metrics, the not-found answer)
-// are declared too, with router.mount or router.servedByHuma, and take
-// anyone() or metricsToken(token); any other pattern on the mux stops the
+// A route registered without a guard is not registered, and NewHandler
+// fails: the server refuses to start rather than serve a route nobody
+// decided about. Every guard fits every route, API operations
+// (router.get, post, ...) and plain handlers (router.mount) alike, so a
+// websocket upgrade can be a tenant's and need a permission; routes huma
+// serves itself (its OpenAPI documents and docs, declared with
+// router.servedByHuma) take anyone(). Any other pattern on the mux stops the
 // server as well. Every route, declared or not, refuses credentials in the
-// query string. Tenant-scoped operations run, in order:
+// query string. Tenant-scoped routes run, in order:
 // authentication (401 for missing or bad credentials, whatever the tenant,
 // so anonymous callers learn nothing about which tenants exist), tenant
 // resolution (404 for an unknown tenant), membership (404 for a tenant the
 // caller is not in, the same answer) and the permission (403).
 
-// policyKind says which credentials an operation takes.
-type policyKind int
-
-const (
-	policyUndeclared policyKind = iota
-	policyAnyone
-	policySignedIn
-	policyTenant
-	policyOperator
-)
-
-// policy is an operation's declaration of who may call it.
-type policy struct {
-	kind       policyKind
-	permission domain.Permission
-	object     string // path parameter naming the object grants apply to
-	token      string // the operator's bearer token, for policyOperator
+// guard is a route's declaration of who may call it. It describes itself
+// (in the route registry, and in the OpenAPI document when the route is an
+// API operation) and enforces itself (as huma middleware, which raw routes
+// run too): a new kind of caller, such as a webhook's signature, is a new
+// guard, and every route takes every guard.
+type guard interface {
+	// String says who may call, for the OpenAPI document and errors.
+	String() string
+	// describe records the guard in route and, for an API operation (op
+	// not nil), documents it there: security requirements, headers, error
+	// answers. It fails for a route the guard cannot protect.
+	describe(route *Route, op *huma.Operation) error
+	// middlewares enforce the guard, in order, before the route's handler
+	// (and an operation's input) runs.
+	middlewares(r *router) huma.Middlewares
 }
 
-func anyone() policy   { return policy{kind: policyAnyone} }
-func signedIn() policy { return policy{kind: policySignedIn} }
+// anyone() lets anybody call the route.
+type anyoneGuard struct{}
+
+func anyone() guard { return anyoneGuard{} }
+
+func (anyoneGuard) String() string { return "anyone" }
+
+func (anyoneGuard) describe(route *Route, op *huma.Operation) error {
+	route.Auth = "anyone"
+	if op != nil {
+		op.Security = []map[string][]string{}
+	}
+	return nil
+}
+
+func (anyoneGuard) middlewares(*router) huma.Middlewares { return nil }
+
+// signedIn() takes a user's session token; API keys are refused.
+type sessionGuard struct{}
+
+func signedIn() guard { return sessionGuard{} }
+
+func (sessionGuard) String() string { return "signed-in user" }
+
+func (sessionGuard) describe(route *Route, op *huma.Operation) error {
+	route.Auth = "user"
+	if op != nil {
+		op.Security = []map[string][]string{sessionOnly}
+		addResponse(op, "401", "No valid session token (API keys are not accepted here)")
+	}
+	return nil
+}
+
+func (sessionGuard) middlewares(r *router) huma.Middlewares {
+	return huma.Middlewares{r.authenticate(false)}
+}
+
+// requires(p) and requiresOn(p, param) guard a tenant's route.
+type tenantGuard struct {
+	permission domain.Permission
+	object     string // path parameter naming the object grants apply to
+}
+
+func requires(p domain.Permission) guard { return tenantGuard{permission: p} }
+
+func requiresOn(p domain.Permission, param string) guard {
+	return tenantGuard{permission: p, object: param}
+}
+
+func (g tenantGuard) String() string {
+	if g.object != "" {
+		return string(g.permission) + " (or a grant of it on {" + g.object + "})"
+	}
+	return string(g.permission)
+}
+
+func (g tenantGuard) describe(route *Route, op *huma.Operation) error {
+	if !domain.KnownPermission(g.permission) {
+		return fmt.Errorf("%s declares no known permission (anyone, signedIn, requires or requiresOn)", route.Pattern)
+	}
+	if g.object != "" && !strings.Contains(route.Path, "{"+g.object+"}") {
+		return fmt.Errorf("%s: object grants name path parameter %q, which the path lacks", route.Pattern, g.object)
+	}
+	route.Auth, route.Permission, route.ObjectParam = "tenant", g.permission, g.object
+	if op != nil {
+		op.Security = []map[string][]string{sessionOnly, apiKeyOnly}
+		addResponse(op, "401", "No valid session token or API key")
+		addResponse(op, "403", "The caller's role does not hold "+string(g.permission))
+		addResponse(op, "404", "The tenant (or the resource) does not exist, or the caller is not a member of it")
+		addResponse(op, "503", "The tenant's storage is unavailable")
+	}
+	return nil
+}
+
+// middlewares authenticate, resolve the tenant and check the permission,
+// in that order (see the top of this file for why).
+func (g tenantGuard) middlewares(r *router) huma.Middlewares {
+	return huma.Middlewares{r.authenticate(true), r.tenant, r.authorize(g)}
+}
 
 // metricsToken declares a route for the operator: the bearer token
 // METRICS_TOKEN names, or anyone when it is not set.
-func metricsToken(token string) policy { return policy{kind: policyOperator, token: token} }
+type bearerGuard struct{ token string }
 
-func requires(p domain.Permission) policy {
-	return policy{kind: policyTenant, permission: p}
-}
+func metricsToken(token string) guard { return bearerGuard{token: token} }
 
-func requiresOn(p domain.Permission, param string) policy {
-	return policy{kind: policyTenant, permission: p, object: param}
-}
+func (bearerGuard) String() string { return "the METRICS_TOKEN bearer token when it is set" }
 
-// String describes the policy for the OpenAPI document and errors.
-func (p policy) String() string {
-	switch p.kind {
-	case policyAnyone:
-		return "anyone"
-	case policySignedIn:
-		return "signed-in user"
-	case policyTenant:
-		if p.object != "" {
-			return string(p.permission) + " (or a grant of it on {" + p.object + "})"
-		}
-		return string(p.permission)
-	case policyOperator:
-		return "the METRICS_TOKEN bearer token when it is set"
-	case policyUndeclared:
+func (bearerGuard) describe(route *Route, op *huma.Operation) error {
+	route.Auth = "operator"
+	if op != nil {
+		op.Security = []map[string][]string{}
+		addResponse(op, "401", "The METRICS_TOKEN bearer token is set and was not sent")
 	}
-	return "undeclared"
+	return nil
 }
 
-// policyKey is where an operation's policy is kept in its metadata.
-const policyKey = "policy"
+func (g bearerGuard) middlewares(*router) huma.Middlewares {
+	if g.token == "" {
+		return nil
+	}
+	return huma.Middlewares{func(ctx huma.Context, next func(huma.Context)) {
+		req, w := humago.Unwrap(ctx)
+		requireBearer(g.token, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { next(ctx) })).ServeHTTP(w, req)
+	}}
+}
+
+// addResponse documents an error answer of op unless op documents its own.
+func addResponse(op *huma.Operation, code, description string) {
+	if op.Responses == nil {
+		op.Responses = map[string]*huma.Response{}
+	}
+	if _, set := op.Responses[code]; !set {
+		op.Responses[code] = &huma.Response{Description: description}
+	}
+}
+
+// guardKey is where an operation's guard is kept in its metadata.
+const guardKey = "guard"
 
 // Route is one route of the API and what it requires.
 type Route struct {
@@ -110,11 +193,11 @@ type Route struct {
 	Pattern string
 	// Infrastructure is set for a route served outside the API's
 	// operations, with no OpenAPI operation: huma's documents, /metrics,
-	// the not-found answer.
+	// the not-found answer, any plain handler mounted with router.mount.
 	Infrastructure bool
 	// Auth is "anyone", "user", "tenant" or "operator" (METRICS_TOKEN).
 	Auth string
-	// Permission is what a tenant-scoped operation needs.
+	// Permission is what a tenant-scoped route needs.
 	Permission domain.Permission
 	// ObjectParam is the path parameter whose object grants also allow it.
 	ObjectParam string
@@ -200,23 +283,43 @@ func newRouter(api huma.API, mux *routeMux, deps Deps) *router {
 		grantable: map[domain.Permission]bool{},
 		finders:   map[string]objectFinder{},
 	}
-	api.UseMiddleware(r.guard)
+	api.UseMiddleware(r.failClosed)
 	return r
 }
 
-// handle registers an operation with its policy. Without one (the zero
-// policy) it registers nothing and records the error NewHandler returns.
-func handle[I, O any](r *router, op huma.Operation, p policy, handler func(context.Context, *I) (*O, error)) {
-	if p.kind == policyUndeclared || (p.kind == policyTenant && !domain.KnownPermission(p.permission)) {
-		r.errs = append(r.errs, fmt.Errorf("%s %s declares no known permission (anyone, signedIn, requires or requiresOn): not registered", op.Method, op.Path))
+// endpoint is an API operation as its maker describes and serves it: its
+// id, summary, tags, status and documented answers, and its handler.
+// routes.go gives it a method, a path and a guard.
+type endpoint struct {
+	op       huma.Operation
+	register func(api huma.API, logger *slog.Logger, op huma.Operation)
+}
+
+// newEndpoint pairs an operation's description with its handler.
+func newEndpoint[I, O any](op huma.Operation, handler func(context.Context, *I) (*O, error)) endpoint {
+	return endpoint{op: op, register: func(api huma.API, logger *slog.Logger, op huma.Operation) {
+		register(api, logger, op, handler)
+	}}
+}
+
+func (r *router) get(path string, g guard, e endpoint)    { r.handle(http.MethodGet, path, g, e) }
+func (r *router) post(path string, g guard, e endpoint)   { r.handle(http.MethodPost, path, g, e) }
+func (r *router) patch(path string, g guard, e endpoint)  { r.handle(http.MethodPatch, path, g, e) }
+func (r *router) delete(path string, g guard, e endpoint) { r.handle(http.MethodDelete, path, g, e) }
+
+// handle registers endpoint e as the operation method path, behind g.
+// Without a guard it registers nothing and records the error NewHandler
+// returns; so does a guard that cannot protect the route.
+func (r *router) handle(method, path string, g guard, e endpoint) {
+	op := e.op
+	op.Method, op.Path = method, path
+	route := Route{OperationID: op.OperationID, Method: method, Path: path, Pattern: method + " " + path}
+	if g == nil {
+		r.errs = append(r.errs, fmt.Errorf("%s declares no known permission (anyone, signedIn, requires or requiresOn): not registered", route.Pattern))
 		return
 	}
-	if p.kind == policyOperator {
-		r.errs = append(r.errs, fmt.Errorf("%s %s declares metricsToken(), which only routes served with mount take: not registered", op.Method, op.Path))
-		return
-	}
-	if p.object != "" && !strings.Contains(op.Path, "{"+p.object+"}") {
-		r.errs = append(r.errs, fmt.Errorf("%s %s: object grants name path parameter %q, which the path lacks", op.Method, op.Path, p.object))
+	if err := g.describe(&route, &op); err != nil {
+		r.errs = append(r.errs, fmt.Errorf("%w: not registered", err))
 		return
 	}
 	if op.MaxBodyBytes == 0 {
@@ -225,88 +328,85 @@ func handle[I, O any](r *router, op huma.Operation, p policy, handler func(conte
 	if op.Metadata == nil {
 		op.Metadata = map[string]any{}
 	}
-	op.Metadata[policyKey] = p
+	op.Metadata[guardKey] = g
 	if op.Extensions == nil {
 		op.Extensions = map[string]any{}
 	}
-	op.Extensions["x-permission"] = p.String()
-	responses := map[string]*huma.Response{
-		"413": {Description: "The request body is larger than the operation accepts"},
+	op.Extensions["x-permission"] = g.String()
+	addResponse(&op, "413", "The request body is larger than the operation accepts")
+	op.Middlewares = append(g.middlewares(r), op.Middlewares...)
+	op.Description = strings.TrimSpace(op.Description + "\n\nRequires: " + g.String() + ".")
+	e.register(r.api, r.deps.Logger, op)
+	r.routes = append(r.routes, r.grants(route))
+}
+
+// grants notes that route's permission allows object grants, whose
+// objects router.check makes sure someone can look up.
+func (r *router) grants(route Route) Route {
+	if route.ObjectParam != "" {
+		r.grantable[route.Permission] = true
 	}
-	route := Route{OperationID: op.OperationID, Method: op.Method, Path: op.Path, Pattern: strings.ToUpper(op.Method) + " " + op.Path}
-	switch p.kind {
-	case policyAnyone:
-		route.Auth = "anyone"
-		op.Security = []map[string][]string{}
-	case policySignedIn:
-		route.Auth = "user"
-		op.Security = []map[string][]string{sessionOnly}
-		op.Middlewares = append(huma.Middlewares{r.authenticate(false)}, op.Middlewares...)
-		responses["401"] = &huma.Response{Description: "No valid session token (API keys are not accepted here)"}
-	case policyTenant:
-		route.Auth, route.Permission, route.ObjectParam = "tenant", p.permission, p.object
-		op.Security = []map[string][]string{sessionOnly, apiKeyOnly}
-		op.Middlewares = append(huma.Middlewares{r.authenticate(true), r.tenant, r.authorize(p)}, op.Middlewares...)
-		responses["401"] = &huma.Response{Description: "No valid session token or API key"}
-		responses["403"] = &huma.Response{Description: "The caller's role does not hold " + string(p.permission)}
-		responses["404"] = &huma.Response{Description: "The tenant (or the resource) does not exist, or the caller is not a member of it"}
-		responses["503"] = &huma.Response{Description: "The tenant's storage is unavailable"}
-		if p.object != "" {
-			r.grantable[p.permission] = true
-		}
-	case policyOperator, policyUndeclared:
-	}
-	if op.Responses == nil {
-		op.Responses = map[string]*huma.Response{}
-	}
-	for code, res := range responses {
-		if _, set := op.Responses[code]; !set {
-			op.Responses[code] = res
-		}
-	}
-	op.Description = strings.TrimSpace(op.Description + "\n\nRequires: " + p.String() + ".")
-	register(r.api, r.deps.Logger, op, handler)
-	r.routes = append(r.routes, route)
+	return route
 }
 
 // mount serves handler at pattern, outside the API's operations (no
-// OpenAPI operation, no huma middleware), declared with who may call it:
-// anyone() or metricsToken(token), which mount enforces. Operations that
-// need a user or a tenant go through handle.
-func (r *router) mount(pattern string, p policy, handler http.Handler) {
-	if !r.declare(pattern, p) {
+// OpenAPI operation), behind g: any guard, the tenant's and permission's
+// included, which run before handler exactly as on an operation (a
+// websocket upgrade, a webhook).
+func (r *router) mount(pattern string, g guard, handler http.Handler) {
+	route, ok := r.declare(pattern, g)
+	if !ok {
 		return
 	}
-	if p.kind == policyOperator {
-		handler = requireBearer(p.token, handler)
+	if chain := g.middlewares(r); len(chain) > 0 {
+		handler = guardRaw(route, g, chain, handler)
 	}
 	r.mux.Handle(pattern, handler)
 }
 
-// servedByHuma declares a route huma registers itself (its OpenAPI
-// documents, schemas and docs page).
-func (r *router) servedByHuma(pattern string, p policy) {
-	r.declare(pattern, p)
+// guardRaw runs the huma middlewares of a guard in front of a plain
+// handler, which gets the request with the context they built (the
+// principal, the tenant, the access).
+func guardRaw(route Route, g guard, chain huma.Middlewares, next http.Handler) http.Handler {
+	op := &huma.Operation{Method: route.Method, Path: route.Path, Metadata: map[string]any{guardKey: g}}
+	serve := chain.Handler(func(ctx huma.Context) {
+		req, w := humago.Unwrap(ctx)
+		next.ServeHTTP(w, req.WithContext(ctx.Context()))
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		serve(humago.NewContext(op, req, w))
+	})
 }
 
-// declare records an infrastructure route; it reports false, recording the
-// error NewHandler returns, for a policy such a route cannot enforce.
-func (r *router) declare(pattern string, p policy) bool {
+// servedByHuma declares a route huma registers itself (its OpenAPI
+// documents, schemas and docs page). huma serves it without middleware,
+// so only a guard with nothing to enforce fits.
+func (r *router) servedByHuma(pattern string, g guard) {
+	if g != nil && len(g.middlewares(r)) > 0 {
+		r.errs = append(r.errs, fmt.Errorf("%s declares %s, which a route huma serves itself cannot enforce", pattern, g))
+		return
+	}
+	r.declare(pattern, g)
+}
+
+// declare records a route outside the API's operations; it reports false,
+// recording the error NewHandler returns, without a guard or with one the
+// route cannot take.
+func (r *router) declare(pattern string, g guard) (Route, bool) {
 	route := Route{Pattern: pattern, Path: pattern, Infrastructure: true}
 	if method, path, ok := strings.Cut(pattern, " "); ok {
 		route.Method, route.Path = method, path
 	}
-	switch p.kind {
-	case policyAnyone:
-		route.Auth = "anyone"
-	case policyOperator:
-		route.Auth = "operator"
-	case policyUndeclared, policySignedIn, policyTenant:
-		r.errs = append(r.errs, fmt.Errorf("%s declares %s: a route outside the API's operations takes anyone() or metricsToken(); register it with handle", pattern, p))
-		return false
+	if g == nil {
+		r.errs = append(r.errs, fmt.Errorf("%s declares nobody who may call it: not served", pattern))
+		return route, false
 	}
-	r.routes = append(r.routes, route)
-	return true
+	if err := g.describe(&route, nil); err != nil {
+		r.errs = append(r.errs, fmt.Errorf("%w: not served", err))
+		return route, false
+	}
+	r.routes = append(r.routes, r.grants(route))
+	return route, true
 }
 
 // findObjects says how to look up the objects of resource, so that grants
@@ -317,7 +417,7 @@ func (r *router) findObjects(resource string, find objectFinder) {
 
 // check returns every error of registration, and one for each operation of
 // the OpenAPI document that did not go through handle (registered with
-// huma directly, so without a policy), for each pattern on the mux nobody
+// huma directly, so without a guard), for each pattern on the mux nobody
 // declared (or declared and nobody serves), and for each permission that
 // allows object grants on a resource nobody said how to look up.
 func (r *router) check() error {
@@ -345,7 +445,7 @@ func (r *router) check() error {
 			if op == nil {
 				continue
 			}
-			if _, ok := op.Metadata[policyKey].(policy); !ok {
+			if _, ok := op.Metadata[guardKey].(guard); !ok {
 				errs = append(errs, fmt.Errorf("%s %s was registered without a permission", method, path))
 			}
 		}
@@ -364,10 +464,10 @@ var (
 	credentialValue  = regexp.MustCompile(`^(ak|st|inv)_[A-Z2-7]{26}$`)
 )
 
-// guard runs first on every operation: it fails closed on an operation
-// without a policy.
-func (r *router) guard(ctx huma.Context, next func(huma.Context)) {
-	if _, ok := ctx.Operation().Metadata[policyKey].(policy); !ok {
+// failClosed runs first on every operation: it fails closed on an
+// operation without a guard.
+func (r *router) failClosed(ctx huma.Context, next func(huma.Context)) {
+	if _, ok := ctx.Operation().Metadata[guardKey].(guard); !ok {
 		_ = huma.WriteErr(r.api, ctx, http.StatusInternalServerError, "An internal error occurred.")
 		return
 	}
@@ -392,8 +492,6 @@ func refuseQueryCredentials(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
-
-type principalKey struct{}
 
 // tokenKey holds the bearer token itself, for logout.
 type tokenKey struct{}
@@ -428,7 +526,7 @@ func (r *router) authenticate(keys bool) func(huma.Context, func(huma.Context)) 
 			attrs = append(attrs, slog.String("api_key_id", p.APIKey.ID))
 		}
 		noteUser(ctx.Context(), p)
-		c := context.WithValue(context.WithValue(ctx.Context(), principalKey{}, p), tokenKey{}, token)
+		c := context.WithValue(domain.WithPrincipal(ctx.Context(), p), tokenKey{}, token)
 		c = logging.With(c, attrs...)
 		next(huma.WithContext(ctx, c))
 	}
@@ -436,9 +534,9 @@ func (r *router) authenticate(keys bool) func(huma.Context, func(huma.Context)) 
 
 // authorize decides, after the tenant is resolved, whether the principal
 // may do what p requires in it.
-func (r *router) authorize(p policy) func(huma.Context, func(huma.Context)) {
+func (r *router) authorize(p tenantGuard) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
-		principal, okP := ctx.Context().Value(principalKey{}).(domain.Principal)
+		principal, okP := domain.PrincipalFrom(ctx.Context())
 		t, okT := ctx.Context().Value(tenantKey{}).(domain.Tenant)
 		if !okP || !okT {
 			r.fail(ctx, errors.New("authorize runs after authenticate and the tenant"))
@@ -500,7 +598,7 @@ func bearerToken(header string) (string, bool) {
 // principalFrom returns the principal authenticate put in ctx; operations
 // declared signedIn() get it.
 func principalFrom(ctx context.Context) (domain.Principal, error) {
-	p, ok := ctx.Value(principalKey{}).(domain.Principal)
+	p, ok := domain.PrincipalFrom(ctx)
 	if !ok || p.UserID == "" {
 		return domain.Principal{}, domain.Errorf(domain.EINTERNAL, "operation registered without authentication")
 	}
@@ -508,13 +606,13 @@ func principalFrom(ctx context.Context) (domain.Principal, error) {
 }
 
 // withAccess adapts the handler of a tenant-scoped operation: it gets what
-// the caller may do in the request's tenant. Registered without the policy
+// the caller may do in the request's tenant. Registered without its guard
 // middleware it fails closed.
 func withAccess[I, O any](handler func(context.Context, domain.Access, *I) (*O, error)) func(context.Context, *I) (*O, error) {
 	return func(ctx context.Context, input *I) (*O, error) {
 		a, ok := ctx.Value(accessKey{}).(domain.Access)
 		if !ok || a.Tenant.ID == "" {
-			return nil, domain.Errorf(domain.EINTERNAL, "tenant-scoped operation registered without its policy")
+			return nil, domain.Errorf(domain.EINTERNAL, "tenant-scoped operation registered without its guard")
 		}
 		return handler(ctx, a, input)
 	}

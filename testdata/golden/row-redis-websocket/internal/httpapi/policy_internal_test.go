@@ -14,6 +14,9 @@ import (
 
 func noop(context.Context, *struct{}) (*struct{}, error) { return nil, nil }
 
+// x is an operation to register in the tests of registration.
+var x = newEndpoint(huma.Operation{OperationID: "x"}, noop)
+
 // A route without a declared permission is not registered and the server
 // refuses to start; so is one registered with huma directly.
 func TestUndeclaredRoutesStopTheServer(t *testing.T) {
@@ -23,17 +26,17 @@ func TestUndeclaredRoutesStopTheServer(t *testing.T) {
 		add  func(*router, *metrics)
 		want string
 	}{
-		"no policy": {func(r *router, _ *metrics) {
-			handle(r, huma.Operation{OperationID: "x", Method: http.MethodGet, Path: "/v1/x"}, policy{}, noop)
+		"no guard": {func(r *router, _ *metrics) {
+			r.get("/v1/x", nil, x)
 		}, "GET /v1/x declares no known permission"},
 		"unknown permission": {func(r *router, _ *metrics) {
-			handle(r, huma.Operation{OperationID: "x", Method: http.MethodGet, Path: "/v1/x"}, requires("invoices:read"), noop)
+			r.get("/v1/x", requires("invoices:read"), x)
 		}, "GET /v1/x declares no known permission"},
 		"around handle": {func(r *router, _ *metrics) {
 			huma.Register(r.api, huma.Operation{OperationID: "x", Method: http.MethodPost, Path: "/v1/x"}, noop)
 		}, "POST /v1/x was registered without a permission"},
 		"object grants without a finder": {func(r *router, _ *metrics) {
-			handle(r, huma.Operation{OperationID: "x", Method: http.MethodGet, Path: "/v1/x/{id}"}, requiresOn(domain.ProjectsRead, "id"), noop)
+			r.get("/v1/x/{id}", requiresOn(domain.ProjectsRead, "id"), x)
 		}, "need a way to look up projects"},
 		"straight on the mux": {func(r *router, _ *metrics) {
 			r.mux.Handle("GET /debug", http.NotFoundHandler())
@@ -41,17 +44,20 @@ func TestUndeclaredRoutesStopTheServer(t *testing.T) {
 		"straight on the mux, by huma": {func(r *router, _ *metrics) {
 			r.api.Adapter().Handle(&huma.Operation{Method: http.MethodGet, Path: "/raw"}, func(huma.Context) {})
 		}, "GET /raw is served without a declaration"},
-		"mounted for a tenant": {func(r *router, _ *metrics) {
-			r.mount("GET /v1/raw", requires(domain.ProjectsRead), http.NotFoundHandler())
-		}, "GET /v1/raw declares projects:read: a route outside the API's operations takes anyone() or metricsToken()"},
-		"an operation for the operator": {func(r *router, _ *metrics) {
-			handle(r, huma.Operation{OperationID: "x", Method: http.MethodGet, Path: "/v1/x"}, metricsToken("t"), noop)
-		}, "GET /v1/x declares metricsToken(), which only routes served with mount take"},
+		"mounted without a guard": {func(r *router, _ *metrics) {
+			r.mount("GET /v1/raw", nil, http.NotFoundHandler())
+		}, "GET /v1/raw declares nobody who may call it"},
+		"mounted for an unknown permission": {func(r *router, _ *metrics) {
+			r.mount("GET /v1/raw", requires("invoices:read"), http.NotFoundHandler())
+		}, "GET /v1/raw declares no known permission"},
+		"served by huma for a tenant": {func(r *router, _ *metrics) {
+			r.servedByHuma("GET /docs", requires(domain.ProjectsRead))
+		}, "GET /docs declares projects:read, which a route huma serves itself cannot enforce"},
 		"declared, not served": {func(r *router, _ *metrics) {
 			r.servedByHuma("GET /openapi.toml", anyone())
 		}, "GET /openapi.toml is declared but nothing serves it"},
 		"object grants on a missing parameter": {func(r *router, _ *metrics) {
-			handle(r, huma.Operation{OperationID: "x", Method: http.MethodGet, Path: "/v1/x"}, requiresOn(domain.ProjectsRead, "id"), noop)
+			r.get("/v1/x", requiresOn(domain.ProjectsRead, "id"), x)
 		}, `path parameter "id"`},
 	} {
 		t.Run(name, func(t *testing.T) {

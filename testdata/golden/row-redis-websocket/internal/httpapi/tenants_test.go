@@ -20,7 +20,6 @@ import (
 	"github.com/acme/shop-api/internal/httpapi"
 	"github.com/acme/shop-api/internal/logging"
 	"github.com/acme/shop-api/internal/postgres"
-	"github.com/acme/shop-api/internal/postgres/tenantdb"
 	"github.com/acme/shop-api/internal/testsvc"
 )
 
@@ -393,7 +392,7 @@ func (unavailableTenants) CreateOwned(context.Context, string, string, string) (
 	return domain.Tenant{}, domain.Errorf(domain.EINTERNAL, "not here")
 }
 
-func (unavailableTenants) InTenant(_ context.Context, t domain.Tenant, _ func(context.Context, *tenantdb.Queries) error) error {
+func (unavailableTenants) InTenant(_ context.Context, t domain.Tenant, _ func(context.Context, *postgres.Unit) error) error {
 	return domain.Wrap(fmt.Errorf("schema t_%s does not exist", t.Slug), domain.EUNAVAILABLE,
 		"Tenant "+t.Slug+" is unavailable; try again later.")
 }

@@ -8,13 +8,27 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/acme/shop-api/internal/domain"
-	"github.com/acme/shop-api/internal/postgres"
 	"github.com/acme/shop-api/internal/postgres/tenantdb"
 )
 
+// TenantStore is what TenantsScope needs of the tenant registry:
+// *postgres.Tenants. It is an interface so that package postgres may
+// import this one, whose jobs a tenant's unit of work enqueues.
+type TenantStore interface {
+	// Resolve returns the active tenant called slug.
+	Resolve(ctx context.Context, slug string) (domain.Tenant, error)
+	// Get returns the tenant called slug, active or not.
+	Get(ctx context.Context, slug string) (domain.Tenant, error)
+	// InTenantTx runs fn in a transaction confined to t, as a unit of
+	// work that fn reaches with postgres.UnitFrom(ctx).
+	InTenantTx(ctx context.Context, t domain.Tenant, fn func(context.Context, pgx.Tx) error) error
+}
+
 // TenantsScope is the worker's TenantScope. A tenant's job runs in a
 // transaction that tenants confines to that tenant, exactly as a request's
-// is: here, under row-level security on app.tenant_id. A
+// is: here, under row-level security on app.tenant_id. It is
+// the same unit of work a request gets: the handler reaches it with
+// postgres.UnitFrom(ctx) to enqueue, audit and publish after commit. A
 // control-plane job (the zero Tenant) runs in a plain transaction on pool.
 //
 // The job names its tenant by id and slug. The slug is resolved again and
@@ -25,7 +39,7 @@ import (
 // backoff, so it runs if the tenant is resumed before its attempts run out
 // (about 8.5 minutes with DefaultMaxAttempts and Backoff); after that it
 // is discarded like any failing job, and `jobs retry` brings it back.
-func TenantsScope(pool *pgxpool.Pool, tenants *postgres.Tenants) TenantScope {
+func TenantsScope(pool *pgxpool.Pool, tenants TenantStore) TenantScope {
 	control := PoolScope(pool)
 	return func(ctx context.Context, tenant Tenant, fn func(ctx context.Context, tx pgx.Tx) error) error {
 		if tenant.ID == "" {

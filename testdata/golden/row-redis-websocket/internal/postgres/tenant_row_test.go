@@ -13,7 +13,6 @@ import (
 	"github.com/acme/shop-api/internal/config"
 	"github.com/acme/shop-api/internal/domain"
 	"github.com/acme/shop-api/internal/postgres"
-	"github.com/acme/shop-api/internal/postgres/tenantdb"
 	"github.com/acme/shop-api/internal/testsvc"
 )
 
@@ -280,7 +279,7 @@ func TestRowRefusesRolesThatBypassPolicies(t *testing.T) {
 	superuser := b.cfg
 	superuser.URL = b.cfg.MigrateURL // the tests' owner is a superuser
 	ts := openTenants(t, superuser, postgres.TenantsOptions{})
-	err := ts.InTenant(t.Context(), acme, func(context.Context, *tenantdb.Queries) error { return nil })
+	err := ts.InTenant(t.Context(), acme, func(context.Context, *postgres.Unit) error { return nil })
 	require.ErrorContains(t, err, "superuser or BYPASSRLS")
 
 	owner := testsvc.NewAppRole(t, b.cfg.MigrateURL)
@@ -292,7 +291,7 @@ func TestRowRefusesRolesThatBypassPolicies(t *testing.T) {
 	owning := b.cfg
 	owning.URL = owner
 	ts = openTenants(t, owning, postgres.TenantsOptions{})
-	err = ts.InTenant(t.Context(), acme, func(context.Context, *tenantdb.Queries) error { return nil })
+	err = ts.InTenant(t.Context(), acme, func(context.Context, *postgres.Unit) error { return nil })
 	require.ErrorContains(t, err, "owns tables")
 }
 

@@ -69,6 +69,7 @@ type Tenants struct {
 	watch      *tenantWatch
 	migrations fs.FS
 	versions   []int64 // versions of the tenant migrations, ascending
+	seams      Seams
 }
 
 // OpenTenants connects to the control plane and the tenant storage
@@ -139,25 +140,42 @@ func (ts *Tenants) LatestVersion() int64 {
 }
 
 // InTenant runs fn in a transaction confined to tenant t and commits it when
-// fn returns nil (otherwise it rolls back and returns fn's error). The
-// queries fn gets see and change t's data only; the confinement ends with
-// the transaction, so the pooled connection never carries t into another
-// request. A zero Tenant is refused: there is no tenant-less way in.
-func (ts *Tenants) InTenant(ctx context.Context, t domain.Tenant, fn func(context.Context, *tenantdb.Queries) error) error {
-	return ts.inTenantTx(ctx, t, func(tx pgx.Tx) error {
-		return fn(ctx, tenantdb.New(tx))
+// fn returns nil (otherwise, or if fn panics, it rolls back and returns
+// fn's error). fn gets the transaction as a Unit: the queries on it, which
+// see and change t's data only, and the unit's enqueue, audit and
+// publish-after-commit (see Unit). The after-commit functions run once the
+// transaction has committed, before InTenant returns. The confinement ends
+// with the transaction, so the pooled connection never carries t into
+// another request. A zero Tenant is refused: there is no tenant-less way in.
+func (ts *Tenants) InTenant(ctx context.Context, t domain.Tenant, fn func(context.Context, *Unit) error) error {
+	var u *Unit
+	err := ts.inTenantTx(ctx, t, func(tx pgx.Tx) error {
+		u = &Unit{Queries: tenantdb.New(tx), tx: tx, tenant: t, seams: ts.seams}
+		return fn(context.WithValue(ctx, unitKey{}, u), u)
 	})
+	if err != nil {
+		return err
+	}
+	return u.committed(ctx)
 }
 
 // InTenantTx is InTenant for code that needs the transaction itself rather
-// than the tenant queries: background jobs, whose handlers take a pgx.Tx
-// (see jobs.TenantsScope), and the tests that attack the confinement with
-// hand-written SQL. The confinement is the same. Write unqualified SQL: a
-// schema-qualified name would step past search_path in schema mode.
+// than the unit: background jobs, whose handlers take a pgx.Tx (see
+// jobs.TenantsScope) and reach the unit with UnitFrom(ctx), and the tests
+// that attack the confinement with hand-written SQL. The confinement and
+// the unit are the same. Write unqualified SQL: a schema-qualified name
+// would step past search_path in schema mode.
 func (ts *Tenants) InTenantTx(ctx context.Context, t domain.Tenant, fn func(context.Context, pgx.Tx) error) error {
-	return ts.inTenantTx(ctx, t, func(tx pgx.Tx) error {
-		return fn(ctx, tx)
+	return ts.InTenant(ctx, t, func(ctx context.Context, u *Unit) error {
+		return fn(ctx, u.tx)
 	})
+}
+
+// UseSeams sets what the units of InTenant enqueue, audit and publish
+// with. Call it once, before the first InTenant: the services set the job
+// client when they open it, features add their recorder and publisher.
+func (ts *Tenants) UseSeams(s Seams) {
+	ts.seams = s
 }
 
 // inTenantTx runs fn in a transaction confined to t.

@@ -81,8 +81,8 @@ func createProjects(t *testing.T, ts *postgres.Tenants, tn domain.Tenant, prefix
 	t.Helper()
 	out := make([]tenantdb.Project, 0, n)
 	for i := range n {
-		err := ts.InTenant(t.Context(), tn, func(ctx context.Context, q *tenantdb.Queries) error {
-			p, err := q.CreateProject(ctx, fmt.Sprintf("%s-%d", prefix, i+1))
+		err := ts.InTenant(t.Context(), tn, func(ctx context.Context, u *postgres.Unit) error {
+			p, err := u.Queries.CreateProject(ctx, fmt.Sprintf("%s-%d", prefix, i+1))
 			out = append(out, p)
 			return err
 		})
@@ -100,9 +100,9 @@ func listAll(t *testing.T, ts *postgres.Tenants, tn domain.Tenant) []tenantdb.Pr
 	require.NoError(t, after.AfterID.Scan("00000000-0000-0000-0000-000000000000"))
 	for {
 		var page []tenantdb.Project
-		err := ts.InTenant(t.Context(), tn, func(ctx context.Context, q *tenantdb.Queries) error {
+		err := ts.InTenant(t.Context(), tn, func(ctx context.Context, u *postgres.Unit) error {
 			var err error
-			page, err = q.ListProjects(ctx, after)
+			page, err = u.Queries.ListProjects(ctx, after)
 			return err
 		})
 		require.NoError(t, err)
@@ -328,14 +328,14 @@ func TestTenantsSeeOnlyTheirOwnData(t *testing.T) {
 	require.Equal(t, []string{"globex-1", "globex-2", "globex-3"}, names(listAll(t, b.tenants, globex)))
 
 	for _, p := range globexProjects {
-		err := b.tenants.InTenant(t.Context(), acme, func(ctx context.Context, q *tenantdb.Queries) error {
-			_, err := q.GetProject(ctx, p.ID)
+		err := b.tenants.InTenant(t.Context(), acme, func(ctx context.Context, u *postgres.Unit) error {
+			_, err := u.Queries.GetProject(ctx, p.ID)
 			return err
 		})
 		require.ErrorIs(t, err, pgx.ErrNoRows, "acme must not see globex's project %s", p.ID.String())
 	}
-	err := b.tenants.InTenant(t.Context(), globex, func(ctx context.Context, q *tenantdb.Queries) error {
-		got, err := q.GetProject(ctx, acmeProjects[0].ID)
+	err := b.tenants.InTenant(t.Context(), globex, func(ctx context.Context, u *postgres.Unit) error {
+		got, err := u.Queries.GetProject(ctx, acmeProjects[0].ID)
 		require.ErrorIs(t, err, pgx.ErrNoRows)
 		require.Empty(t, got.Name)
 		return nil
@@ -350,8 +350,8 @@ func TestInTenantRollsBackOnError(t *testing.T) {
 	acme := b.create(t, "acme")
 
 	boom := errors.New("boom")
-	err := b.tenants.InTenant(t.Context(), acme, func(ctx context.Context, q *tenantdb.Queries) error {
-		if _, err := q.CreateProject(ctx, "doomed"); err != nil {
+	err := b.tenants.InTenant(t.Context(), acme, func(ctx context.Context, u *postgres.Unit) error {
+		if _, err := u.Queries.CreateProject(ctx, "doomed"); err != nil {
 			return err
 		}
 		return boom
@@ -373,7 +373,7 @@ func TestInTenantRefusesMissingOrForgedTenants(t *testing.T) {
 		{ID: "3f8c6c1e-7a1b-4c55-9d59-1c0a2b3c4d5e", Slug: "ACME"},
 	} {
 		called := false
-		err := b.tenants.InTenant(t.Context(), forged, func(context.Context, *tenantdb.Queries) error {
+		err := b.tenants.InTenant(t.Context(), forged, func(context.Context, *postgres.Unit) error {
 			called = true
 			return nil
 		})

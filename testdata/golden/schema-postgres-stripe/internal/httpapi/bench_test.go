@@ -13,7 +13,6 @@ import (
 
 	"example.com/acme/internal/httpapi"
 	"example.com/acme/internal/postgres"
-	"example.com/acme/internal/postgres/tenantdb"
 	"example.com/acme/internal/testsvc"
 )
 
@@ -83,9 +82,9 @@ func createWithProjects(ctx context.Context, tenants *postgres.Tenants, owner, s
 	if err != nil {
 		return err
 	}
-	return tenants.InTenant(ctx, t, func(ctx context.Context, q *tenantdb.Queries) error {
+	return tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
 		for i := range 3 {
-			if _, createErr := q.CreateProject(ctx, fmt.Sprintf("project %d", i)); createErr != nil {
+			if _, createErr := u.Queries.CreateProject(ctx, fmt.Sprintf("project %d", i)); createErr != nil {
 				return createErr
 			}
 		}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/danielgtaylor/huma/v2"
 )
 
 // Check is one readiness check: a dependency the API cannot serve without.
@@ -24,12 +26,16 @@ type healthzOutput struct {
 	}
 }
 
-func handleHealthz() func(context.Context, *struct{}) (*healthzOutput, error) {
-	return func(context.Context, *struct{}) (*healthzOutput, error) {
+func handleHealthz() endpoint {
+	return newEndpoint(huma.Operation{
+		OperationID: "healthz",
+		Summary:     "Liveness: the process is up",
+		Tags:        []string{"Operations"},
+	}, func(context.Context, *struct{}) (*healthzOutput, error) {
 		out := &healthzOutput{}
 		out.Body.Status = "ok"
 		return out, nil
-	}
+	})
 }
 
 type readyzOutput struct {
@@ -42,8 +48,13 @@ type readyzOutput struct {
 
 // handleReadyz runs every check concurrently. Failures are logged with their
 // cause; the response only says which dependency is unavailable.
-func handleReadyz(logger *slog.Logger, checks []Check) func(context.Context, *struct{}) (*readyzOutput, error) {
-	return func(ctx context.Context, _ *struct{}) (*readyzOutput, error) {
+func handleReadyz(logger *slog.Logger, checks []Check) endpoint {
+	return newEndpoint(huma.Operation{
+		OperationID: "readyz",
+		Summary:     "Readiness: the database and broker are reachable",
+		Tags:        []string{"Operations"},
+		Responses:   map[string]*huma.Response{"503": {Description: "A dependency is unreachable"}},
+	}, func(ctx context.Context, _ *struct{}) (*readyzOutput, error) {
 		results := make([]error, len(checks))
 		var wg sync.WaitGroup
 		for i, c := range checks {
@@ -69,5 +80,5 @@ func handleReadyz(logger *slog.Logger, checks []Check) func(context.Context, *st
 			out.Body.Checks[c.Name] = "ok"
 		}
 		return out, nil
-	}
+	})
 }

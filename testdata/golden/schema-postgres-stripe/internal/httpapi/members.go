@@ -2,7 +2,10 @@ package httpapi
 
 import (
 	"context"
+	"net/http"
 	"time"
+
+	"github.com/danielgtaylor/huma/v2"
 
 	"example.com/acme/internal/domain"
 )
@@ -34,8 +37,12 @@ type listMembersOutput struct {
 }
 
 // handleListMembers pages through the tenant's members in joining order.
-func handleListMembers(identity Identity) func(context.Context, domain.Access, *listMembersInput) (*listMembersOutput, error) {
-	return func(ctx context.Context, a domain.Access, in *listMembersInput) (*listMembersOutput, error) {
+func handleListMembers(identity Identity) endpoint {
+	return newEndpoint(huma.Operation{
+		OperationID: "list-members",
+		Summary:     "List the tenant's members",
+		Tags:        []string{"Members"},
+	}, withAccess(func(ctx context.Context, a domain.Access, in *listMembersInput) (*listMembersOutput, error) {
 		after, err := decodeCursor(in.Cursor)
 		if err != nil {
 			return nil, err
@@ -52,7 +59,7 @@ func handleListMembers(identity Identity) func(context.Context, domain.Access, *
 			out.Body.Items[i] = memberFrom(&ms[i])
 		}
 		return out, nil
-	}
+	}))
 }
 
 type memberIDInput struct {
@@ -74,22 +81,33 @@ type memberOutput struct {
 
 // handleChangeRole changes a member's role, never above the caller's own
 // permissions, and never leaving the tenant without an owner.
-func handleChangeRole(identity Identity) func(context.Context, domain.Access, *changeRoleInput) (*memberOutput, error) {
-	return func(ctx context.Context, a domain.Access, in *changeRoleInput) (*memberOutput, error) {
+func handleChangeRole(identity Identity) endpoint {
+	return newEndpoint(huma.Operation{
+		OperationID: "change-member-role",
+		Summary:     "Change a member's role",
+		Tags:        []string{"Members"},
+		Responses:   map[string]*huma.Response{"409": {Description: "The tenant's last owner cannot be demoted"}},
+	}, withAccess(func(ctx context.Context, a domain.Access, in *changeRoleInput) (*memberOutput, error) {
 		m, err := identity.ChangeRole(ctx, a, in.ID, in.Body.Role)
 		if err != nil {
 			return nil, err
 		}
 		return &memberOutput{Body: memberFrom(&m)}, nil
-	}
+	}))
 }
 
 // handleRemoveMember removes a member, with their object grants and API
 // keys; the last owner stays.
-func handleRemoveMember(identity Identity) func(context.Context, domain.Access, *memberIDInput) (*struct{}, error) {
-	return func(ctx context.Context, a domain.Access, in *memberIDInput) (*struct{}, error) {
+func handleRemoveMember(identity Identity) endpoint {
+	return newEndpoint(huma.Operation{
+		OperationID:   "remove-member",
+		DefaultStatus: http.StatusNoContent,
+		Summary:       "Remove a member, with their object grants and API keys",
+		Tags:          []string{"Members"},
+		Responses:     map[string]*huma.Response{"409": {Description: "The tenant's last owner cannot be removed"}},
+	}, withAccess(func(ctx context.Context, a domain.Access, in *memberIDInput) (*struct{}, error) {
 		return nil, identity.RemoveMember(ctx, a, in.ID)
-	}
+	}))
 }
 
 type inviteInput struct {
@@ -111,8 +129,13 @@ type invitationOutput struct {
 
 // handleInvite invites someone by email; the token goes to that address
 // only, never into the answer.
-func handleInvite(identity Identity) func(context.Context, domain.Access, *inviteInput) (*invitationOutput, error) {
-	return func(ctx context.Context, a domain.Access, in *inviteInput) (*invitationOutput, error) {
+func handleInvite(identity Identity) endpoint {
+	return newEndpoint(huma.Operation{
+		OperationID:   "invite",
+		DefaultStatus: http.StatusCreated,
+		Summary:       "Invite someone by email to a role within the caller's own permissions",
+		Tags:          []string{"Members"},
+	}, withAccess(func(ctx context.Context, a domain.Access, in *inviteInput) (*invitationOutput, error) {
 		inv, err := identity.Invite(ctx, a, in.Body.Email, in.Body.Role)
 		if err != nil {
 			return nil, err
@@ -120,7 +143,7 @@ func handleInvite(identity Identity) func(context.Context, domain.Access, *invit
 		out := &invitationOutput{}
 		out.Body.ID, out.Body.Email, out.Body.Role, out.Body.ExpiresAt = inv.ID, inv.Email, inv.Role, inv.ExpiresAt
 		return out, nil
-	}
+	}))
 }
 
 type acceptInput struct {
@@ -135,8 +158,12 @@ type acceptOutput struct {
 
 // handleAcceptInvitation makes the signed-in user a member of the
 // invitation's tenant; the invitation must have been sent to their email.
-func handleAcceptInvitation(identity Identity) func(context.Context, *acceptInput) (*acceptOutput, error) {
-	return func(ctx context.Context, in *acceptInput) (*acceptOutput, error) {
+func handleAcceptInvitation(identity Identity) endpoint {
+	return newEndpoint(huma.Operation{
+		OperationID: "accept-invitation",
+		Summary:     "Join a tenant by the token of an invitation sent to the caller's email",
+		Tags:        []string{"Members"},
+	}, func(ctx context.Context, in *acceptInput) (*acceptOutput, error) {
 		p, err := principalFrom(ctx)
 		if err != nil {
 			return nil, err
@@ -146,5 +173,5 @@ func handleAcceptInvitation(identity Identity) func(context.Context, *acceptInpu
 			return nil, err
 		}
 		return &acceptOutput{Body: membershipBody{Tenant: tenantFrom(m.Tenant), Role: m.Role}}, nil
-	}
+	})
 }

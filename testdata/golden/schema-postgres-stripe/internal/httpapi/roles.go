@@ -2,9 +2,12 @@ package httpapi
 
 import (
 	"context"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/danielgtaylor/huma/v2"
 
 	"example.com/acme/internal/domain"
 )
@@ -31,8 +34,12 @@ type listRolesOutput struct {
 
 // handleListRoles lists the tenant's roles by name, built-in and custom,
 // each with its permissions.
-func handleListRoles(identity Identity) func(context.Context, domain.Access, *listRolesInput) (*listRolesOutput, error) {
-	return func(ctx context.Context, a domain.Access, in *listRolesInput) (*listRolesOutput, error) {
+func handleListRoles(identity Identity) endpoint {
+	return newEndpoint(huma.Operation{
+		OperationID: "list-roles",
+		Summary:     "List the tenant's roles and their permissions",
+		Tags:        []string{"Roles and grants"},
+	}, withAccess(func(ctx context.Context, a domain.Access, in *listRolesInput) (*listRolesOutput, error) {
 		roles, err := identity.Roles(ctx, a.Tenant)
 		if err != nil {
 			return nil, err
@@ -55,7 +62,7 @@ func handleListRoles(identity Identity) func(context.Context, domain.Access, *li
 			out.Body.Items[i] = roleBody{Name: r.Name, Permissions: r.Permissions.Strings(), Builtin: r.Builtin}
 		}
 		return out, nil
-	}
+	}))
 }
 
 type createRoleInput struct {
@@ -71,14 +78,19 @@ type roleOutput struct {
 }
 
 // handleCreateRole adds a custom role made of permissions the caller holds.
-func handleCreateRole(identity Identity) func(context.Context, domain.Access, *createRoleInput) (*roleOutput, error) {
-	return func(ctx context.Context, a domain.Access, in *createRoleInput) (*roleOutput, error) {
+func handleCreateRole(identity Identity) endpoint {
+	return newEndpoint(huma.Operation{
+		OperationID:   "create-role",
+		DefaultStatus: http.StatusCreated,
+		Summary:       "Create a custom role from permissions the caller holds",
+		Tags:          []string{"Roles and grants"},
+	}, withAccess(func(ctx context.Context, a domain.Access, in *createRoleInput) (*roleOutput, error) {
 		r, err := identity.CreateRole(ctx, a, in.Body.Name, in.Body.Permissions)
 		if err != nil {
 			return nil, err
 		}
 		return &roleOutput{Body: roleBody{Name: r.Name, Permissions: r.Permissions.Strings()}}, nil
-	}
+	}))
 }
 
 // grantBody is an object grant as the API shows it.
@@ -110,8 +122,12 @@ type listGrantsOutput struct {
 }
 
 // handleListGrants pages through the tenant's object grants.
-func handleListGrants(identity Identity) func(context.Context, domain.Access, *listGrantsInput) (*listGrantsOutput, error) {
-	return func(ctx context.Context, a domain.Access, in *listGrantsInput) (*listGrantsOutput, error) {
+func handleListGrants(identity Identity) endpoint {
+	return newEndpoint(huma.Operation{
+		OperationID: "list-grants",
+		Summary:     "List the tenant's object grants",
+		Tags:        []string{"Roles and grants"},
+	}, withAccess(func(ctx context.Context, a domain.Access, in *listGrantsInput) (*listGrantsOutput, error) {
 		after, err := decodeCursor(in.Cursor)
 		if err != nil {
 			return nil, err
@@ -128,7 +144,7 @@ func handleListGrants(identity Identity) func(context.Context, domain.Access, *l
 			out.Body.Items[i] = grantFrom(g)
 		}
 		return out, nil
-	}
+	}))
 }
 
 type createGrantInput struct {
@@ -149,8 +165,13 @@ type grantOutput struct {
 // role. Only permissions of operations on single objects can be granted,
 // the object must exist in the tenant and the caller must hold the
 // permission.
-func handleCreateGrant(r *router, identity Identity) func(context.Context, domain.Access, *createGrantInput) (*grantOutput, error) {
-	return func(ctx context.Context, a domain.Access, in *createGrantInput) (*grantOutput, error) {
+func handleCreateGrant(r *router, identity Identity) endpoint {
+	return newEndpoint(huma.Operation{
+		OperationID:   "create-grant",
+		DefaultStatus: http.StatusCreated,
+		Summary:       "Grant a permission on one object to a member or a role",
+		Tags:          []string{"Roles and grants"},
+	}, withAccess(func(ctx context.Context, a domain.Access, in *createGrantInput) (*grantOutput, error) {
 		perm := domain.Permission(in.Body.Permission)
 		if !r.grantable[perm] {
 			names := make([]string, 0, len(r.grantable))
@@ -171,7 +192,7 @@ func handleCreateGrant(r *router, identity Identity) func(context.Context, domai
 			return nil, err
 		}
 		return &grantOutput{Body: grantFrom(g)}, nil
-	}
+	}))
 }
 
 type grantIDInput struct {
@@ -180,10 +201,15 @@ type grantIDInput struct {
 }
 
 // handleRevokeGrant deletes a grant; it stops working on the next request.
-func handleRevokeGrant(identity Identity) func(context.Context, domain.Access, *grantIDInput) (*struct{}, error) {
-	return func(ctx context.Context, a domain.Access, in *grantIDInput) (*struct{}, error) {
+func handleRevokeGrant(identity Identity) endpoint {
+	return newEndpoint(huma.Operation{
+		OperationID:   "revoke-grant",
+		DefaultStatus: http.StatusNoContent,
+		Summary:       "Revoke an object grant",
+		Tags:          []string{"Roles and grants"},
+	}, withAccess(func(ctx context.Context, a domain.Access, in *grantIDInput) (*struct{}, error) {
 		return nil, identity.Revoke(ctx, a.Tenant, in.ID)
-	}
+	}))
 }
 
 // truncateDetail shortens client input echoed in an error.

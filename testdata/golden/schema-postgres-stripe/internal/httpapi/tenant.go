@@ -12,7 +12,7 @@ import (
 
 	"example.com/acme/internal/domain"
 	"example.com/acme/internal/logging"
-	"example.com/acme/internal/postgres/tenantdb"
+	"example.com/acme/internal/postgres"
 )
 
 // TenantHeader names the tenant of a request, for API clients and tests;
@@ -27,8 +27,10 @@ type Tenants interface {
 	// CreateOwned registers, provisions and migrates a tenant whose owner
 	// is the user owner.
 	CreateOwned(ctx context.Context, slug, name, owner string) (domain.Tenant, error)
-	// InTenant runs fn in a transaction confined to tenant t.
-	InTenant(ctx context.Context, t domain.Tenant, fn func(context.Context, *tenantdb.Queries) error) error
+	// InTenant runs fn in a transaction confined to tenant t: one unit of
+	// work, whose queries, enqueue, audit and publish-after-commit are
+	// every state change's way in (see postgres.Unit).
+	InTenant(ctx context.Context, t domain.Tenant, fn func(context.Context, *postgres.Unit) error) error
 }
 
 // tenantHeader documents the X-Tenant header on tenant-scoped operations.

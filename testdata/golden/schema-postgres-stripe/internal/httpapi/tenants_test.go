@@ -21,7 +21,6 @@ import (
 	"example.com/acme/internal/httpapi"
 	"example.com/acme/internal/logging"
 	"example.com/acme/internal/postgres"
-	"example.com/acme/internal/postgres/tenantdb"
 	"example.com/acme/internal/testsvc"
 )
 
@@ -394,7 +393,7 @@ func (unavailableTenants) CreateOwned(context.Context, string, string, string) (
 	return domain.Tenant{}, domain.Errorf(domain.EINTERNAL, "not here")
 }
 
-func (unavailableTenants) InTenant(_ context.Context, t domain.Tenant, _ func(context.Context, *tenantdb.Queries) error) error {
+func (unavailableTenants) InTenant(_ context.Context, t domain.Tenant, _ func(context.Context, *postgres.Unit) error) error {
 	return domain.Wrap(fmt.Errorf("schema t_%s does not exist", t.Slug), domain.EUNAVAILABLE,
 		"Tenant "+t.Slug+" is unavailable; try again later.")
 }

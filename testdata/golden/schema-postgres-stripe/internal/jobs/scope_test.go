@@ -55,8 +55,8 @@ func setupTenancy(tb testing.TB) *tenancyBundle {
 		t, createErr := tenants.Create(ctx, slug, "Tenant "+slug)
 		require.NoError(tb, createErr)
 		var p tenantdb.Project
-		require.NoError(tb, tenants.InTenant(ctx, t, func(ctx context.Context, q *tenantdb.Queries) error {
-			p, createErr = q.CreateProject(ctx, "project of "+slug)
+		require.NoError(tb, tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
+			p, createErr = u.Queries.CreateProject(ctx, "project of "+slug)
 			return createErr
 		}))
 		if slug == "tenant-a" {
@@ -288,6 +288,51 @@ func TestHandlerEnqueuesAFollowUpInItsTransaction(t *testing.T) {
 	require.Equal(t, []string{"follow-up", "project of tenant-a"}, b.projectNames(t, b.a))
 	require.Equal(t, []string{"project of tenant-b"}, b.projectNames(t, b.b))
 }
+
+// unitArgs is a job whose handler works through its tenant's unit of work.
+type unitArgs struct{}
+
+func (unitArgs) Kind() string { return "test.unit" }
+
+// TestHandlerGetsItsTenantsUnitOfWork: a tenant's handler reaches the unit
+// of work of its transaction, the value a request's InTenant hands its
+// function: confined to the job's tenant, enqueueing (into that tenant,
+// without naming it) with the seams the tenants were given, and publishing
+// once the job's transaction has committed.
+func TestHandlerGetsItsTenantsUnitOfWork(t *testing.T) {
+	t.Parallel()
+	b := setupTenancy(t)
+	published := make(chan postgres.Event, 1)
+	b.tenants.UseSeams(postgres.Seams{Jobs: b.client, Events: publisherFunc(func(e postgres.Event) { published <- e })})
+	b.startScopedWorker(t, func(r *jobs.Registry) {
+		jobs.Handle(r, keyedHandler)
+		jobs.Handle(r, func(ctx context.Context, tx pgx.Tx, d *jobs.Delivery[unitArgs]) error {
+			u, ok := postgres.UnitFrom(ctx)
+			if !ok || u.Tx() != tx || u.Tenant().ID != d.Tenant.ID {
+				return jobs.Permanent(errors.New("the handler's context has no unit of its transaction"))
+			}
+			u.Publish("test.unit.done", d.Key)
+			_, err := u.Enqueue(ctx, jobs.Job{Args: keyedArgs{Name: "via the unit"}, Options: jobs.Options{Queue: b.queue, Key: d.Key + ":follow-up"}})
+			return err
+		})
+	})
+	b.enqueue(t, jobs.Job{Tenant: b.tenantA, Args: unitArgs{}, Options: jobs.Options{Queue: b.queue}})
+	waitFor(t, 15*time.Second, func() bool { return len(b.projectNames(t, b.a)) == 2 }, "the follow-up ran")
+	require.Equal(t, []string{"project of tenant-a", "via the unit"}, b.projectNames(t, b.a))
+	require.Equal(t, []string{"project of tenant-b"}, b.projectNames(t, b.b))
+	select {
+	case e := <-published:
+		require.Equal(t, b.a, e.Tenant)
+		require.Equal(t, "test.unit.done", e.Topic)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the job's event was not published after its commit")
+	}
+}
+
+// publisherFunc adapts a function to postgres.Publisher.
+type publisherFunc func(postgres.Event)
+
+func (f publisherFunc) Publish(_ context.Context, e postgres.Event) { f(e) }
 
 // TestPruneDeletesExpiredKeys: the daily maintenance job deletes job keys
 // older than ProcessedRetention.

@@ -15,7 +15,6 @@ import (
 
 	"example.com/acme/internal/domain"
 	"example.com/acme/internal/postgres"
-	"example.com/acme/internal/postgres/tenantdb"
 	"example.com/acme/internal/testsvc"
 )
 
@@ -63,8 +62,8 @@ func createTenants(tb testing.TB, b *tenantsBundle, n int) []domain.Tenant {
 
 func createNamedProject(t *testing.T, ts *postgres.Tenants, tn domain.Tenant, name string) {
 	t.Helper()
-	err := ts.InTenant(t.Context(), tn, func(ctx context.Context, q *tenantdb.Queries) error {
-		_, err := q.CreateProject(ctx, name)
+	err := ts.InTenant(t.Context(), tn, func(ctx context.Context, u *postgres.Unit) error {
+		_, err := u.Queries.CreateProject(ctx, name)
 		return err
 	})
 	require.NoError(t, err)
@@ -156,8 +155,8 @@ func TestMigrateResumesAfterACrash(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"tenant-004", "tenant-005", "tenant-006", "tenant-007", "tenant-008", "tenant-009"}, behindSlugs(check))
 
-	err = next.InTenant(t.Context(), tenants[4], func(ctx context.Context, q *tenantdb.Queries) error {
-		_, createErr := q.CreateProject(ctx, "not-slow")
+	err = next.InTenant(t.Context(), tenants[4], func(ctx context.Context, u *postgres.Unit) error {
+		_, createErr := u.Queries.CreateProject(ctx, "not-slow")
 		return createErr
 	})
 	require.NoError(t, err, "tenant-004 still works at its old version")

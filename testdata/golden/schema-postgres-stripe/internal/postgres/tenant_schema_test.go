@@ -109,7 +109,7 @@ func TestSchemaMissingSchemaFailsClosed(t *testing.T) {
 	require.NoError(t, err)
 
 	called := false
-	err = b.tenants.InTenant(t.Context(), acme, func(context.Context, *tenantdb.Queries) error {
+	err = b.tenants.InTenant(t.Context(), acme, func(context.Context, *postgres.Unit) error {
 		called = true
 		return nil
 	})

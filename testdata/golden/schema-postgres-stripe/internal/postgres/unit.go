@@ -1,0 +1,165 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"example.com/acme/internal/domain"
+	"example.com/acme/internal/jobs"
+	"example.com/acme/internal/postgres/tenantdb"
+)
+
+// Unit is one state change in a tenant: the transaction InTenant confined
+// to the tenant, with what every change needs besides its queries. Jobs
+// are enqueued in the transaction, audit entries are recorded in it, and
+// events are published only once it has committed, so a rolled-back change
+// leaves no job, no audit entry and no event behind. Features that act on
+// every change (the audit log, realtime events) plug in here, through
+// Seams, instead of into each handler.
+//
+// A Unit is valid only inside the function InTenant hands it to.
+type Unit struct {
+	// Queries are the tenant queries on the unit's transaction.
+	Queries *tenantdb.Queries
+
+	tx          pgx.Tx
+	tenant      domain.Tenant
+	seams       Seams
+	afterCommit []func(context.Context)
+}
+
+// Seams are what a Unit hands its jobs, audit entries and events to. The
+// zero value refuses to enqueue (there is no job client to enqueue with),
+// drops audit entries and events.
+type Seams struct {
+	// Jobs enqueues in a transaction: *jobs.Client.
+	Jobs Enqueuer
+	// Audit records audit entries in the unit's transaction. The audit log
+	// plugs in here; until then entries are dropped.
+	Audit AuditRecorder
+	// Events receives the unit's events after it commits. Realtime plugs
+	// in here; until then events are dropped.
+	Events Publisher
+}
+
+// Enqueuer enqueues a job in a transaction, so that the job exists if and
+// only if the transaction commits. *jobs.Client is one, for every broker.
+type Enqueuer interface {
+	Enqueue(ctx context.Context, tx pgx.Tx, job jobs.Job) (jobs.Enqueued, error)
+}
+
+// AuditEntry is one recorded change: who (the principal and request of
+// the context), what (Action on Target) and the state around it.
+type AuditEntry struct {
+	Tenant    domain.Tenant
+	Action    string // what happened, e.g. "project.create"
+	Target    string // what it happened to, e.g. "project:<id>"
+	Before    any    // the state before the change; nil for a creation
+	After     any    // the state after it; nil for a deletion
+	UserID    string // the user, or for an API key the member who made it; "" for a job
+	APIKeyID  string // the API key the change came with, if any
+	RequestID string // the request the change was made in; "" outside one
+}
+
+// AuditRecorder records an audit entry in the transaction of the change
+// it describes, so the entry commits or rolls back with it.
+type AuditRecorder interface {
+	RecordAudit(ctx context.Context, tx pgx.Tx, e AuditEntry) error
+}
+
+// Event is something a unit did that others may want to hear of.
+type Event struct {
+	Tenant  domain.Tenant
+	Topic   string // e.g. "project.created"
+	Payload any
+}
+
+// Publisher delivers events after the unit that made them committed. It
+// cannot fail the change, which has already happened: it handles (logs,
+// retries) its own errors.
+type Publisher interface {
+	Publish(ctx context.Context, e Event)
+}
+
+// Tenant is the tenant the unit is confined to.
+func (u *Unit) Tenant() domain.Tenant { return u.tenant }
+
+// Tx is the unit's transaction, for hand-written SQL (unqualified names
+// only: see InTenantTx).
+func (u *Unit) Tx() pgx.Tx { return u.tx }
+
+// Enqueue enqueues job in the unit's transaction. The job runs in the
+// unit's tenant: its Tenant is set to it, and a job naming another tenant
+// is refused.
+func (u *Unit) Enqueue(ctx context.Context, job jobs.Job) (jobs.Enqueued, error) {
+	want := jobs.Tenant{ID: u.tenant.ID, Slug: u.tenant.Slug}
+	switch job.Tenant {
+	case jobs.Tenant{}:
+		job.Tenant = want
+	case want:
+	default:
+		return jobs.Enqueued{}, domain.Errorf(domain.EINTERNAL, "a job for tenant %s enqueued in tenant %s", job.Tenant.Slug, u.tenant.Slug)
+	}
+	if u.seams.Jobs == nil {
+		return jobs.Enqueued{}, domain.Errorf(domain.EINTERNAL, "tenant unit of work without a job client")
+	}
+	return u.seams.Jobs.Enqueue(ctx, u.tx, job)
+}
+
+// Audit records that action happened to target, with the state before and
+// after, by the principal of the request ctx belongs to. The entry is
+// written in the unit's transaction.
+func (u *Unit) Audit(ctx context.Context, action, target string, before, after any) error {
+	if u.seams.Audit == nil {
+		return nil
+	}
+	e := AuditEntry{Tenant: u.tenant, Action: action, Target: target, Before: before, After: after, RequestID: domain.RequestIDFrom(ctx)}
+	if p, ok := domain.PrincipalFrom(ctx); ok {
+		e.UserID = p.UserID
+		if p.APIKey != nil {
+			e.APIKeyID = p.APIKey.ID
+		}
+	}
+	if err := u.seams.Audit.RecordAudit(ctx, u.tx, e); err != nil {
+		return fmt.Errorf("audit %s %s: %w", action, target, err)
+	}
+	return nil
+}
+
+// Publish publishes an event of topic in the unit's tenant once the unit
+// has committed; if it rolls back, the event is never published.
+func (u *Unit) Publish(topic string, payload any) {
+	if u.seams.Events == nil {
+		return
+	}
+	e := Event{Tenant: u.tenant, Topic: topic, Payload: payload}
+	u.AfterCommit(func(ctx context.Context) { u.seams.Events.Publish(ctx, e) })
+}
+
+// AfterCommit runs fn after the unit has committed, in the order the
+// functions were added; never if it rolls back (an error or a panic).
+// fn's context is not canceled with the request: the change is made.
+func (u *Unit) AfterCommit(fn func(ctx context.Context)) {
+	u.afterCommit = append(u.afterCommit, fn)
+}
+
+// committed runs the after-commit functions.
+func (u *Unit) committed(ctx context.Context) error {
+	ctx = context.WithoutCancel(ctx)
+	for _, fn := range u.afterCommit {
+		fn(ctx)
+	}
+	return nil
+}
+
+type unitKey struct{}
+
+// UnitFrom returns the Unit whose transaction ctx runs in: a job's handler,
+// which gets the transaction of jobs.TenantsScope, reaches the unit of
+// that transaction (and so enqueues, audits and publishes) this way.
+func UnitFrom(ctx context.Context) (*Unit, bool) {
+	u, ok := ctx.Value(unitKey{}).(*Unit)
+	return u, ok
+}
