@@ -22,17 +22,9 @@ func runServe(ctx context.Context, e env, args []string) error {
 	if _, err := parseFlags(e, "serve", args, 0); err != nil {
 		return err
 	}
-	cfg, err := config.Load(e.getenv)
-	if err != nil {
-		return err
-	}
-	logger := logging.New(e.stderr, cfg.LogLevel, logging.JSON)
-	s, err := openServices(ctx, cfg, logger, "")
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	return serve(ctx, cfg, logger, s, jobCollectors(logger, s, nil))
+	return process{format: logging.JSON}.run(ctx, e, func(cfg config.Config, logger *slog.Logger, s *services) error {
+		return serve(ctx, cfg, logger, s, jobCollectors(logger, s, nil))
+	})
 }
 
 // runDev migrates, then serves the API and works jobs in one process until
@@ -41,35 +33,27 @@ func runDev(ctx context.Context, e env, args []string) error {
 	if _, err := parseFlags(e, "dev", args, 0); err != nil {
 		return err
 	}
-	cfg, loadErr := config.Load(e.getenv)
-	if loadErr != nil {
-		return loadErr
+	migrate := func(ctx context.Context, cfg config.Config) error {
+		return migrateUp(ctx, cfg.Database, e.stdout, e.stderr)
 	}
-	if err := migrateUp(ctx, cfg.Database, e.stdout, e.stderr); err != nil {
-		return err
-	}
-	logger := logging.New(e.stderr, cfg.LogLevel, logging.Text)
-	s, err := openServices(ctx, cfg, logger, "")
-	if err != nil {
-		return err
-	}
-	defer s.close()
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	metrics := jobs.NewMetrics()
-	var wg sync.WaitGroup
-	var serveErr, workErr error
-	wg.Go(func() {
+	return process{format: logging.Text, before: migrate}.run(ctx, e, func(cfg config.Config, logger *slog.Logger, s *services) error {
+		// Either half stopping stops the other.
+		runCtx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		serveErr = serve(ctx, cfg, logger, s, jobCollectors(logger, s, metrics))
+		metrics := jobs.NewMetrics()
+		var wg sync.WaitGroup
+		var serveErr, workErr error
+		wg.Go(func() {
+			defer cancel()
+			serveErr = serve(runCtx, cfg, logger, s, jobCollectors(logger, s, metrics))
+		})
+		wg.Go(func() {
+			defer cancel()
+			workErr = work(runCtx, cfg, logger, s, metrics)
+		})
+		wg.Wait()
+		return errors.Join(serveErr, workErr)
 	})
-	wg.Go(func() {
-		defer cancel()
-		workErr = work(ctx, cfg, logger, s, metrics)
-	})
-	wg.Wait()
-	return errors.Join(serveErr, workErr)
 }
 
 // serve runs the HTTP server until ctx is cancelled, then shuts it down

@@ -11,8 +11,51 @@ import (
 	"github.com/acme/shop-api/internal/config"
 	"github.com/acme/shop-api/internal/httpapi"
 	"github.com/acme/shop-api/internal/jobs"
+	"github.com/acme/shop-api/internal/logging"
 	"github.com/acme/shop-api/internal/postgres"
 )
+
+// process is how every command that runs the application starts (serve,
+// worker, dev and the one-off jobs and mail commands): load the
+// configuration, make the logger, open the services, and close them when
+// the command is done. Only these fields differ between commands.
+type process struct {
+	// role names the connections on the servers: "" for the API,
+	// "worker", or "jobs" for a one-off command (no tenant registry).
+	role   string
+	format logging.Format
+	// quiet logs warnings and errors only, for one-off commands whose
+	// output is the answer.
+	quiet bool
+	// before runs once the configuration is loaded, before any service
+	// opens: dev migrates there.
+	before func(context.Context, config.Config) error
+}
+
+// run starts the process and runs fn with its configuration, logger and
+// services.
+func (p process) run(ctx context.Context, e env, fn func(config.Config, *slog.Logger, *services) error) error {
+	cfg, loadErr := config.Load(e.getenv)
+	if loadErr != nil {
+		return loadErr
+	}
+	if p.before != nil {
+		if err := p.before(ctx, cfg); err != nil {
+			return err
+		}
+	}
+	level := cfg.LogLevel
+	if p.quiet {
+		level = max(level, slog.LevelWarn)
+	}
+	logger := logging.New(e.stderr, level, p.format)
+	s, err := openServices(ctx, cfg, logger, p.role)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	return fn(cfg, logger, s)
+}
 
 // services are the connections serve, worker and jobs share: the database
 // pool, the broker and the job client on them, and (for serve and worker)

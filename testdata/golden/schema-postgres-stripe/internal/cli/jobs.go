@@ -75,17 +75,9 @@ func jobsList(ctx context.Context, e env, args []string) error {
 // withServices runs fn with the configuration, database and job client of
 // a one-off command.
 func withServices(ctx context.Context, e env, fn func(config.Config, *services) error) error {
-	cfg, err := config.Load(e.getenv)
-	if err != nil {
-		return err
-	}
-	logger := logging.New(e.stderr, max(cfg.LogLevel, slog.LevelWarn), logging.Text)
-	s, err := openServices(ctx, cfg, logger, "jobs")
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	return fn(cfg, s)
+	return process{role: "jobs", format: logging.Text, quiet: true}.run(ctx, e, func(cfg config.Config, _ *slog.Logger, s *services) error {
+		return fn(cfg, s)
+	})
 }
 
 func printJobs(w io.Writer, infos []jobs.Info) error {

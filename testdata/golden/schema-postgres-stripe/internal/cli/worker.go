@@ -25,17 +25,14 @@ func runWorker(ctx context.Context, e env, args []string) error {
 	if _, err := parseFlags(e, "worker", args, 0); err != nil {
 		return err
 	}
-	cfg, err := config.Load(e.getenv)
-	if err != nil {
-		return err
-	}
-	logger := logging.New(e.stderr, cfg.LogLevel, logging.JSON)
-	s, err := openServices(ctx, cfg, logger, "worker")
-	if err != nil {
-		return err
-	}
-	defer s.close()
+	return process{role: "worker", format: logging.JSON}.run(ctx, e, func(cfg config.Config, logger *slog.Logger, s *services) error {
+		return runWorkerProcess(ctx, cfg, logger, s)
+	})
+}
 
+// runWorkerProcess works jobs and serves the worker's metrics until ctx is
+// cancelled.
+func runWorkerProcess(ctx context.Context, cfg config.Config, logger *slog.Logger, s *services) error {
 	metrics := jobs.NewMetrics()
 	collectors := append(metrics.Collectors(), s.jobs.DepthCollector(logger))
 	srv := newHTTPServer(httpapi.NewMetricsHandler(cfg.MetricsToken, collectors...), logger)
