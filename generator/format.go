@@ -16,9 +16,48 @@ import (
 	"golang.org/x/tools/imports"
 )
 
-// importsMu guards imports.LocalPrefix, which x/tools keeps in a package
-// variable.
-var importsMu sync.Mutex
+// imports.Process reads the local prefix from a package variable of
+// x/tools, imports.LocalPrefix. localPrefix lets any number of goroutines
+// format for the same module at once (one render formats on every core)
+// while one formatting for another module waits until they are done.
+var localPrefix = newPrefixGate()
+
+type prefixGate struct {
+	mu     sync.Mutex
+	idle   *sync.Cond // signalled when active drops to 0
+	module string     // imports.LocalPrefix while active > 0
+	active int        // goroutines formatting for module
+}
+
+func newPrefixGate() *prefixGate {
+	g := &prefixGate{}
+	g.idle = sync.NewCond(&g.mu)
+	return g
+}
+
+// useLocalPrefix sets imports.LocalPrefix to module for the caller until it
+// calls the returned release.
+func useLocalPrefix(module string) (release func()) {
+	lp := localPrefix
+	lp.mu.Lock()
+	for lp.active > 0 && lp.module != module {
+		lp.idle.Wait()
+	}
+	if lp.active == 0 {
+		lp.module = module
+		imports.LocalPrefix = module
+	}
+	lp.active++
+	lp.mu.Unlock()
+	return func() {
+		lp.mu.Lock()
+		lp.active--
+		if lp.active == 0 {
+			lp.idle.Broadcast()
+		}
+		lp.mu.Unlock()
+	}
+}
 
 // formatGo formats generated Go in memory: gofmt, with the imports sorted,
 // the module's own grouped last, and unused standard-library imports
@@ -36,9 +75,7 @@ func formatGo(tmpl, out string, src []byte, module string) ([]byte, error) {
 	if err != nil {
 		return nil, invalid(err)
 	}
-	importsMu.Lock()
-	defer importsMu.Unlock()
-	imports.LocalPrefix = module
+	defer useLocalPrefix(module)()
 	res, err := imports.Process(out, pruned, &imports.Options{
 		Comments:   true,
 		TabIndent:  true,

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"text/template"
 )
 
@@ -126,7 +128,9 @@ func renderTemplates(bp *Blueprint, tree fs.FS, in Input) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	plan := &Plan{}
+	// The walk only lists the files; rendering them (template execution
+	// and formatting, most of a render's time) runs on every core.
+	var names []string
 	err = fs.WalkDir(tree, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -137,32 +141,61 @@ func renderTemplates(bp *Blueprint, tree fs.FS, in Input) (*Plan, error) {
 			}
 			return nil
 		}
-		if !bp.included(name, in.Answers) {
-			return nil
+		if bp.included(name, in.Answers) {
+			names = append(names, name)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	render := func(name string) (File, error) {
 		src, err := fs.ReadFile(tree, name)
 		if err != nil {
-			return err
+			return File{}, err
 		}
 		out := outputPath(name, data)
 		content := src
 		if strings.HasSuffix(name, tmplSuffix) {
 			content, err = execTemplate(bp, partials, name, string(src), data)
 			if err != nil {
-				return err
+				return File{}, err
 			}
 		}
 		if strings.HasSuffix(out, ".go") {
 			content, err = formatGo(name, out, content, data.Module)
 			if err != nil {
-				return err
+				return File{}, err
 			}
 		}
-		plan.add(File{Path: out, Content: content})
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		return File{Path: out, Content: content}, nil
+	}
+	files := make([]File, len(names))
+	errs := make([]error, len(names))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(names)) {
+		wg.Go(func() {
+			for i := range next {
+				files[i], errs[i] = render(names[i])
+			}
+		})
+	}
+	for i := range names {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	// The first failing file in walk order, so the error is the same
+	// from run to run.
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	plan := &Plan{}
+	for _, f := range files {
+		plan.add(f)
 	}
 	plan.sort()
 	for i := 1; i < len(plan.Files); i++ {
