@@ -26,7 +26,7 @@ declare -A times
 for i in $(seq 1 "$runs"); do
 	for t in "${targets[@]}"; do
 		start=$(date +%s%N)
-		"$work/saaskit-$t" new "$work/app-$t-$i" --yes --no-git >/dev/null 2>&1
+		"$work/saaskit-$t" new "$work/app-${t,,}-$i" --yes --no-git >/dev/null 2>&1
 		end=$(date +%s%N)
 		times[$t]+="$(( (end - start) / 1000000 )) "
 	done
