@@ -12,7 +12,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -102,8 +104,9 @@ func NewMetricsHandler(token string, collectors ...prometheus.Collector) http.Ha
 }
 
 // Request bodies must be text Postgres can store as it was sent.
-// encoding/json replaces invalid UTF-8 with U+FFFD, which would be stored
-// as if the client had sent it, and decodes "\u0000" into a NUL that
+// encoding/json replaces invalid UTF-8, and escapes of unpaired UTF-16
+// surrogates ("\ud800"), with U+FFFD, which would be stored as if the
+// client had sent it, and decodes "\u0000" into a NUL that
 // Postgres refuses in text, failing the request with 500 deep in a handler.
 // Both are the client's to fix, so every JSON body is checked once, before
 // any operation sees it, and refused with 422 (see huma.NewError in
@@ -111,6 +114,7 @@ func NewMetricsHandler(token string, collectors ...prometheus.Collector) http.Ha
 var (
 	errInvalidUTF8 = errors.New("the request body is not valid UTF-8")
 	errNUL         = errors.New(`strings in the request body must not contain NUL characters (\u0000)`)
+	errSurrogate   = errors.New(`strings in the request body must not contain unpaired surrogates (\ud800 to \udfff)`)
 )
 
 // textJSON is huma's JSON format with request bodies checked for text no
@@ -125,12 +129,15 @@ var textJSON = huma.Format{
 	},
 }
 
-// checkText returns errInvalidUTF8 or errNUL when data, a JSON document,
-// is not valid UTF-8 or has a string holding NUL. Malformed JSON is left
-// to the decoder to report.
+// checkText returns errInvalidUTF8, errSurrogate or errNUL when data, a
+// JSON document, is not valid UTF-8, escapes an unpaired surrogate or has a
+// string holding NUL. Malformed JSON is left to the decoder to report.
 func checkText(data []byte) error {
 	if !utf8.Valid(data) {
 		return errInvalidUTF8
+	}
+	if err := checkSurrogates(data); err != nil {
+		return err
 	}
 	// JSON can only spell NUL as this escape; most bodies never do.
 	if !bytes.Contains(data, []byte(`\u0000`)) {
@@ -143,4 +150,42 @@ func checkText(data []byte) error {
 		}
 	}
 	return nil
+}
+
+// checkSurrogates returns errSurrogate when data escapes a UTF-16 surrogate
+// that is not half of a pair. In JSON a backslash occurs only in strings,
+// so every one starts an escape.
+func checkSurrogates(data []byte) error {
+	for i := bytes.IndexByte(data, '\\'); i >= 0 && i+1 < len(data); {
+		skip := 2
+		if data[i+1] == 'u' {
+			r, ok := escapedRune(data[i:])
+			if !ok {
+				return nil // malformed: the decoder says so
+			}
+			skip = 6
+			if utf16.IsSurrogate(r) {
+				low, ok := escapedRune(data[i+6:])
+				if r >= 0xDC00 || !ok || utf16.DecodeRune(r, low) == utf8.RuneError {
+					return errSurrogate
+				}
+				skip = 12
+			}
+		}
+		next := bytes.IndexByte(data[i+skip:], '\\')
+		if next < 0 {
+			break
+		}
+		i += skip + next
+	}
+	return nil
+}
+
+// escapedRune decodes the \uXXXX escape data starts with.
+func escapedRune(data []byte) (rune, bool) {
+	if len(data) < 6 || data[0] != '\\' || data[1] != 'u' {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(data[2:6]), 16, 16)
+	return rune(n), err == nil
 }

@@ -70,7 +70,7 @@ func init() {
 	}
 }
 
-// bodyTextError returns errInvalidUTF8 or errNUL when one of errs is the
+// bodyTextError returns errInvalidUTF8, errSurrogate or errNUL when one of errs is the
 // decoding failure textJSON reported for it, nil otherwise.
 func bodyTextError(errs []error) error {
 	for _, err := range errs {
@@ -78,7 +78,7 @@ func bodyTextError(errs []error) error {
 		if !ok || d.Location != "body" {
 			continue
 		}
-		for _, textErr := range []error{errInvalidUTF8, errNUL} {
+		for _, textErr := range []error{errInvalidUTF8, errSurrogate, errNUL} {
 			if d.Message == textErr.Error() {
 				return textErr
 			}

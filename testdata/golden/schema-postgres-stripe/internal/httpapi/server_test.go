@@ -298,6 +298,9 @@ func TestBodyTextMustBeStorable(t *testing.T) {
 		{`{"email":"ada@example.com","password":"a\u0000bcdefgh","name":"Ada"}`, "NUL"},
 		{`{"email":"ada@example.com","password":"abcdefgh","name":"A\u0000"}`, "NUL"},
 		{"{\"email\":\"ada@example.com\",\"password\":\"abcdefgh\",\"name\":\"A\xff\xfe\"}", "not valid UTF-8"},
+		{`{"email":"ada@example.com","password":"abcdefgh","name":"A\ud800"}`, "unpaired surrogates"},
+		{`{"email":"ada@example.com","password":"abcdefgh","name":"A\ud800\u0041"}`, "unpaired surrogates"},
+		{`{"email":"ada@example.com","password":"abcdefgh","name":"A\udc00\ud800"}`, "unpaired surrogates"},
 	} {
 		res := b.signUp(t, tt.body)
 		require.Equal(t, http.StatusUnprocessableEntity, res.status, string(res.body))
@@ -305,12 +308,14 @@ func TestBodyTextMustBeStorable(t *testing.T) {
 		require.Contains(t, string(res.body), tt.detail)
 	}
 
-	// An escaped backslash before u0000 is text, not NUL (this body fails
-	// only for its empty name); malformed JSON is still the decoder's 400.
-	res := b.signUp(t, `{"email":"ada@example.com","password":"a\\u0000bcdefgh","name":""}`)
+	// An escaped backslash before u0000 or ud800 is text, and a surrogate
+	// pair (an emoji) is one character: this body fails only for its empty
+	// name. Malformed JSON is still the decoder's 400.
+	res := b.signUp(t, `{"email":"ada@example.com","password":"a\\u0000\\ud800\ud83d\ude00\"","name":""}`)
 	require.Equal(t, http.StatusUnprocessableEntity, res.status, string(res.body))
 	require.Contains(t, string(res.body), "body.name")
 	require.NotContains(t, string(res.body), "NUL")
+	require.NotContains(t, string(res.body), "surrogate")
 	res = b.signUp(t, `{"email":`)
 	require.Equal(t, http.StatusBadRequest, res.status, string(res.body))
 }
