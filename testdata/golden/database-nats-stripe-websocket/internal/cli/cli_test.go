@@ -171,7 +171,7 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(body, &ready))
 	require.Equal(t, "ok", ready.Status)
-	want := map[string]string{"database": "ok"}
+	want := map[string]string{"database": "ok", "tenants": "ok"}
 	maps.Copy(want, brokerChecks)
 	require.Equal(t, want, ready.Checks)
 

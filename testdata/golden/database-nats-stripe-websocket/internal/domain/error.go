@@ -30,7 +30,8 @@ type Error struct {
 	Code    Code
 	Message string
 	Err     error
-	// RetryAfter is how long an ETHROTTLED caller should wait.
+	// RetryAfter is how long an ETHROTTLED or EUNAVAILABLE caller should
+	// wait; zero leaves an EUNAVAILABLE answer's wait to the HTTP layer.
 	RetryAfter time.Duration
 }
 

@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/validation"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"ledger.internal/svc/internal/domain"
 )
@@ -39,6 +43,11 @@ func register[I, O any](api huma.API, logger *slog.Logger, op huma.Operation, ha
 	})
 }
 
+// unavailableRetryAfter is the Retry-After of a 503 whose error does not say
+// when to come back: long enough not to hammer a dependency that is coming
+// back up, short enough for a client to wait out.
+const unavailableRetryAfter = 5 * time.Second
+
 // A body with fields the operation does not accept (a role, a tenant id, a
 // password hash) is a request the client must not make, not a value to
 // correct: huma reports it as a 422 validation failure, and this makes it a
@@ -50,8 +59,47 @@ func init() {
 		if status == http.StatusUnprocessableEntity && onlyUnexpectedFields(errs) {
 			status, msg = http.StatusBadRequest, "The request body has fields this operation does not accept."
 		}
-		return validationError(status, msg, errs...)
+		if status == http.StatusBadRequest {
+			if textErr := bodyTextError(errs); textErr != nil {
+				// Well-formed JSON whose text no column can hold: the body
+				// parses, its content is wrong (see textJSON).
+				status, msg = http.StatusUnprocessableEntity, "The request body has text that cannot be stored: "+textErr.Error()+"."
+			}
+		}
+		return withoutValues(validationError(status, msg, errs...))
 	}
+}
+
+// bodyTextError returns errInvalidUTF8, errSurrogate or errNUL when one of errs is the
+// decoding failure textJSON reported for it, nil otherwise.
+func bodyTextError(errs []error) error {
+	for _, err := range errs {
+		d, ok := errors.AsType[*huma.ErrorDetail](err)
+		if !ok || d.Location != "body" {
+			continue
+		}
+		for _, textErr := range []error{errInvalidUTF8, errSurrogate, errNUL} {
+			if d.Message == textErr.Error() {
+				return textErr
+			}
+		}
+	}
+	return nil
+}
+
+// withoutValues drops the submitted values huma echoes in each error
+// detail. The location and the message say what to fix; the value is the
+// client's own, so echoing it helps no one, and it may be a secret (a
+// password, a token) that would then sit in every proxy's and client's log.
+// Dropping all of them, rather than redacting the fields known to be
+// secret, keeps a field added later from leaking by default.
+func withoutValues(err huma.StatusError) huma.StatusError {
+	if model, ok := err.(*huma.ErrorModel); ok {
+		for _, d := range model.Errors {
+			d.Value = nil
+		}
+	}
+	return err
 }
 
 // onlyUnexpectedFields reports whether errs are all unexpected properties.
@@ -72,16 +120,52 @@ func problem(ctx context.Context, logger *slog.Logger, err error) error {
 	if _, ok := errors.AsType[huma.StatusError](err); ok {
 		return err
 	}
+	err = unavailable(err)
 	status := statusFor(ctx, logger, err)
 	model := &huma.ErrorModel{
 		Title:  http.StatusText(status),
 		Status: status,
 		Detail: domain.ErrorMessage(err),
 	}
-	if status == http.StatusTooManyRequests {
-		return huma.ErrorWithHeaders(model, http.Header{"Retry-After": {retryAfterHeader(err)}})
+	if retryAfter, ok := retryAfter(status, err); ok {
+		return huma.ErrorWithHeaders(model, http.Header{"Retry-After": {retryAfter}})
 	}
 	return model
+}
+
+// unavailable gives an error that carries no domain code of its own (or
+// EINTERNAL) the code EUNAVAILABLE when it says a dependency could not be
+// reached: a failed connection, a network error, or a deadline passed while
+// waiting for a connection. Those are outages that end, not bugs, and the
+// client should hear 503 and when to retry rather than 500. Every adapter's
+// errors pass through here, so no adapter has to classify its own.
+func unavailable(err error) error {
+	if domain.ErrorCode(err) != domain.EINTERNAL {
+		return err
+	}
+	_, connect := errors.AsType[*pgconn.ConnectError](err)
+	_, network := errors.AsType[net.Error](err)
+	if !connect && !network && !pgconn.Timeout(err) {
+		return err
+	}
+	return domain.Wrap(err, domain.EUNAVAILABLE, "The service is temporarily unavailable; try again later.")
+}
+
+// retryAfter returns the Retry-After header of an answer with status, if it
+// has one: what the error says to wait, whole seconds rounded up; for an
+// unavailable answer whose error does not say, unavailableRetryAfter.
+func retryAfter(status int, err error) (string, bool) {
+	d := domain.ErrorRetryAfter(err)
+	switch status {
+	case http.StatusTooManyRequests:
+	case http.StatusServiceUnavailable:
+		if d <= 0 {
+			d = unavailableRetryAfter
+		}
+	default:
+		return "", false
+	}
+	return strconv.Itoa(max(1, int((d.Milliseconds()+999)/1000))), true
 }
 
 // statusFor returns the status of err's domain code, logging server-side

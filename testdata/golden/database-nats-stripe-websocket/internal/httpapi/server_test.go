@@ -55,6 +55,18 @@ func (b *testBundle) do(t *testing.T, method, path string, header map[string]str
 	return response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
 }
 
+// signUp serves one sign-up request with a JSON body, sent as it is: the
+// operation's validation runs before its handler, so these tests need no
+// identity behind it.
+func (b *testBundle) signUp(t *testing.T, body string) response {
+	t.Helper()
+	req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/v1/auth/signup", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	b.handler.ServeHTTP(rec, req)
+	return response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+}
+
 // logLines decodes every JSON log line written so far.
 func (b *testBundle) logLines(t *testing.T) []map[string]any {
 	t.Helper()
@@ -73,7 +85,7 @@ func TestHealthz(t *testing.T) {
 
 	res := b.do(t, http.MethodGet, "/healthz", nil)
 	require.Equal(t, http.StatusOK, res.status)
-	require.JSONEq(t, `{"status":"ok"}`, withoutSchema(t, res.body))
+	require.JSONEq(t, `{"status":"ok"}`, string(res.body))
 	require.NotEmpty(t, res.header.Get(httpapi.RequestIDHeader))
 }
 
@@ -86,7 +98,7 @@ func TestReadyzWithLiveDatabase(t *testing.T) {
 
 	res := b.do(t, http.MethodGet, "/readyz", nil)
 	require.Equal(t, http.StatusOK, res.status, string(res.body))
-	require.JSONEq(t, `{"status":"ok","checks":{"database":"ok"}}`, withoutSchema(t, res.body))
+	require.JSONEq(t, `{"status":"ok","checks":{"database":"ok"}}`, string(res.body))
 }
 
 func TestReadyzWhenDatabaseIsUnreachable(t *testing.T) {
@@ -99,7 +111,7 @@ func TestReadyzWhenDatabaseIsUnreachable(t *testing.T) {
 
 	res := b.do(t, http.MethodGet, "/readyz", nil)
 	require.Equal(t, http.StatusServiceUnavailable, res.status)
-	require.JSONEq(t, `{"status":"unavailable","checks":{"database":"unavailable","other":"ok"}}`, withoutSchema(t, res.body))
+	require.JSONEq(t, `{"status":"unavailable","checks":{"database":"unavailable","other":"ok"}}`, string(res.body))
 	require.NotContains(t, string(res.body), "refused", "causes are logged, not shown")
 	require.Contains(t, b.logs.String(), "readiness check failed")
 }
@@ -235,13 +247,75 @@ func TestUnknownRoutesAnswerProblems(t *testing.T) {
 	require.Contains(t, string(res.body), `"status":405`)
 }
 
-// withoutSchema drops the "$schema" link huma adds to response bodies.
-func withoutSchema(t *testing.T, body []byte) string {
-	t.Helper()
-	var m map[string]any
-	require.NoError(t, json.Unmarshal(body, &m), string(body))
-	delete(m, "$schema")
-	out, err := json.Marshal(m)
-	require.NoError(t, err)
-	return string(out)
+// A validation error says where and what is wrong, never what was sent:
+// the value may be a password.
+func TestValidationErrorsEchoNoValues(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	res := b.signUp(t, `{"email":"ada@example.com","password":"hunter2","name":"Ada"}`)
+	require.Equal(t, http.StatusUnprocessableEntity, res.status, string(res.body))
+	require.Contains(t, string(res.body), `"location":"body.password"`)
+	require.NotContains(t, string(res.body), "hunter2")
+	require.NotContains(t, string(res.body), `"value"`)
+	require.NotContains(t, b.logs.String(), "hunter2")
+}
+
+// No response names the host a client claims to have called, in its body or
+// its headers.
+func TestResponsesDoNotReflectHost(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	for _, path := range []string{"/healthz", "/nope", "/openapi.json"} {
+		for _, header := range []string{"Host", "X-Forwarded-Host"} {
+			res := b.do(t, http.MethodGet, path, map[string]string{header: "evil.example"})
+			require.NotContains(t, string(res.body), "evil.example", "%s with %s", path, header)
+			for name, values := range res.header {
+				require.NotContains(t, strings.Join(values, " "), "evil.example", "%s header of %s", name, path)
+			}
+		}
+	}
+	req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/v1/auth/login", strings.NewReader(`{}`))
+	req.Host = "evil.example"
+	rec := httptest.NewRecorder()
+	b.handler.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusUnprocessableEntity, rec.Code)
+	require.NotContains(t, rec.Body.String(), "evil.example")
+	require.NotContains(t, rec.Body.String(), "$schema")
+}
+
+// A JSON body whose text no column can hold, invalid UTF-8 or a NUL in a
+// string, is refused with 422 before any operation sees it.
+func TestBodyTextMustBeStorable(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	for _, tt := range []struct {
+		body   string
+		detail string
+	}{
+		{`{"email":"ada@example.com","password":"a\u0000bcdefgh","name":"Ada"}`, "NUL"},
+		{`{"email":"ada@example.com","password":"abcdefgh","name":"A\u0000"}`, "NUL"},
+		{"{\"email\":\"ada@example.com\",\"password\":\"abcdefgh\",\"name\":\"A\xff\xfe\"}", "not valid UTF-8"},
+		{`{"email":"ada@example.com","password":"abcdefgh","name":"A\ud800"}`, "unpaired surrogates"},
+		{`{"email":"ada@example.com","password":"abcdefgh","name":"A\ud800\u0041"}`, "unpaired surrogates"},
+		{`{"email":"ada@example.com","password":"abcdefgh","name":"A\udc00\ud800"}`, "unpaired surrogates"},
+	} {
+		res := b.signUp(t, tt.body)
+		require.Equal(t, http.StatusUnprocessableEntity, res.status, string(res.body))
+		require.Equal(t, "application/problem+json", res.header.Get("Content-Type"))
+		require.Contains(t, string(res.body), tt.detail)
+	}
+
+	// An escaped backslash before u0000 or ud800 is text, and a surrogate
+	// pair (an emoji) is one character: this body fails only for its empty
+	// name. Malformed JSON is still the decoder's 400.
+	res := b.signUp(t, `{"email":"ada@example.com","password":"a\\u0000\\ud800\ud83d\ude00\"","name":""}`)
+	require.Equal(t, http.StatusUnprocessableEntity, res.status, string(res.body))
+	require.Contains(t, string(res.body), "body.name")
+	require.NotContains(t, string(res.body), "NUL")
+	require.NotContains(t, string(res.body), "surrogate")
+	res = b.signUp(t, `{"email":`)
+	require.Equal(t, http.StatusBadRequest, res.status, string(res.body))
 }

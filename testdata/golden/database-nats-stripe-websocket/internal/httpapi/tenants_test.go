@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -423,6 +424,41 @@ func TestUnavailableTenantIs503(t *testing.T) {
 	require.NotContains(t, string(res.body), "does not exist", "the cause is logged, not shown")
 	require.Contains(t, b.logs.String(), "does not exist")
 	require.Contains(t, b.logs.String(), `"tenant":"acme"`, "log lines name the tenant")
+}
+
+// While Postgres cannot be reached every request that needs it answers 503
+// with Retry-After, whether it fails in a guard (resolving the tenant) or in
+// a handler (creating one), and the cause is logged, not shown.
+func TestUnreachableDatabaseIs503(t *testing.T) {
+	t.Parallel()
+	cfg := testsvc.NewTenancyConfig(t)
+	cfg.URL = "postgres://app@" + closedAddress(t) + "/app?sslmode=disable&connect_timeout=5"
+	tenants, err := postgres.OpenTenants(t.Context(), cfg, postgres.TenantsOptions{})
+	require.NoError(t, err, "an unreachable database is a state readiness reports, not a reason not to start")
+	t.Cleanup(tenants.Close)
+	logs := &testsvc.LogBuffer{}
+	b := newAPIBundle(t, tenants, ownerEverywhere{}, logs)
+	b.token = "st_anything"
+
+	for _, res := range []response{
+		b.call(t, http.MethodGet, "/v1/projects", "", "acme", nil),
+		b.call(t, http.MethodPost, "/v1/tenants", "", "", map[string]string{"slug": "acme", "name": "Acme"}),
+	} {
+		requireProblem(t, res, http.StatusServiceUnavailable, "temporarily unavailable; try again later")
+		require.Equal(t, "5", res.header.Get("Retry-After"))
+		require.NotContains(t, string(res.body), "connect", "the cause is logged, not shown")
+	}
+	require.Contains(t, logs.String(), "failed to connect")
+}
+
+// closedAddress returns a local address nothing listens on.
+func closedAddress(t *testing.T) string {
+	t.Helper()
+	l, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
 }
 
 // A suspended tenant answers its own owner exactly as a slug never taken

@@ -171,7 +171,7 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(body, &ready))
 	require.Equal(t, "ok", ready.Status)
-	want := map[string]string{"database": "ok"}
+	want := map[string]string{"database": "ok", "tenants": "ok"}
 	maps.Copy(want, brokerChecks)
 	require.Equal(t, want, ready.Checks)
 
@@ -184,6 +184,18 @@ func TestServeEndToEnd(t *testing.T) {
 	srv.stop(t)
 	require.Contains(t, srv.stderr.String(), `"msg":"server stopped"`)
 	require.Contains(t, srv.stderr.String(), `"msg":"http request"`, "JSON request logs")
+}
+
+// Row-level security does not apply to a superuser: serve refuses to start
+// on one rather than answer /readyz and fail every tenant's request.
+func TestServeRefusesARoleRowSecurityDoesNotConfine(t *testing.T) {
+	t.Parallel()
+	env := liveEnv(t)
+	env["DATABASE_URL"] = env["MIGRATE_DATABASE_URL"] // the tests' owner is a superuser
+	delete(env, "MIGRATE_DATABASE_URL")               // serve does not need it
+
+	_, _, err := run(t, env, "serve")
+	require.ErrorContains(t, err, "superuser or BYPASSRLS")
 }
 
 func TestServeFailsWhenTheAddressIsTaken(t *testing.T) {

@@ -70,8 +70,10 @@ type services struct {
 }
 
 // openServices opens the connections. Close them with close.
-func openServices(ctx context.Context, cfg config.Config, logger *slog.Logger, role string) (s *services, err error) {
-	s = &services{}
+func openServices(ctx context.Context, cfg config.Config, logger *slog.Logger, role string) (_ *services, err error) {
+	// Not the named result: a failure returns nil, and what was opened
+	// until then must still be closed.
+	s := &services{}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -101,6 +103,10 @@ func openServices(ctx context.Context, cfg config.Config, logger *slog.Logger, r
 			return nil, err
 		}
 		s.closers = append(s.closers, s.tenants.Close)
+		// The registry's connections are its own, checked when made (in
+		// row mode, for a role row-level security confines): ready means
+		// it can make one.
+		s.checks = append(s.checks, httpapi.Check{Name: "tenants", Ping: s.tenants.Ping})
 	}
 	b, err := broker.Open(broker.Options{Config: cfg.Broker, Pool: s.pool, ClientName: name})
 	if err != nil {

@@ -47,6 +47,9 @@ func TestValidateSlugRefuses(t *testing.T) {
 		{"api", "reserved"},
 		{"admin", "reserved"},
 		{"public", "reserved"},
+		{"postgres", "reserved"},
+		{"template0", "reserved"},
+		{"template1", "reserved"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.slug, func(t *testing.T) {

@@ -5,10 +5,17 @@
 package httpapi
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
@@ -56,6 +63,14 @@ func newHandler(deps Deps, add func(*router, *metrics)) (http.Handler, error) {
 		"Callers authenticate with a bearer token: a user's session token (POST /v1/auth/login) " +
 		"or, on tenant-scoped operations, an API key of that tenant. Each operation's x-permission says what it requires."
 	config.Components.SecuritySchemes = securitySchemes()
+	// huma's default hook adds a "$schema" link to every response body and
+	// a Link header, both built from the request's Host (or
+	// X-Forwarded-Host) header: any client could make responses name a host
+	// of its choosing, and a cache could serve that to others. The OpenAPI
+	// document at /openapi.json describes every body; no response needs to
+	// point to it.
+	config.CreateHooks = nil
+	config.Formats = map[string]huma.Format{"application/json": textJSON, "json": textJSON}
 	api := humago.New(mux, config)
 	m := newMetrics(deps.Collectors...)
 
@@ -86,4 +101,91 @@ func NewMetricsHandler(token string, collectors ...prometheus.Collector) http.Ha
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	})
 	return mux
+}
+
+// Request bodies must be text Postgres can store as it was sent.
+// encoding/json replaces invalid UTF-8, and escapes of unpaired UTF-16
+// surrogates ("\ud800"), with U+FFFD, which would be stored as if the
+// client had sent it, and decodes "\u0000" into a NUL that
+// Postgres refuses in text, failing the request with 500 deep in a handler.
+// Both are the client's to fix, so every JSON body is checked once, before
+// any operation sees it, and refused with 422 (see huma.NewError in
+// errors.go).
+var (
+	errInvalidUTF8 = errors.New("the request body is not valid UTF-8")
+	errNUL         = errors.New(`strings in the request body must not contain NUL characters (\u0000)`)
+	errSurrogate   = errors.New(`strings in the request body must not contain unpaired surrogates (\ud800 to \udfff)`)
+)
+
+// textJSON is huma's JSON format with request bodies checked for text no
+// column can hold.
+var textJSON = huma.Format{
+	Marshal: huma.DefaultJSONFormat.Marshal,
+	Unmarshal: func(data []byte, v any) error {
+		if err := checkText(data); err != nil {
+			return err
+		}
+		return huma.DefaultJSONFormat.Unmarshal(data, v)
+	},
+}
+
+// checkText returns errInvalidUTF8, errSurrogate or errNUL when data, a
+// JSON document, is not valid UTF-8, escapes an unpaired surrogate or has a
+// string holding NUL. Malformed JSON is left to the decoder to report.
+func checkText(data []byte) error {
+	if !utf8.Valid(data) {
+		return errInvalidUTF8
+	}
+	if err := checkSurrogates(data); err != nil {
+		return err
+	}
+	// JSON can only spell NUL as this escape; most bodies never do.
+	if !bytes.Contains(data, []byte(`\u0000`)) {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	for tok, err := dec.Token(); err == nil; tok, err = dec.Token() {
+		if s, ok := tok.(string); ok && strings.ContainsRune(s, 0) {
+			return errNUL
+		}
+	}
+	return nil
+}
+
+// checkSurrogates returns errSurrogate when data escapes a UTF-16 surrogate
+// that is not half of a pair. In JSON a backslash occurs only in strings,
+// so every one starts an escape.
+func checkSurrogates(data []byte) error {
+	for i := bytes.IndexByte(data, '\\'); i >= 0 && i+1 < len(data); {
+		skip := 2
+		if data[i+1] == 'u' {
+			r, ok := escapedRune(data[i:])
+			if !ok {
+				return nil // malformed: the decoder says so
+			}
+			skip = 6
+			if utf16.IsSurrogate(r) {
+				low, ok := escapedRune(data[i+6:])
+				if r >= 0xDC00 || !ok || utf16.DecodeRune(r, low) == utf8.RuneError {
+					return errSurrogate
+				}
+				skip = 12
+			}
+		}
+		next := bytes.IndexByte(data[i+skip:], '\\')
+		if next < 0 {
+			break
+		}
+		i += skip + next
+	}
+	return nil
+}
+
+// escapedRune decodes the \uXXXX escape data starts with.
+func escapedRune(data []byte) (rune, bool) {
+	if len(data) < 6 || data[0] != '\\' || data[1] != 'u' {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(data[2:6]), 16, 16)
+	return rune(n), err == nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -41,6 +42,10 @@ const sharedTarget = "shared tenant tables"
 // control plane's goose_db_version.
 const tenantVersionTable = "tenant_goose_db_version"
 
+// errUnsafeRole marks a connection refused because its role could get
+// around row-level security: no request can be served through it.
+var errUnsafeRole = errors.New("DATABASE_URL's role is not confined by row-level security")
+
 // configureTenantPool makes every connection check its role. The default
 // statement cache is fine here: every tenant shares the same tables.
 func configureTenantPool(cfg *pgxpool.Config) {
@@ -65,9 +70,9 @@ func refuseBypassingRole(ctx context.Context, conn *pgx.Conn) error {
 	}
 	switch {
 	case bypasses:
-		return fmt.Errorf("DATABASE_URL connects as %q, a superuser or BYPASSRLS role (or a member of one), which row-level security does not apply to; connect as a role that is neither", role)
+		return fmt.Errorf("%w: it connects as %q, a superuser or BYPASSRLS role (or a member of one), which row-level security does not apply to; connect as a role that is neither", errUnsafeRole, role)
 	case owns:
-		return fmt.Errorf("DATABASE_URL connects as %q, which owns tables (or is a member of a role that does); connect as a role that owns none and run migrations as the owner (MIGRATE_DATABASE_URL)", role)
+		return fmt.Errorf("%w: it connects as %q, which owns tables (or is a member of a role that does); connect as a role that owns none and run migrations as the owner (MIGRATE_DATABASE_URL)", errUnsafeRole, role)
 	}
 	return nil
 }
@@ -79,10 +84,24 @@ type tenantStorage struct {
 	migrateCfg *pgx.ConnConfig // MIGRATE_DATABASE_URL, the owner; nil when not given
 }
 
-func newTenantStorage(_ context.Context, ts *Tenants, cfg config.Database, appName string) (*tenantStorage, error) {
+// roleCheckTimeout bounds the role check when the registry opens, so an
+// unreachable database delays startup by this much at most.
+const roleCheckTimeout = 5 * time.Second
+
+// newTenantStorage checks DATABASE_URL's role before anything is served: a
+// role policies do not apply to would make every tenant's request fail (see
+// refuseBypassingRole), so the process must not start, listen and report
+// ready with it. A database that cannot be reached yet is no such verdict:
+// it may come back, and readiness reports it meanwhile.
+func newTenantStorage(ctx context.Context, ts *Tenants, cfg config.Database, appName string) (*tenantStorage, error) {
 	appCfg, err := pgx.ParseConfig(cfg.URL)
 	if err != nil {
 		return nil, errors.New("postgres: DATABASE_URL is not a valid connection string")
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, roleCheckTimeout)
+	defer cancel()
+	if err = ts.pool.Ping(pingCtx); errors.Is(err, errUnsafeRole) {
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	s := &tenantStorage{ts: ts, appRole: appCfg.User}
 	if cfg.MigrateURL != "" { // only migrating needs it

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
@@ -269,8 +270,9 @@ func TestRowCatalogHardening(t *testing.T) {
 	require.ErrorContains(t, err, "permission denied", "the app cannot create tables (and so own one)")
 }
 
-// The app refuses to use a connection whose role could bypass row-level
-// security: a superuser, or a role owning a table.
+// The registry refuses to open on a role that could bypass row-level
+// security, a superuser or a role owning a table, so the app never starts
+// on one; and a connection made later with such a role is refused too.
 func TestRowRefusesRolesThatBypassPolicies(t *testing.T) {
 	t.Parallel()
 	b := setupTenants(t)
@@ -278,21 +280,30 @@ func TestRowRefusesRolesThatBypassPolicies(t *testing.T) {
 
 	superuser := b.cfg
 	superuser.URL = b.cfg.MigrateURL // the tests' owner is a superuser
-	ts := openTenants(t, superuser, postgres.TenantsOptions{})
-	err := ts.InTenant(t.Context(), acme, func(context.Context, *postgres.Unit) error { return nil })
+	_, err := postgres.OpenTenants(t.Context(), superuser, postgres.TenantsOptions{})
 	require.ErrorContains(t, err, "superuser or BYPASSRLS")
 
-	owner := testsvc.NewAppRole(t, b.cfg.MigrateURL)
-	u, err := url.Parse(owner)
+	role := testsvc.NewAppRole(t, b.cfg.MigrateURL)
+	u, err := url.Parse(role)
 	require.NoError(t, err)
+	confined := b.cfg
+	confined.URL = role
+	ts := openTenants(t, confined, postgres.TenantsOptions{})
 	admin := connect(t, b.cfg.MigrateURL)
 	_, err = admin.Exec(t.Context(), `CREATE TABLE owned_by_app (id int); ALTER TABLE owned_by_app OWNER TO `+pgx.Identifier{u.User.Username()}.Sanitize())
 	require.NoError(t, err)
-	owning := b.cfg
-	owning.URL = owner
-	ts = openTenants(t, owning, postgres.TenantsOptions{})
-	err = ts.InTenant(t.Context(), acme, func(context.Context, *postgres.Unit) error { return nil })
+	_, err = postgres.OpenTenants(t.Context(), confined, postgres.TenantsOptions{})
 	require.ErrorContains(t, err, "owns tables")
+
+	// The registry opened before the role changed holds a connection made
+	// while it was safe; the role is checked again on every new one.
+	_, err = admin.Exec(t.Context(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, u.User.Username())
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		err := ts.InTenant(t.Context(), acme, func(context.Context, *postgres.Unit) error { return nil })
+		return err != nil && strings.Contains(err.Error(), "owns tables")
+	}, 5*time.Second, 50*time.Millisecond)
+	require.ErrorContains(t, ts.Ping(t.Context()), "owns tables", "readiness fails too")
 }
 
 // Row mode migrates one set of shared tables, as the owner, and grants the

@@ -31,12 +31,20 @@ const (
 )
 
 // reservedSlugs are names a tenant may not take: subdomains the product
-// itself uses, and names that would read as something other than a tenant.
+// itself uses, names that would read as something other than a tenant, and
+// the names of Postgres' own databases, roles and schemas (template0,
+// template1, postgres, public). The names derived from a slug carry a
+// prefix today (t_acme, shop_acme), so none collides with those; but a
+// tenant so named reads as Postgres' own object in logs and tooling, and a
+// naming without a prefix must not inherit such tenants. The names Postgres
+// keeps by prefix (pg_*, information_schema) cannot be slugs: a slug has no
+// underscore.
 var reservedSlugs = []string{
 	"admin", "api", "app", "assets", "auth", "billing", "blog", "cdn", "dashboard",
 	"default", "dev", "docs", "help", "login", "logout", "mail", "metrics",
 	"postgres", "public", "root", "signup", "smtp", "staging", "static",
-	"status", "support", "system", "tenant", "tenants", "test", "www",
+	"status", "support", "system", "template0", "template1", "tenant", "tenants",
+	"test", "www",
 }
 
 // ValidateSlug checks the slug of a new tenant and returns an EINVALID

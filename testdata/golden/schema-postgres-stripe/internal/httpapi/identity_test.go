@@ -234,7 +234,7 @@ func TestSignUpLoginMeLogout(t *testing.T) {
 
 	res := b.callAs(t, "", http.MethodPost, "/v1/auth/signup", "", "", map[string]string{"email": "  Ada@Example.COM ", "password": password, "name": "Ada"})
 	require.Equal(t, http.StatusCreated, res.status, string(res.body))
-	require.JSONEq(t, `{"id":"`+decode[userJSON](t, res).ID+`","email":"ada@example.com","name":"Ada"}`, withoutSchema(t, res.body))
+	require.JSONEq(t, `{"id":"`+decode[userJSON](t, res).ID+`","email":"ada@example.com","name":"Ada"}`, string(res.body))
 
 	res = b.callAs(t, "", http.MethodPost, "/v1/auth/login", "", "", map[string]string{"email": "ADA@example.com", "password": password})
 	require.Equal(t, http.StatusOK, res.status, string(res.body))
@@ -642,7 +642,7 @@ func TestInvitations(t *testing.T) {
 	res = accept(grace, token)
 	require.Equal(t, http.StatusOK, res.status, string(res.body))
 	require.JSONEq(t, `{"tenant":{"id":"`+decode[meJSON](t, b.callAs(t, grace, http.MethodGet, "/v1/me", "", "", nil)).Memberships[0].Tenant.ID+
-		`","slug":"acme","name":"Tenant acme"},"role":"member"}`, withoutSchema(t, res.body))
+		`","slug":"acme","name":"Tenant acme"},"role":"member"}`, string(res.body))
 	requireProblem(t, accept(grace, token), http.StatusNotFound, "already used")
 	require.Equal(t, domain.RoleMember, b.members(t, grace, "acme")["grace@example.com"].Role)
 
@@ -686,7 +686,7 @@ func TestCustomRoles(t *testing.T) {
 	}
 	res := create(admin, "auditor", "projects:read", "members:read", "projects:read")
 	require.Equal(t, http.StatusCreated, res.status, string(res.body))
-	require.JSONEq(t, `{"name":"auditor","permissions":["members:read","projects:read"],"builtin":false}`, withoutSchema(t, res.body))
+	require.JSONEq(t, `{"name":"auditor","permissions":["members:read","projects:read"],"builtin":false}`, string(res.body))
 	requireProblem(t, create(admin, "auditor", "projects:read"), http.StatusConflict, "exists")
 	requireProblem(t, create(admin, "co-owner", "owners:write"), http.StatusForbidden, "does not hold")
 	requireProblem(t, create(admin, "billing", "invoices:read"), http.StatusUnprocessableEntity, "not a permission")

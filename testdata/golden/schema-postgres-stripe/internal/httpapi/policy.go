@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -616,11 +615,4 @@ func withAccess[I, O any](handler func(context.Context, domain.Access, *I) (*O, 
 		}
 		return handler(ctx, a, input)
 	}
-}
-
-// retryAfterHeader is the Retry-After value of a throttled answer, whole
-// seconds rounded up.
-func retryAfterHeader(err error) string {
-	d := domain.ErrorRetryAfter(err)
-	return strconv.Itoa(max(1, int((d.Milliseconds()+999)/1000)))
 }

@@ -131,9 +131,13 @@ func tenantScoped[I, O any](handler func(context.Context, domain.Tenant, *I) (*O
 //
 // @contextcheck(req_has_ctx)
 func writeError(api huma.API, ctx huma.Context, r *http.Request, logger *slog.Logger, err error) {
+	err = unavailable(err)
 	status := errorStatus(err)
 	if status >= http.StatusInternalServerError {
 		logger.ErrorContext(r.Context(), "request failed", slog.Int("status", status), slog.Any("error", err))
+	}
+	if retryAfter, ok := retryAfter(status, err); ok {
+		ctx.SetHeader("Retry-After", retryAfter)
 	}
 	_ = huma.WriteErr(api, ctx, status, domain.ErrorMessage(err))
 }
