@@ -290,7 +290,9 @@ func (w *Worker) Run(ctx context.Context) error {
 			Attempt: retried + 1, MaxAttempts: maxRetry + 1, Since: env.due(),
 		}
 		err := d.run(ctx, m, env.Args)
-		last := IsPermanent(err) || m.Attempt >= m.MaxAttempts
+		// A cancelled context (shutdown, or Cancel, which frees the key
+		// itself) puts the task back or deletes it: not finished here.
+		last := (IsPermanent(err) || m.Attempt >= m.MaxAttempts) && ctx.Err() == nil
 		if env.UniqueKey != "" && (err == nil || last) {
 			// The job is finished once this returns: free its key. Should
 			// that fail after a success, the job is retried, its key
