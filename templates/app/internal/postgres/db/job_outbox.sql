@@ -1,12 +1,10 @@
--- name: InsertOutboxJob :execrows
--- 0 rows when a job with the same id (a unique job) is already waiting.
+-- name: InsertOutboxJob :exec
 -- Qualified, so that a job handler can enqueue from a transaction whose
 -- search_path is its tenant's schema. The payload travels as text: a pool in
 -- QueryExecModeExec (the schema-mode tenants' pool, which identity uses too)
 -- would send a []byte as bytea, which is not valid jsonb.
 INSERT INTO public.job_outbox (id, queue, kind, payload, run_at)
-VALUES (@id, @queue, @kind, (@payload::text)::jsonb, @run_at)
-ON CONFLICT (id) DO NOTHING;
+VALUES (@id, @queue, @kind, (@payload::text)::jsonb, @run_at);
 
 -- name: ClaimDueOutboxJobs :many
 -- Locks a batch of due jobs; other relays skip them until this transaction ends.
@@ -30,3 +28,24 @@ SELECT queue, (CASE WHEN run_at <= now() THEN 'outbox' ELSE 'scheduled' END)::te
 FROM job_outbox
 GROUP BY 1, 2
 ORDER BY 1, 2;
+
+-- name: HoldUniqueJob :one
+-- Takes unique_key for job_id and returns job_id, or returns the id of the
+-- job already holding it. A concurrent enqueue of the same key waits here for
+-- the first to commit or roll back. Returns no row when the holder committed
+-- after this statement's snapshot was taken: run it again.
+WITH taken AS (
+    INSERT INTO public.job_unique (unique_key, job_id)
+    VALUES (@unique_key, @job_id)
+    ON CONFLICT (unique_key) DO NOTHING
+    RETURNING job_id
+)
+SELECT job_id FROM taken
+UNION ALL
+SELECT job_id FROM public.job_unique WHERE unique_key = @unique_key
+LIMIT 1;
+
+-- name: ReleaseUniqueJob :exec
+-- Frees the unique key job_id holds, if any: the job has finished.
+DELETE FROM job_unique
+WHERE job_id = @job_id;

@@ -20,8 +20,9 @@ import (
 )
 
 // DuplicateWindow is how long JetStream remembers a message id: a job
-// published twice within it (a relay that crashed after publishing, a
-// unique job enqueued again) is stored once.
+// published twice within it (by a relay that crashed after publishing) is
+// stored once. Every job has an id of its own; unique jobs are kept unique
+// in Postgres (see outbox.go), not by this window.
 const DuplicateWindow = time.Hour
 
 // DeadRetention is how long discarded jobs are kept.
@@ -307,7 +308,7 @@ func (c *Client) Cancel(ctx context.Context, id string) error {
 	if err := c.failed.Delete(ctx, id); err != nil {
 		return fmt.Errorf("jobs: cancel %s: %w", id, err)
 	}
-	return nil
+	return c.releaseUnique(ctx, id)
 }
 
 // depth counts jobs by queue and state: waiting in the outbox, queued
@@ -491,6 +492,15 @@ func (w *Worker) handle(runCtx, jobCtx context.Context, d *dispatcher, msg jetst
 
 	ctx := context.WithoutCancel(runCtx)
 	switch {
+	case runErr == nil && env.UniqueKey != "":
+		// Free the key before acknowledging: should that fail, the
+		// redelivery finds the job processed and frees it then.
+		if err := c.releaseUnique(ctx, m.ID); err != nil {
+			c.logger.WarnContext(ctx, "release unique job; it will be redelivered", slog.String("job_id", m.ID), slog.Any("error", err))
+			_ = msg.NakWithDelay(w.cfg.Backoff(1))
+			return
+		}
+		w.ack(ctx, msg, m)
 	case runErr == nil:
 		w.ack(ctx, msg, m)
 	case jobCtx.Err() != nil:
@@ -536,6 +546,9 @@ func (w *Worker) discard(ctx context.Context, msg jetstream.Msg, m meta, runErr 
 		return
 	}
 	_ = c.failed.Delete(ctx, m.ID)
+	if err := c.releaseUnique(ctx, m.ID); err != nil {
+		c.logger.ErrorContext(ctx, "discarded unique job keeps its key", slog.String("job_id", m.ID), slog.Any("error", err))
+	}
 	if err := msg.DoubleAck(ctx); err != nil {
 		c.logger.WarnContext(ctx, "acknowledge discarded job", slog.String("job_id", m.ID), slog.Any("error", err))
 	}

@@ -23,6 +23,13 @@ import (
 // publishing but before deleting publishes again on restart.
 // The broker's publish deduplicates the copy by the job's id (see its
 // file), and the idempotency key makes any copy that slips through a no-op.
+//
+// Every job has an id of its own, unique jobs included: the broker's
+// deduplication is only for the relay's copies. A unique job's key is held
+// in the job_unique table, taken in the enqueueing transaction and released
+// by the worker once the job has completed or been discarded (or by
+// Cancel), so a twin is refused exactly as long as the job may still run,
+// however long that is, and a job enqueued after it always runs.
 
 // outboxChannel is the Postgres notification channel that wakes the relay;
 // the job_outbox_notify trigger notifies it.
@@ -39,10 +46,15 @@ func (c *Client) Enqueue(ctx context.Context, tx pgx.Tx, job Job) (Enqueued, err
 		return Enqueued{}, err
 	}
 	env.ID = NewID()
+	q := db.New(tx)
 	if opts.UniqueKey != "" {
-		// Every copy of a unique job has the same id, so the outbox and the
-		// broker both refuse a second one while the first is there.
-		env.ID = uniqueID(env)
+		holder, holdErr := holdUnique(ctx, q, uniqueKey(env), env.ID)
+		if holdErr != nil {
+			return Enqueued{}, fmt.Errorf("jobs: enqueue %s: %w", env.Kind, holdErr)
+		}
+		if holder != env.ID {
+			return Enqueued{ID: holder, Duplicate: true}, nil
+		}
 	}
 	payload, err := json.Marshal(env)
 	if err != nil {
@@ -52,15 +64,40 @@ func (c *Client) Enqueue(ctx context.Context, tx pgx.Tx, job Job) (Enqueued, err
 	if runAt.IsZero() {
 		runAt = env.EnqueuedAt
 	}
-	n, err := db.New(tx).InsertOutboxJob(ctx, db.InsertOutboxJobParams{
+	if err := q.InsertOutboxJob(ctx, db.InsertOutboxJobParams{
 		ID: env.ID, Queue: env.Queue, Kind: env.Kind, Payload: string(payload),
 		RunAt: pgtype.Timestamptz{Time: runAt, Valid: true},
-	})
-	if err != nil {
+	}); err != nil {
 		return Enqueued{}, fmt.Errorf("jobs: enqueue %s: %w", env.Kind, err)
 	}
 	// A trigger on job_outbox notifies the relay, at commit.
-	return Enqueued{ID: env.ID, Duplicate: n == 0}, nil
+	return Enqueued{ID: env.ID}, nil
+}
+
+// holdUnique takes key for job id and returns id, or returns the id of the
+// unfinished job already holding key.
+func holdUnique(ctx context.Context, q *db.Queries, key, id string) (string, error) {
+	// No row means the holder committed after the statement's snapshot:
+	// the next run sees it, or takes the key if the holder has finished
+	// meanwhile. Each miss needs another transaction to commit in between,
+	// so a few tries are plenty.
+	for range 5 {
+		holder, err := q.HoldUniqueJob(ctx, db.HoldUniqueJobParams{UniqueKey: key, JobID: id})
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return holder, err
+		}
+	}
+	return "", errors.New("unique key keeps changing hands")
+}
+
+// releaseUnique frees the unique key job id holds, if any. Workers call it
+// when the job has completed or been discarded, Cancel when it cancels it;
+// releasing twice is harmless, and never frees a later twin's key.
+func (c *Client) releaseUnique(ctx context.Context, id string) error {
+	if err := db.New(c.pool).ReleaseUniqueJob(ctx, id); err != nil {
+		return fmt.Errorf("jobs: release unique key of %s: %w", id, err)
+	}
+	return nil
 }
 
 // due returns when the job became due to run.
@@ -71,11 +108,11 @@ func (e envelope) due() time.Time {
 	return e.EnqueuedAt
 }
 
-// uniqueID derives a unique job's id from its kind, tenant and unique key.
-func uniqueID(env envelope) string {
+// uniqueKey is what makes two unique jobs twins: their kind, tenant and
+// UniqueKey, hashed to a fixed length.
+func uniqueKey(env envelope) string {
 	sum := sha256.Sum256([]byte(env.Kind + "\x00" + env.Tenant.ID + "\x00" + env.UniqueKey))
-	h := hex.EncodeToString(sum[:16])
-	return "u" + h
+	return hex.EncodeToString(sum[:])
 }
 
 // outboxJob is a due job read from the outbox.
@@ -166,9 +203,18 @@ func (c *Client) relayOnce(ctx context.Context) (int, error) {
 }
 
 // cancelOutbox deletes a job that has not left the outbox yet (a scheduled
-// one, or one the relay has not reached) and reports whether it did.
+// one, or one the relay has not reached), with its unique key, and reports
+// whether it did.
 func (c *Client) cancelOutbox(ctx context.Context, id string) (bool, error) {
-	n, err := db.New(c.pool).DeleteOutboxJob(ctx, id)
+	var n int64
+	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		var err error
+		if n, err = q.DeleteOutboxJob(ctx, id); err != nil || n == 0 {
+			return err
+		}
+		return q.ReleaseUniqueJob(ctx, id)
+	})
 	if err != nil {
 		return false, fmt.Errorf("jobs: cancel %s: %w", id, err)
 	}

@@ -60,8 +60,9 @@ func MigrateQueue(context.Context, *pgxpool.Pool, io.Writer) error { return nil 
 func (c *Client) Close() error { return nil }
 
 // publish enqueues a relay batch into asynq. The task id is the job id: a
-// task already in Redis under that id (this job published before a relay
-// crash, or a unique job still queued) makes the copy a no-op.
+// task already in Redis under that id (this job, published before a relay
+// crash) makes the copy a no-op. Unique jobs are not asynq's Unique tasks:
+// their key is held in Postgres (see outbox.go).
 func (c *Client) publish(ctx context.Context, batch []outboxJob) error {
 	for i := range batch {
 		j := &batch[i]
@@ -207,7 +208,7 @@ func (c *Client) Cancel(ctx context.Context, id string) error {
 	if err := c.inspector.DeleteTask(t.Queue, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
 		return fmt.Errorf("jobs: cancel %s: %w", id, err)
 	}
-	return nil
+	return c.releaseUnique(ctx, id)
 }
 
 // depth counts jobs by queue and state: asynq's states, plus those still
@@ -284,10 +285,25 @@ func (w *Worker) Run(ctx context.Context) error {
 		retried, _ := asynq.GetRetryCount(ctx)
 		maxRetry, _ := asynq.GetMaxRetry(ctx)
 		id, _ := asynq.GetTaskID(ctx)
-		err := d.run(ctx, meta{
+		m := meta{
 			ID: id, Kind: env.Kind, Queue: env.Queue, Tenant: env.Tenant, Key: env.Key,
 			Attempt: retried + 1, MaxAttempts: maxRetry + 1, Since: env.due(),
-		}, env.Args)
+		}
+		err := d.run(ctx, m, env.Args)
+		// A cancelled context (shutdown, or Cancel, which frees the key
+		// itself) puts the task back or deletes it: not finished here.
+		last := (IsPermanent(err) || m.Attempt >= m.MaxAttempts) && ctx.Err() == nil
+		if env.UniqueKey != "" && (err == nil || last) {
+			// The job is finished once this returns: free its key. Should
+			// that fail after a success, the job is retried, its key
+			// already processed, and the retry frees the key.
+			if relErr := w.client.releaseUnique(context.WithoutCancel(ctx), id); relErr != nil {
+				if err == nil {
+					return relErr
+				}
+				w.client.logger.ErrorContext(ctx, "discarded unique job keeps its key", slog.String("job_id", id), slog.Any("error", relErr))
+			}
+		}
 		if IsPermanent(err) {
 			return fmt.Errorf("%w: %w", err, asynq.SkipRetry) // archived at once
 		}

@@ -88,10 +88,17 @@ type Options struct {
 	MaxAttempts int
 	// RunAt schedules the job for later; zero means now.
 	RunAt time.Time
-	// UniqueKey, when set, makes the job unique: enqueueing another job of
-	// the same kind, tenant and UniqueKey while one is still queued,
-	// scheduled, running or waiting to retry does nothing (see README, "Jobs",
-	// for what each broker adds to that).
+	// UniqueKey, when set, makes the job unique among jobs of its kind and
+	// tenant with the same UniqueKey, its twins. Every broker keeps one
+	// contract:
+	//   - while a twin is queued, scheduled, running or waiting to retry,
+	//     Enqueue adds nothing and returns Duplicate with the twin's ID;
+	//   - once the twin has completed, been discarded or been cancelled,
+	//     Enqueue adds a new job, which runs;
+	//   - of concurrent Enqueues (in any processes), exactly one adds the
+	//     job; the others wait for its transaction to end.
+	// A twin's end is recorded just after its transaction commits: an
+	// Enqueue in between is still a duplicate.
 	UniqueKey string
 	// Key is the job's idempotency key: a second job of the same kind and
 	// tenant with the same Key is skipped once the first has succeeded.
@@ -112,8 +119,8 @@ type Job struct {
 type Enqueued struct {
 	// ID identifies the job in `jobs retry` and `jobs cancel`.
 	ID string
-	// Duplicate is true when a unique job was already queued and nothing
-	// was added.
+	// Duplicate is true when a twin of a unique job had not finished yet
+	// and nothing was added; ID is then the twin's.
 	Duplicate bool
 }
 

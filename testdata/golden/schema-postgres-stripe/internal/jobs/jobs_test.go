@@ -326,9 +326,14 @@ func TestCommittedJobRunsOnceRolledBackJobNever(t *testing.T) {
 	require.Contains(t, text, fmt.Sprintf(`jobs_run_duration_seconds_count{kind="test.effect",queue=%q} 1`, b.queue))
 }
 
-func TestUniqueJobEnqueuedFrom20Goroutines(t *testing.T) {
+// TestUniqueJobs holds the broker to the UniqueKey contract (see Options):
+// of 20 concurrent enqueues exactly one adds the job; a twin enqueued while
+// it runs is a duplicate; once it has finished, enqueueing again runs a new
+// job.
+func TestUniqueJobs(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
+	b.setSwitch(t, "unique", false, true) // the job holds once running
 
 	job := b.job("unique")
 	job.UniqueKey = "report-2026-11"
@@ -345,23 +350,91 @@ func TestUniqueJobEnqueuedFrom20Goroutines(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	var first jobs.Enqueued
 	added := 0
 	for i := range 20 {
 		require.NoError(t, errs[i])
 		if !results[i].Duplicate {
+			first = results[i]
 			added++
 		}
 	}
 	require.Equal(t, 1, added, "one enqueue adds the job; the others are duplicates")
+	for _, res := range results {
+		require.Equal(t, first.ID, res.ID, "a duplicate names the job it duplicates")
+	}
 
 	b.startWorker(t)
-	waitFor(t, 15*time.Second, func() bool { return b.effects(t, "unique") == 1 }, "the unique job runs")
-	time.Sleep(time.Second)
-	require.Equal(t, 1, b.runs(t, "unique"), "one job ran, once")
+	waitFor(t, 15*time.Second, func() bool { return b.runs(t, "unique") == 1 }, "the unique job starts")
+	running := b.enqueue(t, job)
+	require.True(t, running.Duplicate, "a twin of a running job is a duplicate")
+	require.Equal(t, first.ID, running.ID)
 
-	// Once it has run, the key is free again.
+	b.setSwitch(t, "unique", false, false)
+	waitFor(t, 15*time.Second, func() bool { return b.effects(t, "unique") == 1 }, "the unique job finishes")
+	// A broker records the end of a job just after its transaction commits;
+	// until then an enqueue is a duplicate, which adds nothing.
+	again := b.enqueueUntilAdded(t, job)
+	require.NotEqual(t, first.ID, again.ID, "a new job")
+	waitFor(t, 15*time.Second, func() bool { return b.effects(t, "unique") == 2 }, "the job enqueued again runs")
+	require.Equal(t, 2, b.runs(t, "unique"), "each job ran once")
+}
+
+// TestDiscardedUniqueJobFreesItsKey: a unique job that failed for good is
+// finished too, and enqueueing it again runs a new job.
+func TestDiscardedUniqueJobFreesItsKey(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.setSwitch(t, "unique-discarded", true, false)
+	job := b.job("unique-discarded")
+	job.UniqueKey = "once"
+	job.MaxAttempts = 1
+	first := b.enqueue(t, job)
+	require.False(t, first.Duplicate)
+	b.startWorker(t)
+	waitFor(t, 15*time.Second, func() bool {
+		infos, err := b.client.List(t.Context(), jobs.StateDiscarded, 100)
+		return err == nil && hasJob(infos, first.ID)
+	}, "the job is discarded")
+
+	b.setSwitch(t, "unique-discarded", false, false)
+	again := b.enqueueUntilAdded(t, job)
+	require.NotEqual(t, first.ID, again.ID, "a new job")
+	waitFor(t, 15*time.Second, func() bool { return b.effects(t, "unique-discarded") == 1 }, "the job enqueued again runs")
+}
+
+// TestCancelledUniqueJobFreesItsKey: a cancelled unique job is finished,
+// and the next enqueue adds a new job at once.
+func TestCancelledUniqueJobFreesItsKey(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	job := b.job("unique-cancelled")
+	job.UniqueKey = "once"
+	later := job
+	later.RunAt = time.Now().Add(time.Hour)
+	first := b.enqueue(t, later)
+	require.True(t, b.enqueue(t, job).Duplicate, "a scheduled twin is a duplicate")
+	require.NoError(t, b.client.Cancel(t.Context(), first.ID))
+
 	again := b.enqueue(t, job)
-	require.False(t, again.Duplicate)
+	require.False(t, again.Duplicate, "the cancelled twin's key is free")
+	b.startWorker(t)
+	waitFor(t, 15*time.Second, func() bool { return b.effects(t, "unique-cancelled") == 1 }, "the job enqueued again runs")
+}
+
+// enqueueUntilAdded enqueues job until an enqueue is not a duplicate (its
+// twin has finished) and returns that enqueue's result.
+func (b *testBundle) enqueueUntilAdded(tb testing.TB, job jobs.Job) jobs.Enqueued {
+	tb.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		res := b.enqueue(tb, job)
+		if !res.Duplicate {
+			return res
+		}
+		require.True(tb, time.Now().Before(deadline), "the unique key is still held 15s after its job finished")
+		time.Sleep(25 * time.Millisecond)
+	}
 }
 
 func TestRetriesBackoffDiscardAndRetry(t *testing.T) {

@@ -103,10 +103,38 @@ func (q *Queries) DeleteOutboxJobs(ctx context.Context, ids []string) error {
 	return err
 }
 
-const insertOutboxJob = `-- name: InsertOutboxJob :execrows
+const holdUniqueJob = `-- name: HoldUniqueJob :one
+WITH taken AS (
+    INSERT INTO public.job_unique (unique_key, job_id)
+    VALUES ($1, $2)
+    ON CONFLICT (unique_key) DO NOTHING
+    RETURNING job_id
+)
+SELECT job_id FROM taken
+UNION ALL
+SELECT job_id FROM public.job_unique WHERE unique_key = $1
+LIMIT 1
+`
+
+type HoldUniqueJobParams struct {
+	UniqueKey string `json:"unique_key"`
+	JobID     string `json:"job_id"`
+}
+
+// Takes unique_key for job_id and returns job_id, or returns the id of the
+// job already holding it. A concurrent enqueue of the same key waits here for
+// the first to commit or roll back. Returns no row when the holder committed
+// after this statement's snapshot was taken: run it again.
+func (q *Queries) HoldUniqueJob(ctx context.Context, arg HoldUniqueJobParams) (string, error) {
+	row := q.db.QueryRow(ctx, holdUniqueJob, arg.UniqueKey, arg.JobID)
+	var job_id string
+	err := row.Scan(&job_id)
+	return job_id, err
+}
+
+const insertOutboxJob = `-- name: InsertOutboxJob :exec
 INSERT INTO public.job_outbox (id, queue, kind, payload, run_at)
 VALUES ($1, $2, $3, ($4::text)::jsonb, $5)
-ON CONFLICT (id) DO NOTHING
 `
 
 type InsertOutboxJobParams struct {
@@ -117,21 +145,28 @@ type InsertOutboxJobParams struct {
 	RunAt   pgtype.Timestamptz `json:"run_at"`
 }
 
-// 0 rows when a job with the same id (a unique job) is already waiting.
 // Qualified, so that a job handler can enqueue from a transaction whose
 // search_path is its tenant's schema. The payload travels as text: a pool in
 // QueryExecModeExec (the schema-mode tenants' pool, which identity uses too)
 // would send a []byte as bytea, which is not valid jsonb.
-func (q *Queries) InsertOutboxJob(ctx context.Context, arg InsertOutboxJobParams) (int64, error) {
-	result, err := q.db.Exec(ctx, insertOutboxJob,
+func (q *Queries) InsertOutboxJob(ctx context.Context, arg InsertOutboxJobParams) error {
+	_, err := q.db.Exec(ctx, insertOutboxJob,
 		arg.ID,
 		arg.Queue,
 		arg.Kind,
 		arg.Payload,
 		arg.RunAt,
 	)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+	return err
+}
+
+const releaseUniqueJob = `-- name: ReleaseUniqueJob :exec
+DELETE FROM job_unique
+WHERE job_id = $1
+`
+
+// Frees the unique key job_id holds, if any: the job has finished.
+func (q *Queries) ReleaseUniqueJob(ctx context.Context, jobID string) error {
+	_, err := q.db.Exec(ctx, releaseUniqueJob, jobID)
+	return err
 }

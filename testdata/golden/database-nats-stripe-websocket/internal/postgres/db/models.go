@@ -39,7 +39,7 @@ type Invitation struct {
 	AcceptedBy pgtype.UUID        `json:"accepted_by"`
 }
 
-// Jobs committed but not yet published to the broker. id is the broker message id (deduplication); unique jobs share a derived id.
+// Jobs committed but not yet published to the broker. id is the broker message id (deduplication of the relay's copies); unique jobs hold their key in job_unique.
 type JobOutbox struct {
 	ID        string             `json:"id"`
 	Queue     string             `json:"queue"`
@@ -61,6 +61,13 @@ type JobProcessed struct {
 	Kind        string             `json:"kind"`
 	Key         string             `json:"key"`
 	ProcessedAt pgtype.Timestamptz `json:"processed_at"`
+}
+
+// Unique jobs not yet finished. unique_key is a hash of the kind, tenant and UniqueKey; job_id the job holding it.
+type JobUnique struct {
+	UniqueKey string             `json:"unique_key"`
+	JobID     string             `json:"job_id"`
+	CreatedAt pgtype.Timestamptz `json:"created_at"`
 }
 
 type Membership struct {

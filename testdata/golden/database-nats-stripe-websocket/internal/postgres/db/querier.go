@@ -55,17 +55,21 @@ type Querier interface {
 	// Counts one attempt against key in a fixed window of @window_length, starting a
 	// new window when the last one is over.
 	HitThrottle(ctx context.Context, arg HitThrottleParams) (HitThrottleRow, error)
+	// Takes unique_key for job_id and returns job_id, or returns the id of the
+	// job already holding it. A concurrent enqueue of the same key waits here for
+	// the first to commit or roll back. Returns no row when the holder committed
+	// after this statement's snapshot was taken: run it again.
+	HoldUniqueJob(ctx context.Context, arg HoldUniqueJobParams) (string, error)
 	InsertAPIKey(ctx context.Context, arg InsertAPIKeyParams) (ApiKey, error)
 	// No row comes back when the same grant exists.
 	InsertGrant(ctx context.Context, arg InsertGrantParams) (ObjectGrant, error)
 	InsertInvitation(ctx context.Context, arg InsertInvitationParams) (Invitation, error)
 	InsertMembership(ctx context.Context, arg InsertMembershipParams) (Membership, error)
-	// 0 rows when a job with the same id (a unique job) is already waiting.
 	// Qualified, so that a job handler can enqueue from a transaction whose
 	// search_path is its tenant's schema. The payload travels as text: a pool in
 	// QueryExecModeExec (the schema-mode tenants' pool, which identity uses too)
 	// would send a []byte as bytea, which is not valid jsonb.
-	InsertOutboxJob(ctx context.Context, arg InsertOutboxJobParams) (int64, error)
+	InsertOutboxJob(ctx context.Context, arg InsertOutboxJobParams) error
 	// No row comes back when the name is taken.
 	InsertRole(ctx context.Context, arg InsertRoleParams) (Role, error)
 	InsertSession(ctx context.Context, arg InsertSessionParams) error
@@ -111,6 +115,8 @@ type Querier interface {
 	PrunePeriodicRuns(ctx context.Context, before pgtype.Timestamptz) (int64, error)
 	PruneProcessedJobs(ctx context.Context, before pgtype.Timestamptz) (int64, error)
 	RecordTenantMigration(ctx context.Context, arg RecordTenantMigrationParams) error
+	// Frees the unique key job_id holds, if any: the job has finished.
+	ReleaseUniqueJob(ctx context.Context, jobID string) error
 	ResetThrottle(ctx context.Context, key string) error
 	RevokeAPIKey(ctx context.Context, arg RevokeAPIKeyParams) (int64, error)
 	// Suspends (@suspended) or resumes an active or suspended tenant; a tenant
