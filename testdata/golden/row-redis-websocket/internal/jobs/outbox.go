@@ -129,6 +129,10 @@ type outboxJob struct {
 func (c *Client) relay(ctx context.Context, interval time.Duration) error {
 	conn, err := c.pool.Acquire(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Stopped before it started: a shutdown, not a failure.
+			return nil
+		}
 		return fmt.Errorf("jobs: relay connection: %w", err)
 	}
 	defer func() {
@@ -139,6 +143,9 @@ func (c *Client) relay(ctx context.Context, interval time.Duration) error {
 		conn.Release()
 	}()
 	if _, err := conn.Exec(ctx, "LISTEN "+outboxChannel); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return fmt.Errorf("jobs: relay listen: %w", err)
 	}
 	for {

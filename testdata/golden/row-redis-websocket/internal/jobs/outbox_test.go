@@ -1,15 +1,29 @@
 package jobs_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/acme/shop-api/internal/jobs"
 )
 
 func (b *testBundle) outbox(tb testing.TB) int {
 	tb.Helper()
 	return b.count(tb, `SELECT count(*) FROM job_outbox`)
+}
+
+// TestRelayStoppedBeforeItStarts is a shutdown that comes while the relay
+// is still taking its connection: a clean stop, not an error that fails
+// the worker's exit.
+func TestRelayStoppedBeforeItStarts(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	require.NoError(t, jobs.Relay(ctx, b.client, time.Second))
 }
 
 // TestCommittedJobWaitsInTheOutbox is the crash between commit and
