@@ -269,7 +269,7 @@ func (unitArgs) Kind() string { return "test.unit" }
 // of work of its transaction, the value a request's InTenant hands its
 // function: confined to the job's tenant, enqueueing (into that tenant,
 // without naming it) with the seams the tenants were given, and publishing
-// once the job's transaction has committed.
+// its audit entry's event once the job's transaction has committed.
 func TestHandlerGetsItsTenantsUnitOfWork(t *testing.T) {
 	t.Parallel()
 	b := setupTenancy(t)
@@ -282,7 +282,9 @@ func TestHandlerGetsItsTenantsUnitOfWork(t *testing.T) {
 			if !ok || u.Tx() != tx || u.Tenant().ID != d.Tenant.ID {
 				return jobs.Permanent(errors.New("the handler's context has no unit of its transaction"))
 			}
-			u.Publish("test.unit.done", d.Key)
+			if err := u.Audit(ctx, "test.unit.done", "job:"+d.Key, nil, nil); err != nil {
+				return err
+			}
 			_, err := u.Enqueue(ctx, jobs.Job{Args: keyedArgs{Name: "via the unit"}, Options: jobs.Options{Queue: b.queue, Key: d.Key + ":follow-up"}})
 			return err
 		})
@@ -294,7 +296,7 @@ func TestHandlerGetsItsTenantsUnitOfWork(t *testing.T) {
 	select {
 	case e := <-published:
 		require.Equal(t, b.a, e.Tenant)
-		require.Equal(t, "test.unit.done", e.Topic)
+		require.Equal(t, "test.unit.done", e.Type)
 	case <-time.After(5 * time.Second):
 		t.Fatal("the job's event was not published after its commit")
 	}

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -47,8 +48,8 @@ type Seams struct {
 	// Audit records audit entries in the unit's transaction. The audit log
 	// plugs in here; until then entries are dropped.
 	Audit AuditRecorder
-	// Events receives the unit's events after it commits. Realtime plugs
-	// in here; until then events are dropped.
+	// Events receives the events of the unit's audit entries after it
+	// commits. Realtime plugs in here; until then events are dropped.
 	Events Publisher
 }
 
@@ -59,29 +60,48 @@ type Enqueuer interface {
 }
 
 // AuditEntry is one recorded change: who (the principal and request of
-// the context), what (Action on Target) and the state around it.
+// the context), what (Action on Target) and the state around it. It is
+// the one record of a change: the realtime event of the change is derived
+// from it (see Event), so the two never disagree.
 type AuditEntry struct {
-	Tenant    domain.Tenant
-	Action    string // what happened, e.g. "project.create"
-	Target    string // what it happened to, e.g. "project:<id>"
-	Before    any    // the state before the change; nil for a creation
-	After     any    // the state after it; nil for a deletion
-	UserID    string // the user, or for an API key the member who made it; "" for a job
-	APIKeyID  string // the API key the change came with, if any
-	RequestID string // the request the change was made in; "" outside one
+	// ID identifies the entry among its tenant's entries; the recorder
+	// sets it. It is also the id of the entry's event.
+	ID string
+	// At is when the change was recorded; the recorder sets it.
+	At         time.Time
+	Tenant     domain.Tenant
+	Action     string // what happened, e.g. "project.create"
+	TargetType string // the kind of object it happened to, e.g. "project"
+	TargetID   string // that object's id
+	Before     any    // the state before the change; nil for a creation
+	After      any    // the state after it; nil for a deletion
+	UserID     string // the user, or for an API key the member who made it; "" for a job
+	APIKeyID   string // the API key the change came with, if any
+	RequestID  string // the request the change was made in; "" outside one
 }
 
 // AuditRecorder records an audit entry in the transaction of the change
-// it describes, so the entry commits or rolls back with it.
+// it describes, so the entry commits or rolls back with it. It sets the
+// entry's ID and At.
 type AuditRecorder interface {
-	RecordAudit(ctx context.Context, tx pgx.Tx, e AuditEntry) error
+	RecordAudit(ctx context.Context, tx pgx.Tx, e *AuditEntry) error
 }
 
-// Event is something a unit did that others may want to hear of.
+// Event tells that a change was made: the event of an audit entry, with
+// the entry's id, action and target and nothing of its before and after
+// (a subscriber that may see the target reads it).
 type Event struct {
-	Tenant  domain.Tenant
-	Topic   string // e.g. "project.created"
-	Payload any
+	ID         string // the audit entry's ID
+	Tenant     domain.Tenant
+	Type       string // the entry's action, e.g. "project.create"
+	TargetType string
+	TargetID   string
+	At         time.Time
+}
+
+// EventOf is the event of the audit entry e.
+func EventOf(e *AuditEntry) Event {
+	return Event{ID: e.ID, Tenant: e.Tenant, Type: e.Action, TargetType: e.TargetType, TargetID: e.TargetID, At: e.At}
 }
 
 // Publisher delivers events after the unit that made them committed. It
@@ -129,34 +149,34 @@ func (u *Unit) Enqueue(ctx context.Context, job jobs.Job) (jobs.Enqueued, error)
 	return u.seams.Jobs.Enqueue(ctx, u.control, job)
 }
 
-// Audit records that action happened to target, with the state before and
-// after, by the principal of the request ctx belongs to. The entry is
-// written in the unit's transaction.
+// Audit records that action happened to target ("type:id", as in
+// "project:<id>"), with the state before and after, by the principal of
+// the request ctx belongs to. This is the one way a change is recorded:
+// the entry is written in the unit's transaction and, once the unit has
+// committed, its event is published; if the unit rolls back there is
+// neither.
 func (u *Unit) Audit(ctx context.Context, action, target string, before, after any) error {
-	if u.seams.Audit == nil {
-		return nil
+	targetType, targetID, _ := strings.Cut(target, ":")
+	e := &AuditEntry{
+		Tenant: u.tenant, Action: action, TargetType: targetType, TargetID: targetID,
+		Before: before, After: after, RequestID: domain.RequestIDFrom(ctx),
 	}
-	e := AuditEntry{Tenant: u.tenant, Action: action, Target: target, Before: before, After: after, RequestID: domain.RequestIDFrom(ctx)}
 	if p, ok := domain.PrincipalFrom(ctx); ok {
 		e.UserID = p.UserID
 		if p.APIKey != nil {
 			e.APIKeyID = p.APIKey.ID
 		}
 	}
-	if err := u.seams.Audit.RecordAudit(ctx, u.tx, e); err != nil {
-		return fmt.Errorf("audit %s %s: %w", action, target, err)
+	if u.seams.Audit != nil {
+		if err := u.seams.Audit.RecordAudit(ctx, u.tx, e); err != nil {
+			return fmt.Errorf("audit %s %s: %w", action, target, err)
+		}
+	}
+	if u.seams.Events != nil {
+		ev := EventOf(e)
+		u.AfterCommit(func(ctx context.Context) { u.seams.Events.Publish(ctx, ev) })
 	}
 	return nil
-}
-
-// Publish publishes an event of topic in the unit's tenant once the unit
-// has committed; if it rolls back, the event is never published.
-func (u *Unit) Publish(topic string, payload any) {
-	if u.seams.Events == nil {
-		return
-	}
-	e := Event{Tenant: u.tenant, Topic: topic, Payload: payload}
-	u.AfterCommit(func(ctx context.Context) { u.seams.Events.Publish(ctx, e) })
 }
 
 // AfterCommit runs fn after the unit has committed, in the order the

@@ -18,8 +18,7 @@ import (
 // Projects are the example tenant-scoped resource: every handler reaches
 // them through Tenants.InTenant with the tenant of the request, and only so.
 // A change goes through the unit InTenant hands it: creating a project
-// records an audit entry and publishes project.created after commit, which
-// do nothing until the audit log and realtime plug into postgres.Seams.
+// records an audit entry, and its event is published after commit.
 
 // projectBody is a project as the API shows it.
 type projectBody struct {
@@ -57,7 +56,6 @@ func handleCreateProject(tenants Tenants) endpoint {
 				return err
 			}
 			body := projectFrom(p)
-			u.Publish("project.created", body)
 			return u.Audit(ctx, "project.create", "project:"+body.ID, nil, body)
 		})
 		if err != nil {

@@ -3,8 +3,10 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -42,10 +44,12 @@ func (s *seams) Enqueue(ctx context.Context, tx pgx.Tx, job jobs.Job) (jobs.Enqu
 	return jobs.Enqueued{ID: xid}, nil
 }
 
-func (s *seams) RecordAudit(_ context.Context, _ pgx.Tx, e postgres.AuditEntry) error {
+func (s *seams) RecordAudit(_ context.Context, _ pgx.Tx, e *postgres.AuditEntry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.audited = append(s.audited, e)
+	e.ID = strconv.Itoa(len(s.audited) + 1)
+	e.At = time.Now()
+	s.audited = append(s.audited, *e)
 	return nil
 }
 
@@ -76,8 +80,8 @@ type testArgs struct{}
 
 func (testArgs) Kind() string { return "test" }
 
-// change is a typical state change: it writes, enqueues, audits and
-// publishes, then ends with err (nil commits).
+// change is a typical state change: it writes, enqueues and audits (which
+// publishes its event after the commit), then ends with err (nil commits).
 func change(ctx context.Context, t *testing.T, u *postgres.Unit, s *seams, err error) error {
 	t.Helper()
 	p, cerr := u.Queries.CreateProject(ctx, "apollo")
@@ -85,7 +89,6 @@ func change(ctx context.Context, t *testing.T, u *postgres.Unit, s *seams, err e
 	_, qerr := u.Enqueue(ctx, jobs.Job{Args: testArgs{}})
 	require.NoError(t, qerr)
 	require.NoError(t, u.Audit(ctx, "project.create", "project:"+p.ID.String(), nil, p.Name))
-	u.Publish("project.created", p.Name)
 	require.Empty(t, s.published(), "an event is published after the commit, not before")
 	return err
 }
@@ -122,8 +125,9 @@ func TestUnitCommitsEverythingTogether(t *testing.T) {
 	require.Equal(t, "user-alice", e.UserID, "the principal comes from the context")
 	require.Equal(t, "key-1", e.APIKeyID)
 	require.Equal(t, "req-42", e.RequestID, "the request id comes from the context")
-	want := postgres.Event{Tenant: acme, Topic: "project.created", Payload: "apollo"}
-	require.Equal(t, []postgres.Event{want}, s.published())
+	require.Equal(t, "project", e.TargetType)
+	require.NotEmpty(t, e.TargetID)
+	require.Equal(t, []postgres.Event{postgres.EventOf(&e)}, s.published(), "the event is the audit entry's")
 }
 
 func TestUnitRollsBackEverythingOnError(t *testing.T) {
@@ -204,10 +208,9 @@ func TestUnitFromTheContextOfInTenantTx(t *testing.T) {
 		u, ok := postgres.UnitFrom(ctx)
 		require.True(t, ok)
 		require.Same(t, tx, u.Tx())
-		u.Publish("job.done", nil)
-		return nil
+		return u.Audit(ctx, "job.done", "job:42", nil, nil)
 	}))
-	want := postgres.Event{Tenant: acme, Topic: "job.done"}
+	want := postgres.Event{ID: "1", Tenant: acme, Type: "job.done", TargetType: "job", TargetID: "42", At: s.audited[0].At}
 	require.Equal(t, []postgres.Event{want}, s.published())
 
 	_, ok := postgres.UnitFrom(t.Context())
@@ -222,7 +225,6 @@ func TestUnitWithoutSeams(t *testing.T) {
 	acme := b.create(t, "acme")
 	err := b.tenants.InTenant(t.Context(), acme, func(ctx context.Context, u *postgres.Unit) error {
 		require.NoError(t, u.Audit(ctx, "project.create", "project:x", nil, nil))
-		u.Publish("project.created", nil)
 		_, err := u.Enqueue(ctx, jobs.Job{Args: testArgs{}})
 		return err
 	})
