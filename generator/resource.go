@@ -150,6 +150,16 @@ func (f Field) SQLType() string {
 	return ""
 }
 
+// Param is the field's value as a query parameter: a nullable parameter
+// cast to the column's type. JSON travels as text, so that it is sent as
+// JSON whatever the connection's query mode (a []byte would go as bytea).
+func (f Field) Param() string {
+	if f.Type == TypeJSON {
+		return "sqlc.narg('" + f.Column() + "')::text::jsonb"
+	}
+	return "sqlc.narg('" + f.Column() + "')::" + f.SQLType()
+}
+
 // SQLDefault is the DEFAULT clause's literal, or "".
 func (f Field) SQLDefault() string {
 	if !f.HasDefault {

@@ -98,7 +98,7 @@ func (f invoiceFields) params() (tenantdb.UpdateInvoiceParams, error) {
 	if p.Ext, err = pgUUID("ext", f.Ext); err != nil {
 		return p, err
 	}
-	p.Meta = f.Meta
+	p.Meta = jsonParam(f.Meta)
 	if p.CustomerID, err = pgUUID("customer_id", f.CustomerID); err != nil {
 		return p, err
 	}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"time"
@@ -192,4 +193,12 @@ func uuidPtr(id pgtype.UUID) *string {
 	}
 	s := id.String()
 	return &s
+}
+
+// jsonParam is a JSON value as a nullable parameter, sent as text.
+func jsonParam(raw json.RawMessage) pgtype.Text {
+	if raw == nil {
+		return pgtype.Text{}
+	}
+	return pgtype.Text{String: string(raw), Valid: true}
 }

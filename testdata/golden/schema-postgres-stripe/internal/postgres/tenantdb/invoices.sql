@@ -14,7 +14,7 @@ VALUES (
     sqlc.narg('due_at')::timestamptz,
     sqlc.narg('issued_on')::date,
     sqlc.narg('ext')::uuid,
-    sqlc.narg('meta')::jsonb,
+    sqlc.narg('meta')::text::jsonb,
     sqlc.narg('customer_id')::uuid,
     COALESCE(sqlc.narg('status')::text, 'draft'),
     sqlc.narg('code')::text
@@ -62,7 +62,7 @@ SET
     due_at = CASE WHEN @set_due_at::boolean THEN sqlc.narg('due_at')::timestamptz ELSE due_at END,
     issued_on = CASE WHEN @set_issued_on::boolean THEN sqlc.narg('issued_on')::date ELSE issued_on END,
     ext = CASE WHEN @set_ext::boolean THEN sqlc.narg('ext')::uuid ELSE ext END,
-    meta = CASE WHEN @set_meta::boolean THEN sqlc.narg('meta')::jsonb ELSE meta END,
+    meta = CASE WHEN @set_meta::boolean THEN sqlc.narg('meta')::text::jsonb ELSE meta END,
     customer_id = CASE WHEN @set_customer_id::boolean THEN sqlc.narg('customer_id')::uuid ELSE customer_id END,
     status = CASE WHEN @set_status::boolean THEN sqlc.narg('status')::text ELSE status END,
     code = CASE WHEN @set_code::boolean THEN sqlc.narg('code')::text ELSE code END,

@@ -24,7 +24,7 @@ VALUES (
     $7::timestamptz,
     $8::date,
     $9::uuid,
-    $10::jsonb,
+    $10::text::jsonb,
     $11::uuid,
     COALESCE($12::text, 'draft'),
     $13::text
@@ -42,7 +42,7 @@ type CreateInvoiceParams struct {
 	DueAt       pgtype.Timestamptz `json:"due_at"`
 	IssuedOn    pgtype.Date        `json:"issued_on"`
 	Ext         pgtype.UUID        `json:"ext"`
-	Meta        []byte             `json:"meta"`
+	Meta        pgtype.Text        `json:"meta"`
 	CustomerID  pgtype.UUID        `json:"customer_id"`
 	Status      pgtype.Text        `json:"status"`
 	Code        pgtype.Text        `json:"code"`
@@ -246,7 +246,7 @@ SET
     due_at = CASE WHEN $13::boolean THEN $14::timestamptz ELSE due_at END,
     issued_on = CASE WHEN $15::boolean THEN $16::date ELSE issued_on END,
     ext = CASE WHEN $17::boolean THEN $18::uuid ELSE ext END,
-    meta = CASE WHEN $19::boolean THEN $20::jsonb ELSE meta END,
+    meta = CASE WHEN $19::boolean THEN $20::text::jsonb ELSE meta END,
     customer_id = CASE WHEN $21::boolean THEN $22::uuid ELSE customer_id END,
     status = CASE WHEN $23::boolean THEN $24::text ELSE status END,
     code = CASE WHEN $25::boolean THEN $26::text ELSE code END,
@@ -275,7 +275,7 @@ type UpdateInvoiceParams struct {
 	SetExt         bool               `json:"set_ext"`
 	Ext            pgtype.UUID        `json:"ext"`
 	SetMeta        bool               `json:"set_meta"`
-	Meta           []byte             `json:"meta"`
+	Meta           pgtype.Text        `json:"meta"`
 	SetCustomerID  bool               `json:"set_customer_id"`
 	CustomerID     pgtype.UUID        `json:"customer_id"`
 	SetStatus      bool               `json:"set_status"`
