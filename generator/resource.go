@@ -360,13 +360,13 @@ func checkResourceName(name string) error {
 	if singular == name || inflection.Plural(singular) != name {
 		return fmt.Errorf("resource name %q is not a plural noun saaskit can singularise (%s; the singular names the Go type)", name, want)
 	}
+	if slices.Contains(BuiltinNames, name) {
+		return fmt.Errorf("resource name %q is taken by the app itself (%s); choose another name", name, strings.Join(BuiltinNames, ", "))
+	}
 	for _, w := range []string{name, singular} {
 		if err := checkWord("resource name", name, w); err != nil {
 			return err
 		}
-	}
-	if slices.Contains(BuiltinNames, name) || slices.Contains(BuiltinNames, inflection.Plural(singular)) {
-		return fmt.Errorf("resource name %q is taken by the app itself (%s); choose another name", name, strings.Join(BuiltinNames, ", "))
 	}
 	return nil
 }
