@@ -20,6 +20,10 @@ type ResourceOptions struct {
 	// Renderer renders both sides with this build's kit: add runs only on
 	// a repository at this kit's version.
 	Renderer generator.Renderer
+	// Prompter asks for --fields when it is not given and a terminal (or
+	// accessible mode) can ask.
+	Prompter   func(accessible bool) cmdutil.Prompter
+	Accessible bool
 
 	Dir    string
 	Name   string
@@ -40,7 +44,7 @@ func NewCmdAdd(f *cmdutil.Factory, runF func(context.Context, *ResourceOptions) 
 }
 
 func newCmdResource(f *cmdutil.Factory, runF func(context.Context, *ResourceOptions) error) *cobra.Command {
-	opts := &ResourceOptions{IO: f.IOStreams, Exec: f.Exec, KitVersion: f.KitVersion, Renderer: f.Renderer}
+	opts := &ResourceOptions{IO: f.IOStreams, Exec: f.Exec, KitVersion: f.KitVersion, Renderer: f.Renderer, Prompter: f.Prompter}
 	cmd := &cobra.Command{
 		Use:   "resource <name> --fields <fields>",
 		Short: "Add a tenant-scoped resource: table, queries, API, permissions and tests",
@@ -69,8 +73,13 @@ at this saaskit's version and its work tree clean, unless --force.
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]
+			if !cmd.Flags().Changed("accessible") && f.Getenv != nil && f.Getenv("ACCESSIBLE") != "" && f.Getenv("ACCESSIBLE") != "0" {
+				opts.Accessible = true
+			}
 			if opts.Fields == "" {
-				return cmdutil.FlagErrorf("--fields is required, e.g. --fields \"title:string done:bool=false\"")
+				if err := askFields(opts); err != nil {
+					return err
+				}
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -80,9 +89,33 @@ at this saaskit's version and its work tree clean, unless --force.
 	}
 	cmd.Flags().StringVar(&opts.Fields, "fields", "", "The resource's fields: NAME:TYPE[?][!unique][!index][=DEFAULT] ..., separated by spaces")
 	cmd.Flags().StringVarP(&opts.Dir, "dir", "C", ".", "The generated repository")
+	cmd.Flags().BoolVar(&opts.Accessible, "accessible", false, "Ask for --fields with a plain prompt for screen readers and piped input (also ACCESSIBLE=1)")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "Print the changes as a unified diff; write nothing")
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "Apply even with uncommitted changes in the work tree")
 	return cmd
+}
+
+// askFields asks for the fields when a terminal (or accessible mode) can,
+// and otherwise says --fields is required.
+func askFields(opts *ResourceOptions) error {
+	if opts.Prompter == nil || (!opts.Accessible && !opts.IO.IsStdinTTY()) {
+		return cmdutil.FlagErrorf("--fields is required, e.g. --fields \"title:string done:bool=false\"")
+	}
+	q := &generator.Question{
+		Name:  "fields",
+		Title: "Fields of " + opts.Name,
+		Help:  "NAME:TYPE[?][!unique][!index][=DEFAULT] ..., e.g. number:string!unique due_at:time? status:enum(draft|paid)=draft (see --help)",
+	}
+	answers := generator.Answers{}
+	none := func(*generator.Question, generator.Answers) (string, error) { return "", nil }
+	if err := opts.Prompter(opts.Accessible).Ask([]*generator.Question{q}, answers, none); err != nil {
+		return err
+	}
+	opts.Fields = answers["fields"]
+	if opts.Fields == "" {
+		return cmdutil.FlagErrorf("no fields given: a resource needs at least one, e.g. title:string")
+	}
+	return nil
 }
 
 func resourceRun(ctx context.Context, opts *ResourceOptions) error {
