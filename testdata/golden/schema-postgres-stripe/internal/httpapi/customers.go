@@ -46,12 +46,12 @@ type customerFields struct {
 }
 
 // params converts the fields to the update's parameters (the create takes
-// the same values), refusing malformed ones. No field is marked set.
-func (f customerFields) params() (tenantdb.UpdateCustomerParams, error) {
+// the same values). No field is marked set.
+func (f customerFields) params() tenantdb.UpdateCustomerParams {
 	var p tenantdb.UpdateCustomerParams
 	p.Name = pgText(f.Name)
 	p.Email = pgText(f.Email)
-	return p, nil
+	return p
 }
 
 type createCustomerInput struct {
@@ -73,18 +73,15 @@ func handleCreateCustomer(tenants Tenants) endpoint {
 		Summary:       "Create a customer in the tenant",
 		Tags:          []string{"Customers"},
 	}, tenantScoped(func(ctx context.Context, t domain.Tenant, in *createCustomerInput) (*customerOutput, error) {
-		p, err := customerFields(in.Body).params()
-		if err != nil {
-			return nil, err
-		}
+		p := customerFields(in.Body).params()
 		var body customerBody
-		err = tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
-			r, err := u.Queries.CreateCustomer(ctx, tenantdb.CreateCustomerParams{
+		err := tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
+			r, qerr := u.Queries.CreateCustomer(ctx, tenantdb.CreateCustomerParams{
 				Name:  p.Name,
 				Email: p.Email,
 			})
-			if err != nil {
-				return err
+			if qerr != nil {
+				return qerr
 			}
 			body = customerFrom(r)
 			return u.Audit(ctx, "customer.create", "customer:"+body.ID, nil, body)
@@ -122,9 +119,9 @@ func handleGetCustomer(tenants Tenants) endpoint {
 		}
 		var r tenantdb.Customer
 		err = tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
-			var err error
-			r, err = u.Queries.GetCustomer(ctx, id)
-			return err
+			var qerr error
+			r, qerr = u.Queries.GetCustomer(ctx, id)
+			return qerr
 		})
 		if err != nil {
 			return nil, resourceError(err, "customer", in.ID)
@@ -178,9 +175,9 @@ func handleListCustomers(tenants Tenants) endpoint {
 		params.Email = pgText(queryString(in.Email))
 		var rows []tenantdb.Customer
 		err = tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
-			var err error
-			rows, err = u.Queries.ListCustomers(ctx, params)
-			return err
+			var qerr error
+			rows, qerr = u.Queries.ListCustomers(ctx, params)
+			return qerr
 		})
 		if err != nil {
 			return nil, err
@@ -189,8 +186,8 @@ func handleListCustomers(tenants Tenants) endpoint {
 		out := &listCustomersOutput{}
 		out.Body.NextCursor = next
 		out.Body.Items = make([]customerBody, len(rows))
-		for i, r := range rows {
-			out.Body.Items[i] = customerFrom(r)
+		for i := range rows {
+			out.Body.Items[i] = customerFrom(rows[i])
 		}
 		return out, nil
 	}))
@@ -216,25 +213,22 @@ func handleUpdateCustomer(tenants Tenants) endpoint {
 			return nil, err
 		}
 		var given map[string]json.RawMessage
-		if err := json.Unmarshal(in.RawBody, &given); err != nil {
+		if jerr := json.Unmarshal(in.RawBody, &given); jerr != nil {
 			return nil, domain.Errorf(domain.EINVALID, "the body is not a JSON object")
 		}
-		p, err := in.Body.params()
-		if err != nil {
-			return nil, err
-		}
+		p := in.Body.params()
 		p.ID = id
 		_, p.SetName = given["name"]
 		_, p.SetEmail = given["email"]
 		var body customerBody
 		err = tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
-			before, err := u.Queries.GetCustomer(ctx, id)
-			if err != nil {
-				return err
+			before, qerr := u.Queries.GetCustomer(ctx, id)
+			if qerr != nil {
+				return qerr
 			}
-			r, err := u.Queries.UpdateCustomer(ctx, p)
-			if err != nil {
-				return err
+			r, qerr := u.Queries.UpdateCustomer(ctx, p)
+			if qerr != nil {
+				return qerr
 			}
 			body = customerFrom(r)
 			return u.Audit(ctx, "customer.update", "customer:"+body.ID, customerFrom(before), body)
@@ -258,9 +252,9 @@ func handleDeleteCustomer(tenants Tenants) endpoint {
 			return nil, err
 		}
 		err = tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
-			r, err := u.Queries.DeleteCustomer(ctx, id)
-			if err != nil {
-				return err
+			r, qerr := u.Queries.DeleteCustomer(ctx, id)
+			if qerr != nil {
+				return qerr
 			}
 			before := customerFrom(r)
 			return u.Audit(ctx, "customer.delete", "customer:"+before.ID, before, nil)
@@ -280,8 +274,8 @@ func findCustomer(tenants Tenants) objectFinder {
 			return err
 		}
 		err = tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
-			_, err := u.Queries.GetCustomer(ctx, pid)
-			return err
+			_, qerr := u.Queries.GetCustomer(ctx, pid)
+			return qerr
 		})
 		return resourceError(err, "customer", id)
 	}

@@ -143,7 +143,7 @@ func handleCreateInvoice(tenants Tenants) endpoint {
 		}
 		var body invoiceBody
 		err = tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
-			r, err := u.Queries.CreateInvoice(ctx, tenantdb.CreateInvoiceParams{
+			r, qerr := u.Queries.CreateInvoice(ctx, tenantdb.CreateInvoiceParams{
 				Number:      p.Number,
 				Title:       p.Title,
 				AmountCents: p.AmountCents,
@@ -158,8 +158,8 @@ func handleCreateInvoice(tenants Tenants) endpoint {
 				Status:      p.Status,
 				Code:        p.Code,
 			})
-			if err != nil {
-				return err
+			if qerr != nil {
+				return qerr
 			}
 			body = invoiceFrom(r)
 			return u.Audit(ctx, "invoice.create", "invoice:"+body.ID, nil, body)
@@ -197,9 +197,9 @@ func handleGetInvoice(tenants Tenants) endpoint {
 		}
 		var r tenantdb.Invoice
 		err = tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
-			var err error
-			r, err = u.Queries.GetInvoice(ctx, id)
-			return err
+			var qerr error
+			r, qerr = u.Queries.GetInvoice(ctx, id)
+			return qerr
 		})
 		if err != nil {
 			return nil, resourceError(err, "invoice", in.ID)
@@ -267,9 +267,9 @@ func handleListInvoices(tenants Tenants) endpoint {
 		params.Code = pgText(queryString(in.Code))
 		var rows []tenantdb.Invoice
 		err = tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
-			var err error
-			rows, err = u.Queries.ListInvoices(ctx, params)
-			return err
+			var qerr error
+			rows, qerr = u.Queries.ListInvoices(ctx, params)
+			return qerr
 		})
 		if err != nil {
 			return nil, err
@@ -278,8 +278,8 @@ func handleListInvoices(tenants Tenants) endpoint {
 		out := &listInvoicesOutput{}
 		out.Body.NextCursor = next
 		out.Body.Items = make([]invoiceBody, len(rows))
-		for i, r := range rows {
-			out.Body.Items[i] = invoiceFrom(r)
+		for i := range rows {
+			out.Body.Items[i] = invoiceFrom(rows[i])
 		}
 		return out, nil
 	}))
@@ -305,7 +305,7 @@ func handleUpdateInvoice(tenants Tenants) endpoint {
 			return nil, err
 		}
 		var given map[string]json.RawMessage
-		if err := json.Unmarshal(in.RawBody, &given); err != nil {
+		if jerr := json.Unmarshal(in.RawBody, &given); jerr != nil {
 			return nil, domain.Errorf(domain.EINVALID, "the body is not a JSON object")
 		}
 		p, err := in.Body.params()
@@ -328,13 +328,13 @@ func handleUpdateInvoice(tenants Tenants) endpoint {
 		_, p.SetCode = given["code"]
 		var body invoiceBody
 		err = tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
-			before, err := u.Queries.GetInvoice(ctx, id)
-			if err != nil {
-				return err
+			before, qerr := u.Queries.GetInvoice(ctx, id)
+			if qerr != nil {
+				return qerr
 			}
-			r, err := u.Queries.UpdateInvoice(ctx, p)
-			if err != nil {
-				return err
+			r, qerr := u.Queries.UpdateInvoice(ctx, p)
+			if qerr != nil {
+				return qerr
 			}
 			body = invoiceFrom(r)
 			return u.Audit(ctx, "invoice.update", "invoice:"+body.ID, invoiceFrom(before), body)
@@ -358,9 +358,9 @@ func handleDeleteInvoice(tenants Tenants) endpoint {
 			return nil, err
 		}
 		err = tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
-			r, err := u.Queries.DeleteInvoice(ctx, id)
-			if err != nil {
-				return err
+			r, qerr := u.Queries.DeleteInvoice(ctx, id)
+			if qerr != nil {
+				return qerr
 			}
 			before := invoiceFrom(r)
 			return u.Audit(ctx, "invoice.delete", "invoice:"+before.ID, before, nil)
@@ -380,8 +380,8 @@ func findInvoice(tenants Tenants) objectFinder {
 			return err
 		}
 		err = tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
-			_, err := u.Queries.GetInvoice(ctx, pid)
-			return err
+			_, qerr := u.Queries.GetInvoice(ctx, pid)
+			return qerr
 		})
 		return resourceError(err, "invoice", id)
 	}
