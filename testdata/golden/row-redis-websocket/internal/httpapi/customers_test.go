@@ -133,3 +133,32 @@ func TestCustomersCrossTenant(t *testing.T) {
 	res = b.call(t, http.MethodGet, path, "", "acme", nil)
 	require.Equal(t, http.StatusOK, res.status, "acme's customer is untouched: %s", res.body)
 }
+
+// customers permissions go into custom roles and object grants: a grant of
+// customers:read on one customer reads that one only.
+func TestCustomersInRolesAndGrants(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	b.createTenant(t, "acme")
+	x := b.createCustomer(t, "acme")
+	y := b.createCustomer(t, "acme")
+	res := b.call(t, http.MethodPost, "/v1/roles", "", "acme", map[string]any{"name": "guest", "permissions": []string{}})
+	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+	res = b.call(t, http.MethodPost, "/v1/roles", "", "acme", map[string]any{"name": "clerk", "permissions": []string{"customers:read", "customers:write"}})
+	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+	guest := b.join(t, b.token, "acme", "guest@example.com", "guest")
+	clerk := b.join(t, b.token, "acme", "clerk@example.com", "clerk")
+	guestID := b.members(t, b.token, "acme")["guest@example.com"].UserID
+
+	res = b.callAs(t, clerk, http.MethodPatch, "/v1/customers/"+x.ID, "", "acme", map[string]any{})
+	require.Equal(t, http.StatusOK, res.status, "the custom role may write: %s", res.body)
+	requireProblem(t, b.callAs(t, clerk, http.MethodDelete, "/v1/customers/"+x.ID, "", "acme", nil), http.StatusForbidden, "customers:delete")
+
+	requireProblem(t, b.callAs(t, guest, http.MethodGet, "/v1/customers/"+x.ID, "", "acme", nil), http.StatusForbidden, "customers:read")
+	res = b.call(t, http.MethodPost, "/v1/grants", "", "acme", map[string]string{"permission": "customers:read", "object_id": x.ID, "user_id": guestID})
+	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+	res = b.callAs(t, guest, http.MethodGet, "/v1/customers/"+x.ID, "", "acme", nil)
+	require.Equal(t, http.StatusOK, res.status, "the grant reads x: %s", res.body)
+	requireProblem(t, b.callAs(t, guest, http.MethodGet, "/v1/customers/"+y.ID, "", "acme", nil), http.StatusForbidden, "customers:read")
+	requireProblem(t, b.callAs(t, guest, http.MethodPatch, "/v1/customers/"+x.ID, "", "acme", map[string]any{}), http.StatusForbidden, "customers:write")
+}

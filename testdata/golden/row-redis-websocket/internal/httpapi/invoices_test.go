@@ -196,3 +196,32 @@ func TestInvoicesCrossTenant(t *testing.T) {
 	res = b.call(t, http.MethodGet, path, "", "acme", nil)
 	require.Equal(t, http.StatusOK, res.status, "acme's invoice is untouched: %s", res.body)
 }
+
+// invoices permissions go into custom roles and object grants: a grant of
+// invoices:read on one invoice reads that one only.
+func TestInvoicesInRolesAndGrants(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	b.createTenant(t, "acme")
+	x := b.createInvoice(t, "acme")
+	y := b.createInvoice(t, "acme")
+	res := b.call(t, http.MethodPost, "/v1/roles", "", "acme", map[string]any{"name": "guest", "permissions": []string{}})
+	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+	res = b.call(t, http.MethodPost, "/v1/roles", "", "acme", map[string]any{"name": "clerk", "permissions": []string{"invoices:read", "invoices:write"}})
+	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+	guest := b.join(t, b.token, "acme", "guest@example.com", "guest")
+	clerk := b.join(t, b.token, "acme", "clerk@example.com", "clerk")
+	guestID := b.members(t, b.token, "acme")["guest@example.com"].UserID
+
+	res = b.callAs(t, clerk, http.MethodPatch, "/v1/invoices/"+x.ID, "", "acme", map[string]any{})
+	require.Equal(t, http.StatusOK, res.status, "the custom role may write: %s", res.body)
+	requireProblem(t, b.callAs(t, clerk, http.MethodDelete, "/v1/invoices/"+x.ID, "", "acme", nil), http.StatusForbidden, "invoices:delete")
+
+	requireProblem(t, b.callAs(t, guest, http.MethodGet, "/v1/invoices/"+x.ID, "", "acme", nil), http.StatusForbidden, "invoices:read")
+	res = b.call(t, http.MethodPost, "/v1/grants", "", "acme", map[string]string{"permission": "invoices:read", "object_id": x.ID, "user_id": guestID})
+	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+	res = b.callAs(t, guest, http.MethodGet, "/v1/invoices/"+x.ID, "", "acme", nil)
+	require.Equal(t, http.StatusOK, res.status, "the grant reads x: %s", res.body)
+	requireProblem(t, b.callAs(t, guest, http.MethodGet, "/v1/invoices/"+y.ID, "", "acme", nil), http.StatusForbidden, "invoices:read")
+	requireProblem(t, b.callAs(t, guest, http.MethodPatch, "/v1/invoices/"+x.ID, "", "acme", map[string]any{}), http.StatusForbidden, "invoices:write")
+}
