@@ -87,7 +87,7 @@ func handleCreateCustomer(tenants Tenants) endpoint {
 			return u.Audit(ctx, "customer.create", "customer:"+body.ID, nil, body)
 		})
 		if err != nil {
-			return nil, resourceError(err, "customer", "")
+			return nil, resourceError(err, "customers", "customer", "")
 		}
 		return &customerOutput{Body: body}, nil
 	}))
@@ -124,7 +124,7 @@ func handleGetCustomer(tenants Tenants) endpoint {
 			return qerr
 		})
 		if err != nil {
-			return nil, resourceError(err, "customer", in.ID)
+			return nil, resourceError(err, "customers", "customer", in.ID)
 		}
 		return &customerOutput{Body: customerFrom(r)}, nil
 	}))
@@ -234,7 +234,7 @@ func handleUpdateCustomer(tenants Tenants) endpoint {
 			return u.Audit(ctx, "customer.update", "customer:"+body.ID, customerFrom(before), body)
 		})
 		if err != nil {
-			return nil, resourceError(err, "customer", in.ID)
+			return nil, resourceError(err, "customers", "customer", in.ID)
 		}
 		return &customerOutput{Body: body}, nil
 	}))
@@ -260,7 +260,7 @@ func handleDeleteCustomer(tenants Tenants) endpoint {
 			return u.Audit(ctx, "customer.delete", "customer:"+before.ID, before, nil)
 		})
 		if err != nil {
-			return nil, resourceError(err, "customer", in.ID)
+			return nil, resourceError(err, "customers", "customer", in.ID)
 		}
 		return nil, nil
 	}))
@@ -277,6 +277,6 @@ func findCustomer(tenants Tenants) objectFinder {
 			_, qerr := u.Queries.GetCustomer(ctx, pid)
 			return qerr
 		})
-		return resourceError(err, "customer", id)
+		return resourceError(err, "customers", "customer", id)
 	}
 }

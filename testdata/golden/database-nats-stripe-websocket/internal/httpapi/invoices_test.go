@@ -64,6 +64,9 @@ func TestInvoicesCRUD(t *testing.T) {
 	res = b.call(t, http.MethodGet, "/v1/invoices/"+id, "", "acme", nil)
 	require.Equal(t, http.StatusOK, res.status, string(res.body))
 	require.Equal(t, created, decode[map[string]any](t, res))
+	dup := b.newInvoiceBody(t, "acme")
+	dup["number"] = created["number"]
+	requireProblem(t, b.call(t, http.MethodPost, "/v1/invoices", "", "acme", dup), http.StatusConflict, "Another invoice has this number.")
 
 	second := b.createInvoice(t, "acme")
 	res = b.call(t, http.MethodGet, "/v1/invoices?limit=1", "", "acme", nil)

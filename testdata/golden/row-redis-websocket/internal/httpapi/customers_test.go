@@ -52,6 +52,9 @@ func TestCustomersCRUD(t *testing.T) {
 	res = b.call(t, http.MethodGet, "/v1/customers/"+id, "", "acme", nil)
 	require.Equal(t, http.StatusOK, res.status, string(res.body))
 	require.Equal(t, created, decode[map[string]any](t, res))
+	dup := b.newCustomerBody(t, "acme")
+	dup["email"] = created["email"]
+	requireProblem(t, b.call(t, http.MethodPost, "/v1/customers", "", "acme", dup), http.StatusConflict, "Another customer has this email.")
 
 	second := b.createCustomer(t, "acme")
 	res = b.call(t, http.MethodGet, "/v1/customers?limit=1", "", "acme", nil)

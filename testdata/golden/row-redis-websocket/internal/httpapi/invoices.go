@@ -165,7 +165,7 @@ func handleCreateInvoice(tenants Tenants) endpoint {
 			return u.Audit(ctx, "invoice.create", "invoice:"+body.ID, nil, body)
 		})
 		if err != nil {
-			return nil, resourceError(err, "invoice", "")
+			return nil, resourceError(err, "invoices", "invoice", "")
 		}
 		return &invoiceOutput{Body: body}, nil
 	}))
@@ -202,7 +202,7 @@ func handleGetInvoice(tenants Tenants) endpoint {
 			return qerr
 		})
 		if err != nil {
-			return nil, resourceError(err, "invoice", in.ID)
+			return nil, resourceError(err, "invoices", "invoice", in.ID)
 		}
 		return &invoiceOutput{Body: invoiceFrom(r)}, nil
 	}))
@@ -340,7 +340,7 @@ func handleUpdateInvoice(tenants Tenants) endpoint {
 			return u.Audit(ctx, "invoice.update", "invoice:"+body.ID, invoiceFrom(before), body)
 		})
 		if err != nil {
-			return nil, resourceError(err, "invoice", in.ID)
+			return nil, resourceError(err, "invoices", "invoice", in.ID)
 		}
 		return &invoiceOutput{Body: body}, nil
 	}))
@@ -366,7 +366,7 @@ func handleDeleteInvoice(tenants Tenants) endpoint {
 			return u.Audit(ctx, "invoice.delete", "invoice:"+before.ID, before, nil)
 		})
 		if err != nil {
-			return nil, resourceError(err, "invoice", in.ID)
+			return nil, resourceError(err, "invoices", "invoice", in.ID)
 		}
 		return nil, nil
 	}))
@@ -383,6 +383,6 @@ func findInvoice(tenants Tenants) objectFinder {
 			_, qerr := u.Queries.GetInvoice(ctx, pid)
 			return qerr
 		})
-		return resourceError(err, "invoice", id)
+		return resourceError(err, "invoices", "invoice", id)
 	}
 }
