@@ -143,6 +143,9 @@ func resourceRun(ctx context.Context, opts *ResourceOptions) error {
 		TheirsLabel: "saaskit (with " + opts.Name + ")",
 		DryRun:      opts.DryRun,
 		Force:       opts.Force,
-		Rerun:       transition.RerunCommand("saaskit add resource", opts.Dir, opts.Force, opts.Name, "--fields", opts.Fields),
+		// Markers in the user's routes or permissions are worse than
+		// the lines to add by hand.
+		RefuseConflicts: true,
+		Rerun:           transition.RerunCommand("saaskit add resource", opts.Dir, opts.Force, opts.Name, "--fields", opts.Fields),
 	})
 }
