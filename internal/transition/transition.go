@@ -143,11 +143,22 @@ func Run(ctx context.Context, env Env, req Request) error {
 	if req.Announce != "" {
 		fmt.Fprintln(env.IO.ErrOut, req.Announce)
 	}
-	base, err := req.Base.Render(ctx, req.Repo.Record)
-	if err != nil {
-		return err
-	}
+	// The two sides render at once: each spends part of its time in
+	// sqlc's child process, which leaves a core to the other.
+	var (
+		base    *generator.Plan
+		baseErr error
+		done    = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		base, baseErr = req.Base.Render(ctx, req.Repo.Record)
+	}()
 	theirs, err := req.Theirs.Render(ctx, req.Next)
+	<-done
+	if baseErr != nil {
+		return baseErr
+	}
 	if err != nil {
 		return err
 	}
