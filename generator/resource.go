@@ -268,7 +268,8 @@ var (
 	wordRE  = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 )
 
-// BuiltinNames are the tables, routes and names the app already has: no
+// BuiltinNames are the tables (those of the app's migrations and of its
+// tests), routes and names the app already has or is planned to: no
 // resource may take one.
 var BuiltinNames = []string{
 	"tenants", "users", "memberships", "members", "roles", "role_permissions", "grants", "object_grants",
@@ -277,6 +278,7 @@ var BuiltinNames = []string{
 	"audit_entries", "events", "webhooks", "billing", "subscriptions", "stripe_events", "auth", "me",
 	"healthz", "readyz", "metrics", "docs", "schemas", "openapi", "passwords", "password_resets",
 	"verifications", "email_verifications", "tokens", "permissions", "river_job", "river_queue",
+	"auth_throttle", "job_periodic_runs", "effects", "runs", "switches",
 }
 
 // reservedFields are columns every resource has.
