@@ -172,9 +172,6 @@ func (f Field) SQLDefault() string {
 	return f.Default
 }
 
-// GoDefault is the default as a huma default tag value.
-func (f Field) GoDefault() string { return f.Default }
-
 // SQLCName is how sqlc names a column or parameter in Go: words split at
 // underscores, each capitalised, "id" upper-cased.
 func SQLCName(s string) string {
