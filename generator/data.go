@@ -22,6 +22,13 @@ type Data struct {
 	Realtime   string // websocket | none
 	KitVersion string
 
+	// Resources are the record's resources, in order, for the shared
+	// files that list them at their anchors (routes, permissions).
+	Resources []ResourceData
+	// Resource is the resource a resource template renders (see
+	// Render); empty in shared templates.
+	Resource ResourceData
+
 	TenancySchema   bool
 	TenancyRow      bool
 	TenancyDatabase bool
@@ -62,6 +69,14 @@ func (d Data) Has(trait string) (bool, error) {
 	}
 	return d.traits[trait], nil
 }
+
+// Uses reports whether a recorded resource has a field of kind (text,
+// int, int64, bool, decimal, time, date, uuid, json), nullable if nullable.
+func (d Data) Uses(kind string, nullable bool) bool { return Uses(d.Resources, kind, nullable) }
+
+// UsesFilter reports whether a recorded resource's list filters on a
+// field of kind.
+func (d Data) UsesFilter(kind string) bool { return UsesFilter(d.Resources, kind) }
 
 // funcMap is sprig's hermetic text functions (no clock, environment or
 // randomness, so output is reproducible) plus saaskit's own.

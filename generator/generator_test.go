@@ -372,7 +372,7 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 }
 
-// A record's resources render to nothing of their own yet, but the render
+// Without resource templates a record's resources render nothing, but the render
 // carries them into its record unchanged, so no transition drops them; and
 // the plan knows the blueprint's migrations without the blueprint.
 func TestRenderCarriesResources(t *testing.T) {

@@ -21,9 +21,8 @@ const RecordSchema = 1
 // recorded kit version with these answers to get the merge base, then the
 // current kit with the same answers; `saaskit config set` changes the answers.
 // The record is the render input (see Renderer). Resources are what
-// `saaskit add resource` appends; no resource templates exist yet, so a
-// resource renders nothing of its own, but it is carried through every
-// render and transition and kept in the record.
+// `saaskit add resource` appends; every render renders the resource
+// templates once for each, and every transition keeps them.
 type Record struct {
 	Schema     int        `yaml:"schema"`
 	KitVersion string     `yaml:"kit_version"`
@@ -32,7 +31,9 @@ type Record struct {
 	Resources  []Resource `yaml:"resources"`
 }
 
-// Resource is one `saaskit add resource` invocation, replayed on re-render.
+// Resource is one `saaskit add resource` invocation, replayed on re-render:
+// the name and the fields as given (see FieldsHelp), parsed again by the
+// kit that renders it.
 type Resource struct {
 	Name   string `yaml:"name"`
 	Fields string `yaml:"fields"`

@@ -80,8 +80,8 @@ func (p *Plan) sort() {
 type Input struct {
 	Answers    Answers
 	KitVersion string
-	// Resources are carried into the plan's record. No resource templates
-	// exist yet, so they add no other file.
+	// Resources are carried into the plan's record, and each renders the
+	// resource templates (paths with a __resource__ segment) once.
 	Resources []Resource
 }
 
@@ -89,6 +89,12 @@ const (
 	partialsDir = "_partials"
 	tmplSuffix  = ".tmpl"
 	nameSegment = "__name__"
+	// resourceToken in a template's path makes it a resource template,
+	// rendered once per recorded resource with the token replaced by the
+	// resource's name; migrationToken in its path becomes the resource's
+	// migration version.
+	resourceToken  = "__resource__"
+	migrationToken = "__migration__"
 )
 
 // Render is the pure core of the engine: it turns a blueprint, its template
@@ -124,13 +130,22 @@ func Render(bp *Blueprint, tree fs.FS, in Input) (*Plan, error) {
 // record or sqlc output.
 func renderTemplates(bp *Blueprint, tree fs.FS, in Input) (*Plan, error) {
 	data := NewData(bp, in.Answers, in.KitVersion)
+	resources, err := ResourcesData(in.Resources)
+	if err != nil {
+		return nil, err
+	}
+	data.Resources = resources
 	partials, err := parsePartials(bp, tree, in.Answers)
 	if err != nil {
 		return nil, err
 	}
 	// The walk only lists the files; rendering them (template execution
 	// and formatting, most of a render's time) runs on every core.
-	var names []string
+	type job struct {
+		name     string
+		resource int // index in resources, or -1 for a shared template
+	}
+	var jobs []job
 	err = fs.WalkDir(tree, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -141,18 +156,29 @@ func renderTemplates(bp *Blueprint, tree fs.FS, in Input) (*Plan, error) {
 			}
 			return nil
 		}
-		if bp.included(name, in.Answers) {
-			names = append(names, name)
+		if !bp.included(name, in.Answers) || (len(resources) == 0 && bp.needsResources(name)) {
+			return nil
+		}
+		if !strings.Contains(name, resourceToken) {
+			jobs = append(jobs, job{name, -1})
+			return nil
+		}
+		for i := range resources {
+			jobs = append(jobs, job{name, i})
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	render := func(name string) (File, error) {
+	render := func(j job) (File, error) {
+		name, data := j.name, data
 		src, err := fs.ReadFile(tree, name)
 		if err != nil {
 			return File{}, err
+		}
+		if j.resource >= 0 {
+			data.Resource = resources[j.resource]
 		}
 		out := outputPath(name, data)
 		content := src
@@ -170,18 +196,18 @@ func renderTemplates(bp *Blueprint, tree fs.FS, in Input) (*Plan, error) {
 		}
 		return File{Path: out, Content: content}, nil
 	}
-	files := make([]File, len(names))
-	errs := make([]error, len(names))
+	files := make([]File, len(jobs))
+	errs := make([]error, len(jobs))
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(names)) {
+	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
 		wg.Go(func() {
 			for i := range next {
-				files[i], errs[i] = render(names[i])
+				files[i], errs[i] = render(jobs[i])
 			}
 		})
 	}
-	for i := range names {
+	for i := range jobs {
 		next <- i
 	}
 	close(next)
@@ -206,9 +232,15 @@ func renderTemplates(bp *Blueprint, tree fs.FS, in Input) (*Plan, error) {
 	return plan, nil
 }
 
-// outputPath maps a template path to the generated path.
+// outputPath maps a template path to the generated path: __name__ is the
+// app's name; in a resource template __resource__ is the resource's name
+// and __migration__ its migration version.
 func outputPath(name string, data Data) string {
 	name = strings.TrimSuffix(name, tmplSuffix)
+	if strings.Contains(name, resourceToken) {
+		name = strings.ReplaceAll(name, migrationToken, data.Resource.Migration)
+		name = strings.ReplaceAll(name, resourceToken, data.Resource.Name)
+	}
 	parts := strings.Split(name, "/")
 	for i, p := range parts {
 		if p == nameSegment {

@@ -44,6 +44,9 @@ var oldKitEdits = []struct {
 	// Files the new kit no longer renders.
 	{path: "templates/app/docs/old-notes.md", append: "# Notes\n\nOnly the old kit renders this file.\n"},
 	{path: "templates/app/docs/old-guide.md", append: "# Guide\n\nOnly the old kit renders this file.\n"},
+	// A line of the resource template the new kit drops: an upgrade
+	// brings resource template changes to recorded resources.
+	{path: "templates/app/internal/httpapi/__resource__.go.tmpl", append: "\n// Only the old kit writes this line.\n"},
 	// A file only the new kit renders.
 	{path: "templates/app/.dockerignore", remove: true},
 }

@@ -54,12 +54,23 @@ func Resolve(changes []Change, theirs *generator.Plan, root string) (resolved []
 			}
 		}
 	}
-	files := make([]generator.File, 0, len(inputs))
-	for p, content := range inputs {
-		files = append(files, generator.File{Path: p, Content: content})
+	var generated []generator.File
+	if sameSQLCInputs(inputs, theirs) {
+		// The merged queries are the kit's (the user changed none of
+		// them): its render already holds sqlc's output for them.
+		for _, f := range theirs.Files {
+			if f.Generated {
+				generated = append(generated, f)
+			}
+		}
+	} else {
+		files := make([]generator.File, 0, len(inputs))
+		for p, content := range inputs {
+			files = append(files, generator.File{Path: p, Content: content})
+		}
+		sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+		generated, sqlcErr = generator.SQLC(files)
 	}
-	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
-	generated, sqlcErr := generator.SQLC(files)
 	sqlcOut := map[string][]byte{}
 	for _, f := range generated {
 		sqlcOut[f.Path] = f.Content
@@ -109,6 +120,23 @@ func Resolve(changes []Change, theirs *generator.Plan, root string) (resolved []
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out, sqlcErr, nil
+}
+
+// sameSQLCInputs reports whether inputs are exactly the sqlc inputs
+// (sqlc.yaml and .sql files) of the plan, and the plan holds sqlc's output.
+func sameSQLCInputs(inputs map[string][]byte, plan *generator.Plan) bool {
+	n, generated := 0, false
+	for _, f := range plan.Files {
+		generated = generated || f.Generated
+		if f.Path != "sqlc.yaml" && !strings.HasSuffix(f.Path, ".sql") {
+			continue
+		}
+		n++
+		if in, ok := inputs[f.Path]; !ok || !bytes.Equal(in, f.Content) {
+			return false
+		}
+	}
+	return generated && n == len(inputs)
 }
 
 // sqlcInputs reads sqlc.yaml and every .sql file of the working tree.

@@ -93,6 +93,11 @@ type Request struct {
 	DryRun      bool
 	// Force accepts uncommitted changes in the work tree.
 	Force bool
+	// RefuseConflicts stops before writing anything when a file would be
+	// left with conflict markers, saying what to add by hand instead:
+	// for verbs that only add (`add resource`), where markers in the
+	// user's files are worse than doing the insertion by hand.
+	RefuseConflicts bool
 	// Rerun is the command that finishes an interrupted run, for messages
 	// (e.g. "saaskit upgrade").
 	Rerun string
@@ -138,11 +143,22 @@ func Run(ctx context.Context, env Env, req Request) error {
 	if req.Announce != "" {
 		fmt.Fprintln(env.IO.ErrOut, req.Announce)
 	}
-	base, err := req.Base.Render(ctx, req.Repo.Record)
-	if err != nil {
-		return err
-	}
+	// The two sides render at once: each spends part of its time in
+	// sqlc's child process, which leaves a core to the other.
+	var (
+		base    *generator.Plan
+		baseErr error
+		done    = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		base, baseErr = req.Base.Render(ctx, req.Repo.Record)
+	}()
 	theirs, err := req.Theirs.Render(ctx, req.Next)
+	<-done
+	if baseErr != nil {
+		return baseErr
+	}
 	if err != nil {
 		return err
 	}
@@ -184,7 +200,7 @@ func merge(ctx context.Context, env Env, req Request, base, theirs *generator.Pl
 		Base:        base,
 		Theirs:      theirs,
 		Root:        root,
-		Merge:       GitMerger(ctx, "yours", req.BaseLabel, req.TheirsLabel),
+		Merge:       SyntaxMerger(GitMerger(ctx, "yours", req.BaseLabel, req.TheirsLabel)),
 		IsMigration: theirs.IsMigration,
 		Skip:        func(p string) bool { return p == generator.RecordFile },
 	})
@@ -220,6 +236,23 @@ func merge(ctx context.Context, env Env, req Request, base, theirs *generator.Pl
 		}
 		fmt.Fprintln(stderr, "Nothing was written (--dry-run).")
 		return nil
+	}
+
+	if paths := Conflicts(changes); req.RefuseConflicts && len(paths) > 0 {
+		var b strings.Builder
+		for _, p := range paths {
+			var baseContent, theirsContent []byte
+			if f := base.File(p); f != nil {
+				baseContent = f.Content
+			}
+			if f := theirs.File(p); f != nil {
+				theirsContent = f.Content
+			}
+			b.WriteString(ManualInsertions(p, baseContent, theirsContent))
+		}
+		return fmt.Errorf("nothing was written: the kit could not place its lines in %s, whose blocks you reshaped; "+
+			"restore the block they go into and run %s again, or write the change by hand; the kit's lines:\n%s",
+			strings.Join(paths, ", "), rerun, b.String())
 	}
 
 	next, err := newJournal(changes, root, rec)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	addcmd "github.com/saaskit/saaskit/cmd/saaskit/add"
 	configcmd "github.com/saaskit/saaskit/cmd/saaskit/config"
 	newcmd "github.com/saaskit/saaskit/cmd/saaskit/new"
 	rendercmd "github.com/saaskit/saaskit/cmd/saaskit/render"
@@ -77,6 +78,7 @@ migrations, sqlc queries, a Dockerfile, docker compose and CI.`,
 	cmd.AddCommand(newcmd.NewCmdNew(f, nil))
 	cmd.AddCommand(upgradecmd.NewCmdUpgrade(f, nil))
 	cmd.AddCommand(configcmd.NewCmdConfig(f, nil))
+	cmd.AddCommand(addcmd.NewCmdAdd(f, nil))
 	cmd.AddCommand(rendercmd.NewCmdRender(f))
 	cmd.AddCommand(versioncmd.NewCmdVersion(f))
 	addCompletionExamples(cmd)

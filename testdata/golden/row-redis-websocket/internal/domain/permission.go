@@ -27,6 +27,20 @@ const (
 	APIKeysWrite     Permission = "api-keys:write"
 )
 
+// Permissions on customers (added with `saaskit add resource`).
+const (
+	CustomersRead   Permission = "customers:read"
+	CustomersWrite  Permission = "customers:write"
+	CustomersDelete Permission = "customers:delete"
+)
+
+// Permissions on invoices (added with `saaskit add resource`).
+const (
+	InvoicesRead   Permission = "invoices:read"
+	InvoicesWrite  Permission = "invoices:write"
+	InvoicesDelete Permission = "invoices:delete"
+)
+
 // Resource is the part of p before the colon: the kind of object it is about.
 func (p Permission) Resource() string {
 	resource, _, _ := strings.Cut(string(p), ":")
@@ -71,6 +85,13 @@ var catalogue = []PermissionInfo{
 	{APIKeysRead, RoleAdmin, "List the tenant's API keys"},
 	{APIKeysWrite, RoleAdmin, "Create and revoke API keys"},
 	{OwnersWrite, RoleOwner, "Make members owners and change or remove owners"},
+	// Resources added with `saaskit add resource`, below this line.
+	{CustomersRead, RoleViewer, "List and read customers"},
+	{CustomersWrite, RoleMember, "Create and change customers"},
+	{CustomersDelete, RoleAdmin, "Delete customers"},
+	{InvoicesRead, RoleViewer, "List and read invoices"},
+	{InvoicesWrite, RoleMember, "Create and change invoices"},
+	{InvoicesDelete, RoleAdmin, "Delete invoices"},
 }
 
 // Catalogue returns every permission the app knows, in a stable order.

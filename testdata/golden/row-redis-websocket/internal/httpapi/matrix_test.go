@@ -48,6 +48,16 @@ var allowedBy = map[domain.Permission][]string{
 	domain.GrantsWrite:      {asOwner, asAdmin, asSuperuser},
 	domain.APIKeysRead:      {asOwner, asAdmin, asSuperuser},
 	domain.APIKeysWrite:     {asOwner, asAdmin, asSuperuser},
+
+	// Resources added with `saaskit add resource`, below this line.
+
+	domain.CustomersRead:   {asOwner, asAdmin, asMember, asViewer, asAPIKey, asSuperuser},
+	domain.CustomersWrite:  {asOwner, asAdmin, asMember, asAPIKey, asSuperuser},
+	domain.CustomersDelete: {asOwner, asAdmin, asSuperuser},
+
+	domain.InvoicesRead:   {asOwner, asAdmin, asMember, asViewer, asAPIKey, asSuperuser},
+	domain.InvoicesWrite:  {asOwner, asAdmin, asMember, asAPIKey, asSuperuser},
+	domain.InvoicesDelete: {asOwner, asAdmin, asSuperuser},
 }
 
 // matrixRequest is a request that succeeds (with status) for a caller who
@@ -170,6 +180,37 @@ func (m *matrixBundle) requests(t *testing.T) map[string]func(caller string) mat
 		"get-project": func(string) matrixRequest {
 			return matrixRequest{http.MethodGet, "/v1/projects/" + m.project.ID, nil, http.StatusOK}
 		},
+
+		// Resources added with `saaskit add resource`, below this line.
+
+		"list-customers": get("/v1/customers", http.StatusOK),
+		"create-customer": func(string) matrixRequest {
+			return matrixRequest{http.MethodPost, "/v1/customers", m.newCustomerBody(t, "acme"), http.StatusCreated}
+		},
+		"get-customer": func(string) matrixRequest {
+			return matrixRequest{http.MethodGet, "/v1/customers/" + m.createCustomer(t, "acme").ID, nil, http.StatusOK}
+		},
+		"update-customer": func(string) matrixRequest {
+			return matrixRequest{http.MethodPatch, "/v1/customers/" + m.createCustomer(t, "acme").ID, map[string]any{}, http.StatusOK}
+		},
+		"delete-customer": func(string) matrixRequest {
+			return matrixRequest{http.MethodDelete, "/v1/customers/" + m.createCustomer(t, "acme").ID, nil, http.StatusNoContent}
+		},
+
+		"list-invoices": get("/v1/invoices", http.StatusOK),
+		"create-invoice": func(string) matrixRequest {
+			return matrixRequest{http.MethodPost, "/v1/invoices", m.newInvoiceBody(t, "acme"), http.StatusCreated}
+		},
+		"get-invoice": func(string) matrixRequest {
+			return matrixRequest{http.MethodGet, "/v1/invoices/" + m.createInvoice(t, "acme").ID, nil, http.StatusOK}
+		},
+		"update-invoice": func(string) matrixRequest {
+			return matrixRequest{http.MethodPatch, "/v1/invoices/" + m.createInvoice(t, "acme").ID, map[string]any{}, http.StatusOK}
+		},
+		"delete-invoice": func(string) matrixRequest {
+			return matrixRequest{http.MethodDelete, "/v1/invoices/" + m.createInvoice(t, "acme").ID, nil, http.StatusNoContent}
+		},
+
 		"GET /openapi.json":     get("/openapi.json", http.StatusOK),
 		"GET /openapi-3.0.json": get("/openapi-3.0.json", http.StatusOK),
 		"GET /openapi.yaml":     get("/openapi.yaml", http.StatusOK),

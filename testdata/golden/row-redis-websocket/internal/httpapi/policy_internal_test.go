@@ -30,7 +30,7 @@ func TestUndeclaredRoutesStopTheServer(t *testing.T) {
 			r.get("/v1/x", nil, x)
 		}, "GET /v1/x declares no known permission"},
 		"unknown permission": {func(r *router, _ *metrics) {
-			r.get("/v1/x", requires("invoices:read"), x)
+			r.get("/v1/x", requires("no_such_resource:read"), x)
 		}, "GET /v1/x declares no known permission"},
 		"around handle": {func(r *router, _ *metrics) {
 			huma.Register(r.api, huma.Operation{OperationID: "x", Method: http.MethodPost, Path: "/v1/x"}, noop)
@@ -48,7 +48,7 @@ func TestUndeclaredRoutesStopTheServer(t *testing.T) {
 			r.mount("GET /v1/raw", nil, http.NotFoundHandler())
 		}, "GET /v1/raw declares nobody who may call it"},
 		"mounted for an unknown permission": {func(r *router, _ *metrics) {
-			r.mount("GET /v1/raw", requires("invoices:read"), http.NotFoundHandler())
+			r.mount("GET /v1/raw", requires("no_such_resource:read"), http.NotFoundHandler())
 		}, "GET /v1/raw declares no known permission"},
 		"served by huma for a tenant": {func(r *router, _ *metrics) {
 			r.servedByHuma("GET /docs", requires(domain.ProjectsRead))

@@ -51,6 +51,21 @@ func addRoutes(r *router, m *metrics) {
 	r.get("/v1/projects/{id}", requiresOn(domain.ProjectsRead, "id"), handleGetProject(deps.Tenants))
 	r.findObjects("projects", findProject(deps.Tenants))
 
+	// Resources added with `saaskit add resource` are registered below this
+	// line, in the order they were added; keep it so later ones land here.
+	r.get("/v1/customers", requires(domain.CustomersRead), handleListCustomers(deps.Tenants))
+	r.post("/v1/customers", requires(domain.CustomersWrite), handleCreateCustomer(deps.Tenants))
+	r.get("/v1/customers/{id}", requiresOn(domain.CustomersRead, "id"), handleGetCustomer(deps.Tenants))
+	r.patch("/v1/customers/{id}", requiresOn(domain.CustomersWrite, "id"), handleUpdateCustomer(deps.Tenants))
+	r.delete("/v1/customers/{id}", requiresOn(domain.CustomersDelete, "id"), handleDeleteCustomer(deps.Tenants))
+	r.findObjects("customers", findCustomer(deps.Tenants))
+	r.get("/v1/invoices", requires(domain.InvoicesRead), handleListInvoices(deps.Tenants))
+	r.post("/v1/invoices", requires(domain.InvoicesWrite), handleCreateInvoice(deps.Tenants))
+	r.get("/v1/invoices/{id}", requiresOn(domain.InvoicesRead, "id"), handleGetInvoice(deps.Tenants))
+	r.patch("/v1/invoices/{id}", requiresOn(domain.InvoicesWrite, "id"), handleUpdateInvoice(deps.Tenants))
+	r.delete("/v1/invoices/{id}", requiresOn(domain.InvoicesDelete, "id"), handleDeleteInvoice(deps.Tenants))
+	r.findObjects("invoices", findInvoice(deps.Tenants))
+
 	// huma serves the OpenAPI document (3.1 and 3.0, JSON and YAML), its
 	// JSON schemas and the docs page itself: public, like the API they
 	// describe.

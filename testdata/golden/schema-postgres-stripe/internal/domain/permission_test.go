@@ -27,7 +27,7 @@ func TestPermissionsAndNames(t *testing.T) {
 	p, err := domain.ParsePermission("projects:read")
 	require.NoError(t, err)
 	require.Equal(t, "projects", p.Resource())
-	for _, bad := range []string{"", "projects", "invoices:read", "PROJECTS:READ", "projects:read "} {
+	for _, bad := range []string{"", "projects", "no_such_resource:read", "PROJECTS:READ", "projects:read "} {
 		_, parseErr := domain.ParsePermission(bad)
 		require.Equal(t, domain.EINVALID, domain.ErrorCode(parseErr), bad)
 	}

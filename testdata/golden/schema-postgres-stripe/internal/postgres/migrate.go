@@ -102,6 +102,10 @@ func runGoose(ctx context.Context, sqlDB *sql.DB, fsys fs.FS, name, table string
 		goose.WithSessionLocker(locker),
 		goose.WithDisableGlobalRegistry(true),
 		goose.WithTableName(table),
+		// Resources' migrations (`saaskit add resource`) are numbered from
+		// 10001 and kit migrations a later upgrade brings stay small, so a
+		// new kit migration may sort before applied resource ones.
+		goose.WithAllowOutofOrder(true),
 	)
 	if err != nil {
 		return nil, err

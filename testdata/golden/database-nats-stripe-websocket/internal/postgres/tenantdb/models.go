@@ -8,6 +8,33 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+type Customer struct {
+	ID        pgtype.UUID        `json:"id"`
+	Name      string             `json:"name"`
+	Email     string             `json:"email"`
+	CreatedAt pgtype.Timestamptz `json:"created_at"`
+	UpdatedAt pgtype.Timestamptz `json:"updated_at"`
+}
+
+type Invoice struct {
+	ID          pgtype.UUID        `json:"id"`
+	Number      string             `json:"number"`
+	Title       pgtype.Text        `json:"title"`
+	AmountCents int64              `json:"amount_cents"`
+	Qty         int32              `json:"qty"`
+	Paid        bool               `json:"paid"`
+	Total       pgtype.Numeric     `json:"total"`
+	DueAt       pgtype.Timestamptz `json:"due_at"`
+	IssuedOn    pgtype.Date        `json:"issued_on"`
+	Ext         pgtype.UUID        `json:"ext"`
+	Meta        []byte             `json:"meta"`
+	CustomerID  pgtype.UUID        `json:"customer_id"`
+	Status      string             `json:"status"`
+	Code        string             `json:"code"`
+	CreatedAt   pgtype.Timestamptz `json:"created_at"`
+	UpdatedAt   pgtype.Timestamptz `json:"updated_at"`
+}
+
 // Idempotency keys of this tenant's jobs whose handler committed; a second delivery of a key is skipped.
 type JobProcessed struct {
 	TenantID    string             `json:"tenant_id"`

@@ -11,16 +11,42 @@ import (
 )
 
 type Querier interface {
+	// Queries on customers. Like every tenant query they never name a tenant:
+	// the transaction that runs them (postgres.Tenants.InTenant) is confined
+	// to one.
+	CreateCustomer(ctx context.Context, arg CreateCustomerParams) (Customer, error)
+	// Queries on invoices. Like every tenant query they never name a tenant:
+	// the transaction that runs them (postgres.Tenants.InTenant) is confined
+	// to one.
+	CreateInvoice(ctx context.Context, arg CreateInvoiceParams) (Invoice, error)
 	// Queries on tenant tables. They never name a tenant: the transaction that
 	// runs them (postgres.Tenants.InTenant) is already confined to one.
 	CreateProject(ctx context.Context, name string) (Project, error)
+	DeleteCustomer(ctx context.Context, id pgtype.UUID) (Customer, error)
+	DeleteInvoice(ctx context.Context, id pgtype.UUID) (Invoice, error)
+	GetCustomer(ctx context.Context, id pgtype.UUID) (Customer, error)
+	GetInvoice(ctx context.Context, id pgtype.UUID) (Invoice, error)
 	GetProject(ctx context.Context, id pgtype.UUID) (Project, error)
+	// Keyset pagination in creation order, ascending or (descending) newest
+	// first: pass the created_at and id of the last row of the previous page,
+	// or -infinity and the zero UUID (+infinity and the largest UUID when
+	// descending) for the first page. A NULL filter matches every row.
+	ListCustomers(ctx context.Context, arg ListCustomersParams) ([]Customer, error)
+	// Keyset pagination in creation order, ascending or (descending) newest
+	// first: pass the created_at and id of the last row of the previous page,
+	// or -infinity and the zero UUID (+infinity and the largest UUID when
+	// descending) for the first page. A NULL filter matches every row.
+	ListInvoices(ctx context.Context, arg ListInvoicesParams) ([]Invoice, error)
 	// Keyset pagination in creation order: pass the created_at and id of the
 	// last project of the previous page, or -infinity and the zero UUID for the
 	// first page.
 	ListProjects(ctx context.Context, arg ListProjectsParams) ([]Project, error)
 	// Deletes the tenant's expired job keys (see jobs.ProcessedRetention).
 	PruneTenantProcessedJobs(ctx context.Context, before pgtype.Timestamptz) (int64, error)
+	// A partial update: each field changes only when its set_ flag is true.
+	UpdateCustomer(ctx context.Context, arg UpdateCustomerParams) (Customer, error)
+	// A partial update: each field changes only when its set_ flag is true.
+	UpdateInvoice(ctx context.Context, arg UpdateInvoiceParams) (Invoice, error)
 }
 
 var _ Querier = (*Queries)(nil)

@@ -1,0 +1,30 @@
+-- customers: a tenant-scoped resource added with `saaskit add resource`.
+-- Like every tenant table (see 00001_projects.sql): tenant_id leads the
+-- primary key, every unique key, index and foreign key, and forced
+-- row-level security keeps each transaction to its tenant.
+
+-- +goose Up
+CREATE TABLE customers (
+    tenant_id  uuid        NOT NULL DEFAULT NULLIF(current_setting('app.tenant_id', true), '')::uuid
+                           REFERENCES tenants (id) ON DELETE CASCADE,
+    id         uuid        NOT NULL DEFAULT gen_random_uuid(),
+    name text NOT NULL CHECK (name <> '' AND length(name) <= 200),
+    email text NOT NULL CHECK (email <> '' AND length(email) <= 200),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, id),
+    UNIQUE (tenant_id, email)
+);
+
+-- Keyset pagination in creation order.
+CREATE INDEX customers_tenant_created ON customers (tenant_id, created_at, id);
+
+ALTER TABLE customers ENABLE ROW LEVEL SECURITY;
+ALTER TABLE customers FORCE ROW LEVEL SECURITY;
+
+CREATE POLICY tenant_isolation ON customers
+    USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid)
+    WITH CHECK (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid);
+
+-- +goose Down
+DROP TABLE customers;
