@@ -4,6 +4,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"ledger.internal/svc/internal/domain"
+	"ledger.internal/svc/internal/realtime"
 )
 
 // addRoutes registers every route of the API, one line each: method, path,
@@ -50,6 +51,10 @@ func addRoutes(r *router, m *metrics) {
 	r.post("/v1/projects", requires(domain.ProjectsWrite), handleCreateProject(deps.Tenants))
 	r.get("/v1/projects/{id}", requiresOn(domain.ProjectsRead, "id"), handleGetProject(deps.Tenants))
 	r.findObjects("projects", findProject(deps.Tenants))
+
+	tickets := realtime.NewTickets()
+	r.post("/v1/events/ticket", requires(domain.EventsRead), handleEventTicket(tickets))
+	r.mount("GET /v1/events/ws", eventsAccess(tickets), handleEvents(deps.Realtime.Hub))
 
 	// huma serves the OpenAPI document (3.1 and 3.0, JSON and YAML), its
 	// JSON schemas and the docs page itself: public, like the API they
