@@ -34,8 +34,8 @@ func TestServeClosesEventSocketsOnSuspensionAndShutdown(t *testing.T) {
 	require.NoError(t, json.Unmarshal(body, &login))
 	dial := func(tenant string) *websocket.Conn {
 		t.Helper()
-		status, body := send(t, http.MethodPost, base+"/v1/tenants", login.Token, "", `{"slug":"`+tenant+`","name":"`+tenant+`"}`)
-		require.Equal(t, http.StatusCreated, status, string(body))
+		created, answer := send(t, http.MethodPost, base+"/v1/tenants", login.Token, "", `{"slug":"`+tenant+`","name":"`+tenant+`"}`)
+		require.Equal(t, http.StatusCreated, created, string(answer))
 		header := http.Header{"Authorization": {"Bearer " + login.Token}, "X-Tenant": {tenant}}
 		ws, _, err := websocket.Dial(t.Context(), "ws://"+srv.addr+"/v1/events/ws", &websocket.DialOptions{HTTPHeader: header})
 		require.NoError(t, err)

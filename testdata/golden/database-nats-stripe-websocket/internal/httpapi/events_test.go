@@ -220,8 +220,8 @@ func TestRevocationClosesSocketsOnEveryInstance(t *testing.T) {
 	} {
 		ws := two.connect(t, tc.token, "acme")
 		two.waitSockets(t, 2)
-		res := tc.revoke() // on the other instance
-		require.Less(t, res.status, 300, "%s: %s", name, res.body)
+		revoked := tc.revoke() // on the other instance
+		require.Less(t, revoked.status, 300, "%s: %s", name, revoked.body)
 		start := time.Now()
 		require.Equal(t, websocket.StatusPolicyViolation, closedWith(t, ws, realtime.RevocationBound), name)
 		require.Less(t, time.Since(start), realtime.RevocationBound, name)

@@ -1,6 +1,7 @@
 package realtime
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -112,8 +113,9 @@ type Client struct {
 
 // Hub holds one instance's sockets and their tenants' subscriptions.
 type Hub struct {
-	opts   Options
-	ctx    context.Context // ends at Shutdown
+	opts Options
+	// ctx is what the hub's subscriptions run in; Shutdown ends it.
+	ctx    context.Context //nolint:containedctx // the hub outlives the call that made it, and its subscriptions end with it
 	cancel context.CancelFunc
 
 	mu      sync.Mutex
@@ -138,15 +140,15 @@ func NewHub(ctx context.Context, opts Options) (*Hub, error) {
 	if opts.PubSub == nil || opts.Identity == nil || opts.Tenants == nil {
 		return nil, errors.New("realtime: a hub needs a pub/sub, the identity and the tenants")
 	}
-	opts.Logger = cmpOr(opts.Logger, slog.New(slog.DiscardHandler))
-	opts.MaxPerUser = cmpOr(opts.MaxPerUser, DefaultMaxPerUser)
-	opts.MaxPerTenant = cmpOr(opts.MaxPerTenant, DefaultMaxPerTenant)
-	opts.SendBuffer = cmpOr(opts.SendBuffer, DefaultSendBuffer)
-	opts.PingInterval = cmpOr(opts.PingInterval, DefaultPingInterval)
-	opts.PongTimeout = cmpOr(opts.PongTimeout, DefaultPongTimeout)
-	opts.WriteTimeout = cmpOr(opts.WriteTimeout, DefaultWriteTimeout)
-	opts.RecheckInterval = cmpOr(opts.RecheckInterval, DefaultRecheckInterval)
-	opts.ReplayLimit = cmpOr(opts.ReplayLimit, DefaultReplayLimit)
+	opts.Logger = cmp.Or(opts.Logger, slog.New(slog.DiscardHandler))
+	opts.MaxPerUser = cmp.Or(opts.MaxPerUser, DefaultMaxPerUser)
+	opts.MaxPerTenant = cmp.Or(opts.MaxPerTenant, DefaultMaxPerTenant)
+	opts.SendBuffer = cmp.Or(opts.SendBuffer, DefaultSendBuffer)
+	opts.PingInterval = cmp.Or(opts.PingInterval, DefaultPingInterval)
+	opts.PongTimeout = cmp.Or(opts.PongTimeout, DefaultPongTimeout)
+	opts.WriteTimeout = cmp.Or(opts.WriteTimeout, DefaultWriteTimeout)
+	opts.RecheckInterval = cmp.Or(opts.RecheckInterval, DefaultRecheckInterval)
+	opts.ReplayLimit = cmp.Or(opts.ReplayLimit, DefaultReplayLimit)
 	hubCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	h := &Hub{
 		opts: opts, ctx: hubCtx, cancel: cancel,
@@ -159,15 +161,6 @@ func NewHub(ctx context.Context, opts Options) (*Hub, error) {
 	}
 	h.wg.Go(func() { h.revocations(control) })
 	return h, nil
-}
-
-// cmpOr is v, or def when v is the zero value.
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // revocations has the sockets each revocation matches re-check.
@@ -269,7 +262,7 @@ func (h *Hub) subscribe(ctx context.Context, tenantID string, sub *tenantSubscri
 	var sockets []*socket
 	for payload := range events {
 		m := &Message{}
-		if err := json.Unmarshal(payload, m); err != nil || m.Target == nil {
+		if json.Unmarshal(payload, m) != nil || m.Target == nil {
 			h.opts.Logger.WarnContext(ctx, "bad event message", slog.String("tenant_id", tenantID))
 			continue
 		}

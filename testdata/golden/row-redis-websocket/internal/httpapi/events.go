@@ -24,7 +24,7 @@ type Realtime struct {
 // reconnecting client saw; what it missed is replayed first.
 const (
 	LastEventIDParam  = "last_event_id"
-	LastEventIDHeader = "Last-Event-ID"
+	LastEventIDHeader = "Last-Event-Id"
 	ticketParam       = "ticket"
 )
 

@@ -24,7 +24,7 @@ import (
 // benchSockets is how many idle sockets BenchmarkIdleSockets holds
 // (REALTIME_BENCH_SOCKETS; default 4000: each costs two file descriptors
 // in this one process, client and server).
-func benchSockets(b *testing.B) int {
+func benchSockets() int {
 	n, err := strconv.Atoi(os.Getenv("REALTIME_BENCH_SOCKETS"))
 	if err != nil || n <= 0 {
 		return 4000
@@ -37,18 +37,22 @@ func benchSockets(b *testing.B) int {
 // the server's.
 func dialRaw(b *testing.B, addr, query string) net.Conn {
 	b.Helper()
-	conn, err := net.Dial("tcp", addr)
+	conn, err := (&net.Dialer{}).DialContext(b.Context(), "tcp", addr)
 	if err != nil {
 		b.Fatal(err)
 	}
 	req := "GET /?" + query + " HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-	if _, err := conn.Write([]byte(req)); err != nil {
+	if _, err = conn.Write([]byte(req)); err != nil {
 		b.Fatal(err)
 	}
 	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil || res.StatusCode != http.StatusSwitchingProtocols {
-		b.Fatalf("handshake: %v %v", res, err)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusSwitchingProtocols {
+		b.Fatalf("handshake: %s", res.Status)
 	}
 	return conn
 }
@@ -65,7 +69,7 @@ func heapAndStacks() (heap, stacks uint64) {
 // BenchmarkIdleSockets reports the memory one idle authenticated socket
 // costs the server (its hub entry, goroutines, buffers and timers).
 func BenchmarkIdleSockets(b *testing.B) {
-	n := benchSockets(b)
+	n := benchSockets()
 	for b.Loop() {
 		b.StopTimer()
 		h := newHubOn(b, &memPubSub{}, Options{MaxPerUser: n, MaxPerTenant: n})
@@ -101,8 +105,8 @@ func BenchmarkIdleSockets(b *testing.B) {
 func BenchmarkFanOut(b *testing.B) {
 	const perHub = 500
 	ps := testsvc.OpenPubSub(b, testsvc.NewDatabase(b))
-	var clients []*websocket.Conn
-	var hubs []*testHub
+	clients := make([]*websocket.Conn, 0, 2*perHub)
+	hubs := make([]*testHub, 0, 2)
 	for range 2 {
 		h := newHubOn(b, ps, Options{MaxPerUser: perHub, MaxPerTenant: perHub})
 		hubs = append(hubs, h)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,8 +56,9 @@ func (m *memPubSub) Subscribe(ctx context.Context, topic broker.Topic) (<-chan [
 		subs := m.subs[topic]
 		for i, c := range subs {
 			if c == ch {
-				m.subs[topic] = append(subs[:i:i], subs[i+1:]...)
+				m.subs[topic] = slices.Delete(subs, i, i+1)
 				close(ch)
+				return
 			}
 		}
 	}()
@@ -108,8 +110,8 @@ func testTenant(slug string) domain.Tenant {
 type memHistory struct{ events []postgres.Event }
 
 func (h memHistory) EventsSince(_ context.Context, _ domain.Tenant, afterID string, limit int) ([]postgres.Event, error) {
-	for i, e := range h.events {
-		if e.ID == afterID {
+	for i := range h.events {
+		if h.events[i].ID == afterID {
 			rest := h.events[i+1:]
 			return rest[:min(limit, len(rest))], nil
 		}

@@ -39,7 +39,9 @@ const (
 )
 
 // Message is what a client receives: an event, or {"type":"resync"} when
-// the events it missed cannot be replayed and it must read afresh.
+// the events it missed cannot be replayed and it must read afresh. An
+// event's id is its audit entry's; without an audit log recording entries
+// events have none, and reconnecting clients resync.
 type Message struct {
 	ID     string    `json:"id,omitempty"`
 	Type   string    `json:"type"`
@@ -93,10 +95,8 @@ func NewPublisher(ps broker.PubSub, logger *slog.Logger) *Publisher {
 
 // Publish sends e to the clients of its tenant, on every instance.
 func (p *Publisher) Publish(ctx context.Context, e postgres.Event) {
-	if e.ID == "" || e.Tenant.ID == "" {
-		// Without an id a client could not replay from it; without a
-		// tenant there is nobody to tell.
-		p.logger.DebugContext(ctx, "event without id or tenant not published", slog.String("type", e.Type))
+	if e.Tenant.ID == "" {
+		p.logger.WarnContext(ctx, "event without a tenant not published", slog.String("type", e.Type))
 		return
 	}
 	payload, err := json.Marshal(messageOf(e))

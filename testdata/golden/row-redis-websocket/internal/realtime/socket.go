@@ -134,8 +134,9 @@ func (s *socket) replay(ctx context.Context, log *slog.Logger, seen map[string]b
 		case len(missed) >= opts.ReplayLimit:
 			resync = true // more missed than the window: reading afresh is cheaper
 		default:
-			for _, e := range missed {
-				events = append(events, messageOf(e))
+			events = make([]Message, 0, len(missed))
+			for i := range missed {
+				events = append(events, messageOf(missed[i]))
 			}
 		}
 	}

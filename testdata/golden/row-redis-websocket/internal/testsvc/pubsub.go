@@ -1,7 +1,6 @@
 package testsvc
 
 import (
-	"maps"
 	"testing"
 
 	"github.com/acme/shop-api/internal/broker"
@@ -13,8 +12,9 @@ import (
 // for a broker living in Postgres; both close when the test ends.
 func OpenPubSub(tb testing.TB, databaseURL string) broker.PubSub {
 	tb.Helper()
-	env := map[string]string{"DATABASE_URL": databaseURL, "SECRET_KEY": TestSecretKey}
-	maps.Copy(env, BrokerEnv(tb))
+	// The app's whole configuration, for the broker's part of it.
+	env := AppEnv(tb)
+	env["DATABASE_URL"] = databaseURL
 	cfg, err := config.Load(Getenv(env))
 	if err != nil {
 		tb.Fatalf("broker configuration: %v", err)
