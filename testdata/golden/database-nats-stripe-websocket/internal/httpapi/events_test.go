@@ -71,7 +71,7 @@ func newInstance(t *testing.T, b *apiBundle, ps broker.PubSub, opts realtime.Opt
 func setupEvents(t *testing.T, opts realtime.Options) (*apiBundle, *instance, *instance) {
 	t.Helper()
 	b := setupAPI(t)
-	ps := testsvc.OpenPubSub(t, b.dbURL)
+	ps := testsvc.OpenPubSub(t)
 	one, two := newInstance(t, b, ps, opts), newInstance(t, b, ps, opts)
 	b.handler = one.handler
 	b.tenants.UseSeams(postgres.Seams{Audit: &idRecorder{}, Events: one.publisher})

@@ -8,18 +8,16 @@ import (
 	"ledger.internal/svc/internal/postgres"
 )
 
-// OpenPubSub opens the live broker's pub/sub, with a pool on databaseURL
-// for a broker living in Postgres; both close when the test ends.
-func OpenPubSub(tb testing.TB, databaseURL string) broker.PubSub {
+// OpenPubSub opens the live broker's pub/sub (for a broker living in
+// Postgres, on a fresh database of AppEnv's); it closes when the test
+// ends. Processes that share one such pub/sub share its messages.
+func OpenPubSub(tb testing.TB) broker.PubSub {
 	tb.Helper()
-	// The app's whole configuration, for the broker's part of it.
-	env := AppEnv(tb)
-	env["DATABASE_URL"] = databaseURL
-	cfg, err := config.Load(Getenv(env))
+	cfg, err := config.Load(Getenv(AppEnv(tb)))
 	if err != nil {
 		tb.Fatalf("broker configuration: %v", err)
 	}
-	pool, err := postgres.Open(tb.Context(), databaseURL, "pubsub-test")
+	pool, err := postgres.Open(tb.Context(), cfg.Database.URL, "pubsub-test")
 	if err != nil {
 		tb.Fatalf("open the database: %v", err)
 	}

@@ -104,7 +104,7 @@ func BenchmarkIdleSockets(b *testing.B) {
 // delivery of the run.
 func BenchmarkFanOut(b *testing.B) {
 	const perHub = 500
-	ps := testsvc.OpenPubSub(b, testsvc.NewDatabase(b))
+	ps := testsvc.OpenPubSub(b)
 	clients := make([]*websocket.Conn, 0, 2*perHub)
 	hubs := make([]*testHub, 0, 2)
 	for range 2 {
