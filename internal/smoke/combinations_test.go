@@ -15,8 +15,8 @@ import (
 )
 
 // TestEveryCombinationCompiles type-checks (go vet, tests included) every
-// option combination whose Go code differs from the smoke cases'. Options
-// that change no Go code (realtime today) give identical trees, which are
+// option combination whose Go code differs from the smoke cases'.
+// Combinations that differ in no Go code give identical trees, which are
 // checked once; the smoke cases are built and tested in TestGeneratedRepos.
 func TestEveryCombinationCompiles(t *testing.T) {
 	testenv.Slow(t, "vets every option combination")

@@ -16,6 +16,7 @@ import (
 	"ledger.internal/svc/internal/httpapi"
 	"ledger.internal/svc/internal/jobs"
 	"ledger.internal/svc/internal/logging"
+	"ledger.internal/svc/internal/realtime"
 )
 
 func runServe(ctx context.Context, e env, args []string) error {
@@ -63,6 +64,17 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, s *servi
 	if err != nil {
 		return err
 	}
+	hub, err := realtime.NewHub(ctx, realtime.Options{
+		PubSub: s.pubsub, Identity: identity, Tenants: s.tenants, History: s.history, Logger: logger,
+		AllowedOrigins: cfg.Realtime.AllowedOrigins,
+		MaxPerUser:     cfg.Realtime.MaxPerUser, MaxPerTenant: cfg.Realtime.MaxPerTenant,
+		RecheckInterval: cfg.Realtime.RecheckInterval,
+	})
+	if err != nil {
+		return err
+	}
+	// Closes the WebSockets with "going away", and waits for them.
+	defer hub.Shutdown()
 	handler, err := httpapi.NewHandler(httpapi.Deps{
 		Logger:         logger,
 		Version:        version(),
@@ -73,6 +85,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, s *servi
 		Collectors:     collectors,
 		TrustedProxies: cfg.TrustedProxies,
 		MetricsToken:   cfg.MetricsToken,
+		Realtime:       httpapi.Realtime{Hub: hub, Publisher: s.events},
 	})
 	if err != nil {
 		return err
@@ -83,7 +96,11 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, s *servi
 		return fmt.Errorf("listen on HTTP_ADDR: %w", err)
 	}
 	logger.InfoContext(ctx, "http server listening", slog.String("addr", ln.Addr().String()), slog.String("version", version()))
-	if err := serveUntilDone(ctx, newHTTPServer(handler, logger), ln, cfg.ShutdownTimeout, logger); err != nil {
+	srv := newHTTPServer(handler, logger)
+	// http.Server.Shutdown neither closes nor waits for WebSockets: they
+	// are told the server is going away as it starts shutting down.
+	srv.RegisterOnShutdown(hub.Shutdown)
+	if err := serveUntilDone(ctx, srv, ln, cfg.ShutdownTimeout, logger); err != nil {
 		return err
 	}
 	logger.InfoContext(ctx, "server stopped")

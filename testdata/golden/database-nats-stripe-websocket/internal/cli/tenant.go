@@ -144,6 +144,9 @@ func setTenantSuspended(ctx context.Context, e env, args []string, action string
 		if err != nil {
 			return cliError(err)
 		}
+		if action == "suspend" {
+			announceSuspension(ctx, e, t)
+		}
 		fmt.Fprintf(e.stdout, "%s tenant %s (%s)\n", done, t.Slug, t.ID)
 		return nil
 	})

@@ -69,6 +69,8 @@ type Config struct {
 	// Broker configures the job broker; its settings are the broker's own
 	// (broker_*.go).
 	Broker Broker
+	// Realtime configures the WebSocket of realtime events (REALTIME_*).
+	Realtime Realtime
 	// StripeSecretKey authenticates calls to Stripe (STRIPE_SECRET_KEY).
 	StripeSecretKey string
 	// StripeWebhookSecret verifies Stripe's webhook signatures (STRIPE_WEBHOOK_SECRET).
@@ -136,6 +138,7 @@ func Load(getenv func(string) string) (Config, error) {
 		ShutdownTimeout:     l.duration(l.optional("SHUTDOWN_TIMEOUT", "15s")),
 		SessionTTL:          l.duration(l.optional("SESSION_TTL", "24h")),
 		Broker:              l.broker(),
+		Realtime:            l.realtime(),
 		StripeSecretKey:     l.prefixed(l.required("STRIPE_SECRET_KEY"), "sk_", "rk_"),
 		StripeWebhookSecret: l.prefixed(l.required("STRIPE_WEBHOOK_SECRET"), "whsec_"),
 		StripeAPIBase:       l.url(l.optional("STRIPE_API_BASE", "https://api.stripe.com"), "https", "http"),

@@ -4,6 +4,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"ledger.internal/svc/internal/domain"
+	"ledger.internal/svc/internal/realtime"
 )
 
 // addRoutes registers every route of the API, one line each: method, path,
@@ -50,6 +51,10 @@ func addRoutes(r *router, m *metrics) {
 	r.post("/v1/projects", requires(domain.ProjectsWrite), handleCreateProject(deps.Tenants))
 	r.get("/v1/projects/{id}", requiresOn(domain.ProjectsRead, "id"), handleGetProject(deps.Tenants))
 	r.findObjects("projects", findProject(deps.Tenants))
+
+	tickets := realtime.NewTickets()
+	r.post("/v1/events/ticket", requires(domain.EventsRead), handleEventTicket(tickets))
+	r.mount("GET /v1/events/ws", eventsAccess(tickets), handleEvents(deps.Realtime.Hub))
 
 	// Resources added with `saaskit add resource` are registered below this
 	// line, in the order they were added; keep it so later ones land here.

@@ -13,6 +13,7 @@ import (
 	"github.com/acme/shop-api/internal/jobs"
 	"github.com/acme/shop-api/internal/logging"
 	"github.com/acme/shop-api/internal/postgres"
+	"github.com/acme/shop-api/internal/realtime"
 )
 
 // process is how every command that runs the application starts (serve,
@@ -67,6 +68,13 @@ type services struct {
 	// checks are the readiness checks of the connections.
 	checks  []httpapi.Check
 	closers []func()
+	// pubsub is the broker's pub/sub, which realtime events fan out on;
+	// events publishes the tenant units' events on it.
+	pubsub broker.PubSub
+	events *realtime.Publisher
+	// history replays the events a reconnecting client missed: the audit
+	// log's event history plugs in here (nil: such clients resync).
+	history realtime.History
 }
 
 // openServices opens the connections. Close them with close.
@@ -116,6 +124,7 @@ func openServices(ctx context.Context, cfg config.Config, logger *slog.Logger, r
 	for _, c := range b.Checks() {
 		s.checks = append(s.checks, httpapi.Check{Name: c.Name, Ping: c.Ping})
 	}
+	s.pubsub, s.events = b, realtime.NewPublisher(b, logger)
 	jobsCfg := jobs.Config{Pool: s.pool, Logger: logger, Name: cfg.Broker.Namespace, Broker: b}
 
 	if s.jobs, err = jobs.Open(ctx, jobsCfg); err != nil {
@@ -124,7 +133,7 @@ func openServices(ctx context.Context, cfg config.Config, logger *slog.Logger, r
 	s.closers = append(s.closers, func() { _ = s.jobs.Close() })
 	if s.tenants != nil {
 		// Tenant units of work enqueue their jobs with this client.
-		s.tenants.UseSeams(postgres.Seams{Jobs: s.jobs})
+		s.tenants.UseSeams(postgres.Seams{Jobs: s.jobs, Events: s.events})
 	}
 	return s, nil
 }

@@ -62,6 +62,8 @@ type Config struct {
 	// Broker configures the job broker; its settings are the broker's own
 	// (broker_*.go).
 	Broker Broker
+	// Realtime configures the WebSocket of realtime events (REALTIME_*).
+	Realtime Realtime
 }
 
 // Database is the configuration of the Postgres connections. Commands that
@@ -118,6 +120,7 @@ func Load(getenv func(string) string) (Config, error) {
 		ShutdownTimeout:   l.duration(l.optional("SHUTDOWN_TIMEOUT", "15s")),
 		SessionTTL:        l.duration(l.optional("SESSION_TTL", "24h")),
 		Broker:            l.broker(),
+		Realtime:          l.realtime(),
 	}
 	if len(l.problems) > 0 {
 		return Config{}, &Error{Problems: l.problems}

@@ -48,6 +48,7 @@ var allowedBy = map[domain.Permission][]string{
 	domain.GrantsWrite:      {asOwner, asAdmin, asSuperuser},
 	domain.APIKeysRead:      {asOwner, asAdmin, asSuperuser},
 	domain.APIKeysWrite:     {asOwner, asAdmin, asSuperuser},
+	domain.EventsRead:       {asOwner, asAdmin, asMember, asViewer, asAPIKey, asSuperuser},
 
 	// Resources added with `saaskit add resource`, below this line.
 
@@ -180,6 +181,12 @@ func (m *matrixBundle) requests(t *testing.T) map[string]func(caller string) mat
 		"get-project": func(string) matrixRequest {
 			return matrixRequest{http.MethodGet, "/v1/projects/" + m.project.ID, nil, http.StatusOK}
 		},
+		"create-event-ticket": func(string) matrixRequest {
+			return matrixRequest{http.MethodPost, "/v1/events/ticket", nil, http.StatusCreated}
+		},
+		// The matrix's server has no hub (503 past the guard): the guard is
+		// what the matrix checks; events_test.go connects.
+		"GET /v1/events/ws": get("/v1/events/ws", http.StatusServiceUnavailable),
 
 		// Resources added with `saaskit add resource`, below this line.
 

@@ -45,6 +45,8 @@ type Deps struct {
 	// MetricsToken, when set, is the bearer token /metrics requires
 	// (METRICS_TOKEN).
 	MetricsToken string
+	// Realtime serves GET /v1/events/ws and announces revocations.
+	Realtime Realtime
 }
 
 // NewHandler returns the application's HTTP handler. It fails when an
@@ -73,6 +75,7 @@ func newHandler(deps Deps, add func(*router, *metrics)) (http.Handler, error) {
 	config.Formats = map[string]huma.Format{"application/json": textJSON, "json": textJSON}
 	api := humago.New(mux, config)
 	m := newMetrics(deps.Collectors...)
+	deps.Identity = revoking(deps.Identity, deps.Realtime)
 
 	r := newRouter(api, mux, deps)
 	add(r, m)

@@ -1,0 +1,283 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"ledger.internal/svc/internal/broker"
+	"ledger.internal/svc/internal/domain"
+	"ledger.internal/svc/internal/httpapi"
+	"ledger.internal/svc/internal/logging"
+	"ledger.internal/svc/internal/postgres"
+	"ledger.internal/svc/internal/realtime"
+	"ledger.internal/svc/internal/testsvc"
+)
+
+// The realtime events over the live database and broker: two instances
+// of the API, each with its own hub, share the broker like two serve
+// processes; changes are made on one and seen by the clients of the other.
+
+// idRecorder stands in for the audit log: it gives entries ids.
+type idRecorder struct{ n atomic.Int64 }
+
+func (r *idRecorder) RecordAudit(_ context.Context, _ pgx.Tx, e *postgres.AuditEntry) error {
+	e.ID, e.At = strconv.FormatInt(r.n.Add(1), 10), time.Now()
+	return nil
+}
+
+// instance is one serving instance of the API with its hub.
+type instance struct {
+	hub       *realtime.Hub
+	publisher *realtime.Publisher
+	handler   http.Handler
+	srv       *httptest.Server
+}
+
+func newInstance(t *testing.T, b *apiBundle, ps broker.PubSub, opts realtime.Options) *instance {
+	t.Helper()
+	logger := logging.New(b.logs, slog.LevelDebug, logging.JSON)
+	opts.PubSub, opts.Identity, opts.Tenants, opts.Logger = ps, b.identity, b.tenants, logger
+	hub, err := realtime.NewHub(t.Context(), opts)
+	require.NoError(t, err)
+	in := &instance{hub: hub, publisher: realtime.NewPublisher(ps, logger)}
+	in.handler, err = httpapi.NewHandler(httpapi.Deps{
+		Logger: logger, Version: "test", BaseDomain: baseDomain, Tenants: b.tenants, Identity: b.identity,
+		Realtime: httpapi.Realtime{Hub: hub, Publisher: in.publisher},
+	})
+	require.NoError(t, err)
+	in.srv = httptest.NewServer(in.handler)
+	t.Cleanup(func() {
+		hub.Shutdown()
+		in.srv.Close()
+	})
+	return in
+}
+
+// setupEvents serves two instances over one live broker; the bundle's
+// calls go to the first, and the tenant units publish through it.
+func setupEvents(t *testing.T, opts realtime.Options) (*apiBundle, *instance, *instance) {
+	t.Helper()
+	b := setupAPI(t)
+	ps := testsvc.OpenPubSub(t)
+	one, two := newInstance(t, b, ps, opts), newInstance(t, b, ps, opts)
+	b.handler = one.handler
+	b.tenants.UseSeams(postgres.Seams{Audit: &idRecorder{}, Events: one.publisher})
+	return b, one, two
+}
+
+// dial connects to the events of tenant as token ("" for none), with
+// the query and Origin given.
+func (in *instance) dial(t *testing.T, token, tenant, query, origin string) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	header := http.Header{}
+	if token != "" {
+		header.Set("Authorization", "Bearer "+token)
+	}
+	if tenant != "" {
+		header.Set(httpapi.TenantHeader, tenant)
+	}
+	if origin != "" {
+		header.Set("Origin", origin)
+	}
+	url := "ws" + strings.TrimPrefix(in.srv.URL, "http") + "/v1/events/ws"
+	if query != "" {
+		url += "?" + query
+	}
+	ws, res, err := websocket.Dial(t.Context(), url, &websocket.DialOptions{HTTPHeader: header})
+	if res != nil && res.Body != nil {
+		_ = res.Body.Close()
+	}
+	if ws != nil {
+		t.Cleanup(func() { _ = ws.CloseNow() })
+	}
+	return ws, res, err
+}
+
+func (in *instance) connect(t *testing.T, token, tenant string) *websocket.Conn {
+	t.Helper()
+	ws, _, err := in.dial(t, token, tenant, "", "")
+	require.NoError(t, err)
+	return ws
+}
+
+// waitSockets waits until the instance holds n sockets.
+func (in *instance) waitSockets(t *testing.T, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool { return in.hub.Sockets() == n }, 5*time.Second, 5*time.Millisecond)
+}
+
+func readEvent(t *testing.T, ws *websocket.Conn) realtime.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	_, data, err := ws.Read(ctx)
+	require.NoError(t, err)
+	var m realtime.Message
+	require.NoError(t, json.Unmarshal(data, &m))
+	return m
+}
+
+// closedWith waits up to within for the socket to close and returns how.
+func closedWith(t *testing.T, ws *websocket.Conn, within time.Duration) websocket.StatusCode {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), within)
+	defer cancel()
+	for {
+		_, _, err := ws.Read(ctx)
+		if err != nil {
+			require.NoError(t, ctx.Err(), "not closed within %s", within)
+			return websocket.CloseStatus(err)
+		}
+	}
+}
+
+func TestEventsReachOnlyTheClientsThatMaySeeThem(t *testing.T) {
+	t.Parallel()
+	b, one, two := setupEvents(t, realtime.Options{})
+	b.createTenant(t, "acme")
+	b.createTenant(t, "globex")
+	res := b.call(t, http.MethodPost, "/v1/roles", "", "acme", map[string]any{"name": "watcher", "permissions": []string{"events:read"}})
+	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+	watcher := b.join(t, b.token, "acme", "watcher@example.com", "watcher")
+
+	owner := two.connect(t, b.token, "acme")
+	watching := two.connect(t, watcher, "acme")
+	other := one.connect(t, b.token, "globex")
+	two.waitSockets(t, 2)
+
+	acme, err := b.tenants.Resolve(t.Context(), "acme")
+	require.NoError(t, err)
+	err = b.tenants.InTenant(t.Context(), acme, func(ctx context.Context, u *postgres.Unit) error {
+		require.NoError(t, u.Audit(ctx, "project.create", "project:00000000-0000-4000-8000-000000000001", nil, nil))
+		return errors.New("rolled back")
+	})
+	require.Error(t, err)
+
+	p1 := b.createProject(t, "acme", "one") // on the first instance
+	m := readEvent(t, owner)
+	require.Equal(t, "project.create", m.Type, "the rolled-back change sent nothing: this is the first event")
+	require.Equal(t, &realtime.Target{Type: "project", ID: p1.ID}, m.Target)
+	require.NotEmpty(t, m.ID)
+
+	g := b.createProject(t, "globex", "theirs")
+	require.Equal(t, g.ID, readEvent(t, other).Target.ID, "globex's client sees globex's event, and nothing of acme's before it")
+
+	// The watcher holds events:read but not projects:read: it sees an
+	// event on a project once a grant on that project exists, checked when
+	// the event is delivered.
+	watcherID := b.members(t, b.token, "acme")["watcher@example.com"].UserID
+	res = b.call(t, http.MethodPost, "/v1/grants", "", "acme", map[string]string{"permission": "projects:read", "object_id": p1.ID, "user_id": watcherID})
+	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+	p2 := b.createProject(t, "acme", "two")
+	require.Equal(t, p2.ID, readEvent(t, owner).Target.ID)
+	one.publisher.Publish(t.Context(), postgres.Event{ID: "direct", Tenant: acme, Type: "project.update", TargetType: "project", TargetID: p1.ID, At: time.Now()})
+	m = readEvent(t, watching)
+	require.Equal(t, "direct", m.ID, "neither p1's creation (before the grant) nor p2's (no grant) reached the watcher")
+}
+
+func TestRevocationClosesSocketsOnEveryInstance(t *testing.T) {
+	t.Parallel()
+	b, _, two := setupEvents(t, realtime.Options{})
+	b.createTenant(t, "acme")
+	res := b.call(t, http.MethodPost, "/v1/roles", "", "acme", map[string]any{"name": "bare", "permissions": []string{"projects:read"}})
+	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+	leaver := b.join(t, b.token, "acme", "leaver@example.com", domain.RoleMember)
+	demoted := b.join(t, b.token, "acme", "demoted@example.com", domain.RoleMember)
+	loggedOut := b.join(t, b.token, "acme", "out@example.com", domain.RoleMember)
+	key := b.createAPIKey(t, b.token, "acme", domain.RoleMember)
+	stays := two.connect(t, b.token, "acme")
+	members := b.members(t, b.token, "acme")
+
+	for name, tc := range map[string]struct {
+		token  string
+		revoke func() response
+	}{
+		"member removed": {leaver, func() response {
+			return b.call(t, http.MethodDelete, "/v1/members/"+members["leaver@example.com"].ID, "", "acme", nil)
+		}},
+		"role lowered": {demoted, func() response {
+			return b.call(t, http.MethodPatch, "/v1/members/"+members["demoted@example.com"].ID, "", "acme", map[string]string{"role": "bare"})
+		}},
+		"logged out": {loggedOut, func() response {
+			return b.callAs(t, loggedOut, http.MethodPost, "/v1/auth/logout", "", "", nil)
+		}},
+		"API key revoked": {key.Key, func() response {
+			return b.call(t, http.MethodDelete, "/v1/api-keys/"+key.ID, "", "acme", nil)
+		}},
+	} {
+		ws := two.connect(t, tc.token, "acme")
+		two.waitSockets(t, 2)
+		revoked := tc.revoke() // on the other instance
+		require.Less(t, revoked.status, 300, "%s: %s", name, revoked.body)
+		start := time.Now()
+		require.Equal(t, websocket.StatusPolicyViolation, closedWith(t, ws, realtime.RevocationBound), name)
+		require.Less(t, time.Since(start), realtime.RevocationBound, name)
+		two.waitSockets(t, 1)
+	}
+	p := b.createProject(t, "acme", "still")
+	require.Equal(t, p.ID, readEvent(t, stays).Target.ID, "the owner's socket stays")
+}
+
+func TestASuspendedTenantsSocketsCloseOnTheRecheck(t *testing.T) {
+	t.Parallel()
+	b, _, two := setupEvents(t, realtime.Options{RecheckInterval: time.Second})
+	b.createTenant(t, "acme")
+	ws := two.connect(t, b.token, "acme")
+	two.waitSockets(t, 1)
+	_, err := b.tenants.Suspend(t.Context(), "acme")
+	require.NoError(t, err)
+	require.Equal(t, websocket.StatusPolicyViolation, closedWith(t, ws, 3*time.Second))
+}
+
+func TestBrowsersConnectWithATicketFromAnAllowedOrigin(t *testing.T) {
+	t.Parallel()
+	b, one, _ := setupEvents(t, realtime.Options{AllowedOrigins: []string{"app.example.com"}})
+	b.createTenant(t, "acme")
+	ticket := func() string {
+		res := b.call(t, http.MethodPost, "/v1/events/ticket", "", "acme", nil)
+		require.Equal(t, http.StatusCreated, res.status, string(res.body))
+		var out struct {
+			Ticket string `json:"ticket"`
+		}
+		require.NoError(t, json.Unmarshal(res.body, &out))
+		return out.Ticket
+	}
+
+	first := ticket()
+	ws, _, err := one.dial(t, "", "", "ticket="+first, "https://app.example.com")
+	require.NoError(t, err, "a ticket stands for the caller's credentials and tenant")
+	one.waitSockets(t, 1)
+	p := b.createProject(t, "acme", "seen")
+	require.Equal(t, p.ID, readEvent(t, ws).Target.ID)
+
+	_, res, err := one.dial(t, "", "", "ticket="+first, "https://app.example.com")
+	require.Error(t, err)
+	require.Equal(t, http.StatusUnauthorized, res.StatusCode, "a ticket works once")
+	_, res, err = one.dial(t, "", "", "ticket=wt_NOSUCHTICKET", "")
+	require.Error(t, err)
+	require.Equal(t, http.StatusUnauthorized, res.StatusCode)
+
+	_, res, err = one.dial(t, "", "", "ticket="+ticket(), "https://evil.example.net")
+	require.Error(t, err)
+	require.Equal(t, http.StatusForbidden, res.StatusCode, "a page of another origin may not connect")
+	_, res, err = one.dial(t, b.token, "acme", "", "https://evil.example.net")
+	require.Error(t, err)
+	require.Equal(t, http.StatusForbidden, res.StatusCode, "nor with headers")
+
+	_, res, err = one.dial(t, "", "acme", "", "")
+	require.Error(t, err)
+	require.Equal(t, http.StatusUnauthorized, res.StatusCode, "no credentials, no socket")
+}
