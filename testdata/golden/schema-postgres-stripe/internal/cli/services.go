@@ -124,7 +124,7 @@ func openServices(ctx context.Context, cfg config.Config, logger *slog.Logger, r
 	s.closers = append(s.closers, func() { _ = s.jobs.Close() })
 	if s.tenants != nil {
 		// Tenant units of work enqueue their jobs with this client.
-		s.tenants.UseSeams(postgres.Seams{Jobs: s.jobs})
+		s.tenants.UseSeams(postgres.Seams{Jobs: s.jobs, Audit: postgres.NewAuditLog(s.tenants)})
 	}
 	return s, nil
 }
