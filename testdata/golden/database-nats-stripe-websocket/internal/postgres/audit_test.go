@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -255,4 +256,53 @@ func insertForged(t *testing.T, b *tenantsBundle, tn domain.Tenant) {
 			forged.Seq, forged.At, forged.Action, forged.TargetType, forged.TargetID, forged.PrevHash, forged.Hash)
 		return err
 	}))
+}
+
+// Pruning deletes the oldest entries and moves the chain's anchor: the
+// chain still verifies, replay before the anchor is a gap, and the log is
+// as append-only as before.
+func TestAuditPruneKeepsTheChainVerifiable(t *testing.T) {
+	t.Parallel()
+	b, log := setupAudit(t)
+	acme := b.create(t, "acme")
+	audit(t, b.tenants, acme, 3)
+	time.Sleep(10 * time.Millisecond)
+	cutoff := time.Now()
+	time.Sleep(10 * time.Millisecond)
+	audit(t, b.tenants, acme, 2)
+
+	n, err := log.Prune(t.Context(), acme, cutoff)
+	require.NoError(t, err)
+	require.EqualValues(t, 4, n, "3 of acme's entries and its tenant.create")
+	rep := verifyTenant(t, log, acme)
+	require.True(t, rep.OK(), rep.Problem)
+	require.EqualValues(t, 2, rep.Entries)
+	require.EqualValues(t, 5, rep.Head)
+
+	_, err = log.EventsSince(t.Context(), acme, "1", 10)
+	require.ErrorIs(t, err, postgres.ErrEventGap, "entry 2 was pruned")
+	events, err := log.EventsSince(t.Context(), acme, "3", 10)
+	require.NoError(t, err)
+	require.Len(t, events, 2)
+
+	n, err = log.Prune(t.Context(), acme, cutoff)
+	require.NoError(t, err)
+	require.Zero(t, n, "nothing more to prune")
+	audit(t, b.tenants, acme, 1)
+	rep = verifyTenant(t, log, acme)
+	require.True(t, rep.OK(), rep.Problem)
+	require.EqualValues(t, 6, rep.Head)
+
+	// The owner's DELETE was for the pruning transaction only.
+	err = asOwner(t, b, acme, func(ctx context.Context, tx pgx.Tx) error {
+		var may, super bool
+		if qErr := tx.QueryRow(ctx, `SELECT has_table_privilege(c.relowner, c.oid, 'DELETE'), r.rolsuper
+			FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner WHERE c.oid = 'audit_entries'::regclass`).Scan(&may, &super); qErr != nil {
+			return qErr
+		}
+		require.True(t, super || !may, "the owner holds no DELETE")
+		_, execErr := tx.Exec(ctx, `DELETE FROM audit_entries`)
+		return execErr
+	})
+	require.ErrorContains(t, err, "append-only", "the trigger refuses a DELETE outside pruning")
 }

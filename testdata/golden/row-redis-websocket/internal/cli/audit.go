@@ -17,18 +17,19 @@ import (
 var errAuditBroken = errors.New("audit verify: the audit log was tampered with")
 
 func runAudit(ctx context.Context, e env, args []string) error {
-	actions := map[string]func(context.Context, env, []string) error{"verify": runAuditVerify, "export": runAuditExport}
+	actions := map[string]func(context.Context, env, []string) error{"verify": runAuditVerify, "export": runAuditExport, "prune": runAuditPrune}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
 		fmt.Fprintf(e.stderr, "Usage: %s audit verify [--tenant SLUG]\n", appName)
 		fmt.Fprintf(e.stderr, "       %s audit export [--tenant SLUG] [--since TIME]\n", appName)
+		fmt.Fprintf(e.stderr, "       %s audit prune [--tenant SLUG] [--older-than DURATION]\n", appName)
 		if len(args) == 0 {
-			return &UsageError{msg: "audit: no action given (want verify or export)"}
+			return &UsageError{msg: "audit: no action given (want verify, export or prune)"}
 		}
 		return flag.ErrHelp
 	}
 	action, ok := actions[args[0]]
 	if !ok {
-		return &UsageError{msg: fmt.Sprintf("audit: unknown action %q (want verify or export)", args[0])}
+		return &UsageError{msg: fmt.Sprintf("audit: unknown action %q (want verify, export or prune)", args[0])}
 	}
 	return action(ctx, e, args[1:])
 }
@@ -148,5 +149,41 @@ func runAuditExport(ctx context.Context, e env, args []string) error {
 			}
 			return s.log.Export(ctx, t, since, write)
 		})
+	})
+}
+
+// runAuditPrune deletes the audit entries older than the retention
+// (--older-than, or AUDIT_RETENTION; neither keeps everything), keeping
+// every chain verifiable. Run it periodically (cron, a scheduled job).
+func runAuditPrune(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "audit prune")
+	olderThan := fs.String("older-than", e.getenv("AUDIT_RETENTION"), "delete the entries older than this `duration`, as in 8760h (default: AUDIT_RETENTION; unset keeps them forever)")
+	return withAudit(ctx, e, fs, args, func(s auditScope) error {
+		if *olderThan == "" {
+			fmt.Fprintln(e.stdout, "AUDIT_RETENTION is not set: the audit log is kept forever")
+			return nil
+		}
+		retention, err := time.ParseDuration(*olderThan)
+		if err != nil || retention <= 0 {
+			return &UsageError{msg: "audit prune: the retention must be a positive duration, as in 8760h"}
+		}
+		cutoff := time.Now().Add(-retention)
+		var total int64
+		err = s.each(ctx, func(t domain.Tenant) error {
+			var n int64
+			var pruneErr error
+			if t.ID == "" {
+				n, pruneErr = s.log.PruneUnattributed(ctx, cutoff)
+			} else {
+				n, pruneErr = s.log.Prune(ctx, t, cutoff)
+			}
+			total += n
+			return cliError(pruneErr)
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "pruned %d audit entries recorded before %s\n", total, cutoff.UTC().Format(time.RFC3339))
+		return nil
 	})
 }

@@ -48,6 +48,21 @@ func TestAuditCommands(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, stdout)
 
+	stdout, _, err = run(t, env, "audit", "prune")
+	require.NoError(t, err)
+	require.Contains(t, stdout, "kept forever")
+	stdout, _, err = run(t, env, "audit", "prune", "--older-than", "1000h")
+	require.NoError(t, err)
+	require.Contains(t, stdout, "pruned 0 audit entries")
+	stdout, _, err = run(t, env, "audit", "prune", "--tenant", "acme", "--older-than", "1ns")
+	require.NoError(t, err)
+	require.Contains(t, stdout, "pruned 3 audit entries")
+	stdout, _, err = run(t, env, "audit", "verify", "--tenant", "acme")
+	require.NoError(t, err, stdout)
+	require.Contains(t, stdout, "ok      acme control: 0 entries, head 3\n")
+	_, _, err = run(t, env, "tenant", "suspend", "--slug", "acme")
+	require.NoError(t, err)
+
 	owner := env["MIGRATE_DATABASE_URL"]
 	if owner == "" {
 		owner = env["DATABASE_URL"]
@@ -57,11 +72,11 @@ func TestAuditCommands(t *testing.T) {
 	defer func() { require.NoError(t, conn.Close(t.Context())) }()
 	err = pgx.BeginFunc(t.Context(), conn, func(tx pgx.Tx) error {
 		_, execErr := tx.Exec(t.Context(), `SET LOCAL session_replication_role = replica;
-			UPDATE control_audit_entries SET action = 'tenant.delete' WHERE seq = 2`)
+			UPDATE control_audit_entries SET action = 'tenant.delete' WHERE seq = 4`)
 		return execErr
 	})
 	require.NoError(t, err)
 	stdout, _, err = run(t, env, "audit", "verify", "--tenant", "acme")
 	require.Equal(t, 1, cli.ExitCode(err), "%v", err)
-	require.Contains(t, stdout, "BROKEN  acme control: at entry 2: entry 2 was altered")
+	require.Contains(t, stdout, "BROKEN  acme control: at entry 4: entry 4 was altered")
 }
