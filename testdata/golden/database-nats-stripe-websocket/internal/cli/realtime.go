@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"ledger.internal/svc/internal/broker"
@@ -41,4 +42,17 @@ func revokeOnBroker(ctx context.Context, e env, r realtime.Revocation) error {
 	}
 	defer func() { _ = b.Close() }()
 	return realtime.PublishRevocation(ctx, b, r)
+}
+
+// auditHistory replays a reconnecting client's missed events from the
+// audit log, whose entries they are: an id the log no longer keeps (or
+// never had) is realtime's gap, and the client is told to resync.
+type auditHistory struct{ log *postgres.AuditLog }
+
+func (h auditHistory) EventsSince(ctx context.Context, t domain.Tenant, afterID string, limit int) ([]postgres.Event, error) {
+	events, err := h.log.EventsSince(ctx, t, afterID, limit)
+	if errors.Is(err, postgres.ErrEventGap) {
+		return nil, fmt.Errorf("%w: %w", realtime.ErrGap, err)
+	}
+	return events, err
 }

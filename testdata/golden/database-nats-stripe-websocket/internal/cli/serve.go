@@ -16,6 +16,7 @@ import (
 	"ledger.internal/svc/internal/httpapi"
 	"ledger.internal/svc/internal/jobs"
 	"ledger.internal/svc/internal/logging"
+	"ledger.internal/svc/internal/postgres"
 	"ledger.internal/svc/internal/realtime"
 )
 
@@ -81,6 +82,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, s *servi
 		BaseDomain:     cfg.BaseDomain,
 		Tenants:        s.tenants,
 		Identity:       identity,
+		Audit:          postgres.NewAuditLog(s.tenants),
 		Checks:         s.checks,
 		Collectors:     collectors,
 		TrustedProxies: cfg.TrustedProxies,

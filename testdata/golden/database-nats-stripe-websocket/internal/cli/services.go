@@ -72,8 +72,8 @@ type services struct {
 	// events publishes the tenant units' events on it.
 	pubsub broker.PubSub
 	events *realtime.Publisher
-	// history replays the events a reconnecting client missed: the audit
-	// log's event history plugs in here (nil: such clients resync).
+	// history replays the events a reconnecting client missed, from the
+	// audit log.
 	history realtime.History
 }
 
@@ -132,8 +132,11 @@ func openServices(ctx context.Context, cfg config.Config, logger *slog.Logger, r
 	}
 	s.closers = append(s.closers, func() { _ = s.jobs.Close() })
 	if s.tenants != nil {
-		// Tenant units of work enqueue their jobs with this client.
-		s.tenants.UseSeams(postgres.Seams{Jobs: s.jobs, Events: s.events})
+		// Tenant units of work enqueue their jobs with this client, record
+		// their changes in the audit log and publish the entries' events.
+		audit := postgres.NewAuditLog(s.tenants)
+		s.tenants.UseSeams(postgres.Seams{Jobs: s.jobs, Audit: audit, Events: s.events})
+		s.history = auditHistory{audit}
 	}
 	return s, nil
 }

@@ -25,6 +25,7 @@ const (
 	GrantsWrite      Permission = "grants:write"
 	APIKeysRead      Permission = "api-keys:read" //nolint:gosec // G101: a permission name, not a credential
 	APIKeysWrite     Permission = "api-keys:write"
+	AuditRead        Permission = "audit:read"
 	// EventsRead connects to the tenant's realtime events; each event
 	// still reaches only those who may read its target.
 	EventsRead Permission = "events:read"
@@ -87,6 +88,7 @@ var catalogue = []PermissionInfo{
 	{GrantsWrite, RoleAdmin, "Grant and revoke permissions on single objects"},
 	{APIKeysRead, RoleAdmin, "List the tenant's API keys"},
 	{APIKeysWrite, RoleAdmin, "Create and revoke API keys"},
+	{AuditRead, RoleAdmin, "Read the tenant's audit log"},
 	{OwnersWrite, RoleOwner, "Make members owners and change or remove owners"},
 	{EventsRead, RoleViewer, "Receive the tenant's realtime events (each only with the permission to read its target)"},
 	// Resources added with `saaskit add resource`, below this line.

@@ -102,7 +102,9 @@ func observe(logger *slog.Logger, m *metrics, trustedProxies []netip.Prefix, nex
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		info := &requestInfo{addr: clientIP(r, trustedProxies)}
-		routed := r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
+		// The audit log records the client of every change.
+		client := domain.Client{IP: info.addr, UserAgent: r.UserAgent()}
+		routed := r.WithContext(domain.WithClient(context.WithValue(r.Context(), requestInfoKey{}, info), client))
 		next.ServeHTTP(rec, routed)
 		elapsed := time.Since(start)
 

@@ -51,6 +51,11 @@ func (id *Identity) Invite(ctx context.Context, a domain.Access, email, role str
 			return fmt.Errorf("invite: %w", err)
 		}
 		inv = domain.Invitation{ID: row.ID.String(), Email: row.Email, Role: row.Role, ExpiresAt: row.ExpiresAt.Time}
+		// The invitation, never its token.
+		err = RecordControl(ctx, tx, a.Tenant, "invitation.create", "invitation:"+inv.ID, nil, inv)
+		if err != nil {
+			return err
+		}
 		err = id.mail.QueueMail(ctx, tx, a.Tenant, "invitation:"+inv.ID, domain.Email{
 			To:      email,
 			Subject: "You are invited to join " + a.Tenant.Name,
@@ -74,7 +79,7 @@ func (id *Identity) Invite(ctx context.Context, a domain.Access, email, role str
 // out the role; otherwise the answer is the same ENOTFOUND.
 func (id *Identity) AcceptInvitation(ctx context.Context, userID, token string) (domain.Membership, error) {
 	var m domain.Membership
-	err := id.inTx(ctx, func(q *db.Queries) error {
+	err := id.inAuditedTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
 		user, err := q.GetUser(ctx, pgUUID(userID))
 		if err != nil {
 			return fmt.Errorf("accept invitation: %w", err)
@@ -106,7 +111,7 @@ func (id *Identity) AcceptInvitation(ctx context.Context, userID, token string) 
 			return fmt.Errorf("accept invitation: %w", err)
 		}
 		m = domain.Membership{ID: member.ID.String(), Tenant: t, UserID: userID, Email: user.Email, Name: user.Name, Role: member.Role, CreatedAt: member.CreatedAt.Time}
-		return nil
+		return RecordControl(ctx, tx, t, "invitation.accept", "member:"+m.ID, nil, m)
 	})
 	return m, err
 }

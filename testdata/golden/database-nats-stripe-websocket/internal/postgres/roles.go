@@ -50,7 +50,7 @@ func (id *Identity) CreateRole(ctx context.Context, a domain.Access, name string
 		return domain.Role{}, err
 	}
 	var role domain.Role
-	err := id.inTx(ctx, func(q *db.Queries) error {
+	err := id.inAuditedTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
 		if err := q.LockTenantMemberships(ctx, pgUUID(a.Tenant.ID)); err != nil {
 			return fmt.Errorf("lock roles: %w", err)
 		}
@@ -69,7 +69,7 @@ func (id *Identity) CreateRole(ctx context.Context, a domain.Access, name string
 			return fmt.Errorf("create role: %w", err)
 		}
 		role = domain.Role{ID: row.ID.String(), Name: row.Name, Permissions: perms}
-		return nil
+		return RecordControl(ctx, tx, a.Tenant, "role.create", "role:"+role.ID, nil, role)
 	})
 	return role, err
 }
@@ -108,7 +108,15 @@ func (id *Identity) Grant(ctx context.Context, a domain.Access, perm domain.Perm
 		}
 		params.Role = pgtype.Text{String: role, Valid: true}
 	}
-	row, err := id.queries.InsertGrant(ctx, params)
+	var row db.ObjectGrant
+	err := id.inAuditedTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+		var err error
+		if row, err = q.InsertGrant(ctx, params); err != nil {
+			return err
+		}
+		g := grantFromRow(row)
+		return RecordControl(ctx, tx, a.Tenant, "grant.create", "grant:"+g.ID, nil, g)
+	})
 	switch {
 	case isForeignKeyViolation(err):
 		// The grant references the membership of (tenant, user).
@@ -151,12 +159,18 @@ func (id *Identity) Revoke(ctx context.Context, t domain.Tenant, grantID string)
 	if !ok {
 		return notFound
 	}
-	n, err := id.queries.DeleteGrant(ctx, db.DeleteGrantParams{TenantID: pgUUID(t.ID), ID: grant})
+	err := id.inAuditedTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+		n, err := q.DeleteGrant(ctx, db.DeleteGrantParams{TenantID: pgUUID(t.ID), ID: grant})
+		if err != nil {
+			return fmt.Errorf("revoke grant: %w", err)
+		}
+		if n == 0 {
+			return notFound
+		}
+		return RecordControl(ctx, tx, t, "grant.revoke", "grant:"+grant.String(), nil, nil)
+	})
 	if err != nil {
-		return fmt.Errorf("revoke grant: %w", err)
-	}
-	if n == 0 {
-		return notFound
+		return err
 	}
 	return nil
 }

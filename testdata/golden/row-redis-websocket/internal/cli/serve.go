@@ -16,6 +16,7 @@ import (
 	"github.com/acme/shop-api/internal/httpapi"
 	"github.com/acme/shop-api/internal/jobs"
 	"github.com/acme/shop-api/internal/logging"
+	"github.com/acme/shop-api/internal/postgres"
 	"github.com/acme/shop-api/internal/realtime"
 )
 
@@ -81,6 +82,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, s *servi
 		BaseDomain:     cfg.BaseDomain,
 		Tenants:        s.tenants,
 		Identity:       identity,
+		Audit:          postgres.NewAuditLog(s.tenants),
 		Checks:         s.checks,
 		Collectors:     collectors,
 		TrustedProxies: cfg.TrustedProxies,

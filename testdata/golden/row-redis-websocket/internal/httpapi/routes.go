@@ -47,6 +47,8 @@ func addRoutes(r *router, m *metrics) {
 	r.post("/v1/api-keys", requires(domain.APIKeysWrite), handleCreateAPIKey(deps.Identity))
 	r.delete("/v1/api-keys/{id}", requires(domain.APIKeysWrite), handleRevokeAPIKey(deps.Identity))
 
+	r.get("/v1/audit-events", requires(domain.AuditRead), handleListAuditEvents(deps.Audit))
+
 	r.get("/v1/projects", requires(domain.ProjectsRead), handleListProjects(deps.Tenants))
 	r.post("/v1/projects", requires(domain.ProjectsWrite), handleCreateProject(deps.Tenants))
 	r.get("/v1/projects/{id}", requiresOn(domain.ProjectsRead, "id"), handleGetProject(deps.Tenants))

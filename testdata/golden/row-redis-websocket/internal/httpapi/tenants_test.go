@@ -64,6 +64,7 @@ func setupAPIWith(t *testing.T, opts bundleOptions) *apiBundle {
 func setupAPIOn(tb testing.TB, cfg config.Database, opts bundleOptions) (*apiBundle, *postgres.Tenants) {
 	tb.Helper()
 	tenants := testsvc.MigratedTenants(tb, cfg, postgres.TenantsOptions{})
+	tenants.UseSeams(postgres.Seams{Audit: postgres.NewAuditLog(tenants)})
 
 	if opts.hasher == nil {
 		opts.hasher = testHasher(tb)
@@ -94,6 +95,7 @@ func newAPIBundle(tb testing.TB, tenants httpapi.Tenants, identity httpapi.Ident
 		BaseDomain: baseDomain,
 		Tenants:    tenants,
 		Identity:   identity,
+		Audit:      auditLogOf(tenants),
 	})
 	require.NoError(tb, err)
 	b.handler = handler

@@ -42,13 +42,22 @@ func (id *Identity) CreateAPIKey(ctx context.Context, a domain.Access, name, rol
 		return domain.APIKey{}, "", err
 	}
 	secret := auth.NewToken(auth.APIKeyPrefix)
-	row, err := id.queries.InsertAPIKey(ctx, db.InsertAPIKeyParams{
-		TenantID:  pgUUID(a.Tenant.ID),
-		Name:      name,
-		Role:      role,
-		Prefix:    auth.VisiblePrefix(secret),
-		KeyHash:   auth.HashToken(secret),
-		CreatedBy: pgUUID(a.Principal.UserID),
+	var row db.ApiKey
+	err = id.inAuditedTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+		var insertErr error
+		row, insertErr = q.InsertAPIKey(ctx, db.InsertAPIKeyParams{
+			TenantID:  pgUUID(a.Tenant.ID),
+			Name:      name,
+			Role:      role,
+			Prefix:    auth.VisiblePrefix(secret),
+			KeyHash:   auth.HashToken(secret),
+			CreatedBy: pgUUID(a.Principal.UserID),
+		})
+		if insertErr != nil {
+			return insertErr
+		}
+		k := apiKeyFromRow(row) // never the secret or its hash
+		return RecordControl(ctx, tx, a.Tenant, "api_key.create", "api_key:"+k.ID, nil, k)
 	})
 	if isForeignKeyViolation(err) {
 		return domain.APIKey{}, "", domain.Errorf(domain.EFORBIDDEN, "Only members of %s can make its API keys.", a.Tenant.Slug)
@@ -97,14 +106,16 @@ func (id *Identity) RevokeAPIKey(ctx context.Context, t domain.Tenant, keyID str
 	if !ok {
 		return notFound
 	}
-	n, err := id.queries.RevokeAPIKey(ctx, db.RevokeAPIKeyParams{TenantID: pgUUID(t.ID), ID: key})
-	if err != nil {
-		return fmt.Errorf("revoke API key: %w", err)
-	}
-	if n == 0 {
-		return notFound
-	}
-	return nil
+	return id.inAuditedTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+		n, err := q.RevokeAPIKey(ctx, db.RevokeAPIKeyParams{TenantID: pgUUID(t.ID), ID: key})
+		if err != nil {
+			return fmt.Errorf("revoke API key: %w", err)
+		}
+		if n == 0 {
+			return notFound
+		}
+		return RecordControl(ctx, tx, t, "api_key.revoke", "api_key:"+key.String(), nil, nil)
+	})
 }
 
 func apiKeyFromRow(r db.ApiKey) domain.APIKey {

@@ -141,7 +141,7 @@ func (id *Identity) SignUp(ctx context.Context, email, password, name, clientAdd
 	if err != nil {
 		return domain.User{}, fmt.Errorf("sign up: %w", err)
 	}
-	row, err := id.queries.InsertUser(ctx, db.InsertUserParams{Email: email, Name: name, PasswordHash: hash})
+	row, err := id.insertUser(ctx, db.InsertUserParams{Email: email, Name: name, PasswordHash: hash}, "user.signup")
 	if errors.Is(err, pgx.ErrNoRows) {
 		id.queueSignUpNotice(ctx, email)
 		return domain.User{ID: newUUID(), Email: email, Name: name, CreatedAt: time.Now()}, nil
@@ -171,7 +171,7 @@ func (id *Identity) CreateUser(ctx context.Context, email, password, name string
 	if err != nil {
 		return domain.User{}, fmt.Errorf("create user: %w", err)
 	}
-	row, err := id.queries.InsertUser(ctx, db.InsertUserParams{Email: email, Name: name, PasswordHash: hash, Superuser: superuser})
+	row, err := id.insertUser(ctx, db.InsertUserParams{Email: email, Name: name, PasswordHash: hash, Superuser: superuser}, "user.create")
 	if errors.Is(err, pgx.ErrNoRows) {
 		return domain.User{}, domain.Errorf(domain.ECONFLICT, "a user with email %s exists", email)
 	}
@@ -473,13 +473,6 @@ func keyset(p domain.Position) (pgtype.Timestamptz, pgtype.UUID) {
 		return pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true}, pgtype.UUID{Valid: true}
 	}
 	return pgtype.Timestamptz{Time: p.CreatedAt, Valid: true}, pgUUID(p.ID)
-}
-
-// inTx runs fn in a control-plane transaction.
-func (id *Identity) inTx(ctx context.Context, fn func(*db.Queries) error) error {
-	return pgx.BeginFunc(ctx, id.pool, func(tx pgx.Tx) error {
-		return fn(db.New(tx))
-	})
 }
 
 // isForeignKeyViolation reports a row referencing one that does not exist.

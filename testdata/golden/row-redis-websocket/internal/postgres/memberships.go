@@ -36,7 +36,7 @@ func (id *Identity) Members(ctx context.Context, t domain.Tenant, after domain.P
 // owner.
 func (id *Identity) ChangeRole(ctx context.Context, caller domain.Access, memberID, role string) (domain.Membership, error) {
 	var m domain.Membership
-	err := id.changeMember(ctx, caller, memberID, func(q *db.Queries, a domain.Access, current db.GetMembershipRow) error {
+	err := id.changeMember(ctx, caller, memberID, func(tx pgx.Tx, q *db.Queries, a domain.Access, current db.GetMembershipRow) error {
 		perms, err := roleOf(ctx, q, a.Tenant, role)
 		if err != nil {
 			return err
@@ -52,9 +52,10 @@ func (id *Identity) ChangeRole(ctx context.Context, caller domain.Access, member
 		if err := q.UpdateMembershipRole(ctx, db.UpdateMembershipRoleParams{TenantID: pgUUID(a.Tenant.ID), ID: current.ID, Role: role}); err != nil {
 			return fmt.Errorf("change role: %w", err)
 		}
-		m = membershipFromRow(a.Tenant, current)
+		before := membershipFromRow(a.Tenant, current)
+		m = before
 		m.Role = role
-		return nil
+		return RecordControl(ctx, tx, a.Tenant, "member.role_change", "member:"+m.ID, before, m)
 	})
 	return m, err
 }
@@ -63,7 +64,7 @@ func (id *Identity) ChangeRole(ctx context.Context, caller domain.Access, member
 // object grants and the API keys they made. The caller must hold every permission of the
 // member's role, and the last owner stays.
 func (id *Identity) RemoveMember(ctx context.Context, caller domain.Access, memberID string) error {
-	return id.changeMember(ctx, caller, memberID, func(q *db.Queries, a domain.Access, current db.GetMembershipRow) error {
+	return id.changeMember(ctx, caller, memberID, func(tx pgx.Tx, q *db.Queries, a domain.Access, current db.GetMembershipRow) error {
 		if current.Role == domain.RoleOwner {
 			if err := requireAnotherOwner(ctx, q, a.Tenant); err != nil {
 				return err
@@ -72,7 +73,7 @@ func (id *Identity) RemoveMember(ctx context.Context, caller domain.Access, memb
 		if err := q.DeleteMembership(ctx, db.DeleteMembershipParams{TenantID: pgUUID(a.Tenant.ID), ID: current.ID}); err != nil {
 			return fmt.Errorf("remove member: %w", err)
 		}
-		return nil
+		return RecordControl(ctx, tx, a.Tenant, "member.remove", "member:"+current.ID.String(), membershipFromRow(a.Tenant, current), nil)
 	})
 }
 
@@ -80,13 +81,13 @@ func (id *Identity) RemoveMember(ctx context.Context, caller domain.Access, memb
 // transaction that holds the tenant's membership lock, with the caller's
 // access read again under the lock, after checking that it holds
 // everything the member's current role holds.
-func (id *Identity) changeMember(ctx context.Context, caller domain.Access, memberID string, fn func(*db.Queries, domain.Access, db.GetMembershipRow) error) error {
+func (id *Identity) changeMember(ctx context.Context, caller domain.Access, memberID string, fn func(pgx.Tx, *db.Queries, domain.Access, db.GetMembershipRow) error) error {
 	notFound := domain.Errorf(domain.ENOTFOUND, "No member %s.", truncateSlug(memberID))
 	member, ok := parseUUID(memberID)
 	if !ok {
 		return notFound
 	}
-	return id.inTx(ctx, func(q *db.Queries) error {
+	return id.inAuditedTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
 		if err := q.LockTenantMemberships(ctx, pgUUID(caller.Tenant.ID)); err != nil {
 			return fmt.Errorf("lock memberships: %w", err)
 		}
@@ -110,7 +111,7 @@ func (id *Identity) changeMember(ctx context.Context, caller domain.Access, memb
 		if err := requireCovers(a, perms, "Changing a member with role "+current.Role); err != nil {
 			return err
 		}
-		return fn(q, a, current)
+		return fn(tx, q, a, current)
 	})
 }
 

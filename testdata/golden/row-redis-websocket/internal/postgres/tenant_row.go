@@ -267,6 +267,9 @@ func grantAppRole(ctx context.Context, conn *pgx.Conn, role string) error {
 			stmts = append(stmts, "GRANT SELECT ON TABLE "+name+" TO "+grantee)
 		case o.sequence:
 			stmts = append(stmts, "GRANT USAGE, SELECT ON SEQUENCE "+name+" TO "+grantee)
+		case o.schema == "public" && strings.HasSuffix(o.name, "audit_entries"):
+			// Audit logs are append-only (see the audit migrations).
+			stmts = append(stmts, "GRANT SELECT, INSERT ON TABLE "+name+" TO "+grantee)
 		default:
 			stmts = append(stmts, "GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE "+name+" TO "+grantee)
 		}

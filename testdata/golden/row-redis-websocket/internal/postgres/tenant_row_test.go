@@ -173,7 +173,7 @@ func TestRowWritesCannotTargetAnotherTenant(t *testing.T) {
 // not known before it is looked up), always with the tenant in the query.
 // job_processed is the worker's record of handled job keys: it names the
 // tenant a job ran for, and only the worker reads it.
-var controlPlaneTables = []string{"api_keys", "invitations", "job_processed", "memberships", "object_grants", "roles"}
+var controlPlaneTables = []string{"api_keys", "audit_heads", "control_audit_chain", "control_audit_entries", "invitations", "job_processed", "memberships", "object_grants", "roles"}
 
 // tenantTableFilter keeps the tenant tables: those whose tenant_id defaults
 // to the transaction's tenant, as tenantmigrations/00001_projects.sql says

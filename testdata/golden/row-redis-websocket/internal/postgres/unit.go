@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -71,6 +70,11 @@ type AuditEntry struct {
 	UserID     string // the user, or for an API key the member who made it; "" for a job
 	APIKeyID   string // the API key the change came with, if any
 	RequestID  string // the request the change was made in; "" outside one
+	IP         string // the client's address; "" outside a request
+	UserAgent  string // the client's User-Agent; "" outside a request
+	// Hash is the entry's link in its tenant's hash chain; the recorder
+	// sets it (see AuditLog).
+	Hash []byte
 }
 
 // AuditRecorder records an audit entry in the transaction of the change
@@ -126,7 +130,17 @@ func (u *Unit) Enqueue(ctx context.Context, job jobs.Job) (jobs.Enqueued, error)
 	if u.seams.Jobs == nil {
 		return jobs.Enqueued{}, domain.Errorf(domain.EINTERNAL, "tenant unit of work without a job client")
 	}
-	return u.seams.Jobs.Enqueue(ctx, u.tx, job)
+	tx, err := u.controlTx(ctx)
+	if err != nil {
+		return jobs.Enqueued{}, fmt.Errorf("enqueue: %w", err)
+	}
+	return u.seams.Jobs.Enqueue(ctx, tx, job)
+}
+
+// controlTx is the transaction the unit writes the control plane in: the
+// unit's own (the control plane is in the same database).
+func (u *Unit) controlTx(context.Context) (pgx.Tx, error) { //nolint:unparam // the same as database mode's, which begins one
+	return u.tx, nil
 }
 
 // Audit records that action happened to target ("type:id", as in
@@ -136,20 +150,21 @@ func (u *Unit) Enqueue(ctx context.Context, job jobs.Job) (jobs.Enqueued, error)
 // committed, its event is published; if the unit rolls back there is
 // neither.
 func (u *Unit) Audit(ctx context.Context, action, target string, before, after any) error {
-	targetType, targetID, _ := strings.Cut(target, ":")
-	e := &AuditEntry{
-		Tenant: u.tenant, Action: action, TargetType: targetType, TargetID: targetID,
-		Before: before, After: after, RequestID: domain.RequestIDFrom(ctx),
-	}
-	if p, ok := domain.PrincipalFrom(ctx); ok {
-		e.UserID = p.UserID
-		if p.APIKey != nil {
-			e.APIKeyID = p.APIKey.ID
-		}
-	}
+	e := newAuditEntry(ctx, u.tenant, action, target, before, after)
 	if u.seams.Audit != nil {
 		if err := u.seams.Audit.RecordAudit(ctx, u.tx, e); err != nil {
 			return fmt.Errorf("audit %s %s: %w", action, target, err)
+		}
+		// The control plane keeps a copy of the chain's head, so that
+		// entries cut off the end of the tenant's log show.
+		if k, ok := u.seams.Audit.(headKeeper); ok {
+			tx, err := u.controlTx(ctx)
+			if err != nil {
+				return fmt.Errorf("audit %s %s: %w", action, target, err)
+			}
+			if err := k.recordHead(ctx, tx, e); err != nil {
+				return fmt.Errorf("audit %s %s: %w", action, target, err)
+			}
 		}
 	}
 	if u.seams.Events != nil {

@@ -16,6 +16,7 @@ import (
 	"example.com/acme/internal/httpapi"
 	"example.com/acme/internal/jobs"
 	"example.com/acme/internal/logging"
+	"example.com/acme/internal/postgres"
 )
 
 func runServe(ctx context.Context, e env, args []string) error {
@@ -69,6 +70,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, s *servi
 		BaseDomain:     cfg.BaseDomain,
 		Tenants:        s.tenants,
 		Identity:       identity,
+		Audit:          postgres.NewAuditLog(s.tenants),
 		Checks:         s.checks,
 		Collectors:     collectors,
 		TrustedProxies: cfg.TrustedProxies,

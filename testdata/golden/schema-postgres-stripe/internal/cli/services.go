@@ -123,8 +123,10 @@ func openServices(ctx context.Context, cfg config.Config, logger *slog.Logger, r
 	}
 	s.closers = append(s.closers, func() { _ = s.jobs.Close() })
 	if s.tenants != nil {
-		// Tenant units of work enqueue their jobs with this client.
-		s.tenants.UseSeams(postgres.Seams{Jobs: s.jobs})
+		// Tenant units of work enqueue their jobs with this client, record
+		// their changes in the audit log.
+		audit := postgres.NewAuditLog(s.tenants)
+		s.tenants.UseSeams(postgres.Seams{Jobs: s.jobs, Audit: audit})
 	}
 	return s, nil
 }

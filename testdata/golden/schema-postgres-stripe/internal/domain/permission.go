@@ -25,6 +25,7 @@ const (
 	GrantsWrite      Permission = "grants:write"
 	APIKeysRead      Permission = "api-keys:read" //nolint:gosec // G101: a permission name, not a credential
 	APIKeysWrite     Permission = "api-keys:write"
+	AuditRead        Permission = "audit:read"
 )
 
 // Permissions on customers (added with `saaskit add resource`).
@@ -84,6 +85,7 @@ var catalogue = []PermissionInfo{
 	{GrantsWrite, RoleAdmin, "Grant and revoke permissions on single objects"},
 	{APIKeysRead, RoleAdmin, "List the tenant's API keys"},
 	{APIKeysWrite, RoleAdmin, "Create and revoke API keys"},
+	{AuditRead, RoleAdmin, "Read the tenant's audit log"},
 	{OwnersWrite, RoleOwner, "Make members owners and change or remove owners"},
 	// Resources added with `saaskit add resource`, below this line.
 	{CustomersRead, RoleViewer, "List and read customers"},

@@ -48,6 +48,7 @@ var allowedBy = map[domain.Permission][]string{
 	domain.GrantsWrite:      {asOwner, asAdmin, asSuperuser},
 	domain.APIKeysRead:      {asOwner, asAdmin, asSuperuser},
 	domain.APIKeysWrite:     {asOwner, asAdmin, asSuperuser},
+	domain.AuditRead:        {asOwner, asAdmin, asSuperuser},
 
 	// Resources added with `saaskit add resource`, below this line.
 
@@ -173,7 +174,8 @@ func (m *matrixBundle) requests(t *testing.T) map[string]func(caller string) mat
 			key := m.createAPIKey(t, owner, "acme", domain.RoleViewer)
 			return matrixRequest{http.MethodDelete, "/v1/api-keys/" + key.ID, nil, http.StatusNoContent}
 		},
-		"list-projects": func(string) matrixRequest { return matrixRequest{http.MethodGet, "/v1/projects", nil, http.StatusOK} },
+		"list-audit-events": get("/v1/audit-events", http.StatusOK),
+		"list-projects":     func(string) matrixRequest { return matrixRequest{http.MethodGet, "/v1/projects", nil, http.StatusOK} },
 		"create-project": func(string) matrixRequest {
 			return matrixRequest{http.MethodPost, "/v1/projects", map[string]string{"name": "p"}, http.StatusCreated}
 		},

@@ -36,6 +36,8 @@ type Deps struct {
 	Tenants Tenants
 	// Identity knows who callers are and what they may do.
 	Identity Identity
+	// Audit reads the tenants' audit logs.
+	Audit AuditLog
 	// Collectors are further metrics /metrics serves, such as the job
 	// queue's.
 	Collectors []prometheus.Collector

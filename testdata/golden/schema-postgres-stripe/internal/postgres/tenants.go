@@ -239,7 +239,19 @@ func (ts *Tenants) setSuspended(ctx context.Context, slug string, suspended bool
 	if domain.ValidateSlugSyntax(slug) != nil {
 		return domain.Tenant{}, domain.Errorf(domain.ENOTFOUND, "no tenant %q", truncateSlug(slug))
 	}
-	row, err := ts.queries.SetTenantSuspended(ctx, db.SetTenantSuspendedParams{Slug: slug, Suspended: suspended})
+	action := "tenant.resume"
+	if suspended {
+		action = "tenant.suspend"
+	}
+	var row db.Tenant
+	err := pgx.BeginFunc(ctx, ts.pool, func(tx pgx.Tx) error {
+		var err error
+		if row, err = db.New(tx).SetTenantSuspended(ctx, db.SetTenantSuspendedParams{Slug: slug, Suspended: suspended}); err != nil {
+			return err
+		}
+		t := tenantFromRow(row)
+		return RecordControl(ctx, tx, t, action, "tenant:"+t.ID, nil, t)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return domain.Tenant{}, domain.Errorf(domain.ENOTFOUND, "no tenant %q", slug)
 	}
@@ -343,7 +355,7 @@ func (ts *Tenants) CreateOwned(ctx context.Context, slug, name, owner string) (d
 	if err := ts.storage.provision(ctx, conn, t); err != nil {
 		return domain.Tenant{}, ts.undo(ctx, conn, t, false, err)
 	}
-	if err := activate(ctx, conn, row.ID, owner); err != nil {
+	if err := activate(ctx, conn, t, owner); err != nil {
 		return domain.Tenant{}, ts.undo(ctx, conn, t, true, fmt.Errorf("activate tenant: %w", err))
 	}
 	return t, nil
@@ -351,16 +363,19 @@ func (ts *Tenants) CreateOwned(ctx context.Context, slug, name, owner string) (d
 
 // activate makes a provisioned tenant active and, when owner is set, that
 // user its owner, in one transaction.
-func activate(ctx context.Context, conn *pgxpool.Conn, tenantID pgtype.UUID, owner string) error {
+func activate(ctx context.Context, conn *pgxpool.Conn, t domain.Tenant, owner string) error {
 	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		q := db.New(tx)
-		if err := q.ActivateTenant(ctx, tenantID); err != nil {
+		if err := q.ActivateTenant(ctx, pgUUID(t.ID)); err != nil {
+			return err
+		}
+		if err := RecordControl(ctx, tx, t, "tenant.create", "tenant:"+t.ID, nil, t); err != nil {
 			return err
 		}
 		if owner == "" {
 			return nil
 		}
-		_, err := q.InsertMembership(ctx, db.InsertMembershipParams{TenantID: tenantID, UserID: pgUUID(owner), Role: domain.RoleOwner})
+		_, err := q.InsertMembership(ctx, db.InsertMembershipParams{TenantID: pgUUID(t.ID), UserID: pgUUID(owner), Role: domain.RoleOwner})
 		return err
 	})
 }

@@ -20,10 +20,45 @@ type ApiKey struct {
 	RevokedAt pgtype.Timestamptz `json:"revoked_at"`
 }
 
+// The head of each tenant's audit chain, kept apart from it so a cut-off log shows.
+type AuditHead struct {
+	TenantID  pgtype.UUID        `json:"tenant_id"`
+	Seq       int64              `json:"seq"`
+	Hash      []byte             `json:"hash"`
+	UpdatedAt pgtype.Timestamptz `json:"updated_at"`
+}
+
 type AuthThrottle struct {
 	Key         string             `json:"key"`
 	WindowStart pgtype.Timestamptz `json:"window_start"`
 	Hits        int32              `json:"hits"`
+}
+
+type ControlAuditChain struct {
+	TenantID   pgtype.UUID `json:"tenant_id"`
+	Seq        int64       `json:"seq"`
+	Hash       []byte      `json:"hash"`
+	PrunedSeq  int64       `json:"pruned_seq"`
+	PrunedHash []byte      `json:"pruned_hash"`
+}
+
+// The control plane's audit log: append-only, hash-chained per tenant (nil UUID: no tenant).
+type ControlAuditEntry struct {
+	TenantID   pgtype.UUID        `json:"tenant_id"`
+	Seq        int64              `json:"seq"`
+	At         pgtype.Timestamptz `json:"at"`
+	Action     string             `json:"action"`
+	TargetType string             `json:"target_type"`
+	TargetID   string             `json:"target_id"`
+	UserID     string             `json:"user_id"`
+	ApiKeyID   string             `json:"api_key_id"`
+	RequestID  string             `json:"request_id"`
+	Ip         string             `json:"ip"`
+	UserAgent  string             `json:"user_agent"`
+	Before     []byte             `json:"before"`
+	After      []byte             `json:"after"`
+	PrevHash   []byte             `json:"prev_hash"`
+	Hash       []byte             `json:"hash"`
 }
 
 type Invitation struct {

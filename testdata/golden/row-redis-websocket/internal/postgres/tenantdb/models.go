@@ -8,6 +8,34 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+// The head of the tenant's audit chain (locked by each writer) and its anchor (the last pruned entry).
+type AuditChain struct {
+	TenantID   pgtype.UUID `json:"tenant_id"`
+	Seq        int64       `json:"seq"`
+	Hash       []byte      `json:"hash"`
+	PrunedSeq  int64       `json:"pruned_seq"`
+	PrunedHash []byte      `json:"pruned_hash"`
+}
+
+// The tenant's audit log: append-only, hash-chained; see audit_chain.
+type AuditEntry struct {
+	TenantID   pgtype.UUID        `json:"tenant_id"`
+	Seq        int64              `json:"seq"`
+	At         pgtype.Timestamptz `json:"at"`
+	Action     string             `json:"action"`
+	TargetType string             `json:"target_type"`
+	TargetID   string             `json:"target_id"`
+	UserID     string             `json:"user_id"`
+	ApiKeyID   string             `json:"api_key_id"`
+	RequestID  string             `json:"request_id"`
+	Ip         string             `json:"ip"`
+	UserAgent  string             `json:"user_agent"`
+	Before     []byte             `json:"before"`
+	After      []byte             `json:"after"`
+	PrevHash   []byte             `json:"prev_hash"`
+	Hash       []byte             `json:"hash"`
+}
+
 type Customer struct {
 	TenantID  pgtype.UUID        `json:"tenant_id"`
 	ID        pgtype.UUID        `json:"id"`

@@ -1,0 +1,122 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/acme/shop-api/internal/domain"
+)
+
+// Retention. Pruning deletes the oldest entries of a chain, up to the last
+// one older than the cutoff, and moves the chain's anchor (pruned_seq,
+// pruned_hash) to the last deleted entry: Verify then checks the chain
+// from the anchor, so pruning never breaks it, and EventsSince answers
+// ErrEventGap for an id before the anchor. Only the tables' owner can
+// prune: it grants itself DELETE for its transaction and sets audit.prune,
+// which the append-only trigger lets DELETE through for.
+
+// Prune deletes tenant t's audit entries (its own log's and its
+// control-plane entries) recorded before cutoff, keeping each chain
+// verifiable, and returns how many it deleted. It connects as the tables' owner
+// (MIGRATE_DATABASE_URL), the only role that may delete audit entries.
+func (l *AuditLog) Prune(ctx context.Context, t domain.Tenant, cutoff time.Time) (int64, error) {
+	var own int64
+	s := l.ts.storage
+	if s.migrateCfg == nil {
+		return 0, domain.Errorf(domain.EINVALID, "pruning the audit log needs MIGRATE_DATABASE_URL, the owner's connection")
+	}
+	conn, err := pgx.ConnectConfig(ctx, s.migrateCfg)
+	if err != nil {
+		return 0, fmt.Errorf("connect to MIGRATE_DATABASE_URL: %w", err)
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	// The owner may be a superuser, whom row-level security does not
+	// confine: the tenant is named in every statement.
+	owned := tenantChain
+	owned.key = "tenant_id"
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, setErr := tx.Exec(ctx, `SELECT set_config('app.tenant_id', $1, true)`, t.ID); setErr != nil {
+			return setErr
+		}
+		var pruneErr error
+		own, pruneErr = pruneChain(ctx, tx, owned, t.ID, cutoff)
+		return pruneErr
+	})
+	if err != nil {
+		return 0, err
+	}
+	control, err := l.pruneControl(ctx, t.ID, cutoff)
+	return own + control, err
+}
+
+// PruneUnattributed is Prune for the control-plane entries of no tenant.
+func (l *AuditLog) PruneUnattributed(ctx context.Context, cutoff time.Time) (int64, error) {
+	return l.pruneControl(ctx, noTenant, cutoff)
+}
+
+func (l *AuditLog) pruneControl(ctx context.Context, tenantID string, cutoff time.Time) (int64, error) {
+	conn, err := pgx.ConnectConfig(ctx, l.ts.storage.migrateCfg)
+	if err != nil {
+		return 0, fmt.Errorf("connect to MIGRATE_DATABASE_URL: %w", err)
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	var n int64
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		var pruneErr error
+		n, pruneErr = pruneChain(ctx, tx, controlChain, tenantID, cutoff)
+		return pruneErr
+	})
+	return n, err
+}
+
+// pruneChain prunes tenantID's chain c in tx, as its owner.
+func pruneChain(ctx context.Context, tx pgx.Tx, c chain, tenantID string, cutoff time.Time) (int64, error) {
+	var args []any
+	if c.key != "" {
+		args = append(args, tenantID)
+	}
+	// Writers wait for the head while it is pruned.
+	var head int64
+	err := tx.QueryRow(ctx, `SELECT seq FROM `+c.head+` WHERE `+c.where(1)+` FOR UPDATE`, args...).Scan(&head)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil // never written
+	}
+	if err != nil {
+		return 0, fmt.Errorf("lock the audit chain: %w", err)
+	}
+	// The last entry to go: the one before the first entry recorded at or
+	// after the cutoff (or the head), so what is pruned is a prefix.
+	var last int64
+	var hash []byte
+	err = tx.QueryRow(ctx, `SELECT seq, hash FROM `+c.entries+` WHERE `+c.where(1)+` AND seq < coalesce(
+			(SELECT min(seq) FROM `+c.entries+` WHERE `+c.where(1)+` AND at >= $`+strconv.Itoa(len(args)+1)+`), $`+strconv.Itoa(len(args)+2)+` + 1)
+		ORDER BY seq DESC LIMIT 1`, append(args, cutoff, head)...).Scan(&last, &hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil // nothing old enough
+	}
+	if err != nil {
+		return 0, fmt.Errorf("find the entries to prune: %w", err)
+	}
+	table := pgx.Identifier{c.entries}.Sanitize()
+	if _, err = tx.Exec(ctx, `SET LOCAL audit.prune = 'on'; GRANT DELETE ON `+table+` TO CURRENT_USER`); err != nil {
+		return 0, fmt.Errorf("prune the audit log (as the tables' owner): %w", err)
+	}
+	tag, err := tx.Exec(ctx, `DELETE FROM `+c.entries+` WHERE `+c.where(1)+` AND seq <= $`+strconv.Itoa(len(args)+1), append(args, last)...)
+	if err != nil {
+		return 0, fmt.Errorf("prune the audit log: %w", err)
+	}
+	_, err = tx.Exec(ctx, `UPDATE `+c.head+` SET pruned_seq = $`+strconv.Itoa(len(args)+1)+`, pruned_hash = $`+strconv.Itoa(len(args)+2)+
+		` WHERE `+c.where(1), append(args, last, hash)...)
+	if err != nil {
+		return 0, fmt.Errorf("move the audit chain's anchor: %w", err)
+	}
+	if _, err = tx.Exec(ctx, `REVOKE DELETE ON `+table+` FROM CURRENT_USER`); err != nil {
+		return 0, fmt.Errorf("prune the audit log: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}

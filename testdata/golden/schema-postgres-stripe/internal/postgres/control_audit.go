@@ -1,0 +1,38 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"example.com/acme/internal/domain"
+	"example.com/acme/internal/postgres/db"
+)
+
+// Control-plane changes are audited like a tenant's (see audit.go): each
+// records its entry with RecordControl in the transaction that makes it.
+// The states recorded are domain values, which carry no secrets (no
+// password hash, key hash or token).
+
+// inAuditedTx runs fn in a control-plane transaction, in which fn makes
+// its change and records it with RecordControl.
+func (id *Identity) inAuditedTx(ctx context.Context, fn func(pgx.Tx, *db.Queries) error) error {
+	return pgx.BeginFunc(ctx, id.pool, func(tx pgx.Tx) error {
+		return fn(tx, db.New(tx))
+	})
+}
+
+// insertUser creates a user and records action ("user.signup",
+// "user.create") on it. A taken email is pgx.ErrNoRows, as InsertUser says.
+func (id *Identity) insertUser(ctx context.Context, p db.InsertUserParams, action string) (db.User, error) {
+	var row db.User
+	err := id.inAuditedTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+		var err error
+		if row, err = q.InsertUser(ctx, p); err != nil {
+			return err
+		}
+		u := userFromRow(row)
+		return RecordControl(ctx, tx, domain.Tenant{}, action, "user:"+u.ID, nil, u)
+	})
+	return row, err
+}
