@@ -19,6 +19,9 @@ import (
 // the request, and every change records an audit entry in the same
 // transaction.
 
+// customerKind names the table of Customers and, in messages, one of them.
+var customerKind = resourceKind{table: "customers", label: "customer"}
+
 // customerBody is a customer as the API shows it.
 type customerBody struct {
 	ID        string    `json:"id" format:"uuid"`
@@ -87,7 +90,7 @@ func handleCreateCustomer(tenants Tenants) endpoint {
 			return u.Audit(ctx, "customer.create", "customer:"+body.ID, nil, body)
 		})
 		if err != nil {
-			return nil, resourceError(err, "customers", "customer", "")
+			return nil, customerKind.error(err, "")
 		}
 		return &customerOutput{Body: body}, nil
 	}))
@@ -124,7 +127,7 @@ func handleGetCustomer(tenants Tenants) endpoint {
 			return qerr
 		})
 		if err != nil {
-			return nil, resourceError(err, "customers", "customer", in.ID)
+			return nil, customerKind.error(err, in.ID)
 		}
 		return &customerOutput{Body: customerFrom(r)}, nil
 	}))
@@ -234,7 +237,7 @@ func handleUpdateCustomer(tenants Tenants) endpoint {
 			return u.Audit(ctx, "customer.update", "customer:"+body.ID, customerFrom(before), body)
 		})
 		if err != nil {
-			return nil, resourceError(err, "customers", "customer", in.ID)
+			return nil, customerKind.error(err, in.ID)
 		}
 		return &customerOutput{Body: body}, nil
 	}))
@@ -260,7 +263,7 @@ func handleDeleteCustomer(tenants Tenants) endpoint {
 			return u.Audit(ctx, "customer.delete", "customer:"+before.ID, before, nil)
 		})
 		if err != nil {
-			return nil, resourceError(err, "customers", "customer", in.ID)
+			return nil, customerKind.error(err, in.ID)
 		}
 		return nil, nil
 	}))
@@ -277,6 +280,6 @@ func findCustomer(tenants Tenants) objectFinder {
 			_, qerr := u.Queries.GetCustomer(ctx, pid)
 			return qerr
 		})
-		return resourceError(err, "customers", "customer", id)
+		return customerKind.error(err, id)
 	}
 }

@@ -17,28 +17,32 @@ import (
 // resources `saaskit add resource` writes. A nil pointer is SQL NULL: an
 // absent filter, a field a PATCH leaves alone, or a nullable field's null.
 
-// resourceError turns a database error of a query on table into the API's:
-// no row is 404, a duplicate of a unique field or a reference to a missing
-// row is 409, a value out of its range 422.
-func resourceError(err error, table, label, id string) error {
+// resourceKind is a resource as its errors name it: its table, and a
+// label for one of its rows.
+type resourceKind struct{ table, label string }
+
+// error turns a database error of a query on the kind's table into the
+// API's: no row is 404, a duplicate of a unique field or a reference to a
+// missing row is 409, a value out of its range 422.
+func (k resourceKind) error(err error, id string) error {
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return domain.Errorf(domain.ENOTFOUND, "No %s %s.", label, id)
+		return domain.Errorf(domain.ENOTFOUND, "No %s %s.", k.label, id)
 	case errors.As(err, &pgErr) && pgErr.Code == "23505":
-		return domain.Errorf(domain.ECONFLICT, "Another %s has this %s.", label, uniqueField(table, pgErr.ConstraintName))
+		return domain.Errorf(domain.ECONFLICT, "Another %s has this %s.", k.label, k.uniqueField(pgErr.ConstraintName))
 	case errors.As(err, &pgErr) && pgErr.Code == "23503":
-		return domain.Errorf(domain.ECONFLICT, "The %s refers to a row that does not exist, or is referred to by another (%s).", label, pgErr.ConstraintName)
+		return domain.Errorf(domain.ECONFLICT, "The %s refers to a row that does not exist, or is referred to by another (%s).", k.label, pgErr.ConstraintName)
 	case errors.As(err, &pgErr) && pgErr.Code == "23514":
-		return domain.Errorf(domain.EINVALID, "A value of the %s is out of range (%s).", label, pgErr.ConstraintName)
+		return domain.Errorf(domain.EINVALID, "A value of the %s is out of range (%s).", k.label, pgErr.ConstraintName)
 	}
 	return err
 }
 
-// uniqueField is the column of table that Postgres' default name of a
-// unique constraint (table_[tenant_id_]column_key) names.
-func uniqueField(table, constraint string) string {
-	field := strings.TrimSuffix(strings.TrimPrefix(constraint, table+"_"), "_key")
+// uniqueField is the column of the kind's table that Postgres' default
+// name of a unique constraint (table_[tenant_id_]column_key) names.
+func (k resourceKind) uniqueField(constraint string) string {
+	field := strings.TrimSuffix(strings.TrimPrefix(constraint, k.table+"_"), "_key")
 	return strings.TrimPrefix(field, "tenant_id_")
 }
 

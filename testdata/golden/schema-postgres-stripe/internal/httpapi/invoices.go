@@ -19,6 +19,9 @@ import (
 // the request, and every change records an audit entry in the same
 // transaction.
 
+// invoiceKind names the table of Invoices and, in messages, one of them.
+var invoiceKind = resourceKind{table: "invoices", label: "invoice"}
+
 // invoiceBody is a invoice as the API shows it.
 type invoiceBody struct {
 	ID          string          `json:"id" format:"uuid"`
@@ -165,7 +168,7 @@ func handleCreateInvoice(tenants Tenants) endpoint {
 			return u.Audit(ctx, "invoice.create", "invoice:"+body.ID, nil, body)
 		})
 		if err != nil {
-			return nil, resourceError(err, "invoices", "invoice", "")
+			return nil, invoiceKind.error(err, "")
 		}
 		return &invoiceOutput{Body: body}, nil
 	}))
@@ -202,7 +205,7 @@ func handleGetInvoice(tenants Tenants) endpoint {
 			return qerr
 		})
 		if err != nil {
-			return nil, resourceError(err, "invoices", "invoice", in.ID)
+			return nil, invoiceKind.error(err, in.ID)
 		}
 		return &invoiceOutput{Body: invoiceFrom(r)}, nil
 	}))
@@ -340,7 +343,7 @@ func handleUpdateInvoice(tenants Tenants) endpoint {
 			return u.Audit(ctx, "invoice.update", "invoice:"+body.ID, invoiceFrom(before), body)
 		})
 		if err != nil {
-			return nil, resourceError(err, "invoices", "invoice", in.ID)
+			return nil, invoiceKind.error(err, in.ID)
 		}
 		return &invoiceOutput{Body: body}, nil
 	}))
@@ -366,7 +369,7 @@ func handleDeleteInvoice(tenants Tenants) endpoint {
 			return u.Audit(ctx, "invoice.delete", "invoice:"+before.ID, before, nil)
 		})
 		if err != nil {
-			return nil, resourceError(err, "invoices", "invoice", in.ID)
+			return nil, invoiceKind.error(err, in.ID)
 		}
 		return nil, nil
 	}))
@@ -383,6 +386,6 @@ func findInvoice(tenants Tenants) objectFinder {
 			_, qerr := u.Queries.GetInvoice(ctx, pid)
 			return qerr
 		})
-		return resourceError(err, "invoices", "invoice", id)
+		return invoiceKind.error(err, id)
 	}
 }
