@@ -27,6 +27,13 @@ const (
 	APIKeysWrite     Permission = "api-keys:write"
 )
 
+// Billing permissions: reading the tenant's plan, and managing its
+// subscription (checkout, portal).
+const (
+	BillingRead   Permission = "billing:read"
+	BillingManage Permission = "billing:manage"
+)
+
 // Resource is the part of p before the colon: the kind of object it is about.
 func (p Permission) Resource() string {
 	resource, _, _ := strings.Cut(string(p), ":")
@@ -71,6 +78,8 @@ var catalogue = []PermissionInfo{
 	{APIKeysRead, RoleAdmin, "List the tenant's API keys"},
 	{APIKeysWrite, RoleAdmin, "Create and revoke API keys"},
 	{OwnersWrite, RoleOwner, "Make members owners and change or remove owners"},
+	{BillingRead, RoleViewer, "Read the tenant's plan and subscription"},
+	{BillingManage, RoleAdmin, "Subscribe, change the plan and open the billing portal"},
 }
 
 // Catalogue returns every permission the app knows, in a stable order.

@@ -44,6 +44,7 @@ func commands() []command {
 		{"tenant", "create|list|migrate|suspend|resume [flags]", "create, list, suspend and resume tenants, and migrate their tables (tenant <action> -h for its flags)", runTenant},
 		{"user", "create --email E --password-stdin [--name N] [--superuser]", "create a user, reading the password from standard input", runUser},
 		{"dev", "", "migrate, then serve and work jobs in one process with human-readable logs, for local development", runDev},
+		{"billing", "plans", "print the billing plans as understood and check each price exists in Stripe", runBilling},
 		{"healthcheck", "[worker]", "exit 0 when the API on HTTP_ADDR (or the worker on WORKER_METRICS_ADDR) answers /healthz, for container health checks", runHealthcheck},
 	}
 }

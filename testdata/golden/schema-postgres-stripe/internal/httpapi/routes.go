@@ -51,6 +51,8 @@ func addRoutes(r *router, m *metrics) {
 	r.get("/v1/projects/{id}", requiresOn(domain.ProjectsRead, "id"), handleGetProject(deps.Tenants))
 	r.findObjects("projects", findProject(deps.Tenants))
 
+	addBillingRoutes(r)
+
 	// huma serves the OpenAPI document (3.1 and 3.0, JSON and YAML), its
 	// JSON schemas and the docs page itself: public, like the API they
 	// describe.
