@@ -708,7 +708,7 @@ func TestCustomRoles(t *testing.T) {
 	require.True(t, roles["owner"].Builtin)
 	require.Contains(t, roles["owner"].Permissions, "owners:write")
 	require.NotContains(t, roles["admin"].Permissions, "owners:write")
-	require.Equal(t, []string{"members:read", "projects:read", "roles:read"}, roles["viewer"].Permissions)
+	require.Equal(t, []string{"billing:read", "members:read", "projects:read", "roles:read"}, roles["viewer"].Permissions)
 	res = b.callAs(t, viewer, http.MethodGet, "/v1/roles?limit=2", "", "acme", nil)
 	page := decode[pageJSON[roleJSON]](t, res)
 	require.Equal(t, []string{"admin", "auditor"}, []string{page.Items[0].Name, page.Items[1].Name})
