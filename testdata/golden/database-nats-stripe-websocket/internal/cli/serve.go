@@ -76,6 +76,11 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, s *servi
 	}
 	// Closes the WebSockets with "going away", and waits for them.
 	defer hub.Shutdown()
+	bill, err := openBilling(cfg, s, logger)
+	if err != nil {
+		return err
+	}
+	collectors = append(collectors, bill.Collectors()...)
 	handler, err := httpapi.NewHandler(httpapi.Deps{
 		Logger:         logger,
 		Version:        version(),
@@ -88,6 +93,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, s *servi
 		TrustedProxies: cfg.TrustedProxies,
 		MetricsToken:   cfg.MetricsToken,
 		Realtime:       httpapi.Realtime{Hub: hub, Publisher: s.events},
+		Billing:        bill,
 	})
 	if err != nil {
 		return err

@@ -80,6 +80,11 @@ func work(ctx context.Context, cfg config.Config, logger *slog.Logger, s *servic
 	if err != nil {
 		return err
 	}
+	bill, err := openBilling(cfg, s, logger)
+	if err != nil {
+		return err
+	}
+	jobs.Handle(reg, bill.HandleEvent)
 	w, err := jobs.NewWorker(s.jobs, jobs.WorkerConfig{
 		Registry:        reg,
 		Queues:          cfg.WorkerConcurrency,

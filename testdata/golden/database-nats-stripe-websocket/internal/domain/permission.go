@@ -31,6 +31,13 @@ const (
 	EventsRead Permission = "events:read"
 )
 
+// Billing permissions: reading the tenant's plan, and managing its
+// subscription (checkout, portal).
+const (
+	BillingRead   Permission = "billing:read"
+	BillingManage Permission = "billing:manage"
+)
+
 // Permissions on customers (added with `saaskit add resource`).
 const (
 	CustomersRead   Permission = "customers:read"
@@ -90,6 +97,8 @@ var catalogue = []PermissionInfo{
 	{APIKeysWrite, RoleAdmin, "Create and revoke API keys"},
 	{AuditRead, RoleAdmin, "Read the tenant's audit log"},
 	{OwnersWrite, RoleOwner, "Make members owners and change or remove owners"},
+	{BillingRead, RoleViewer, "Read the tenant's plan and subscription"},
+	{BillingManage, RoleAdmin, "Subscribe, change the plan and open the billing portal"},
 	{EventsRead, RoleViewer, "Receive the tenant's realtime events (each only with the permission to read its target)"},
 	// Resources added with `saaskit add resource`, below this line.
 	{CustomersRead, RoleViewer, "List and read customers"},

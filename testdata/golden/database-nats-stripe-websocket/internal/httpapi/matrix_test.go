@@ -50,6 +50,8 @@ var allowedBy = map[domain.Permission][]string{
 	domain.APIKeysWrite:     {asOwner, asAdmin, asSuperuser},
 	domain.AuditRead:        {asOwner, asAdmin, asSuperuser},
 	domain.EventsRead:       {asOwner, asAdmin, asMember, asViewer, asAPIKey, asSuperuser},
+	domain.BillingRead:      {asOwner, asAdmin, asMember, asViewer, asAPIKey, asSuperuser},
+	domain.BillingManage:    {asOwner, asAdmin, asSuperuser},
 
 	// Resources added with `saaskit add resource`, below this line.
 
@@ -228,6 +230,17 @@ func (m *matrixBundle) requests(t *testing.T) map[string]func(caller string) mat
 		"GET /docs":             get("/docs", http.StatusOK),
 		"GET /metrics":          get("/metrics", http.StatusOK),
 		"/":                     get("/no/such/route", http.StatusNotFound),
+		"billing-checkout": func(string) matrixRequest {
+			return matrixRequest{http.MethodPost, "/v1/billing/checkout", map[string]string{"price": "price_pro_monthly"}, http.StatusOK}
+		},
+		"billing-portal": func(string) matrixRequest {
+			return matrixRequest{http.MethodPost, "/v1/billing/portal", nil, http.StatusOK}
+		},
+		"billing-subscription": get("/v1/billing/subscription", http.StatusOK),
+		// Stripe signs it; credentials make no difference.
+		"POST /v1/webhooks/stripe": func(string) matrixRequest {
+			return matrixRequest{http.MethodPost, "/v1/webhooks/stripe", stripeEvent(t, "evt_matrix_"+m.unique()), http.StatusOK}
+		},
 	}
 }
 
@@ -276,6 +289,7 @@ func TestRouteRoleMatrix(t *testing.T) {
 			switch {
 			case route.Auth == "anyone":
 			case route.Auth == "operator": // the matrix's server has no METRICS_TOKEN (TestMetricsToken sets one)
+			case route.Auth == "stripe": // the signature is the credential
 			case caller == asAnonymous:
 				want = http.StatusUnauthorized
 			case route.Auth == "user" && caller == asAPIKey:
@@ -306,7 +320,7 @@ func TestEveryRouteDeclaresWhoMayCallIt(t *testing.T) {
 	require.NoError(t, err)
 	var public, operator []string
 	for _, r := range routes {
-		require.Contains(t, []string{"anyone", "user", "tenant", "operator"}, r.Auth, r.Pattern)
+		require.Contains(t, []string{"anyone", "user", "tenant", "operator", "stripe"}, r.Auth, r.Pattern)
 		switch r.Auth {
 		case "anyone":
 			public = append(public, routeKey(r))

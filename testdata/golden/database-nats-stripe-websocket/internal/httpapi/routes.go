@@ -58,6 +58,8 @@ func addRoutes(r *router, m *metrics) {
 	r.post("/v1/events/ticket", requires(domain.EventsRead), handleEventTicket(tickets))
 	r.mount("GET /v1/events/ws", eventsAccess(tickets), handleEvents(deps.Realtime.Hub))
 
+	addBillingRoutes(r)
+
 	// Resources added with `saaskit add resource` are registered below this
 	// line, in the order they were added; keep it so later ones land here.
 	r.get("/v1/customers", requires(domain.CustomersRead), handleListCustomers(deps.Tenants))

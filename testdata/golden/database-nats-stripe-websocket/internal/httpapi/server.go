@@ -49,6 +49,9 @@ type Deps struct {
 	MetricsToken string
 	// Realtime serves GET /v1/events/ws and announces revocations.
 	Realtime Realtime
+	// Billing is subscription billing: plans, entitlements, checkout and
+	// the Stripe webhook intake.
+	Billing Billing
 }
 
 // NewHandler returns the application's HTTP handler. It fails when an

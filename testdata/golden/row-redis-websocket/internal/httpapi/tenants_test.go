@@ -86,17 +86,21 @@ func setupAPIOn(tb testing.TB, cfg config.Database, opts bundleOptions) (*apiBun
 	return b, tenants
 }
 
-func newAPIBundle(tb testing.TB, tenants httpapi.Tenants, identity httpapi.Identity, logs *testsvc.LogBuffer) *apiBundle {
+func newAPIBundle(tb testing.TB, tenants httpapi.Tenants, identity httpapi.Identity, logs *testsvc.LogBuffer, more ...func(*httpapi.Deps)) *apiBundle {
 	tb.Helper()
 	b := &apiBundle{logs: logs}
-	handler, err := httpapi.NewHandler(httpapi.Deps{
+	deps := httpapi.Deps{
 		Logger:     logging.New(logs, slog.LevelDebug, logging.JSON),
 		Version:    "test",
 		BaseDomain: baseDomain,
 		Tenants:    tenants,
 		Identity:   identity,
 		Audit:      auditLogOf(tenants),
-	})
+	}
+	for _, set := range more {
+		set(&deps)
+	}
+	handler, err := httpapi.NewHandler(deps)
 	require.NoError(tb, err)
 	b.handler = handler
 	return b

@@ -173,6 +173,7 @@ func TestRowWritesCannotTargetAnotherTenant(t *testing.T) {
 // not known before it is looked up), always with the tenant in the query.
 // job_processed is the worker's record of handled job keys: it names the
 // tenant a job ran for, and only the worker reads it.
+// Billing's tables name the tenant a subscription is for; only billing reads them.
 var controlPlaneTables = []string{"api_keys", "audit_heads", "control_audit_chain", "control_audit_entries", "invitations", "job_processed", "memberships", "object_grants", "roles"}
 
 // tenantTableFilter keeps the tenant tables: those whose tenant_id defaults

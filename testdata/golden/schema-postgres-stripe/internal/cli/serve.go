@@ -64,6 +64,11 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, s *servi
 	if err != nil {
 		return err
 	}
+	bill, err := openBilling(cfg, s, logger)
+	if err != nil {
+		return err
+	}
+	collectors = append(collectors, bill.Collectors()...)
 	handler, err := httpapi.NewHandler(httpapi.Deps{
 		Logger:         logger,
 		Version:        version(),
@@ -75,6 +80,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, s *servi
 		Collectors:     collectors,
 		TrustedProxies: cfg.TrustedProxies,
 		MetricsToken:   cfg.MetricsToken,
+		Billing:        bill,
 	})
 	if err != nil {
 		return err

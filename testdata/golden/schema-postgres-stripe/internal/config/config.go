@@ -68,6 +68,9 @@ type Config struct {
 	StripeWebhookSecret string
 	// StripeAPIBase is the Stripe API's base URL; tests point it at stripe-mock (STRIPE_API_BASE).
 	StripeAPIBase string
+	// BillingPlans is the plans file (BILLING_PLANS); empty for the one
+	// built into the binary.
+	BillingPlans string
 }
 
 // Database is the configuration of the Postgres connections. Commands that
@@ -123,6 +126,7 @@ func Load(getenv func(string) string) (Config, error) {
 		StripeSecretKey:     l.prefixed(l.required("STRIPE_SECRET_KEY"), "sk_", "rk_"),
 		StripeWebhookSecret: l.prefixed(l.required("STRIPE_WEBHOOK_SECRET"), "whsec_"),
 		StripeAPIBase:       l.url(l.optional("STRIPE_API_BASE", "https://api.stripe.com"), "https", "http"),
+		BillingPlans:        l.optional("BILLING_PLANS", "").value,
 	}
 	if len(l.problems) > 0 {
 		return Config{}, &Error{Problems: l.problems}

@@ -28,6 +28,13 @@ const (
 	AuditRead        Permission = "audit:read"
 )
 
+// Billing permissions: reading the tenant's plan, and managing its
+// subscription (checkout, portal).
+const (
+	BillingRead   Permission = "billing:read"
+	BillingManage Permission = "billing:manage"
+)
+
 // Permissions on customers (added with `saaskit add resource`).
 const (
 	CustomersRead   Permission = "customers:read"
@@ -87,6 +94,8 @@ var catalogue = []PermissionInfo{
 	{APIKeysWrite, RoleAdmin, "Create and revoke API keys"},
 	{AuditRead, RoleAdmin, "Read the tenant's audit log"},
 	{OwnersWrite, RoleOwner, "Make members owners and change or remove owners"},
+	{BillingRead, RoleViewer, "Read the tenant's plan and subscription"},
+	{BillingManage, RoleAdmin, "Subscribe, change the plan and open the billing portal"},
 	// Resources added with `saaskit add resource`, below this line.
 	{CustomersRead, RoleViewer, "List and read customers"},
 	{CustomersWrite, RoleMember, "Create and change customers"},

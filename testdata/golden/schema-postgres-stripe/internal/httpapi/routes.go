@@ -53,6 +53,8 @@ func addRoutes(r *router, m *metrics) {
 	r.get("/v1/projects/{id}", requiresOn(domain.ProjectsRead, "id"), handleGetProject(deps.Tenants))
 	r.findObjects("projects", findProject(deps.Tenants))
 
+	addBillingRoutes(r)
+
 	// Resources added with `saaskit add resource` are registered below this
 	// line, in the order they were added; keep it so later ones land here.
 	r.get("/v1/customers", requires(domain.CustomersRead), handleListCustomers(deps.Tenants))

@@ -47,6 +47,9 @@ type Deps struct {
 	// MetricsToken, when set, is the bearer token /metrics requires
 	// (METRICS_TOKEN).
 	MetricsToken string
+	// Billing is subscription billing: plans, entitlements, checkout and
+	// the Stripe webhook intake.
+	Billing Billing
 }
 
 // NewHandler returns the application's HTTP handler. It fails when an

@@ -64,7 +64,7 @@ func setupAPIWith(t *testing.T, opts bundleOptions) *apiBundle {
 // it, signed in as owner@example.com.
 func setupAPIOn(tb testing.TB, cfg config.Database, opts bundleOptions) (*apiBundle, *postgres.Tenants) {
 	tb.Helper()
-	tenants := testsvc.MigratedTenants(tb, cfg, postgres.TenantsOptions{})
+	tenants := testsvc.MigratedTenants(tb, cfg, postgres.TenantsOptions{}, migrateQueue)
 	tenants.UseSeams(postgres.Seams{Audit: postgres.NewAuditLog(tenants)})
 
 	if opts.hasher == nil {
@@ -81,23 +81,27 @@ func setupAPIOn(tb testing.TB, cfg config.Database, opts bundleOptions) (*apiBun
 		Logger: logging.New(logs, slog.LevelDebug, logging.JSON),
 	})
 	require.NoError(tb, err)
-	b := newAPIBundle(tb, tenants, identity, logs)
+	b := newAPIBundle(tb, tenants, identity, logs, withBilling(tb, cfg.URL))
 	b.tenants, b.identity, b.mail, b.dbURL = tenants, identity, mail, cfg.URL
 	b.token = b.signUpAndLogin(tb, "owner@example.com")
 	return b, tenants
 }
 
-func newAPIBundle(tb testing.TB, tenants httpapi.Tenants, identity httpapi.Identity, logs *testsvc.LogBuffer) *apiBundle {
+func newAPIBundle(tb testing.TB, tenants httpapi.Tenants, identity httpapi.Identity, logs *testsvc.LogBuffer, more ...func(*httpapi.Deps)) *apiBundle {
 	tb.Helper()
 	b := &apiBundle{logs: logs}
-	handler, err := httpapi.NewHandler(httpapi.Deps{
+	deps := httpapi.Deps{
 		Logger:     logging.New(logs, slog.LevelDebug, logging.JSON),
 		Version:    "test",
 		BaseDomain: baseDomain,
 		Tenants:    tenants,
 		Identity:   identity,
 		Audit:      auditLogOf(tenants),
-	})
+	}
+	for _, set := range more {
+		set(&deps)
+	}
+	handler, err := httpapi.NewHandler(deps)
 	require.NoError(tb, err)
 	b.handler = handler
 	return b
@@ -134,6 +138,9 @@ func (b *apiBundle) callAs(tb testing.TB, token, method, path, host, tenant stri
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if s, ok := body.(signedEvent); ok {
+		req.Header.Set("Stripe-Signature", s.signature)
 	}
 	if b.remoteAddr != "" {
 		req.RemoteAddr = b.remoteAddr

@@ -34,6 +34,36 @@ type AuthThrottle struct {
 	Hits        int32              `json:"hits"`
 }
 
+type BillingCustomer struct {
+	TenantID         pgtype.UUID        `json:"tenant_id"`
+	StripeCustomerID string             `json:"stripe_customer_id"`
+	CreatedAt        pgtype.Timestamptz `json:"created_at"`
+}
+
+type BillingEvent struct {
+	ID          string             `json:"id"`
+	Type        string             `json:"type"`
+	ApiVersion  string             `json:"api_version"`
+	Created     pgtype.Timestamptz `json:"created"`
+	Payload     []byte             `json:"payload"`
+	ReceivedAt  pgtype.Timestamptz `json:"received_at"`
+	ProcessedAt pgtype.Timestamptz `json:"processed_at"`
+}
+
+type BillingSubscription struct {
+	TenantID             pgtype.UUID        `json:"tenant_id"`
+	StripeSubscriptionID string             `json:"stripe_subscription_id"`
+	StripeCustomerID     string             `json:"stripe_customer_id"`
+	PriceID              string             `json:"price_id"`
+	Status               string             `json:"status"`
+	Seats                int64              `json:"seats"`
+	TrialEnd             pgtype.Timestamptz `json:"trial_end"`
+	CurrentPeriodStart   pgtype.Timestamptz `json:"current_period_start"`
+	CurrentPeriodEnd     pgtype.Timestamptz `json:"current_period_end"`
+	EventCreated         pgtype.Timestamptz `json:"event_created"`
+	UpdatedAt            pgtype.Timestamptz `json:"updated_at"`
+}
+
 type ControlAuditChain struct {
 	TenantID   pgtype.UUID `json:"tenant_id"`
 	Seq        int64       `json:"seq"`
