@@ -111,7 +111,8 @@ func BenchmarkFanOut(b *testing.B) {
 		h := newHubOn(b, ps, Options{MaxPerUser: perHub, MaxPerTenant: perHub})
 		hubs = append(hubs, h)
 		for i := range perHub {
-			ws, _, err := websocket.Dial(b.Context(), "ws"+strings.TrimPrefix(h.srv.URL, "http")+"/?tenant=acme&as=u"+strconv.Itoa(i), nil)
+			// coder/websocket closes the handshake response's body itself.
+			ws, _, err := websocket.Dial(b.Context(), "ws"+strings.TrimPrefix(h.srv.URL, "http")+"/?tenant=acme&as=u"+strconv.Itoa(i), nil) //nolint:bodyclose // see above
 			if err != nil {
 				b.Fatal(err)
 			}

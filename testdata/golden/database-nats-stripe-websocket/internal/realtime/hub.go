@@ -196,7 +196,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, client Client) {
 	// end would drop the connection without a goodbye).
 	ctx := ws.CloseRead(context.WithoutCancel(r.Context()))
 	s := newSocket(h, ws, client)
-	if code, reason, ok := h.join(s); !ok {
+	if code, reason, ok := h.join(s); !ok { //nolint:contextcheck // the tenant's subscription outlives this socket: it runs in the hub's context
 		_ = ws.Close(code, reason)
 		return
 	}
@@ -287,7 +287,8 @@ func (h *Hub) leave(s *socket) {
 	}
 	delete(h.all, s)
 	h.wg.Done()
-	if h.users[s.userID]--; h.users[s.userID] <= 0 {
+	h.users[s.userID]--
+	if h.users[s.userID] <= 0 {
 		delete(h.users, s.userID)
 	}
 	tenantID := s.client.Tenant.ID

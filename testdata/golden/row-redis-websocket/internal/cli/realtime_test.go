@@ -37,8 +37,9 @@ func TestServeClosesEventSocketsOnSuspensionAndShutdown(t *testing.T) {
 		created, answer := send(t, http.MethodPost, base+"/v1/tenants", login.Token, "", `{"slug":"`+tenant+`","name":"`+tenant+`"}`)
 		require.Equal(t, http.StatusCreated, created, string(answer))
 		header := http.Header{"Authorization": {"Bearer " + login.Token}, "X-Tenant": {tenant}}
-		ws, _, err := websocket.Dial(t.Context(), "ws://"+srv.addr+"/v1/events/ws", &websocket.DialOptions{HTTPHeader: header})
-		require.NoError(t, err)
+		// coder/websocket closes the handshake response's body itself.
+		ws, _, dialErr := websocket.Dial(t.Context(), "ws://"+srv.addr+"/v1/events/ws", &websocket.DialOptions{HTTPHeader: header}) //nolint:bodyclose // see above
+		require.NoError(t, dialErr)
 		t.Cleanup(func() { _ = ws.CloseNow() })
 		return ws
 	}
@@ -46,10 +47,10 @@ func TestServeClosesEventSocketsOnSuspensionAndShutdown(t *testing.T) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(t.Context(), within)
 		defer cancel()
-		_, _, err := ws.Read(ctx)
-		require.Error(t, err)
+		_, _, readErr := ws.Read(ctx)
+		require.Error(t, readErr)
 		require.NoError(t, ctx.Err(), "not closed within %s", within)
-		return websocket.CloseStatus(err)
+		return websocket.CloseStatus(readErr)
 	}
 	acme, globex := dial("acme"), dial("globex")
 	time.Sleep(100 * time.Millisecond) // past the upgrade: the sockets are the hub's

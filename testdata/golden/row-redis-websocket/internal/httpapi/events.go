@@ -24,7 +24,7 @@ type Realtime struct {
 // reconnecting client saw; what it missed is replayed first.
 const (
 	LastEventIDParam  = "last_event_id"
-	LastEventIDHeader = "Last-Event-Id"
+	LastEventIDHeader = "Last-Event-ID"
 	ticketParam       = "ticket"
 )
 
@@ -152,7 +152,7 @@ func (id revokingIdentity) RevokeAPIKey(ctx context.Context, t domain.Tenant, ke
 	if err := id.Identity.RevokeAPIKey(ctx, t, keyID); err != nil {
 		return err
 	}
-	id.publisher.Revoke(ctx, realtime.Revocation{Tenant: t.ID, APIKey: keyID})
+	id.publisher.Revoke(ctx, realtime.Revocation{Tenant: t.ID, APIKeyID: keyID})
 	return nil
 }
 

@@ -159,17 +159,18 @@ func (h *testHub) close() {
 
 func (h *testHub) dial(t *testing.T, query string) *websocket.Conn {
 	t.Helper()
-	ws, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(h.srv.URL, "http")+"/?"+query, nil)
+	// coder/websocket closes the handshake response's body itself.
+	ws, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(h.srv.URL, "http")+"/?"+query, nil) //nolint:bodyclose // see above
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = ws.CloseNow() })
 	return ws
 }
 
-// publish sends an event on a project of tenant slug.
-func (h *testHub) publish(t *testing.T, slug, id, targetID string) {
+// publish sends an event on a project of tenant acme.
+func (h *testHub) publish(t *testing.T, id, targetID string) {
 	t.Helper()
 	NewPublisher(h.ps, h.opts.Logger).Publish(t.Context(), postgres.Event{
-		ID: id, Tenant: testTenant(slug), Type: "project.create", TargetType: "project", TargetID: targetID, At: time.Now(),
+		ID: id, Tenant: testTenant("acme"), Type: "project.create", TargetType: "project", TargetID: targetID, At: time.Now(),
 	})
 }
 
@@ -200,8 +201,7 @@ func closeStatus(t *testing.T, ws *websocket.Conn, within time.Duration) (websoc
 		if err == nil {
 			continue
 		}
-		var ce websocket.CloseError
-		if errors.As(err, &ce) {
+		if ce, ok := errors.AsType[websocket.CloseError](err); ok {
 			return ce.Code, ce.Reason
 		}
 		require.NoError(t, ctx.Err(), "the socket was not closed in time")
@@ -224,13 +224,13 @@ func TestAStalledClientDoesNotDelayOthers(t *testing.T) {
 		require.Less(t, i, 5000, "the stalled client was never dropped")
 		id := strconv.Itoa(i)
 		start := time.Now()
-		h.publish(t, "acme", id, big)
+		h.publish(t, id, big)
 		m := read(t, fast)
 		require.Equal(t, id, m.ID)
 		require.Less(t, time.Since(start), time.Second, "the stalled client held the other back")
 	}
 	h.waitSockets(t, 1) // once its last write timed out
-	h.publish(t, "acme", "after", "p")
+	h.publish(t, "after", "p")
 	require.Equal(t, "after", read(t, fast).ID)
 	code, _ := closeStatus(t, stalled, 5*time.Second)
 	require.NotEqual(t, websocket.StatusNormalClosure, code, "the stalled client learns it was dropped")
@@ -265,8 +265,8 @@ func TestReconnectReplaysTheGapOrAsksForAResync(t *testing.T) {
 	ws := h.dial(t, "tenant=acme&as=a&last=3")
 	require.Equal(t, "4", read(t, ws).ID, "what was missed first, in order")
 	require.Equal(t, "5", read(t, ws).ID)
-	h.publish(t, "acme", "5", "p5") // delivered live too: sent once
-	h.publish(t, "acme", "6", "p6")
+	h.publish(t, "5", "p5") // delivered live too: sent once
+	h.publish(t, "6", "p6")
 	require.Equal(t, "6", read(t, ws).ID, "then live, without repeating a replayed event")
 
 	for name, last := range map[string]string{"an unknown id": "nope", "a gap beyond the window": "1"} {
@@ -290,7 +290,7 @@ func TestRevocationClosesTheSocketWithinTheBound(t *testing.T) {
 	require.Equal(t, reasonRevoked, reason)
 	require.Less(t, time.Since(start), RevocationBound)
 
-	h.publish(t, "acme", "1", "p")
+	h.publish(t, "1", "p")
 	require.Equal(t, "1", read(t, keep).ID, "the others stay")
 }
 

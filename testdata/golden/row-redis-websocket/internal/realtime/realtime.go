@@ -111,14 +111,14 @@ func (p *Publisher) Publish(ctx context.Context, e postgres.Event) {
 // Revocation names whose access changed: the clients it matches re-check
 // theirs. Every field set must match; the zero value matches every client.
 type Revocation struct {
-	Tenant string `json:"tenant,omitempty"` // a tenant's id: suspended, or a member removed or demoted in it
-	User   string `json:"user,omitempty"`   // a user's id: logged out, removed or demoted
-	APIKey string `json:"api_key,omitempty"`
+	Tenant   string `json:"tenant,omitempty"`     // a tenant's id: suspended, or a member removed or demoted in it
+	User     string `json:"user,omitempty"`       // a user's id: logged out, removed or demoted
+	APIKeyID string `json:"api_key_id,omitempty"` // an API key's id (never the key): revoked
 }
 
 // matches reports whether r concerns a client of tenant, user and key.
 func (r Revocation) matches(tenant, user, key string) bool {
-	return (r.Tenant == "" || r.Tenant == tenant) && (r.User == "" || r.User == user) && (r.APIKey == "" || r.APIKey == key)
+	return (r.Tenant == "" || r.Tenant == tenant) && (r.User == "" || r.User == user) && (r.APIKeyID == "" || r.APIKeyID == key)
 }
 
 // Revoke tells every instance to re-check the clients r matches. Call it

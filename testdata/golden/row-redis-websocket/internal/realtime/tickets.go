@@ -48,8 +48,8 @@ func (ts *Tickets) Issue(client Client) (string, bool) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	if len(ts.pending) >= maxTickets {
-		for k, t := range ts.pending {
-			if now.After(t.expires) {
+		for k := range ts.pending {
+			if now.After(ts.pending[k].expires) {
 				delete(ts.pending, k)
 			}
 		}
