@@ -18,9 +18,9 @@ func Required() bool { return os.Getenv("SAASKIT_REQUIRE_SERVICES") == "1" }
 // ExhaustiveEnv switches on the tests that build generated repositories:
 // every option combination compiled, the smoke repositories built, linted
 // and tested against live services, the golden trees and the repositories
-// the testscript scenarios leave behind compiled. They add about ten
-// minutes with warm caches on a two-core machine (far more from cold
-// caches), so the default `go test ./...` leaves them to CI.
+// the testscript scenarios leave behind compiled. They add well over
+// twenty minutes on a two-core machine (more from cold caches), so the
+// default `go test ./...` leaves them to CI.
 const ExhaustiveEnv = "SAASKIT_EXHAUSTIVE"
 
 // Exhaustive reports whether the exhaustive run is switched on.
