@@ -91,12 +91,8 @@ type FileGroup struct {
 	// Has lists traits the answers' choices must bring, so that files of a
 	// capability (the outbox) come with every value that declares it,
 	// without the group naming the values.
-	Has []string `yaml:"has"`
-	// Resources, when set, renders the group's files only for a record
-	// with resources: code shared by resource templates (field
-	// conversions) that would be unused without them.
-	Resources bool     `yaml:"resources"`
-	Paths     []string `yaml:"paths"`
+	Has   []string `yaml:"has"`
+	Paths []string `yaml:"paths"`
 }
 
 // DelimRule sets other template delimiters for some paths.
@@ -345,22 +341,6 @@ func (bp *Blueprint) included(name string, a Answers) bool {
 		}
 	}
 	return !claimed
-}
-
-// needsResources reports whether a file group with resources: true claims
-// the template at name.
-func (bp *Blueprint) needsResources(name string) bool {
-	for _, g := range bp.Files {
-		if !g.Resources {
-			continue
-		}
-		for _, p := range g.Paths {
-			if matchPath(p, name) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // delims returns the template delimiters for a template file.

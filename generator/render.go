@@ -156,7 +156,7 @@ func renderTemplates(bp *Blueprint, tree fs.FS, in Input) (*Plan, error) {
 			}
 			return nil
 		}
-		if !bp.included(name, in.Answers) || (len(resources) == 0 && bp.needsResources(name)) {
+		if !bp.included(name, in.Answers) {
 			return nil
 		}
 		if !strings.Contains(name, resourceToken) {
@@ -164,6 +164,9 @@ func renderTemplates(bp *Blueprint, tree fs.FS, in Input) (*Plan, error) {
 			return nil
 		}
 		for i := range resources {
+			if resources[i].Sample && strings.Contains(name, migrationToken) {
+				continue // the sample's table has migrations of its own
+			}
 			jobs = append(jobs, job{name, i})
 		}
 		return nil

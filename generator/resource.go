@@ -213,6 +213,8 @@ type ResourceData struct {
 	Fields    []Field
 	// Refs are the resources this one references, for the tests.
 	Refs []string
+	// Sample is set on the app's sample resource (SampleResource).
+	Sample bool
 }
 
 // Uses reports whether any of rs has a field of kind (see Field.Kind),
@@ -295,7 +297,7 @@ func ParseResource(name, fields string, existing []Resource, position int) (Reso
 			errs = append(errs, fmt.Errorf("resource %q already exists in %s; choose another name", name, RecordFile))
 		}
 	}
-	known := map[string]bool{name: true}
+	known := map[string]bool{name: true, SampleResource.Name: true}
 	for _, r := range existing {
 		known[r.Name] = true
 	}
@@ -332,9 +334,22 @@ func newResourceData(name string, fields []Field, position int) ResourceData {
 	return r
 }
 
-// ResourcesData parses every recorded resource, in order.
+// SampleResource is the app's sample resource. Every app has it, so it is
+// not in the record; the resource templates render it like any recorded
+// resource, except for its migration: its table is older than they are
+// (tenant migrations 00001_projects and 00003_projects_updated_at).
+var SampleResource = Resource{Name: "projects", Fields: "name:string"}
+
+// ResourcesData is the sample resource, then every recorded resource in
+// order.
 func ResourcesData(rs []Resource) ([]ResourceData, error) {
-	var out []ResourceData
+	fields, errs := ParseFields(SampleResource.Fields, nil)
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("the sample resource: %w", err)
+	}
+	sample := newResourceData(SampleResource.Name, fields, 0)
+	sample.Sample = true
+	out := []ResourceData{sample}
 	for i, r := range rs {
 		d, err := ParseResource(r.Name, r.Fields, rs[:i], i+1)
 		if err != nil {

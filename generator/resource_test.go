@@ -1,6 +1,7 @@
 package generator
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -63,7 +64,7 @@ func TestParseResourceRefuses(t *testing.T) {
 		{"invoices", "set_x:int", `queries' and the list's own parameters`},
 		{"invoices", "a:float", `unknown type "float" (types: string, text`},
 		{"invoices", "a:string(3)", `type string takes no (...) argument`},
-		{"invoices", "a:ref(vendors)", `ref(vendors) names no resource of this repository (resources: customers, invoices)`},
+		{"invoices", "a:ref(vendors)", `ref(vendors) names no resource of this repository (resources: customers, invoices, projects)`},
 		{"invoices", "a:enum(x|x)", `enum value "x" is listed twice`},
 		{"invoices", "a:enum(X)", `enum value "X" must be a lowercase word`},
 		{"invoices", "a:bool=yes", `a bool default is true or false`},
@@ -80,24 +81,20 @@ func TestParseResourceRefuses(t *testing.T) {
 	}
 }
 
-// A template with __resource__ in its path renders once per recorded
-// resource, with the resource's data and its migration version; the
-// shared templates see every resource, and files of a resources: group
-// render only when there are resources.
+// A template with __resource__ in its path renders once per resource: the
+// sample resource, then each recorded one, with the resource's data and
+// (but for the sample, whose table predates the templates) its migration
+// version; the shared templates see every resource.
 func TestRenderResourceTemplates(t *testing.T) {
 	t.Parallel()
 	bps := fstest.MapFS{"demo.yaml": {Data: []byte(`name: demo
 templates: demo
 questions:
   - {name: name, title: Name}
-files:
-  - resources: true
-    paths: [shared.txt.tmpl]
 migrations: ["db/*.sql"]
 `)}}
 	tree := fstest.MapFS{
 		"list.txt.tmpl":                          {Data: []byte(`{{range .Resources}}{{.Name}} {{end}}`)},
-		"shared.txt.tmpl":                        {Data: []byte(`with resources`)},
 		"db/__migration_____resource__.sql.tmpl": {Data: []byte(`CREATE TABLE {{.Resource.Name}} ({{range .Resource.Fields}}{{.Column}} {{.SQLType}}{{end}});`)},
 		"api/__resource__.txt.tmpl":              {Data: []byte(`{{.Resource.Model}} in {{.Name}}`)},
 	}
@@ -109,21 +106,25 @@ migrations: ["db/*.sql"]
 	if err != nil {
 		t.Fatal(err)
 	}
-	if plain.File("shared.txt") != nil || plain.File("api/__resource__.txt") != nil || plain.File("api/.txt") != nil {
-		t.Errorf("without resources: %v", plain.Files)
+	var paths []string
+	for _, f := range plain.Files {
+		paths = append(paths, f.Path)
+	}
+	if want := []string{"api/projects.txt", "list.txt"}; !slices.Equal(paths, want) {
+		t.Errorf("with the sample resource alone: %v, want %v", paths, want)
 	}
 	plan, err := renderTemplates(bp, tree, Input{Answers: Answers{"name": "app"}, KitVersion: "v1", Resources: []Resource{
-		{Name: "customers", Fields: "name:string"},
+		{Name: "customers", Fields: "name:string project:ref(projects)"},
 		{Name: "invoices", Fields: "total:decimal customer:ref(customers)"},
 	}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for path, want := range map[string]string{
-		"list.txt":               "customers invoices ",
-		"shared.txt":             "with resources",
-		"db/10001_customers.sql": "CREATE TABLE customers (name text);",
+		"list.txt":               "projects customers invoices ",
+		"db/10001_customers.sql": "CREATE TABLE customers (name textproject_id uuid);",
 		"db/10002_invoices.sql":  "CREATE TABLE invoices (total numericcustomer_id uuid);",
+		"api/projects.txt":       "Project in app",
 		"api/customers.txt":      "Customer in app",
 		"api/invoices.txt":       "Invoice in app",
 	} {

@@ -156,7 +156,8 @@ type tenantJSON struct {
 	Name string `json:"name"`
 }
 
-type projectJSON struct {
+// namedProjectJSON is a project with the name the tests tell projects apart by.
+type namedProjectJSON struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
 }
@@ -186,11 +187,11 @@ func (b *apiBundle) createTenant(t *testing.T, slug string) tenantJSON {
 	return decode[tenantJSON](t, res)
 }
 
-func (b *apiBundle) createProject(t *testing.T, tenant, name string) projectJSON {
+func (b *apiBundle) createNamedProject(t *testing.T, tenant, name string) namedProjectJSON {
 	t.Helper()
 	res := b.call(t, http.MethodPost, "/v1/projects", "", tenant, map[string]string{"name": name})
 	require.Equal(t, http.StatusCreated, res.status, string(res.body))
-	return decode[projectJSON](t, res)
+	return decode[namedProjectJSON](t, res)
 }
 
 // listAll pages through every project the tenant's requests see.
@@ -201,7 +202,7 @@ func (b *apiBundle) listAll(t *testing.T, host, tenant string) []string {
 	for {
 		res := b.call(t, http.MethodGet, "/v1/projects?limit=2&cursor="+cursor, host, tenant, nil)
 		require.Equal(t, http.StatusOK, res.status, string(res.body))
-		page := decode[pageJSON[projectJSON]](t, res)
+		page := decode[pageJSON[namedProjectJSON]](t, res)
 		for _, p := range page.Items {
 			names = append(names, p.Name)
 		}
@@ -282,7 +283,7 @@ func TestTenantResolution(t *testing.T) {
 	t.Parallel()
 	b := setupAPI(t)
 	b.createTenant(t, "acme")
-	b.createProject(t, "acme", "launch")
+	b.createNamedProject(t, "acme", "launch")
 
 	for _, tc := range []struct {
 		name, host, header string
@@ -308,7 +309,7 @@ func TestTenantResolution(t *testing.T) {
 			res := b.call(t, http.MethodGet, "/v1/projects", tc.host, tc.header, nil)
 			if tc.status == http.StatusOK {
 				require.Equal(t, http.StatusOK, res.status, string(res.body))
-				require.Len(t, decode[pageJSON[projectJSON]](t, res).Items, 1)
+				require.Len(t, decode[pageJSON[namedProjectJSON]](t, res).Items, 1)
 				return
 			}
 			requireProblem(t, res, tc.status, tc.detail)
@@ -324,8 +325,8 @@ func TestCrossTenantAttacksOverHTTP(t *testing.T) {
 	b.createTenant(t, "globex")
 	acmeIDs, globexIDs := make([]string, 0, 3), make([]string, 0, 3)
 	for i := range 3 {
-		acmeIDs = append(acmeIDs, b.createProject(t, "acme", fmt.Sprintf("acme-%d", i)).ID)
-		globexIDs = append(globexIDs, b.createProject(t, "globex", fmt.Sprintf("globex-%d", i)).ID)
+		acmeIDs = append(acmeIDs, b.createNamedProject(t, "acme", fmt.Sprintf("acme-%d", i)).ID)
+		globexIDs = append(globexIDs, b.createNamedProject(t, "globex", fmt.Sprintf("globex-%d", i)).ID)
 	}
 
 	t.Run("lists never mix tenants", func(t *testing.T) {
@@ -367,11 +368,11 @@ func TestCrossTenantAttacksOverHTTP(t *testing.T) {
 	t.Run("another tenant's cursor pages the caller's own data", func(t *testing.T) {
 		t.Parallel()
 		res := b.call(t, http.MethodGet, "/v1/projects?limit=1", "", "globex", nil)
-		cursor := decode[pageJSON[projectJSON]](t, res).NextCursor
+		cursor := decode[pageJSON[namedProjectJSON]](t, res).NextCursor
 		require.NotEmpty(t, cursor)
 		res = b.call(t, http.MethodGet, "/v1/projects?limit=10&cursor="+cursor, "", "acme", nil)
 		require.Equal(t, http.StatusOK, res.status)
-		for _, p := range decode[pageJSON[projectJSON]](t, res).Items {
+		for _, p := range decode[pageJSON[namedProjectJSON]](t, res).Items {
 			require.True(t, strings.HasPrefix(p.Name, "acme-"), p.Name)
 		}
 	})
@@ -476,7 +477,7 @@ func TestSuspendedTenantIs404(t *testing.T) {
 	t.Parallel()
 	b := setupAPI(t)
 	b.createTenant(t, "acme")
-	b.createProject(t, "acme", "launch")
+	b.createNamedProject(t, "acme", "launch")
 
 	_, err := b.tenants.Suspend(t.Context(), "acme")
 	require.NoError(t, err)
@@ -503,7 +504,7 @@ func TestMissingStorageIs503(t *testing.T) {
 	cfg := testsvc.NewTenancyConfig(t)
 	b, _ := setupAPIOn(t, cfg, bundleOptions{})
 	b.createTenant(t, "acme")
-	b.createProject(t, "acme", "launch")
+	b.createNamedProject(t, "acme", "launch")
 	b.createTenant(t, "globex")
 
 	conn, err := pgx.Connect(t.Context(), cfg.URL)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/stretchr/testify/require"
 
 	"ledger.internal/svc/internal/config"
@@ -204,7 +205,7 @@ func TestDatabaseEvictionWaitsForTheLastUser(t *testing.T) {
 		done <- ts.InTenant(t.Context(), acme, func(ctx context.Context, u *postgres.Unit) error {
 			close(inside)
 			<-release
-			_, err := u.Queries.CreateProject(ctx, "survived eviction")
+			_, err := u.Queries.CreateProject(ctx, pgtype.Text{String: "survived eviction", Valid: true})
 			return err
 		})
 	}()
@@ -238,7 +239,7 @@ func TestDatabasePanicInATransactionGivesTheConnectionBack(t *testing.T) {
 	func() {
 		defer func() { require.Equal(t, "handler bug", recover()) }()
 		_ = ts.InTenantTx(t.Context(), acme, func(ctx context.Context, tx pgx.Tx) error {
-			_, createErr := tenantdb.New(tx).CreateProject(ctx, "never committed")
+			_, createErr := tenantdb.New(tx).CreateProject(ctx, pgtype.Text{String: "never committed", Valid: true})
 			require.NoError(t, createErr)
 			panic("handler bug")
 		})
@@ -294,7 +295,7 @@ func TestDatabaseAlternatingCommitAndRollback(t *testing.T) {
 						require.Equal(t, first, pid, "one connection per tenant")
 					}
 					pids[tn.Slug] = pid
-					if _, err := tenantdb.New(tx).CreateProject(ctx, name); err != nil {
+					if _, err := tenantdb.New(tx).CreateProject(ctx, pgtype.Text{String: name, Valid: true}); err != nil {
 						return err
 					}
 					return want

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/stretchr/testify/require"
 
 	"ledger.internal/svc/internal/domain"
@@ -63,7 +64,7 @@ func createTenants(tb testing.TB, b *tenantsBundle, n int) []domain.Tenant {
 func createNamedProject(t *testing.T, ts *postgres.Tenants, tn domain.Tenant, name string) {
 	t.Helper()
 	err := ts.InTenant(t.Context(), tn, func(ctx context.Context, u *postgres.Unit) error {
-		_, err := u.Queries.CreateProject(ctx, name)
+		_, err := u.Queries.CreateProject(ctx, pgtype.Text{String: name, Valid: true})
 		return err
 	})
 	require.NoError(t, err)
@@ -156,7 +157,7 @@ func TestMigrateResumesAfterACrash(t *testing.T) {
 	require.Equal(t, []string{"tenant-004", "tenant-005", "tenant-006", "tenant-007", "tenant-008", "tenant-009"}, behindSlugs(check))
 
 	err = next.InTenant(t.Context(), tenants[4], func(ctx context.Context, u *postgres.Unit) error {
-		_, createErr := u.Queries.CreateProject(ctx, "not-slow")
+		_, createErr := u.Queries.CreateProject(ctx, pgtype.Text{String: "not-slow", Valid: true})
 		return createErr
 	})
 	require.NoError(t, err, "tenant-004 still works at its old version")

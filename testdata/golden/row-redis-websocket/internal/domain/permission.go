@@ -13,8 +13,6 @@ type Permission string
 // The permissions the app knows. Routes use these constants; custom roles
 // may only be built from the catalogue below.
 const (
-	ProjectsRead     Permission = "projects:read"
-	ProjectsWrite    Permission = "projects:write"
 	MembersRead      Permission = "members:read"
 	MembersWrite     Permission = "members:write"
 	OwnersWrite      Permission = "owners:write"
@@ -29,6 +27,13 @@ const (
 	// EventsRead connects to the tenant's realtime events; each event
 	// still reaches only those who may read its target.
 	EventsRead Permission = "events:read"
+)
+
+// Permissions on projects.
+const (
+	ProjectsRead   Permission = "projects:read"
+	ProjectsWrite  Permission = "projects:write"
+	ProjectsDelete Permission = "projects:delete"
 )
 
 // Permissions on customers (added with `saaskit add resource`).
@@ -77,8 +82,6 @@ type PermissionInfo struct {
 // registered here (read for viewers, write for members, management for
 // admins); owners hold everything.
 var catalogue = []PermissionInfo{
-	{ProjectsRead, RoleViewer, "List and read projects"},
-	{ProjectsWrite, RoleMember, "Create and change projects"},
 	{MembersRead, RoleViewer, "List the tenant's members"},
 	{RolesRead, RoleViewer, "List the tenant's roles"},
 	{MembersWrite, RoleAdmin, "Change members' roles and remove members (never above the caller's own permissions)"},
@@ -91,7 +94,11 @@ var catalogue = []PermissionInfo{
 	{AuditRead, RoleAdmin, "Read the tenant's audit log"},
 	{OwnersWrite, RoleOwner, "Make members owners and change or remove owners"},
 	{EventsRead, RoleViewer, "Receive the tenant's realtime events (each only with the permission to read its target)"},
-	// Resources added with `saaskit add resource`, below this line.
+	// Resources (the sample projects, then those added with `saaskit add
+	// resource`), below this line.
+	{ProjectsRead, RoleViewer, "List and read projects"},
+	{ProjectsWrite, RoleMember, "Create and change projects"},
+	{ProjectsDelete, RoleAdmin, "Delete projects"},
 	{CustomersRead, RoleViewer, "List and read customers"},
 	{CustomersWrite, RoleMember, "Create and change customers"},
 	{CustomersDelete, RoleAdmin, "Delete customers"},

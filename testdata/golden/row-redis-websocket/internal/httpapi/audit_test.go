@@ -45,7 +45,7 @@ func TestAuditEventsAPI(t *testing.T) {
 	key := b.createAPIKey(t, b.token, "acme", domain.RoleMember)
 	res := b.callAs(t, key.Key, http.MethodPost, "/v1/projects", "", "acme", map[string]string{"name": "Apollo"})
 	require.Equal(t, http.StatusCreated, res.status, string(res.body))
-	project := decode[projectJSON](t, res)
+	project := decode[namedProjectJSON](t, res)
 	res = b.call(t, http.MethodPost, "/v1/projects", "", "globex", map[string]string{"name": "Other"})
 	require.Equal(t, http.StatusCreated, res.status, string(res.body))
 

@@ -170,13 +170,13 @@ func TestEventsReachOnlyTheClientsThatMaySeeThem(t *testing.T) {
 	})
 	require.Error(t, err)
 
-	p1 := b.createProject(t, "acme", "one") // on the first instance
+	p1 := b.createNamedProject(t, "acme", "one") // on the first instance
 	m := readEvent(t, owner)
 	require.Equal(t, "project.create", m.Type, "the rolled-back change sent nothing: this is the first event")
 	require.Equal(t, &realtime.Target{Type: "project", ID: p1.ID}, m.Target)
 	require.NotEmpty(t, m.ID)
 
-	g := b.createProject(t, "globex", "theirs")
+	g := b.createNamedProject(t, "globex", "theirs")
 	require.Equal(t, g.ID, readEvent(t, other).Target.ID, "globex's client sees globex's event, and nothing of acme's before it")
 
 	// The watcher holds events:read but not projects:read: it sees an
@@ -185,7 +185,7 @@ func TestEventsReachOnlyTheClientsThatMaySeeThem(t *testing.T) {
 	watcherID := b.members(t, b.token, "acme")["watcher@example.com"].UserID
 	res = b.call(t, http.MethodPost, "/v1/grants", "", "acme", map[string]string{"permission": "projects:read", "object_id": p1.ID, "user_id": watcherID})
 	require.Equal(t, http.StatusCreated, res.status, string(res.body))
-	p2 := b.createProject(t, "acme", "two")
+	p2 := b.createNamedProject(t, "acme", "two")
 	require.Equal(t, p2.ID, readEvent(t, owner).Target.ID)
 	one.publisher.Publish(t.Context(), postgres.Event{ID: "direct", Tenant: acme, Type: "project.update", TargetType: "project", TargetID: p1.ID, At: time.Now()})
 	m = readEvent(t, watching)
@@ -238,7 +238,7 @@ func TestRevocationClosesSocketsOnEveryInstance(t *testing.T) {
 		require.Less(t, time.Since(start), realtime.RevocationBound, name)
 		two.waitSockets(t, 1)
 	}
-	p := b.createProject(t, "acme", "still")
+	p := b.createNamedProject(t, "acme", "still")
 	require.Equal(t, p.ID, readEvent(t, stays).Target.ID, "the owner's socket stays")
 }
 
@@ -271,7 +271,7 @@ func TestBrowsersConnectWithATicketFromAnAllowedOrigin(t *testing.T) {
 	ws, _, err := one.dial(t, "", "", "ticket="+first, "https://app.example.com")
 	require.NoError(t, err, "a ticket stands for the caller's credentials and tenant")
 	one.waitSockets(t, 1)
-	p := b.createProject(t, "acme", "seen")
+	p := b.createNamedProject(t, "acme", "seen")
 	require.Equal(t, p.ID, readEvent(t, ws).Target.ID)
 
 	_, status, err := one.dial(t, "", "", "ticket="+first, "https://app.example.com")

@@ -86,7 +86,7 @@ func setupAPIOn(tb testing.TB, cfg config.Database, opts bundleOptions) (*apiBun
 	return b, tenants
 }
 
-func newAPIBundle(tb testing.TB, tenants httpapi.Tenants, identity httpapi.Identity, logs *testsvc.LogBuffer, more ...func(*httpapi.Deps)) *apiBundle {
+func newAPIBundle(tb testing.TB, tenants httpapi.Tenants, identity httpapi.Identity, logs *testsvc.LogBuffer) *apiBundle {
 	tb.Helper()
 	b := &apiBundle{logs: logs}
 	deps := httpapi.Deps{
@@ -96,9 +96,6 @@ func newAPIBundle(tb testing.TB, tenants httpapi.Tenants, identity httpapi.Ident
 		Tenants:    tenants,
 		Identity:   identity,
 		Audit:      auditLogOf(tenants),
-	}
-	for _, set := range more {
-		set(&deps)
 	}
 	handler, err := httpapi.NewHandler(deps)
 	require.NoError(tb, err)
@@ -152,7 +149,8 @@ type tenantJSON struct {
 	Name string `json:"name"`
 }
 
-type projectJSON struct {
+// namedProjectJSON is a project with the name the tests tell projects apart by.
+type namedProjectJSON struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
 }
@@ -182,11 +180,11 @@ func (b *apiBundle) createTenant(t *testing.T, slug string) tenantJSON {
 	return decode[tenantJSON](t, res)
 }
 
-func (b *apiBundle) createProject(t *testing.T, tenant, name string) projectJSON {
+func (b *apiBundle) createNamedProject(t *testing.T, tenant, name string) namedProjectJSON {
 	t.Helper()
 	res := b.call(t, http.MethodPost, "/v1/projects", "", tenant, map[string]string{"name": name})
 	require.Equal(t, http.StatusCreated, res.status, string(res.body))
-	return decode[projectJSON](t, res)
+	return decode[namedProjectJSON](t, res)
 }
 
 // listAll pages through every project the tenant's requests see.
@@ -197,7 +195,7 @@ func (b *apiBundle) listAll(t *testing.T, host, tenant string) []string {
 	for {
 		res := b.call(t, http.MethodGet, "/v1/projects?limit=2&cursor="+cursor, host, tenant, nil)
 		require.Equal(t, http.StatusOK, res.status, string(res.body))
-		page := decode[pageJSON[projectJSON]](t, res)
+		page := decode[pageJSON[namedProjectJSON]](t, res)
 		for _, p := range page.Items {
 			names = append(names, p.Name)
 		}
@@ -278,7 +276,7 @@ func TestTenantResolution(t *testing.T) {
 	t.Parallel()
 	b := setupAPI(t)
 	b.createTenant(t, "acme")
-	b.createProject(t, "acme", "launch")
+	b.createNamedProject(t, "acme", "launch")
 
 	for _, tc := range []struct {
 		name, host, header string
@@ -304,7 +302,7 @@ func TestTenantResolution(t *testing.T) {
 			res := b.call(t, http.MethodGet, "/v1/projects", tc.host, tc.header, nil)
 			if tc.status == http.StatusOK {
 				require.Equal(t, http.StatusOK, res.status, string(res.body))
-				require.Len(t, decode[pageJSON[projectJSON]](t, res).Items, 1)
+				require.Len(t, decode[pageJSON[namedProjectJSON]](t, res).Items, 1)
 				return
 			}
 			requireProblem(t, res, tc.status, tc.detail)
@@ -320,8 +318,8 @@ func TestCrossTenantAttacksOverHTTP(t *testing.T) {
 	b.createTenant(t, "globex")
 	acmeIDs, globexIDs := make([]string, 0, 3), make([]string, 0, 3)
 	for i := range 3 {
-		acmeIDs = append(acmeIDs, b.createProject(t, "acme", fmt.Sprintf("acme-%d", i)).ID)
-		globexIDs = append(globexIDs, b.createProject(t, "globex", fmt.Sprintf("globex-%d", i)).ID)
+		acmeIDs = append(acmeIDs, b.createNamedProject(t, "acme", fmt.Sprintf("acme-%d", i)).ID)
+		globexIDs = append(globexIDs, b.createNamedProject(t, "globex", fmt.Sprintf("globex-%d", i)).ID)
 	}
 
 	t.Run("lists never mix tenants", func(t *testing.T) {
@@ -363,11 +361,11 @@ func TestCrossTenantAttacksOverHTTP(t *testing.T) {
 	t.Run("another tenant's cursor pages the caller's own data", func(t *testing.T) {
 		t.Parallel()
 		res := b.call(t, http.MethodGet, "/v1/projects?limit=1", "", "globex", nil)
-		cursor := decode[pageJSON[projectJSON]](t, res).NextCursor
+		cursor := decode[pageJSON[namedProjectJSON]](t, res).NextCursor
 		require.NotEmpty(t, cursor)
 		res = b.call(t, http.MethodGet, "/v1/projects?limit=10&cursor="+cursor, "", "acme", nil)
 		require.Equal(t, http.StatusOK, res.status)
-		for _, p := range decode[pageJSON[projectJSON]](t, res).Items {
+		for _, p := range decode[pageJSON[namedProjectJSON]](t, res).Items {
 			require.True(t, strings.HasPrefix(p.Name, "acme-"), p.Name)
 		}
 	})
@@ -472,7 +470,7 @@ func TestSuspendedTenantIs404(t *testing.T) {
 	t.Parallel()
 	b := setupAPI(t)
 	b.createTenant(t, "acme")
-	b.createProject(t, "acme", "launch")
+	b.createNamedProject(t, "acme", "launch")
 
 	_, err := b.tenants.Suspend(t.Context(), "acme")
 	require.NoError(t, err)

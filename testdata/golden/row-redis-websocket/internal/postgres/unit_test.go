@@ -84,7 +84,7 @@ func (testArgs) Kind() string { return "test" }
 // publishes its event after the commit), then ends with err (nil commits).
 func change(ctx context.Context, t *testing.T, u *postgres.Unit, s *seams, err error) error {
 	t.Helper()
-	p, cerr := u.Queries.CreateProject(ctx, "apollo")
+	p, cerr := u.Queries.CreateProject(ctx, pgtype.Text{String: "apollo", Valid: true})
 	require.NoError(t, cerr)
 	_, qerr := u.Enqueue(ctx, jobs.Job{Args: testArgs{}})
 	require.NoError(t, qerr)

@@ -21,9 +21,9 @@ func TestObjectGrants(t *testing.T) {
 	b := setupAPI(t)
 	b.createTenant(t, "acme")
 	b.createTenant(t, "globex")
-	x := b.createProject(t, "acme", "x")
-	y := b.createProject(t, "acme", "y")
-	elsewhere := b.createProject(t, "globex", "elsewhere")
+	x := b.createNamedProject(t, "acme", "x")
+	y := b.createNamedProject(t, "acme", "y")
+	elsewhere := b.createNamedProject(t, "globex", "elsewhere")
 	res := b.call(t, http.MethodPost, "/v1/roles", "", "acme", map[string]any{"name": "guest", "permissions": []string{}})
 	require.Equal(t, http.StatusCreated, res.status, string(res.body))
 	guest := b.join(t, b.token, "acme", "guest@example.com", "guest")
@@ -458,7 +458,7 @@ func TestSuperuserActsAsOwnerInEveryTenant(t *testing.T) {
 func projectNames(t *testing.T, res response) []string {
 	t.Helper()
 	require.Equal(t, http.StatusOK, res.status, string(res.body))
-	items := decode[pageJSON[projectJSON]](t, res).Items
+	items := decode[pageJSON[namedProjectJSON]](t, res).Items
 	names := make([]string, 0, len(items))
 	for _, p := range items {
 		names = append(names, p.Name)

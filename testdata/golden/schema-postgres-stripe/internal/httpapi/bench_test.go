@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/stretchr/testify/require"
 
 	"example.com/acme/internal/httpapi"
@@ -84,7 +85,7 @@ func createWithProjects(ctx context.Context, tenants *postgres.Tenants, owner, s
 	}
 	return tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
 		for i := range 3 {
-			if _, createErr := u.Queries.CreateProject(ctx, fmt.Sprintf("project %d", i)); createErr != nil {
+			if _, createErr := u.Queries.CreateProject(ctx, pgtype.Text{String: fmt.Sprintf("project %d", i), Valid: true}); createErr != nil {
 				return createErr
 			}
 		}

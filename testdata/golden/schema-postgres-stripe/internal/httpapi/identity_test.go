@@ -708,7 +708,7 @@ func TestCustomRoles(t *testing.T) {
 	require.True(t, roles["owner"].Builtin)
 	require.Contains(t, roles["owner"].Permissions, "owners:write")
 	require.NotContains(t, roles["admin"].Permissions, "owners:write")
-	viewerHolds := []string{"billing:read", "members:read", "projects:read", "roles:read", "customers:read", "invoices:read"}
+	viewerHolds := []string{"billing:read", "members:read", "roles:read", "projects:read", "customers:read", "invoices:read"}
 	slices.Sort(viewerHolds)
 	require.Equal(t, viewerHolds, roles["viewer"].Permissions)
 	res = b.callAs(t, viewer, http.MethodGet, "/v1/roles?limit=2", "", "acme", nil)

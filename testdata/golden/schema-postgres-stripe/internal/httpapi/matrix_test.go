@@ -37,8 +37,6 @@ var refusedToSuperusers = map[string]int{"create-api-key": http.StatusForbidden}
 // tenant: written out here, not derived from the code under test. A
 // superuser acts as an owner in every tenant, member or not.
 var allowedBy = map[domain.Permission][]string{
-	domain.ProjectsRead:     {asOwner, asAdmin, asMember, asViewer, asAPIKey, asSuperuser},
-	domain.ProjectsWrite:    {asOwner, asAdmin, asMember, asAPIKey, asSuperuser},
 	domain.MembersRead:      {asOwner, asAdmin, asMember, asViewer, asAPIKey, asSuperuser},
 	domain.RolesRead:        {asOwner, asAdmin, asMember, asViewer, asAPIKey, asSuperuser},
 	domain.MembersWrite:     {asOwner, asAdmin, asSuperuser},
@@ -52,7 +50,12 @@ var allowedBy = map[domain.Permission][]string{
 	domain.BillingRead:      {asOwner, asAdmin, asMember, asViewer, asAPIKey, asSuperuser},
 	domain.BillingManage:    {asOwner, asAdmin, asSuperuser},
 
-	// Resources added with `saaskit add resource`, below this line.
+	// Resources (the sample projects, then those added with `saaskit add
+	// resource`), below this line.
+
+	domain.ProjectsRead:   {asOwner, asAdmin, asMember, asViewer, asAPIKey, asSuperuser},
+	domain.ProjectsWrite:  {asOwner, asAdmin, asMember, asAPIKey, asSuperuser},
+	domain.ProjectsDelete: {asOwner, asAdmin, asSuperuser},
 
 	domain.CustomersRead:   {asOwner, asAdmin, asMember, asViewer, asAPIKey, asSuperuser},
 	domain.CustomersWrite:  {asOwner, asAdmin, asMember, asAPIKey, asSuperuser},
@@ -177,15 +180,23 @@ func (m *matrixBundle) requests(t *testing.T) map[string]func(caller string) mat
 			return matrixRequest{http.MethodDelete, "/v1/api-keys/" + key.ID, nil, http.StatusNoContent}
 		},
 		"list-audit-events": get("/v1/audit-events", http.StatusOK),
-		"list-projects":     func(string) matrixRequest { return matrixRequest{http.MethodGet, "/v1/projects", nil, http.StatusOK} },
+
+		// Resources (the sample projects, then those added with `saaskit add
+		// resource`), below this line.
+
+		"list-projects": get("/v1/projects", http.StatusOK),
 		"create-project": func(string) matrixRequest {
-			return matrixRequest{http.MethodPost, "/v1/projects", map[string]string{"name": "p"}, http.StatusCreated}
+			return matrixRequest{http.MethodPost, "/v1/projects", m.newProjectBody(t, "acme"), http.StatusCreated}
 		},
 		"get-project": func(string) matrixRequest {
-			return matrixRequest{http.MethodGet, "/v1/projects/" + m.project.ID, nil, http.StatusOK}
+			return matrixRequest{http.MethodGet, "/v1/projects/" + m.createProject(t, "acme").ID, nil, http.StatusOK}
 		},
-
-		// Resources added with `saaskit add resource`, below this line.
+		"update-project": func(string) matrixRequest {
+			return matrixRequest{http.MethodPatch, "/v1/projects/" + m.createProject(t, "acme").ID, map[string]any{}, http.StatusOK}
+		},
+		"delete-project": func(string) matrixRequest {
+			return matrixRequest{http.MethodDelete, "/v1/projects/" + m.createProject(t, "acme").ID, nil, http.StatusNoContent}
+		},
 
 		"list-customers": get("/v1/customers", http.StatusOK),
 		"create-customer": func(string) matrixRequest {
@@ -260,7 +271,7 @@ func TestRouteRoleMatrix(t *testing.T) {
 	m.inviter = b.signUpAndLogin(t, "inviter@example.com")
 	res = b.callAs(t, m.inviter, http.MethodPost, "/v1/tenants", "", "", map[string]string{"slug": "invites", "name": "Invites"})
 	require.Equal(t, http.StatusCreated, res.status)
-	m.project = b.createProject(t, "acme", "shared")
+	m.project = b.createProject(t, "acme")
 
 	routes, err := httpapi.RegisteredRoutes(httpapi.Deps{Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)

@@ -48,15 +48,17 @@ func addRoutes(r *router, m *metrics) {
 
 	r.get("/v1/audit-events", requires(domain.AuditRead), handleListAuditEvents(deps.Audit))
 
+	addBillingRoutes(r)
+
+	// Resources are registered below this line: the sample projects, then
+	// those added with `saaskit add resource` in the order they were added;
+	// keep the line so later ones land here.
 	r.get("/v1/projects", requires(domain.ProjectsRead), handleListProjects(deps.Tenants))
 	r.post("/v1/projects", requires(domain.ProjectsWrite), handleCreateProject(deps.Tenants))
 	r.get("/v1/projects/{id}", requiresOn(domain.ProjectsRead, "id"), handleGetProject(deps.Tenants))
+	r.patch("/v1/projects/{id}", requiresOn(domain.ProjectsWrite, "id"), handleUpdateProject(deps.Tenants))
+	r.delete("/v1/projects/{id}", requiresOn(domain.ProjectsDelete, "id"), handleDeleteProject(deps.Tenants))
 	r.findObjects("projects", findProject(deps.Tenants))
-
-	addBillingRoutes(r)
-
-	// Resources added with `saaskit add resource` are registered below this
-	// line, in the order they were added; keep it so later ones land here.
 	r.get("/v1/customers", requires(domain.CustomersRead), handleListCustomers(deps.Tenants))
 	r.post("/v1/customers", requires(domain.CustomersWrite), handleCreateCustomer(deps.Tenants))
 	r.get("/v1/customers/{id}", requiresOn(domain.CustomersRead, "id"), handleGetCustomer(deps.Tenants))

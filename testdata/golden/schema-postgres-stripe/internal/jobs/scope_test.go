@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/stretchr/testify/require"
 
 	"example.com/acme/internal/domain"
@@ -56,7 +57,7 @@ func setupTenancy(tb testing.TB) *tenancyBundle {
 		require.NoError(tb, createErr)
 		var p tenantdb.Project
 		require.NoError(tb, tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
-			p, createErr = u.Queries.CreateProject(ctx, "project of "+slug)
+			p, createErr = u.Queries.CreateProject(ctx, pgtype.Text{String: "project of " + slug, Valid: true})
 			return createErr
 		}))
 		if slug == "tenant-a" {
@@ -230,7 +231,7 @@ type keyedArgs struct {
 func (keyedArgs) Kind() string { return "test.keyed" }
 
 func keyedHandler(ctx context.Context, tx pgx.Tx, d *jobs.Delivery[keyedArgs]) error {
-	_, err := jobs.TenantQueries(tx).CreateProject(ctx, d.Args.Name)
+	_, err := jobs.TenantQueries(tx).CreateProject(ctx, pgtype.Text{String: d.Args.Name, Valid: true})
 	return err
 }
 

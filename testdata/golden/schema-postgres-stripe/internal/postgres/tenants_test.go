@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/stretchr/testify/require"
 
 	"example.com/acme/internal/config"
@@ -82,7 +83,7 @@ func createProjects(t *testing.T, ts *postgres.Tenants, tn domain.Tenant, prefix
 	out := make([]tenantdb.Project, 0, n)
 	for i := range n {
 		err := ts.InTenant(t.Context(), tn, func(ctx context.Context, u *postgres.Unit) error {
-			p, err := u.Queries.CreateProject(ctx, fmt.Sprintf("%s-%d", prefix, i+1))
+			p, err := u.Queries.CreateProject(ctx, pgtype.Text{String: fmt.Sprintf("%s-%d", prefix, i+1), Valid: true})
 			out = append(out, p)
 			return err
 		})
@@ -351,7 +352,7 @@ func TestInTenantRollsBackOnError(t *testing.T) {
 
 	boom := errors.New("boom")
 	err := b.tenants.InTenant(t.Context(), acme, func(ctx context.Context, u *postgres.Unit) error {
-		if _, err := u.Queries.CreateProject(ctx, "doomed"); err != nil {
+		if _, err := u.Queries.CreateProject(ctx, pgtype.Text{String: "doomed", Valid: true}); err != nil {
 			return err
 		}
 		return boom

@@ -65,10 +65,11 @@ type Invoice struct {
 	UpdatedAt   pgtype.Timestamptz `json:"updated_at"`
 }
 
-// An example tenant-scoped resource: replace or extend it.
+// The sample tenant-scoped resource, rendered by the resource templates: extend it, or add your own with saaskit add resource.
 type Project struct {
 	TenantID  pgtype.UUID        `json:"tenant_id"`
 	ID        pgtype.UUID        `json:"id"`
 	Name      string             `json:"name"`
 	CreatedAt pgtype.Timestamptz `json:"created_at"`
+	UpdatedAt pgtype.Timestamptz `json:"updated_at"`
 }

@@ -19,11 +19,13 @@ type Querier interface {
 	// the transaction that runs them (postgres.Tenants.InTenant) is confined
 	// to one.
 	CreateInvoice(ctx context.Context, arg CreateInvoiceParams) (Invoice, error)
-	// Queries on tenant tables. They never name a tenant: the transaction that
-	// runs them (postgres.Tenants.InTenant) is already confined to one.
-	CreateProject(ctx context.Context, name string) (Project, error)
+	// Queries on projects. Like every tenant query they never name a tenant:
+	// the transaction that runs them (postgres.Tenants.InTenant) is confined
+	// to one.
+	CreateProject(ctx context.Context, name pgtype.Text) (Project, error)
 	DeleteCustomer(ctx context.Context, id pgtype.UUID) (Customer, error)
 	DeleteInvoice(ctx context.Context, id pgtype.UUID) (Invoice, error)
+	DeleteProject(ctx context.Context, id pgtype.UUID) (Project, error)
 	GetCustomer(ctx context.Context, id pgtype.UUID) (Customer, error)
 	GetInvoice(ctx context.Context, id pgtype.UUID) (Invoice, error)
 	GetProject(ctx context.Context, id pgtype.UUID) (Project, error)
@@ -37,14 +39,17 @@ type Querier interface {
 	// or -infinity and the zero UUID (+infinity and the largest UUID when
 	// descending) for the first page. A NULL filter matches every row.
 	ListInvoices(ctx context.Context, arg ListInvoicesParams) ([]Invoice, error)
-	// Keyset pagination in creation order: pass the created_at and id of the
-	// last project of the previous page, or -infinity and the zero UUID for the
-	// first page.
+	// Keyset pagination in creation order, ascending or (descending) newest
+	// first: pass the created_at and id of the last row of the previous page,
+	// or -infinity and the zero UUID (+infinity and the largest UUID when
+	// descending) for the first page. A NULL filter matches every row.
 	ListProjects(ctx context.Context, arg ListProjectsParams) ([]Project, error)
 	// A partial update: each field changes only when its set_ flag is true.
 	UpdateCustomer(ctx context.Context, arg UpdateCustomerParams) (Customer, error)
 	// A partial update: each field changes only when its set_ flag is true.
 	UpdateInvoice(ctx context.Context, arg UpdateInvoiceParams) (Invoice, error)
+	// A partial update: each field changes only when its set_ flag is true.
+	UpdateProject(ctx context.Context, arg UpdateProjectParams) (Project, error)
 }
 
 var _ Querier = (*Queries)(nil)

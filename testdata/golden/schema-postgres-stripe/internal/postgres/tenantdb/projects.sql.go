@@ -14,21 +14,47 @@ import (
 const createProject = `-- name: CreateProject :one
 
 INSERT INTO projects (name)
-VALUES ($1)
-RETURNING id, name, created_at
+VALUES (
+    $1::text
+)
+RETURNING id, name, created_at, updated_at
 `
 
-// Queries on tenant tables. They never name a tenant: the transaction that
-// runs them (postgres.Tenants.InTenant) is already confined to one.
-func (q *Queries) CreateProject(ctx context.Context, name string) (Project, error) {
+// Queries on projects. Like every tenant query they never name a tenant:
+// the transaction that runs them (postgres.Tenants.InTenant) is confined
+// to one.
+func (q *Queries) CreateProject(ctx context.Context, name pgtype.Text) (Project, error) {
 	row := q.db.QueryRow(ctx, createProject, name)
 	var i Project
-	err := row.Scan(&i.ID, &i.Name, &i.CreatedAt)
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const deleteProject = `-- name: DeleteProject :one
+DELETE FROM projects
+WHERE id = $1
+RETURNING id, name, created_at, updated_at
+`
+
+func (q *Queries) DeleteProject(ctx context.Context, id pgtype.UUID) (Project, error) {
+	row := q.db.QueryRow(ctx, deleteProject, id)
+	var i Project
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
 	return i, err
 }
 
 const getProject = `-- name: GetProject :one
-SELECT id, name, created_at
+SELECT id, name, created_at, updated_at
 FROM projects
 WHERE id = $1
 `
@@ -36,29 +62,47 @@ WHERE id = $1
 func (q *Queries) GetProject(ctx context.Context, id pgtype.UUID) (Project, error) {
 	row := q.db.QueryRow(ctx, getProject, id)
 	var i Project
-	err := row.Scan(&i.ID, &i.Name, &i.CreatedAt)
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
 	return i, err
 }
 
 const listProjects = `-- name: ListProjects :many
-SELECT id, name, created_at
+SELECT id, name, created_at, updated_at
 FROM projects
-WHERE (created_at, id) > ($1::timestamptz, $2::uuid)
-ORDER BY created_at, id
-LIMIT $3
+WHERE CASE WHEN $1::boolean
+        THEN (created_at, id) < ($2::timestamptz, $3::uuid)
+        ELSE (created_at, id) > ($2::timestamptz, $3::uuid)
+    END
+ORDER BY
+    CASE WHEN $1::boolean THEN created_at END DESC,
+    CASE WHEN $1::boolean THEN id END DESC,
+    created_at, id
+LIMIT $4
 `
 
 type ListProjectsParams struct {
+	Descending     bool               `json:"descending"`
 	AfterCreatedAt pgtype.Timestamptz `json:"after_created_at"`
 	AfterID        pgtype.UUID        `json:"after_id"`
 	MaxItems       int32              `json:"max_items"`
 }
 
-// Keyset pagination in creation order: pass the created_at and id of the
-// last project of the previous page, or -infinity and the zero UUID for the
-// first page.
+// Keyset pagination in creation order, ascending or (descending) newest
+// first: pass the created_at and id of the last row of the previous page,
+// or -infinity and the zero UUID (+infinity and the largest UUID when
+// descending) for the first page. A NULL filter matches every row.
 func (q *Queries) ListProjects(ctx context.Context, arg ListProjectsParams) ([]Project, error) {
-	rows, err := q.db.Query(ctx, listProjects, arg.AfterCreatedAt, arg.AfterID, arg.MaxItems)
+	rows, err := q.db.Query(ctx, listProjects,
+		arg.Descending,
+		arg.AfterCreatedAt,
+		arg.AfterID,
+		arg.MaxItems,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +110,12 @@ func (q *Queries) ListProjects(ctx context.Context, arg ListProjectsParams) ([]P
 	items := []Project{}
 	for rows.Next() {
 		var i Project
-		if err := rows.Scan(&i.ID, &i.Name, &i.CreatedAt); err != nil {
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -75,4 +124,32 @@ func (q *Queries) ListProjects(ctx context.Context, arg ListProjectsParams) ([]P
 		return nil, err
 	}
 	return items, nil
+}
+
+const updateProject = `-- name: UpdateProject :one
+UPDATE projects
+SET
+    name = CASE WHEN $1::boolean THEN $2::text ELSE name END,
+    updated_at = now()
+WHERE id = $3
+RETURNING id, name, created_at, updated_at
+`
+
+type UpdateProjectParams struct {
+	SetName bool        `json:"set_name"`
+	Name    pgtype.Text `json:"name"`
+	ID      pgtype.UUID `json:"id"`
+}
+
+// A partial update: each field changes only when its set_ flag is true.
+func (q *Queries) UpdateProject(ctx context.Context, arg UpdateProjectParams) (Project, error) {
+	row := q.db.QueryRow(ctx, updateProject, arg.SetName, arg.Name, arg.ID)
+	var i Project
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
 }
