@@ -223,14 +223,21 @@ func renderTemplates(bp *Blueprint, tree fs.FS, in Input) (*Plan, error) {
 		}
 	}
 	plan := &Plan{}
-	for _, f := range files {
+	owner := map[string]string{}
+	for i, f := range files {
 		plan.add(f)
+		if r := jobs[i].resource; r >= 0 {
+			owner[f.Path] = resources[r].Name
+		}
 	}
 	plan.sort()
 	for i := 1; i < len(plan.Files); i++ {
 		if plan.Files[i].Path == plan.Files[i-1].Path {
 			return nil, fmt.Errorf("two templates render to %s", plan.Files[i].Path)
 		}
+	}
+	if err := checkDeclarations(plan.Files, owner); err != nil {
+		return nil, err
 	}
 	return plan, nil
 }
