@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"text/template"
 
@@ -57,8 +58,18 @@ func ValidateAppName(name string) error {
 		return errors.New("use lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen")
 	case strings.Contains(name, "--"):
 		return errors.New("must not contain consecutive hyphens")
+	case slices.Contains(shadowingNames, name):
+		return fmt.Errorf("%q would shadow a tool or a directory of the repository (%s); choose another name", name, strings.Join(shadowingNames, ", "))
 	}
 	return nil
+}
+
+// shadowingNames are app names that would shadow a tool once the binary is
+// installed (go, make, docker ...), or that Go or the repository's layout
+// gives a meaning of its own (cmd/cmd, internal, vendor, testdata, main).
+var shadowingNames = []string{
+	"go", "gofmt", "git", "make", "docker",
+	"cmd", "internal", "vendor", "testdata", "main", "std", "all", "tool",
 }
 
 // ValidateModulePath checks a Go module path the way the go command does.

@@ -330,6 +330,7 @@ func TestValidateAppName(t *testing.T) {
 		"acme": true, "my-app": true, "a1": true, "app2go": true,
 		"": false, "A": false, "Acme": false, "1app": false, "app-": false, "my--app": false,
 		"my_app": false, "my.app": false, "../x": false, "a b": false, strings.Repeat("a", 41): false,
+		"go": false, "cmd": false, "internal": false, "make": false, "gopher": true,
 	} {
 		if err := ValidateAppName(name); (err == nil) != ok {
 			t.Errorf("ValidateAppName(%q) = %v, want ok=%v", name, err, ok)
@@ -429,6 +430,26 @@ func TestWrite(t *testing.T) {
 			t.Fatal(err)
 		}
 		assertFile(t, filepath.Join(dir, "a.txt"), "a", 0o644)
+	})
+	t.Run("symbolic link to an empty directory", func(t *testing.T) {
+		t.Parallel()
+		parent := t.TempDir()
+		target := filepath.Join(parent, "target")
+		if err := os.Mkdir(target, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		link := filepath.Join(parent, "link")
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+		if err := Write(plan, link, WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if info, err := os.Lstat(link); err != nil || info.Mode()&os.ModeSymlink == 0 {
+			t.Fatalf("the link was replaced: %v, %v", info, err)
+		}
+		assertFile(t, filepath.Join(target, "a.txt"), "a", 0o644)
+		assertOnly(t, parent, "link", "target")
 	})
 	t.Run("non-empty refused, then forced", func(t *testing.T) {
 		t.Parallel()

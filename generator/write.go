@@ -74,6 +74,11 @@ func checkWritable(parent, dir string) error {
 // leaves no half-written repository. No path outside dir is ever written.
 func Write(plan *Plan, dir string, opts WriteOptions) error {
 	dir = filepath.Clean(dir)
+	// A symbolic link to a directory is written through: the repository
+	// goes into the link's target, and the link stays.
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
 	if err := CheckTarget(dir, opts.Force); err != nil {
 		return err
 	}

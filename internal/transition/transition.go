@@ -109,7 +109,7 @@ type Request struct {
 type ConflictError struct{ Paths []string }
 
 func (e *ConflictError) Error() string {
-	return fmt.Sprintf("%d file(s) have conflicts; resolve the <<<<<<< ======= >>>>>>> markers, then commit:\n  %s",
+	return fmt.Sprintf("%d file(s) have conflicts; resolve the <<<<<<< ======= >>>>>>> markers, `git add` each file, then commit:\n  %s",
 		len(e.Paths), strings.Join(e.Paths, "\n  "))
 }
 
@@ -280,6 +280,9 @@ func merge(ctx context.Context, env Env, req Request, base, theirs *generator.Pl
 	report(stderr, changes)
 	var errs []error
 	if paths := Conflicts(changes); len(paths) > 0 {
+		if err := markUnmerged(ctx, root, base, theirs, changes); err != nil {
+			fmt.Fprintf(stderr, "The conflicts could not be recorded in git's index (%v); they are marked in the files.\n", err)
+		}
 		errs = append(errs, &ConflictError{Paths: paths})
 	}
 	if sqlcErr != nil {

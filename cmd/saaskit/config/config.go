@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -68,14 +69,28 @@ by running the same command again.`,
   # Turn a feature back off, in another directory
   saaskit config set realtime=none -C ./myapp`,
 		Args: cobra.MinimumNArgs(1),
-		ValidArgsFunction: func(_ *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+		// Completion offers only changes the command takes: options that
+		// may change, not already given, to values other than the
+		// repository's own.
+		ValidArgsFunction: func(c *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 			if bp == nil {
 				return nil, cobra.ShellCompDirectiveNoFileComp
 			}
+			var current generator.Answers
+			if dir, err := c.Flags().GetString("dir"); err == nil {
+				if repo, err := transition.OpenRepo(dir); err == nil {
+					current = repo.Record.Answers
+				}
+			}
 			var comps []string
 			for _, q := range bp.Questions {
+				if q.Immutable != "" || slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, q.Name+"=") }) {
+					continue
+				}
 				for _, v := range q.Values() {
-					comps = append(comps, q.Name+"="+v)
+					if v != current[q.Name] {
+						comps = append(comps, q.Name+"="+v)
+					}
 				}
 			}
 			return comps, cobra.ShellCompDirectiveNoFileComp
@@ -98,6 +113,18 @@ by running the same command again.`,
 			return setRun(cmd.Context(), opts)
 		},
 	}
+	// An option given as a flag (--billing=stripe, as `saaskit new` takes
+	// it) is told how config set takes it.
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		name, isUnknown := strings.CutPrefix(err.Error(), "unknown flag: --")
+		if !isUnknown || bp == nil {
+			return &cmdutil.FlagError{Err: err}
+		}
+		if q := bp.Question(name); q != nil {
+			return cmdutil.FlagErrorf("config set takes options as option=value, not flags: saaskit config set %s=<value>%s", name, valuesHint(q))
+		}
+		return &cmdutil.FlagError{Err: err}
+	})
 	cmd.Flags().StringVarP(&opts.Dir, "dir", "C", ".", "The generated repository")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "Print the changes as a unified diff; write nothing")
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "Apply even with uncommitted changes in the work tree")
@@ -177,4 +204,12 @@ func setRun(ctx context.Context, opts *SetOptions) error {
 		Force:       opts.Force,
 		Rerun:       transition.RerunCommand("saaskit config set", opts.Dir, opts.Force, args...),
 	})
+}
+
+// valuesHint lists q's values for a message, or nothing for a free answer.
+func valuesHint(q *generator.Question) string {
+	if vs := q.Values(); len(vs) > 0 {
+		return " (values: " + strings.Join(vs, ", ") + ")"
+	}
+	return ""
 }

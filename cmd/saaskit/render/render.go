@@ -21,7 +21,7 @@ func NewCmdRender(f *cmdutil.Factory) *cobra.Command {
 		Short:   "Write the render of a .saaskit.yaml record (used by upgrade)",
 		Hidden:  true,
 		Example: `  saaskit render --record .saaskit.yaml --out /tmp/base`,
-		Args:    cobra.NoArgs,
+		Args:    cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			raw, err := os.ReadFile(record)
 			if err != nil {

@@ -82,6 +82,7 @@ migrations, sqlc queries, a Dockerfile, docker compose and CI.`,
 	cmd.AddCommand(rendercmd.NewCmdRender(f))
 	cmd.AddCommand(versioncmd.NewCmdVersion(f))
 	addCompletionExamples(cmd)
+	cmdutil.UsageErrors(cmd)
 	return cmd
 }
 

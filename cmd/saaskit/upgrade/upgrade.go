@@ -79,7 +79,7 @@ uncommitted writes without --force and skip the files it already wrote.`,
 
   # In CI: exit 0 when up to date, 3 when an upgrade is available
   saaskit upgrade --check`,
-		Args: cobra.NoArgs,
+		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
 				return runF(cmd.Context(), opts)

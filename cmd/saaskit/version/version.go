@@ -18,7 +18,7 @@ func NewCmdVersion(f *cmdutil.Factory) *cobra.Command {
 		Long: `Print saaskit's version. Generated repositories record it in .saaskit.yaml,
 and 'saaskit upgrade' moves them from that version to this one.`,
 		Example: `  saaskit version`,
-		Args:    cobra.NoArgs,
+		Args:    cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_, err := fmt.Fprintf(f.IOStreams.Out, "saaskit %s (%s %s/%s)\n", f.KitVersion, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			return err
