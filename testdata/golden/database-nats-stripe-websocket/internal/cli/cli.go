@@ -11,7 +11,6 @@ import (
 	"io"
 	"runtime/debug"
 	"strings"
-	"text/tabwriter"
 )
 
 // appName names the program in messages and the client in Postgres and broker connections.
@@ -101,14 +100,34 @@ func ExitCode(err error) int {
 func printUsage(w io.Writer) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s runs the %s API.\n\nUsage:\n  %s <command> [arguments]\n\nCommands:\n", appName, appName, appName)
-	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	for _, c := range commands() {
-		fmt.Fprintf(tw, "  %s\t%s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
+		fmt.Fprintf(&b, "  %s\n%s", strings.TrimSpace(c.name+" "+c.args), wrap(c.summary, "      ", usageWidth))
 	}
-	fmt.Fprintf(tw, "  help\tshow this help\n")
-	_ = tw.Flush()
+	fmt.Fprintf(&b, "  help\n%s", wrap("show this help", "      ", usageWidth))
 	b.WriteString("\nConfiguration comes from environment variables; see .env.example.\n")
 	_, _ = io.WriteString(w, b.String())
+}
+
+// usageWidth is the column the usage's lines stay within.
+const usageWidth = 100
+
+// wrap breaks text into lines of at most width columns, each starting with
+// indent; a word longer than a line stands alone.
+func wrap(text, indent string, width int) string {
+	var b strings.Builder
+	line := indent
+	for _, word := range strings.Fields(text) {
+		if line != indent && len(line)+1+len(word) > width {
+			b.WriteString(line + "\n")
+			line = indent
+		}
+		if line != indent {
+			line += " "
+		}
+		line += word
+	}
+	b.WriteString(line + "\n")
+	return b.String()
 }
 
 // parseFlags parses a subcommand's arguments and returns the positional ones,

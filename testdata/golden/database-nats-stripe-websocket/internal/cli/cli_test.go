@@ -103,6 +103,10 @@ func TestUsageListsEveryCommand(t *testing.T) {
 	stdout, _, _ := run(t, nil, "help")
 	for _, name := range []string{"serve", "worker", "jobs", "mail", "migrate", "tenant", "user", "dev", "healthcheck", "help"} {
 		require.Regexp(t, `(?m)^  `+name+`\b`, stdout)
+		require.Len(t, regexp.MustCompile(`(?m)^  `+name+`\b`).FindAllString(stdout, -1), 1, "%s listed once", name)
+	}
+	for line := range strings.Lines(stdout) {
+		require.LessOrEqual(t, len(strings.TrimSuffix(line, "\n")), 100, "the help fits 100 columns: %q", line)
 	}
 }
 
