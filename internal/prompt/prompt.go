@@ -8,6 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 
 	"charm.land/huh/v2"
 
@@ -33,13 +36,16 @@ func New(ios *cmdutil.IOStreams, accessible bool) *Huh {
 	return h
 }
 
-// Ask asks every question in qs and stores the answers.
+// Ask asks every question in qs, shows a summary of the answers and asks
+// to go on with them; it stores the answers only when confirmed, and
+// returns cmdutil.ErrCancel when not.
 func (h *Huh) Ask(qs []*generator.Question, answers generator.Answers, def cmdutil.DefaultFunc) error {
 	if !h.accessible {
 		return h.askForm(qs, answers, def)
 	}
+	asked := answers.Clone()
 	for _, q := range qs {
-		d, err := def(q, answers)
+		d, err := def(q, asked)
 		if err != nil {
 			return err
 		}
@@ -47,9 +53,91 @@ func (h *Huh) Ask(qs []*generator.Question, answers generator.Answers, def cmdut
 		if err != nil {
 			return err
 		}
-		answers[q.Name] = v
+		asked[q.Name] = v
 	}
+	ok := true
+	h.lines.startField()
+	form := huh.NewForm(huh.NewGroup(huh.NewConfirm().Title(summary(qs, asked) + "\n" + confirmTitle).Value(&ok))).
+		WithAccessible(true).WithOutput(h.out).WithInput(h.lines).WithTheme(huh.ThemeFunc(huh.ThemeBase))
+	if err := form.Run(); err != nil {
+		return fmt.Errorf("confirming the options: %w", err)
+	}
+	if h.lines.ranDry() {
+		return errors.New("input ended before the options were confirmed")
+	}
+	if !ok {
+		return cmdutil.ErrCancel
+	}
+	maps.Copy(answers, asked)
 	return nil
+}
+
+const confirmTitle = "Generate with these options?"
+
+// summary lists the answers to qs, one per line, by the questions' titles,
+// and then the options given as flags.
+func summary(qs []*generator.Question, answers generator.Answers) string {
+	var b strings.Builder
+	b.WriteString("Your answers:\n")
+	asked := map[string]bool{}
+	for _, q := range qs {
+		asked[q.Name] = true
+		fmt.Fprintf(&b, "  %s: %s\n", q.Title, answers[q.Name])
+	}
+	var given []string
+	for _, name := range slices.Sorted(maps.Keys(answers)) {
+		if !asked[name] {
+			given = append(given, fmt.Sprintf("--%s %s", name, answers[name]))
+		}
+	}
+	if len(given) > 0 {
+		fmt.Fprintf(&b, "  given: %s\n", strings.Join(given, " "))
+	}
+	return b.String()
+}
+
+// options are q's choices for a select, the default marked.
+func options(q *generator.Question, def string) []huh.Option[string] {
+	opts := make([]huh.Option[string], len(q.Choices))
+	for i, c := range q.Choices {
+		label := fmt.Sprintf("%s: %s", c.Label, c.Help)
+		if c.Value == def {
+			label += " (default)"
+		}
+		opts[i] = huh.NewOption(label, c.Value)
+	}
+	return opts
+}
+
+// validate checks an answer as it is typed: the field already names the
+// question, so the error says only what is wrong; empty takes the default.
+func validate(q *generator.Question) func(string) error {
+	return func(s string) error {
+		if s == "" {
+			return nil
+		}
+		if err := q.Check(s); err != nil {
+			var ae *generator.AnswerError
+			if errors.As(err, &ae) {
+				return errors.New(ae.Reason)
+			}
+			return err
+		}
+		return nil
+	}
+}
+
+// answerError words a refused answer for someone answering questions: by
+// the question's title, not by its flag.
+func answerError(q *generator.Question, err error) error {
+	var ae *generator.AnswerError
+	if !errors.As(err, &ae) {
+		return err
+	}
+	if ae.Value == "" {
+		return fmt.Errorf("%s: %s", q.Title, ae.Reason)
+	}
+	return fmt.Errorf("%s %q: %s", q.Title, ae.Value, ae.Reason)
 }
 
 // askForm runs one form with a page per question, so the user can move back
@@ -78,12 +166,8 @@ func (h *Huh) askForm(qs []*generator.Question, answers generator.Answers, def c
 				return err
 			}
 			values[i] = d
-			opts := make([]huh.Option[string], len(q.Choices))
-			for j, c := range q.Choices {
-				opts[j] = huh.NewOption(fmt.Sprintf("%s: %s", c.Label, c.Help), c.Value)
-			}
 			groups[i] = huh.NewGroup(huh.NewSelect[string]().Title(q.Title).Description(q.Help).
-				Options(opts...).Value(&values[i]))
+				Options(options(q, d)...).Value(&values[i]))
 			continue
 		}
 		groups[i] = huh.NewGroup(huh.NewInput().Title(q.Title).Description(q.Help).Value(&values[i]).
@@ -91,19 +175,26 @@ func (h *Huh) askForm(qs []*generator.Question, answers generator.Answers, def c
 				d, _ := def(q, upTo(i))
 				return d
 			}, &values).
-			Validate(func(s string) error {
-				if s == "" {
-					return nil // empty takes the default
-				}
-				return q.Check(s)
-			}))
+			Validate(validate(q)))
 	}
+	// The last page sums the answers up and asks to go on; no goes back
+	// to change them (shift+tab) or, with ctrl+c, stops.
+	ok := true
+	groups = append(groups, huh.NewGroup(
+		huh.NewNote().Title("Your answers").DescriptionFunc(func() string {
+			return strings.TrimPrefix(summary(qs, upTo(len(qs))), "Your answers:\n")
+		}, &values),
+		huh.NewConfirm().Title(confirmTitle).Affirmative("Generate").Negative("Cancel").Value(&ok),
+	))
 	form := huh.NewForm(groups...).WithOutput(h.out).WithInput(h.in).WithShowHelp(true)
 	if err := form.Run(); err != nil {
 		if errors.Is(err, huh.ErrUserAborted) {
 			return cmdutil.ErrCancel
 		}
 		return fmt.Errorf("asking for options: %w", err)
+	}
+	if !ok {
+		return cmdutil.ErrCancel
 	}
 	for i, q := range qs {
 		v := values[i]
@@ -115,7 +206,7 @@ func (h *Huh) askForm(qs []*generator.Question, answers generator.Answers, def c
 			v = d
 		}
 		if err := q.Check(v); err != nil {
-			return err
+			return answerError(q, err)
 		}
 		answers[q.Name] = v
 	}
@@ -126,24 +217,14 @@ func (h *Huh) askForm(qs []*generator.Question, answers generator.Answers, def c
 func (h *Huh) askAccessible(q *generator.Question, def string) (string, error) {
 	value := def
 	title := q.Title
-	if def != "" && len(q.Choices) == 0 {
+	if def != "" {
 		title = fmt.Sprintf("%s (default %s)", q.Title, def)
 	}
 	var field huh.Field
 	if len(q.Choices) > 0 {
-		opts := make([]huh.Option[string], len(q.Choices))
-		for i, c := range q.Choices {
-			opts[i] = huh.NewOption(fmt.Sprintf("%s: %s", c.Label, c.Help), c.Value)
-		}
-		field = huh.NewSelect[string]().Title(title).Description(q.Help).Options(opts...).Value(&value)
+		field = huh.NewSelect[string]().Title(title).Description(q.Help).Options(options(q, def)...).Value(&value)
 	} else {
-		field = huh.NewInput().Title(title).Description(q.Help).Value(&value).
-			Validate(func(s string) error {
-				if s == "" {
-					return nil // empty keeps the default
-				}
-				return q.Check(s)
-			})
+		field = huh.NewInput().Title(title).Description(q.Help).Value(&value).Validate(validate(q))
 	}
 	// huh's accessible prompts create a new bufio.Scanner per field, which
 	// would swallow every piped answer into the first field; the feeder
@@ -152,16 +233,16 @@ func (h *Huh) askAccessible(q *generator.Question, def string) (string, error) {
 	form := huh.NewForm(huh.NewGroup(field)).WithAccessible(true).WithOutput(h.out).
 		WithInput(h.lines).WithTheme(huh.ThemeFunc(huh.ThemeBase))
 	if err := form.Run(); err != nil {
-		return "", fmt.Errorf("asking for --%s: %w", q.Name, err)
+		return "", fmt.Errorf("asking for the %s: %w", strings.ToLower(q.Title), err)
 	}
 	if h.lines.ranDry() {
-		return "", fmt.Errorf("input ended before a valid answer for --%s", q.Name)
+		return "", fmt.Errorf("input ended before a valid answer to %q", q.Title)
 	}
 	if value == "" {
 		value = def
 	}
 	if err := q.Check(value); err != nil {
-		return "", err
+		return "", answerError(q, err)
 	}
 	return value, nil
 }

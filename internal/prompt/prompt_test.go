@@ -1,6 +1,8 @@
 package prompt
 
 import (
+	"errors"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -29,7 +31,7 @@ func ask1(p *Huh, q *generator.Question, def string) (string, error) {
 func TestAccessibleAnswersReachTheirQuestions(t *testing.T) {
 	t.Parallel()
 	ios, in, _, errOut := cmdutil.Test()
-	in.WriteString("shop\n3\n\n")
+	in.WriteString("shop\n\n3\ny\n\n\n") // each Ask ends with its confirmation
 	p := New(ios, true)
 
 	for _, step := range []struct {
@@ -49,6 +51,12 @@ func TestAccessibleAnswersReachTheirQuestions(t *testing.T) {
 			t.Errorf("Ask(%s) = %q, want %q", step.q.Name, got, step.want)
 		}
 	}
+	if !strings.Contains(errOut.String(), "1. Postgres: no extra server (default)") || !strings.Contains(errOut.String(), "Broker (default postgres)") {
+		t.Errorf("the default choice is not marked:\n%s", errOut)
+	}
+	if !regexp.MustCompile(`Your answers: *\n +Broker: nats`).MatchString(errOut.String()) || !strings.Contains(errOut.String(), "Generate with these options? [Y/n]") {
+		t.Errorf("no summary and confirmation:\n%s", errOut)
+	}
 	if !strings.Contains(errOut.String(), "3. NATS: streams") {
 		t.Errorf("choices and their trade-offs not listed:\n%s", errOut)
 	}
@@ -60,12 +68,12 @@ func TestAccessibleAnswersReachTheirQuestions(t *testing.T) {
 func TestAccessibleEndOfInputIsAnError(t *testing.T) {
 	t.Parallel()
 	ios, in, _, _ := cmdutil.Test()
-	in.WriteString("2") // no newline: still an answer
+	in.WriteString("2\ny") // no newline: still an answer
 	p := New(ios, true)
 	if got, err := ask1(p, brokerQ, "postgres"); err != nil || got != "redis" {
 		t.Fatalf("Ask = %q, %v; want redis", got, err)
 	}
-	if _, err := ask1(p, brokerQ, "postgres"); err == nil || !strings.Contains(err.Error(), "input ended before a valid answer for --broker") {
+	if _, err := ask1(p, brokerQ, "postgres"); err == nil || !strings.Contains(err.Error(), `input ended before a valid answer to "Broker"`) {
 		t.Fatalf("exhausted input not reported: %v", err)
 	}
 }
@@ -73,7 +81,7 @@ func TestAccessibleEndOfInputIsAnError(t *testing.T) {
 func TestAccessibleInvalidAnswers(t *testing.T) {
 	t.Parallel()
 	ios, in, _, errOut := cmdutil.Test()
-	in.WriteString("7\nx\n1\nBad_Name\n")
+	in.WriteString("7\nx\n1\ny\nBad_Name\n")
 	p := New(ios, true)
 	got, err := ask1(p, brokerQ, "redis")
 	if err != nil || got != "postgres" {
@@ -82,7 +90,27 @@ func TestAccessibleInvalidAnswers(t *testing.T) {
 	if !strings.Contains(errOut.String(), "Invalid: must be a number between 1 and 3") {
 		t.Errorf("invalid choice not explained:\n%s", errOut)
 	}
-	if _, err := ask1(p, nameQ, "acme"); err == nil || !strings.Contains(err.Error(), "--name") {
+	if _, err := ask1(p, nameQ, "acme"); err == nil || !strings.Contains(err.Error(), `"App name"`) {
 		t.Fatalf("invalid name followed by end of input: %v", err)
+	}
+	if strings.Contains(errOut.String(), "--name") || !strings.Contains(errOut.String(), "use lowercase letters") {
+		t.Errorf("an invalid answer is explained as a flag, or not at all:\n%s", errOut)
+	}
+}
+
+// Declining the summary cancels: nothing is answered; input that ends at
+// the confirmation is an error, not a yes.
+func TestAccessibleConfirmation(t *testing.T) {
+	t.Parallel()
+	ios, in, _, _ := cmdutil.Test()
+	in.WriteString("2\nn\n3\n")
+	p := New(ios, true)
+	answers := generator.Answers{"name": "shop"}
+	err := p.Ask([]*generator.Question{brokerQ}, answers, func(*generator.Question, generator.Answers) (string, error) { return "postgres", nil })
+	if !errors.Is(err, cmdutil.ErrCancel) || answers["broker"] != "" {
+		t.Fatalf("declined: %v, answers %v", err, answers)
+	}
+	if _, err := ask1(p, brokerQ, "postgres"); err == nil || !strings.Contains(err.Error(), "input ended before the options were confirmed") {
+		t.Fatalf("end of input at the confirmation: %v", err)
 	}
 }

@@ -106,6 +106,13 @@ func TestNewAsksInATerminalForm(t *testing.T) {
 	waitFor("Realtime notifications")
 	press(down)
 	press(enter)
+	// The last page sums the answers up (the terminal redraws only what
+	// changed, so only new text is certain to show); Generate is the
+	// default.
+	waitFor("Realtime notifications: none")
+	waitFor("given: --broker nats")
+	waitFor("Generate with these options?")
+	press(enter)
 
 	select {
 	case code := <-done:
