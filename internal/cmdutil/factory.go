@@ -32,9 +32,11 @@ type Factory struct {
 }
 
 // Prompter asks questions and stores the answers. A question's default is
-// def(q, answers so far).
+// def(q, answers so far). With confirm set, the questions end with a
+// summary of the answers and confirm, a yes-or-no question; no returns
+// ErrCancel and stores nothing.
 type Prompter interface {
-	Ask(qs []*generator.Question, answers generator.Answers, def DefaultFunc) error
+	Ask(qs []*generator.Question, answers generator.Answers, def DefaultFunc, confirm string) error
 }
 
 // DefaultFunc computes a question's default from the answers so far.

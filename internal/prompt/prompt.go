@@ -36,12 +36,12 @@ func New(ios *cmdutil.IOStreams, accessible bool) *Huh {
 	return h
 }
 
-// Ask asks every question in qs, shows a summary of the answers and asks
-// to go on with them; it stores the answers only when confirmed, and
-// returns cmdutil.ErrCancel when not.
-func (h *Huh) Ask(qs []*generator.Question, answers generator.Answers, def cmdutil.DefaultFunc) error {
+// Ask asks every question in qs; with confirm set, it then shows a summary
+// of the answers and asks confirm. It stores the answers only when
+// confirmed, and returns cmdutil.ErrCancel when not.
+func (h *Huh) Ask(qs []*generator.Question, answers generator.Answers, def cmdutil.DefaultFunc, confirm string) error {
 	if !h.accessible {
-		return h.askForm(qs, answers, def)
+		return h.askForm(qs, answers, def, confirm)
 	}
 	asked := answers.Clone()
 	for _, q := range qs {
@@ -55,9 +55,13 @@ func (h *Huh) Ask(qs []*generator.Question, answers generator.Answers, def cmdut
 		}
 		asked[q.Name] = v
 	}
+	if confirm == "" {
+		maps.Copy(answers, asked)
+		return nil
+	}
 	ok := true
 	h.lines.startField()
-	form := huh.NewForm(huh.NewGroup(huh.NewConfirm().Title(summary(qs, asked) + "\n" + confirmTitle).Value(&ok))).
+	form := huh.NewForm(huh.NewGroup(huh.NewConfirm().Title(summary(qs, asked) + "\n" + confirm).Value(&ok))).
 		WithAccessible(true).WithOutput(h.out).WithInput(h.lines).WithTheme(huh.ThemeFunc(huh.ThemeBase))
 	if err := form.Run(); err != nil {
 		return fmt.Errorf("confirming the options: %w", err)
@@ -71,8 +75,6 @@ func (h *Huh) Ask(qs []*generator.Question, answers generator.Answers, def cmdut
 	maps.Copy(answers, asked)
 	return nil
 }
-
-const confirmTitle = "Generate with these options?"
 
 // summary lists the answers to qs, one per line, by the questions' titles,
 // and then the options given as flags.
@@ -144,7 +146,7 @@ func answerError(q *generator.Question, err error) error {
 // (shift+tab) before anything is decided. Free-text fields show their
 // default, computed from what is entered so far (example.com/<name>), and
 // take it when left empty.
-func (h *Huh) askForm(qs []*generator.Question, answers generator.Answers, def cmdutil.DefaultFunc) error {
+func (h *Huh) askForm(qs []*generator.Question, answers generator.Answers, def cmdutil.DefaultFunc, confirm string) error {
 	values := make([]string, len(qs))
 	// upTo returns the answers as the form has them before question i.
 	upTo := func(i int) generator.Answers {
@@ -177,15 +179,17 @@ func (h *Huh) askForm(qs []*generator.Question, answers generator.Answers, def c
 			}, &values).
 			Validate(validate(q)))
 	}
-	// The last page sums the answers up and asks to go on; no goes back
-	// to change them (shift+tab) or, with ctrl+c, stops.
+	// With confirm, the last page sums the answers up and asks to go on;
+	// shift+tab goes back to change them, Cancel or ctrl+c stops.
 	ok := true
-	groups = append(groups, huh.NewGroup(
-		huh.NewNote().Title("Your answers").DescriptionFunc(func() string {
-			return strings.TrimPrefix(summary(qs, upTo(len(qs))), "Your answers:\n")
-		}, &values),
-		huh.NewConfirm().Title(confirmTitle).Affirmative("Generate").Negative("Cancel").Value(&ok),
-	))
+	if confirm != "" {
+		groups = append(groups, huh.NewGroup(
+			huh.NewNote().Title("Your answers").DescriptionFunc(func() string {
+				return strings.TrimPrefix(summary(qs, upTo(len(qs))), "Your answers:\n")
+			}, &values),
+			huh.NewConfirm().Title(confirm).Affirmative("Yes").Negative("Cancel").Value(&ok),
+		))
+	}
 	form := huh.NewForm(groups...).WithOutput(h.out).WithInput(h.in).WithShowHelp(true)
 	if err := form.Run(); err != nil {
 		if errors.Is(err, huh.ErrUserAborted) {

@@ -19,10 +19,10 @@ var (
 	}}
 )
 
-// ask1 asks a single question with a fixed default.
+// ask1 asks a single question with a fixed default, and to confirm it.
 func ask1(p *Huh, q *generator.Question, def string) (string, error) {
 	answers := generator.Answers{}
-	err := p.Ask([]*generator.Question{q}, answers, func(*generator.Question, generator.Answers) (string, error) { return def, nil })
+	err := p.Ask([]*generator.Question{q}, answers, func(*generator.Question, generator.Answers) (string, error) { return def, nil }, "Go on?")
 	return answers[q.Name], err
 }
 
@@ -54,7 +54,7 @@ func TestAccessibleAnswersReachTheirQuestions(t *testing.T) {
 	if !strings.Contains(errOut.String(), "1. Postgres: no extra server (default)") || !strings.Contains(errOut.String(), "Broker (default postgres)") {
 		t.Errorf("the default choice is not marked:\n%s", errOut)
 	}
-	if !regexp.MustCompile(`Your answers: *\n +Broker: nats`).MatchString(errOut.String()) || !strings.Contains(errOut.String(), "Generate with these options? [Y/n]") {
+	if !regexp.MustCompile(`Your answers: *\n +Broker: nats`).MatchString(errOut.String()) || !strings.Contains(errOut.String(), "Go on? [Y/n]") {
 		t.Errorf("no summary and confirmation:\n%s", errOut)
 	}
 	if !strings.Contains(errOut.String(), "3. NATS: streams") {
@@ -106,11 +106,26 @@ func TestAccessibleConfirmation(t *testing.T) {
 	in.WriteString("2\nn\n3\n")
 	p := New(ios, true)
 	answers := generator.Answers{"name": "shop"}
-	err := p.Ask([]*generator.Question{brokerQ}, answers, func(*generator.Question, generator.Answers) (string, error) { return "postgres", nil })
+	err := p.Ask([]*generator.Question{brokerQ}, answers, func(*generator.Question, generator.Answers) (string, error) { return "postgres", nil }, "Go on?")
 	if !errors.Is(err, cmdutil.ErrCancel) || answers["broker"] != "" {
 		t.Fatalf("declined: %v, answers %v", err, answers)
 	}
 	if _, err := ask1(p, brokerQ, "postgres"); err == nil || !strings.Contains(err.Error(), "input ended before the options were confirmed") {
 		t.Fatalf("end of input at the confirmation: %v", err)
+	}
+}
+
+// Without confirm, the answers stand as given.
+func TestAccessibleWithoutConfirmation(t *testing.T) {
+	t.Parallel()
+	ios, in, _, errOut := cmdutil.Test()
+	in.WriteString("3\n")
+	answers := generator.Answers{}
+	err := New(ios, true).Ask([]*generator.Question{brokerQ}, answers, func(*generator.Question, generator.Answers) (string, error) { return "postgres", nil }, "")
+	if err != nil || answers["broker"] != "nats" {
+		t.Fatalf("Ask = %v, answers %v", err, answers)
+	}
+	if strings.Contains(errOut.String(), "Your answers") {
+		t.Errorf("a summary without confirm:\n%s", errOut)
 	}
 }

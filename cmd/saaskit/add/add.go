@@ -108,7 +108,7 @@ func askFields(opts *ResourceOptions) error {
 	}
 	answers := generator.Answers{}
 	none := func(*generator.Question, generator.Answers) (string, error) { return "", nil }
-	if err := opts.Prompter(opts.Accessible).Ask([]*generator.Question{q}, answers, none); err != nil {
+	if err := opts.Prompter(opts.Accessible).Ask([]*generator.Question{q}, answers, none, ""); err != nil {
 		return err
 	}
 	opts.Fields = answers["fields"]

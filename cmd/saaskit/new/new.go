@@ -242,7 +242,7 @@ func ask(bp *generator.Blueprint, answers, defaults generator.Answers, opts *Opt
 		return nil
 	}
 	if interactive(opts) {
-		return opts.Prompter(opts.Accessible).Ask(unanswered, answers, def)
+		return opts.Prompter(opts.Accessible).Ask(unanswered, answers, def, "Generate with these options?")
 	}
 	var missing []string
 	for _, q := range unanswered {
