@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 
 	"ledger.internal/svc/internal/broker"
 	"ledger.internal/svc/internal/config"
@@ -12,22 +14,36 @@ import (
 	"ledger.internal/svc/internal/realtime"
 )
 
-// announceSuspension tells every serving instance that tenant t was
-// suspended, so that they close its event sockets within
-// realtime.RevocationBound. The suspension is made already: if the
-// announcement cannot go out (the broker's settings are missing, or it is
-// down), the command says so and the sockets close at their periodic
-// re-check (REALTIME_RECHECK_INTERVAL).
-func announceSuspension(ctx context.Context, e env, t domain.Tenant) {
-	err := revokeOnBroker(ctx, e, realtime.Revocation{Tenant: t.ID})
-	if err != nil {
-		fmt.Fprintf(e.stderr, "warning: could not tell the running servers (%v); the tenant's event sockets close at their next re-check (REALTIME_RECHECK_INTERVAL)\n", err)
+// brokerAnnouncer tells every serving instance of the access changes a
+// command made (a tenant suspended, ...), as the control plane reports
+// them once committed, so that they close the sockets concerned within
+// realtime.RevocationBound. It opens the broker on the first change only:
+// commands that change no access need no broker. The change is made
+// already: if the announcement cannot go out (the broker's settings are
+// missing, or it is down), the command says so and the sockets close at
+// their periodic re-check (REALTIME_RECHECK_INTERVAL).
+type brokerAnnouncer struct {
+	e       env
+	closers []func()
+	events  *realtime.Publisher
+	failed  bool
+}
+
+func (a *brokerAnnouncer) AccessChanged(ctx context.Context, c postgres.AccessChange) {
+	if a.events == nil && !a.failed {
+		if err := a.open(ctx); err != nil {
+			a.failed = true
+			fmt.Fprintf(a.e.stderr, "warning: could not tell the running servers (%v); their event sockets close at their next re-check (REALTIME_RECHECK_INTERVAL)\n", err)
+		}
+	}
+	if a.events != nil {
+		a.events.AccessChanged(ctx, c)
 	}
 }
 
-// revokeOnBroker publishes r on the broker's pub/sub.
-func revokeOnBroker(ctx context.Context, e env, r realtime.Revocation) error {
-	cfg, err := config.Load(e.getenv)
+// open connects to the broker the configuration names.
+func (a *brokerAnnouncer) open(ctx context.Context) error {
+	cfg, err := config.Load(a.e.getenv)
 	if err != nil {
 		return err
 	}
@@ -35,13 +51,22 @@ func revokeOnBroker(ctx context.Context, e env, r realtime.Revocation) error {
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	a.closers = append(a.closers, pool.Close)
 	b, err := broker.Open(broker.Options{Config: cfg.Broker, Pool: pool, ClientName: appName + "-cli"})
 	if err != nil {
 		return err
 	}
-	defer func() { _ = b.Close() }()
-	return realtime.PublishRevocation(ctx, b, r)
+	a.closers = append(a.closers, func() { _ = b.Close() })
+	logger := slog.New(slog.NewTextHandler(a.e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	a.events = realtime.NewPublisher(b, logger)
+	return nil
+}
+
+// close closes what open opened, last first.
+func (a *brokerAnnouncer) close() {
+	for _, c := range slices.Backward(a.closers) {
+		c()
+	}
 }
 
 // auditHistory replays a reconnecting client's missed events from the

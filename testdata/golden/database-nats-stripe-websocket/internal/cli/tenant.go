@@ -54,6 +54,18 @@ func withTenants(ctx context.Context, db config.Database, fn func(*postgres.Tena
 	return fn(tenants)
 }
 
+// withControlPlane runs fn with the tenant registry, for a command that
+// changes the control plane: the access changes it makes are
+// announced to the running servers once committed (see brokerAnnouncer).
+func withControlPlane(ctx context.Context, e env, db config.Database, fn func(*postgres.Tenants) error) error {
+	return withTenants(ctx, db, func(tenants *postgres.Tenants) error {
+		announcer := &brokerAnnouncer{e: e}
+		defer announcer.close()
+		tenants.UseSeams(postgres.Seams{Access: announcer})
+		return fn(tenants)
+	})
+}
+
 func runTenantCreate(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "tenant create")
 	slug := fs.String("slug", "", "the tenant's `slug`: 3-40 lowercase letters, digits and hyphens; names its subdomain (required)")
@@ -135,7 +147,7 @@ func setTenantSuspended(ctx context.Context, e env, args []string, action string
 	if err != nil {
 		return err
 	}
-	return withTenants(ctx, db, func(tenants *postgres.Tenants) error {
+	return withControlPlane(ctx, e, db, func(tenants *postgres.Tenants) error {
 		change, done := tenants.Suspend, "suspended"
 		if action == "resume" {
 			change, done = tenants.Resume, "resumed"
@@ -143,9 +155,6 @@ func setTenantSuspended(ctx context.Context, e env, args []string, action string
 		t, err := change(ctx, *slug)
 		if err != nil {
 			return cliError(err)
-		}
-		if action == "suspend" {
-			announceSuspension(ctx, e, t)
 		}
 		fmt.Fprintf(e.stdout, "%s tenant %s (%s)\n", done, t.Slug, t.ID)
 		return nil

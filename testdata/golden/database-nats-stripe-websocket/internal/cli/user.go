@@ -80,7 +80,7 @@ func runUserCreate(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return withTenants(ctx, db, func(tenants *postgres.Tenants) error {
+	return withControlPlane(ctx, e, db, func(tenants *postgres.Tenants) error {
 		identity, err := postgres.NewIdentity(tenants, postgres.IdentityOptions{Hasher: hasher})
 		if err != nil {
 			return err

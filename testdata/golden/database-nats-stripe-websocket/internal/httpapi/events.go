@@ -13,11 +13,10 @@ import (
 )
 
 // Realtime is what the events routes serve with: the instance's hub of
-// WebSockets, and the publisher revocations go out on. With no Hub the
-// routes answer 503.
+// WebSockets. With no Hub the routes answer 503. Revocations need nothing
+// here: the control plane announces them once they committed.
 type Realtime struct {
-	Hub       *realtime.Hub
-	Publisher *realtime.Publisher
+	Hub *realtime.Hub
 }
 
 // LastEventIDParam and LastEventIDHeader carry the id of the last event a
@@ -120,55 +119,4 @@ func handleEvents(hub *realtime.Hub) http.Handler {
 		}
 		hub.Serve(w, r, realtime.Client{Token: token, Tenant: a.Tenant, Access: a, LastEventID: last})
 	})
-}
-
-// revokingIdentity is the identity with the changes that take access
-// away announced once made, so that every instance re-checks (and closes)
-// the sockets they concern within realtime.RevocationBound.
-type revokingIdentity struct {
-	Identity
-	publisher *realtime.Publisher
-}
-
-// revoking wraps identity when there is a publisher to announce on.
-func revoking(identity Identity, rt Realtime) Identity {
-	if rt.Publisher == nil || identity == nil {
-		return identity
-	}
-	return revokingIdentity{Identity: identity, publisher: rt.Publisher}
-}
-
-func (id revokingIdentity) Logout(ctx context.Context, token string) error {
-	if err := id.Identity.Logout(ctx, token); err != nil {
-		return err
-	}
-	if p, ok := domain.PrincipalFrom(ctx); ok {
-		id.publisher.Revoke(ctx, realtime.Revocation{User: p.UserID})
-	}
-	return nil
-}
-
-func (id revokingIdentity) RevokeAPIKey(ctx context.Context, t domain.Tenant, keyID string) error {
-	if err := id.Identity.RevokeAPIKey(ctx, t, keyID); err != nil {
-		return err
-	}
-	id.publisher.Revoke(ctx, realtime.Revocation{Tenant: t.ID, APIKeyID: keyID})
-	return nil
-}
-
-func (id revokingIdentity) ChangeRole(ctx context.Context, a domain.Access, memberID, role string) (domain.Membership, error) {
-	m, err := id.Identity.ChangeRole(ctx, a, memberID, role)
-	if err == nil {
-		// The member's API keys are capped by their role: they re-check too.
-		id.publisher.Revoke(ctx, realtime.Revocation{Tenant: a.Tenant.ID, User: m.UserID})
-	}
-	return m, err
-}
-
-func (id revokingIdentity) RemoveMember(ctx context.Context, a domain.Access, memberID string) error {
-	if err := id.Identity.RemoveMember(ctx, a, memberID); err != nil {
-		return err
-	}
-	id.publisher.Revoke(ctx, realtime.Revocation{Tenant: a.Tenant.ID})
-	return nil
 }

@@ -36,26 +36,28 @@ func (id *Identity) Members(ctx context.Context, t domain.Tenant, after domain.P
 // owner.
 func (id *Identity) ChangeRole(ctx context.Context, caller domain.Access, memberID, role string) (domain.Membership, error) {
 	var m domain.Membership
-	err := id.changeMember(ctx, caller, memberID, func(tx pgx.Tx, q *db.Queries, a domain.Access, current db.GetMembershipRow) error {
+	err := id.changeMember(ctx, caller, memberID, func(tx pgx.Tx, q *db.Queries, a domain.Access, current db.GetMembershipRow) (*AccessChange, error) {
 		perms, err := roleOf(ctx, q, a.Tenant, role)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := requireCovers(a, perms, "Giving role "+role); err != nil {
-			return err
+			return nil, err
 		}
 		if current.Role == domain.RoleOwner && role != domain.RoleOwner {
 			if err := requireAnotherOwner(ctx, q, a.Tenant); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if err := q.UpdateMembershipRole(ctx, db.UpdateMembershipRoleParams{TenantID: pgUUID(a.Tenant.ID), ID: current.ID, Role: role}); err != nil {
-			return fmt.Errorf("change role: %w", err)
+			return nil, fmt.Errorf("change role: %w", err)
 		}
 		before := membershipFromRow(a.Tenant, current)
 		m = before
 		m.Role = role
-		return RecordControl(ctx, tx, a.Tenant, "member.role_change", "member:"+m.ID, before, m)
+		// The member's API keys are capped by their role: they re-check too.
+		changed := &AccessChange{Tenant: a.Tenant.ID, User: m.UserID}
+		return changed, RecordControl(ctx, tx, a.Tenant, "member.role_change", "member:"+m.ID, before, m)
 	})
 	return m, err
 }
@@ -64,16 +66,19 @@ func (id *Identity) ChangeRole(ctx context.Context, caller domain.Access, member
 // object grants and the API keys they made. The caller must hold every permission of the
 // member's role, and the last owner stays.
 func (id *Identity) RemoveMember(ctx context.Context, caller domain.Access, memberID string) error {
-	return id.changeMember(ctx, caller, memberID, func(tx pgx.Tx, q *db.Queries, a domain.Access, current db.GetMembershipRow) error {
+	return id.changeMember(ctx, caller, memberID, func(tx pgx.Tx, q *db.Queries, a domain.Access, current db.GetMembershipRow) (*AccessChange, error) {
 		if current.Role == domain.RoleOwner {
 			if err := requireAnotherOwner(ctx, q, a.Tenant); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if err := q.DeleteMembership(ctx, db.DeleteMembershipParams{TenantID: pgUUID(a.Tenant.ID), ID: current.ID}); err != nil {
-			return fmt.Errorf("remove member: %w", err)
+			return nil, fmt.Errorf("remove member: %w", err)
 		}
-		return RecordControl(ctx, tx, a.Tenant, "member.remove", "member:"+current.ID.String(), membershipFromRow(a.Tenant, current), nil)
+		m := membershipFromRow(a.Tenant, current)
+		// Their API keys go with them: those sockets have the member's user too.
+		removed := &AccessChange{Tenant: a.Tenant.ID, User: m.UserID}
+		return removed, RecordControl(ctx, tx, a.Tenant, "member.remove", "member:"+m.ID, m, nil)
 	})
 }
 
@@ -81,35 +86,35 @@ func (id *Identity) RemoveMember(ctx context.Context, caller domain.Access, memb
 // transaction that holds the tenant's membership lock, with the caller's
 // access read again under the lock, after checking that it holds
 // everything the member's current role holds.
-func (id *Identity) changeMember(ctx context.Context, caller domain.Access, memberID string, fn func(pgx.Tx, *db.Queries, domain.Access, db.GetMembershipRow) error) error {
+func (id *Identity) changeMember(ctx context.Context, caller domain.Access, memberID string, fn func(pgx.Tx, *db.Queries, domain.Access, db.GetMembershipRow) (*AccessChange, error)) error {
 	notFound := domain.Errorf(domain.ENOTFOUND, "No member %s.", truncateSlug(memberID))
 	member, ok := parseUUID(memberID)
 	if !ok {
 		return notFound
 	}
-	return id.inAuditedTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+	return id.inRevokingTx(ctx, func(tx pgx.Tx, q *db.Queries) (*AccessChange, error) {
 		if err := q.LockTenantMemberships(ctx, pgUUID(caller.Tenant.ID)); err != nil {
-			return fmt.Errorf("lock memberships: %w", err)
+			return nil, fmt.Errorf("lock memberships: %w", err)
 		}
 		// What the caller may do is read again under the lock: one demoted by a
 		// concurrent request acts with what they hold now.
 		a, err := freshAccess(ctx, q, caller)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		current, err := q.GetMembership(ctx, db.GetMembershipParams{TenantID: pgUUID(a.Tenant.ID), ID: member})
 		if errors.Is(err, pgx.ErrNoRows) {
-			return notFound
+			return nil, notFound
 		}
 		if err != nil {
-			return fmt.Errorf("look up member: %w", err)
+			return nil, fmt.Errorf("look up member: %w", err)
 		}
 		perms, err := roleOf(ctx, q, a.Tenant, current.Role)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := requireCovers(a, perms, "Changing a member with role "+current.Role); err != nil {
-			return err
+			return nil, err
 		}
 		return fn(tx, q, a, current)
 	})

@@ -244,13 +244,17 @@ func (ts *Tenants) setSuspended(ctx context.Context, slug string, suspended bool
 		action = "tenant.suspend"
 	}
 	var row db.Tenant
-	err := pgx.BeginFunc(ctx, ts.pool, func(tx pgx.Tx) error {
+	err := ts.inControlTx(ctx, func(tx pgx.Tx, q *db.Queries) (*AccessChange, error) {
 		var err error
-		if row, err = db.New(tx).SetTenantSuspended(ctx, db.SetTenantSuspendedParams{Slug: slug, Suspended: suspended}); err != nil {
-			return err
+		if row, err = q.SetTenantSuspended(ctx, db.SetTenantSuspendedParams{Slug: slug, Suspended: suspended}); err != nil {
+			return nil, err
 		}
 		t := tenantFromRow(row)
-		return RecordControl(ctx, tx, t, action, "tenant:"+t.ID, nil, t)
+		var suspension *AccessChange
+		if suspended {
+			suspension = &AccessChange{Tenant: t.ID}
+		}
+		return suspension, RecordControl(ctx, tx, t, action, "tenant:"+t.ID, nil, t)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return domain.Tenant{}, domain.Errorf(domain.ENOTFOUND, "no tenant %q", slug)

@@ -40,7 +40,7 @@ type Unit struct {
 
 // Seams are what a Unit hands its jobs, audit entries and events to. The
 // zero value refuses to enqueue (there is no job client to enqueue with),
-// drops audit entries and events.
+// drops audit entries, events and access changes.
 type Seams struct {
 	// Jobs enqueues in a transaction: *jobs.Client.
 	Jobs Enqueuer
@@ -50,6 +50,10 @@ type Seams struct {
 	// Events receives the events of the unit's audit entries after it
 	// commits. Realtime plugs in here; until then events are dropped.
 	Events Publisher
+	// Access is told of the control-plane changes that take access away,
+	// once they committed (see AccessChange). Realtime plugs in here; until
+	// then they are told to no one.
+	Access AccessWatcher
 }
 
 // Enqueuer enqueues a job in a transaction, so that the job exists if and

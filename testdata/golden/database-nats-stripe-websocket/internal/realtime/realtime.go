@@ -11,7 +11,8 @@
 // checked when the event is delivered, not only when the client connected.
 //
 // Revocation (logout, an API key revoked, a member removed or demoted, a
-// tenant suspended) is a small message on the control topic: every Hub
+// tenant suspended) is a small message on the control topic, sent by the
+// control plane once the change committed (postgres.AccessWatcher): every Hub
 // re-checks the clients it concerns and closes those no longer allowed,
 // within RevocationBound; a periodic re-check bounds what a lost message
 // could leave open.
@@ -47,6 +48,10 @@ type Message struct {
 	Type   string    `json:"type"`
 	Target *Target   `json:"target,omitempty"`
 	At     time.Time `json:"at,omitzero"`
+
+	// payload is the Message's JSON as it came from the broker, sent as
+	// is (nil: marshal it).
+	payload []byte
 }
 
 // Target is the object an event happened to.
@@ -125,17 +130,19 @@ func (r Revocation) matches(tenant, user, key string) bool {
 // after the change committed. It logs its own errors: the periodic
 // re-check still bounds what a lost message leaves open.
 func (p *Publisher) Revoke(ctx context.Context, r Revocation) {
-	if err := PublishRevocation(ctx, p.ps, r); err != nil {
+	payload, err := json.Marshal(r)
+	if err == nil {
+		err = p.ps.Publish(ctx, broker.Topic{Tenant: controlScope, Name: controlTopic}, payload)
+	}
+	if err != nil {
 		p.logger.WarnContext(ctx, "revocation not published: clients are re-checked periodically", slog.Any("error", err))
 	}
 }
 
-// PublishRevocation sends r on ps, for a process that has no Publisher
-// (the tenant suspend command).
-func PublishRevocation(ctx context.Context, ps broker.PubSub, r Revocation) error {
-	payload, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	return ps.Publish(ctx, broker.Topic{Tenant: controlScope, Name: controlTopic}, payload)
+var _ postgres.AccessWatcher = (*Publisher)(nil)
+
+// AccessChanged revokes what c names: the control plane calls it once the
+// change committed, whatever made it (a request, a command, a job).
+func (p *Publisher) AccessChanged(ctx context.Context, c postgres.AccessChange) {
+	p.Revoke(ctx, Revocation(c))
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -13,10 +14,14 @@ import (
 	"ledger.internal/svc/internal/domain"
 )
 
-// socket is one client's WebSocket. Events reach it through a bounded
-// buffer (offer never blocks the tenant's dispatch); its own goroutine
-// (run) checks each against the client's access and writes it, pings, and
-// re-checks the access when told to or periodically.
+// socket is one client's WebSocket. It has no goroutine of its own while
+// idle (what an idle socket costs is memory: see bench/RESULTS.md): events
+// reach it through a bounded buffer (offer never blocks the tenant's
+// dispatch), and whatever it has to do (write those it may see, ping,
+// re-check its access, close) is done by a goroutine started when there is
+// work and gone when there is none, one at a time. Its two timers make the
+// ping and the periodic re-check due; the library's reader of pongs and
+// close frames is the one goroutine an idle socket keeps.
 type socket struct {
 	hub    *Hub
 	ws     *websocket.Conn
@@ -24,8 +29,14 @@ type socket struct {
 	userID string
 	keyID  string
 	send   chan *Message // shared by every socket: never changed
-	// recheck asks run to re-check the client's access (a revocation).
-	recheck chan struct{}
+	// ctx is the reading's: it ends when the client goes.
+	ctx context.Context //nolint:containedctx // the socket outlives the request that opened it
+	// busy is true while a goroutine serves the socket, and for good once
+	// it ended; due holds the work its timers made due (dueRecheck, duePing).
+	busy          atomic.Bool
+	due           atomic.Uint32
+	ping, recheck *time.Timer
+	seen          map[string]bool // replayed ids, not sent twice when they arrive live too
 
 	once   sync.Once
 	done   chan struct{} // closed by kill
@@ -33,21 +44,40 @@ type socket struct {
 	reason string
 }
 
-func newSocket(h *Hub, ws *websocket.Conn, c Client) *socket {
+// Work a socket's timers (or a revocation) make due.
+const (
+	dueRecheck uint32 = 1 << iota
+	duePing
+)
+
+// newSocket returns the socket of client on ws, reading (pongs and close
+// frames) in ctx. It is busy: its first work is done by whoever opened it
+// (Hub.Serve), which calls serve.
+func newSocket(ctx context.Context, h *Hub, ws *websocket.Conn, c Client) *socket {
 	s := &socket{
-		hub: h, ws: ws, client: c, userID: c.Access.Principal.UserID,
-		send: make(chan *Message, h.opts.SendBuffer), recheck: make(chan struct{}, 1), done: make(chan struct{}),
+		hub: h, ws: ws, ctx: ctx, client: c, userID: c.Access.Principal.UserID,
+		send: make(chan *Message, h.opts.SendBuffer), done: make(chan struct{}),
 	}
+	s.busy.Store(true)
 	if c.Access.Principal.APIKey != nil {
 		s.keyID = c.Access.Principal.APIKey.ID
 	}
 	return s
 }
 
+// start arms the socket's timers and has it noticed when the client goes.
+func (s *socket) start() {
+	opts := s.hub.opts
+	s.ping = time.AfterFunc(opts.PingInterval, func() { s.make(duePing) })
+	s.recheck = time.AfterFunc(opts.RecheckInterval, func() { s.make(dueRecheck) })
+	context.AfterFunc(s.ctx, s.wake)
+}
+
 // offer queues m for the client, or closes a client too slow to take it.
 func (s *socket) offer(m *Message) {
 	select {
 	case s.send <- m:
+		s.wake()
 	default:
 		s.kill(websocket.StatusTryAgainLater, reasonSlow)
 	}
@@ -60,58 +90,102 @@ func (s *socket) kill(code websocket.StatusCode, reason string) {
 		s.code, s.reason = code, reason
 		close(s.done)
 	})
+	s.wake()
 }
 
 // recheckSoon asks for a re-check of the client's access.
 func (s *socket) recheckSoon() {
-	select {
-	case s.recheck <- struct{}{}:
-	default: // one is pending already
+	s.make(dueRecheck)
+}
+
+// make makes work due and has it done.
+func (s *socket) make(work uint32) {
+	s.due.Or(work)
+	s.wake()
+}
+
+// wake starts a goroutine to serve the socket, unless one is at it.
+func (s *socket) wake() {
+	if s.busy.CompareAndSwap(false, true) {
+		go s.serve()
 	}
 }
 
-// run serves the socket until ctx ends (the client went) or it is killed.
-func (s *socket) run(ctx context.Context) {
-	opts := s.hub.opts
-	log := opts.Logger.With(slog.String("tenant", s.client.Tenant.Slug), slog.String("user_id", s.userID))
-	seen := map[string]bool{} // replayed ids, not sent twice when they arrive live too
-	if s.client.LastEventID != "" && !s.replay(ctx, log, seen) {
-		s.drop()
-		return
+// serve does the socket's work until there is none (then it returns, and
+// the next wake starts another goroutine) or the socket ended (then busy
+// stays true: nothing starts again).
+func (s *socket) serve() {
+	for {
+		if s.work(s.ctx) {
+			s.ping.Stop()
+			s.recheck.Stop()
+			s.hub.leave(s)
+			return
+		}
+		s.busy.Store(false)
+		// Work that came after the last look but before busy was cleared
+		// found the socket busy: look again.
+		if !s.pending() || !s.busy.CompareAndSwap(false, true) {
+			return
+		}
 	}
-	ping := time.NewTicker(opts.PingInterval)
-	defer ping.Stop()
-	recheck := time.NewTicker(opts.RecheckInterval)
-	defer recheck.Stop()
+}
+
+// pending reports whether the socket has work.
+func (s *socket) pending() bool {
+	select {
+	case <-s.done:
+		return true
+	case <-s.ctx.Done():
+		return true
+	default:
+		return len(s.send) > 0 || s.due.Load() != 0
+	}
+}
+
+// work does what is pending; it reports true once the socket ended.
+func (s *socket) work(ctx context.Context) bool {
+	opts := s.hub.opts
 	for {
 		select {
 		case <-ctx.Done():
 			s.drop()
-			return
+			return true
 		case <-s.done:
 			s.close()
-			return
-		case m := <-s.send:
-			if seen[m.ID] {
-				delete(seen, m.ID)
-				continue
-			}
-			if s.maySee(ctx, log, *m) && !s.write(ctx, *m) {
-				s.drop()
-				return
-			}
-		case <-ping.C:
+			return true
+		default:
+		}
+		due := s.due.Swap(0)
+		if due&duePing != 0 {
 			pingCtx, cancel := context.WithTimeout(ctx, opts.PongTimeout)
 			err := s.ws.Ping(pingCtx)
 			cancel()
 			if err != nil {
 				s.drop() // dead: no goodbye to wait for
-				return
+				return true
 			}
-		case <-recheck.C:
-			s.check(ctx, log)
-		case <-s.recheck:
-			s.check(ctx, log)
+			s.ping.Reset(opts.PingInterval)
+		}
+		if due&dueRecheck != 0 {
+			s.check(ctx)
+			s.recheck.Reset(opts.RecheckInterval)
+		}
+		if due != 0 {
+			continue
+		}
+		select {
+		case m := <-s.send:
+			if s.seen[m.ID] {
+				delete(s.seen, m.ID)
+				continue
+			}
+			if s.maySee(ctx, *m) && !s.write(ctx, *m) {
+				s.drop()
+				return true
+			}
+		default:
+			return false
 		}
 	}
 }
@@ -119,7 +193,7 @@ func (s *socket) run(ctx context.Context) {
 // replay sends what the client missed since its last event id, or a
 // resync message when that cannot be done; it reports false when the
 // socket is gone.
-func (s *socket) replay(ctx context.Context, log *slog.Logger, seen map[string]bool) bool {
+func (s *socket) replay(ctx context.Context) bool {
 	opts := s.hub.opts
 	var events []Message
 	resync := opts.History == nil
@@ -129,7 +203,7 @@ func (s *socket) replay(ctx context.Context, log *slog.Logger, seen map[string]b
 		case err != nil:
 			resync = true
 			if !errors.Is(err, ErrGap) {
-				log.InfoContext(ctx, "events not replayed: the client resyncs", slog.Any("error", err))
+				s.log().InfoContext(ctx, "events not replayed: the client resyncs", slog.Any("error", err))
 			}
 		case len(missed) >= opts.ReplayLimit:
 			resync = true // more missed than the window: reading afresh is cheaper
@@ -143,9 +217,10 @@ func (s *socket) replay(ctx context.Context, log *slog.Logger, seen map[string]b
 	if resync {
 		return s.write(ctx, Message{Type: ResyncType})
 	}
+	s.seen = make(map[string]bool, len(events))
 	for _, m := range events {
-		seen[m.ID] = true
-		if s.maySee(ctx, log, m) && !s.write(ctx, m) {
+		s.seen[m.ID] = true
+		if s.maySee(ctx, m) && !s.write(ctx, m) {
 			return false
 		}
 	}
@@ -157,7 +232,7 @@ func (s *socket) replay(ctx context.Context, log *slog.Logger, seen map[string]b
 // (StatusPolicyViolation);
 // its permissions are replaced by the current ones. An error of the
 // database keeps the access it had: the next check decides.
-func (s *socket) check(ctx context.Context, log *slog.Logger) {
+func (s *socket) check(ctx context.Context) {
 	identity := s.hub.opts.Identity
 	p, err := identity.Authenticate(ctx, s.client.Token)
 	var t domain.Tenant
@@ -174,7 +249,7 @@ func (s *socket) check(ctx context.Context, log *slog.Logger) {
 	case err == nil, code == domain.EUNAUTHORIZED, code == domain.ENOTFOUND:
 		s.kill(websocket.StatusPolicyViolation, reasonRevoked)
 	default:
-		log.WarnContext(ctx, "could not re-check a realtime client's access", slog.Any("error", err))
+		s.log().WarnContext(ctx, "could not re-check a realtime client's access", slog.Any("error", err))
 	}
 }
 
@@ -182,7 +257,7 @@ func (s *socket) check(ctx context.Context, log *slog.Logger) {
 // reads the target's kind (the permission "<type>s:read", such as
 // projects:read for a project), or an object grant gives it that on the
 // target. Events on kinds without such a permission reach nobody.
-func (s *socket) maySee(ctx context.Context, log *slog.Logger, m Message) bool {
+func (s *socket) maySee(ctx context.Context, m Message) bool {
 	if m.Target == nil {
 		return true // resync
 	}
@@ -196,17 +271,26 @@ func (s *socket) maySee(ctx context.Context, log *slog.Logger, m Message) bool {
 	}
 	ok, err := s.hub.opts.Identity.HasGrant(ctx, a, perm, m.Target.ID)
 	if err != nil {
-		log.WarnContext(ctx, "could not check an object grant: event withheld", slog.Any("error", err))
+		s.log().WarnContext(ctx, "could not check an object grant: event withheld", slog.Any("error", err))
 	}
 	return ok
+}
+
+// log is the hub's logger, naming the socket's client: made when a
+// problem is logged, never for an event delivered.
+func (s *socket) log() *slog.Logger {
+	return s.hub.opts.Logger.With(slog.String("tenant", s.client.Tenant.Slug), slog.String("user_id", s.userID))
 }
 
 // write sends m within WriteTimeout; it reports false when the socket is
 // gone (a client that cannot take a message in time is dropped).
 func (s *socket) write(ctx context.Context, m Message) bool {
-	payload, err := json.Marshal(m)
-	if err != nil {
-		return false
+	payload := m.payload
+	if payload == nil {
+		var err error
+		if payload, err = json.Marshal(m); err != nil {
+			return false
+		}
 	}
 	writeCtx, cancel := context.WithTimeout(ctx, s.hub.opts.WriteTimeout)
 	defer cancel()

@@ -87,7 +87,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, s *servi
 		Collectors:     collectors,
 		TrustedProxies: cfg.TrustedProxies,
 		MetricsToken:   cfg.MetricsToken,
-		Realtime:       httpapi.Realtime{Hub: hub, Publisher: s.events},
+		Realtime:       httpapi.Realtime{Hub: hub},
 	})
 	if err != nil {
 		return err

@@ -133,9 +133,10 @@ func openServices(ctx context.Context, cfg config.Config, logger *slog.Logger, r
 	s.closers = append(s.closers, func() { _ = s.jobs.Close() })
 	if s.tenants != nil {
 		// Tenant units of work enqueue their jobs with this client, record
-		// their changes in the audit log and publish the entries' events.
+		// their changes in the audit log, publish the entries' events
+		// and the control plane's revocations.
 		audit := postgres.NewAuditLog(s.tenants)
-		s.tenants.UseSeams(postgres.Seams{Jobs: s.jobs, Audit: audit, Events: s.events})
+		s.tenants.UseSeams(postgres.Seams{Jobs: s.jobs, Audit: audit, Events: s.events, Access: s.events})
 		s.history = auditHistory{audit}
 	}
 	return s, nil

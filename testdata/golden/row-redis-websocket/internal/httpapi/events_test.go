@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -55,7 +56,7 @@ func newInstance(t *testing.T, b *apiBundle, ps broker.PubSub, opts realtime.Opt
 	in := &instance{hub: hub, publisher: realtime.NewPublisher(ps, logger)}
 	in.handler, err = httpapi.NewHandler(httpapi.Deps{
 		Logger: logger, Version: "test", BaseDomain: baseDomain, Tenants: b.tenants, Identity: b.identity,
-		Realtime: httpapi.Realtime{Hub: hub, Publisher: in.publisher},
+		Realtime: httpapi.Realtime{Hub: hub},
 	})
 	require.NoError(t, err)
 	in.srv = httptest.NewServer(in.handler)
@@ -67,14 +68,15 @@ func newInstance(t *testing.T, b *apiBundle, ps broker.PubSub, opts realtime.Opt
 }
 
 // setupEvents serves two instances over one live broker; the bundle's
-// calls go to the first, and the tenant units publish through it.
+// calls go to the first, and the tenant units and the control plane
+// publish through it.
 func setupEvents(t *testing.T, opts realtime.Options) (*apiBundle, *instance, *instance) {
 	t.Helper()
 	b := setupAPI(t)
 	ps := testsvc.OpenPubSub(t)
 	one, two := newInstance(t, b, ps, opts), newInstance(t, b, ps, opts)
 	b.handler = one.handler
-	b.tenants.UseSeams(postgres.Seams{Audit: &idRecorder{}, Events: one.publisher})
+	b.tenants.UseSeams(postgres.Seams{Audit: &idRecorder{}, Events: one.publisher, Access: one.publisher})
 	return b, one, two
 }
 
@@ -199,52 +201,108 @@ func TestEventsReachOnlyTheClientsThatMaySeeThem(t *testing.T) {
 	require.Equal(t, "direct", m.ID, "p2's creation (no grant) never reaches the watcher")
 }
 
-func TestRevocationClosesSocketsOnEveryInstance(t *testing.T) {
-	t.Parallel()
-	b, _, two := setupEvents(t, realtime.Options{})
-	b.createTenant(t, "acme")
+// revocationCase is a change that takes a client's access away: the
+// client's token, and the change made (through the API or beneath it).
+type revocationCase struct {
+	token  string
+	revoke func() error
+}
+
+// revocationCases are every kind of revocation in tenant acme, each of its
+// own client, made by via: over HTTP, or through the data layer as a
+// command or a job would.
+func revocationCases(t *testing.T, b *apiBundle, viaHTTP bool) map[string]revocationCase {
+	t.Helper()
 	res := b.call(t, http.MethodPost, "/v1/roles", "", "acme", map[string]any{"name": "bare", "permissions": []string{"projects:read"}})
 	require.Equal(t, http.StatusCreated, res.status, string(res.body))
 	leaver := b.join(t, b.token, "acme", "leaver@example.com", domain.RoleMember)
 	demoted := b.join(t, b.token, "acme", "demoted@example.com", domain.RoleMember)
 	loggedOut := b.join(t, b.token, "acme", "out@example.com", domain.RoleMember)
 	key := b.createAPIKey(t, b.token, "acme", domain.RoleMember)
-	stays := two.connect(t, b.token, "acme")
 	members := b.members(t, b.token, "acme")
-
-	for name, tc := range map[string]struct {
-		token  string
-		revoke func() response
-	}{
-		"member removed": {leaver, func() response {
-			return b.call(t, http.MethodDelete, "/v1/members/"+members["leaver@example.com"].ID, "", "acme", nil)
-		}},
-		"role lowered": {demoted, func() response {
-			return b.call(t, http.MethodPatch, "/v1/members/"+members["demoted@example.com"].ID, "", "acme", map[string]string{"role": "bare"})
-		}},
-		"logged out": {loggedOut, func() response {
-			return b.callAs(t, loggedOut, http.MethodPost, "/v1/auth/logout", "", "", nil)
-		}},
-		"API key revoked": {key.Key, func() response {
-			return b.call(t, http.MethodDelete, "/v1/api-keys/"+key.ID, "", "acme", nil)
-		}},
-	} {
-		ws := two.connect(t, tc.token, "acme")
-		two.waitSockets(t, 2)
-		revoked := tc.revoke() // on the other instance
-		require.Less(t, revoked.status, 300, "%s: %s", name, revoked.body)
-		start := time.Now()
-		require.Equal(t, websocket.StatusPolicyViolation, closedWith(t, ws, realtime.RevocationBound), name)
-		require.Less(t, time.Since(start), realtime.RevocationBound, name)
-		two.waitSockets(t, 1)
+	if viaHTTP {
+		ok := func(res response) error {
+			if res.status >= 300 {
+				return fmt.Errorf("status %d: %s", res.status, res.body)
+			}
+			return nil
+		}
+		return map[string]revocationCase{
+			"member removed": {leaver, func() error {
+				return ok(b.call(t, http.MethodDelete, "/v1/members/"+members["leaver@example.com"].ID, "", "acme", nil))
+			}},
+			"role lowered": {demoted, func() error {
+				return ok(b.call(t, http.MethodPatch, "/v1/members/"+members["demoted@example.com"].ID, "", "acme", map[string]string{"role": "bare"}))
+			}},
+			"logged out": {loggedOut, func() error {
+				return ok(b.callAs(t, loggedOut, http.MethodPost, "/v1/auth/logout", "", "", nil))
+			}},
+			"API key revoked": {key.Key, func() error {
+				return ok(b.call(t, http.MethodDelete, "/v1/api-keys/"+key.ID, "", "acme", nil))
+			}},
+		}
 	}
-	p := b.createNamedProject(t, "acme", "still")
-	require.Equal(t, p.ID, readEvent(t, stays).Target.ID, "the owner's socket stays")
+	ctx := t.Context()
+	tenant, err := b.tenants.Resolve(ctx, "acme")
+	require.NoError(t, err)
+	owner, err := b.identity.Authenticate(ctx, b.token)
+	require.NoError(t, err)
+	access, err := b.identity.Access(ctx, owner, tenant)
+	require.NoError(t, err)
+	return map[string]revocationCase{
+		"member removed": {leaver, func() error {
+			return b.identity.RemoveMember(ctx, access, members["leaver@example.com"].ID)
+		}},
+		"role lowered": {demoted, func() error {
+			_, err := b.identity.ChangeRole(ctx, access, members["demoted@example.com"].ID, "bare")
+			return err
+		}},
+		"logged out": {loggedOut, func() error { return b.identity.Logout(ctx, loggedOut) }},
+		"API key revoked": {key.Key, func() error {
+			return b.identity.RevokeAPIKey(ctx, tenant, key.ID)
+		}},
+	}
 }
 
+// Each revocation, over HTTP on one instance or beneath it (as a command
+// or a job would make it), closes the socket on the other instance within
+// the bound, announced by the control plane once the change committed;
+// the owner's socket stays. The periodic re-check is far off (its default):
+// only the announcement can close them in time.
+func TestRevocationClosesSocketsOnEveryInstance(t *testing.T) {
+	t.Parallel()
+	for via, viaHTTP := range map[string]bool{"over HTTP": true, "beneath it": false} {
+		t.Run(via, func(t *testing.T) {
+			t.Parallel()
+			b, _, two := setupEvents(t, realtime.Options{})
+			b.createTenant(t, "acme")
+			cases := revocationCases(t, b, viaHTTP)
+			stays := two.connect(t, b.token, "acme")
+			for name, tc := range cases {
+				ws := two.connect(t, tc.token, "acme")
+				two.waitSockets(t, 2)
+				require.NoError(t, tc.revoke(), name)
+				start := time.Now()
+				require.Equal(t, websocket.StatusPolicyViolation, closedWith(t, ws, realtime.RevocationBound), name)
+				require.Less(t, time.Since(start), realtime.RevocationBound, name)
+				two.waitSockets(t, 1)
+			}
+			// The suspension last: it closes the owner's socket too.
+			_, err := b.tenants.Suspend(t.Context(), "acme")
+			require.NoError(t, err)
+			start := time.Now()
+			require.Equal(t, websocket.StatusPolicyViolation, closedWith(t, stays, realtime.RevocationBound), "tenant suspended")
+			require.Less(t, time.Since(start), realtime.RevocationBound, "tenant suspended")
+		})
+	}
+}
+
+// A revocation announced to no one (a lost message) still closes the
+// socket, at the periodic re-check.
 func TestASuspendedTenantsSocketsCloseOnTheRecheck(t *testing.T) {
 	t.Parallel()
-	b, _, two := setupEvents(t, realtime.Options{RecheckInterval: time.Second})
+	b, one, two := setupEvents(t, realtime.Options{RecheckInterval: time.Second})
+	b.tenants.UseSeams(postgres.Seams{Audit: &idRecorder{}, Events: one.publisher})
 	b.createTenant(t, "acme")
 	ws := two.connect(t, b.token, "acme")
 	two.waitSockets(t, 1)

@@ -77,7 +77,6 @@ func newHandler(deps Deps, add func(*router, *metrics)) (http.Handler, error) {
 	config.Formats = map[string]huma.Format{"application/json": textJSON, "json": textJSON}
 	api := humago.New(mux, config)
 	m := newMetrics(deps.Collectors...)
-	deps.Identity = revoking(deps.Identity, deps.Realtime)
 
 	r := newRouter(api, mux, deps)
 	add(r, m)

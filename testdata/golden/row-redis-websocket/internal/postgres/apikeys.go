@@ -99,22 +99,23 @@ func (id *Identity) APIKeys(ctx context.Context, t domain.Tenant, after domain.P
 }
 
 // RevokeAPIKey revokes key keyID of tenant t: from the next request on it
-// authenticates nobody.
+// authenticates nobody, and the sockets it opened close.
 func (id *Identity) RevokeAPIKey(ctx context.Context, t domain.Tenant, keyID string) error {
 	notFound := domain.Errorf(domain.ENOTFOUND, "No API key %s.", truncateSlug(keyID))
 	key, ok := parseUUID(keyID)
 	if !ok {
 		return notFound
 	}
-	return id.inAuditedTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+	return id.inRevokingTx(ctx, func(tx pgx.Tx, q *db.Queries) (*AccessChange, error) {
 		n, err := q.RevokeAPIKey(ctx, db.RevokeAPIKeyParams{TenantID: pgUUID(t.ID), ID: key})
 		if err != nil {
-			return fmt.Errorf("revoke API key: %w", err)
+			return nil, fmt.Errorf("revoke API key: %w", err)
 		}
 		if n == 0 {
-			return notFound
+			return nil, notFound
 		}
-		return RecordControl(ctx, tx, t, "api_key.revoke", "api_key:"+key.String(), nil, nil)
+		revoked := &AccessChange{Tenant: t.ID, APIKeyID: key.String()}
+		return revoked, RecordControl(ctx, tx, t, "api_key.revoke", "api_key:"+key.String(), nil, nil)
 	})
 }
 

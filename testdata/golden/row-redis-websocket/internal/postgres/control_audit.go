@@ -17,9 +17,16 @@ import (
 // inAuditedTx runs fn in a control-plane transaction, in which fn makes
 // its change and records it with RecordControl.
 func (id *Identity) inAuditedTx(ctx context.Context, fn func(pgx.Tx, *db.Queries) error) error {
-	return pgx.BeginFunc(ctx, id.pool, func(tx pgx.Tx) error {
-		return fn(tx, db.New(tx))
+	return id.inRevokingTx(ctx, func(tx pgx.Tx, q *db.Queries) (*AccessChange, error) {
+		return nil, fn(tx, q)
 	})
+}
+
+// inRevokingTx runs fn as inAuditedTx does, for a change that may take
+// access away: the AccessChange fn returns (nil for none) is announced to
+// the seams' AccessWatcher once the transaction committed, whoever called.
+func (id *Identity) inRevokingTx(ctx context.Context, fn func(pgx.Tx, *db.Queries) (*AccessChange, error)) error {
+	return id.tenants.inControlTx(ctx, fn)
 }
 
 // insertUser creates a user and records action ("user.signup",

@@ -70,6 +70,7 @@ type MailQueue interface {
 // owner, single-use invitations) are kept inside its transactions.
 type Identity struct {
 	pool     *pgxpool.Pool
+	tenants  *Tenants // whose seams' AccessWatcher hears of access taken away
 	queries  *db.Queries
 	hasher   PasswordHasher
 	mail     MailQueue
@@ -101,6 +102,7 @@ func NewIdentity(ts *Tenants, opts IdentityOptions) (*Identity, error) {
 	q := db.New(ts.pool)
 	return &Identity{
 		pool:     ts.pool,
+		tenants:  ts,
 		queries:  q,
 		hasher:   opts.Hasher,
 		mail:     opts.Mail,
@@ -252,10 +254,16 @@ func (id *Identity) startSession(ctx context.Context, userID pgtype.UUID) (domai
 }
 
 // Logout ends the session of token; it is not an error if there is none.
+// The sockets the session opened are closed (see AccessWatcher).
 func (id *Identity) Logout(ctx context.Context, token string) error {
-	if err := id.queries.DeleteSession(ctx, auth.HashToken(token)); err != nil {
+	user, err := id.queries.DeleteSession(ctx, auth.HashToken(token))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("logout: %w", err)
 	}
+	id.tenants.accessChanged(ctx, &AccessChange{User: user.String()})
 	return nil
 }
 

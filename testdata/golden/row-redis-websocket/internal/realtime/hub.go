@@ -186,22 +186,27 @@ func (h *Hub) revocations(control <-chan []byte) {
 // the hub shuts down. The request's Origin must be the API's own host or
 // match AllowedOrigins (clients sending none are not browsers).
 func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, client Client) {
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: h.opts.AllowedOrigins})
+	ws, err := websocket.Accept(leanHijacker{w}, r, &websocket.AcceptOptions{OriginPatterns: h.opts.AllowedOrigins})
 	if err != nil {
 		return // Accept answered (403 for a foreign origin, 400 for a bad handshake)
 	}
 	// Clients only listen: a data message from one closes it
 	// (StatusPolicyViolation), and pongs are read in the background. The
-	// reading ends with the socket, not with the request or the hub (its
-	// end would drop the connection without a goodbye).
-	ctx := ws.CloseRead(context.WithoutCancel(r.Context()))
-	s := newSocket(h, ws, client)
+	// reading ends with the socket, not with the request (this handler
+	// returns while the socket lives on: its goroutine and what the request
+	// held are not kept for an idle socket) nor with the hub (its end would
+	// drop the connection without a goodbye).
+	ctx := ws.CloseRead(context.WithoutCancel(h.ctx))
+	s := newSocket(ctx, h, ws, client)      //nolint:contextcheck // the socket outlives the request: it reads in its own context
 	if code, reason, ok := h.join(s); !ok { //nolint:contextcheck // the tenant's subscription outlives this socket: it runs in the hub's context
 		_ = ws.Close(code, reason)
 		return
 	}
-	defer h.leave(s)
-	s.run(ctx)
+	s.start()
+	if client.LastEventID != "" && !s.replay(r.Context()) {
+		s.drop()
+	}
+	s.serve() // what came meanwhile, or the end of a socket dropped above
 }
 
 // join registers s with its tenant's subscription (subscribing first when
@@ -261,7 +266,9 @@ func (h *Hub) subscribe(ctx context.Context, tenantID string, sub *tenantSubscri
 	close(sub.ready)
 	var sockets []*socket
 	for payload := range events {
-		m := &Message{}
+		// Every socket that may see it is sent the payload as it came:
+		// the Publisher's JSON of the Message, read once here to check it.
+		m := &Message{payload: payload}
 		if json.Unmarshal(payload, m) != nil || m.Target == nil {
 			h.opts.Logger.WarnContext(ctx, "bad event message", slog.String("tenant_id", tenantID))
 			continue

@@ -28,9 +28,10 @@ WHERE id = @id;
 INSERT INTO sessions (token_hash, user_id, expires_at)
 VALUES (@token_hash, @user_id, @expires_at);
 
--- name: DeleteSession :exec
+-- name: DeleteSession :one
 DELETE FROM sessions
-WHERE token_hash = @token_hash;
+WHERE token_hash = @token_hash
+RETURNING user_id;
 
 -- name: DeleteExpiredSessions :exec
 DELETE FROM sessions

@@ -28,7 +28,7 @@ type Querier interface {
 	DeleteMembership(ctx context.Context, arg DeleteMembershipParams) error
 	DeleteOutboxJob(ctx context.Context, id string) (int64, error)
 	DeleteOutboxJobs(ctx context.Context, ids []string) error
-	DeleteSession(ctx context.Context, tokenHash []byte) error
+	DeleteSession(ctx context.Context, tokenHash []byte) (pgtype.UUID, error)
 	DeleteStaleThrottles(ctx context.Context, before pgtype.Timestamptz) error
 	DeleteTenant(ctx context.Context, id pgtype.UUID) error
 	// A live API key, its role and the role its creator holds now in the key's

@@ -23,7 +23,7 @@ type Querier interface {
 	DeleteGrant(ctx context.Context, arg DeleteGrantParams) (int64, error)
 	// Cascades to the member's object grants and API keys.
 	DeleteMembership(ctx context.Context, arg DeleteMembershipParams) error
-	DeleteSession(ctx context.Context, tokenHash []byte) error
+	DeleteSession(ctx context.Context, tokenHash []byte) (pgtype.UUID, error)
 	DeleteStaleThrottles(ctx context.Context, before pgtype.Timestamptz) error
 	DeleteTenant(ctx context.Context, id pgtype.UUID) error
 	// A live API key, its role and the role its creator holds now in the key's

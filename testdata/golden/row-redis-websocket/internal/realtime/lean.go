@@ -1,0 +1,44 @@
+package realtime
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+)
+
+// Buffer sizes of a socket's connection. net/http hijacks a connection
+// with 4 KB read and write buffers, which coder/websocket keeps for the
+// socket's life: 8 KB an idle socket does not need. A client only sends
+// pongs and close frames (a few bytes); an event is a few hundred bytes,
+// written with one system call when it fits the write buffer and straight
+// through when it does not.
+const (
+	readBufferSize  = 128
+	writeBufferSize = 1024
+)
+
+// leanHijacker is a ResponseWriter whose Hijack hands over the connection
+// with buffers of readBufferSize and writeBufferSize. What the client sent
+// after its handshake and net/http had read already is kept.
+type leanHijacker struct{ http.ResponseWriter }
+
+func (w leanHijacker) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w leanHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	var r io.Reader = conn
+	if n := brw.Reader.Buffered(); n > 0 {
+		read, _ := brw.Peek(n)
+		r = io.MultiReader(bytes.NewReader(bytes.Clone(read)), conn)
+	}
+	if err := brw.Flush(); err != nil {
+		_ = conn.Close()
+		return nil, nil, err
+	}
+	return conn, bufio.NewReadWriter(bufio.NewReaderSize(r, readBufferSize), bufio.NewWriterSize(conn, writeBufferSize)), nil
+}
