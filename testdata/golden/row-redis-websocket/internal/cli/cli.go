@@ -115,7 +115,7 @@ const usageWidth = 100
 func wrap(text, indent string, width int) string {
 	var b strings.Builder
 	line := indent
-	for _, word := range strings.Fields(text) {
+	for word := range strings.FieldsSeq(text) {
 		if line != indent && len(line)+1+len(word) > width {
 			b.WriteString(line + "\n")
 			line = indent
