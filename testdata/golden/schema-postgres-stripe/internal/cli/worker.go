@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"example.com/acme/internal/billing"
 	"example.com/acme/internal/config"
 	"example.com/acme/internal/httpapi"
 	"example.com/acme/internal/jobs"
@@ -84,13 +85,15 @@ func work(ctx context.Context, cfg config.Config, logger *slog.Logger, s *servic
 		return err
 	}
 	jobs.Handle(reg, bill.HandleEvent)
+	jobs.Handle(reg, bill.HandleReportUsage)
+	jobs.Handle(reg, bill.HandleReconcile)
 	w, err := jobs.NewWorker(s.jobs, jobs.WorkerConfig{
 		Registry:        reg,
 		Queues:          cfg.WorkerConcurrency,
 		Scope:           jobs.TenantsScope(s.pool, s.tenants),
 		Metrics:         metrics,
 		ShutdownTimeout: cfg.ShutdownTimeout,
-		Periodic:        []jobs.PeriodicJob{jobs.PrunePeriodic},
+		Periodic:        []jobs.PeriodicJob{jobs.PrunePeriodic, billing.ReportUsagePeriodic, billing.ReconcilePeriodic},
 	})
 	if err != nil {
 		return err
