@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"example.com/acme/internal/billing"
@@ -117,6 +118,37 @@ func TestUsageReportedOncePerPeriod(t *testing.T) {
 	var quantity int64
 	require.NoError(t, b.pool.QueryRow(ctx, `SELECT quantity FROM billing_usage WHERE tenant_id = $1 AND outcome = 'reported'`, b.tenant.ID).Scan(&quantity))
 	require.Equal(t, int64(7), quantity)
+}
+
+// TestUsageReportJob runs the periodic job on a worker: it reports the
+// hour that is over, once, and leaves the current one.
+func TestUsageReportJob(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	_, err := b.svc.Checkout(ctx, b.tenant, "price_pro_monthly")
+	require.NoError(t, err)
+	customer := customerOf(t, b)
+	_, err = b.pool.Exec(ctx, `
+		INSERT INTO billing_subscriptions (tenant_id, stripe_subscription_id, stripe_customer_id, price_id, status, event_created)
+		VALUES ($1, 'sub_1', $2, 'price_pro_monthly', 'active', now())`, b.tenant.ID, customer)
+	require.NoError(t, err)
+	past := time.Now().UTC().Truncate(billing.UsagePeriod).Add(-billing.UsagePeriod)
+	_, err = b.pool.Exec(ctx, `INSERT INTO billing_usage (tenant_id, item, period_start, quantity) VALUES ($1, 'api_calls', $2, 11)`, b.tenant.ID, past)
+	require.NoError(t, err)
+	require.NoError(t, b.svc.RecordUsage(ctx, b.tenant.ID, "api_calls", 2))
+
+	runWorker(t, b)
+	require.NoError(t, pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+		_, err := b.jobs.Enqueue(ctx, tx, billing.ReportUsagePeriodic.Job(time.Now()))
+		return err
+	}))
+	require.Eventually(t, func() bool { return settled(t, b, "reported") == 1 }, 30*time.Second, 50*time.Millisecond)
+	keys := b.keys.get("POST /v1/billing/meter_events")
+	require.Equal(t, []string{billing.UsageKey(b.tenant.ID, "api_calls", past)}, keys)
+	var unreported int
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM billing_usage WHERE reported_at IS NULL`).Scan(&unreported))
+	require.Equal(t, 1, unreported, "the current hour waits until it is over")
 }
 
 // settled counts the usage rows settled with outcome.
