@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"ledger.internal/svc/internal/billing"
 	"ledger.internal/svc/internal/config"
 	"ledger.internal/svc/internal/httpapi"
 	"ledger.internal/svc/internal/jobs"
@@ -77,7 +78,7 @@ func registry(cfg config.Config, client *jobs.Client) (*jobs.Registry, error) {
 // periodicJobs are the jobs the worker enqueues on schedules: the audit
 // log's pruning only when AUDIT_RETENTION is set.
 func periodicJobs(cfg config.Config) []jobs.PeriodicJob {
-	periodic := []jobs.PeriodicJob{jobs.PrunePeriodic}
+	periodic := []jobs.PeriodicJob{jobs.PrunePeriodic, billing.ReportUsagePeriodic, billing.ReconcilePeriodic}
 	if cfg.AuditRetention > 0 {
 		periodic = append(periodic, postgres.AuditPrunePeriodic)
 	}
@@ -96,6 +97,8 @@ func work(ctx context.Context, cfg config.Config, logger *slog.Logger, s *servic
 		return err
 	}
 	jobs.Handle(reg, bill.HandleEvent)
+	jobs.Handle(reg, bill.HandleReportUsage)
+	jobs.Handle(reg, bill.HandleReconcile)
 	jobs.Handle(reg, postgres.NewAuditLog(s.tenants).PruneJob(cfg.AuditRetention))
 	w, err := jobs.NewWorker(s.jobs, jobs.WorkerConfig{
 		Registry:        reg,

@@ -364,6 +364,9 @@ func TestOpenAPIDescribesSecurity(t *testing.T) {
 				require.Equal(t, []map[string][]string{session, apiKey}, *op.Security)
 				require.Contains(t, op.Permission, string(route.Permission))
 				require.Contains(t, op.Responses, "403")
+			case "stripe":
+				require.Equal(t, []map[string][]string{{"stripeSignature": {}}}, *op.Security)
+				require.Contains(t, op.Responses, "400")
 			}
 			var found []string
 			for code, response := range op.Responses {

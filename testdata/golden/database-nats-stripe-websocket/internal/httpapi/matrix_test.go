@@ -249,7 +249,7 @@ func (m *matrixBundle) requests(t *testing.T) map[string]func(caller string) mat
 		},
 		"billing-subscription": get("/v1/billing/subscription", http.StatusOK),
 		// Stripe signs it; credentials make no difference.
-		"POST /v1/webhooks/stripe": func(string) matrixRequest {
+		"stripe-webhook": func(string) matrixRequest {
 			return matrixRequest{http.MethodPost, "/v1/webhooks/stripe", stripeEvent(t, "evt_matrix_"+m.unique()), http.StatusOK}
 		},
 	}

@@ -326,6 +326,7 @@ func runWorker(t *testing.T, b *bundle) {
 	t.Helper()
 	reg := jobs.NewRegistry()
 	jobs.Handle(reg, b.svc.HandleEvent)
+	jobs.Handle(reg, b.svc.HandleReportUsage)
 	w, err := jobs.NewWorker(b.jobs, jobs.WorkerConfig{Registry: reg, Queues: map[string]int{jobs.QueueDefault: 2}, ShutdownTimeout: 5 * time.Second})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -36,6 +36,7 @@ func addBillingRoutes(r *router) {
 	r.post("/v1/billing/portal", requires(domain.BillingManage), handlePortal(deps.Billing))
 	r.get("/v1/billing/subscription", requires(domain.BillingRead), handleSubscription(deps.Billing))
 	r.mount("POST /v1/webhooks/stripe", stripeSigned(), handleStripeWebhook(deps.Billing))
+	documentBilling(r)
 }
 
 // entitled(feature, g) guards a tenant's route with g (requires or

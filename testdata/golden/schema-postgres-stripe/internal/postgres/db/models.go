@@ -64,6 +64,15 @@ type BillingSubscription struct {
 	UpdatedAt            pgtype.Timestamptz `json:"updated_at"`
 }
 
+type BillingUsage struct {
+	TenantID    pgtype.UUID        `json:"tenant_id"`
+	Item        string             `json:"item"`
+	PeriodStart pgtype.Timestamptz `json:"period_start"`
+	Quantity    int64              `json:"quantity"`
+	Outcome     pgtype.Text        `json:"outcome"`
+	ReportedAt  pgtype.Timestamptz `json:"reported_at"`
+}
+
 type ControlAuditChain struct {
 	TenantID   pgtype.UUID `json:"tenant_id"`
 	Seq        int64       `json:"seq"`
