@@ -163,6 +163,7 @@ func TestEventsReachOnlyTheClientsThatMaySeeThem(t *testing.T) {
 	watching := two.connect(t, watcher, "acme")
 	other := one.connect(t, b.token, "globex")
 	two.waitSockets(t, 2)
+	one.waitSockets(t, 1)
 
 	acme, err := b.tenants.Resolve(t.Context(), "acme")
 	require.NoError(t, err)
