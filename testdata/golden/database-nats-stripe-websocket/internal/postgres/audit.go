@@ -73,6 +73,10 @@ type chain struct {
 	// storage is the tenant's own or row-level security confines it) and
 	// conflict the head table's key.
 	key, conflict string
+	// keepHead says an append also moves the control plane's copy of the
+	// head (audit_heads), in the same statement: the tenant's transaction
+	// is the control plane's too.
+	keepHead bool
 }
 
 var (
@@ -96,7 +100,9 @@ var genesis = make([]byte, sha256.Size)
 const entryColumns = "seq, at, action, target_type, target_id, user_id, api_key_id, request_id, ip, user_agent, before, after, prev_hash, hash"
 
 // appendEntry writes e as the next entry of tenantID's chain c, in tx, and
-// sets e's ID, At and Hash. The head row is locked until tx ends: the
+// sets e's ID, At and Hash, in two round trips: one locks and reads the
+// head, one writes the entry and moves the head (and with c.keepHead the
+// control plane's copy). The head row is locked until tx ends: the
 // tenant's next writer waits for it.
 func appendEntry(ctx context.Context, tx pgx.Tx, c chain, tenantID string, e *AuditEntry) error {
 	before, err := marshalState(e.Before)
@@ -132,11 +138,21 @@ func appendEntry(ctx context.Context, tx pgx.Tx, c chain, tenantID string, e *Au
 		nullJSON(r.Before), nullJSON(r.After), r.PrevHash, r.Hash}
 	if c.key != "" {
 		keyVal = "$15, "
+	}
+	if c.key != "" || c.keepHead {
 		args = append(args, tenantID)
+	}
+	keptHead := ""
+	if c.keepHead {
+		// A head is never moved back: see audit_heads.
+		keptHead = `, kept AS (
+			INSERT INTO public.audit_heads (tenant_id, seq, hash) VALUES ($15, $1, $14)
+			ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, updated_at = now()
+			WHERE audit_heads.seq < excluded.seq)`
 	}
 	_, err = tx.Exec(ctx, `WITH entry AS (
 			INSERT INTO `+c.entries+` (`+keyCol+entryColumns+`)
-			VALUES (`+keyVal+`$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14))
+			VALUES (`+keyVal+`$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14))`+keptHead+`
 		UPDATE `+c.head+` SET seq = $1, hash = $14 WHERE `+c.where(15), args...)
 	if err != nil {
 		return fmt.Errorf("append to the audit log: %w", err)
@@ -233,9 +249,8 @@ func (l *AuditLog) RecordAudit(ctx context.Context, tx pgx.Tx, e *AuditEntry) er
 }
 
 // recordHead moves the control plane's copy of e's chain head to e, in the
-// control-plane transaction tx. A head is never moved back: in database
-// mode two units of a tenant may commit their control-plane transactions
-// in either order.
+// control-plane transaction tx. A head is never moved back: two units of a
+// tenant may commit their control-plane transactions in either order.
 func (l *AuditLog) recordHead(ctx context.Context, tx pgx.Tx, e *AuditEntry) error {
 	_, err := tx.Exec(ctx, `INSERT INTO public.audit_heads (tenant_id, seq, hash) VALUES ($1, $2, $3)
 		ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, updated_at = now()
@@ -247,7 +262,8 @@ func (l *AuditLog) recordHead(ctx context.Context, tx pgx.Tx, e *AuditEntry) err
 }
 
 // headKeeper is an AuditRecorder that also keeps the head of each
-// tenant's chain in the control plane (see Unit.Audit).
+// tenant's chain in the control plane, in a transaction of its own (see
+// Unit.Audit).
 type headKeeper interface {
 	recordHead(ctx context.Context, tx pgx.Tx, e *AuditEntry) error
 }

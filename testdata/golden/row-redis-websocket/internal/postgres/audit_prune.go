@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/acme/shop-api/internal/domain"
+	"github.com/acme/shop-api/internal/jobs"
 )
 
 // Retention. Pruning deletes the oldest entries of a chain, up to the last
@@ -52,6 +53,64 @@ func (l *AuditLog) Prune(ctx context.Context, t domain.Tenant, cutoff time.Time)
 	}
 	control, err := l.pruneControl(ctx, t.ID, cutoff)
 	return own + control, err
+}
+
+// AuditPruneArgs is the job that prunes every audit log to the retention
+// (AUDIT_RETENTION): every tenant's two chains and the control-plane
+// chain of no tenant.
+type AuditPruneArgs struct{}
+
+// Kind implements jobs.Args.
+func (AuditPruneArgs) Kind() string { return "audit.prune" }
+
+// AuditPrunePeriodic runs AuditPruneArgs every day at 03:47 UTC. The
+// worker schedules it only when a retention is set.
+var AuditPrunePeriodic = jobs.PeriodicJob{
+	Name:     "audit.prune",
+	Schedule: "47 3 * * *",
+	Job:      func(time.Time) jobs.Job { return jobs.Job{Args: AuditPruneArgs{}} },
+}
+
+// PruneJob is the handler of AuditPruneArgs: it deletes the entries older
+// than retention from every chain (see PruneAll); a zero retention keeps
+// them all. It prunes in transactions of its own, one per chain, so a
+// retried job resumes where a failed one stopped.
+func (l *AuditLog) PruneJob(retention time.Duration) jobs.Handler[AuditPruneArgs] {
+	return func(ctx context.Context, _ pgx.Tx, _ *jobs.Delivery[AuditPruneArgs]) error {
+		if retention <= 0 {
+			return nil
+		}
+		_, err := l.PruneAll(ctx, time.Now().Add(-retention))
+		return err
+	}
+}
+
+// PruneAll prunes, as Prune does, every tenant's chains and the
+// control-plane chain of no tenant, and returns how many entries it
+// deleted.
+func (l *AuditLog) PruneAll(ctx context.Context, cutoff time.Time) (int64, error) {
+	const page = 500
+	var total int64
+	after := ""
+	for {
+		tenants, err := l.ts.List(ctx, after, page)
+		if err != nil {
+			return total, err
+		}
+		for _, t := range tenants {
+			n, err := l.Prune(ctx, t, cutoff)
+			total += n
+			if err != nil {
+				return total, fmt.Errorf("prune the audit log of tenant %s: %w", t.Slug, err)
+			}
+		}
+		if len(tenants) < page {
+			break
+		}
+		after = tenants[len(tenants)-1].Slug
+	}
+	n, err := l.PruneUnattributed(ctx, cutoff)
+	return total + n, err
 }
 
 // PruneUnattributed is Prune for the control-plane entries of no tenant.

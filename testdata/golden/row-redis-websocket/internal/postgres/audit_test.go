@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/acme/shop-api/internal/domain"
+	"github.com/acme/shop-api/internal/jobs"
 	"github.com/acme/shop-api/internal/postgres"
 )
 
@@ -23,9 +24,9 @@ import (
 const scope = `tenant_id = current_setting('app.tenant_id')::uuid`
 
 // setupAudit is a tenancy bundle whose units record into the audit log.
-func setupAudit(t *testing.T) (*tenantsBundle, *postgres.AuditLog) {
-	t.Helper()
-	b := setupTenants(t)
+func setupAudit(tb testing.TB) (*tenantsBundle, *postgres.AuditLog) {
+	tb.Helper()
+	b := setupTenants(tb)
 	log := postgres.NewAuditLog(b.tenants)
 	b.tenants.UseSeams(postgres.Seams{Audit: log})
 	return b, log
@@ -44,16 +45,16 @@ func audit(t *testing.T, ts *postgres.Tenants, tn domain.Tenant, n int) {
 
 // asOwner runs fn in a transaction in tn's storage as the owner of the
 // tables, a superuser here (MIGRATE_DATABASE_URL).
-func asOwner(t *testing.T, b *tenantsBundle, tn domain.Tenant, fn func(ctx context.Context, tx pgx.Tx) error) error {
-	t.Helper()
-	conn, err := pgx.Connect(t.Context(), b.cfg.MigrateURL)
-	require.NoError(t, err)
-	defer func() { require.NoError(t, conn.Close(context.WithoutCancel(t.Context()))) }()
-	return pgx.BeginFunc(t.Context(), conn, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(t.Context(), `SELECT set_config('app.tenant_id', $1, true)`, tn.ID); err != nil {
+func asOwner(tb testing.TB, b *tenantsBundle, tn domain.Tenant, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	tb.Helper()
+	conn, err := pgx.Connect(tb.Context(), b.cfg.MigrateURL)
+	require.NoError(tb, err)
+	defer func() { require.NoError(tb, conn.Close(context.WithoutCancel(tb.Context()))) }()
+	return pgx.BeginFunc(tb.Context(), conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(tb.Context(), `SELECT set_config('app.tenant_id', $1, true)`, tn.ID); err != nil {
 			return err
 		}
-		return fn(t.Context(), tx)
+		return fn(tb.Context(), tx)
 	})
 }
 
@@ -75,6 +76,26 @@ func verifyTenant(t *testing.T, log *postgres.AuditLog, tn domain.Tenant) postgr
 	require.Len(t, reports, 2)
 	require.True(t, reports[1].OK(), "control-plane chain: %s", reports[1].Problem)
 	return reports[0]
+}
+
+// Recording a change costs the write two statements in its transaction,
+// the first entry of a chain as much as the next: one locks and reads the
+// chain's head, one writes the entry and moves the head and the control
+// plane's copy of it.
+func TestAuditCostsAWriteTwoStatements(t *testing.T) {
+	t.Parallel()
+	b, _ := setupAudit(t)
+	acme := b.create(t, "acme")
+	for i := range 2 {
+		n, err := postgres.AuditStatements(t.Context(), b.tenants, acme)
+		require.NoError(t, err)
+		require.Equal(t, 2, n, "statements of audited change %d", i+1)
+	}
+	var head int64
+	require.NoError(t, postgres.ControlPool(b.tenants).QueryRow(t.Context(),
+		`SELECT seq FROM audit_heads WHERE tenant_id = $1`, acme.ID).Scan(&head))
+	require.Equal(t, int64(2), head, "the control plane's copy of the head moved with the entries")
+	require.True(t, verifyTenant(t, postgres.NewAuditLog(b.tenants), acme).OK())
 }
 
 // A change's entry commits with it: a unit that rolls back leaves no entry
@@ -322,4 +343,39 @@ func TestAuditPruneKeepsTheChainVerifiable(t *testing.T) {
 		return execErr
 	})
 	require.ErrorContains(t, err, "append-only", "the trigger refuses a DELETE outside pruning")
+}
+
+// The retention job prunes every tenant's chains and the control plane's
+// chain of no tenant, and leaves each verifiable; without a retention it
+// deletes nothing.
+func TestAuditPruneJobPrunesEveryChain(t *testing.T) {
+	t.Parallel()
+	b, log := setupAudit(t)
+	acme, globex := b.create(t, "acme"), b.create(t, "globex")
+	audit(t, b.tenants, acme, 3)
+	audit(t, b.tenants, globex, 2)
+
+	keep := log.PruneJob(0)
+	require.NoError(t, keep(t.Context(), nil, &jobs.Delivery[postgres.AuditPruneArgs]{}))
+	events, err := log.EventsSince(t.Context(), acme, "0", 10)
+	require.NoError(t, err)
+	require.Len(t, events, 3, "no retention keeps every entry")
+
+	time.Sleep(10 * time.Millisecond)
+	prune := log.PruneJob(5 * time.Millisecond)
+	require.NoError(t, prune(t.Context(), nil, &jobs.Delivery[postgres.AuditPruneArgs]{}))
+	for _, tn := range []domain.Tenant{acme, globex} {
+		_, err = log.EventsSince(t.Context(), tn, "0", 10)
+		require.ErrorIs(t, err, postgres.ErrEventGap, "%s's entries were pruned", tn.Slug)
+		reports, err := log.Verify(t.Context(), tn)
+		require.NoError(t, err)
+		for _, rep := range reports {
+			require.True(t, rep.OK(), "%s %s chain: %s", tn.Slug, rep.Plane, rep.Problem)
+			require.Zero(t, rep.Entries, "%s %s chain pruned to its head", tn.Slug, rep.Plane)
+		}
+	}
+	audit(t, b.tenants, acme, 1)
+	rep := verifyTenant(t, log, acme)
+	require.True(t, rep.OK(), rep.Problem)
+	require.EqualValues(t, 1, rep.Entries, "the chain goes on from the pruned head")
 }

@@ -19,6 +19,7 @@ import (
 	"example.com/acme/internal/jobs"
 	"example.com/acme/internal/logging"
 	"example.com/acme/internal/mail"
+	"example.com/acme/internal/postgres"
 )
 
 func runWorker(ctx context.Context, e env, args []string) error {
@@ -72,6 +73,16 @@ func registry(cfg config.Config) (*jobs.Registry, error) {
 	return r, nil
 }
 
+// periodicJobs are the jobs the worker enqueues on schedules: the audit
+// log's pruning only when AUDIT_RETENTION is set.
+func periodicJobs(cfg config.Config) []jobs.PeriodicJob {
+	periodic := []jobs.PeriodicJob{jobs.PrunePeriodic}
+	if cfg.AuditRetention > 0 {
+		periodic = append(periodic, postgres.AuditPrunePeriodic)
+	}
+	return periodic
+}
+
 // work runs the worker until ctx is cancelled, then shuts it down
 // gracefully: running jobs get cfg.ShutdownTimeout to finish.
 func work(ctx context.Context, cfg config.Config, logger *slog.Logger, s *services, metrics *jobs.Metrics) error {
@@ -84,13 +95,14 @@ func work(ctx context.Context, cfg config.Config, logger *slog.Logger, s *servic
 		return err
 	}
 	jobs.Handle(reg, bill.HandleEvent)
+	jobs.Handle(reg, postgres.NewAuditLog(s.tenants).PruneJob(cfg.AuditRetention))
 	w, err := jobs.NewWorker(s.jobs, jobs.WorkerConfig{
 		Registry:        reg,
 		Queues:          cfg.WorkerConcurrency,
 		Scope:           jobs.TenantsScope(s.pool, s.tenants),
 		Metrics:         metrics,
 		ShutdownTimeout: cfg.ShutdownTimeout,
-		Periodic:        []jobs.PeriodicJob{jobs.PrunePeriodic},
+		Periodic:        periodicJobs(cfg),
 	})
 	if err != nil {
 		return err

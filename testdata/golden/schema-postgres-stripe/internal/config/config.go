@@ -59,6 +59,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// SessionTTL is how long a login's bearer token works (SESSION_TTL).
 	SessionTTL time.Duration
+	// AuditRetention is how long audit entries are kept (AUDIT_RETENTION);
+	// zero, the default, keeps them forever.
+	AuditRetention time.Duration
 	// Broker configures the job broker; its settings are the broker's own
 	// (broker_*.go).
 	Broker Broker
@@ -122,6 +125,7 @@ func Load(getenv func(string) string) (Config, error) {
 		MetricsToken:        l.optionalSecret(l.optional("METRICS_TOKEN", ""), MinMetricsTokenLength),
 		ShutdownTimeout:     l.duration(l.optional("SHUTDOWN_TIMEOUT", "15s")),
 		SessionTTL:          l.duration(l.optional("SESSION_TTL", "24h")),
+		AuditRetention:      l.optionalDuration(l.optional("AUDIT_RETENTION", "")),
 		Broker:              l.broker(),
 		StripeSecretKey:     l.prefixed(l.required("STRIPE_SECRET_KEY"), "sk_", "rk_"),
 		StripeWebhookSecret: l.prefixed(l.required("STRIPE_WEBHOOK_SECRET"), "whsec_"),
@@ -329,6 +333,14 @@ func (l *loader) duration(v variable) time.Duration {
 		return 0
 	}
 	return d
+}
+
+// optionalDuration is duration, or zero when v is unset.
+func (l *loader) optionalDuration(v variable) time.Duration {
+	if v.value == "" {
+		return 0
+	}
+	return l.duration(v)
 }
 
 func (l *loader) listenAddr(v variable) string {

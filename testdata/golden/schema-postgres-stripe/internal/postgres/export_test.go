@@ -1,10 +1,19 @@
 package postgres
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"example.com/acme/internal/domain"
 )
 
 // ControlPool exposes the control-plane pool to the tests.
@@ -51,4 +60,88 @@ func WaitListening(tb testing.TB, ts *Tenants) uint32 {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// SeedAuditLog appends n entries to the empty audit log of tenantID in tx,
+// in one COPY, hashed and chained as RecordAudit chains them, and moves
+// the chain's head to the last; it returns that head. It is for
+// benchmarks of Verify, which need a long chain quickly. tx must be
+// allowed to COPY into audit_entries: the tables' owner where row-level
+// security confines the application's role.
+func SeedAuditLog(ctx context.Context, tx pgx.Tx, tenantID string, n int) (int64, []byte, error) {
+	at := time.Now().UTC().Truncate(time.Microsecond).Add(-time.Duration(n) * time.Microsecond)
+	prev := genesis
+	var seq int64
+	rows := pgx.CopyFromFunc(func() ([]any, error) {
+		if seq == int64(n) {
+			return nil, nil
+		}
+		seq++
+		id := strconv.FormatInt(seq, 10)
+		r := AuditRecord{
+			Seq: seq, At: at.Add(time.Duration(seq) * time.Microsecond), TenantID: tenantID,
+			Action: "thing.update", TargetType: "thing", TargetID: id, UserID: "00000000-0000-0000-0000-000000000001",
+			RequestID: "req-" + id, IP: "192.0.2.1", UserAgent: "bench",
+			Before: json.RawMessage(`{"n":` + id + `}`), After: json.RawMessage(`{"n":` + id + `,"m":1}`), PrevHash: prev,
+		}
+		r.Hash = r.hash()
+		prev = r.Hash
+		return []any{r.Seq, r.At, r.Action, r.TargetType, r.TargetID, r.UserID, r.APIKeyID, r.RequestID, r.IP, r.UserAgent,
+			string(r.Before), string(r.After), r.PrevHash, r.Hash}, nil
+	})
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{tenantChain.entries}, strings.Split(entryColumns, ", "), rows); err != nil {
+		return 0, nil, fmt.Errorf("seed the audit log: %w", err)
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO audit_chain (seq, hash, pruned_hash) VALUES ($1, $2, $3)
+		ON CONFLICT (`+tenantChain.conflict+`) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`, seq, prev, genesis)
+	if err != nil {
+		return 0, nil, fmt.Errorf("seed the audit chain's head: %w", err)
+	}
+	return seq, prev, nil
+}
+
+// countingTx counts the statements sent through a transaction: each is a
+// round trip.
+type countingTx struct {
+	pgx.Tx
+	n *int
+}
+
+func (c countingTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	*c.n++
+	return c.Tx.Exec(ctx, sql, args...)
+}
+
+func (c countingTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	*c.n++
+	return c.Tx.Query(ctx, sql, args...)
+}
+
+func (c countingTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	*c.n++
+	return c.Tx.QueryRow(ctx, sql, args...)
+}
+
+func (c countingTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	*c.n++
+	return c.Tx.SendBatch(ctx, b)
+}
+
+func (c countingTx) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
+	*c.n++
+	return c.Tx.CopyFrom(ctx, table, columns, src)
+}
+
+// AuditStatements records one change in tenant t with Unit.Audit and
+// returns how many statements it sent in the unit's transaction: the audit
+// log's cost on a write, in round trips.
+func AuditStatements(ctx context.Context, ts *Tenants, t domain.Tenant) (int, error) {
+	n := 0
+	err := ts.InTenant(ctx, t, func(ctx context.Context, u *Unit) error {
+		tx := u.tx
+		u.tx = countingTx{Tx: tx, n: &n}
+		defer func() { u.tx = tx }()
+		return u.Audit(ctx, "thing.update", "thing:1", nil, map[string]int{"n": 1})
+	})
+	return n, err
 }

@@ -235,15 +235,25 @@ func (id *Identity) rehash(ctx context.Context, userID pgtype.UUID, password str
 	}
 }
 
+// startSession starts a session of userID, audited as "user.login" by the
+// user with the session's expiry, never its token.
 func (id *Identity) startSession(ctx context.Context, userID pgtype.UUID) (domain.Session, error) {
-	if err := id.queries.DeleteExpiredSessions(ctx, userID); err != nil {
-		return domain.Session{}, fmt.Errorf("login: %w", err)
-	}
 	s := domain.Session{Token: auth.NewToken(auth.SessionPrefix), ExpiresAt: time.Now().Add(id.opts.SessionTTL).UTC().Truncate(time.Second)}
-	err := id.queries.InsertSession(ctx, db.InsertSessionParams{
-		TokenHash: auth.HashToken(s.Token),
-		UserID:    userID,
-		ExpiresAt: pgtype.Timestamptz{Time: s.ExpiresAt, Valid: true},
+	user := userID.String()
+	ctx = domain.WithPrincipal(ctx, domain.Principal{UserID: user})
+	err := id.inAuditedTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+		if err := q.DeleteExpiredSessions(ctx, userID); err != nil {
+			return err
+		}
+		err := q.InsertSession(ctx, db.InsertSessionParams{
+			TokenHash: auth.HashToken(s.Token),
+			UserID:    userID,
+			ExpiresAt: pgtype.Timestamptz{Time: s.ExpiresAt, Valid: true},
+		})
+		if err != nil {
+			return err
+		}
+		return RecordControl(ctx, tx, domain.Tenant{}, "user.login", "user:"+user, nil, sessionState{ExpiresAt: s.ExpiresAt})
 	})
 	if err != nil {
 		return domain.Session{}, fmt.Errorf("login: %w", err)
@@ -251,9 +261,31 @@ func (id *Identity) startSession(ctx context.Context, userID pgtype.UUID) (domai
 	return s, nil
 }
 
+// sessionState is what the audit log records of a session: never its token.
+type sessionState struct {
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
 // Logout ends the session of token; it is not an error if there is none.
+// Ending a live session is audited as "user.logout" by its user.
 func (id *Identity) Logout(ctx context.Context, token string) error {
-	if err := id.queries.DeleteSession(ctx, auth.HashToken(token)); err != nil {
+	hash := auth.HashToken(token)
+	err := id.inAuditedTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+		row, err := q.GetSessionUser(ctx, hash)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return q.DeleteSession(ctx, hash) // an expired session goes unrecorded
+		}
+		if err != nil {
+			return err
+		}
+		if err := q.DeleteSession(ctx, hash); err != nil {
+			return err
+		}
+		user := row.User.ID.String()
+		by := domain.WithPrincipal(ctx, domain.Principal{UserID: user, Superuser: row.User.Superuser})
+		return RecordControl(by, tx, domain.Tenant{}, "user.logout", "user:"+user, nil, nil)
+	})
+	if err != nil {
 		return fmt.Errorf("logout: %w", err)
 	}
 	return nil
