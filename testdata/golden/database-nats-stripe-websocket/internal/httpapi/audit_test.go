@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -109,4 +110,38 @@ func TestAuditEventsAPI(t *testing.T) {
 	require.Equal(t, actions, paged)
 	res = b.call(t, http.MethodGet, "/v1/audit-events?cursor=bm9wZQ", "", "acme", nil)
 	require.Equal(t, http.StatusUnprocessableEntity, res.status, string(res.body))
+}
+
+// A login and a logout are audited in the control plane, by the user who
+// logged in, from where, and never with the session's token.
+func TestAuditLoginAndLogout(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	user := b.signUp(t, "ada@example.com")
+	token := b.login(t, "ada@example.com")
+	res := b.callAs(t, token, http.MethodPost, "/v1/auth/logout", "", "", nil)
+	require.Less(t, res.status, 300, string(res.body))
+
+	var entries []postgres.AuditRecord
+	err := postgres.NewAuditLog(b.tenants).ExportUnattributed(t.Context(), time.Time{}, func(r postgres.AuditRecord) error {
+		if r.UserID == user.ID && (r.Action == "user.login" || r.Action == "user.logout") {
+			entries = append(entries, r)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	require.Len(t, entries, 2, "one login and one logout")
+	for i, action := range []string{"user.login", "user.logout"} {
+		e := entries[i]
+		require.Equal(t, action, e.Action)
+		require.Equal(t, "user", e.TargetType)
+		require.Equal(t, user.ID, e.TargetID)
+		require.NotEmpty(t, e.RequestID, action)
+		require.NotEmpty(t, e.IP, action)
+		require.NotContains(t, string(e.Before)+string(e.After), token, "no token in the log")
+		require.NotContains(t, string(e.Before)+string(e.After), "password", "no password in the log")
+	}
+	report, err := postgres.NewAuditLog(b.tenants).VerifyUnattributed(t.Context())
+	require.NoError(t, err)
+	require.True(t, report.OK(), report.Problem)
 }

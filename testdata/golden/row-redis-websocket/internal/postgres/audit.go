@@ -144,7 +144,7 @@ func appendEntry(ctx context.Context, tx pgx.Tx, c chain, tenantID string, e *Au
 	}
 	keptHead := ""
 	if c.keepHead {
-		// A head is never moved back (see recordHead).
+		// A head is never moved back: see audit_heads.
 		keptHead = `, kept AS (
 			INSERT INTO public.audit_heads (tenant_id, seq, hash) VALUES ($15, $1, $14)
 			ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, updated_at = now()

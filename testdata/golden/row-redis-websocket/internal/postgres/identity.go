@@ -237,15 +237,25 @@ func (id *Identity) rehash(ctx context.Context, userID pgtype.UUID, password str
 	}
 }
 
+// startSession starts a session of userID, audited as "user.login" by the
+// user with the session's expiry, never its token.
 func (id *Identity) startSession(ctx context.Context, userID pgtype.UUID) (domain.Session, error) {
-	if err := id.queries.DeleteExpiredSessions(ctx, userID); err != nil {
-		return domain.Session{}, fmt.Errorf("login: %w", err)
-	}
 	s := domain.Session{Token: auth.NewToken(auth.SessionPrefix), ExpiresAt: time.Now().Add(id.opts.SessionTTL).UTC().Truncate(time.Second)}
-	err := id.queries.InsertSession(ctx, db.InsertSessionParams{
-		TokenHash: auth.HashToken(s.Token),
-		UserID:    userID,
-		ExpiresAt: pgtype.Timestamptz{Time: s.ExpiresAt, Valid: true},
+	user := userID.String()
+	ctx = domain.WithPrincipal(ctx, domain.Principal{UserID: user})
+	err := id.inAuditedTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+		if err := q.DeleteExpiredSessions(ctx, userID); err != nil {
+			return err
+		}
+		err := q.InsertSession(ctx, db.InsertSessionParams{
+			TokenHash: auth.HashToken(s.Token),
+			UserID:    userID,
+			ExpiresAt: pgtype.Timestamptz{Time: s.ExpiresAt, Valid: true},
+		})
+		if err != nil {
+			return err
+		}
+		return RecordControl(ctx, tx, domain.Tenant{}, "user.login", "user:"+user, nil, sessionState{ExpiresAt: s.ExpiresAt})
 	})
 	if err != nil {
 		return domain.Session{}, fmt.Errorf("login: %w", err)
@@ -253,17 +263,41 @@ func (id *Identity) startSession(ctx context.Context, userID pgtype.UUID) (domai
 	return s, nil
 }
 
+// sessionState is what the audit log records of a session: never its token.
+type sessionState struct {
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
 // Logout ends the session of token; it is not an error if there is none.
-// The sockets the session opened are closed (see AccessWatcher).
+// Ending a live session is audited as "user.logout" by its user, and the
+// sockets it opened are closed (see AccessWatcher).
 func (id *Identity) Logout(ctx context.Context, token string) error {
-	user, err := id.queries.DeleteSession(ctx, auth.HashToken(token))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil
-	}
+	hash := auth.HashToken(token)
+	err := id.inRevokingTx(ctx, func(tx pgx.Tx, q *db.Queries) (*AccessChange, error) {
+		row, err := q.GetSessionUser(ctx, hash)
+		if errors.Is(err, pgx.ErrNoRows) {
+			// An expired session, or none: removed unrecorded.
+			if _, derr := q.DeleteSession(ctx, hash); derr != nil && !errors.Is(derr, pgx.ErrNoRows) {
+				return nil, derr
+			}
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if _, err := q.DeleteSession(ctx, hash); err != nil {
+			return nil, err
+		}
+		user := row.User.ID.String()
+		by := domain.WithPrincipal(ctx, domain.Principal{UserID: user, Superuser: row.User.Superuser})
+		if err := RecordControl(by, tx, domain.Tenant{}, "user.logout", "user:"+user, nil, nil); err != nil {
+			return nil, err
+		}
+		return &AccessChange{User: user}, nil
+	})
 	if err != nil {
 		return fmt.Errorf("logout: %w", err)
 	}
-	id.tenants.accessChanged(ctx, &AccessChange{User: user.String()})
 	return nil
 }
 
