@@ -179,7 +179,9 @@ func (a applier) subscription(ctx context.Context) error {
 }
 
 // invoice moves the invoice's subscription to status (paid: active;
-// failed: past_due), unless a newer event already wrote it.
+// failed: past_due), unless a newer event already wrote it. A failure
+// notes when payment first failed, which starts the grace period; a paid
+// invoice clears it.
 func (a applier) invoice(ctx context.Context, status string) error {
 	var inv struct {
 		Subscription objectID `json:"subscription"`
@@ -191,7 +193,8 @@ func (a applier) invoice(ctx context.Context, status string) error {
 		return nil
 	}
 	_, err := a.tx.Exec(ctx, `
-		UPDATE billing_subscriptions SET status = $2, event_created = $3, updated_at = now()
+		UPDATE billing_subscriptions SET status = $2, event_created = $3, updated_at = now(),
+			payment_failed_at = CASE WHEN $2 = 'past_due' THEN coalesce(payment_failed_at, $3) END
 		WHERE stripe_subscription_id = $1 AND event_created <= $3 AND status <> 'canceled'`,
 		string(inv.Subscription), status, a.created)
 	return err
