@@ -411,8 +411,18 @@ func TestTrialToReadOnlyAndRestored(t *testing.T) {
 	require.Nil(t, got.PaymentFailedAt)
 	require.False(t, got.ReadOnlyAt(now), "a paid invoice restores the tenant")
 
+	// Each change is in the tenant's control-plane audit chain.
+	var audited int
+	require.NoError(t, b.pool.QueryRow(t.Context(), `
+		SELECT count(*) FROM control_audit_entries
+		WHERE tenant_id = $1 AND action = 'billing.subscription.update' AND target_id = 'sub_1'`, b.tenant.ID).Scan(&audited))
+	require.Equal(t, 5, audited, "trial, active, two failures, paid")
+
 	// The failure delivered again late changes nothing.
 	got = deliver("evt_failed_late", "invoice.payment_failed", now.Add(-3*day), invoice)
 	require.Equal(t, "active", got.Status)
 	require.False(t, got.ReadOnlyAt(now))
+	require.NoError(t, b.pool.QueryRow(t.Context(), `
+		SELECT count(*) FROM control_audit_entries WHERE tenant_id = $1 AND action = 'billing.subscription.update'`, b.tenant.ID).Scan(&audited))
+	require.Equal(t, 5, audited, "an event that changes nothing is not audited")
 }
