@@ -52,6 +52,10 @@ type Config struct {
 	HTTPClient *http.Client
 	// ReturnURL is where checkout and the portal send the customer back.
 	ReturnURL string
+	// GracePeriod is how long after a failed payment the tenant keeps
+	// writing (BILLING_GRACE_PERIOD); after it the tenant is read-only until
+	// an invoice is paid. Default 7 days.
+	GracePeriod time.Duration
 	// Logger receives what is worth a look.
 	Logger *slog.Logger
 }
@@ -71,6 +75,9 @@ func New(cfg Config) *Service {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.GracePeriod <= 0 {
+		cfg.GracePeriod = 7 * 24 * time.Hour
+	}
 	backend := stripe.GetBackendWithConfig(stripe.APIBackend, &stripe.BackendConfig{
 		URL:               new(cfg.APIBase),
 		HTTPClient:        cfg.HTTPClient,
@@ -87,6 +94,14 @@ func New(cfg Config) *Service {
 // Plans returns the plans.
 func (s *Service) Plans() *Plans { return s.cfg.Plans }
 
+// WithPlans returns the service with other plans, for tests and tools
+// that try a plans file other than the configured one.
+func (s *Service) WithPlans(plans *Plans) *Service {
+	c := *s
+	c.cfg.Plans = plans
+	return &c
+}
+
 // Collectors are the billing metrics for /metrics.
 func (s *Service) Collectors() []prometheus.Collector { return s.metrics.collectors() }
 
@@ -98,6 +113,17 @@ type Subscription struct {
 	TrialEnd           *time.Time `json:"trial_end,omitempty"`
 	CurrentPeriodStart *time.Time `json:"current_period_start,omitempty"`
 	CurrentPeriodEnd   *time.Time `json:"current_period_end,omitempty"`
+	// PaymentFailedAt is when payment first failed, while it is not paid.
+	PaymentFailedAt *time.Time `json:"payment_failed_at,omitempty"`
+	// ReadOnlyFrom is when the tenant becomes (or became) read-only for
+	// want of payment: the failure plus the grace period.
+	ReadOnlyFrom *time.Time `json:"read_only_from,omitempty"`
+}
+
+// ReadOnlyAt reports whether the tenant is read-only for want of payment at
+// now: its grace period after a failed payment is over.
+func (s Subscription) ReadOnlyAt(now time.Time) bool {
+	return s.ReadOnlyFrom != nil && !now.Before(*s.ReadOnlyFrom)
 }
 
 // inForce are the statuses whose plan applies; any other leaves the tenant
@@ -109,9 +135,9 @@ func (s *Service) Subscription(ctx context.Context, tenantID string) (Subscripti
 	sub := Subscription{Plan: s.cfg.Plans.Default, Status: "none"}
 	var price string
 	err := s.cfg.Pool.QueryRow(ctx, `
-		SELECT price_id, status, seats, trial_end, current_period_start, current_period_end
+		SELECT price_id, status, seats, trial_end, current_period_start, current_period_end, payment_failed_at
 		FROM billing_subscriptions WHERE tenant_id = $1`, tenantID).
-		Scan(&price, &sub.Status, &sub.Seats, &sub.TrialEnd, &sub.CurrentPeriodStart, &sub.CurrentPeriodEnd)
+		Scan(&price, &sub.Status, &sub.Seats, &sub.TrialEnd, &sub.CurrentPeriodStart, &sub.CurrentPeriodEnd, &sub.PaymentFailedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return sub, nil
 	}
@@ -120,6 +146,9 @@ func (s *Service) Subscription(ctx context.Context, tenantID string) (Subscripti
 	}
 	if plan, ok := s.cfg.Plans.ForPrice(price); ok && inForce[sub.Status] {
 		sub.Plan = plan
+	}
+	if sub.PaymentFailedAt != nil {
+		sub.ReadOnlyFrom = new(sub.PaymentFailedAt.Add(s.cfg.GracePeriod))
 	}
 	return sub, nil
 }

@@ -29,6 +29,7 @@ func openBilling(cfg config.Config, s *services, logger *slog.Logger) (*billing.
 		WebhookSecret: cfg.StripeWebhookSecret,
 		APIBase:       cfg.StripeAPIBase,
 		ReturnURL:     "https://" + cfg.BaseDomain + "/billing",
+		GracePeriod:   cfg.BillingGracePeriod,
 		Logger:        logger,
 	}), nil
 }

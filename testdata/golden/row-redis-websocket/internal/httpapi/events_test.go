@@ -54,10 +54,11 @@ func newInstance(t *testing.T, b *apiBundle, ps broker.PubSub, opts realtime.Opt
 	hub, err := realtime.NewHub(t.Context(), opts)
 	require.NoError(t, err)
 	in := &instance{hub: hub, publisher: realtime.NewPublisher(ps, logger)}
-	in.handler, err = httpapi.NewHandler(httpapi.Deps{
+	deps := httpapi.Deps{
 		Logger: logger, Version: "test", BaseDomain: baseDomain, Tenants: b.tenants, Identity: b.identity,
 		Realtime: httpapi.Realtime{Hub: hub},
-	})
+	}
+	in.handler, err = httpapi.NewHandler(deps)
 	require.NoError(t, err)
 	in.srv = httptest.NewServer(in.handler)
 	t.Cleanup(func() {

@@ -136,7 +136,9 @@ func (g tenantGuard) describe(route *Route, op *huma.Operation) error {
 }
 
 // middlewares authenticate, resolve the tenant and check the permission,
-// in that order (see the top of this file for why).
+// in that order (see the top of this file for why); with billing, a write
+// of a tenant whose payment is overdue past its grace period is then
+// refused (billing.go).
 func (g tenantGuard) middlewares(r *router) huma.Middlewares {
 	return huma.Middlewares{r.authenticate(true), r.tenant, r.authorize(g)}
 }
@@ -200,7 +202,17 @@ type Route struct {
 	Permission domain.Permission
 	// ObjectParam is the path parameter whose object grants also allow it.
 	ObjectParam string
+	// Entitlement is the plan feature the route needs besides the
+	// permission (entitled), and Limit the plan's numeric limit it
+	// creates against (limited); "" for none.
+	Entitlement, Limit string
 }
+
+// entitled(feature, g) and limited(limit, g) are g itself when the app has
+// no billing: every tenant has every feature and no limit.
+func entitled(_ string, g guard) guard { return g }
+
+func limited(_ string, g guard) guard { return g }
 
 // maxBodyBytes bounds every request body unless an operation says
 // otherwise; a larger one is answered 413 before it is parsed.
@@ -422,17 +434,17 @@ func (r *router) findObjects(resource string, find objectFinder) {
 func (r *router) check() error {
 	errs := slices.Clone(r.errs)
 	declared := map[string]bool{}
-	for _, route := range r.routes {
-		declared[route.Pattern] = true
+	for i := range r.routes {
+		declared[r.routes[i].Pattern] = true
 	}
 	for _, pattern := range r.mux.patterns {
 		if !declared[pattern] {
 			errs = append(errs, fmt.Errorf("%s is served without a declaration of who may call it (handle, mount or servedByHuma)", pattern))
 		}
 	}
-	for _, route := range r.routes {
-		if !slices.Contains(r.mux.patterns, route.Pattern) {
-			errs = append(errs, fmt.Errorf("%s is declared but nothing serves it", route.Pattern))
+	for i := range r.routes {
+		if pattern := r.routes[i].Pattern; !slices.Contains(r.mux.patterns, pattern) {
+			errs = append(errs, fmt.Errorf("%s is declared but nothing serves it", pattern))
 		}
 	}
 	for path, item := range r.api.OpenAPI().Paths {

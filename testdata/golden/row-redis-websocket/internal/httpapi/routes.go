@@ -9,7 +9,9 @@ import (
 
 // addRoutes registers every route of the API, one line each: method, path,
 // the guard saying who may call it (see policy.go: anyone(), signedIn(),
-// requires(permission), requiresOn(permission, "id"), metricsToken(token))
+// requires(permission), requiresOn(permission, "id"), metricsToken(token);
+// with billing, entitled(feature, ...) and limited(limit, ...) add what the
+// tenant's plan must grant, see billing.go)
 // and the handler, whose maker describes the operation for the OpenAPI
 // document. Tenant-scoped routes run authentication, tenant resolution and
 // the permission check, in that order, before their input is read. huma
@@ -44,7 +46,7 @@ func addRoutes(r *router, m *metrics) {
 	r.delete("/v1/grants/{id}", requires(domain.GrantsWrite), handleRevokeGrant(deps.Identity))
 
 	r.get("/v1/api-keys", requires(domain.APIKeysRead), handleListAPIKeys(deps.Identity))
-	r.post("/v1/api-keys", requires(domain.APIKeysWrite), handleCreateAPIKey(deps.Identity))
+	r.post("/v1/api-keys", entitled("api_keys", requires(domain.APIKeysWrite)), handleCreateAPIKey(deps.Identity))
 	r.delete("/v1/api-keys/{id}", requires(domain.APIKeysWrite), handleRevokeAPIKey(deps.Identity))
 
 	r.get("/v1/audit-events", requires(domain.AuditRead), handleListAuditEvents(deps.Audit))

@@ -349,3 +349,81 @@ func waitProcessed(t *testing.T, b *bundle, id string) {
 		return err == nil && processed
 	}, 30*time.Second, 50*time.Millisecond, "event %s not processed", id)
 }
+
+// A subscription's life through its events: trialing, active, a failed
+// payment (past_due; read-only once the grace period is over), then a paid
+// invoice restores it.
+func TestTrialToReadOnlyAndRestored(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	_, err := b.svc.Checkout(t.Context(), b.tenant, "price_pro_monthly")
+	require.NoError(t, err)
+	customer := customerOf(t, b)
+	runWorker(t, b)
+
+	now := time.Now()
+	deliver := func(id, typ string, created time.Time, object map[string]any) billing.Subscription {
+		t.Helper()
+		body, sig := signed(t, id, typ, created, object, time.Now())
+		ev, verr := b.svc.Verify(body, sig, time.Now())
+		require.NoError(t, verr)
+		_, err := b.svc.Store(t.Context(), ev)
+		require.NoError(t, err)
+		waitProcessed(t, b, id)
+		got, err := b.svc.Subscription(t.Context(), b.tenant.ID)
+		require.NoError(t, err)
+		return got
+	}
+	sub := func(status string) map[string]any {
+		return map[string]any{
+			"id": "sub_1", "object": "subscription", "customer": customer, "status": status,
+			"trial_end": now.Add(-9 * 24 * time.Hour).Unix(),
+			"items":     map[string]any{"data": []any{map[string]any{"quantity": 1, "price": map[string]any{"id": "price_pro_monthly"}}}},
+		}
+	}
+	invoice := map[string]any{"id": "in_1", "object": "invoice", "subscription": "sub_1", "customer": customer}
+	day := 24 * time.Hour
+
+	got := deliver("evt_trial", "customer.subscription.created", now.Add(-20*day), sub("trialing"))
+	require.Equal(t, "trialing", got.Status)
+	require.Equal(t, "pro", got.Plan.ID, "a trial has the plan's entitlements")
+	require.NotNil(t, got.TrialEnd)
+
+	got = deliver("evt_active", "customer.subscription.updated", now.Add(-9*day), sub("active"))
+	require.Equal(t, "active", got.Status)
+	require.False(t, got.ReadOnlyAt(now))
+
+	failedAt := now.Add(-8 * day).Truncate(time.Second)
+	got = deliver("evt_failed", "invoice.payment_failed", failedAt, invoice)
+	require.Equal(t, "past_due", got.Status)
+	require.Equal(t, "pro", got.Plan.ID, "past_due keeps the plan during dunning")
+	require.NotNil(t, got.PaymentFailedAt)
+	require.True(t, failedAt.Equal(*got.PaymentFailedAt), "%v", got.PaymentFailedAt)
+	require.True(t, failedAt.Add(7*day).Equal(*got.ReadOnlyFrom), "read-only after the 7-day grace period")
+	require.False(t, got.ReadOnlyAt(failedAt.Add(7*day-time.Second)), "within the grace period the tenant writes")
+	require.True(t, got.ReadOnlyAt(now), "after the grace period the tenant is read-only")
+
+	// A second failure does not restart the grace period.
+	got = deliver("evt_failed_again", "invoice.payment_failed", now.Add(-2*day), invoice)
+	require.True(t, failedAt.Equal(*got.PaymentFailedAt))
+
+	got = deliver("evt_paid", "invoice.paid", now.Add(-time.Hour), invoice)
+	require.Equal(t, "active", got.Status)
+	require.Nil(t, got.PaymentFailedAt)
+	require.False(t, got.ReadOnlyAt(now), "a paid invoice restores the tenant")
+
+	// Each change is in the tenant's control-plane audit chain.
+	var audited int
+	require.NoError(t, b.pool.QueryRow(t.Context(), `
+		SELECT count(*) FROM control_audit_entries
+		WHERE tenant_id = $1 AND action = 'billing.subscription.update' AND target_id = 'sub_1'`, b.tenant.ID).Scan(&audited))
+	require.Equal(t, 5, audited, "trial, active, two failures, paid")
+
+	// The failure delivered again late changes nothing.
+	got = deliver("evt_failed_late", "invoice.payment_failed", now.Add(-3*day), invoice)
+	require.Equal(t, "active", got.Status)
+	require.False(t, got.ReadOnlyAt(now))
+	require.NoError(t, b.pool.QueryRow(t.Context(), `
+		SELECT count(*) FROM control_audit_entries WHERE tenant_id = $1 AND action = 'billing.subscription.update'`, b.tenant.ID).Scan(&audited))
+	require.Equal(t, 5, audited, "an event that changes nothing is not audited")
+}

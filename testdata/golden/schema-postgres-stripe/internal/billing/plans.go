@@ -30,7 +30,8 @@ type Plan struct {
 	Features []string `yaml:"features" json:"features"`
 	// Seats is how many members the plan allows; 0 is no limit.
 	Seats int64 `yaml:"seats" json:"seats"`
-	// Limits are numeric limits by name ("projects": 100).
+	// Limits are numeric limits by name ("projects": 100); a limit the plan
+	// does not name does not bound it.
 	Limits map[string]int64 `yaml:"limits" json:"limits,omitempty"`
 	// Metered names the usage the plan reports to Stripe.
 	Metered []string `yaml:"metered" json:"metered,omitempty"`
@@ -61,6 +62,18 @@ func (ps *Plans) Features() []string {
 	var all []string
 	for _, p := range ps.plans {
 		all = append(all, p.Features...)
+	}
+	slices.Sort(all)
+	return slices.Compact(all)
+}
+
+// LimitNames lists every numeric limit some plan sets.
+func (ps *Plans) LimitNames() []string {
+	var all []string
+	for _, p := range ps.plans {
+		for name := range p.Limits {
+			all = append(all, name)
+		}
 	}
 	slices.Sort(all)
 	return slices.Compact(all)

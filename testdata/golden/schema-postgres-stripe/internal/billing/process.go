@@ -11,7 +11,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"example.com/acme/internal/domain"
 	"example.com/acme/internal/jobs"
+	"example.com/acme/internal/postgres"
 )
 
 // HandleEvent applies a stored event: the worker's handler of
@@ -163,7 +165,7 @@ func (a applier) subscription(ctx context.Context) error {
 	if len(sub.Items.Data) > 0 {
 		price, seats = sub.Items.Data[0].Price.ID, max(sub.Items.Data[0].Quantity, 1)
 	}
-	_, err = a.tx.Exec(ctx, `
+	tag, err := a.tx.Exec(ctx, `
 		INSERT INTO billing_subscriptions AS s (tenant_id, stripe_subscription_id, stripe_customer_id, price_id, status, seats,
 			trial_end, current_period_start, current_period_end, event_created)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -175,11 +177,22 @@ func (a applier) subscription(ctx context.Context) error {
 		WHERE s.event_created <= EXCLUDED.event_created`,
 		tenant, sub.ID, string(sub.Customer), price, sub.Status, seats,
 		unixOrNil(sub.TrialEnd), unixOrNil(sub.CurrentPeriodStart), unixOrNil(sub.CurrentPeriodEnd), a.created)
-	return err
+	if err != nil || tag.RowsAffected() == 0 {
+		return err
+	}
+	return a.audit(ctx, tenant, sub.ID, map[string]any{"status": sub.Status, "price": price, "seats": seats})
+}
+
+// audit records a change the event made to tenant's subscription in the
+// tenant's control-plane audit chain, in the event's transaction.
+func (a applier) audit(ctx context.Context, tenant, subscription string, after map[string]any) error {
+	return postgres.RecordControl(ctx, a.tx, domain.Tenant{ID: tenant}, "billing.subscription.update", "subscription:"+subscription, nil, after)
 }
 
 // invoice moves the invoice's subscription to status (paid: active;
-// failed: past_due), unless a newer event already wrote it.
+// failed: past_due), unless a newer event already wrote it. A failure
+// notes when payment first failed, which starts the grace period; a paid
+// invoice clears it.
 func (a applier) invoice(ctx context.Context, status string) error {
 	var inv struct {
 		Subscription objectID `json:"subscription"`
@@ -190,11 +203,20 @@ func (a applier) invoice(ctx context.Context, status string) error {
 	if inv.Subscription == "" {
 		return nil
 	}
-	_, err := a.tx.Exec(ctx, `
-		UPDATE billing_subscriptions SET status = $2, event_created = $3, updated_at = now()
-		WHERE stripe_subscription_id = $1 AND event_created <= $3 AND status <> 'canceled'`,
-		string(inv.Subscription), status, a.created)
-	return err
+	var tenant string
+	err := a.tx.QueryRow(ctx, `
+		UPDATE billing_subscriptions SET status = $2, event_created = $3, updated_at = now(),
+			payment_failed_at = CASE WHEN $2 = 'past_due' THEN coalesce(payment_failed_at, $3) END
+		WHERE stripe_subscription_id = $1 AND event_created <= $3 AND status <> 'canceled'
+		RETURNING tenant_id::text`,
+		string(inv.Subscription), status, a.created).Scan(&tenant)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil // a newer event wrote it, or no tenant's subscription
+	}
+	if err != nil {
+		return err
+	}
+	return a.audit(ctx, tenant, string(inv.Subscription), map[string]any{"status": status})
 }
 
 // customerDeleted forgets the customer and its subscription: the tenant is

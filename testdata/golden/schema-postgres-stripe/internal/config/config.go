@@ -74,6 +74,9 @@ type Config struct {
 	// BillingPlans is the plans file (BILLING_PLANS); empty for the one
 	// built into the binary.
 	BillingPlans string
+	// BillingGracePeriod is how long a tenant keeps writing after a failed
+	// payment before it is read-only (BILLING_GRACE_PERIOD, default 168h).
+	BillingGracePeriod time.Duration
 }
 
 // Database is the configuration of the Postgres connections. Commands that
@@ -131,6 +134,7 @@ func Load(getenv func(string) string) (Config, error) {
 		StripeWebhookSecret: l.prefixed(l.required("STRIPE_WEBHOOK_SECRET"), "whsec_"),
 		StripeAPIBase:       l.url(l.optional("STRIPE_API_BASE", "https://api.stripe.com"), "https", "http"),
 		BillingPlans:        l.optional("BILLING_PLANS", "").value,
+		BillingGracePeriod:  l.duration(l.optional("BILLING_GRACE_PERIOD", "168h")),
 	}
 	if len(l.problems) > 0 {
 		return Config{}, &Error{Problems: l.problems}

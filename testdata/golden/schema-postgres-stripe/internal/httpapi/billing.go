@@ -12,16 +12,17 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/jackc/pgx/v5"
 
 	"example.com/acme/internal/billing"
 	"example.com/acme/internal/domain"
+	"example.com/acme/internal/postgres"
 )
 
 // Billing is what the API needs of billing (billing.Service).
 type Billing interface {
 	Plans() *billing.Plans
 	Subscription(ctx context.Context, tenantID string) (billing.Subscription, error)
-	Entitled(ctx context.Context, tenantID, feature string) (bool, error)
 	Checkout(ctx context.Context, t domain.Tenant, price string) (string, error)
 	Portal(ctx context.Context, t domain.Tenant) (string, error)
 	Verify(payload []byte, header string, now time.Time) (billing.Event, error)
@@ -69,6 +70,7 @@ func (g entitlementGuard) describe(route *Route, op *huma.Operation) error {
 	if err := g.tenantGuard.describe(route, op); err != nil {
 		return err
 	}
+	route.Entitlement = g.feature
 	if op != nil {
 		op.Responses["403"].Description += ", or the tenant's plan does not include " + g.feature +
 			" (problem type " + ProblemEntitlement + ")"
@@ -86,8 +88,10 @@ func (g entitlementGuard) middlewares(r *router) huma.Middlewares {
 
 // entitle refuses, after the permission, a tenant whose plan lacks feature.
 func (r *router) entitle(feature string) func(huma.Context, func(huma.Context)) {
+	// Without Deps.Billing (a handler built to list the routes) the route
+	// answers 500: fail closed.
 	known := r.deps.Billing != nil && slices.Contains(r.deps.Billing.Plans().Features(), feature)
-	if !known {
+	if r.deps.Billing != nil && !known {
 		r.errs = append(r.errs, fmt.Errorf("entitlement %q is granted by no plan of the plans file", feature))
 	}
 	return func(ctx huma.Context, next func(huma.Context)) {
@@ -96,15 +100,141 @@ func (r *router) entitle(feature string) func(huma.Context, func(huma.Context)) 
 			r.fail(ctx, errors.New("entitle runs after the tenant, with a known feature"))
 			return
 		}
-		has, err := r.deps.Billing.Entitled(ctx.Context(), t.ID, feature)
+		sub, err := r.deps.Billing.Subscription(ctx.Context(), t.ID)
 		if err != nil {
 			r.fail(ctx, err)
 			return
 		}
-		if !has {
+		if !sub.Plan.Has(feature) {
 			_, w := humago.Unwrap(ctx)
 			writeTypedProblem(w, http.StatusForbidden, ProblemEntitlement,
-				"The tenant's plan does not include "+feature+"; upgrade it with POST /v1/billing/checkout.")
+				"The tenant's plan ("+sub.Plan.ID+") does not include "+feature+"; upgrade it with POST /v1/billing/checkout.")
+			return
+		}
+		next(ctx)
+	}
+}
+
+// limited(limit, g) guards a tenant's route that creates one more of
+// something the plans bound (limit names both the plans' limit and the
+// tenant table counted): with g, and then, when the tenant's plan sets
+// limit, by counting the tenant's rows of that table. A tenant at its limit
+// is answered 403 with the problem type ProblemEntitlement. A limit no plan
+// sets stops the server from starting.
+//
+// The count and the handler's insert are separate transactions, so
+// concurrent creates can pass the limit by the number racing; the limit is
+// a plan's bound, not an invariant.
+func limited(limit string, g guard) guard {
+	tg, ok := g.(tenantGuard)
+	if !ok {
+		return invalidGuard{fmt.Errorf("limited(%q) needs requires or requiresOn, not %s", limit, g)}
+	}
+	return limitGuard{tenantGuard: tg, limit: limit}
+}
+
+type limitGuard struct {
+	tenantGuard
+	limit string
+}
+
+func (g limitGuard) String() string {
+	return g.tenantGuard.String() + " and a plan whose " + g.limit + " limit is not reached"
+}
+
+func (g limitGuard) describe(route *Route, op *huma.Operation) error {
+	if err := g.tenantGuard.describe(route, op); err != nil {
+		return err
+	}
+	route.Limit = g.limit
+	if op != nil {
+		op.Responses["403"].Description += ", or the tenant has as many " + g.limit + " as its plan allows" +
+			" (problem type " + ProblemEntitlement + ")"
+		if op.Extensions == nil {
+			op.Extensions = map[string]any{}
+		}
+		op.Extensions["x-limit"] = g.limit
+	}
+	return nil
+}
+
+func (g limitGuard) middlewares(r *router) huma.Middlewares {
+	return append(g.tenantGuard.middlewares(r), r.withinLimit(g.limit))
+}
+
+// withinLimit refuses, after the permission, a tenant whose plan's limit
+// is reached.
+func (r *router) withinLimit(limit string) func(huma.Context, func(huma.Context)) {
+	known := r.deps.Billing != nil && slices.Contains(r.deps.Billing.Plans().LimitNames(), limit)
+	if r.deps.Billing != nil && !known {
+		r.errs = append(r.errs, fmt.Errorf("limit %q is set by no plan of the plans file", limit))
+	}
+	table := pgx.Identifier{limit}.Sanitize()
+	return func(ctx huma.Context, next func(huma.Context)) {
+		t, ok := ctx.Context().Value(tenantKey{}).(domain.Tenant)
+		if !ok || !known {
+			r.fail(ctx, errors.New("withinLimit runs after the tenant, with a known limit"))
+			return
+		}
+		sub, err := r.deps.Billing.Subscription(ctx.Context(), t.ID)
+		if err != nil {
+			r.fail(ctx, err)
+			return
+		}
+		most, bounded := sub.Plan.Limits[limit]
+		if !bounded {
+			next(ctx)
+			return
+		}
+		var n int64
+		err = r.deps.Tenants.InTenant(ctx.Context(), t, func(ctx context.Context, u *postgres.Unit) error {
+			return u.Tx().QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&n)
+		})
+		if err != nil {
+			r.fail(ctx, fmt.Errorf("count the tenant's %s: %w", limit, err))
+			return
+		}
+		if n >= most {
+			_, w := humago.Unwrap(ctx)
+			writeTypedProblem(w, http.StatusForbidden, ProblemEntitlement, fmt.Sprintf(
+				"The tenant's plan (%s) allows %d %s and it has %d; upgrade it with POST /v1/billing/checkout.", sub.Plan.ID, most, limit, n))
+			return
+		}
+		next(ctx)
+	}
+}
+
+// ProblemPaymentRequired is the problem type of a write refused because the
+// tenant's grace period after a failed payment is over.
+const ProblemPaymentRequired = "/problems/payment-required"
+
+// readOnlyUnpaid is, with billing, the last check of every tenant-scoped
+// route: once the tenant's grace period after a failed payment is over, a
+// write answers 402 with ProblemPaymentRequired until an invoice is paid.
+// Reads keep working, and so do the billing routes, so owners and admins
+// can reach checkout and the portal to pay.
+func (r *router) readOnlyUnpaid(p domain.Permission) func(huma.Context, func(huma.Context)) {
+	return func(ctx huma.Context, next func(huma.Context)) {
+		if r.deps.Billing == nil || ctx.Method() == http.MethodGet || ctx.Method() == http.MethodHead ||
+			p == domain.BillingManage || p == domain.BillingRead {
+			next(ctx)
+			return
+		}
+		t, ok := ctx.Context().Value(tenantKey{}).(domain.Tenant)
+		if !ok {
+			r.fail(ctx, errors.New("readOnlyUnpaid runs after the tenant"))
+			return
+		}
+		sub, err := r.deps.Billing.Subscription(ctx.Context(), t.ID)
+		if err != nil {
+			r.fail(ctx, err)
+			return
+		}
+		if sub.ReadOnlyAt(time.Now()) {
+			_, w := humago.Unwrap(ctx)
+			writeTypedProblem(w, http.StatusPaymentRequired, ProblemPaymentRequired,
+				"The tenant is read-only: its payment failed on "+sub.PaymentFailedAt.UTC().Format(time.DateOnly)+
+					" and the grace period is over. Pay with POST /v1/billing/portal.")
 			return
 		}
 		next(ctx)

@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/webhook"
 
+	"example.com/acme/internal/billing"
 	"example.com/acme/internal/domain"
 	"example.com/acme/internal/httpapi"
 	"example.com/acme/internal/jobs"
@@ -27,11 +30,55 @@ func migrateQueue(ctx context.Context, owner *pgxpool.Pool) error {
 	return jobs.MigrateQueue(ctx, owner, io.Discard)
 }
 
-// withBilling gives the API billing on the control plane at databaseURL.
+// withBilling gives the API billing on the control plane at databaseURL,
+// with the built-in plans plus a default plan that grants all their
+// features with limits no test reaches: the tests that are not about plans
+// see every route answer as its permission alone decides. The plan
+// matrices use withBuiltInPlans.
 func withBilling(tb testing.TB, databaseURL string) func(*httpapi.Deps) {
 	tb.Helper()
 	svc, _ := testsvc.NewBilling(tb, databaseURL, nil)
+	limits := map[string]int64{}
+	for _, name := range svc.Plans().LimitNames() {
+		limits[name] = 1 << 40
+	}
+	builtIn := svc.Plans().All()
+	plans := make([]any, 0, 1+len(builtIn))
+	plans = append(plans, map[string]any{"id": "everything", "name": "Everything", "features": svc.Plans().Features(), "limits": limits})
+	for _, p := range builtIn {
+		plans = append(plans, p)
+	}
+	doc, err := json.Marshal(map[string]any{"default": "everything", "plans": plans}) // YAML is a superset of JSON
+	require.NoError(tb, err)
+	parsed, err := billing.ParsePlans("test plans", doc)
+	require.NoError(tb, err)
+	return func(d *httpapi.Deps) { d.Billing = svc.WithPlans(parsed) }
+}
+
+// withBuiltInPlans gives the API billing with the app's plans file.
+func withBuiltInPlans(tb testing.TB, databaseURL string) func(*httpapi.Deps) {
+	tb.Helper()
+	svc, _ := testsvc.NewBilling(tb, databaseURL, nil)
 	return func(d *httpapi.Deps) { d.Billing = svc }
+}
+
+// setPlan puts tenantID on a subscription to price in status, or on the
+// default plan when price is "".
+func setPlan(t *testing.T, databaseURL, tenantID, price, status string) {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), databaseURL)
+	require.NoError(t, err)
+	defer func() { _ = conn.Close(context.Background()) }()
+	if price == "" {
+		_, err = conn.Exec(t.Context(), `DELETE FROM billing_subscriptions WHERE tenant_id = $1`, tenantID)
+		require.NoError(t, err)
+		return
+	}
+	_, err = conn.Exec(t.Context(), `
+		INSERT INTO billing_subscriptions (tenant_id, stripe_subscription_id, stripe_customer_id, price_id, status, event_created)
+		VALUES ($1, 'sub_1', 'cus_1', $2, $3, now())
+		ON CONFLICT (tenant_id) DO UPDATE SET price_id = EXCLUDED.price_id, status = EXCLUDED.status`, tenantID, price, status)
+	require.NoError(t, err)
 }
 
 // signedEvent is a webhook body as Stripe signs it; callAs sends its
@@ -108,9 +155,8 @@ func TestStripeWebhookIntake(t *testing.T) {
 func TestEntitlementMatrix(t *testing.T) {
 	t.Parallel()
 	b := setupAPI(t)
-	billingDeps := withBilling(t, b.dbURL)
 	deps := httpapi.Deps{Logger: slog.New(slog.DiscardHandler), BaseDomain: baseDomain, Tenants: b.tenants, Identity: b.identity}
-	billingDeps(&deps)
+	withBuiltInPlans(t, b.dbURL)(&deps)
 	handler, err := httpapi.NewHandlerWithEntitledRoute(deps, "export", domain.ProjectsWrite)
 	require.NoError(t, err)
 	b.handler = handler
@@ -118,16 +164,6 @@ func TestEntitlementMatrix(t *testing.T) {
 	viewer := b.join(t, b.token, "acme", "viewer@example.com", domain.RoleViewer)
 	outsider := b.signUpAndLogin(t, "outsider@example.com")
 
-	subscribe := func(price, status string) {
-		conn, connErr := pgx.Connect(t.Context(), b.dbURL)
-		require.NoError(t, connErr)
-		defer func() { _ = conn.Close(context.Background()) }()
-		_, connErr = conn.Exec(t.Context(), `
-			INSERT INTO billing_subscriptions (tenant_id, stripe_subscription_id, stripe_customer_id, price_id, status, event_created)
-			VALUES ($1, 'sub_1', 'cus_1', $2, $3, now())
-			ON CONFLICT (tenant_id) DO UPDATE SET price_id = EXCLUDED.price_id, status = EXCLUDED.status`, tenant.ID, price, status)
-		require.NoError(t, connErr)
-	}
 	type cell struct {
 		plan, caller string
 		want         int
@@ -147,9 +183,9 @@ func TestEntitlementMatrix(t *testing.T) {
 	} {
 		switch c.plan {
 		case "pro":
-			subscribe("price_pro_monthly", "active")
+			setPlan(t, b.dbURL, tenant.ID, "price_pro_monthly", "active")
 		case "pro canceled":
-			subscribe("price_pro_monthly", "canceled")
+			setPlan(t, b.dbURL, tenant.ID, "price_pro_monthly", "canceled")
 		}
 		res := b.callAs(t, callers[c.caller], http.MethodGet, "/v1/entitled", "", "acme", nil)
 		require.Equal(t, c.want, res.status, "%s plan, %s: %s", c.plan, c.caller, res.body)
@@ -162,4 +198,119 @@ func TestEntitlementMatrix(t *testing.T) {
 
 	_, err = httpapi.NewHandlerWithEntitledRoute(deps, "no-such-feature", domain.ProjectsRead)
 	require.ErrorContains(t, err, `entitlement "no-such-feature" is granted by no plan`)
+}
+
+// The plan matrix of the real routes: every route the registry gates on
+// the tenant's plan (entitled or limited) × every plan state → the route's
+// success, or 403 with the entitlement problem type. The expectations are
+// written out here against the built-in plans file, not derived from the
+// code under test; a gated route missing here fails the test.
+func TestPlanMatrix(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	deps := httpapi.Deps{Logger: slog.New(slog.DiscardHandler), BaseDomain: baseDomain, Tenants: b.tenants, Identity: b.identity}
+	withBuiltInPlans(t, b.dbURL)(&deps)
+	handler, err := httpapi.NewHandler(deps)
+	require.NoError(t, err)
+	b.handler = handler
+	tenant := b.createTenant(t, "acme")
+	// The free plan allows 3 projects: the tenant has them.
+	for i := range 3 {
+		b.createProject(t, "acme", "p"+strconv.Itoa(i))
+	}
+
+	requests := map[string]matrixRequest{
+		"create-api-key": {http.MethodPost, "/v1/api-keys", map[string]string{"name": "k", "role": domain.RoleViewer}, http.StatusCreated},
+		"create-project": {http.MethodPost, "/v1/projects", map[string]string{"name": "more"}, http.StatusCreated},
+	}
+	// Plan states: a subscription's price and status; "" is no subscription.
+	states := []struct{ name, price, status string }{
+		{"free", "", ""},
+		{"pro", "price_pro_monthly", "active"},
+		{"pro yearly", "price_pro_yearly", "active"},
+		{"pro trialing", "price_pro_monthly", "trialing"},
+		{"pro past_due", "price_pro_monthly", "past_due"},
+		{"pro canceled", "price_pro_monthly", "canceled"},
+		{"pro unpaid", "price_pro_monthly", "unpaid"},
+		{"unknown price", "price_gone", "active"},
+	}
+	pro := []string{"pro", "pro yearly", "pro trialing", "pro past_due"}
+	allowedOn := map[string][]string{
+		"create-api-key": pro, // a feature of pro only
+		"create-project": pro, // free's limit of 3 is reached
+	}
+
+	routes, err := httpapi.RegisteredRoutes(deps)
+	require.NoError(t, err)
+	gated := 0
+	for _, route := range routes {
+		if route.Entitlement == "" && route.Limit == "" {
+			continue
+		}
+		gated++
+		req, ok := requests[route.OperationID]
+		require.True(t, ok, "the plan matrix has no request for %s: add one", route.OperationID)
+		for _, st := range states {
+			setPlan(t, b.dbURL, tenant.ID, st.price, st.status)
+			res := b.call(t, req.method, req.path, "", "acme", req.body)
+			if slices.Contains(allowedOn[route.OperationID], st.name) {
+				require.Equal(t, req.status, res.status, "%s on %s: %s", route.OperationID, st.name, res.body)
+				continue
+			}
+			require.Equal(t, http.StatusForbidden, res.status, "%s on %s: %s", route.OperationID, st.name, res.body)
+			require.Equal(t, "application/problem+json", res.header.Get("Content-Type"))
+			var p struct {
+				Type   string `json:"type"`
+				Detail string `json:"detail"`
+			}
+			require.NoError(t, json.Unmarshal(res.body, &p))
+			require.Equal(t, httpapi.ProblemEntitlement, p.Type, "%s on %s: %s", route.OperationID, st.name, res.body)
+			require.Contains(t, p.Detail, "free", "the refusal names the plan in force")
+		}
+	}
+	require.Len(t, requests, gated, "every request of the plan matrix is for a gated route")
+}
+
+// Dunning on the API: once the grace period after a failed payment is
+// over, writes answer 402 with the payment-required problem type, reads
+// keep working and owners still reach billing; a paid invoice (payment
+// failure cleared) restores writes.
+func TestReadOnlyWhileUnpaid(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	deps := httpapi.Deps{Logger: slog.New(slog.DiscardHandler), BaseDomain: baseDomain, Tenants: b.tenants, Identity: b.identity}
+	withBuiltInPlans(t, b.dbURL)(&deps)
+	handler, err := httpapi.NewHandler(deps)
+	require.NoError(t, err)
+	b.handler = handler
+	tenant := b.createTenant(t, "acme")
+	setPlan(t, b.dbURL, tenant.ID, "price_pro_monthly", "past_due")
+	failed := func(at any) {
+		conn, connErr := pgx.Connect(t.Context(), b.dbURL)
+		require.NoError(t, connErr)
+		defer func() { _ = conn.Close(context.Background()) }()
+		_, connErr = conn.Exec(t.Context(), `UPDATE billing_subscriptions SET payment_failed_at = $2 WHERE tenant_id = $1`, tenant.ID, at)
+		require.NoError(t, connErr)
+	}
+
+	failed(time.Now().Add(-time.Hour))
+	require.Equal(t, http.StatusCreated, b.call(t, http.MethodPost, "/v1/projects", "", "acme", map[string]string{"name": "in grace"}).status)
+
+	failed(time.Now().Add(-8 * 24 * time.Hour))
+	res := b.call(t, http.MethodPost, "/v1/projects", "", "acme", map[string]string{"name": "unpaid"})
+	require.Equal(t, http.StatusPaymentRequired, res.status, string(res.body))
+	require.Equal(t, "application/problem+json", res.header.Get("Content-Type"))
+	var p struct {
+		Type string `json:"type"`
+	}
+	require.NoError(t, json.Unmarshal(res.body, &p))
+	require.Equal(t, httpapi.ProblemPaymentRequired, p.Type)
+	require.Equal(t, http.StatusPaymentRequired, b.call(t, http.MethodPost, "/v1/api-keys", "", "acme", map[string]string{"name": "k", "role": domain.RoleViewer}).status)
+	require.Equal(t, http.StatusOK, b.call(t, http.MethodGet, "/v1/projects", "", "acme", nil).status, "reads keep working")
+	require.Equal(t, http.StatusOK, b.call(t, http.MethodGet, "/v1/billing/subscription", "", "acme", nil).status)
+	res = b.call(t, http.MethodPost, "/v1/billing/portal", "", "acme", nil)
+	require.Equal(t, http.StatusOK, res.status, "the owner can still reach billing to pay: %s", res.body)
+
+	failed(nil)
+	require.Equal(t, http.StatusCreated, b.call(t, http.MethodPost, "/v1/projects", "", "acme", map[string]string{"name": "paid"}).status)
 }

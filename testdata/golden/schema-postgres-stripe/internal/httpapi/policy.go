@@ -131,14 +131,19 @@ func (g tenantGuard) describe(route *Route, op *huma.Operation) error {
 		addResponse(op, "403", "The caller's role does not hold "+string(g.permission))
 		addResponse(op, "404", "The tenant (or the resource) does not exist, or the caller is not a member of it")
 		addResponse(op, "503", "The tenant's storage is unavailable")
+		if op.Method != http.MethodGet && g.permission != domain.BillingManage && g.permission != domain.BillingRead {
+			addResponse(op, "402", "The tenant is read-only: its payment failed and the grace period is over (problem type "+ProblemPaymentRequired+")")
+		}
 	}
 	return nil
 }
 
 // middlewares authenticate, resolve the tenant and check the permission,
-// in that order (see the top of this file for why).
+// in that order (see the top of this file for why); with billing, a write
+// of a tenant whose payment is overdue past its grace period is then
+// refused (billing.go).
 func (g tenantGuard) middlewares(r *router) huma.Middlewares {
-	return huma.Middlewares{r.authenticate(true), r.tenant, r.authorize(g)}
+	return huma.Middlewares{r.authenticate(true), r.tenant, r.authorize(g), r.readOnlyUnpaid(g.permission)}
 }
 
 // metricsToken declares a route for the operator: the bearer token
@@ -200,6 +205,10 @@ type Route struct {
 	Permission domain.Permission
 	// ObjectParam is the path parameter whose object grants also allow it.
 	ObjectParam string
+	// Entitlement is the plan feature the route needs besides the
+	// permission (entitled), and Limit the plan's numeric limit it
+	// creates against (limited); "" for none.
+	Entitlement, Limit string
 }
 
 // maxBodyBytes bounds every request body unless an operation says
@@ -422,17 +431,17 @@ func (r *router) findObjects(resource string, find objectFinder) {
 func (r *router) check() error {
 	errs := slices.Clone(r.errs)
 	declared := map[string]bool{}
-	for _, route := range r.routes {
-		declared[route.Pattern] = true
+	for i := range r.routes {
+		declared[r.routes[i].Pattern] = true
 	}
 	for _, pattern := range r.mux.patterns {
 		if !declared[pattern] {
 			errs = append(errs, fmt.Errorf("%s is served without a declaration of who may call it (handle, mount or servedByHuma)", pattern))
 		}
 	}
-	for _, route := range r.routes {
-		if !slices.Contains(r.mux.patterns, route.Pattern) {
-			errs = append(errs, fmt.Errorf("%s is declared but nothing serves it", route.Pattern))
+	for i := range r.routes {
+		if pattern := r.routes[i].Pattern; !slices.Contains(r.mux.patterns, pattern) {
+			errs = append(errs, fmt.Errorf("%s is declared but nothing serves it", pattern))
 		}
 	}
 	for path, item := range r.api.OpenAPI().Paths {

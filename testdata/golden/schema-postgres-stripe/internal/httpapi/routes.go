@@ -8,7 +8,9 @@ import (
 
 // addRoutes registers every route of the API, one line each: method, path,
 // the guard saying who may call it (see policy.go: anyone(), signedIn(),
-// requires(permission), requiresOn(permission, "id"), metricsToken(token))
+// requires(permission), requiresOn(permission, "id"), metricsToken(token);
+// with billing, entitled(feature, ...) and limited(limit, ...) add what the
+// tenant's plan must grant, see billing.go)
 // and the handler, whose maker describes the operation for the OpenAPI
 // document. Tenant-scoped routes run authentication, tenant resolution and
 // the permission check, in that order, before their input is read. huma
@@ -43,7 +45,7 @@ func addRoutes(r *router, m *metrics) {
 	r.delete("/v1/grants/{id}", requires(domain.GrantsWrite), handleRevokeGrant(deps.Identity))
 
 	r.get("/v1/api-keys", requires(domain.APIKeysRead), handleListAPIKeys(deps.Identity))
-	r.post("/v1/api-keys", requires(domain.APIKeysWrite), handleCreateAPIKey(deps.Identity))
+	r.post("/v1/api-keys", entitled("api_keys", requires(domain.APIKeysWrite)), handleCreateAPIKey(deps.Identity))
 	r.delete("/v1/api-keys/{id}", requires(domain.APIKeysWrite), handleRevokeAPIKey(deps.Identity))
 
 	r.get("/v1/audit-events", requires(domain.AuditRead), handleListAuditEvents(deps.Audit))
@@ -54,7 +56,7 @@ func addRoutes(r *router, m *metrics) {
 	// those added with `saaskit add resource` in the order they were added;
 	// keep the line so later ones land here.
 	r.get("/v1/projects", requires(domain.ProjectsRead), handleListProjects(deps.Tenants))
-	r.post("/v1/projects", requires(domain.ProjectsWrite), handleCreateProject(deps.Tenants))
+	r.post("/v1/projects", limited("projects", requires(domain.ProjectsWrite)), handleCreateProject(deps.Tenants))
 	r.get("/v1/projects/{id}", requiresOn(domain.ProjectsRead, "id"), handleGetProject(deps.Tenants))
 	r.patch("/v1/projects/{id}", requiresOn(domain.ProjectsWrite, "id"), handleUpdateProject(deps.Tenants))
 	r.delete("/v1/projects/{id}", requiresOn(domain.ProjectsDelete, "id"), handleDeleteProject(deps.Tenants))

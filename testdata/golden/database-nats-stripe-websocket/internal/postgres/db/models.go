@@ -62,6 +62,7 @@ type BillingSubscription struct {
 	CurrentPeriodEnd     pgtype.Timestamptz `json:"current_period_end"`
 	EventCreated         pgtype.Timestamptz `json:"event_created"`
 	UpdatedAt            pgtype.Timestamptz `json:"updated_at"`
+	PaymentFailedAt      pgtype.Timestamptz `json:"payment_failed_at"`
 }
 
 type BillingUsage struct {
