@@ -61,10 +61,9 @@ func documentBilling(r *router) {
 		},
 	}
 	doc.AddOperation(op)
-	for i, route := range r.routes {
-		if route.Pattern == stripeWebhookPattern {
+	for i := range r.routes {
+		if route := &r.routes[i]; route.Pattern == stripeWebhookPattern {
 			route.OperationID, route.Infrastructure = op.OperationID, false
-			r.routes[i] = route
 		}
 	}
 	for path, item := range doc.Paths {

@@ -216,7 +216,7 @@ func TestPlanMatrix(t *testing.T) {
 	tenant := b.createTenant(t, "acme")
 	// The free plan allows 3 projects: the tenant has them.
 	for i := range 3 {
-		b.createProject(t, "acme", "p"+strconv.Itoa(i))
+		b.createNamedProject(t, "acme", "p"+strconv.Itoa(i))
 	}
 
 	requests := map[string]matrixRequest{

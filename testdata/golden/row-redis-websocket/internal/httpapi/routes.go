@@ -59,7 +59,7 @@ func addRoutes(r *router, m *metrics) {
 	// those added with `saaskit add resource` in the order they were added;
 	// keep the line so later ones land here.
 	r.get("/v1/projects", requires(domain.ProjectsRead), handleListProjects(deps.Tenants))
-	r.post("/v1/projects", requires(domain.ProjectsWrite), handleCreateProject(deps.Tenants))
+	r.post("/v1/projects", limited("projects", requires(domain.ProjectsWrite)), handleCreateProject(deps.Tenants))
 	r.get("/v1/projects/{id}", requiresOn(domain.ProjectsRead, "id"), handleGetProject(deps.Tenants))
 	r.patch("/v1/projects/{id}", requiresOn(domain.ProjectsWrite, "id"), handleUpdateProject(deps.Tenants))
 	r.delete("/v1/projects/{id}", requiresOn(domain.ProjectsDelete, "id"), handleDeleteProject(deps.Tenants))
