@@ -21,6 +21,7 @@ func TestPeriodicJobsPruneTheAuditLogOnlyWithARetention(t *testing.T) {
 		}
 		return got
 	}
-	require.Equal(t, []string{"jobs.prune"}, names(config.Config{}))
-	require.Equal(t, []string{"jobs.prune", "audit.prune"}, names(config.Config{AuditRetention: 365 * 24 * time.Hour}))
+	always := []string{"jobs.prune", "billing.report_usage", "billing.reconcile"}
+	require.Equal(t, always, names(config.Config{}))
+	require.Equal(t, append(always, "audit.prune"), names(config.Config{AuditRetention: 365 * 24 * time.Hour}))
 }
