@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -23,5 +24,5 @@ func TestPeriodicJobsPruneTheAuditLogOnlyWithARetention(t *testing.T) {
 	}
 	always := []string{"jobs.prune", "billing.report_usage", "billing.reconcile"}
 	require.Equal(t, always, names(config.Config{}))
-	require.Equal(t, append(always, "audit.prune"), names(config.Config{AuditRetention: 365 * 24 * time.Hour}))
+	require.Equal(t, slices.Concat(always, []string{"audit.prune"}), names(config.Config{AuditRetention: 365 * 24 * time.Hour}))
 }
