@@ -3,6 +3,7 @@ package generator
 import (
 	"fmt"
 	"go/ast"
+	"go/build/constraint"
 	"go/parser"
 	"go/token"
 	"path"
@@ -22,9 +23,12 @@ func checkDeclarations(files []File, owner map[string]string) error {
 		if !strings.HasSuffix(f.Path, ".go") {
 			continue
 		}
-		file, err := parser.ParseFile(fset, f.Path, f.Content, parser.SkipObjectResolution)
+		file, err := parser.ParseFile(fset, f.Path, f.Content, parser.SkipObjectResolution|parser.ParseComments)
 		if err != nil {
 			return fmt.Errorf("%s: %w", f.Path, err)
+		}
+		if constrained(file) {
+			continue // one of several builds' variants, which may share names
 		}
 		pkg := path.Dir(f.Path) + "/" + file.Name.Name
 		for _, name := range declaredNames(file) {
@@ -47,6 +51,21 @@ func checkDeclarations(files []File, owner map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// constrained reports whether file has a //go:build line.
+func constrained(file *ast.File) bool {
+	for _, g := range file.Comments {
+		if g.Pos() > file.Package {
+			return false
+		}
+		for _, c := range g.List {
+			if constraint.IsGoBuild(c.Text) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // declaredNames lists a file's top-level names: functions, types,
