@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"ledger.internal/svc/internal/auth"
 	"ledger.internal/svc/internal/config"
 	"ledger.internal/svc/internal/domain"
 	"ledger.internal/svc/internal/postgres"
@@ -27,7 +28,7 @@ func tenantActions() map[string]func(ctx context.Context, e env, args []string) 
 
 func runTenant(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
-		fmt.Fprintf(e.stderr, "Usage: %s tenant create --slug SLUG --name NAME\n", appName)
+		fmt.Fprintf(e.stderr, "Usage: %s tenant create --slug SLUG --name NAME [--owner EMAIL]\n", appName)
 		fmt.Fprintf(e.stderr, "       %s tenant list\n", appName)
 		fmt.Fprintf(e.stderr, "       %s tenant migrate [--slug SLUG] [--limit N] [--concurrency N] [--check]\n", appName)
 		fmt.Fprintf(e.stderr, "       %s tenant suspend --slug SLUG\n", appName)
@@ -70,6 +71,7 @@ func runTenantCreate(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "tenant create")
 	slug := fs.String("slug", "", "the tenant's `slug`: 3-40 lowercase letters, digits and hyphens; names its subdomain (required)")
 	name := fs.String("name", "", "the tenant's display `name` (required)")
+	owner := fs.String("owner", "", "the `email` of an existing user who becomes the tenant's owner (default: no members; invite them later)")
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -82,13 +84,45 @@ func runTenantCreate(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	return withTenants(ctx, db, func(tenants *postgres.Tenants) error {
-		t, err := tenants.Create(ctx, *slug, *name)
+		ownerID := ""
+		if *owner != "" {
+			id, err := ownerByEmail(ctx, tenants, *owner)
+			if err != nil {
+				return err
+			}
+			ownerID = id
+		}
+		t, err := tenants.CreateOwned(ctx, *slug, *name, ownerID)
 		if err != nil {
 			return cliError(err)
+		}
+		if ownerID != "" {
+			fmt.Fprintf(e.stdout, "created tenant %s (%s), owned by %s\n", t.Slug, t.ID, *owner)
+			return nil
 		}
 		fmt.Fprintf(e.stdout, "created tenant %s (%s)\n", t.Slug, t.ID)
 		return nil
 	})
+}
+
+// ownerByEmail returns the id of the user a tenant create --owner names.
+func ownerByEmail(ctx context.Context, tenants *postgres.Tenants, email string) (string, error) {
+	hasher, err := auth.NewHasher(auth.DefaultParams)
+	if err != nil {
+		return "", err
+	}
+	identity, err := postgres.NewIdentity(tenants, postgres.IdentityOptions{Hasher: hasher})
+	if err != nil {
+		return "", err
+	}
+	id, err := identity.UserIDByEmail(ctx, email)
+	if domain.ErrorCode(err) == domain.ENOTFOUND {
+		return "", fmt.Errorf("tenant create: --owner: %s; create them first with `%s user create`", domain.ErrorMessage(err), appName)
+	}
+	if err != nil {
+		return "", cliError(err)
+	}
+	return id, nil
 }
 
 func runTenantList(ctx context.Context, e env, args []string) error {

@@ -15,10 +15,13 @@ type tenantBody struct {
 	ID   string `json:"id" format:"uuid" doc:"The tenant's id"`
 	Slug string `json:"slug" doc:"Names the tenant's subdomain and the value of the X-Tenant header"`
 	Name string `json:"name" doc:"Display name"`
+	// Suspended is only ever set in a superuser's list of every tenant:
+	// nobody else sees a suspended tenant at all.
+	Suspended bool `json:"suspended,omitempty" doc:"Set on a suspended tenant, which only a superuser's list of every tenant shows"`
 }
 
 func tenantFrom(t domain.Tenant) tenantBody {
-	return tenantBody{ID: t.ID, Slug: t.Slug, Name: t.Name}
+	return tenantBody{ID: t.ID, Slug: t.Slug, Name: t.Name, Suspended: t.Suspended}
 }
 
 type createTenantInput struct {
@@ -57,6 +60,7 @@ func handleCreateTenant(tenants Tenants) endpoint {
 type listTenantsInput struct {
 	Limit  int    `query:"limit" minimum:"1" maximum:"100" default:"20" doc:"Page size"`
 	Cursor string `query:"cursor" doc:"next_cursor of the previous page"`
+	All    bool   `query:"all" doc:"Every tenant, active and suspended, not only the caller's: superusers only"`
 }
 
 type listTenantsOutput struct {
@@ -66,12 +70,14 @@ type listTenantsOutput struct {
 	}
 }
 
-// handleListTenants pages through the caller's tenants by slug.
+// handleListTenants pages through the caller's tenants by slug, or for a
+// superuser who asks, through every tenant.
 func handleListTenants(identity Identity) endpoint {
 	return newEndpoint(huma.Operation{
 		OperationID: "list-tenants",
-		Summary:     "List the caller's tenants",
+		Summary:     "List the caller's tenants (a superuser's, with all=true, every tenant)",
 		Tags:        []string{"Tenants"},
+		Errors:      []int{http.StatusForbidden},
 	}, func(ctx context.Context, in *listTenantsInput) (*listTenantsOutput, error) {
 		p, err := principalFrom(ctx)
 		if err != nil {
@@ -81,7 +87,15 @@ func handleListTenants(identity Identity) endpoint {
 		if err != nil {
 			return nil, domain.Errorf(domain.EINVALID, "cursor is not one this API returned")
 		}
-		page, err := identity.UserTenants(ctx, p.UserID, string(after), in.Limit+1)
+		var page []domain.Tenant
+		switch {
+		case in.All && !p.Superuser:
+			return nil, domain.Errorf(domain.EFORBIDDEN, "Only a superuser lists every tenant (all=true); leave it out for yours.")
+		case in.All:
+			page, err = identity.AllTenants(ctx, string(after), in.Limit+1)
+		default:
+			page, err = identity.UserTenants(ctx, p.UserID, string(after), in.Limit+1)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -91,8 +91,10 @@ type Principal struct {
 // KeyPrincipal is what an API key may do: in its tenant only, what its role
 // holds and the member who made it still holds.
 type KeyPrincipal struct {
-	ID          string
-	TenantID    string
+	ID       string
+	TenantID string
+	// TenantSlug names the key's tenant on requests that name none.
+	TenantSlug  string
 	Role        string
 	Permissions Permissions
 }

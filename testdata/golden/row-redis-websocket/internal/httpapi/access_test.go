@@ -110,6 +110,13 @@ func TestAPIKeys(t *testing.T) {
 	require.Equal(t, http.StatusCreated, b.callAs(t, key.Key, http.MethodPost, "/v1/projects", "", "acme", map[string]string{"name": "by key"}).status)
 	requireProblem(t, b.callAs(t, key.Key, http.MethodGet, "/v1/projects", "", "globex", nil), http.StatusNotFound, `no tenant "globex"`)
 	requireProblem(t, b.callAs(t, key.Key, http.MethodGet, "/v1/projects", "globex."+baseDomain, "", nil), http.StatusNotFound, `no tenant "globex"`)
+	// A key belongs to one tenant: it needs neither header nor subdomain.
+	res = b.callAs(t, key.Key, http.MethodGet, "/v1/projects", "", "", nil)
+	require.Equal(t, http.StatusOK, res.status, string(res.body))
+	require.Len(t, decode[pageJSON[namedProjectJSON]](t, res).Items, 1, "acme's project, made by the key")
+	require.Equal(t, http.StatusCreated, b.callAs(t, key.Key, http.MethodPost, "/v1/projects", "", "", map[string]string{"name": "unnamed tenant"}).status)
+	res = b.call(t, http.MethodGet, "/v1/projects", "", "acme", nil)
+	require.Len(t, decode[pageJSON[namedProjectJSON]](t, res).Items, 2, "both landed in acme")
 	require.Equal(t, http.StatusOK, b.callAs(t, key.Key, http.MethodGet, "/v1/members", "", "acme", nil).status)
 	requireProblem(t, b.callAs(t, key.Key, http.MethodPost, "/v1/api-keys", "", "acme", map[string]string{"name": "more", "role": domain.RoleAdmin}), http.StatusForbidden, "api-keys:write")
 	requireProblem(t, b.callAs(t, key.Key, http.MethodGet, "/v1/me", "", "", nil), http.StatusUnauthorized, "tenant-scoped operations only")

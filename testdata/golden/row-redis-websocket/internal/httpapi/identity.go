@@ -29,6 +29,9 @@ type Identity interface {
 	Me(ctx context.Context, userID string) (domain.User, []domain.Membership, error)
 	// UserTenants pages through the tenants a user belongs to.
 	UserTenants(ctx context.Context, userID, afterSlug string, limit int) ([]domain.Tenant, error)
+	// AllTenants pages through every tenant, active and suspended, for a
+	// superuser.
+	AllTenants(ctx context.Context, afterSlug string, limit int) ([]domain.Tenant, error)
 
 	// Members pages through a tenant's members.
 	Members(ctx context.Context, t domain.Tenant, after domain.Position, limit int) ([]domain.Membership, error)

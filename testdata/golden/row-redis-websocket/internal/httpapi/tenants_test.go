@@ -144,9 +144,10 @@ func (b *apiBundle) callAs(tb testing.TB, token, method, path, host, tenant stri
 }
 
 type tenantJSON struct {
-	ID   string `json:"id"`
-	Slug string `json:"slug"`
-	Name string `json:"name"`
+	ID        string `json:"id"`
+	Slug      string `json:"slug"`
+	Name      string `json:"name"`
+	Suspended bool   `json:"suspended"`
 }
 
 // namedProjectJSON is a project with the name the tests tell projects apart by.
@@ -289,13 +290,13 @@ func TestTenantResolution(t *testing.T) {
 		{"subdomain in capitals", "ACME." + strings.ToUpper(baseDomain), "", http.StatusOK, ""},
 		{"subdomain and the same header", "acme." + baseDomain, "acme", http.StatusOK, ""},
 		{"the product's own subdomain and a header", "api." + baseDomain, "acme", http.StatusOK, ""},
-		{"no tenant at all", "", "", http.StatusNotFound, "No tenant named"},
-		{"the base domain itself", baseDomain, "", http.StatusNotFound, "No tenant named"},
+		{"no tenant at all", "", "", http.StatusBadRequest, "No tenant named"},
+		{"the base domain itself", baseDomain, "", http.StatusBadRequest, "No tenant named"},
 		{"unknown tenant in the header", "", "globex", http.StatusNotFound, `no tenant "globex"`},
 		{"unknown subdomain", "globex." + baseDomain, "", http.StatusNotFound, `no tenant "globex"`},
 		{"nested subdomain", "x.acme." + baseDomain, "", http.StatusNotFound, "no tenant"},
 		{"malformed header", "", "acme'--", http.StatusNotFound, "no tenant"},
-		{"another domain", "acme.elsewhere.test", "", http.StatusNotFound, "No tenant named"},
+		{"another domain", "acme.elsewhere.test", "", http.StatusBadRequest, "No tenant named"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -483,6 +484,23 @@ func TestSuspendedTenantIs404(t *testing.T) {
 	res := b.call(t, http.MethodGet, "/v1/tenants", "", "", nil)
 	require.Equal(t, http.StatusOK, res.status)
 	require.Empty(t, decode[pageJSON[tenantJSON]](t, res).Items, "nor listed among the caller's tenants")
+	requireProblem(t, b.call(t, http.MethodGet, "/v1/tenants?all=true", "", "", nil), http.StatusForbidden, "Only a superuser")
+
+	// A superuser's list of every tenant shows it, marked suspended, and
+	// pages like any other.
+	b.createTenant(t, "globex")
+	root := b.createSuperuser(t, "root@example.com")
+	res = b.callAs(t, root, http.MethodGet, "/v1/tenants?all=true&limit=1", "", "", nil)
+	require.Equal(t, http.StatusOK, res.status, string(res.body))
+	page := decode[pageJSON[tenantJSON]](t, res)
+	require.Equal(t, []tenantJSON{{ID: page.Items[0].ID, Slug: "acme", Name: "Tenant acme", Suspended: true}}, page.Items)
+	res = b.callAs(t, root, http.MethodGet, "/v1/tenants?all=true&limit=1&cursor="+page.NextCursor, "", "", nil)
+	page = decode[pageJSON[tenantJSON]](t, res)
+	require.Equal(t, "globex", page.Items[0].Slug)
+	require.False(t, page.Items[0].Suspended)
+	require.Empty(t, page.NextCursor)
+	res = b.callAs(t, root, http.MethodGet, "/v1/tenants", "", "", nil)
+	require.Empty(t, decode[pageJSON[tenantJSON]](t, res).Items, "without all=true, theirs: none")
 
 	_, err = b.tenants.Resume(t.Context(), "acme")
 	require.NoError(t, err)

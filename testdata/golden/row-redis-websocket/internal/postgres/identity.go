@@ -316,7 +316,10 @@ func (id *Identity) Authenticate(ctx context.Context, token string) (domain.Prin
 		perms := rolePermissions(row.Role, row.KeyCustomPermissions).Intersect(rolePermissions(row.CreatorRole, row.CreatorCustomPermissions))
 		return domain.Principal{
 			UserID: row.CreatorID.String(),
-			APIKey: &domain.KeyPrincipal{ID: row.ID.String(), TenantID: row.TenantID.String(), Role: row.Role, Permissions: perms},
+			APIKey: &domain.KeyPrincipal{
+				ID: row.ID.String(), TenantID: row.TenantID.String(), TenantSlug: row.TenantSlug,
+				Role: row.Role, Permissions: perms,
+			},
 		}, nil
 	}
 	row, err := id.queries.GetSessionUser(ctx, auth.HashToken(token))
@@ -414,6 +417,29 @@ func (id *Identity) UserTenants(ctx context.Context, userID, afterSlug string, l
 		out[i] = tenantFromRow(r)
 	}
 	return out, nil
+}
+
+// AllTenants pages through every tenant, active and suspended, by slug:
+// the superuser's view, which the caller has checked they may have.
+func (id *Identity) AllTenants(ctx context.Context, afterSlug string, limit int) ([]domain.Tenant, error) {
+	return id.tenants.List(ctx, afterSlug, limit)
+}
+
+// UserIDByEmail returns the id of the user with email, or ENOTFOUND: for
+// operators naming a user (tenant create --owner).
+func (id *Identity) UserIDByEmail(ctx context.Context, email string) (string, error) {
+	normalized, err := domain.NormalizeEmail(email)
+	if err != nil {
+		return "", err
+	}
+	row, err := id.queries.GetUserByEmail(ctx, normalized)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", domain.Errorf(domain.ENOTFOUND, "no user with email %s", normalized)
+	}
+	if err != nil {
+		return "", fmt.Errorf("find user %s: %w", normalized, err)
+	}
+	return row.ID.String(), nil
 }
 
 // queueSignUpNotice tells the owner of email that someone tried to sign up

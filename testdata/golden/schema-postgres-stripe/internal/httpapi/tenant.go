@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -47,9 +48,11 @@ type tenantKey struct{}
 // callers cannot probe tenants) and before anything else: before the
 // permission check and before the input is parsed. It takes the tenant's
 // slug from the Host's subdomain of baseDomain or from X-Tenant (both must
-// agree when both are given), resolves it, and hands the tenant to the
-// handler through the context. An unknown tenant is 404, the answer the
-// permission check gives a caller who is not a member.
+// agree when both are given); an API key, which belongs to one tenant,
+// names its own when neither does. It resolves the slug and hands the
+// tenant to the handler through the context. A request that names no
+// tenant is 400, saying how to name one; an unknown tenant is 404, the
+// answer the permission check gives a caller who is not a member.
 func requireTenant(api huma.API, logger *slog.Logger, baseDomain string, tenants Tenants) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
 		r, _ := humago.Unwrap(ctx)
@@ -67,6 +70,17 @@ func withTenant(api huma.API, logger *slog.Logger, baseDomain string, tenants Te
 		writeError(api, ctx, r, logger, err)
 		return
 	}
+	if slug == "" {
+		if p, ok := domain.PrincipalFrom(ctx.Context()); ok && p.APIKey != nil { //nolint:contextcheck // ctx.Context() derives from r.Context()
+			slug = p.APIKey.TenantSlug
+		}
+	}
+	if slug == "" {
+		_ = huma.WriteErr(api, ctx, http.StatusBadRequest, fmt.Sprintf(
+			"No tenant named: send the request to the tenant's subdomain of %s, name it in the %s header, or use one of its API keys.",
+			baseDomain, TenantHeader))
+		return
+	}
 	// ctx.Context(), not r.Context(): it carries what earlier middleware
 	// (authentication) added.
 	t, err := tenants.Resolve(ctx.Context(), slug) //nolint:contextcheck // ctx.Context() derives from r.Context()
@@ -81,7 +95,7 @@ func withTenant(api huma.API, logger *slog.Logger, baseDomain string, tenants Te
 
 // tenantSlug picks the slug a request names: the subdomain of host under
 // baseDomain (a reserved name such as api or www is the product's, not a
-// tenant's) or the header value.
+// tenant's) or the header value; "" when it names none.
 func tenantSlug(host, header, baseDomain string) (string, error) {
 	sub := subdomain(host, baseDomain)
 	header = strings.TrimSpace(header)
@@ -90,11 +104,8 @@ func tenantSlug(host, header, baseDomain string) (string, error) {
 		return "", domain.Errorf(domain.EINVALID, "The host names tenant %q but the %s header names another.", sub, TenantHeader)
 	case sub != "":
 		return sub, nil
-	case header != "":
-		return header, nil
 	}
-	return "", domain.Errorf(domain.ENOTFOUND,
-		"No tenant named: send the request to the tenant's subdomain of %s or name it in the %s header.", baseDomain, TenantHeader)
+	return header, nil
 }
 
 // subdomain returns the label of host directly under baseDomain ("acme" for

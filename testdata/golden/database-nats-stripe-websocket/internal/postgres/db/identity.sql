@@ -56,13 +56,15 @@ WHERE m.tenant_id = @tenant_id AND m.user_id = @user_id;
 -- A live API key, its role and the role its creator holds now in the key's
 -- tenant (the key never does more than its creator may), each with its
 -- custom permissions (NULL for a built-in role). The creator's membership
--- is required: a key goes with it.
-SELECT k.id, k.tenant_id, k.role,
+-- is required: a key goes with it. The tenant's slug lets a key's requests
+-- name no tenant.
+SELECT k.id, k.tenant_id, t.slug AS tenant_slug, k.role,
        kr.permissions AS key_custom_permissions,
        m.role AS creator_role,
        cr.permissions AS creator_custom_permissions,
        m.user_id AS creator_id
 FROM api_keys k
+JOIN tenants t ON t.id = k.tenant_id
 JOIN memberships m ON m.tenant_id = k.tenant_id AND m.user_id = k.created_by
 LEFT JOIN roles kr ON kr.tenant_id = k.tenant_id AND kr.name = k.role
 LEFT JOIN roles cr ON cr.tenant_id = k.tenant_id AND cr.name = m.role

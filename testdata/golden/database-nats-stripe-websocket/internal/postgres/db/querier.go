@@ -34,7 +34,8 @@ type Querier interface {
 	// A live API key, its role and the role its creator holds now in the key's
 	// tenant (the key never does more than its creator may), each with its
 	// custom permissions (NULL for a built-in role). The creator's membership
-	// is required: a key goes with it.
+	// is required: a key goes with it. The tenant's slug lets a key's requests
+	// name no tenant.
 	GetAPIKeyAccess(ctx context.Context, keyHash []byte) (GetAPIKeyAccessRow, error)
 	GetActiveTenant(ctx context.Context, id pgtype.UUID) (Tenant, error)
 	GetActiveTenantBySlug(ctx context.Context, slug string) (Tenant, error)

@@ -139,12 +139,13 @@ func (q *Queries) DeleteStaleThrottles(ctx context.Context, before pgtype.Timest
 }
 
 const getAPIKeyAccess = `-- name: GetAPIKeyAccess :one
-SELECT k.id, k.tenant_id, k.role,
+SELECT k.id, k.tenant_id, t.slug AS tenant_slug, k.role,
        kr.permissions AS key_custom_permissions,
        m.role AS creator_role,
        cr.permissions AS creator_custom_permissions,
        m.user_id AS creator_id
 FROM api_keys k
+JOIN tenants t ON t.id = k.tenant_id
 JOIN memberships m ON m.tenant_id = k.tenant_id AND m.user_id = k.created_by
 LEFT JOIN roles kr ON kr.tenant_id = k.tenant_id AND kr.name = k.role
 LEFT JOIN roles cr ON cr.tenant_id = k.tenant_id AND cr.name = m.role
@@ -154,6 +155,7 @@ WHERE k.key_hash = $1 AND k.revoked_at IS NULL
 type GetAPIKeyAccessRow struct {
 	ID                       pgtype.UUID `json:"id"`
 	TenantID                 pgtype.UUID `json:"tenant_id"`
+	TenantSlug               string      `json:"tenant_slug"`
 	Role                     string      `json:"role"`
 	KeyCustomPermissions     []string    `json:"key_custom_permissions"`
 	CreatorRole              string      `json:"creator_role"`
@@ -164,13 +166,15 @@ type GetAPIKeyAccessRow struct {
 // A live API key, its role and the role its creator holds now in the key's
 // tenant (the key never does more than its creator may), each with its
 // custom permissions (NULL for a built-in role). The creator's membership
-// is required: a key goes with it.
+// is required: a key goes with it. The tenant's slug lets a key's requests
+// name no tenant.
 func (q *Queries) GetAPIKeyAccess(ctx context.Context, keyHash []byte) (GetAPIKeyAccessRow, error) {
 	row := q.db.QueryRow(ctx, getAPIKeyAccess, keyHash)
 	var i GetAPIKeyAccessRow
 	err := row.Scan(
 		&i.ID,
 		&i.TenantID,
+		&i.TenantSlug,
 		&i.Role,
 		&i.KeyCustomPermissions,
 		&i.CreatorRole,
