@@ -29,6 +29,19 @@ FROM job_outbox
 GROUP BY 1, 2
 ORDER BY 1, 2;
 
+-- name: ListOutboxJobs :many
+-- The jobs still in the outbox, scheduled ones (not due yet) or due ones
+-- the relay has not published yet, filtered as `jobs list` asks ('' for no
+-- filter; tenant 'control-plane' for jobs of no tenant).
+SELECT id, payload::text AS payload, run_at
+FROM job_outbox
+WHERE (run_at > now()) = @scheduled::bool
+  AND (@kind::text = '' OR kind = @kind::text)
+  AND (@queue::text = '' OR queue = @queue::text)
+  AND (@tenant::text = '' OR coalesce(payload -> 'tenant' ->> 'slug', 'control-plane') = @tenant::text)
+ORDER BY run_at, id
+LIMIT @max_jobs;
+
 -- name: HoldUniqueJob :one
 -- Takes unique_key for job_id and returns job_id, or returns the id of the
 -- job already holding it. A concurrent enqueue of the same key waits here for

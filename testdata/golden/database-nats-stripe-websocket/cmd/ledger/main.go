@@ -9,11 +9,19 @@ import (
 	"syscall"
 
 	"ledger.internal/svc/internal/cli"
+	"ledger.internal/svc/internal/config"
 )
 
 func main() {
+	// Settings come from the environment and, for what it leaves unset,
+	// from ./.env when there is one.
+	getenv, err := config.WithDotenv(config.DotenvFile, os.LookupEnv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ledger:", err)
+		os.Exit(1)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := cli.Run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	err = cli.Run(ctx, os.Args, getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ledger:", err)

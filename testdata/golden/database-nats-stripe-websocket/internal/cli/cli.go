@@ -37,7 +37,7 @@ func commands() []command {
 	return []command{
 		{"serve", "", "serve the HTTP API until SIGINT or SIGTERM", runServe},
 		{"worker", "", "work background jobs until SIGINT or SIGTERM; metrics on WORKER_METRICS_ADDR", runWorker},
-		{"jobs", "list [-state failed|discarded] [-limit n] | retry ID | cancel ID", "list failed or discarded jobs, retry one, or cancel one", runJobs},
+		{"jobs", "list [-state S] [-kind K] [-queue Q] [-tenant SLUG] [-limit n] | retry ID | cancel ID", "list jobs by state (scheduled, pending, running, failed, discarded) and kind, queue or tenant; retry one, or cancel one", runJobs},
 		{"mail", "test ADDRESS", "enqueue a test email to ADDRESS; a running worker sends it through SMTP_URL", runMail},
 		{"migrate", "[up|status]", "apply the control-plane migrations, then every tenant's (up, the default), or list the control-plane ones (status)", runMigrate},
 		{"tenant", "create|list|migrate|suspend|resume [flags]", "create, list, suspend and resume tenants, and migrate their tables (tenant <action> -h for its flags)", runTenant},

@@ -75,7 +75,7 @@ func TestUsage(t *testing.T) {
 		{"jobs without action", []string{"jobs"}, 2, "", ""},
 		{"unknown jobs action", []string{"jobs", "frobnicate"}, 2, "", ""},
 		{"jobs retry without id", []string{"jobs", "retry"}, 2, "", ""},
-		{"jobs list bad state", []string{"jobs", "list", "-state", "running"}, 2, "", ""},
+		{"jobs list bad state", []string{"jobs", "list", "-state", "finished"}, 2, "", ""},
 		{"jobs list bad limit", []string{"jobs", "list", "-limit", "0"}, 2, "", ""},
 		{"mail without test", []string{"mail", "ada@example.com"}, 2, "", ""},
 		{"healthcheck of what", []string{"healthcheck", "database"}, 2, "", ""},
@@ -378,6 +378,12 @@ func TestWorkerAndJobsCommands(t *testing.T) {
 	m := jobID.FindStringSubmatch(stdout)
 	require.NotNil(t, m, stdout)
 	id := m[1]
+	stdout, _, err = run(t, env, "jobs", "list", "-state", "pending", "-kind", "mail.send", "-tenant", "control-plane")
+	require.NoError(t, err)
+	require.Contains(t, stdout, id, "due, waiting for a worker")
+	stdout, _, err = run(t, env, "jobs", "list", "-state", "pending", "-queue", "default")
+	require.NoError(t, err)
+	require.NotContains(t, stdout, id, "mail goes through the email queue")
 
 	worker := start(t, env, "worker")
 	require.Eventually(t, func() bool {
@@ -391,6 +397,8 @@ func TestWorkerAndJobsCommands(t *testing.T) {
 	require.Regexp(t, id+`\s+mail\.send\s+email\s+control-plane\s+\d+/8\s+\S+\s+mail: connect`, stdout)
 	worker.stop(t)
 	require.Contains(t, worker.stderr.String(), `"msg":"worker stopped"`)
+	require.Contains(t, worker.stderr.String(), `"msg":"job started"`, "the worker logs each job's start")
+	require.Regexp(t, `"msg":"job failed; will retry".*"outcome":"retry","duration_ms":`, worker.stderr.String(), "and its end")
 
 	stdout, _, err = run(t, env, "jobs", "retry", id)
 	require.NoError(t, err)

@@ -17,6 +17,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"ledger.internal/svc/internal/domain"
 )
 
 // DuplicateWindow is how long JetStream remembers a message id: a job
@@ -149,24 +151,59 @@ type failure struct {
 	NextAt      time.Time `json:"next_at"`
 }
 
-// List returns up to limit jobs in state.
-func (c *Client) List(ctx context.Context, state State, limit int) ([]Info, error) {
+// List returns the jobs q selects. Jobs not due yet wait in the outbox
+// (scheduled), and so do due ones until the relay has published them.
+// JetStream does not say which of the messages in the stream a worker holds
+// right now, so pending lists every job in the stream that has not failed,
+// running or not, and running is refused.
+func (c *Client) List(ctx context.Context, q Query) ([]Info, error) {
+	switch q.State {
+	case StateScheduled:
+		return c.listOutbox(ctx, q, true, q.Limit)
+	case StateRunning:
+		return nil, domain.Errorf(domain.EINVALID,
+			"NATS JetStream does not tell running jobs from waiting ones: -state pending lists both, and the worker's /metrics counts running ones (jobs_running)")
+	case StatePending, StateFailed, StateDiscarded:
+	}
 	if err := c.ready(ctx); err != nil {
 		return nil, err
 	}
-	if state == StateDiscarded {
-		return c.listDead(ctx, limit)
+	failed, err := c.listFailed(ctx)
+	if err != nil {
+		return nil, err
 	}
+	switch q.State {
+	case StateFailed:
+		infos := []Info{}
+		for _, id := range slices.Sorted(maps.Keys(failed)) {
+			if info := failed[id]; q.matches(&info) && len(infos) < q.Limit {
+				infos = append(infos, info)
+			}
+		}
+		return infos, nil
+	case StateDiscarded:
+		return c.listStream(ctx, c.dead, q, q.Limit, nil)
+	case StateScheduled, StateRunning, StatePending:
+	}
+	infos, err := c.listOutbox(ctx, q, false, q.Limit)
+	if err != nil {
+		return nil, err
+	}
+	inStream, err := c.listStream(ctx, c.work, q, q.Limit-len(infos), failed)
+	return append(infos, inStream...), err
+}
+
+// listFailed returns the failed jobs waiting to be retried, by id.
+func (c *Client) listFailed(ctx context.Context) (map[string]Info, error) {
 	keys, err := c.failed.Keys(ctx)
 	if errors.Is(err, jetstream.ErrNoKeysFound) {
-		return []Info{}, nil
+		return map[string]Info{}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("jobs: list failed: %w", err)
 	}
-	slices.Sort(keys)
-	infos := make([]Info, 0, min(len(keys), limit))
-	for _, id := range keys[:min(len(keys), limit)] {
+	infos := make(map[string]Info, len(keys))
+	for _, id := range keys {
 		e, err := c.failed.Get(ctx, id)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			continue // it succeeded meanwhile
@@ -178,10 +215,10 @@ func (c *Client) List(ctx context.Context, state State, limit int) ([]Info, erro
 		if err := json.Unmarshal(e.Value(), &f); err != nil {
 			return nil, fmt.Errorf("jobs: decode failed %s: %w", id, err)
 		}
-		infos = append(infos, Info{
+		infos[id] = Info{
 			ID: id, Kind: f.Kind, Queue: f.Queue, Tenant: f.Tenant,
 			Attempt: f.Attempt, MaxAttempts: f.MaxAttempts, LastError: f.Error, At: f.NextAt,
-		})
+		}
 	}
 	return infos, nil
 }
@@ -192,28 +229,32 @@ const (
 	headerAttempt = "Job-Attempt"
 )
 
-func (c *Client) listDead(ctx context.Context, limit int) ([]Info, error) {
-	info, err := c.dead.Info(ctx)
+// listStream returns up to limit of the jobs q selects in stream, oldest
+// first, leaving out those in skip.
+func (c *Client) listStream(ctx context.Context, stream jetstream.Stream, q Query, limit int, skip map[string]Info) ([]Info, error) {
+	info, err := stream.Info(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("jobs: list discarded: %w", err)
+		return nil, fmt.Errorf("jobs: list %s: %w", q.State, err)
 	}
-	var infos []Info
+	infos := []Info{}
 	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && len(infos) < limit && info.State.Msgs > 0; seq++ {
-		msg, err := c.dead.GetMsg(ctx, seq)
+		msg, err := stream.GetMsg(ctx, seq)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
+			continue // acknowledged or deleted
 		}
 		if err != nil {
-			return nil, fmt.Errorf("jobs: read discarded job %d: %w", seq, err)
+			return nil, fmt.Errorf("jobs: read %s job %d: %w", q.State, seq, err)
 		}
-		infos = append(infos, deadInfo(msg))
-	}
-	if infos == nil {
-		infos = []Info{}
+		job := deadInfo(msg)
+		if _, skipped := skip[job.ID]; !skipped && q.matches(&job) {
+			infos = append(infos, job)
+		}
 	}
 	return infos, nil
 }
 
+// deadInfo describes the job in msg, a message of the work stream or of the
+// dead-letter stream (only the latter has the error headers).
 func deadInfo(msg *jetstream.RawStreamMsg) Info {
 	var env envelope
 	_ = json.Unmarshal(msg.Data, &env) // a foreign message still lists, without its details

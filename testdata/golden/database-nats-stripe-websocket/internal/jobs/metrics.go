@@ -15,6 +15,7 @@ type Metrics struct {
 	failed    *prometheus.CounterVec
 	retried   *prometheus.CounterVec
 	discarded *prometheus.CounterVec
+	running   *prometheus.GaugeVec
 	duration  *prometheus.HistogramVec
 	wait      *prometheus.HistogramVec
 }
@@ -39,6 +40,10 @@ func NewMetrics() *Metrics {
 			Name: "jobs_discarded_total",
 			Help: "Jobs that failed on their last attempt, by queue and kind.",
 		}, labels),
+		running: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "jobs_running",
+			Help: "Jobs this worker is running now, by queue and kind.",
+		}, labels),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "jobs_run_duration_seconds",
 			Help:    "Time a job run took, by queue and kind.",
@@ -54,10 +59,11 @@ func NewMetrics() *Metrics {
 
 // Collectors returns the metrics to register.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.processed, m.failed, m.retried, m.discarded, m.duration, m.wait}
+	return []prometheus.Collector{m.processed, m.failed, m.retried, m.discarded, m.running, m.duration, m.wait}
 }
 
 func (m *Metrics) started(d meta, now time.Time) {
+	m.running.WithLabelValues(d.Queue, d.Kind).Inc()
 	if d.Attempt > 1 {
 		m.retried.WithLabelValues(d.Queue, d.Kind).Inc()
 	}
@@ -67,6 +73,7 @@ func (m *Metrics) started(d meta, now time.Time) {
 }
 
 func (m *Metrics) finished(d meta, elapsed time.Duration, err error) {
+	m.running.WithLabelValues(d.Queue, d.Kind).Dec()
 	m.duration.WithLabelValues(d.Queue, d.Kind).Observe(elapsed.Seconds())
 	if err == nil {
 		m.processed.WithLabelValues(d.Queue, d.Kind).Inc()

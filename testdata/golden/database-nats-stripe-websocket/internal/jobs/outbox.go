@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -226,6 +227,35 @@ func (c *Client) cancelOutbox(ctx context.Context, id string) (bool, error) {
 		return false, fmt.Errorf("jobs: cancel %s: %w", id, err)
 	}
 	return n == 1, nil
+}
+
+// matches reports whether info passes q's filters (its state aside), for
+// brokers that cannot filter on their own.
+func (q Query) matches(info *Info) bool {
+	return (q.Kind == "" || info.Kind == q.Kind) &&
+		(q.Queue == "" || info.Queue == q.Queue) &&
+		(q.Tenant == "" || info.Tenant.String() == q.Tenant)
+}
+
+// listOutbox returns the jobs q selects among those still in the outbox:
+// not due yet (scheduled) or due and not yet published.
+func (c *Client) listOutbox(ctx context.Context, q Query, scheduled bool, limit int) ([]Info, error) {
+	rows, err := db.New(c.pool).ListOutboxJobs(ctx, db.ListOutboxJobsParams{
+		Scheduled: scheduled, Kind: q.Kind, Queue: q.Queue, Tenant: q.Tenant, MaxJobs: int32(min(limit, math.MaxInt32)), //nolint:gosec // bounded just before
+	})
+	if err != nil {
+		return nil, fmt.Errorf("jobs: list the outbox: %w", err)
+	}
+	infos := make([]Info, 0, len(rows))
+	for _, r := range rows {
+		var env envelope
+		_ = json.Unmarshal([]byte(r.Payload), &env) // a foreign row still lists, without its details
+		infos = append(infos, Info{
+			ID: r.ID, Kind: env.Kind, Queue: env.Queue, Tenant: env.Tenant,
+			MaxAttempts: env.MaxAttempts, At: r.RunAt.Time,
+		})
+	}
+	return infos, nil
 }
 
 // outboxDepth counts the jobs waiting in the outbox, by queue.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -96,4 +97,25 @@ func TestSIGTERMStopsServeGracefully(t *testing.T) {
 	}
 	require.Contains(t, logs.String(), `"msg":"shutting down"`)
 	require.Contains(t, logs.String(), `"msg":"server stopped"`)
+}
+
+// The program reads .env from its working directory for settings the
+// environment leaves unset.
+func TestMainReadsDotenv(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, ".env"), []byte("# local settings\nSECRET_KEY='too short'\n"), 0o600))
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^$") //nolint:gosec // this test binary, re-run as the app
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), asMain+"=serve")
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err, "serve refuses the configuration:\n%s", out)
+	require.Contains(t, string(out), "SECRET_KEY", "the value came from .env")
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, ".env"), []byte("SECRET_KEY='unterminated\n"), 0o600))
+	cmd = exec.CommandContext(t.Context(), os.Args[0], "-test.run=^$") //nolint:gosec // this test binary, re-run as the app
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), asMain+"=help")
+	out, err = cmd.CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), "read .env", "a broken .env is named, before any command runs")
 }

@@ -51,20 +51,24 @@ func runJobs(ctx context.Context, e env, args []string) error {
 func jobsList(ctx context.Context, e env, args []string) error {
 	fs := flag.NewFlagSet(appName+" jobs list", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	stateName := fs.String("state", string(jobs.StateFailed), "failed (waiting to retry) or discarded (out of attempts)")
+	stateName := fs.String("state", string(jobs.StateFailed),
+		"jobs in this `state`: scheduled (not due yet), pending (due, waiting for a worker), running, failed (waiting to retry) or discarded (out of attempts)")
+	kind := fs.String("kind", "", "only jobs of this `kind`, such as email.send")
+	queue := fs.String("queue", "", "only jobs in this `queue`")
+	tenant := fs.String("tenant", "", "only jobs of the tenant with this `slug` (control-plane: jobs of no tenant)")
 	limit := fs.Int("limit", 100, "list at most this many jobs")
 	if err := fs.Parse(args); err != nil {
 		return &UsageError{msg: err.Error()}
 	}
 	if fs.NArg() > 0 || *limit < 1 {
-		return &UsageError{msg: "jobs list: takes only -state and a positive -limit"}
+		return &UsageError{msg: "jobs list: takes only -state, -kind, -queue, -tenant and a positive -limit"}
 	}
 	state, err := jobs.ParseState(*stateName)
 	if err != nil {
 		return &UsageError{msg: err.Error()}
 	}
 	return withServices(ctx, e, func(_ config.Config, s *services) error {
-		infos, err := s.jobs.List(ctx, state, *limit)
+		infos, err := s.jobs.List(ctx, jobs.Query{State: state, Kind: *kind, Queue: *queue, Tenant: *tenant, Limit: *limit})
 		if err != nil {
 			return err
 		}

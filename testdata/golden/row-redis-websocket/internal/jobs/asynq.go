@@ -102,27 +102,55 @@ func (c *Client) queues() ([]string, error) {
 	return qs, nil
 }
 
-// List returns up to limit jobs in state, across queues.
-func (c *Client) List(_ context.Context, state State, limit int) ([]Info, error) {
+// List returns the jobs q selects, across queues. Jobs not due yet wait in
+// the outbox (scheduled), and so do due ones until the relay has published
+// them: pending lists those first, then asynq's.
+func (c *Client) List(ctx context.Context, q Query) ([]Info, error) {
+	if q.State == StateScheduled {
+		return c.listOutbox(ctx, q, true, q.Limit)
+	}
+	var infos []Info
+	if q.State == StatePending {
+		unpublished, err := c.listOutbox(ctx, q, false, q.Limit)
+		if err != nil {
+			return nil, err
+		}
+		infos = unpublished
+	}
+	list := map[State]func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
+		StatePending:   c.inspector.ListPendingTasks,
+		StateRunning:   c.inspector.ListActiveTasks,
+		StateFailed:    c.inspector.ListRetryTasks,
+		StateDiscarded: c.inspector.ListArchivedTasks,
+	}[q.State]
 	qs, err := c.queues()
 	if err != nil {
 		return nil, err
 	}
-	var infos []Info
-	for _, q := range qs {
-		list := c.inspector.ListRetryTasks
-		if state == StateDiscarded {
-			list = c.inspector.ListArchivedTasks
+	const pageSize = 100
+	for _, queue := range qs {
+		if q.Queue != "" && queue != c.redisQueue(q.Queue) {
+			continue
 		}
-		tasks, err := list(q, asynq.PageSize(limit))
-		if err != nil {
-			return nil, fmt.Errorf("jobs: list %s: %w", q, err)
-		}
-		for _, t := range tasks {
-			infos = append(infos, taskInfo(t))
+		for page := 1; len(infos) < q.Limit; page++ {
+			tasks, err := list(queue, asynq.PageSize(pageSize), asynq.Page(page))
+			if err != nil {
+				return nil, fmt.Errorf("jobs: list %s: %w", queue, err)
+			}
+			for _, t := range tasks {
+				if info := taskInfo(t); q.matches(&info) {
+					infos = append(infos, info)
+				}
+			}
+			if len(tasks) < pageSize {
+				break
+			}
 		}
 	}
-	return infos[:min(len(infos), limit)], nil
+	if infos == nil {
+		infos = []Info{}
+	}
+	return infos[:min(len(infos), q.Limit)], nil
 }
 
 func taskInfo(t *asynq.TaskInfo) Info {

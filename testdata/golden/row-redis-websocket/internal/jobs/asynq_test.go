@@ -29,6 +29,9 @@ const (
 	crashRecoveryTimeout = 20 * time.Second
 )
 
+// listsRunning says whether List can select running jobs: asynq records which tasks are active.
+const listsRunning = true
+
 func requireBroker(tb testing.TB) {
 	tb.Helper()
 	testsvc.RedisURL(tb)

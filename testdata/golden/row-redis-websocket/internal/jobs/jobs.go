@@ -350,6 +350,7 @@ func (d *dispatcher) run(ctx context.Context, m meta, args json.RawMessage) erro
 	ctx = logging.With(ctx,
 		slog.String("job_id", m.ID),
 		slog.String("job_kind", m.Kind),
+		slog.String("job_queue", m.Queue),
 		slog.String("tenant", m.Tenant.String()),
 		slog.Int("attempt", m.Attempt),
 	)
@@ -357,6 +358,7 @@ func (d *dispatcher) run(ctx context.Context, m meta, args json.RawMessage) erro
 	defer cancel()
 	start := time.Now()
 	d.metrics.started(m, start)
+	d.logger.InfoContext(ctx, "job started", slog.Int("max_attempts", m.MaxAttempts))
 	h, ok := d.registry.handlers[m.Kind]
 	var err error
 	skipped := false
@@ -378,17 +380,20 @@ func (d *dispatcher) run(ctx context.Context, m meta, args json.RawMessage) erro
 		m.Attempt = m.MaxAttempts // counted and logged as the last attempt
 	}
 	d.metrics.finished(m, elapsed, err)
+	// One line ends every job, with its outcome (done, skipped, retry or
+	// discarded) and how long it ran, in the unit request logs use.
+	took := slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000)
 	switch {
 	case err == nil && skipped:
-		d.logger.InfoContext(ctx, "job already processed; skipped", slog.String("key", m.Key))
+		d.logger.InfoContext(ctx, "job already processed; skipped", slog.String("outcome", "skipped"), took, slog.String("key", m.Key))
 	case err == nil:
-		d.logger.DebugContext(ctx, "job done", slog.Duration("elapsed", elapsed))
+		d.logger.InfoContext(ctx, "job done", slog.String("outcome", "done"), took)
 	case permanent:
-		d.logger.ErrorContext(ctx, "job failed permanently; discarded", slog.Any("error", err))
+		d.logger.ErrorContext(ctx, "job failed permanently; discarded", slog.String("outcome", "discarded"), took, slog.Any("error", err))
 	case m.Attempt >= m.MaxAttempts:
-		d.logger.ErrorContext(ctx, "job failed on its last attempt; discarded", slog.Any("error", err))
+		d.logger.ErrorContext(ctx, "job failed on its last attempt; discarded", slog.String("outcome", "discarded"), took, slog.Any("error", err))
 	default:
-		d.logger.WarnContext(ctx, "job failed; will retry", slog.Any("error", err))
+		d.logger.WarnContext(ctx, "job failed; will retry", slog.String("outcome", "retry"), took, slog.Any("error", err))
 	}
 	return err
 }
@@ -422,6 +427,12 @@ type State string
 
 // States Client.List accepts.
 const (
+	// StateScheduled jobs were enqueued to run later and are not due yet.
+	StateScheduled State = "scheduled"
+	// StatePending jobs are due and wait for a worker.
+	StatePending State = "pending"
+	// StateRunning jobs are being worked on now.
+	StateRunning State = "running"
 	// StateFailed jobs failed at least once and wait to be retried.
 	StateFailed State = "failed"
 	// StateDiscarded jobs failed on their last attempt (the dead letters);
@@ -429,14 +440,28 @@ const (
 	StateDiscarded State = "discarded"
 )
 
+// States lists every State, in a job's order of life.
+var States = []State{StateScheduled, StatePending, StateRunning, StateFailed, StateDiscarded}
+
 // ParseState parses a state named on the command line.
 func ParseState(s string) (State, error) {
-	switch State(s) {
-	case StateFailed, StateDiscarded:
+	if slices.Contains(States, State(s)) {
 		return State(s), nil
-	default:
-		return "", domain.Errorf(domain.EINVALID, "unknown job state %q (want failed or discarded)", s)
 	}
+	return "", domain.Errorf(domain.EINVALID, "unknown job state %q (want scheduled, pending, running, failed or discarded)", s)
+}
+
+// Query selects jobs for Client.List: those in State and, for each filter
+// that is set, of that Kind, in that Queue and for the tenant whose slug
+// is Tenant; at most Limit of them.
+type Query struct {
+	State State
+	Kind  string
+	Queue string
+	// Tenant is a tenant's slug; "control-plane" selects the jobs of no
+	// tenant.
+	Tenant string
+	Limit  int
 }
 
 // Info describes a job for `jobs list`.

@@ -1,8 +1,10 @@
 package jobs_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +26,7 @@ import (
 	"github.com/acme/shop-api/internal/domain"
 	"github.com/acme/shop-api/internal/httpapi"
 	"github.com/acme/shop-api/internal/jobs"
+	"github.com/acme/shop-api/internal/logging"
 	"github.com/acme/shop-api/internal/postgres"
 	"github.com/acme/shop-api/internal/postgres/db"
 	"github.com/acme/shop-api/internal/testsvc"
@@ -93,14 +97,15 @@ func setup(tb testing.TB) *testBundle {
 		}
 	}
 
-	b.openClient(tb)
+	b.openClient(tb, testLogger(tb))
 	return b
 }
 
-// openClient opens b.client on b.pool and the test's broker namespace.
-func (b *testBundle) openClient(tb testing.TB) {
+// openClient opens b.client, logging to logger, on b.pool and the test's
+// broker namespace.
+func (b *testBundle) openClient(tb testing.TB, logger *slog.Logger) {
 	tb.Helper()
-	cfg := jobs.Config{Pool: b.pool, Logger: testLogger(tb), Name: b.name}
+	cfg := jobs.Config{Pool: b.pool, Logger: logger, Name: b.name}
 	closeBroker, err := brokerConfig(&cfg)
 	require.NoError(tb, err)
 	tb.Cleanup(closeBroker)
@@ -234,12 +239,12 @@ func (w *runningWorker) stop(tb testing.TB) error {
 }
 
 // metrics returns what the worker's /metrics would serve.
-func (w *runningWorker) metrics(tb testing.TB, extra ...any) string {
+func (w *runningWorker) metrics(tb testing.TB) string {
 	tb.Helper()
 	h := httpapi.NewMetricsHandler("", w.cfg.Metrics.Collectors()...)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequestWithContext(tb.Context(), http.MethodGet, "/metrics", nil))
-	require.Equal(tb, http.StatusOK, rec.Code, extra...)
+	require.Equal(tb, http.StatusOK, rec.Code)
 	return rec.Body.String()
 }
 
@@ -327,6 +332,142 @@ func TestCommittedJobRunsOnceRolledBackJobNever(t *testing.T) {
 	require.Contains(t, text, fmt.Sprintf(`jobs_run_duration_seconds_count{kind="test.effect",queue=%q} 1`, b.queue))
 }
 
+// Every job the worker runs is logged when it starts and when it ends,
+// with its kind, id, queue, tenant, attempt, outcome and duration.
+func TestWorkerLogsEveryJob(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	logs := &lockedBuffer{}
+	b.openClient(t, logging.New(logs, slog.LevelInfo, logging.JSON))
+	b.setSwitch(t, "doomed", true, false)
+	done := b.enqueue(t, b.job("fine"))
+	doomedJob := b.job("doomed")
+	doomedJob.MaxAttempts = 1
+	doomed := b.enqueue(t, doomedJob)
+	b.startWorker(t)
+
+	type line struct {
+		Msg        string   `json:"msg"`
+		JobID      string   `json:"job_id"`
+		JobKind    string   `json:"job_kind"`
+		JobQueue   string   `json:"job_queue"`
+		Tenant     string   `json:"tenant"`
+		Attempt    int      `json:"attempt"`
+		Outcome    string   `json:"outcome"`
+		DurationMS *float64 `json:"duration_ms"`
+	}
+	jobLines := func(id string) []line {
+		var out []line
+		for raw := range strings.Lines(logs.String()) {
+			var l line
+			if json.Unmarshal([]byte(raw), &l) != nil {
+				continue // the broker's own lines may spell job_id differently
+			}
+			if l.JobID == id {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	waitFor(t, 15*time.Second, func() bool { return len(jobLines(done.ID)) == 2 && len(jobLines(doomed.ID)) == 2 }, "both jobs logged their start and end")
+	for id, outcome := range map[string]string{done.ID: "done", doomed.ID: "discarded"} {
+		lines := jobLines(id)
+		require.Equal(t, "job started", lines[0].Msg)
+		require.Empty(t, lines[0].Outcome)
+		require.Equal(t, outcome, lines[1].Outcome, lines[1].Msg)
+		require.NotNil(t, lines[1].DurationMS, "the end says how long it ran")
+		for _, l := range lines {
+			require.Equal(t, "test.effect", l.JobKind)
+			require.Equal(t, b.queue, l.JobQueue)
+			require.Equal(t, b.tenantA.String(), l.Tenant)
+			require.Equal(t, 1, l.Attempt)
+		}
+	}
+}
+
+// List selects jobs by state (scheduled, pending, running, failed,
+// discarded) and by kind, queue and tenant; the worker counts the jobs it
+// is running.
+func TestListByStateAndFilters(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	later := b.job("later")
+	later.RunAt = time.Now().Add(time.Hour)
+	scheduled := b.enqueue(t, later)
+	b.setSwitch(t, "held", false, true)
+	heldJob := b.job("held")
+	heldJob.Tenant = b.tenantB
+	held := b.enqueue(t, heldJob)
+
+	ids := func(q jobs.Query) []string {
+		t.Helper()
+		q.Limit = max(q.Limit, 100)
+		infos, err := b.client.List(t.Context(), q)
+		require.NoError(t, err, "%+v", q)
+		out := make([]string, 0, len(infos))
+		for _, info := range infos {
+			out = append(out, info.ID)
+		}
+		return out
+	}
+	require.Equal(t, []string{scheduled.ID}, ids(jobs.Query{State: jobs.StateScheduled}))
+	require.Equal(t, []string{held.ID}, ids(jobs.Query{State: jobs.StatePending}), "due, and no worker yet")
+	for _, q := range []jobs.Query{
+		{State: jobs.StateScheduled, Kind: "test.effect", Queue: b.queue, Tenant: b.tenantA.Slug},
+		{State: jobs.StatePending, Kind: "test.effect", Queue: b.queue, Tenant: b.tenantB.Slug},
+	} {
+		require.Len(t, ids(q), 1, "every filter matches: %+v", q)
+	}
+	for _, q := range []jobs.Query{
+		{State: jobs.StateScheduled, Kind: "other.kind"},
+		{State: jobs.StateScheduled, Queue: "elsewhere"},
+		{State: jobs.StateScheduled, Tenant: b.tenantB.Slug},
+		{State: jobs.StatePending, Tenant: "control-plane"},
+		{State: jobs.StateFailed},
+		{State: jobs.StateDiscarded},
+	} {
+		require.Empty(t, ids(q), "%+v", q)
+	}
+
+	w := b.startWorker(t)
+	waitFor(t, 15*time.Second, func() bool { return b.runs(t, "held") == 1 }, "the held job starts")
+	require.Contains(t, w.metrics(t), fmt.Sprintf(`jobs_running{kind="test.effect",queue=%q} 1`, b.queue))
+	if listsRunning {
+		waitFor(t, 5*time.Second, func() bool { return slices.Equal([]string{held.ID}, ids(jobs.Query{State: jobs.StateRunning})) }, "listed as running")
+		require.Empty(t, ids(jobs.Query{State: jobs.StateRunning, Tenant: b.tenantA.Slug}))
+		require.Empty(t, ids(jobs.Query{State: jobs.StatePending}), "no longer pending")
+	} else {
+		_, err := b.client.List(t.Context(), jobs.Query{State: jobs.StateRunning, Limit: 1})
+		require.Equal(t, domain.EINVALID, domain.ErrorCode(err), "refused, saying why: %v", err)
+		require.Equal(t, []string{held.ID}, ids(jobs.Query{State: jobs.StatePending}), "pending lists the running job too")
+	}
+	b.setSwitch(t, "held", false, false)
+	waitFor(t, 15*time.Second, func() bool { return b.effects(t, "held") == 1 }, "the held job finishes")
+	waitFor(t, 5*time.Second, func() bool {
+		return strings.Contains(w.metrics(t), fmt.Sprintf(`jobs_running{kind="test.effect",queue=%q} 0`, b.queue))
+	}, "no job running")
+	require.Equal(t, []string{scheduled.ID}, ids(jobs.Query{State: jobs.StateScheduled}), "still waiting for its time")
+}
+
+// lockedBuffer is a log destination the worker's goroutines share with the
+// test.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // TestUniqueJobs holds the broker to the UniqueKey contract (see Options):
 // of 20 concurrent enqueues exactly one adds the job; a twin enqueued while
 // it runs is a duplicate; once it has finished, enqueueing again runs a new
@@ -394,7 +535,7 @@ func TestDiscardedUniqueJobFreesItsKey(t *testing.T) {
 	require.False(t, first.Duplicate)
 	b.startWorker(t)
 	waitFor(t, 15*time.Second, func() bool {
-		infos, err := b.client.List(t.Context(), jobs.StateDiscarded, 100)
+		infos, err := b.client.List(t.Context(), jobs.Query{State: jobs.StateDiscarded, Limit: 100})
 		return err == nil && hasJob(infos, first.ID)
 	}, "the job is discarded")
 
@@ -450,11 +591,11 @@ func TestRetriesBackoffDiscardAndRetry(t *testing.T) {
 	seenFailed := false
 	waitFor(t, retryTimeout, func() bool {
 		if !seenFailed {
-			failed, err := b.client.List(t.Context(), jobs.StateFailed, 100)
+			failed, err := b.client.List(t.Context(), jobs.Query{State: jobs.StateFailed, Limit: 100})
 			require.NoError(t, err)
 			seenFailed = hasJob(failed, res.ID)
 		}
-		discarded, err := b.client.List(t.Context(), jobs.StateDiscarded, 100)
+		discarded, err := b.client.List(t.Context(), jobs.Query{State: jobs.StateDiscarded, Limit: 100})
 		require.NoError(t, err)
 		return hasJob(discarded, res.ID)
 	}, "the job is discarded after its last attempt")
@@ -476,7 +617,7 @@ func TestRetriesBackoffDiscardAndRetry(t *testing.T) {
 			require.GreaterOrEqual(t, gap, fastBackoff(i)-50*time.Millisecond, "attempt %d waited out its backoff", r.Attempt)
 		}
 	}
-	discarded, err := b.client.List(t.Context(), jobs.StateDiscarded, 100)
+	discarded, err := b.client.List(t.Context(), jobs.Query{State: jobs.StateDiscarded, Limit: 100})
 	require.NoError(t, err)
 	info := findJob(discarded, res.ID)
 	require.Equal(t, "test.effect", info.Kind)
@@ -493,7 +634,7 @@ func TestRetriesBackoffDiscardAndRetry(t *testing.T) {
 	b.setSwitch(t, "flaky", false, false)
 	require.NoError(t, b.client.Retry(t.Context(), res.ID))
 	waitFor(t, retryTimeout, func() bool { return b.effects(t, "flaky") == 1 }, "the retried job runs")
-	discarded, err = b.client.List(t.Context(), jobs.StateDiscarded, 100)
+	discarded, err = b.client.List(t.Context(), jobs.Query{State: jobs.StateDiscarded, Limit: 100})
 	require.NoError(t, err)
 	require.False(t, hasJob(discarded, res.ID), "no longer discarded")
 	require.Equal(t, domain.ENOTFOUND, domain.ErrorCode(b.client.Retry(t.Context(), missingID)))
@@ -523,14 +664,14 @@ func TestPermanentFailureIsDiscardedAtOnce(t *testing.T) {
 	var discarded []jobs.Info
 	waitFor(t, 15*time.Second, func() bool {
 		var err error
-		discarded, err = b.client.List(t.Context(), jobs.StateDiscarded, 100)
+		discarded, err = b.client.List(t.Context(), jobs.Query{State: jobs.StateDiscarded, Limit: 100})
 		require.NoError(t, err)
 		return hasJob(discarded, res.ID)
 	}, "the job is discarded after one attempt")
 	require.True(t, strings.HasPrefix(findJob(discarded, res.ID).LastError, "permanent failure: these arguments can never work"), findJob(discarded, res.ID).LastError)
 	time.Sleep(time.Second)
 	require.EqualValues(t, 1, runs.Load(), "never retried")
-	failed, err := b.client.List(t.Context(), jobs.StateFailed, 100)
+	failed, err := b.client.List(t.Context(), jobs.Query{State: jobs.StateFailed, Limit: 100})
 	require.NoError(t, err)
 	require.False(t, hasJob(failed, res.ID))
 	require.Contains(t, w.metrics(t), fmt.Sprintf(`jobs_discarded_total{kind="test.permanent",queue=%q} 1`, b.queue))

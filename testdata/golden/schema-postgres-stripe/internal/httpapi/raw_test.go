@@ -45,7 +45,7 @@ func TestRawRouteIsTenantAndPermissionGuarded(t *testing.T) {
 	}{
 		"anonymous":              {"", "acme", http.StatusUnauthorized},
 		"a bad token":            {"st_AAAAAAAAAAAAAAAAAAAAAAAAAA", "acme", http.StatusUnauthorized},
-		"no tenant":              {b.token, "", http.StatusNotFound},
+		"no tenant":              {b.token, "", http.StatusBadRequest},
 		"an unknown tenant":      {b.token, "globex", http.StatusNotFound},
 		"not a member":           {outsider, "acme", http.StatusNotFound},
 		"without the permission": {viewer, "acme", http.StatusForbidden},

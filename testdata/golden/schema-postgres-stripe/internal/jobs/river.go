@@ -135,22 +135,40 @@ func (c *Client) Enqueue(ctx context.Context, tx pgx.Tx, job Job) (Enqueued, err
 	return Enqueued{ID: strconv.FormatInt(res.Job.ID, 10), Duplicate: res.UniqueSkippedAsDuplicate}, nil
 }
 
-// List returns up to limit jobs in state, oldest first.
-func (c *Client) List(ctx context.Context, state State, limit int) ([]Info, error) {
-	// Discarded: out of attempts, or cancelled by a permanent failure (not
-	// by `jobs cancel`, which records no such error).
-	params := river.NewJobListParams().
-		States(rivertype.JobStateDiscarded, rivertype.JobStateCancelled).
-		Where("state = 'discarded' OR (errors[array_length(errors, 1)] ->> 'error') LIKE @permanent",
-			river.NamedArgs{"permanent": "%" + permanentPrefix + "%"})
-	if state == StateFailed {
+// List returns the jobs q selects, oldest first.
+func (c *Client) List(ctx context.Context, q Query) ([]Info, error) {
+	params := river.NewJobListParams()
+	switch q.State {
+	case StateScheduled:
+		params = river.NewJobListParams().States(rivertype.JobStateScheduled).Where("attempt = 0")
+	case StatePending:
+		params = river.NewJobListParams().States(rivertype.JobStateAvailable).Where("attempt = 0")
+	case StateRunning:
+		params = river.NewJobListParams().States(rivertype.JobStateRunning)
+	case StateFailed:
 		// A job retried soon is made available at once, with a future
 		// scheduled_at; failed means attempted and still to run.
 		params = river.NewJobListParams().
 			States(rivertype.JobStateRetryable, rivertype.JobStateAvailable, rivertype.JobStateScheduled).
 			Where("attempt > 0")
+	case StateDiscarded:
+		// Discarded: out of attempts, or cancelled by a permanent failure
+		// (not by `jobs cancel`, which records no such error).
+		params = river.NewJobListParams().
+			States(rivertype.JobStateDiscarded, rivertype.JobStateCancelled).
+			Where("state = 'discarded' OR (errors[array_length(errors, 1)] ->> 'error') LIKE @permanent",
+				river.NamedArgs{"permanent": "%" + permanentPrefix + "%"})
 	}
-	res, err := c.river.JobList(ctx, params.First(limit))
+	if q.Kind != "" {
+		params = params.Kinds(q.Kind)
+	}
+	if q.Queue != "" {
+		params = params.Queues(q.Queue)
+	}
+	if q.Tenant != "" {
+		params = params.Where("coalesce(args -> 'tenant' ->> 'slug', 'control-plane') = @tenant", river.NamedArgs{"tenant": q.Tenant})
+	}
+	res, err := c.river.JobList(ctx, params.First(q.Limit))
 	if err != nil {
 		return nil, fmt.Errorf("jobs: list: %w", err)
 	}

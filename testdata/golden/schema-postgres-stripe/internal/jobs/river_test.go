@@ -25,6 +25,9 @@ const (
 )
 
 // requireBroker is a no-op: River's broker is the database.
+// listsRunning says whether List can select running jobs: River records which jobs are running.
+const listsRunning = true
+
 func requireBroker(tb testing.TB) { tb.Helper() }
 
 func prepareBroker(ctx context.Context, pool *pgxpool.Pool) error {

@@ -66,7 +66,7 @@ func setupTenancy(tb testing.TB) *tenancyBundle {
 			b.b, b.projectB, b.tenantB = t, p, jobs.Tenant{ID: t.ID, Slug: t.Slug}
 		}
 	}
-	b.openClient(tb)
+	b.openClient(tb, testLogger(tb))
 	return b
 }
 
@@ -184,7 +184,7 @@ func TestScopeRefusesAJobWhoseTenantIsGone(t *testing.T) {
 	var discarded []jobs.Info
 	waitFor(t, 15*time.Second, func() bool {
 		var err error
-		discarded, err = b.client.List(t.Context(), jobs.StateDiscarded, 100)
+		discarded, err = b.client.List(t.Context(), jobs.Query{State: jobs.StateDiscarded, Limit: 100})
 		require.NoError(t, err)
 		return hasJob(discarded, forged.ID) && hasJob(discarded, gone.ID)
 	}, "both jobs failed and were discarded")
@@ -208,11 +208,11 @@ func TestSuspendedTenantsJobsWait(t *testing.T) {
 	b.startScopedWorker(t, func(r *jobs.Registry) { jobs.Handle(r, keyedHandler) })
 
 	waitFor(t, 15*time.Second, func() bool {
-		failed, listErr := b.client.List(t.Context(), jobs.StateFailed, 100)
+		failed, listErr := b.client.List(t.Context(), jobs.Query{State: jobs.StateFailed, Limit: 100})
 		require.NoError(t, listErr)
 		return strings.Contains(findJob(failed, job.ID).LastError, "tenant tenant-a is suspended")
 	}, "the job failed because its tenant is suspended, and waits for a retry")
-	discarded, err := b.client.List(t.Context(), jobs.StateDiscarded, 100)
+	discarded, err := b.client.List(t.Context(), jobs.Query{State: jobs.StateDiscarded, Limit: 100})
 	require.NoError(t, err)
 	require.False(t, hasJob(discarded, job.ID), "a suspended tenant's job is not discarded")
 

@@ -160,6 +160,60 @@ func (q *Queries) InsertOutboxJob(ctx context.Context, arg InsertOutboxJobParams
 	return err
 }
 
+const listOutboxJobs = `-- name: ListOutboxJobs :many
+SELECT id, payload::text AS payload, run_at
+FROM job_outbox
+WHERE (run_at > now()) = $1::bool
+  AND ($2::text = '' OR kind = $2::text)
+  AND ($3::text = '' OR queue = $3::text)
+  AND ($4::text = '' OR coalesce(payload -> 'tenant' ->> 'slug', 'control-plane') = $4::text)
+ORDER BY run_at, id
+LIMIT $5
+`
+
+type ListOutboxJobsParams struct {
+	Scheduled bool   `json:"scheduled"`
+	Kind      string `json:"kind"`
+	Queue     string `json:"queue"`
+	Tenant    string `json:"tenant"`
+	MaxJobs   int32  `json:"max_jobs"`
+}
+
+type ListOutboxJobsRow struct {
+	ID      string             `json:"id"`
+	Payload string             `json:"payload"`
+	RunAt   pgtype.Timestamptz `json:"run_at"`
+}
+
+// The jobs still in the outbox, scheduled ones (not due yet) or due ones
+// the relay has not published yet, filtered as `jobs list` asks (” for no
+// filter; tenant 'control-plane' for jobs of no tenant).
+func (q *Queries) ListOutboxJobs(ctx context.Context, arg ListOutboxJobsParams) ([]ListOutboxJobsRow, error) {
+	rows, err := q.db.Query(ctx, listOutboxJobs,
+		arg.Scheduled,
+		arg.Kind,
+		arg.Queue,
+		arg.Tenant,
+		arg.MaxJobs,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListOutboxJobsRow{}
+	for rows.Next() {
+		var i ListOutboxJobsRow
+		if err := rows.Scan(&i.ID, &i.Payload, &i.RunAt); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const releaseUniqueJob = `-- name: ReleaseUniqueJob :exec
 DELETE FROM job_unique
 WHERE job_id = $1

@@ -94,6 +94,10 @@ type Querier interface {
 	// Every tenant with storage to migrate: active and suspended ones. Keyset
 	// pagination by slug.
 	ListMigratableTenants(ctx context.Context, arg ListMigratableTenantsParams) ([]Tenant, error)
+	// The jobs still in the outbox, scheduled ones (not due yet) or due ones
+	// the relay has not published yet, filtered as `jobs list` asks ('' for no
+	// filter; tenant 'control-plane' for jobs of no tenant).
+	ListOutboxJobs(ctx context.Context, arg ListOutboxJobsParams) ([]ListOutboxJobsRow, error)
 	// Active and suspended tenants, for operators. Keyset pagination as below.
 	ListTenants(ctx context.Context, arg ListTenantsParams) ([]Tenant, error)
 	// Active and suspended tenants (whose storage is kept, and must be current

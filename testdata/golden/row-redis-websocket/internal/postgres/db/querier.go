@@ -90,6 +90,10 @@ type Querier interface {
 	ListGrants(ctx context.Context, arg ListGrantsParams) ([]ObjectGrant, error)
 	// Keyset pagination in joining order.
 	ListMemberships(ctx context.Context, arg ListMembershipsParams) ([]ListMembershipsRow, error)
+	// The jobs still in the outbox, scheduled ones (not due yet) or due ones
+	// the relay has not published yet, filtered as `jobs list` asks ('' for no
+	// filter; tenant 'control-plane' for jobs of no tenant).
+	ListOutboxJobs(ctx context.Context, arg ListOutboxJobsParams) ([]ListOutboxJobsRow, error)
 	// Active and suspended tenants, for operators. Keyset pagination as below.
 	ListTenants(ctx context.Context, arg ListTenantsParams) ([]Tenant, error)
 	// Every active tenant a user belongs to, by slug.
