@@ -52,7 +52,6 @@ func auditEventFrom(r *postgres.AuditRecord) auditEventBody {
 }
 
 type listAuditEventsInput struct {
-	tenantHeader
 	Actor      string `query:"actor" maxLength:"100" doc:"A user id or API key id: the changes it made"`
 	Action     string `query:"action" maxLength:"100" doc:"An action, as in project.create"`
 	TargetType string `query:"target_type" maxLength:"100" doc:"The kind of object changed, as in project"`

@@ -336,7 +336,6 @@ func handleStripeWebhook(b Billing) http.Handler {
 }
 
 type checkoutInput struct {
-	tenantHeader
 	Body struct {
 		Price string `json:"price" minLength:"1" maxLength:"255" doc:"Stripe price id of a plan (GET /v1/billing/subscription lists the plans' prices)"`
 	}
@@ -365,9 +364,9 @@ func handleCheckout(b Billing) endpoint {
 	}))
 }
 
-type portalInput struct {
-	tenantHeader
-}
+// portalInput is the input of the billing operations that take none:
+// the tenant comes from the request (see requireTenant).
+type portalInput struct{}
 
 // handlePortal opens the Stripe customer portal for the tenant.
 func handlePortal(b Billing) endpoint {

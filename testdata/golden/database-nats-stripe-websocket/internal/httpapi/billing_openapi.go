@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"reflect"
-	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 )
@@ -18,11 +16,9 @@ const (
 	stripeWebhookPattern   = "POST /v1/webhooks/stripe"
 )
 
-// documentBilling puts the billing routes in the OpenAPI document as
-// clients and Stripe see them: the webhook, which is served outside huma
-// (it reads the raw body to verify it), as an operation with its own
-// security scheme and responses, and the problem+json body of every error
-// response of a billing operation.
+// documentBilling puts the webhook, which is served outside huma (it reads
+// the raw body to verify it), in the OpenAPI document as Stripe sees it: an
+// operation with its own security scheme and responses.
 func documentBilling(r *router) {
 	doc := r.api.OpenAPI()
 	if doc.Components.SecuritySchemes == nil {
@@ -44,7 +40,7 @@ func documentBilling(r *router) {
 			"Requires: " + g.String() + ".",
 		Tags:       []string{"Billing"},
 		Security:   []map[string][]string{{schemeStripe: {}}},
-		Metadata:   map[string]any{guardKey: g},
+		Metadata:   map[string]any{guardKey: g, rawKey: true},
 		Extensions: map[string]any{"x-permission": g.String()},
 		RequestBody: &huma.RequestBody{
 			Required:    true,
@@ -65,26 +61,5 @@ func documentBilling(r *router) {
 		if route := &r.routes[i]; route.Pattern == stripeWebhookPattern {
 			route.OperationID, route.Infrastructure = op.OperationID, false
 		}
-	}
-	for path, item := range doc.Paths {
-		if !strings.HasPrefix(path, "/v1/billing/") && path != op.Path {
-			continue
-		}
-		for _, billingOp := range []*huma.Operation{item.Get, item.Post, item.Put, item.Patch, item.Delete} {
-			if billingOp != nil {
-				problemBodies(doc, billingOp)
-			}
-		}
-	}
-}
-
-// problemBodies gives every error response of op its problem+json body.
-func problemBodies(doc *huma.OpenAPI, op *huma.Operation) {
-	problem := doc.Components.Schemas.Schema(reflect.TypeFor[huma.ErrorModel](), true, "")
-	for code, res := range op.Responses {
-		if code[0] != '4' && code[0] != '5' || res.Content != nil {
-			continue
-		}
-		res.Content = map[string]*huma.MediaType{"application/problem+json": {Schema: problem}}
 	}
 }

@@ -58,7 +58,6 @@ func (f customerFields) params() tenantdb.UpdateCustomerParams {
 }
 
 type createCustomerInput struct {
-	tenantHeader
 	Body struct {
 		Name  *string `json:"name" minLength:"1" maxLength:"200"`
 		Email *string `json:"email" minLength:"1" maxLength:"200"`
@@ -97,7 +96,6 @@ func handleCreateCustomer(tenants Tenants) endpoint {
 }
 
 type customerIDInput struct {
-	tenantHeader
 	ID string `path:"id" format:"uuid" doc:"The customer's id"`
 }
 
@@ -134,7 +132,6 @@ func handleGetCustomer(tenants Tenants) endpoint {
 }
 
 type listCustomersInput struct {
-	tenantHeader
 	Limit  int    `query:"limit" minimum:"1" maximum:"100" default:"20" doc:"Page size"`
 	Cursor string `query:"cursor" doc:"next_cursor of the previous page"`
 	Sort   string `query:"sort" enum:"created_at,-created_at" default:"created_at" doc:"Creation order, oldest first, or newest first with -created_at"`
@@ -197,7 +194,6 @@ func handleListCustomers(tenants Tenants) endpoint {
 }
 
 type updateCustomerInput struct {
-	tenantHeader
 	ID      string `path:"id" format:"uuid" doc:"The customer's id"`
 	RawBody []byte
 	Body    customerFields

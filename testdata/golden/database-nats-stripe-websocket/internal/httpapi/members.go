@@ -24,7 +24,6 @@ func memberFrom(m *domain.Membership) memberBody {
 }
 
 type listMembersInput struct {
-	tenantHeader
 	Limit  int    `query:"limit" minimum:"1" maximum:"100" default:"20" doc:"Page size"`
 	Cursor string `query:"cursor" doc:"next_cursor of the previous page"`
 }
@@ -63,12 +62,10 @@ func handleListMembers(identity Identity) endpoint {
 }
 
 type memberIDInput struct {
-	tenantHeader
 	ID string `path:"id" doc:"The membership's id"`
 }
 
 type changeRoleInput struct {
-	tenantHeader
 	ID   string `path:"id" doc:"The membership's id"`
 	Body struct {
 		Role string `json:"role" minLength:"1" maxLength:"40" doc:"A built-in role (owner, admin, member, viewer) or a custom role of the tenant" example:"admin"`
@@ -111,7 +108,6 @@ func handleRemoveMember(identity Identity) endpoint {
 }
 
 type inviteInput struct {
-	tenantHeader
 	Body struct {
 		Email string `json:"email" maxLength:"254" example:"grace@example.com"`
 		Role  string `json:"role" minLength:"1" maxLength:"40" example:"member"`

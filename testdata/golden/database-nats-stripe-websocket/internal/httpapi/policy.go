@@ -127,6 +127,7 @@ func (g tenantGuard) describe(route *Route, op *huma.Operation) error {
 	route.Auth, route.Permission, route.ObjectParam = "tenant", g.permission, g.object
 	if op != nil {
 		op.Security = []map[string][]string{sessionOnly, apiKeyOnly}
+		documentTenant(op)
 		addResponse(op, "401", "No valid session token or API key")
 		addResponse(op, "403", "The caller's role does not hold "+string(g.permission))
 		addResponse(op, "404", "The tenant (or the resource) does not exist, or the caller is not a member of it")

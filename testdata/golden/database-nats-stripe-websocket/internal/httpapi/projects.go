@@ -54,7 +54,6 @@ func (f projectFields) params() tenantdb.UpdateProjectParams {
 }
 
 type createProjectInput struct {
-	tenantHeader
 	Body struct {
 		Name *string `json:"name" minLength:"1" maxLength:"200"`
 	}
@@ -89,7 +88,6 @@ func handleCreateProject(tenants Tenants) endpoint {
 }
 
 type projectIDInput struct {
-	tenantHeader
 	ID string `path:"id" format:"uuid" doc:"The project's id"`
 }
 
@@ -126,7 +124,6 @@ func handleGetProject(tenants Tenants) endpoint {
 }
 
 type listProjectsInput struct {
-	tenantHeader
 	Limit  int    `query:"limit" minimum:"1" maximum:"100" default:"20" doc:"Page size"`
 	Cursor string `query:"cursor" doc:"next_cursor of the previous page"`
 	Sort   string `query:"sort" enum:"created_at,-created_at" default:"created_at" doc:"Creation order, oldest first, or newest first with -created_at"`
@@ -187,7 +184,6 @@ func handleListProjects(tenants Tenants) endpoint {
 }
 
 type updateProjectInput struct {
-	tenantHeader
 	ID      string `path:"id" format:"uuid" doc:"The project's id"`
 	RawBody []byte
 	Body    projectFields

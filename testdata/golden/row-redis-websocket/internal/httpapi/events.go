@@ -83,7 +83,7 @@ func handleEventTicket(tickets *realtime.Tickets) endpoint {
 			"GET /v1/events/ws?ticket=... as the caller, in the request's tenant. It works once, within 30 seconds, " +
 			"on the server that issued it. Clients that can set headers connect with Authorization and X-Tenant instead.",
 		Tags: []string{"Events"},
-	}, withAccess(func(ctx context.Context, a domain.Access, _ *struct{ tenantHeader }) (*eventTicketOutput, error) {
+	}, withAccess(func(ctx context.Context, a domain.Access, _ *struct{}) (*eventTicketOutput, error) {
 		token, ok := ctx.Value(tokenKey{}).(string)
 		if !ok {
 			return nil, domain.Errorf(domain.EINTERNAL, "ticket issued without authentication")

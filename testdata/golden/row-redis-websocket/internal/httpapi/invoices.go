@@ -111,7 +111,6 @@ func (f invoiceFields) params() (tenantdb.UpdateInvoiceParams, error) {
 }
 
 type createInvoiceInput struct {
-	tenantHeader
 	Body struct {
 		Number      *string         `json:"number" minLength:"1" maxLength:"200"`
 		Title       *string         `json:"title,omitempty" nullable:"true"`
@@ -175,7 +174,6 @@ func handleCreateInvoice(tenants Tenants) endpoint {
 }
 
 type invoiceIDInput struct {
-	tenantHeader
 	ID string `path:"id" format:"uuid" doc:"The invoice's id"`
 }
 
@@ -212,7 +210,6 @@ func handleGetInvoice(tenants Tenants) endpoint {
 }
 
 type listInvoicesInput struct {
-	tenantHeader
 	Limit      int    `query:"limit" minimum:"1" maximum:"100" default:"20" doc:"Page size"`
 	Cursor     string `query:"cursor" doc:"next_cursor of the previous page"`
 	Sort       string `query:"sort" enum:"created_at,-created_at" default:"created_at" doc:"Creation order, oldest first, or newest first with -created_at"`
@@ -289,7 +286,6 @@ func handleListInvoices(tenants Tenants) endpoint {
 }
 
 type updateInvoiceInput struct {
-	tenantHeader
 	ID      string `path:"id" format:"uuid" doc:"The invoice's id"`
 	RawBody []byte
 	Body    invoiceFields

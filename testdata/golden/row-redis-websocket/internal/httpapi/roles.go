@@ -20,7 +20,6 @@ type roleBody struct {
 }
 
 type listRolesInput struct {
-	tenantHeader
 	Limit  int    `query:"limit" minimum:"1" maximum:"200" default:"100" doc:"Page size"`
 	Cursor string `query:"cursor" doc:"next_cursor of the previous page"`
 }
@@ -66,7 +65,6 @@ func handleListRoles(identity Identity) endpoint {
 }
 
 type createRoleInput struct {
-	tenantHeader
 	Body struct {
 		Name        string   `json:"name" minLength:"2" maxLength:"40" example:"auditor"`
 		Permissions []string `json:"permissions" maxItems:"100" doc:"resource:action strings; each must be one the caller holds" example:"[\"projects:read\"]"`
@@ -108,7 +106,6 @@ func grantFrom(g domain.Grant) grantBody {
 }
 
 type listGrantsInput struct {
-	tenantHeader
 	Limit    int    `query:"limit" minimum:"1" maximum:"100" default:"20" doc:"Page size"`
 	Cursor   string `query:"cursor" doc:"next_cursor of the previous page"`
 	ObjectID string `query:"object_id" doc:"Only the grants on this object"`
@@ -148,7 +145,6 @@ func handleListGrants(identity Identity) endpoint {
 }
 
 type createGrantInput struct {
-	tenantHeader
 	Body struct {
 		Permission string `json:"permission" doc:"A permission that operations on single objects declare, such as projects:read" example:"projects:read"`
 		ObjectID   string `json:"object_id" format:"uuid" doc:"The object, of the permission's resource, in this tenant"`
@@ -196,7 +192,6 @@ func handleCreateGrant(r *router, identity Identity) endpoint {
 }
 
 type grantIDInput struct {
-	tenantHeader
 	ID string `path:"id" doc:"The grant's id"`
 }
 

@@ -80,6 +80,7 @@ func newHandler(deps Deps, add func(*router, *metrics)) (http.Handler, error) {
 
 	r := newRouter(api, mux, deps)
 	add(r, m)
+	completeDocument(r)
 	if err := r.check(); err != nil {
 		return nil, fmt.Errorf("httpapi: %w", err)
 	}

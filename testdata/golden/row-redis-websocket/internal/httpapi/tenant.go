@@ -34,13 +34,6 @@ type Tenants interface {
 	InTenant(ctx context.Context, t domain.Tenant, fn func(context.Context, *postgres.Unit) error) error
 }
 
-// tenantHeader documents the X-Tenant header on tenant-scoped operations.
-// The tenant middleware has read it before input parsing; handlers use the
-// tenant they are given, never this field.
-type tenantHeader struct {
-	Tenant string `header:"X-Tenant" doc:"Slug of the tenant, when the request does not come to its subdomain of the base domain."`
-}
-
 type tenantKey struct{}
 
 // requireTenant is the middleware of every tenant-scoped operation. It runs

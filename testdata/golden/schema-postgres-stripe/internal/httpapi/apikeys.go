@@ -24,7 +24,6 @@ func apiKeyFrom(k domain.APIKey) apiKeyBody {
 }
 
 type createAPIKeyInput struct {
-	tenantHeader
 	Body struct {
 		Name string `json:"name" minLength:"1" maxLength:"100" example:"CI deploys"`
 		Role string `json:"role" minLength:"1" maxLength:"40" doc:"A role of the tenant, within the caller's own permissions" example:"viewer"`
@@ -61,7 +60,6 @@ func handleCreateAPIKey(identity Identity) endpoint {
 }
 
 type listAPIKeysInput struct {
-	tenantHeader
 	Limit  int    `query:"limit" minimum:"1" maximum:"100" default:"20" doc:"Page size"`
 	Cursor string `query:"cursor" doc:"next_cursor of the previous page"`
 }
@@ -100,7 +98,6 @@ func handleListAPIKeys(identity Identity) endpoint {
 }
 
 type apiKeyIDInput struct {
-	tenantHeader
 	ID string `path:"id" doc:"The API key's id"`
 }
 
