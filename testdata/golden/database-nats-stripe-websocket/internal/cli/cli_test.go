@@ -101,7 +101,7 @@ func TestUsageListsEveryCommand(t *testing.T) {
 	t.Parallel()
 
 	stdout, _, _ := run(t, nil, "help")
-	for _, name := range []string{"serve", "worker", "jobs", "mail", "migrate", "tenant", "user", "dev", "healthcheck", "help"} {
+	for _, name := range []string{"serve", "worker", "jobs", "mail", "migrate", "tenant", "user", "dev", "openapi", "healthcheck", "help"} {
 		require.Regexp(t, `(?m)^  `+name+`\b`, stdout)
 		require.Len(t, regexp.MustCompile(`(?m)^  `+name+`\b`).FindAllString(stdout, -1), 1, "%s listed once", name)
 	}
@@ -184,6 +184,18 @@ func TestServeEndToEnd(t *testing.T) {
 	stdout, _, err := run(t, env, "healthcheck")
 	require.NoError(t, err)
 	require.Equal(t, "ok\n", stdout)
+
+	// `openapi` writes the document the server serves, with no server.
+	status, served := get(t, "http://"+srv.addr+"/openapi.json")
+	require.Equal(t, http.StatusOK, status)
+	stdout, _, err = run(t, env, "openapi")
+	require.NoError(t, err)
+	require.JSONEq(t, string(served), stdout)
+	_, _, err = run(t, map[string]string{}, "openapi")
+	require.NoError(t, err, "it needs no settings")
+	stdout, _, err = run(t, env, "openapi", "-yaml")
+	require.NoError(t, err)
+	require.Contains(t, stdout, "openapi: 3.1.0")
 
 	srv.stop(t)
 	require.Contains(t, srv.stderr.String(), `"msg":"server stopped"`)

@@ -60,8 +60,39 @@ func NewHandler(deps Deps) (http.Handler, error) {
 	return newHandler(deps, addRoutes)
 }
 
+// Document returns the OpenAPI document the handler deps would make
+// serves at /openapi.json. It needs no services: only Version and
+// BaseDomain of deps show in it.
+func Document(deps Deps) (*huma.OpenAPI, error) {
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	api, _, _, err := newAPI(deps, addRoutes)
+	if err != nil {
+		return nil, err
+	}
+	return api.OpenAPI(), nil
+}
+
 // newHandler builds the handler with the routes that add registers.
 func newHandler(deps Deps, add func(*router, *metrics)) (http.Handler, error) {
+	_, mux, m, err := newAPI(deps, add)
+	if err != nil {
+		return nil, err
+	}
+	// Outermost first: the request id exists before anything logs, and the
+	// panic handler sits inside the logger so a recovered panic is logged
+	// and counted as the 500 it became.
+	var h http.Handler = mux
+	h = recoverPanics(deps.Logger, h)
+	h = observe(deps.Logger, m, deps.TrustedProxies, h)
+	h = requestID(h)
+	return h, nil
+}
+
+// newAPI builds the API with the routes that add registers, and its
+// document.
+func newAPI(deps Deps, add func(*router, *metrics)) (huma.API, *routeMux, *metrics, error) {
 	mux := newRouteMux()
 	config := huma.DefaultConfig("ledger API", deps.Version)
 	config.Info.Description = "The ledger API. Errors are RFC 9457 problem+json documents. " +
@@ -85,17 +116,9 @@ func newHandler(deps Deps, add func(*router, *metrics)) (http.Handler, error) {
 	add(r, m)
 	completeDocument(r)
 	if err := r.check(); err != nil {
-		return nil, fmt.Errorf("httpapi: %w", err)
+		return nil, nil, nil, fmt.Errorf("httpapi: %w", err)
 	}
-
-	// Outermost first: the request id exists before anything logs, and the
-	// panic handler sits inside the logger so a recovered panic is logged
-	// and counted as the 500 it became.
-	var h http.Handler = mux
-	h = recoverPanics(deps.Logger, h)
-	h = observe(deps.Logger, m, deps.TrustedProxies, h)
-	h = requestID(h)
-	return h, nil
+	return api, mux, m, nil
 }
 
 // NewMetricsHandler returns the handler of a process that serves no API,

@@ -26,16 +26,18 @@ type openAPIDoc struct {
 	} `json:"components"`
 }
 
+type openAPIParam struct {
+	Name     string `json:"name"`
+	In       string `json:"in"`
+	Required bool   `json:"required"`
+}
+
 type openAPIOperation struct {
-	OperationID string `json:"operationId"`
-	Tags        []string
+	OperationID string                `json:"operationId"`
+	Tags        []string              `json:"tags"`
 	Security    []map[string][]string `json:"security"`
-	Parameters  []struct {
-		Name     string `json:"name"`
-		In       string `json:"in"`
-		Required bool   `json:"required"`
-	} `json:"parameters"`
-	RequestBody json.RawMessage `json:"requestBody"`
+	Parameters  []openAPIParam        `json:"parameters"`
+	RequestBody json.RawMessage       `json:"requestBody"`
 	Responses   map[string]struct {
 		Content map[string]struct {
 			Schema struct {
@@ -88,11 +90,7 @@ func TestOpenAPIDocumentIsComplete(t *testing.T) {
 					"%s answers %s with a problem+json body", name, code)
 			}
 			byKey := slices.ContainsFunc(op.Security, func(s map[string][]string) bool { _, ok := s["apiKey"]; return ok })
-			header := slices.ContainsFunc(op.Parameters, func(p struct {
-				Name     string `json:"name"`
-				In       string `json:"in"`
-				Required bool   `json:"required"`
-			}) bool {
+			header := slices.ContainsFunc(op.Parameters, func(p openAPIParam) bool {
 				return p.In == "header" && p.Name == "X-Tenant" && !p.Required
 			})
 			require.Equal(t, byKey, header, "%s: tenant-scoped operations (those API keys may call) declare an optional X-Tenant header, and only they", name)
