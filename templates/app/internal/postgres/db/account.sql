@@ -1,5 +1,6 @@
--- Account queries: single-use account tokens (password reset) and ending a
--- user's sessions when their password changes.
+-- Account queries: single-use account tokens (password reset, email
+-- verification), verified addresses and ending a user's sessions when their
+-- password changes.
 
 -- name: InsertAccountToken :exec
 INSERT INTO account_tokens (token_hash, user_id, purpose, expires_at)
@@ -26,3 +27,9 @@ WHERE user_id = @user_id;
 -- Every session of a user but the one whose token hashes to keep.
 DELETE FROM sessions
 WHERE user_id = @user_id AND token_hash <> @keep;
+
+-- name: MarkEmailVerified :exec
+-- Keeps the first time when the address was verified already.
+UPDATE users
+SET email_verified_at = coalesce(email_verified_at, now())
+WHERE id = @id;
