@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -104,7 +105,8 @@ func (id *Identity) ChangePassword(ctx context.Context, userID, session, current
 // RequestPasswordReset mails a single-use link that sets a new password to
 // the account of email, if there is one; an older link stops working.
 // Whether or not there is, the answer is the same nil, so the request does
-// not tell who has an account. Requests are throttled per address and
+// not tell who has an account; for the same reason a link that could not
+// be queued is logged, not returned. Requests are throttled per address and
 // per client address like sign-ups, for unknown addresses too.
 func (id *Identity) RequestPasswordReset(ctx context.Context, email, clientAddr string) error {
 	email, err := domain.NormalizeEmail(email)
@@ -158,7 +160,9 @@ func (id *Identity) RequestPasswordReset(ctx context.Context, email, clientAddr 
 		}
 		return nil
 	}); err != nil {
-		return fmt.Errorf("password reset: %w", err)
+		// Logged, not returned: an unknown address could not fail here,
+		// so a failure would tell that this one has an account.
+		id.logger.ErrorContext(ctx, "could not queue a password reset link", slog.Any("error", err))
 	}
 	return nil
 }
@@ -305,7 +309,8 @@ func (id *Identity) ResendVerification(ctx context.Context, email, clientAddr st
 	if err := pgx.BeginFunc(ctx, id.pool, func(tx pgx.Tx) error {
 		return id.queueVerification(ctx, tx, db.New(tx), user)
 	}); err != nil {
-		return fmt.Errorf("resend verification: %w", err)
+		// Logged, not returned, as in RequestPasswordReset.
+		id.logger.ErrorContext(ctx, "could not queue a verification link", slog.Any("error", err))
 	}
 	return nil
 }

@@ -151,6 +151,15 @@ func TestPasswordResetDoesNotTellWhoHasAnAccount(t *testing.T) {
 	require.Len(t, b.mail.about("owner@example.com", "Reset"), 1, "the owner of the account gets a link")
 	require.Empty(t, b.mail.to("nobody@example.com"), "nobody else gets mail")
 	require.Empty(t, b.query(t, `SELECT t::text FROM account_tokens t JOIN users u ON u.id = t.user_id WHERE u.email = 'nobody@example.com'`))
+
+	// Not even when the mail cannot be queued.
+	b.mail.setDown(true)
+	known = b.requestReset(t, "owner@example.com")
+	require.Equal(t, unknown.status, known.status, string(known.body))
+	require.Equal(t, unknown.body, known.body)
+	require.Contains(t, b.logs.String(), "could not queue a password reset link")
+	b.mail.setDown(false)
+	require.Len(t, b.mail.about("owner@example.com", "Reset"), 1, "nothing was queued")
 }
 
 func TestPasswordResetIsSingleUseAndExpires(t *testing.T) {
