@@ -13,6 +13,9 @@ const (
 	SessionPrefix    = "st_"
 	APIKeyPrefix     = "ak_"
 	InvitationPrefix = "inv_"
+	// The single-use tokens of password reset and email verification links.
+	PasswordResetPrefix = "pwr_"
+	VerificationPrefix  = "ver_"
 )
 
 // apiKeyVisible is how many characters of an API key (prefix included) are

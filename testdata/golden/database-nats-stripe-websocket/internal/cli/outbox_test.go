@@ -20,7 +20,7 @@ func watchJobs(t *testing.T, env map[string]string) func(t *testing.T, secrets .
 	return func(t *testing.T, secrets ...string) {
 		t.Helper()
 		stored := outbox()
-		require.Len(t, stored, 2, "the test email and the invitation went through the outbox")
+		require.Len(t, stored, 3, "the test email, the verification link and the invitation went through the outbox")
 		for _, payload := range stored {
 			require.Equal(t, 1, requireSealed(t, payload, secrets...), "one sealed box: %s", payload)
 		}

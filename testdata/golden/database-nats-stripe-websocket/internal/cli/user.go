@@ -28,10 +28,13 @@ func openIdentity(cfg config.Config, s *services, logger *slog.Logger) (*postgre
 		return nil, err
 	}
 	return postgres.NewIdentity(s.tenants, postgres.IdentityOptions{
-		Hasher:     hasher,
-		Mail:       mail.NewQueue(s.jobs, sealer),
-		Logger:     logger,
-		SessionTTL: cfg.SessionTTL,
+		Hasher:               hasher,
+		Mail:                 mail.NewQueue(s.jobs, sealer),
+		Logger:               logger,
+		SessionTTL:           cfg.SessionTTL,
+		AppURL:               cfg.AppURL,
+		PasswordResetTTL:     cfg.PasswordResetTTL,
+		RequireVerifiedEmail: cfg.RequireVerifiedEmail,
 	})
 }
 

@@ -68,6 +68,9 @@ func TestLoadDefaults(t *testing.T) {
 	require.Empty(t, cfg.TrustedProxies, "no proxy is trusted unless named")
 	require.Empty(t, cfg.MetricsToken)
 	require.Equal(t, 15*time.Second, cfg.ShutdownTimeout)
+	require.Equal(t, "http://localhost:3000", cfg.AppURL)
+	require.Equal(t, time.Hour, cfg.PasswordResetTTL)
+	require.True(t, cfg.RequireVerifiedEmail, "verification is required unless turned off")
 	require.Equal(t, "sk_test_123", cfg.StripeSecretKey)
 	require.Equal(t, "whsec_123", cfg.StripeWebhookSecret)
 	require.Equal(t, "https://api.stripe.com", cfg.StripeAPIBase)
@@ -87,6 +90,9 @@ func TestLoadOverrides(t *testing.T) {
 	env["WORKER_METRICS_ADDR"] = "127.0.0.1:9191"
 	env["TRUSTED_PROXIES"] = "10.0.0.0/8, 192.0.2.7,2001:db8::/32"
 	env["METRICS_TOKEN"] = "0123456789abcdef0123456789abcdef"
+	env["APP_URL"] = "https://app.example.com/console/"
+	env["PASSWORD_RESET_TTL"] = "20m"
+	env["EMAIL_VERIFICATION"] = "optional"
 	env["STRIPE_API_BASE"] = "http://localhost:12111"
 	cfg, err := load(env)
 	require.NoError(t, err)
@@ -102,6 +108,9 @@ func TestLoadOverrides(t *testing.T) {
 		netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"), netip.MustParsePrefix("2001:db8::/32"),
 	}, cfg.TrustedProxies)
 	require.Equal(t, "0123456789abcdef0123456789abcdef", cfg.MetricsToken)
+	require.Equal(t, "https://app.example.com/console", cfg.AppURL, "links append to it: no trailing slash")
+	require.Equal(t, 20*time.Minute, cfg.PasswordResetTTL)
+	require.False(t, cfg.RequireVerifiedEmail)
 	require.Equal(t, "http://localhost:12111", cfg.StripeAPIBase)
 }
 
@@ -154,6 +163,14 @@ func TestLoadNamesEachMalformedVariable(t *testing.T) {
 		{"WORKER_CONCURRENCY", "default=0", "with 1 to 1000 workers"},
 		{"WORKER_CONCURRENCY", "Bad.Queue=1", "must be queue=workers pairs"},
 		{"WORKER_METRICS_ADDR", "9090", `must be host:port or :port (got "9090")`},
+		{"APP_URL", "app.example.com", "must be an absolute http:// or https:// URL"},
+		{"APP_URL", "ftp://app.example.com", "must be an absolute http:// or https:// URL"},
+		{"APP_URL", "https://", "must be an absolute http:// or https:// URL"},
+		{"APP_URL", "https://app.example.com/?next=1", "must have no query or fragment"},
+		{"APP_URL", "https://app.example.com/#/home", "must have no query or fragment"},
+		{"APP_URL", "https://user:secret@app.example.com", "must not carry a user name or password"},
+		{"PASSWORD_RESET_TTL", "0s", "must be a positive duration"},
+		{"EMAIL_VERIFICATION", "yes", `must be one of required, optional (got "yes")`},
 		{"STRIPE_SECRET_KEY", "pk_test_123", "must start with sk_ or rk_"},
 		{"STRIPE_WEBHOOK_SECRET", "secret", "must start with whsec_"},
 		{"STRIPE_API_BASE", "localhost:12111", "must be a URL starting with https:// or http://"},
@@ -222,9 +239,11 @@ func TestErrorNeverEchoesURLs(t *testing.T) {
 
 	env := validEnv()
 	env["DATABASE_URL"] = "mysql://root:hunter2@db/app"
+	env["APP_URL"] = "https://root:hunter3@app.example.com/?x=1"
 	_, err := load(env)
 	require.Error(t, err)
 	require.NotContains(t, err.Error(), "hunter2")
+	require.NotContains(t, err.Error(), "hunter3")
 }
 
 func sortedKeys(m map[string]string) []string {

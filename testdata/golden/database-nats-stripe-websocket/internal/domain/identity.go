@@ -16,7 +16,9 @@ type User struct {
 	Email     string // normalised: see NormalizeEmail
 	Name      string
 	Superuser bool // holds every permission in every tenant
-	CreatedAt time.Time
+	// EmailVerified says the user proved they receive mail at Email.
+	EmailVerified bool
+	CreatedAt     time.Time
 }
 
 // Membership is a user's place in a tenant: the role they hold there.

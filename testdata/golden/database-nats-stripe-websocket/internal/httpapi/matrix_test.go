@@ -132,6 +132,23 @@ func (m *matrixBundle) requests(t *testing.T) map[string]func(caller string) mat
 		"logout": func(string) matrixRequest {
 			return matrixRequest{http.MethodPost, "/v1/auth/logout", nil, http.StatusNoContent}
 		},
+		// The same password again: every caller keeps signing in with it.
+		"change-password": func(string) matrixRequest {
+			return matrixRequest{http.MethodPost, "/v1/auth/password", map[string]string{"current_password": password, "new_password": password}, http.StatusNoContent}
+		},
+		"password-reset": func(string) matrixRequest {
+			return matrixRequest{http.MethodPost, "/v1/auth/password-reset", map[string]string{"email": "nobody@example.com"}, http.StatusAccepted}
+		},
+		// Tokens nobody was sent: the handler answers, whoever calls.
+		"confirm-password-reset": func(string) matrixRequest {
+			return matrixRequest{http.MethodPost, "/v1/auth/password-reset/confirm", map[string]string{"token": "pwr_AAAAAAAAAAAAAAAAAAAAAAAAAA", "password": password}, http.StatusNotFound}
+		},
+		"verify-email": func(string) matrixRequest {
+			return matrixRequest{http.MethodPost, "/v1/auth/verify", map[string]string{"token": "ver_AAAAAAAAAAAAAAAAAAAAAAAAAA"}, http.StatusNotFound}
+		},
+		"resend-verification": func(string) matrixRequest {
+			return matrixRequest{http.MethodPost, "/v1/auth/verify/resend", map[string]string{"email": "nobody@example.com"}, http.StatusAccepted}
+		},
 		"me": func(string) matrixRequest { return matrixRequest{http.MethodGet, "/v1/me", nil, http.StatusOK} },
 		"create-tenant": func(string) matrixRequest {
 			return matrixRequest{http.MethodPost, "/v1/tenants", map[string]string{"slug": "made-" + m.unique(), "name": "Made"}, http.StatusCreated}
@@ -344,6 +361,7 @@ func TestEveryRouteDeclaresWhoMayCallIt(t *testing.T) {
 	}
 	require.ElementsMatch(t, []string{
 		"healthz", "readyz", "sign-up", "login",
+		"password-reset", "confirm-password-reset", "verify-email", "resend-verification",
 		"GET /openapi.json", "GET /openapi-3.0.json", "GET /openapi.yaml", "GET /openapi-3.0.yaml", "GET /schemas/{schema}", "GET /docs", "/",
 	}, public)
 	require.Equal(t, []string{"GET /metrics"}, operator)

@@ -15,9 +15,12 @@ const TestSecretKey = "0123456789abcdef0123456789abcdef"
 func AppEnv(tb testing.TB) map[string]string {
 	tb.Helper()
 	env := map[string]string{
-		"SECRET_KEY":            TestSecretKey,
-		"HTTP_ADDR":             "127.0.0.1:0",
-		"SHUTDOWN_TIMEOUT":      "5s",
+		"SECRET_KEY":       TestSecretKey,
+		"HTTP_ADDR":        "127.0.0.1:0",
+		"SHUTDOWN_TIMEOUT": "5s",
+		// Tests that sign up to test something else sign in at once; the
+		// ones about verification set it to required.
+		"EMAIL_VERIFICATION":    "optional",
 		"STRIPE_SECRET_KEY":     "sk_test_123",
 		"STRIPE_WEBHOOK_SECRET": "whsec_123",
 	}

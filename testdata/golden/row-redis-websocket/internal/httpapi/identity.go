@@ -19,6 +19,9 @@ type Identity interface {
 	Login(ctx context.Context, email, password, clientAddr string) (domain.Session, error)
 	// Logout ends the session of token.
 	Logout(ctx context.Context, token string) error
+	// Accounts changes and resets passwords and verifies email addresses
+	// (account.go).
+	Accounts
 	// Authenticate returns who a bearer token belongs to, or EUNAUTHORIZED.
 	Authenticate(ctx context.Context, token string) (domain.Principal, error)
 	// Access returns what p may do in t, or ENOTFOUND when p is not in it.
@@ -156,10 +159,11 @@ type membershipBody struct {
 
 type meOutput struct {
 	Body struct {
-		ID          string           `json:"id" format:"uuid"`
-		Email       string           `json:"email" format:"email"`
-		Name        string           `json:"name"`
-		Memberships []membershipBody `json:"memberships"`
+		ID            string           `json:"id" format:"uuid"`
+		Email         string           `json:"email" format:"email"`
+		Name          string           `json:"name"`
+		EmailVerified bool             `json:"email_verified" doc:"Whether the user proved they receive mail at email"`
+		Memberships   []membershipBody `json:"memberships"`
 	}
 }
 
@@ -179,7 +183,7 @@ func handleMe(identity Identity) endpoint {
 			return nil, err
 		}
 		out := &meOutput{}
-		out.Body.ID, out.Body.Email, out.Body.Name = u.ID, u.Email, u.Name
+		out.Body.ID, out.Body.Email, out.Body.Name, out.Body.EmailVerified = u.ID, u.Email, u.Name, u.EmailVerified
 		out.Body.Memberships = make([]membershipBody, len(ms))
 		for i := range ms {
 			out.Body.Memberships[i] = membershipBody{Tenant: tenantFrom(ms[i].Tenant), Role: ms[i].Role}

@@ -89,8 +89,8 @@ var invitationToken = regexp.MustCompile(`inv_[A-Z2-7]{26}`)
 // lastInvitation returns the token of the last invitation mailed to addr.
 func (m *mailbox) lastInvitation(t *testing.T, addr string) string {
 	t.Helper()
-	mails := m.to(addr)
-	require.NotEmpty(t, mails, "no mail to %s", addr)
+	mails := m.about(addr, "invited")
+	require.NotEmpty(t, mails, "no invitation to %s", addr)
 	token := invitationToken.FindString(mails[len(mails)-1].Text)
 	require.NotEmpty(t, token, "no invitation token in %q", mails[len(mails)-1].Text)
 	return token
@@ -109,7 +109,8 @@ type loginJSON struct {
 
 type meJSON struct {
 	userJSON
-	Memberships []struct {
+	EmailVerified bool `json:"email_verified"`
+	Memberships   []struct {
 		Tenant tenantJSON `json:"tenant"`
 		Role   string     `json:"role"`
 	} `json:"memberships"`
@@ -341,13 +342,13 @@ func TestLoginAndSignUpDoNotTellWhoHasAnAccount(t *testing.T) {
 	require.Equal(t, []string{"1"}, b.query(t, `SELECT count(*)::text FROM users`), "nothing was created")
 	requireProblem(t, login("owner@example.com", "another password"), http.StatusUnauthorized, "incorrect")
 	require.Equal(t, http.StatusOK, login("owner@example.com", password).status, "the account is unchanged")
-	notices := b.mail.to("owner@example.com")
+	notices := b.mail.about("owner@example.com", "tried to sign up")
 	require.Len(t, notices, 1, "the address's owner is told someone tried")
 	require.Equal(t, domain.Tenant{}, notices[0].tenant)
 	require.NotContains(t, notices[0].key, "owner@", "the job's key, which is not sealed, does not name the address")
 	res = b.callAs(t, "", http.MethodPost, "/v1/auth/signup", "", "", map[string]string{"email": "owner@example.com", "password": "yet another password", "name": "Mallory"})
 	require.Equal(t, http.StatusCreated, res.status)
-	notices = b.mail.to("owner@example.com")
+	notices = b.mail.about("owner@example.com", "tried to sign up")
 	require.Len(t, notices, 2)
 	require.Equal(t, notices[0].key, notices[1].key, "one notice per address and hour: the second has the first's key, so it is not sent again")
 }
@@ -630,7 +631,7 @@ func TestInvitations(t *testing.T) {
 	require.Equal(t, "grace@example.com", inv.Email)
 	require.WithinDuration(t, time.Now().Add(postgres.DefaultInvitationTTL), inv.ExpiresAt, time.Minute)
 	token := b.mail.lastInvitation(t, "grace@example.com")
-	queued := b.mail.to("grace@example.com")[0]
+	queued := b.mail.about("grace@example.com", "invited")[0]
 	require.Contains(t, queued.Subject, "Tenant acme")
 	require.Equal(t, "acme", queued.tenant.Slug, "the email job carries the tenant")
 	require.Equal(t, "invitation:"+inv.ID, queued.key, "keyed by the invitation: one email per invitation")

@@ -18,6 +18,9 @@ func AppEnv(tb testing.TB) map[string]string {
 		"SECRET_KEY":       TestSecretKey,
 		"HTTP_ADDR":        "127.0.0.1:0",
 		"SHUTDOWN_TIMEOUT": "5s",
+		// Tests that sign up to test something else sign in at once; the
+		// ones about verification set it to required.
+		"EMAIL_VERIFICATION": "optional",
 	}
 	maps.Copy(env, BrokerEnv(tb))
 	maps.Copy(env, NewTenancyEnv(tb))

@@ -38,7 +38,7 @@ func watchJobs(t *testing.T, env map[string]string) func(t *testing.T, secrets .
 		require.NoError(t, err)
 		stored, err := pgx.CollectRows(rows, pgx.RowTo[string])
 		require.NoError(t, err)
-		require.Len(t, stored, 2, "the test email and the invitation")
+		require.Len(t, stored, 3, "the test email, the verification link and the invitation")
 		for _, args := range stored {
 			require.Equal(t, 1, requireSealed(t, args, secrets...), "one sealed box: %s", args)
 		}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"maps"
+	"mime/quotedprintable"
 	"net/http"
 	"regexp"
 	"strings"
@@ -218,6 +219,8 @@ func TestDevMigratesThenServesAndWorks(t *testing.T) {
 	env := liveEnv(t)
 	smtp := testsvc.NewSMTPServer(t)
 	env["SMTP_URL"] = smtp.URL()
+	env["EMAIL_VERIFICATION"] = "required"
+	env["APP_URL"] = "https://app.example.com"
 	srv := start(t, env, "dev")
 	requireJobsSealed := watchJobs(t, env)
 
@@ -246,8 +249,20 @@ func TestDevMigratesThenServesAndWorks(t *testing.T) {
 	// An invitation's email is a job of its tenant, queued with the
 	// invitation and sent by the worker inside the tenant's scope.
 	base := "http://" + srv.addr
+	// Sign-up mails a verification link, which signing in waits for.
 	status, body := send(t, http.MethodPost, base+"/v1/auth/signup", "", "", `{"email":"ada@example.com","password":"correct horse battery staple","name":"Ada"}`)
 	require.Equal(t, http.StatusCreated, status, string(body))
+	status, body = send(t, http.MethodPost, base+"/v1/auth/login", "", "", `{"email":"ada@example.com","password":"correct horse battery staple"}`)
+	require.Equal(t, http.StatusForbidden, status, "EMAIL_VERIFICATION=required: %s", body)
+	require.Eventually(t, func() bool { return len(smtp.Mail()) == 2 }, 15*time.Second, 50*time.Millisecond,
+		"the worker sends the verification link")
+	verification := smtp.Mail()[1]
+	require.Equal(t, []string{"ada@example.com"}, verification.To)
+	link := regexp.MustCompile(`https://app\.example\.com/verify-email#token=(ver_[A-Z2-7]{26})`).FindStringSubmatch(mailText(t, verification))
+	require.NotNil(t, link, "a link to APP_URL carrying the token: %s", verification.Data)
+	verifyToken := link[1]
+	status, body = send(t, http.MethodPost, base+"/v1/auth/verify", "", "", `{"token":"`+verifyToken+`"}`)
+	require.Equal(t, http.StatusNoContent, status, string(body))
 	status, body = send(t, http.MethodPost, base+"/v1/auth/login", "", "", `{"email":"ada@example.com","password":"correct horse battery staple"}`)
 	require.Equal(t, http.StatusOK, status, string(body))
 	var login struct {
@@ -258,19 +273,31 @@ func TestDevMigratesThenServesAndWorks(t *testing.T) {
 	require.Equal(t, http.StatusCreated, status, string(body))
 	status, body = send(t, http.MethodPost, base+"/v1/invitations", login.Token, "acme", `{"email":"grace@example.com","role":"member"}`)
 	require.Equal(t, http.StatusCreated, status, string(body))
-	require.Eventually(t, func() bool { return len(smtp.Mail()) == 2 }, 15*time.Second, 50*time.Millisecond,
+	require.Eventually(t, func() bool { return len(smtp.Mail()) == 3 }, 15*time.Second, 50*time.Millisecond,
 		"the worker sends the invitation")
-	invitation := smtp.Mail()[1]
+	invitation := smtp.Mail()[2]
 	require.Equal(t, []string{"grace@example.com"}, invitation.To)
 	require.Contains(t, invitation.Data, "You are invited to join Acme")
-	token := regexp.MustCompile(`inv_[A-Z2-7]{26}`).FindString(invitation.Data)
-	require.NotEmpty(t, token, "it carries the token")
-	secrets := []string{token, "grace@", "dev@example.com"}
+	link = regexp.MustCompile(`https://app\.example\.com/invitations/accept#token=(inv_[A-Z2-7]{26})`).FindStringSubmatch(mailText(t, invitation))
+	require.NotNil(t, link, "a link to APP_URL carrying the token: %s", invitation.Data)
+	token := link[1]
+	secrets := []string{token, verifyToken, "grace@", "ada@", "dev@example.com"}
 	requireJobsSealed(t, secrets...)
 
 	srv.stop(t)
 	require.Contains(t, srv.stderr.String(), `msg="server stopped"`, "human-readable logs")
 	require.NotContains(t, srv.stderr.String(), "job failed", "no job failed on the way")
+}
+
+// mailText returns the decoded text of a plain-text message (quoted-printable
+// may wrap a long link anywhere).
+func mailText(t *testing.T, m testsvc.Mail) string {
+	t.Helper()
+	_, body, ok := strings.Cut(m.Data, "\r\n\r\n")
+	require.True(t, ok, "no body in %q", m.Data)
+	text, err := io.ReadAll(quotedprintable.NewReader(strings.NewReader(body)))
+	require.NoError(t, err)
+	return string(text)
 }
 
 // sealedBox finds the base64 box of sealed mail in JSON, escaped or not.

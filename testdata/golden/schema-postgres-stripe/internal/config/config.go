@@ -24,6 +24,9 @@ const MinMetricsTokenLength = 32
 // DefaultHTTPAddr is HTTP_ADDR when unset.
 const DefaultHTTPAddr = ":8080"
 
+// DefaultAppURL is APP_URL when unset: a front end in local development.
+const DefaultAppURL = "http://localhost:3000"
+
 // DefaultWorkerConcurrency is WORKER_CONCURRENCY when unset.
 const DefaultWorkerConcurrency = "default=10,email=5"
 
@@ -59,6 +62,16 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// SessionTTL is how long a login's bearer token works (SESSION_TTL).
 	SessionTTL time.Duration
+	// AppURL is the public URL of the application's front end, which links
+	// in email (invitations, password resets) point to (APP_URL).
+	AppURL string
+	// PasswordResetTTL is how long a password reset link works
+	// (PASSWORD_RESET_TTL).
+	PasswordResetTTL time.Duration
+	// RequireVerifiedEmail refuses sign-in to users who have not verified
+	// their email address (EMAIL_VERIFICATION=required, the default;
+	// optional lets them in).
+	RequireVerifiedEmail bool
 	// AuditRetention is how long audit entries are kept (AUDIT_RETENTION);
 	// zero, the default, keeps them forever.
 	AuditRetention time.Duration
@@ -115,26 +128,29 @@ func (e *Error) Error() string {
 func Load(getenv func(string) string) (Config, error) {
 	l := &loader{getenv: getenv}
 	cfg := Config{
-		Database:            l.database(),
-		HTTPAddr:            l.listenAddr(l.optional("HTTP_ADDR", DefaultHTTPAddr)),
-		BaseDomain:          l.hostname(l.optional("BASE_DOMAIN", "localhost")),
-		SecretKey:           l.secret(l.required("SECRET_KEY"), MinSecretKeyLength),
-		LogLevel:            l.level(l.optional("LOG_LEVEL", "info")),
-		SMTPURL:             l.url(l.optional("SMTP_URL", "smtp://localhost:1025"), "smtp", "smtps"),
-		MailFrom:            l.address(l.optional("MAIL_FROM", "acme <no-reply@localhost>")),
-		WorkerConcurrency:   l.concurrency(l.optional("WORKER_CONCURRENCY", DefaultWorkerConcurrency)),
-		WorkerMetricsAddr:   l.listenAddr(l.optional("WORKER_METRICS_ADDR", DefaultWorkerMetricsAddr)),
-		TrustedProxies:      l.prefixes(l.optional("TRUSTED_PROXIES", "")),
-		MetricsToken:        l.optionalSecret(l.optional("METRICS_TOKEN", ""), MinMetricsTokenLength),
-		ShutdownTimeout:     l.duration(l.optional("SHUTDOWN_TIMEOUT", "15s")),
-		SessionTTL:          l.duration(l.optional("SESSION_TTL", "24h")),
-		AuditRetention:      l.optionalDuration(l.optional("AUDIT_RETENTION", "")),
-		Broker:              l.broker(),
-		StripeSecretKey:     l.prefixed(l.required("STRIPE_SECRET_KEY"), "sk_", "rk_"),
-		StripeWebhookSecret: l.prefixed(l.required("STRIPE_WEBHOOK_SECRET"), "whsec_"),
-		StripeAPIBase:       l.url(l.optional("STRIPE_API_BASE", "https://api.stripe.com"), "https", "http"),
-		BillingPlans:        l.optional("BILLING_PLANS", "").value,
-		BillingGracePeriod:  l.duration(l.optional("BILLING_GRACE_PERIOD", "168h")),
+		Database:             l.database(),
+		HTTPAddr:             l.listenAddr(l.optional("HTTP_ADDR", DefaultHTTPAddr)),
+		BaseDomain:           l.hostname(l.optional("BASE_DOMAIN", "localhost")),
+		SecretKey:            l.secret(l.required("SECRET_KEY"), MinSecretKeyLength),
+		LogLevel:             l.level(l.optional("LOG_LEVEL", "info")),
+		SMTPURL:              l.url(l.optional("SMTP_URL", "smtp://localhost:1025"), "smtp", "smtps"),
+		MailFrom:             l.address(l.optional("MAIL_FROM", "acme <no-reply@localhost>")),
+		WorkerConcurrency:    l.concurrency(l.optional("WORKER_CONCURRENCY", DefaultWorkerConcurrency)),
+		WorkerMetricsAddr:    l.listenAddr(l.optional("WORKER_METRICS_ADDR", DefaultWorkerMetricsAddr)),
+		TrustedProxies:       l.prefixes(l.optional("TRUSTED_PROXIES", "")),
+		MetricsToken:         l.optionalSecret(l.optional("METRICS_TOKEN", ""), MinMetricsTokenLength),
+		ShutdownTimeout:      l.duration(l.optional("SHUTDOWN_TIMEOUT", "15s")),
+		SessionTTL:           l.duration(l.optional("SESSION_TTL", "24h")),
+		AppURL:               l.appURL(l.optional("APP_URL", DefaultAppURL)),
+		PasswordResetTTL:     l.duration(l.optional("PASSWORD_RESET_TTL", "1h")),
+		RequireVerifiedEmail: l.oneOf(l.optional("EMAIL_VERIFICATION", "required"), "required", "optional") == "required",
+		AuditRetention:       l.optionalDuration(l.optional("AUDIT_RETENTION", "")),
+		Broker:               l.broker(),
+		StripeSecretKey:      l.prefixed(l.required("STRIPE_SECRET_KEY"), "sk_", "rk_"),
+		StripeWebhookSecret:  l.prefixed(l.required("STRIPE_WEBHOOK_SECRET"), "whsec_"),
+		StripeAPIBase:        l.url(l.optional("STRIPE_API_BASE", "https://api.stripe.com"), "https", "http"),
+		BillingPlans:         l.optional("BILLING_PLANS", "").value,
+		BillingGracePeriod:   l.duration(l.optional("BILLING_GRACE_PERIOD", "168h")),
 	}
 	if len(l.problems) > 0 {
 		return Config{}, &Error{Problems: l.problems}
@@ -239,6 +255,34 @@ func (l *loader) url(v variable, schemes ...string) string {
 		return ""
 	}
 	return v.value
+}
+
+// oneOf checks that v is one of choices.
+func (l *loader) oneOf(v variable, choices ...string) string {
+	if !slices.Contains(choices, v.value) {
+		l.fail(v.name, "must be one of %s (got %q)", strings.Join(choices, ", "), v.value)
+		return ""
+	}
+	return v.value
+}
+
+// appURL checks the front end's public URL: absolute http or https, a
+// host, no credentials, query or fragment (links append a path and a
+// fragment to it). It is returned without a trailing slash, and never
+// echoed in a problem, like any URL.
+func (l *loader) appURL(v variable) string {
+	u, err := url.Parse(v.value)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "":
+		l.fail(v.name, "must be an absolute http:// or https:// URL such as https://app.example.com")
+	case u.User != nil:
+		l.fail(v.name, "must not carry a user name or password")
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(v.value, "#"):
+		l.fail(v.name, "must have no query or fragment: links add their own")
+	default:
+		return strings.TrimRight(v.value, "/")
+	}
+	return ""
 }
 
 func (l *loader) secret(v variable, minLen int) string {

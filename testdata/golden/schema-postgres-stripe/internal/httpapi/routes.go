@@ -27,6 +27,11 @@ func addRoutes(r *router, m *metrics) {
 	r.post("/v1/auth/signup", anyone(), handleSignUp(deps.Identity))
 	r.post("/v1/auth/login", anyone(), handleLogin(deps.Identity))
 	r.post("/v1/auth/logout", signedIn(), handleLogout(deps.Identity))
+	r.post("/v1/auth/password", signedIn(), handleChangePassword(deps.Identity))
+	r.post("/v1/auth/password-reset", anyone(), handlePasswordReset(deps.Identity))
+	r.post("/v1/auth/password-reset/confirm", anyone(), handleConfirmPasswordReset(deps.Identity))
+	r.post("/v1/auth/verify", anyone(), handleVerifyEmail(deps.Identity))
+	r.post("/v1/auth/verify/resend", anyone(), handleResendVerification(deps.Identity))
 	r.get("/v1/me", signedIn(), handleMe(deps.Identity))
 
 	r.post("/v1/tenants", signedIn(), handleCreateTenant(deps.Tenants))

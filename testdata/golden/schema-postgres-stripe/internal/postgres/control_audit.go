@@ -29,9 +29,10 @@ func (id *Identity) inRevokingTx(ctx context.Context, fn func(pgx.Tx, *db.Querie
 	return id.tenants.inControlTx(ctx, fn)
 }
 
-// insertUser creates a user and records action ("user.signup",
-// "user.create") on it. A taken email is pgx.ErrNoRows, as InsertUser says.
-func (id *Identity) insertUser(ctx context.Context, p db.InsertUserParams, action string) (db.User, error) {
+// insertUser creates a user, records action ("user.signup",
+// "user.create") on it and runs then on the new row in the same
+// transaction. A taken email is pgx.ErrNoRows, as InsertUser says.
+func (id *Identity) insertUser(ctx context.Context, p db.InsertUserParams, action string, then func(context.Context, pgx.Tx, *db.Queries, db.User) error) (db.User, error) {
 	var row db.User
 	err := id.inAuditedTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
 		var err error
@@ -39,7 +40,11 @@ func (id *Identity) insertUser(ctx context.Context, p db.InsertUserParams, actio
 			return err
 		}
 		u := userFromRow(row)
-		return RecordControl(ctx, tx, domain.Tenant{}, action, "user:"+u.ID, nil, u)
+		err = RecordControl(ctx, tx, domain.Tenant{}, action, "user:"+u.ID, nil, u)
+		if err != nil {
+			return err
+		}
+		return then(ctx, tx, q, row)
 	})
 	return row, err
 }

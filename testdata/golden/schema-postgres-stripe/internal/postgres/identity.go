@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -22,8 +23,12 @@ import (
 
 // Identity defaults; IdentityOptions overrides them.
 const (
-	DefaultSessionTTL    = 24 * time.Hour
-	DefaultInvitationTTL = 7 * 24 * time.Hour
+	DefaultSessionTTL       = 24 * time.Hour
+	DefaultInvitationTTL    = 7 * 24 * time.Hour
+	DefaultPasswordResetTTL = time.Hour
+	DefaultVerificationTTL  = 7 * 24 * time.Hour
+	// DefaultAppURL is where the front end runs in local development.
+	DefaultAppURL = "http://localhost:3000"
 )
 
 // PasswordHasher hashes and verifies passwords: auth.Hasher.
@@ -51,6 +56,18 @@ type IdentityOptions struct {
 	SessionTTL time.Duration
 	// InvitationTTL is how long an invitation can be accepted (DefaultInvitationTTL when 0).
 	InvitationTTL time.Duration
+	// PasswordResetTTL is how long a password reset link works
+	// (DefaultPasswordResetTTL when 0).
+	PasswordResetTTL time.Duration
+	// VerificationTTL is how long an email verification link works
+	// (DefaultVerificationTTL when 0).
+	VerificationTTL time.Duration
+	// RequireVerifiedEmail refuses to sign in users whose address is not
+	// verified, and to let them accept invitations.
+	RequireVerifiedEmail bool
+	// AppURL is the public URL of the front end that links in email point
+	// to, without a trailing slash (DefaultAppURL when empty).
+	AppURL string
 	// Throttle limits sign-in and sign-up attempts (DefaultThrottle when zero).
 	Throttle ThrottleLimits
 }
@@ -96,6 +113,16 @@ func NewIdentity(ts *Tenants, opts IdentityOptions) (*Identity, error) {
 	if opts.InvitationTTL <= 0 {
 		opts.InvitationTTL = DefaultInvitationTTL
 	}
+	if opts.PasswordResetTTL <= 0 {
+		opts.PasswordResetTTL = DefaultPasswordResetTTL
+	}
+	if opts.VerificationTTL <= 0 {
+		opts.VerificationTTL = DefaultVerificationTTL
+	}
+	if opts.AppURL == "" {
+		opts.AppURL = DefaultAppURL
+	}
+	opts.AppURL = strings.TrimRight(opts.AppURL, "/")
 	if opts.Throttle == (ThrottleLimits{}) {
 		opts.Throttle = DefaultThrottle
 	}
@@ -118,7 +145,7 @@ var errBadCredentials = domain.Errorf(domain.EUNAUTHORIZED, "The email or passwo
 // errBadToken is the one answer to a bearer token that authenticates nobody.
 var errBadToken = domain.Errorf(domain.EUNAUTHORIZED, "The token is invalid, expired or revoked.")
 
-// SignUp creates a user. To keep sign-up from telling who has an account,
+// SignUp creates a user and mails them a link verifying their address. To keep sign-up from telling who has an account,
 // an email that is taken gets the same answer as a new one (a user with a
 // fresh id that is never stored), after the same work, and its owner gets
 // an email saying someone tried.
@@ -143,7 +170,7 @@ func (id *Identity) SignUp(ctx context.Context, email, password, name, clientAdd
 	if err != nil {
 		return domain.User{}, fmt.Errorf("sign up: %w", err)
 	}
-	row, err := id.insertUser(ctx, db.InsertUserParams{Email: email, Name: name, PasswordHash: hash}, "user.signup")
+	row, err := id.insertUser(ctx, db.InsertUserParams{Email: email, Name: name, PasswordHash: hash}, "user.signup", id.queueVerification)
 	if errors.Is(err, pgx.ErrNoRows) {
 		id.queueSignUpNotice(ctx, email)
 		return domain.User{ID: newUUID(), Email: email, Name: name, CreatedAt: time.Now()}, nil
@@ -155,7 +182,8 @@ func (id *Identity) SignUp(ctx context.Context, email, password, name, clientAdd
 }
 
 // CreateUser creates a user for an operator (the user create command):
-// unlike SignUp it says when the email is taken.
+// unlike SignUp it says when the email is taken, and the operator vouches
+// for the address, which is taken as verified.
 func (id *Identity) CreateUser(ctx context.Context, email, password, name string, superuser bool) (domain.User, error) {
 	email, err := domain.NormalizeEmail(email)
 	if err != nil {
@@ -173,7 +201,7 @@ func (id *Identity) CreateUser(ctx context.Context, email, password, name string
 	if err != nil {
 		return domain.User{}, fmt.Errorf("create user: %w", err)
 	}
-	row, err := id.insertUser(ctx, db.InsertUserParams{Email: email, Name: name, PasswordHash: hash, Superuser: superuser}, "user.create")
+	row, err := id.insertUser(ctx, db.InsertUserParams{Email: email, Name: name, PasswordHash: hash, Superuser: superuser}, "user.create", markVerified)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return domain.User{}, domain.Errorf(domain.ECONFLICT, "a user with email %s exists", email)
 	}
@@ -218,6 +246,9 @@ func (id *Identity) Login(ctx context.Context, email, password, clientAddr strin
 	}
 	if err := id.throttle.reset(ctx, "login", normalized); err != nil {
 		return domain.Session{}, err
+	}
+	if id.opts.RequireVerifiedEmail && !row.EmailVerifiedAt.Valid {
+		return domain.Session{}, errUnverified // told only to who knows the password
 	}
 	if rehash {
 		id.rehash(ctx, row.ID, password)
@@ -513,7 +544,10 @@ func requireCovers(a domain.Access, perms domain.Permissions, what string) error
 }
 
 func userFromRow(r db.User) domain.User {
-	return domain.User{ID: r.ID.String(), Email: r.Email, Name: r.Name, Superuser: r.Superuser, CreatedAt: r.CreatedAt.Time}
+	return domain.User{
+		ID: r.ID.String(), Email: r.Email, Name: r.Name, Superuser: r.Superuser,
+		EmailVerified: r.EmailVerifiedAt.Valid, CreatedAt: r.CreatedAt.Time,
+	}
 }
 
 // parseUUID converts a UUID from a request; ok is false when it is not one.

@@ -60,10 +60,9 @@ func (id *Identity) Invite(ctx context.Context, a domain.Access, email, role str
 			To:      email,
 			Subject: "You are invited to join " + a.Tenant.Name,
 			Text: fmt.Sprintf("You are invited to join %s (%s) as %s.\n\n"+
-				"Sign in (or sign up with this email address) and accept the invitation with this code:\n\n    %s\n\n"+
-				"by sending it as {\"token\": \"...\"} to POST /v1/invitations/accept.\n"+
-				"The code works once and expires on %s.\n",
-				a.Tenant.Name, a.Tenant.Slug, role, token, inv.ExpiresAt.Format(time.RFC1123)),
+				"To accept, open this link, then sign in, or sign up with this email address:\n\n    %s\n\n"+
+				"The link works once and expires on %s. If you did not expect it, ignore this message.\n",
+				a.Tenant.Name, a.Tenant.Slug, role, id.link("/invitations/accept", token), inv.ExpiresAt.Format(time.RFC1123)),
 		})
 		if err != nil {
 			return domain.Wrap(err, domain.EUNAVAILABLE, "The invitation email could not be queued; try again later.")
@@ -76,13 +75,17 @@ func (id *Identity) Invite(ctx context.Context, a domain.Access, email, role str
 // AcceptInvitation makes userID a member of the invitation's tenant in its
 // role and uses the invitation up. The token must be live and sent to the
 // user's email address, and whoever sent it must still be allowed to hand
-// out the role; otherwise the answer is the same ENOTFOUND.
+// out the role; otherwise the answer is the same ENOTFOUND. When
+// verification is required, the address must be verified first.
 func (id *Identity) AcceptInvitation(ctx context.Context, userID, token string) (domain.Membership, error) {
 	var m domain.Membership
 	err := id.inAuditedTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
 		user, err := q.GetUser(ctx, pgUUID(userID))
 		if err != nil {
 			return fmt.Errorf("accept invitation: %w", err)
+		}
+		if id.opts.RequireVerifiedEmail && !user.EmailVerifiedAt.Valid {
+			return errUnverified
 		}
 		inv, err := q.ClaimInvitation(ctx, db.ClaimInvitationParams{UserID: user.ID, TokenHash: auth.HashToken(token), Email: user.Email})
 		if errors.Is(err, pgx.ErrNoRows) {

@@ -290,7 +290,7 @@ func (q *Queries) GetMembership(ctx context.Context, arg GetMembershipParams) (G
 }
 
 const getSessionUser = `-- name: GetSessionUser :one
-SELECT u.id, u.email, u.name, u.password_hash, u.superuser, u.created_at
+SELECT u.id, u.email, u.name, u.password_hash, u.superuser, u.created_at, u.email_verified_at
 FROM sessions s
 JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = $1 AND s.expires_at > now()
@@ -311,12 +311,13 @@ func (q *Queries) GetSessionUser(ctx context.Context, tokenHash []byte) (GetSess
 		&i.User.PasswordHash,
 		&i.User.Superuser,
 		&i.User.CreatedAt,
+		&i.User.EmailVerifiedAt,
 	)
 	return i, err
 }
 
 const getUser = `-- name: GetUser :one
-SELECT id, email, name, password_hash, superuser, created_at
+SELECT id, email, name, password_hash, superuser, created_at, email_verified_at
 FROM users
 WHERE id = $1
 `
@@ -331,12 +332,13 @@ func (q *Queries) GetUser(ctx context.Context, id pgtype.UUID) (User, error) {
 		&i.PasswordHash,
 		&i.Superuser,
 		&i.CreatedAt,
+		&i.EmailVerifiedAt,
 	)
 	return i, err
 }
 
 const getUserByEmail = `-- name: GetUserByEmail :one
-SELECT id, email, name, password_hash, superuser, created_at
+SELECT id, email, name, password_hash, superuser, created_at, email_verified_at
 FROM users
 WHERE email = $1
 `
@@ -351,6 +353,7 @@ func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error
 		&i.PasswordHash,
 		&i.Superuser,
 		&i.CreatedAt,
+		&i.EmailVerifiedAt,
 	)
 	return i, err
 }
@@ -606,7 +609,7 @@ const insertUser = `-- name: InsertUser :one
 INSERT INTO users (email, name, password_hash, superuser)
 VALUES ($1, $2, $3, $4)
 ON CONFLICT (email) DO NOTHING
-RETURNING id, email, name, password_hash, superuser, created_at
+RETURNING id, email, name, password_hash, superuser, created_at, email_verified_at
 `
 
 type InsertUserParams struct {
@@ -635,6 +638,7 @@ func (q *Queries) InsertUser(ctx context.Context, arg InsertUserParams) (User, e
 		&i.PasswordHash,
 		&i.Superuser,
 		&i.CreatedAt,
+		&i.EmailVerifiedAt,
 	)
 	return i, err
 }

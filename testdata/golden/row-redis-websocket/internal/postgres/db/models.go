@@ -8,6 +8,14 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+type AccountToken struct {
+	TokenHash []byte             `json:"token_hash"`
+	UserID    pgtype.UUID        `json:"user_id"`
+	Purpose   string             `json:"purpose"`
+	CreatedAt pgtype.Timestamptz `json:"created_at"`
+	ExpiresAt pgtype.Timestamptz `json:"expires_at"`
+}
+
 type ApiKey struct {
 	ID        pgtype.UUID        `json:"id"`
 	TenantID  pgtype.UUID        `json:"tenant_id"`
@@ -149,10 +157,11 @@ type Tenant struct {
 }
 
 type User struct {
-	ID           pgtype.UUID        `json:"id"`
-	Email        string             `json:"email"`
-	Name         string             `json:"name"`
-	PasswordHash string             `json:"password_hash"`
-	Superuser    bool               `json:"superuser"`
-	CreatedAt    pgtype.Timestamptz `json:"created_at"`
+	ID              pgtype.UUID        `json:"id"`
+	Email           string             `json:"email"`
+	Name            string             `json:"name"`
+	PasswordHash    string             `json:"password_hash"`
+	Superuser       bool               `json:"superuser"`
+	CreatedAt       pgtype.Timestamptz `json:"created_at"`
+	EmailVerifiedAt pgtype.Timestamptz `json:"email_verified_at"`
 }

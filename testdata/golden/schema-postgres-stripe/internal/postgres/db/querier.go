@@ -12,6 +12,9 @@ import (
 
 type Querier interface {
 	ActivateTenant(ctx context.Context, id pgtype.UUID) error
+	// Uses a live token up: no row when it is unknown, expired, used or for
+	// another purpose.
+	ClaimAccountToken(ctx context.Context, arg ClaimAccountTokenParams) (pgtype.UUID, error)
 	// Uses up a live invitation for the email it was sent to; no row comes back
 	// for an unknown, expired, used or someone else's token.
 	ClaimInvitation(ctx context.Context, arg ClaimInvitationParams) (Invitation, error)
@@ -19,13 +22,19 @@ type Querier interface {
 	ClaimPeriodicSlot(ctx context.Context, arg ClaimPeriodicSlotParams) (int64, error)
 	CountCustomRoles(ctx context.Context, tenantID pgtype.UUID) (int64, error)
 	CountOwners(ctx context.Context, tenantID pgtype.UUID) (int64, error)
+	// Every token of a user for a purpose, live or not: a new one supersedes
+	// them, and a changed password kills them.
+	DeleteAccountTokens(ctx context.Context, arg DeleteAccountTokensParams) error
 	DeleteExpiredSessions(ctx context.Context, userID pgtype.UUID) error
 	DeleteGrant(ctx context.Context, arg DeleteGrantParams) (int64, error)
 	// Cascades to the member's object grants and API keys.
 	DeleteMembership(ctx context.Context, arg DeleteMembershipParams) error
+	// Every session of a user but the one whose token hashes to keep.
+	DeleteOtherSessions(ctx context.Context, arg DeleteOtherSessionsParams) error
 	DeleteSession(ctx context.Context, tokenHash []byte) (pgtype.UUID, error)
 	DeleteStaleThrottles(ctx context.Context, before pgtype.Timestamptz) error
 	DeleteTenant(ctx context.Context, id pgtype.UUID) error
+	DeleteUserSessions(ctx context.Context, userID pgtype.UUID) error
 	// A live API key, its role and the role its creator holds now in the key's
 	// tenant (the key never does more than its creator may), each with its
 	// custom permissions (NULL for a built-in role). The creator's membership
@@ -52,6 +61,10 @@ type Querier interface {
 	// new window when the last one is over.
 	HitThrottle(ctx context.Context, arg HitThrottleParams) (HitThrottleRow, error)
 	InsertAPIKey(ctx context.Context, arg InsertAPIKeyParams) (ApiKey, error)
+	// Account queries: single-use account tokens (password reset, email
+	// verification), verified addresses and ending a user's sessions when their
+	// password changes.
+	InsertAccountToken(ctx context.Context, arg InsertAccountTokenParams) error
 	// No row comes back when the same grant exists.
 	InsertGrant(ctx context.Context, arg InsertGrantParams) (ObjectGrant, error)
 	InsertInvitation(ctx context.Context, arg InsertInvitationParams) (Invitation, error)
@@ -92,6 +105,8 @@ type Querier interface {
 	// Serialises changes to one tenant's memberships (the last-owner rule reads
 	// then writes) without blocking anything that only references the tenant.
 	LockTenantMemberships(ctx context.Context, tenantID pgtype.UUID) error
+	// Keeps the first time when the address was verified already.
+	MarkEmailVerified(ctx context.Context, id pgtype.UUID) error
 	// Records a job's idempotency key; 0 rows means an earlier delivery already
 	// committed it. It runs in the job's own transaction, inside its tenant's
 	// scope, so the name is qualified: in schema mode search_path names only the
