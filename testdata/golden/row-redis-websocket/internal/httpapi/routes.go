@@ -16,8 +16,9 @@ import (
 // document. Tenant-scoped routes run authentication, tenant resolution and
 // the permission check, in that order, before their input is read. huma
 // itself serves the OpenAPI document (GET /openapi.json, /openapi.yaml), its
-// JSON schemas (GET /schemas/...) and the docs (GET /docs); those and the
-// routes outside the API's operations are declared at the end. A route
+// JSON schemas (GET /schemas/...); those, the docs page (GET /docs, see
+// docs.go) and the routes outside the API's operations are declared at the
+// end. A route
 // without a guard stops the server from starting.
 func addRoutes(r *router, m *metrics) {
 	deps := r.deps
@@ -82,15 +83,18 @@ func addRoutes(r *router, m *metrics) {
 	r.delete("/v1/invoices/{id}", requiresOn(domain.InvoicesDelete, "id"), handleDeleteInvoice(deps.Tenants))
 	r.findObjects("invoices", findInvoice(deps.Tenants))
 
-	// huma serves the OpenAPI document (3.1 and 3.0, JSON and YAML), its
-	// JSON schemas and the docs page itself: public, like the API they
-	// describe.
+	// huma serves the OpenAPI document (3.1 and 3.0, JSON and YAML) and its
+	// JSON schemas; the docs page and its embedded viewer are the app's own.
+	// All public, like the API they describe.
 	for _, pattern := range []string{
 		"GET /openapi.json", "GET /openapi-3.0.json", "GET /openapi.yaml", "GET /openapi-3.0.yaml",
-		"GET /schemas/{schema}", "GET /docs",
+		"GET /schemas/{schema}",
 	} {
 		r.servedByHuma(pattern, anyone())
 	}
+	viewer := loadDocsViewer()
+	r.mount("GET /docs", anyone(), handleDocs(r.api.OpenAPI().Info.Title, viewer))
+	r.mount("GET /docs/{version}/{asset}", anyone(), handleDocsAsset(viewer))
 	r.mount("GET /metrics", metricsToken(deps.MetricsToken), m.handler())
 	r.mount("/", anyone(), handleNotFound(r.mux.ServeMux))
 }

@@ -243,14 +243,15 @@ func (m *matrixBundle) requests(t *testing.T) map[string]func(caller string) mat
 			return matrixRequest{http.MethodDelete, "/v1/invoices/" + m.createInvoice(t, "acme").ID, nil, http.StatusNoContent}
 		},
 
-		"GET /openapi.json":     get("/openapi.json", http.StatusOK),
-		"GET /openapi-3.0.json": get("/openapi-3.0.json", http.StatusOK),
-		"GET /openapi.yaml":     get("/openapi.yaml", http.StatusOK),
-		"GET /openapi-3.0.yaml": get("/openapi-3.0.yaml", http.StatusOK),
-		"GET /schemas/{schema}": get("/schemas/ErrorModel.json", http.StatusOK),
-		"GET /docs":             get("/docs", http.StatusOK),
-		"GET /metrics":          get("/metrics", http.StatusOK),
-		"/":                     get("/no/such/route", http.StatusNotFound),
+		"GET /openapi.json":           get("/openapi.json", http.StatusOK),
+		"GET /openapi-3.0.json":       get("/openapi-3.0.json", http.StatusOK),
+		"GET /openapi.yaml":           get("/openapi.yaml", http.StatusOK),
+		"GET /openapi-3.0.yaml":       get("/openapi-3.0.yaml", http.StatusOK),
+		"GET /schemas/{schema}":       get("/schemas/ErrorModel.json", http.StatusOK),
+		"GET /docs":                   get("/docs", http.StatusOK),
+		"GET /docs/{version}/{asset}": get("/docs/0.0.0/swagger-ui.css", http.StatusNotFound),
+		"GET /metrics":                get("/metrics", http.StatusOK),
+		"/":                           get("/no/such/route", http.StatusNotFound),
 		"billing-checkout": func(string) matrixRequest {
 			return matrixRequest{http.MethodPost, "/v1/billing/checkout", map[string]string{"price": "price_pro_monthly"}, http.StatusOK}
 		},
@@ -355,7 +356,7 @@ func TestEveryRouteDeclaresWhoMayCallIt(t *testing.T) {
 	require.ElementsMatch(t, []string{
 		"healthz", "readyz", "sign-up", "login",
 		"password-reset", "confirm-password-reset", "verify-email", "resend-verification",
-		"GET /openapi.json", "GET /openapi-3.0.json", "GET /openapi.yaml", "GET /openapi-3.0.yaml", "GET /schemas/{schema}", "GET /docs", "/",
+		"GET /openapi.json", "GET /openapi-3.0.json", "GET /openapi.yaml", "GET /openapi-3.0.yaml", "GET /schemas/{schema}", "GET /docs", "GET /docs/{version}/{asset}", "/",
 	}, public)
 	require.Equal(t, []string{"GET /metrics"}, operator)
 }

@@ -107,6 +107,9 @@ func newAPI(deps Deps, add func(*router, *metrics)) (huma.API, *routeMux, *metri
 	// point to it.
 	config.CreateHooks = nil
 	config.Formats = map[string]huma.Format{"application/json": textJSON, "json": textJSON}
+	// huma's docs page loads its viewer from a CDN; the app serves its own
+	// (docs.go).
+	config.DocsPath = ""
 	api := humago.New(mux, config)
 	m := newMetrics(deps.Collectors...)
 

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -211,7 +213,7 @@ func TestMetricsToken(t *testing.T) {
 	}
 }
 
-func TestOpenAPIAndDocs(t *testing.T) {
+func TestOpenAPIDocument(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 
@@ -225,11 +227,58 @@ func TestOpenAPIAndDocs(t *testing.T) {
 	require.Equal(t, "3.1.0", doc.OpenAPI)
 	require.Contains(t, doc.Paths, "/healthz")
 	require.Contains(t, doc.Paths, "/readyz")
-
-	res = b.do(t, http.MethodGet, "/docs", nil)
-	require.Equal(t, http.StatusOK, res.status)
-	require.Contains(t, string(res.body), "<html")
 }
+
+// The docs page works offline: it and everything it loads come from the
+// app's own origin, which its Content-Security-Policy alone allows.
+func TestDocsPageIsSelfContained(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	res := b.do(t, http.MethodGet, "/docs", nil)
+	require.Equal(t, http.StatusOK, res.status)
+	require.Equal(t, "text/html; charset=utf-8", res.header.Get("Content-Type"))
+	csp := res.header.Get("Content-Security-Policy")
+	require.Contains(t, csp, "default-src 'none'")
+	require.Contains(t, csp, "script-src 'self' 'sha256-")
+	require.NotContains(t, csp, "http")
+	require.NotContains(t, csp, "*")
+
+	page := string(res.body)
+	require.NotContains(t, page, "http://")
+	require.NotContains(t, page, "https://")
+	require.NotContains(t, page, "//", "no protocol-relative URL")
+	require.Equal(t, 1, strings.Count(page, `url: "/openapi.json"`), "one inline script starts the viewer on the document")
+	types := map[string]string{}
+	for _, m := range docsReference.FindAllStringSubmatch(page, -1) {
+		u, err := url.Parse(m[3])
+		require.NoError(t, err)
+		require.Empty(t, u.Scheme, m[0])
+		require.Empty(t, u.Host, m[0])
+		types[u.Path] = map[string]string{"script": "text/javascript", "link": "text/css"}[m[1]]
+	}
+	require.Len(t, types, 2, "the viewer's script and style sheet: %s", page)
+	var version string
+	for p, want := range types {
+		res := b.do(t, http.MethodGet, p, nil)
+		require.Equal(t, http.StatusOK, res.status, p)
+		require.Equal(t, want+"; charset=utf-8", res.header.Get("Content-Type"), p)
+		require.Equal(t, "public, max-age=31536000, immutable", res.header.Get("Cache-Control"), p)
+		require.NotEmpty(t, res.body, p)
+
+		// Another version's URL is not this content.
+		version = strings.Split(p, "/")[2]
+		other := strings.Replace(p, version, version+"0", 1)
+		require.Equal(t, http.StatusNotFound, b.do(t, http.MethodGet, other, nil).status, other)
+	}
+	// Only the assets are served, not the rest of the embedded files.
+	for _, name := range []string{"manifest.json", "LICENSE", "..%2fmanifest.json"} {
+		require.Equal(t, http.StatusNotFound, b.do(t, http.MethodGet, "/docs/"+version+"/"+name, nil).status, name)
+	}
+}
+
+// docsReference matches the elements of a page that load a URL.
+var docsReference = regexp.MustCompile(`<(script|link)\b[^>]*\b(src|href)="([^"]*)"`)
 
 func TestUnknownRoutesAnswerProblems(t *testing.T) {
 	t.Parallel()
