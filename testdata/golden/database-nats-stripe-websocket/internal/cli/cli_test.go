@@ -106,9 +106,11 @@ func TestOpenAPIWritesTheDocument(t *testing.T) {
 	stdout, _, err := run(t, env, "openapi")
 	require.NoError(t, err)
 	var doc struct {
-		OpenAPI string                       `json:"openapi"`
-		Info    struct{ Description string } `json:"info"`
-		Paths   map[string]json.RawMessage   `json:"paths"`
+		OpenAPI string `json:"openapi"`
+		Info    struct {
+			Description string `json:"description"`
+		} `json:"info"`
+		Paths map[string]json.RawMessage `json:"paths"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(stdout), &doc))
 	require.True(t, strings.HasPrefix(doc.OpenAPI, "3.1."), doc.OpenAPI)

@@ -16,7 +16,7 @@ import (
 // /openapi.json, built without a database or any other service, for client
 // generators and validators. BASE_DOMAIN, when set, is the domain its
 // description names.
-func runOpenAPI(_ context.Context, e env, args []string) error {
+func runOpenAPI(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "openapi")
 	asYAML := fs.Bool("yaml", false, "write YAML instead of JSON")
 	if _, err := parse(fs, args, 0); err != nil {
@@ -39,7 +39,7 @@ func runOpenAPI(_ context.Context, e env, args []string) error {
 		path = "/openapi.yaml"
 	}
 	rec := httptest.NewRecorder()
-	handler.ServeHTTP(rec, httptest.NewRequestWithContext(context.Background(), http.MethodGet, path, http.NoBody))
+	handler.ServeHTTP(rec, httptest.NewRequestWithContext(ctx, http.MethodGet, path, http.NoBody))
 	if rec.Code != http.StatusOK {
 		return fmt.Errorf("openapi: %s answered %d", path, rec.Code)
 	}
