@@ -87,6 +87,7 @@ func TestGeneratedRepos(t *testing.T) {
 			run(t, dir, nil, "go", "build", "./...")
 			run(t, dir, nil, "go", "vet", "./...")
 			lint(t, dir)
+			checkOpenAPI(t, dir, tc.Answers["name"])
 			checkDelivery(t, dir, tc.Answers)
 			if tc.Name == all[0].Name {
 				// Once is enough: the repo's own `make sqlc` (sqlc pinned in
@@ -124,6 +125,34 @@ func lint(t *testing.T, dir string) {
 	}
 	// Parallel runs (another smoke test, a developer's editor) share the cache safely.
 	run(t, dir, nil, bin, "run", "--allow-parallel-runners", "./...")
+}
+
+// checkOpenAPI runs the repo's outside validators of its OpenAPI document
+// (make openapi-check: redocly, spectral, and openapi-typescript types
+// under tsc --strict) when Node.js and npm are installed. Every smoke repo
+// shares one npm cache, so only the first downloads the packages.
+func checkOpenAPI(t *testing.T, dir, name string) {
+	t.Helper()
+	for _, tool := range []string{"node", "npm"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Run("openapi-check", func(t *testing.T) {
+				testenv.Absent(t, tool+" is not installed (make openapi-check needs Node.js and npm)")
+			})
+			return
+		}
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	env := []string{"npm_config_cache=" + filepath.Join(cache, "saaskit-smoke-npm"), "npm_config_update_notifier=false"}
+	doc := run(t, dir, nil, "go", "run", "./cmd/"+name, "openapi")
+	tools := filepath.Join(dir, "tools", "openapi")
+	if err := os.WriteFile(filepath.Join(tools, "openapi.json"), doc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run(t, tools, env, "npm", "ci", "--prefer-offline", "--no-audit", "--no-fund")
+	run(t, tools, env, "npm", "run", "--silent", "check")
 }
 
 // checkDelivery validates what cannot run here with the real parsers: the

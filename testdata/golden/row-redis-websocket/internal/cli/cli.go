@@ -44,7 +44,7 @@ func commands() []command {
 		{"audit", "verify|export [--tenant SLUG] [--since TIME]", "check the audit log's hash chains (exit 1 when one is broken), or write its entries as JSON lines", runAudit},
 		{"user", "create --email E --password-stdin [--name N] [--superuser]", "create a user, reading the password from standard input", runUser},
 		{"dev", "", "migrate, then serve and work jobs in one process with human-readable logs, for local development", runDev},
-		{"openapi", "[-yaml]", "write the OpenAPI document the API serves at /openapi.json, without a server, for client generators and linters", runOpenAPI},
+		{"openapi", "[-yaml]", "write the API's OpenAPI 3.1 document (JSON, or YAML with -yaml) to standard output; needs no database", runOpenAPI},
 		{"healthcheck", "[worker]", "exit 0 when the API on HTTP_ADDR (or the worker on WORKER_METRICS_ADDR) answers /healthz, for container health checks", runHealthcheck},
 	}
 }

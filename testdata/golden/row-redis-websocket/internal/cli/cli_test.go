@@ -98,6 +98,36 @@ func TestUsage(t *testing.T) {
 	}
 }
 
+// openapi writes the document the server serves, without any service:
+// the environment names no database.
+func TestOpenAPIWritesTheDocument(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"DATABASE_URL": "", "BASE_DOMAIN": "saas.example.com"}
+
+	stdout, _, err := run(t, env, "openapi")
+	require.NoError(t, err)
+	var doc struct {
+		OpenAPI string `json:"openapi"`
+		Info    struct {
+			Description string `json:"description"`
+		} `json:"info"`
+		Paths map[string]json.RawMessage `json:"paths"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(stdout), &doc))
+	require.True(t, strings.HasPrefix(doc.OpenAPI, "3.1."), doc.OpenAPI)
+	require.Contains(t, doc.Paths, "/v1/tenants")
+	require.Contains(t, doc.Info.Description, "acme.saas.example.com")
+
+	stdout, _, err = run(t, env, "openapi", "-yaml")
+	require.NoError(t, err)
+	require.Regexp(t, `(?m)^openapi: 3\.1\.`, stdout)
+	require.Contains(t, stdout, "/v1/tenants:")
+
+	_, _, err = run(t, env, "openapi", "extra")
+	var usage *cli.UsageError
+	require.ErrorAs(t, err, &usage)
+}
+
 func TestUsageListsEveryCommand(t *testing.T) {
 	t.Parallel()
 

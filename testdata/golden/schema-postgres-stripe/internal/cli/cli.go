@@ -45,7 +45,7 @@ func commands() []command {
 		{"user", "create --email E --password-stdin [--name N] [--superuser]", "create a user, reading the password from standard input", runUser},
 		{"dev", "", "migrate, then serve and work jobs in one process with human-readable logs, for local development", runDev},
 		{"billing", "plans | sync [--tenant SLUG]", "print the billing plans as understood and check each price exists in Stripe, or reconcile subscriptions with Stripe", runBilling},
-		{"openapi", "[-yaml]", "write the OpenAPI document the API serves at /openapi.json, without a server, for client generators and linters", runOpenAPI},
+		{"openapi", "[-yaml]", "write the API's OpenAPI 3.1 document (JSON, or YAML with -yaml) to standard output; needs no database", runOpenAPI},
 		{"healthcheck", "[worker]", "exit 0 when the API on HTTP_ADDR (or the worker on WORKER_METRICS_ADDR) answers /healthz, for container health checks", runHealthcheck},
 	}
 }
