@@ -34,7 +34,7 @@ type invoiceBody struct {
 	DueAt       *time.Time      `json:"due_at" nullable:"true"`
 	IssuedOn    *string         `json:"issued_on" nullable:"true"`
 	Ext         *string         `json:"ext" nullable:"true"`
-	Meta        json.RawMessage `json:"meta" nullable:"true"`
+	Meta        json.RawMessage `json:"meta"`
 	CustomerID  *string         `json:"customer_id" nullable:"true"`
 	Status      string          `json:"status"`
 	Code        string          `json:"code"`
@@ -75,7 +75,7 @@ type invoiceFields struct {
 	DueAt       *time.Time      `json:"due_at,omitempty" nullable:"true"`
 	IssuedOn    *string         `json:"issued_on,omitempty" format:"date" nullable:"true"`
 	Ext         *string         `json:"ext,omitempty" format:"uuid" nullable:"true"`
-	Meta        json.RawMessage `json:"meta,omitempty" nullable:"true"`
+	Meta        json.RawMessage `json:"meta,omitempty"`
 	CustomerID  *string         `json:"customer_id,omitempty" format:"uuid" nullable:"true"`
 	Status      *string         `json:"status,omitempty" enum:"draft,open,paid"`
 	Code        *string         `json:"code,omitempty" minLength:"1" maxLength:"200"`
@@ -121,7 +121,7 @@ type createInvoiceInput struct {
 		DueAt       *time.Time      `json:"due_at,omitempty" nullable:"true"`
 		IssuedOn    *string         `json:"issued_on,omitempty" format:"date" nullable:"true"`
 		Ext         *string         `json:"ext,omitempty" format:"uuid" nullable:"true"`
-		Meta        json.RawMessage `json:"meta,omitempty" nullable:"true"`
+		Meta        json.RawMessage `json:"meta,omitempty"`
 		CustomerID  *string         `json:"customer_id,omitempty" format:"uuid" nullable:"true"`
 		Status      *string         `json:"status,omitempty" enum:"draft,open,paid" default:"draft"`
 		Code        *string         `json:"code" minLength:"1" maxLength:"200"`
