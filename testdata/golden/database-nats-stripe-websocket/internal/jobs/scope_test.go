@@ -158,7 +158,11 @@ func TestJobForTenantACannotTouchTenantB(t *testing.T) {
 	require.EqualValues(t, 1, report.seen, "it saw only its tenant's project")
 	require.EqualValues(t, 1, report.updated, "it updated only its tenant's project")
 	require.EqualValues(t, 0, report.deleted, "B's project was out of its reach")
-	require.Equal(t, []string{"vandalised by tenant-a"}, b.projectNames(t, b.a))
+	// The report is made inside the job's transaction: its update is
+	// visible once that commits.
+	waitFor(t, 5*time.Second, func() bool {
+		return slices.Equal([]string{"vandalised by tenant-a"}, b.projectNames(t, b.a))
+	}, "the job's own update committed")
 	require.Equal(t, []string{"project of tenant-b"}, b.projectNames(t, b.b), "tenant B's project is untouched and still there")
 }
 
