@@ -188,7 +188,7 @@ func (m *matrixBundle) requests(t *testing.T) map[string]func(caller string) mat
 		"revoke-invitation": func(string) matrixRequest {
 			res := m.callAs(t, owner, http.MethodPost, "/v1/invitations", "", "acme", map[string]string{"email": "revoked" + m.unique() + "@example.com", "role": domain.RoleViewer})
 			require.Equal(t, http.StatusCreated, res.status, string(res.body))
-			return matrixRequest{http.MethodDelete, "/v1/invitations/" + decode[memberJSON](t, res).ID, nil, http.StatusNoContent}
+			return matrixRequest{http.MethodDelete, "/v1/invitations/" + decode[pendingInvitationJSON](t, res).ID, nil, http.StatusNoContent}
 		},
 		"list-roles": func(string) matrixRequest { return matrixRequest{http.MethodGet, "/v1/roles", nil, http.StatusOK} },
 		"update-role": func(string) matrixRequest {
