@@ -159,6 +159,28 @@ VALUES (@tenant_id, @name, @permissions)
 ON CONFLICT (tenant_id, name) DO NOTHING
 RETURNING *;
 
+-- name: UpdateRolePermissions :one
+UPDATE roles
+SET permissions = @permissions
+WHERE tenant_id = @tenant_id AND name = @name
+RETURNING *;
+
+-- name: CountRoleHolders :one
+-- Who still holds a custom role: members, live API keys and invitations
+-- that can still be accepted.
+SELECT (SELECT count(*) FROM memberships m WHERE m.tenant_id = @tenant_id AND m.role = @role)::bigint AS members,
+       (SELECT count(*) FROM api_keys k WHERE k.tenant_id = @tenant_id AND k.role = @role AND k.revoked_at IS NULL)::bigint AS api_keys,
+       (SELECT count(*) FROM invitations i WHERE i.tenant_id = @tenant_id AND i.role = @role
+            AND i.accepted_at IS NULL AND i.expires_at > now())::bigint AS invitations;
+
+-- name: DeleteRoleGrants :execrows
+DELETE FROM object_grants
+WHERE tenant_id = @tenant_id AND role = @role;
+
+-- name: DeleteRole :execrows
+DELETE FROM roles
+WHERE tenant_id = @tenant_id AND name = @name;
+
 -- name: InsertInvitation :one
 INSERT INTO invitations (tenant_id, email, role, token_hash, invited_by, expires_at)
 VALUES (@tenant_id, @email, @role, @token_hash, @invited_by, @expires_at)
@@ -172,6 +194,28 @@ SET accepted_at = now(), accepted_by = @user_id
 WHERE token_hash = @token_hash AND email = @email
   AND accepted_at IS NULL AND expires_at > now()
 RETURNING *;
+
+-- name: ListPendingInvitations :many
+-- Keyset pagination in creation order of the invitations that can still be
+-- accepted; never their token hashes.
+SELECT id, email, role, invited_by, created_at, expires_at
+FROM invitations
+WHERE tenant_id = @tenant_id AND accepted_at IS NULL AND expires_at > now()
+  AND (created_at, id) > (@after_created_at::timestamptz, @after_id::uuid)
+ORDER BY created_at, id
+LIMIT @max_items;
+
+-- name: DeletePendingInvitation :one
+-- Revokes an invitation that can still be accepted: its token then answers
+-- like any dead one. No row comes back for an unknown, used or expired one.
+DELETE FROM invitations
+WHERE tenant_id = @tenant_id AND id = @id AND accepted_at IS NULL AND expires_at > now()
+RETURNING id, email, role, invited_by, created_at, expires_at;
+
+-- name: GetPendingInvitation :one
+SELECT id, email, role, invited_by, created_at, expires_at
+FROM invitations
+WHERE tenant_id = @tenant_id AND id = @id AND accepted_at IS NULL AND expires_at > now();
 
 -- name: InsertGrant :one
 -- No row comes back when the same grant exists.

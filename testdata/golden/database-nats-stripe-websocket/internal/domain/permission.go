@@ -16,6 +16,7 @@ const (
 	MembersRead      Permission = "members:read"
 	MembersWrite     Permission = "members:write"
 	OwnersWrite      Permission = "owners:write"
+	InvitationsRead  Permission = "invitations:read"
 	InvitationsWrite Permission = "invitations:write"
 	RolesRead        Permission = "roles:read"
 	RolesWrite       Permission = "roles:write"
@@ -92,8 +93,9 @@ var catalogue = []PermissionInfo{
 	{MembersRead, RoleViewer, "List the tenant's members"},
 	{RolesRead, RoleViewer, "List the tenant's roles"},
 	{MembersWrite, RoleAdmin, "Change members' roles and remove members (never above the caller's own permissions)"},
-	{InvitationsWrite, RoleAdmin, "Invite people by email (to a role within the caller's own permissions)"},
-	{RolesWrite, RoleAdmin, "Create custom roles (from permissions the caller holds)"},
+	{InvitationsRead, RoleAdmin, "List the tenant's pending invitations"},
+	{InvitationsWrite, RoleAdmin, "Invite people by email and revoke pending invitations (to or of a role within the caller's own permissions)"},
+	{RolesWrite, RoleAdmin, "Create, change and delete custom roles (within the permissions the caller holds)"},
 	{GrantsRead, RoleAdmin, "List object grants"},
 	{GrantsWrite, RoleAdmin, "Grant and revoke permissions on single objects"},
 	{APIKeysRead, RoleAdmin, "List the tenant's API keys"},

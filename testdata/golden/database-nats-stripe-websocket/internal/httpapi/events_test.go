@@ -222,6 +222,9 @@ func revocationCases(t *testing.T, b *apiBundle, viaHTTP bool) map[string]revoca
 	demoted := b.join(t, b.token, "acme", "demoted@example.com", domain.RoleMember)
 	loggedOut := b.join(t, b.token, "acme", "out@example.com", domain.RoleMember)
 	key := b.createAPIKey(t, b.token, "acme", domain.RoleMember)
+	res = b.call(t, http.MethodPost, "/v1/roles", "", "acme", map[string]any{"name": "shrinking", "permissions": []string{"events:read", "projects:read"}})
+	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+	shrunk := b.join(t, b.token, "acme", "shrunk@example.com", "shrinking")
 	members := b.members(t, b.token, "acme")
 	if viaHTTP {
 		ok := func(res response) error {
@@ -243,6 +246,9 @@ func revocationCases(t *testing.T, b *apiBundle, viaHTTP bool) map[string]revoca
 			"API key revoked": {key.Key, func() error {
 				return ok(b.call(t, http.MethodDelete, "/v1/api-keys/"+key.ID, "", "acme", nil))
 			}},
+			"role's permissions changed": {shrunk, func() error {
+				return ok(b.call(t, http.MethodPatch, "/v1/roles/shrinking", "", "acme", map[string]any{"permissions": []string{"projects:read"}}))
+			}},
 		}
 	}
 	ctx := t.Context()
@@ -263,6 +269,10 @@ func revocationCases(t *testing.T, b *apiBundle, viaHTTP bool) map[string]revoca
 		"logged out": {loggedOut, func() error { return b.identity.Logout(ctx, loggedOut) }},
 		"API key revoked": {key.Key, func() error {
 			return b.identity.RevokeAPIKey(ctx, tenant, key.ID)
+		}},
+		"role's permissions changed": {shrunk, func() error {
+			_, err := b.identity.UpdateRole(ctx, access, "shrinking", []string{"projects:read"})
+			return err
 		}},
 	}
 }

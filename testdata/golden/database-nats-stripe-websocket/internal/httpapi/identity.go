@@ -44,6 +44,10 @@ type Identity interface {
 	RemoveMember(ctx context.Context, a domain.Access, memberID string) error
 	// Invite invites an email address to a's tenant and mails the token.
 	Invite(ctx context.Context, a domain.Access, email, role string) (domain.Invitation, error)
+	// Invitations pages through a tenant's pending invitations.
+	Invitations(ctx context.Context, t domain.Tenant, after domain.Position, limit int) ([]domain.Invitation, error)
+	// RevokeInvitation revokes a pending invitation within a's rights.
+	RevokeInvitation(ctx context.Context, a domain.Access, invitationID string) error
 	// AcceptInvitation makes a user a member by an invitation's token.
 	AcceptInvitation(ctx context.Context, userID, token string) (domain.Membership, error)
 
@@ -51,6 +55,10 @@ type Identity interface {
 	Roles(ctx context.Context, t domain.Tenant) ([]domain.Role, error)
 	// CreateRole adds a custom role within a's rights.
 	CreateRole(ctx context.Context, a domain.Access, name string, permissions []string) (domain.Role, error)
+	// UpdateRole replaces a custom role's permissions within a's rights.
+	UpdateRole(ctx context.Context, a domain.Access, name string, permissions []string) (domain.Role, error)
+	// DeleteRole deletes a custom role nobody holds, within a's rights.
+	DeleteRole(ctx context.Context, a domain.Access, name string) error
 	// Grant gives a permission on one object to a member or a role.
 	Grant(ctx context.Context, a domain.Access, perm domain.Permission, objectID, userID, role string) (domain.Grant, error)
 	// Grants pages through a tenant's object grants.

@@ -142,6 +142,76 @@ func handleInvite(identity Identity) endpoint {
 	}))
 }
 
+// pendingInvitationBody is a pending invitation as the API lists it: never
+// its token or the token's hash.
+type pendingInvitationBody struct {
+	ID        string    `json:"id" format:"uuid" doc:"The invitation's id, which DELETE /v1/invitations/{id} takes"`
+	Email     string    `json:"email" format:"email"`
+	Role      string    `json:"role"`
+	InvitedBy string    `json:"invited_by" format:"uuid" doc:"The id of the user who sent it"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+type listInvitationsInput struct {
+	Limit  int    `query:"limit" minimum:"1" maximum:"100" default:"20" doc:"Page size"`
+	Cursor string `query:"cursor" doc:"next_cursor of the previous page"`
+}
+
+type listInvitationsOutput struct {
+	Body struct {
+		Items      []pendingInvitationBody `json:"items"`
+		NextCursor string                  `json:"next_cursor" doc:"Pass as cursor for the next page; empty on the last page"`
+	}
+}
+
+// handleListInvitations pages through the tenant's pending invitations
+// (neither accepted, expired nor revoked) in the order they were sent.
+func handleListInvitations(identity Identity) endpoint {
+	return newEndpoint(huma.Operation{
+		OperationID: "list-invitations",
+		Summary:     "List the tenant's pending invitations",
+		Tags:        []string{"Members"},
+	}, withAccess(func(ctx context.Context, a domain.Access, in *listInvitationsInput) (*listInvitationsOutput, error) {
+		after, err := decodeCursor(in.Cursor)
+		if err != nil {
+			return nil, err
+		}
+		invs, err := identity.Invitations(ctx, a.Tenant, after, in.Limit+1)
+		if err != nil {
+			return nil, err
+		}
+		invs, next := page(invs, in.Limit, func(inv domain.Invitation) (time.Time, string) { return inv.CreatedAt, inv.ID })
+		out := &listInvitationsOutput{}
+		out.Body.NextCursor = next
+		out.Body.Items = make([]pendingInvitationBody, len(invs))
+		for i, inv := range invs {
+			out.Body.Items[i] = pendingInvitationBody{
+				ID: inv.ID, Email: inv.Email, Role: inv.Role, InvitedBy: inv.InvitedBy,
+				CreatedAt: inv.CreatedAt, ExpiresAt: inv.ExpiresAt,
+			}
+		}
+		return out, nil
+	}))
+}
+
+type invitationIDInput struct {
+	ID string `path:"id" doc:"The invitation's id"`
+}
+
+// handleRevokeInvitation revokes a pending invitation: its token stops
+// working. Only someone who could invite to its role may.
+func handleRevokeInvitation(identity Identity) endpoint {
+	return newEndpoint(huma.Operation{
+		OperationID:   "revoke-invitation",
+		DefaultStatus: http.StatusNoContent,
+		Summary:       "Revoke a pending invitation to a role within the caller's own permissions",
+		Tags:          []string{"Members"},
+	}, withAccess(func(ctx context.Context, a domain.Access, in *invitationIDInput) (*struct{}, error) {
+		return nil, identity.RevokeInvitation(ctx, a, in.ID)
+	}))
+}
+
 type acceptInput struct {
 	Body struct {
 		Token string `json:"token" minLength:"1" maxLength:"200" doc:"The code from the invitation email"`

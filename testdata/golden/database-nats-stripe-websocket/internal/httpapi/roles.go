@@ -91,6 +91,48 @@ func handleCreateRole(identity Identity) endpoint {
 	}))
 }
 
+type roleNameInput struct {
+	Name string `path:"name" maxLength:"40" doc:"The custom role's name"`
+}
+
+type updateRoleInput struct {
+	Name string `path:"name" maxLength:"40" doc:"The custom role's name"`
+	Body struct {
+		Permissions []string `json:"permissions" maxItems:"100" doc:"The role's new permissions, replacing its current ones: resource:action strings; the caller must hold each, and each of the current ones" example:"[\"projects:read\"]"`
+	}
+}
+
+// handleUpdateRole replaces a custom role's permissions; every holder acts
+// with the new ones from their next request.
+func handleUpdateRole(identity Identity) endpoint {
+	return newEndpoint(huma.Operation{
+		OperationID: "update-role",
+		Summary:     "Replace a custom role's permissions, within the caller's own",
+		Tags:        []string{"Roles and grants"},
+		Responses:   map[string]*huma.Response{"409": {Description: "Built-in roles cannot change"}},
+	}, withAccess(func(ctx context.Context, a domain.Access, in *updateRoleInput) (*roleOutput, error) {
+		r, err := identity.UpdateRole(ctx, a, in.Name, in.Body.Permissions)
+		if err != nil {
+			return nil, err
+		}
+		return &roleOutput{Body: roleBody{Name: r.Name, Permissions: r.Permissions.Strings()}}, nil
+	}))
+}
+
+// handleDeleteRole deletes a custom role nobody holds, with the object
+// grants given to it.
+func handleDeleteRole(identity Identity) endpoint {
+	return newEndpoint(huma.Operation{
+		OperationID:   "delete-role",
+		DefaultStatus: http.StatusNoContent,
+		Summary:       "Delete a custom role that no member, API key or pending invitation holds",
+		Tags:          []string{"Roles and grants"},
+		Responses:     map[string]*huma.Response{"409": {Description: "Built-in roles cannot be deleted, nor roles still held"}},
+	}, withAccess(func(ctx context.Context, a domain.Access, in *roleNameInput) (*struct{}, error) {
+		return nil, identity.DeleteRole(ctx, a, in.Name)
+	}))
+}
+
 // grantBody is an object grant as the API shows it.
 type grantBody struct {
 	ID         string    `json:"id" format:"uuid"`

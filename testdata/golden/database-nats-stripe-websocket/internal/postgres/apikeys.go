@@ -27,23 +27,28 @@ func (id *Identity) CreateAPIKey(ctx context.Context, a domain.Access, name, rol
 	if err := domain.ValidateAPIKeyName(name); err != nil {
 		return domain.APIKey{}, "", err
 	}
-	perms, err := roleOf(ctx, id.queries, a.Tenant, role)
-	if err != nil {
-		return domain.APIKey{}, "", err
-	}
 	if a.Principal.Superuser && a.Principal.APIKey == nil {
+		var err error
 		a, err = id.membershipOf(ctx, a)
 		if err != nil {
 			return domain.APIKey{}, "", err
 		}
 	}
-	err = requireCovers(a, perms, "An API key with role "+role)
-	if err != nil {
-		return domain.APIKey{}, "", err
-	}
 	secret := auth.NewToken(auth.APIKeyPrefix)
 	var row db.ApiKey
-	err = id.inAuditedTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+	err := id.inAuditedTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+		// Under the membership lock, so the role cannot be deleted between
+		// being read here and the key naming it.
+		if err := q.LockTenantMemberships(ctx, pgUUID(a.Tenant.ID)); err != nil {
+			return fmt.Errorf("lock memberships: %w", err)
+		}
+		perms, err := roleOf(ctx, q, a.Tenant, role)
+		if err != nil {
+			return err
+		}
+		if err := requireCovers(a, perms, "An API key with role "+role); err != nil {
+			return err
+		}
 		var insertErr error
 		row, insertErr = q.InsertAPIKey(ctx, db.InsertAPIKeyParams{
 			TenantID:  pgUUID(a.Tenant.ID),

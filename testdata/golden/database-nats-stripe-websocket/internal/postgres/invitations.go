@@ -31,6 +31,11 @@ func (id *Identity) Invite(ctx context.Context, a domain.Access, email, role str
 	var inv domain.Invitation
 	err := pgx.BeginFunc(ctx, id.pool, func(tx pgx.Tx) error {
 		q := db.New(tx)
+		// Under the membership lock, so the role cannot be deleted between
+		// being read here and the invitation naming it.
+		if err := q.LockTenantMemberships(ctx, pgUUID(a.Tenant.ID)); err != nil {
+			return fmt.Errorf("lock memberships: %w", err)
+		}
 		perms, err := roleOf(ctx, q, a.Tenant, role)
 		if err != nil {
 			return err
@@ -50,7 +55,9 @@ func (id *Identity) Invite(ctx context.Context, a domain.Access, email, role str
 		if err != nil {
 			return fmt.Errorf("invite: %w", err)
 		}
-		inv = domain.Invitation{ID: row.ID.String(), Email: row.Email, Role: row.Role, ExpiresAt: row.ExpiresAt.Time}
+		inv = invitationFromRow(db.ListPendingInvitationsRow{
+			ID: row.ID, Email: row.Email, Role: row.Role, InvitedBy: row.InvitedBy, CreatedAt: row.CreatedAt, ExpiresAt: row.ExpiresAt,
+		})
 		// The invitation, never its token.
 		err = RecordControl(ctx, tx, a.Tenant, "invitation.create", "invitation:"+inv.ID, nil, inv)
 		if err != nil {
@@ -70,6 +77,72 @@ func (id *Identity) Invite(ctx context.Context, a domain.Access, email, role str
 		return nil
 	})
 	return inv, err
+}
+
+// Invitations pages through tenant t's pending invitations (neither
+// accepted nor expired nor revoked) in creation order.
+func (id *Identity) Invitations(ctx context.Context, t domain.Tenant, after domain.Position, limit int) ([]domain.Invitation, error) {
+	afterAt, afterID := keyset(after)
+	rows, err := id.queries.ListPendingInvitations(ctx, db.ListPendingInvitationsParams{
+		TenantID: pgUUID(t.ID), AfterCreatedAt: afterAt, AfterID: afterID, MaxItems: clampLimit(limit),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list invitations: %w", err)
+	}
+	out := make([]domain.Invitation, len(rows))
+	for i := range rows {
+		out[i] = invitationFromRow(rows[i])
+	}
+	return out, nil
+}
+
+// RevokeInvitation deletes pending invitation invitationID of a's tenant:
+// its token then gets the answer of any dead one. a must hold every
+// permission of the invitation's role, as inviting to it takes.
+func (id *Identity) RevokeInvitation(ctx context.Context, a domain.Access, invitationID string) error {
+	notFound := domain.Errorf(domain.ENOTFOUND, "No invitation %s pending in %s.", truncateSlug(invitationID), a.Tenant.Slug)
+	invID, ok := parseUUID(invitationID)
+	if !ok {
+		return notFound
+	}
+	return id.inAuditedTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+		params := db.GetPendingInvitationParams{TenantID: pgUUID(a.Tenant.ID), ID: invID}
+		row, err := q.GetPendingInvitation(ctx, params)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return notFound
+		}
+		if err != nil {
+			return fmt.Errorf("look up invitation: %w", err)
+		}
+		// An invitation to a role the tenant no longer has cannot be
+		// accepted: anyone who may revoke invitations may clear it.
+		perms, err := roleOf(ctx, q, a.Tenant, row.Role)
+		if err != nil && domain.ErrorCode(err) != domain.EINVALID {
+			return err
+		}
+		err = requireCovers(a, perms, "Revoking an invitation to role "+row.Role)
+		if err != nil {
+			return err
+		}
+		deleted, err := q.DeletePendingInvitation(ctx, db.DeletePendingInvitationParams(params))
+		if errors.Is(err, pgx.ErrNoRows) {
+			// Accepted or expired since it was read.
+			return notFound
+		}
+		if err != nil {
+			return fmt.Errorf("revoke invitation: %w", err)
+		}
+		inv := invitationFromRow(db.ListPendingInvitationsRow(deleted))
+		return RecordControl(ctx, tx, a.Tenant, "invitation.revoke", "invitation:"+inv.ID, inv, nil)
+	})
+}
+
+// invitationFromRow is an invitation without its token hash.
+func invitationFromRow(r db.ListPendingInvitationsRow) domain.Invitation {
+	return domain.Invitation{
+		ID: r.ID.String(), Email: r.Email, Role: r.Role, InvitedBy: r.InvitedBy.String(),
+		CreatedAt: r.CreatedAt.Time, ExpiresAt: r.ExpiresAt.Time,
+	}
 }
 
 // AcceptInvitation makes userID a member of the invitation's tenant in its

@@ -47,6 +47,8 @@ type Invitation struct {
 	ID        string
 	Email     string
 	Role      string
+	InvitedBy string // the inviting user's id
+	CreatedAt time.Time
 	ExpiresAt time.Time
 }
 

@@ -44,9 +44,13 @@ func addRoutes(r *router, m *metrics) {
 	r.patch("/v1/members/{id}", requires(domain.MembersWrite), handleChangeRole(deps.Identity))
 	r.delete("/v1/members/{id}", requires(domain.MembersWrite), handleRemoveMember(deps.Identity))
 	r.post("/v1/invitations", requires(domain.InvitationsWrite), handleInvite(deps.Identity))
+	r.get("/v1/invitations", requires(domain.InvitationsRead), handleListInvitations(deps.Identity))
+	r.delete("/v1/invitations/{id}", requires(domain.InvitationsWrite), handleRevokeInvitation(deps.Identity))
 
 	r.get("/v1/roles", requires(domain.RolesRead), handleListRoles(deps.Identity))
 	r.post("/v1/roles", requires(domain.RolesWrite), handleCreateRole(deps.Identity))
+	r.patch("/v1/roles/{name}", requires(domain.RolesWrite), handleUpdateRole(deps.Identity))
+	r.delete("/v1/roles/{name}", requires(domain.RolesWrite), handleDeleteRole(deps.Identity))
 	r.get("/v1/grants", requires(domain.GrantsRead), handleListGrants(deps.Identity))
 	r.post("/v1/grants", requires(domain.GrantsWrite), handleCreateGrant(r, deps.Identity))
 	r.delete("/v1/grants/{id}", requires(domain.GrantsWrite), handleRevokeGrant(deps.Identity))

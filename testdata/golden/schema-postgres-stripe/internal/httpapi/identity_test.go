@@ -675,6 +675,199 @@ func TestInvitations(t *testing.T) {
 	require.Equal(t, []string{"0"}, b.query(t, `SELECT count(*)::text FROM invitations WHERE email = 'late@example.com'`))
 }
 
+// pendingInvitationJSON is an item of GET /v1/invitations.
+type pendingInvitationJSON struct {
+	ID        string    `json:"id"`
+	Email     string    `json:"email"`
+	Role      string    `json:"role"`
+	InvitedBy string    `json:"invited_by"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// pendingInvitations returns every page of acme's pending invitations,
+// limit a page, with every raw page body.
+func (b *apiBundle) pendingInvitations(t *testing.T, token string, limit int) ([]pendingInvitationJSON, []string) {
+	t.Helper()
+	var items []pendingInvitationJSON
+	var bodies []string
+	cursor := ""
+	for range 20 {
+		res := b.callAs(t, token, http.MethodGet, "/v1/invitations?limit="+strconv.Itoa(limit)+"&cursor="+cursor, "", "acme", nil)
+		require.Equal(t, http.StatusOK, res.status, string(res.body))
+		bodies = append(bodies, string(res.body))
+		p := decode[pageJSON[pendingInvitationJSON]](t, res)
+		require.LessOrEqual(t, len(p.Items), limit)
+		items = append(items, p.Items...)
+		if cursor = p.NextCursor; cursor == "" {
+			return items, bodies
+		}
+	}
+	t.Fatal("the invitations never reach their last page")
+	return nil, nil
+}
+
+// tenantAudit returns the tenant's audit entries with action, newest first.
+func (b *apiBundle) tenantAudit(t *testing.T, tenant, action string) []auditEventJSON {
+	t.Helper()
+	res := b.call(t, http.MethodGet, "/v1/audit-events?action="+action, "", tenant, nil)
+	require.Equal(t, http.StatusOK, res.status, string(res.body))
+	return decode[pageJSON[auditEventJSON]](t, res).Items
+}
+
+// Pending invitations are listed, without their tokens, and revoked by
+// whoever could have sent them; a revoked token is as dead as any other.
+func TestListAndRevokeInvitations(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	b.createTenant(t, "acme")
+	ownerID := decode[meJSON](t, b.call(t, http.MethodGet, "/v1/me", "", "", nil)).ID
+	for _, name := range []string{"p1", "p2", "p3", "expired", "revoked"} {
+		b.invite(t, b.token, "acme", name+"@example.com", domain.RoleViewer)
+	}
+	b.join(t, b.token, "acme", "used@example.com", domain.RoleViewer)
+	b.exec(t, `UPDATE invitations SET expires_at = now() - interval '1 second' WHERE email = 'expired@example.com'`)
+	idOf := func(email string) string {
+		return b.query(t, `SELECT id::text FROM invitations WHERE email = $1`, email)[0]
+	}
+	revokedToken, revokedID := b.mail.lastInvitation(t, "revoked@example.com"), idOf("revoked@example.com")
+	res := b.call(t, http.MethodDelete, "/v1/invitations/"+revokedID, "", "acme", nil)
+	require.Equal(t, http.StatusNoContent, res.status, string(res.body))
+
+	// Pending only, in the order they were sent, two a page, no token.
+	items, bodies := b.pendingInvitations(t, b.token, 2)
+	require.Len(t, bodies, 2)
+	emails := make([]string, len(items))
+	for i, inv := range items {
+		emails[i] = inv.Email
+		require.Equal(t, domain.RoleViewer, inv.Role)
+		require.Equal(t, ownerID, inv.InvitedBy)
+		require.Equal(t, idOf(inv.Email), inv.ID)
+		require.WithinDuration(t, inv.CreatedAt.Add(postgres.DefaultInvitationTTL), inv.ExpiresAt, time.Minute)
+	}
+	require.Equal(t, []string{"p1@example.com", "p2@example.com", "p3@example.com"}, emails)
+	for _, body := range bodies {
+		require.NotContains(t, body, "inv_", "never a token")
+		require.NotContains(t, body, "token", "never a token or its hash")
+	}
+
+	// A revoked token is dead; so is the id, as are used and expired ones.
+	revokedUser := b.signUpAndLogin(t, "revoked@example.com")
+	res = b.callAs(t, revokedUser, http.MethodPost, "/v1/invitations/accept", "", "", map[string]string{"token": revokedToken})
+	requireProblem(t, res, http.StatusNotFound, "This invitation does not exist")
+	for _, id := range []string{revokedID, idOf("used@example.com"), idOf("expired@example.com")} {
+		requireProblem(t, b.call(t, http.MethodDelete, "/v1/invitations/"+id, "", "acme", nil), http.StatusNotFound, "No invitation")
+	}
+	requireProblem(t, b.call(t, http.MethodDelete, "/v1/invitations/not-a-uuid", "", "acme", nil), http.StatusNotFound, "No invitation")
+	revoked := b.tenantAudit(t, "acme", "invitation.revoke")
+	require.Len(t, revoked, 1)
+	require.Equal(t, "invitation", revoked[0].TargetType)
+
+	// Another tenant's invitation is not found from this one, nor listed.
+	globex := b.signUpAndLogin(t, "globex@example.com")
+	res = b.callAs(t, globex, http.MethodPost, "/v1/tenants", "", "", map[string]string{"slug": "globex", "name": "Globex"})
+	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+	b.invite(t, globex, "globex", "theirs@example.com", domain.RoleViewer)
+	theirs := idOf("theirs@example.com")
+	requireProblem(t, b.call(t, http.MethodDelete, "/v1/invitations/"+theirs, "", "acme", nil), http.StatusNotFound, "No invitation")
+	items, _ = b.pendingInvitations(t, b.token, 100)
+	require.Len(t, items, 3)
+	require.Equal(t, []string{"1"}, b.query(t, `SELECT count(*)::text FROM invitations WHERE id = $1`, theirs))
+
+	// Reading and revoking need their permissions, and revoking an
+	// invitation to a role needs every permission of the role.
+	member := b.join(t, b.token, "acme", "member@example.com", domain.RoleMember)
+	requireProblem(t, b.callAs(t, member, http.MethodGet, "/v1/invitations", "", "acme", nil), http.StatusForbidden, "does not allow invitations:read")
+	requireProblem(t, b.callAs(t, member, http.MethodDelete, "/v1/invitations/"+idOf("p1@example.com"), "", "acme", nil), http.StatusForbidden, "does not allow invitations:write")
+	admin := b.join(t, b.token, "acme", "admin@example.com", domain.RoleAdmin)
+	b.invite(t, b.token, "acme", "co-owner@example.com", domain.RoleOwner)
+	items, _ = b.pendingInvitations(t, admin, 100)
+	require.Len(t, items, 4, "an admin sees every pending invitation")
+	requireProblem(t, b.callAs(t, admin, http.MethodDelete, "/v1/invitations/"+idOf("co-owner@example.com"), "", "acme", nil), http.StatusForbidden, "does not hold")
+	res = b.callAs(t, admin, http.MethodDelete, "/v1/invitations/"+idOf("p1@example.com"), "", "acme", nil)
+	require.Equal(t, http.StatusNoContent, res.status, string(res.body))
+	res = b.call(t, http.MethodDelete, "/v1/invitations/"+idOf("co-owner@example.com"), "", "acme", nil)
+	require.Equal(t, http.StatusNoContent, res.status, string(res.body))
+}
+
+// A custom role's permissions change for every holder on their next
+// request, within the changer's own permissions; a role goes only once
+// nobody holds it, with its grants; built-in roles never change.
+func TestUpdateAndDeleteCustomRoles(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	b.createTenant(t, "acme")
+	admin := b.join(t, b.token, "acme", "admin@example.com", domain.RoleAdmin)
+	member := b.join(t, b.token, "acme", "member@example.com", domain.RoleMember)
+	res := b.callAs(t, admin, http.MethodPost, "/v1/roles", "", "acme", map[string]any{"name": "auditor", "permissions": []string{"projects:read", "members:read"}})
+	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+	auditor := b.join(t, admin, "acme", "auditor@example.com", "auditor")
+	require.Equal(t, http.StatusOK, b.callAs(t, auditor, http.MethodGet, "/v1/members", "", "acme", nil).status)
+
+	update := func(token, name string, perms ...string) response {
+		return b.callAs(t, token, http.MethodPatch, "/v1/roles/"+name, "", "acme", map[string]any{"permissions": perms})
+	}
+	remove := func(token, name string) response {
+		return b.callAs(t, token, http.MethodDelete, "/v1/roles/"+name, "", "acme", nil)
+	}
+	res = update(admin, "auditor", "projects:read", "projects:read")
+	require.Equal(t, http.StatusOK, res.status, string(res.body))
+	require.JSONEq(t, `{"name":"auditor","permissions":["projects:read"],"builtin":false}`, string(res.body))
+	requireProblem(t, b.callAs(t, auditor, http.MethodGet, "/v1/members", "", "acme", nil), http.StatusForbidden, `Role "auditor" does not allow members:read`)
+	require.Equal(t, http.StatusOK, b.callAs(t, auditor, http.MethodGet, "/v1/projects", "", "acme", nil).status)
+	updated := b.tenantAudit(t, "acme", "role.update")
+	require.Len(t, updated, 1)
+	require.Equal(t, "role", updated[0].TargetType)
+
+	// No escalation: not to permissions the caller lacks, nor of a role
+	// holding some.
+	requireProblem(t, update(admin, "auditor", "projects:read", "owners:write"), http.StatusForbidden, "does not hold")
+	res = b.call(t, http.MethodPost, "/v1/roles", "", "acme", map[string]any{"name": "keeper", "permissions": []string{"owners:write"}})
+	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+	requireProblem(t, update(admin, "keeper", "projects:read"), http.StatusForbidden, "does not hold")
+	requireProblem(t, remove(admin, "keeper"), http.StatusForbidden, "does not hold")
+	requireProblem(t, update(member, "auditor", "projects:read"), http.StatusForbidden, "does not allow roles:write")
+	requireProblem(t, remove(member, "auditor"), http.StatusForbidden, "does not allow roles:write")
+	requireProblem(t, update(admin, "auditor", "no_such_resource:read"), http.StatusUnprocessableEntity, "not a permission")
+	for _, name := range domain.BuiltinRoles() {
+		requireProblem(t, update(b.token, name, "projects:read"), http.StatusConflict, "Built-in role")
+		requireProblem(t, remove(b.token, name), http.StatusConflict, "Built-in role")
+	}
+	requireProblem(t, update(admin, "emperor", "projects:read"), http.StatusNotFound, `No role "emperor"`)
+	requireProblem(t, remove(admin, "emperor"), http.StatusNotFound, `No role "emperor"`)
+
+	// Held by a member, an API key and a pending invitation: refused, saying
+	// how many and what to do.
+	key := b.createAPIKey(t, admin, "acme", "auditor")
+	b.invite(t, admin, "acme", "later@example.com", "auditor")
+	project := b.createProject(t, "acme")
+	res = b.callAs(t, admin, http.MethodPost, "/v1/grants", "", "acme", map[string]string{"permission": "projects:read", "object_id": project.ID, "role": "auditor"})
+	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+	res = remove(admin, "auditor")
+	requireProblem(t, res, http.StatusConflict, "1 member, 1 API key, 1 pending invitation")
+	require.Contains(t, string(res.body), "give those members another role, revoke those API keys, revoke those invitations first")
+
+	ms := b.members(t, admin, "acme")
+	res = b.callAs(t, admin, http.MethodPatch, "/v1/members/"+ms["auditor@example.com"].ID, "", "acme", map[string]string{"role": domain.RoleViewer})
+	require.Equal(t, http.StatusOK, res.status, string(res.body))
+	requireProblem(t, remove(admin, "auditor"), http.StatusConflict, "still held by 1 API key, 1 pending invitation:")
+	require.Equal(t, http.StatusNoContent, b.callAs(t, admin, http.MethodDelete, "/v1/api-keys/"+key.ID, "", "acme", nil).status)
+	pending, _ := b.pendingInvitations(t, admin, 100)
+	require.Len(t, pending, 1)
+	require.Equal(t, http.StatusNoContent, b.callAs(t, admin, http.MethodDelete, "/v1/invitations/"+pending[0].ID, "", "acme", nil).status)
+
+	res = remove(admin, "auditor")
+	require.Equal(t, http.StatusNoContent, res.status, string(res.body))
+	require.Equal(t, []string{"0"}, b.query(t, `SELECT count(*)::text FROM object_grants WHERE role = 'auditor'`), "the role's grants go with it")
+	require.Len(t, b.tenantAudit(t, "acme", "role.delete"), 1)
+	res = b.callAs(t, admin, http.MethodGet, "/v1/roles", "", "acme", nil)
+	require.NotContains(t, string(res.body), "auditor")
+	requireProblem(t, remove(admin, "auditor"), http.StatusNotFound, `No role "auditor"`)
+	requireProblem(t, update(admin, "auditor", "projects:read"), http.StatusNotFound, `No role "auditor"`)
+	res = b.callAs(t, admin, http.MethodPost, "/v1/api-keys", "", "acme", map[string]string{"name": "late", "role": "auditor"})
+	requireProblem(t, res, http.StatusUnprocessableEntity, `no role "auditor"`)
+}
+
 func TestCustomRoles(t *testing.T) {
 	t.Parallel()
 	b := setupAPI(t)

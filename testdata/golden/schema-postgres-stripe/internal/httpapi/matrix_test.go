@@ -40,6 +40,7 @@ var allowedBy = map[domain.Permission][]string{
 	domain.MembersRead:      {asOwner, asAdmin, asMember, asViewer, asAPIKey, asSuperuser},
 	domain.RolesRead:        {asOwner, asAdmin, asMember, asViewer, asAPIKey, asSuperuser},
 	domain.MembersWrite:     {asOwner, asAdmin, asSuperuser},
+	domain.InvitationsRead:  {asOwner, asAdmin, asSuperuser},
 	domain.InvitationsWrite: {asOwner, asAdmin, asSuperuser},
 	domain.RolesWrite:       {asOwner, asAdmin, asSuperuser},
 	domain.GrantsRead:       {asOwner, asAdmin, asSuperuser},
@@ -100,6 +101,16 @@ func (m *matrixBundle) freshMember(t *testing.T) (string, string) {
 	userID := m.query(t, `INSERT INTO users (email, name, password_hash) VALUES ($1, 'Fresh', '$argon2id$v=19$m=19456,t=2,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA') RETURNING id::text`, email)[0]
 	memberID := m.query(t, `INSERT INTO memberships (tenant_id, user_id, role) VALUES ($1, $2, 'viewer') RETURNING id::text`, m.tenantID, userID)[0]
 	return memberID, userID
+}
+
+// customRole makes a custom role nobody holds, as the owner, and returns
+// its name.
+func (m *matrixBundle) customRole(t *testing.T) string {
+	t.Helper()
+	name := "custom" + m.unique()
+	res := m.callAs(t, m.tokens[asOwner], http.MethodPost, "/v1/roles", "", "acme", map[string]any{"name": name, "permissions": []string{"projects:read"}})
+	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+	return name
 }
 
 // routeKey names a route in the matrix: its operation id, or the pattern
@@ -173,7 +184,20 @@ func (m *matrixBundle) requests(t *testing.T) map[string]func(caller string) mat
 		"invite": func(string) matrixRequest {
 			return matrixRequest{http.MethodPost, "/v1/invitations", map[string]string{"email": "invited" + m.unique() + "@example.com", "role": domain.RoleViewer}, http.StatusCreated}
 		},
+		"list-invitations": get("/v1/invitations", http.StatusOK),
+		"revoke-invitation": func(string) matrixRequest {
+			res := m.callAs(t, owner, http.MethodPost, "/v1/invitations", "", "acme", map[string]string{"email": "revoked" + m.unique() + "@example.com", "role": domain.RoleViewer})
+			require.Equal(t, http.StatusCreated, res.status, string(res.body))
+			return matrixRequest{http.MethodDelete, "/v1/invitations/" + decode[pendingInvitationJSON](t, res).ID, nil, http.StatusNoContent}
+		},
 		"list-roles": func(string) matrixRequest { return matrixRequest{http.MethodGet, "/v1/roles", nil, http.StatusOK} },
+		"update-role": func(string) matrixRequest {
+			name := m.customRole(t)
+			return matrixRequest{http.MethodPatch, "/v1/roles/" + name, map[string]any{"permissions": []string{"members:read"}}, http.StatusOK}
+		},
+		"delete-role": func(string) matrixRequest {
+			return matrixRequest{http.MethodDelete, "/v1/roles/" + m.customRole(t), nil, http.StatusNoContent}
+		},
 		"create-role": func(string) matrixRequest {
 			return matrixRequest{http.MethodPost, "/v1/roles", map[string]any{"name": "role" + m.unique(), "permissions": []string{"projects:read"}}, http.StatusCreated}
 		},

@@ -25,6 +25,9 @@ type Querier interface {
 	CountCustomRoles(ctx context.Context, tenantID pgtype.UUID) (int64, error)
 	CountOutboxJobs(ctx context.Context) ([]CountOutboxJobsRow, error)
 	CountOwners(ctx context.Context, tenantID pgtype.UUID) (int64, error)
+	// Who still holds a custom role: members, live API keys and invitations
+	// that can still be accepted.
+	CountRoleHolders(ctx context.Context, arg CountRoleHoldersParams) (CountRoleHoldersRow, error)
 	// Every token of a user for a purpose, live or not: a new one supersedes
 	// them, and a changed password kills them.
 	DeleteAccountTokens(ctx context.Context, arg DeleteAccountTokensParams) error
@@ -36,6 +39,11 @@ type Querier interface {
 	DeleteOtherSessions(ctx context.Context, arg DeleteOtherSessionsParams) error
 	DeleteOutboxJob(ctx context.Context, id string) (int64, error)
 	DeleteOutboxJobs(ctx context.Context, ids []string) error
+	// Revokes an invitation that can still be accepted: its token then answers
+	// like any dead one. No row comes back for an unknown, used or expired one.
+	DeletePendingInvitation(ctx context.Context, arg DeletePendingInvitationParams) (DeletePendingInvitationRow, error)
+	DeleteRole(ctx context.Context, arg DeleteRoleParams) (int64, error)
+	DeleteRoleGrants(ctx context.Context, arg DeleteRoleGrantsParams) (int64, error)
 	DeleteSession(ctx context.Context, tokenHash []byte) (pgtype.UUID, error)
 	DeleteStaleThrottles(ctx context.Context, before pgtype.Timestamptz) error
 	DeleteTenant(ctx context.Context, id pgtype.UUID) error
@@ -53,6 +61,7 @@ type Querier interface {
 	// custom one (NULL for a built-in role).
 	GetMemberAccess(ctx context.Context, arg GetMemberAccessParams) (GetMemberAccessRow, error)
 	GetMembership(ctx context.Context, arg GetMembershipParams) (GetMembershipRow, error)
+	GetPendingInvitation(ctx context.Context, arg GetPendingInvitationParams) (GetPendingInvitationRow, error)
 	// The user a live session token belongs to.
 	GetSessionUser(ctx context.Context, tokenHash []byte) (GetSessionUserRow, error)
 	// Any state: provisioning needs to see an earlier, interrupted attempt.
@@ -107,6 +116,9 @@ type Querier interface {
 	// the relay has not published yet, filtered as `jobs list` asks ('' for no
 	// filter; tenant 'control-plane' for jobs of no tenant).
 	ListOutboxJobs(ctx context.Context, arg ListOutboxJobsParams) ([]ListOutboxJobsRow, error)
+	// Keyset pagination in creation order of the invitations that can still be
+	// accepted; never their token hashes.
+	ListPendingInvitations(ctx context.Context, arg ListPendingInvitationsParams) ([]ListPendingInvitationsRow, error)
 	// Active and suspended tenants, for operators. Keyset pagination as below.
 	ListTenants(ctx context.Context, arg ListTenantsParams) ([]Tenant, error)
 	// Every active tenant a user belongs to, by slug.
@@ -136,6 +148,7 @@ type Querier interface {
 	SetTenantSuspended(ctx context.Context, arg SetTenantSuspendedParams) (Tenant, error)
 	UpdateMembershipRole(ctx context.Context, arg UpdateMembershipRoleParams) error
 	UpdatePasswordHash(ctx context.Context, arg UpdatePasswordHashParams) error
+	UpdateRolePermissions(ctx context.Context, arg UpdateRolePermissionsParams) (Role, error)
 }
 
 var _ Querier = (*Queries)(nil)

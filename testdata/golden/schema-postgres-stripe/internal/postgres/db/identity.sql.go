@@ -71,6 +71,33 @@ func (q *Queries) CountOwners(ctx context.Context, tenantID pgtype.UUID) (int64,
 	return count, err
 }
 
+const countRoleHolders = `-- name: CountRoleHolders :one
+SELECT (SELECT count(*) FROM memberships m WHERE m.tenant_id = $1 AND m.role = $2)::bigint AS members,
+       (SELECT count(*) FROM api_keys k WHERE k.tenant_id = $1 AND k.role = $2 AND k.revoked_at IS NULL)::bigint AS api_keys,
+       (SELECT count(*) FROM invitations i WHERE i.tenant_id = $1 AND i.role = $2
+            AND i.accepted_at IS NULL AND i.expires_at > now())::bigint AS invitations
+`
+
+type CountRoleHoldersParams struct {
+	TenantID pgtype.UUID `json:"tenant_id"`
+	Role     string      `json:"role"`
+}
+
+type CountRoleHoldersRow struct {
+	Members     int64 `json:"members"`
+	ApiKeys     int64 `json:"api_keys"`
+	Invitations int64 `json:"invitations"`
+}
+
+// Who still holds a custom role: members, live API keys and invitations
+// that can still be accepted.
+func (q *Queries) CountRoleHolders(ctx context.Context, arg CountRoleHoldersParams) (CountRoleHoldersRow, error) {
+	row := q.db.QueryRow(ctx, countRoleHolders, arg.TenantID, arg.Role)
+	var i CountRoleHoldersRow
+	err := row.Scan(&i.Members, &i.ApiKeys, &i.Invitations)
+	return i, err
+}
+
 const deleteExpiredSessions = `-- name: DeleteExpiredSessions :exec
 DELETE FROM sessions
 WHERE user_id = $1 AND expires_at <= now()
@@ -113,6 +140,78 @@ type DeleteMembershipParams struct {
 func (q *Queries) DeleteMembership(ctx context.Context, arg DeleteMembershipParams) error {
 	_, err := q.db.Exec(ctx, deleteMembership, arg.TenantID, arg.ID)
 	return err
+}
+
+const deletePendingInvitation = `-- name: DeletePendingInvitation :one
+DELETE FROM invitations
+WHERE tenant_id = $1 AND id = $2 AND accepted_at IS NULL AND expires_at > now()
+RETURNING id, email, role, invited_by, created_at, expires_at
+`
+
+type DeletePendingInvitationParams struct {
+	TenantID pgtype.UUID `json:"tenant_id"`
+	ID       pgtype.UUID `json:"id"`
+}
+
+type DeletePendingInvitationRow struct {
+	ID        pgtype.UUID        `json:"id"`
+	Email     string             `json:"email"`
+	Role      string             `json:"role"`
+	InvitedBy pgtype.UUID        `json:"invited_by"`
+	CreatedAt pgtype.Timestamptz `json:"created_at"`
+	ExpiresAt pgtype.Timestamptz `json:"expires_at"`
+}
+
+// Revokes an invitation that can still be accepted: its token then answers
+// like any dead one. No row comes back for an unknown, used or expired one.
+func (q *Queries) DeletePendingInvitation(ctx context.Context, arg DeletePendingInvitationParams) (DeletePendingInvitationRow, error) {
+	row := q.db.QueryRow(ctx, deletePendingInvitation, arg.TenantID, arg.ID)
+	var i DeletePendingInvitationRow
+	err := row.Scan(
+		&i.ID,
+		&i.Email,
+		&i.Role,
+		&i.InvitedBy,
+		&i.CreatedAt,
+		&i.ExpiresAt,
+	)
+	return i, err
+}
+
+const deleteRole = `-- name: DeleteRole :execrows
+DELETE FROM roles
+WHERE tenant_id = $1 AND name = $2
+`
+
+type DeleteRoleParams struct {
+	TenantID pgtype.UUID `json:"tenant_id"`
+	Name     string      `json:"name"`
+}
+
+func (q *Queries) DeleteRole(ctx context.Context, arg DeleteRoleParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteRole, arg.TenantID, arg.Name)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const deleteRoleGrants = `-- name: DeleteRoleGrants :execrows
+DELETE FROM object_grants
+WHERE tenant_id = $1 AND role = $2
+`
+
+type DeleteRoleGrantsParams struct {
+	TenantID pgtype.UUID `json:"tenant_id"`
+	Role     pgtype.Text `json:"role"`
+}
+
+func (q *Queries) DeleteRoleGrants(ctx context.Context, arg DeleteRoleGrantsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteRoleGrants, arg.TenantID, arg.Role)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const deleteSession = `-- name: DeleteSession :one
@@ -285,6 +384,40 @@ func (q *Queries) GetMembership(ctx context.Context, arg GetMembershipParams) (G
 		&i.Name,
 		&i.Role,
 		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const getPendingInvitation = `-- name: GetPendingInvitation :one
+SELECT id, email, role, invited_by, created_at, expires_at
+FROM invitations
+WHERE tenant_id = $1 AND id = $2 AND accepted_at IS NULL AND expires_at > now()
+`
+
+type GetPendingInvitationParams struct {
+	TenantID pgtype.UUID `json:"tenant_id"`
+	ID       pgtype.UUID `json:"id"`
+}
+
+type GetPendingInvitationRow struct {
+	ID        pgtype.UUID        `json:"id"`
+	Email     string             `json:"email"`
+	Role      string             `json:"role"`
+	InvitedBy pgtype.UUID        `json:"invited_by"`
+	CreatedAt pgtype.Timestamptz `json:"created_at"`
+	ExpiresAt pgtype.Timestamptz `json:"expires_at"`
+}
+
+func (q *Queries) GetPendingInvitation(ctx context.Context, arg GetPendingInvitationParams) (GetPendingInvitationRow, error) {
+	row := q.db.QueryRow(ctx, getPendingInvitation, arg.TenantID, arg.ID)
+	var i GetPendingInvitationRow
+	err := row.Scan(
+		&i.ID,
+		&i.Email,
+		&i.Role,
+		&i.InvitedBy,
+		&i.CreatedAt,
+		&i.ExpiresAt,
 	)
 	return i, err
 }
@@ -841,6 +974,65 @@ func (q *Queries) ListMemberships(ctx context.Context, arg ListMembershipsParams
 	return items, nil
 }
 
+const listPendingInvitations = `-- name: ListPendingInvitations :many
+SELECT id, email, role, invited_by, created_at, expires_at
+FROM invitations
+WHERE tenant_id = $1 AND accepted_at IS NULL AND expires_at > now()
+  AND (created_at, id) > ($2::timestamptz, $3::uuid)
+ORDER BY created_at, id
+LIMIT $4
+`
+
+type ListPendingInvitationsParams struct {
+	TenantID       pgtype.UUID        `json:"tenant_id"`
+	AfterCreatedAt pgtype.Timestamptz `json:"after_created_at"`
+	AfterID        pgtype.UUID        `json:"after_id"`
+	MaxItems       int32              `json:"max_items"`
+}
+
+type ListPendingInvitationsRow struct {
+	ID        pgtype.UUID        `json:"id"`
+	Email     string             `json:"email"`
+	Role      string             `json:"role"`
+	InvitedBy pgtype.UUID        `json:"invited_by"`
+	CreatedAt pgtype.Timestamptz `json:"created_at"`
+	ExpiresAt pgtype.Timestamptz `json:"expires_at"`
+}
+
+// Keyset pagination in creation order of the invitations that can still be
+// accepted; never their token hashes.
+func (q *Queries) ListPendingInvitations(ctx context.Context, arg ListPendingInvitationsParams) ([]ListPendingInvitationsRow, error) {
+	rows, err := q.db.Query(ctx, listPendingInvitations,
+		arg.TenantID,
+		arg.AfterCreatedAt,
+		arg.AfterID,
+		arg.MaxItems,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListPendingInvitationsRow{}
+	for rows.Next() {
+		var i ListPendingInvitationsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Email,
+			&i.Role,
+			&i.InvitedBy,
+			&i.CreatedAt,
+			&i.ExpiresAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listUserMemberships = `-- name: ListUserMemberships :many
 SELECT t.id, t.slug, t.name, t.created_at, t.state, m.role
 FROM memberships m
@@ -998,4 +1190,30 @@ type UpdatePasswordHashParams struct {
 func (q *Queries) UpdatePasswordHash(ctx context.Context, arg UpdatePasswordHashParams) error {
 	_, err := q.db.Exec(ctx, updatePasswordHash, arg.PasswordHash, arg.ID)
 	return err
+}
+
+const updateRolePermissions = `-- name: UpdateRolePermissions :one
+UPDATE roles
+SET permissions = $1
+WHERE tenant_id = $2 AND name = $3
+RETURNING id, tenant_id, name, permissions, created_at
+`
+
+type UpdateRolePermissionsParams struct {
+	Permissions []string    `json:"permissions"`
+	TenantID    pgtype.UUID `json:"tenant_id"`
+	Name        string      `json:"name"`
+}
+
+func (q *Queries) UpdateRolePermissions(ctx context.Context, arg UpdateRolePermissionsParams) (Role, error) {
+	row := q.db.QueryRow(ctx, updateRolePermissions, arg.Permissions, arg.TenantID, arg.Name)
+	var i Role
+	err := row.Scan(
+		&i.ID,
+		&i.TenantID,
+		&i.Name,
+		&i.Permissions,
+		&i.CreatedAt,
+	)
+	return i, err
 }

@@ -22,6 +22,9 @@ type Querier interface {
 	ClaimPeriodicSlot(ctx context.Context, arg ClaimPeriodicSlotParams) (int64, error)
 	CountCustomRoles(ctx context.Context, tenantID pgtype.UUID) (int64, error)
 	CountOwners(ctx context.Context, tenantID pgtype.UUID) (int64, error)
+	// Who still holds a custom role: members, live API keys and invitations
+	// that can still be accepted.
+	CountRoleHolders(ctx context.Context, arg CountRoleHoldersParams) (CountRoleHoldersRow, error)
 	// Every token of a user for a purpose, live or not: a new one supersedes
 	// them, and a changed password kills them.
 	DeleteAccountTokens(ctx context.Context, arg DeleteAccountTokensParams) error
@@ -31,6 +34,11 @@ type Querier interface {
 	DeleteMembership(ctx context.Context, arg DeleteMembershipParams) error
 	// Every session of a user but the one whose token hashes to keep.
 	DeleteOtherSessions(ctx context.Context, arg DeleteOtherSessionsParams) error
+	// Revokes an invitation that can still be accepted: its token then answers
+	// like any dead one. No row comes back for an unknown, used or expired one.
+	DeletePendingInvitation(ctx context.Context, arg DeletePendingInvitationParams) (DeletePendingInvitationRow, error)
+	DeleteRole(ctx context.Context, arg DeleteRoleParams) (int64, error)
+	DeleteRoleGrants(ctx context.Context, arg DeleteRoleGrantsParams) (int64, error)
 	DeleteSession(ctx context.Context, tokenHash []byte) (pgtype.UUID, error)
 	DeleteStaleThrottles(ctx context.Context, before pgtype.Timestamptz) error
 	DeleteTenant(ctx context.Context, id pgtype.UUID) error
@@ -48,6 +56,7 @@ type Querier interface {
 	// custom one (NULL for a built-in role).
 	GetMemberAccess(ctx context.Context, arg GetMemberAccessParams) (GetMemberAccessRow, error)
 	GetMembership(ctx context.Context, arg GetMembershipParams) (GetMembershipRow, error)
+	GetPendingInvitation(ctx context.Context, arg GetPendingInvitationParams) (GetPendingInvitationRow, error)
 	// The user a live session token belongs to.
 	GetSessionUser(ctx context.Context, tokenHash []byte) (GetSessionUserRow, error)
 	// Any state: provisioning needs to see an earlier, interrupted attempt.
@@ -92,6 +101,9 @@ type Querier interface {
 	// Every tenant with storage to migrate: active and suspended ones. Keyset
 	// pagination by slug.
 	ListMigratableTenants(ctx context.Context, arg ListMigratableTenantsParams) ([]Tenant, error)
+	// Keyset pagination in creation order of the invitations that can still be
+	// accepted; never their token hashes.
+	ListPendingInvitations(ctx context.Context, arg ListPendingInvitationsParams) ([]ListPendingInvitationsRow, error)
 	// Active and suspended tenants, for operators. Keyset pagination as below.
 	ListTenants(ctx context.Context, arg ListTenantsParams) ([]Tenant, error)
 	// Active and suspended tenants (whose storage is kept, and must be current
@@ -124,6 +136,7 @@ type Querier interface {
 	SetTenantSuspended(ctx context.Context, arg SetTenantSuspendedParams) (Tenant, error)
 	UpdateMembershipRole(ctx context.Context, arg UpdateMembershipRoleParams) error
 	UpdatePasswordHash(ctx context.Context, arg UpdatePasswordHashParams) error
+	UpdateRolePermissions(ctx context.Context, arg UpdateRolePermissionsParams) (Role, error)
 }
 
 var _ Querier = (*Queries)(nil)
