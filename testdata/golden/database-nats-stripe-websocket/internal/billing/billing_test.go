@@ -327,6 +327,7 @@ func runWorker(t *testing.T, b *bundle) {
 	reg := jobs.NewRegistry()
 	jobs.Handle(reg, b.svc.HandleEvent)
 	jobs.Handle(reg, b.svc.HandleReportUsage)
+	jobs.Handle(reg, b.svc.HandleRemoveCustomers)
 	w, err := jobs.NewWorker(b.jobs, jobs.WorkerConfig{Registry: reg, Queues: map[string]int{jobs.QueueDefault: 2}, ShutdownTimeout: 5 * time.Second})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -78,7 +78,7 @@ func registry(cfg config.Config, client *jobs.Client) (*jobs.Registry, error) {
 // periodicJobs are the jobs the worker enqueues on schedules: the audit
 // log's pruning only when AUDIT_RETENTION is set.
 func periodicJobs(cfg config.Config) []jobs.PeriodicJob {
-	periodic := []jobs.PeriodicJob{jobs.PrunePeriodic, billing.ReportUsagePeriodic, billing.ReconcilePeriodic}
+	periodic := []jobs.PeriodicJob{jobs.PrunePeriodic, billing.ReportUsagePeriodic, billing.ReconcilePeriodic, billing.RemoveCustomersPeriodic}
 	if cfg.AuditRetention > 0 {
 		periodic = append(periodic, postgres.AuditPrunePeriodic)
 	}
@@ -99,6 +99,7 @@ func work(ctx context.Context, cfg config.Config, logger *slog.Logger, s *servic
 	jobs.Handle(reg, bill.HandleEvent)
 	jobs.Handle(reg, bill.HandleReportUsage)
 	jobs.Handle(reg, bill.HandleReconcile)
+	jobs.Handle(reg, bill.HandleRemoveCustomers)
 	jobs.Handle(reg, postgres.NewAuditLog(s.tenants).PruneJob(cfg.AuditRetention))
 	w, err := jobs.NewWorker(s.jobs, jobs.WorkerConfig{
 		Registry:        reg,

@@ -211,12 +211,10 @@ const ProblemPaymentRequired = "/problems/payment-required"
 // readOnlyUnpaid is, with billing, the last check of every tenant-scoped
 // route: once the tenant's grace period after a failed payment is over, a
 // write answers 402 with ProblemPaymentRequired until an invoice is paid.
-// Reads keep working, and so do the billing routes, so owners and admins
-// can reach checkout and the portal to pay.
+// Reads keep working, and so does what writesWhileUnpaid allows.
 func (r *router) readOnlyUnpaid(p domain.Permission) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
-		if r.deps.Billing == nil || ctx.Method() == http.MethodGet || ctx.Method() == http.MethodHead ||
-			p == domain.BillingManage || p == domain.BillingRead {
+		if r.deps.Billing == nil || ctx.Method() == http.MethodGet || ctx.Method() == http.MethodHead || writesWhileUnpaid(p) {
 			next(ctx)
 			return
 		}
@@ -239,6 +237,14 @@ func (r *router) readOnlyUnpaid(p domain.Permission) func(huma.Context, func(hum
 		}
 		next(ctx)
 	}
+}
+
+// writesWhileUnpaid reports whether routes needing p write even while the
+// tenant is read-only for want of payment: the billing routes, so owners
+// and admins can reach checkout and the portal to pay, and deleting the
+// tenant, so nobody is held to a tenant they want gone.
+func writesWhileUnpaid(p domain.Permission) bool {
+	return p == domain.BillingManage || p == domain.BillingRead || p == domain.TenantDelete
 }
 
 // typedProblem is an RFC 9457 problem with a type of its own.

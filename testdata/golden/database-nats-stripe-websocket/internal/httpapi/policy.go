@@ -28,6 +28,9 @@ import (
 //	                          or a superuser's session (owner everywhere)
 //	requiresOn(p, "id")       the same, or an object grant of p on the object
 //	                          the path parameter id names
+//	requiresIn(p, "slug")     requires(p) in the tenant the path parameter
+//	                          slug names (/v1/tenants/{slug})
+//	....sessionsOnly()        on either of the last two: API keys are refused
 //	metricsToken(token)       the operator's bearer token, when it is set
 //
 // A route registered without a guard is not registered, and NewHandler
@@ -98,10 +101,15 @@ func (sessionGuard) middlewares(r *router) huma.Middlewares {
 	return huma.Middlewares{r.authenticate(false)}
 }
 
-// requires(p) and requiresOn(p, param) guard a tenant's route.
+// requires(p), requiresOn(p, param) and requiresIn(p, param) guard a
+// tenant's route.
 type tenantGuard struct {
 	permission domain.Permission
 	object     string // path parameter naming the object grants apply to
+	// tenantParam is the path parameter naming the tenant; "" when the
+	// request names it (subdomain, X-Tenant, an API key's own).
+	tenantParam string
+	noKeys      bool // API keys are refused
 }
 
 func requires(p domain.Permission) guard { return tenantGuard{permission: p} }
@@ -110,11 +118,33 @@ func requiresOn(p domain.Permission, param string) guard { //nolint:unparam // e
 	return tenantGuard{permission: p, object: param}
 }
 
+// requiresIn(p, param) guards a route whose path names its tenant, as
+// /v1/tenants/{slug} does: the tenant is the one path parameter param
+// names (a subdomain or X-Tenant header naming another is 400), and the
+// caller needs p in it, as with requires(p).
+func requiresIn(p domain.Permission, param string) tenantGuard {
+	return tenantGuard{permission: p, tenantParam: param}
+}
+
+// sessionsOnly refuses API keys (401, as signedIn() does) on g's route:
+// for what only a person should do, and a leaked key must never do.
+func (g tenantGuard) sessionsOnly() tenantGuard {
+	g.noKeys = true
+	return g
+}
+
 func (g tenantGuard) String() string {
+	s := string(g.permission)
 	if g.object != "" {
-		return string(g.permission) + " (or a grant of it on {" + g.object + "})"
+		s += " (or a grant of it on {" + g.object + "})"
 	}
-	return string(g.permission)
+	if g.tenantParam != "" {
+		s += " in the tenant {" + g.tenantParam + "} names"
+	}
+	if g.noKeys {
+		s += ", with a user's session (API keys are refused)"
+	}
+	return s
 }
 
 func (g tenantGuard) describe(route *Route, op *huma.Operation) error {
@@ -124,15 +154,27 @@ func (g tenantGuard) describe(route *Route, op *huma.Operation) error {
 	if g.object != "" && !strings.Contains(route.Path, "{"+g.object+"}") {
 		return fmt.Errorf("%s: object grants name path parameter %q, which the path lacks", route.Pattern, g.object)
 	}
-	route.Auth, route.Permission, route.ObjectParam = "tenant", g.permission, g.object
+	if g.tenantParam != "" && !strings.Contains(route.Path, "{"+g.tenantParam+"}") {
+		return fmt.Errorf("%s: the tenant is named by path parameter %q, which the path lacks", route.Pattern, g.tenantParam)
+	}
+	route.Auth, route.Permission, route.ObjectParam, route.TenantParam = "tenant", g.permission, g.object, g.tenantParam
+	route.KeysRefused = g.noKeys
 	if op != nil {
-		op.Security = []map[string][]string{sessionOnly, apiKeyOnly}
-		documentTenant(op)
-		addResponse(op, "401", "No valid session token or API key")
+		switch {
+		case g.noKeys:
+			op.Security = []map[string][]string{sessionOnly}
+			addResponse(op, "401", "No valid session token (API keys are not accepted here)")
+		default:
+			op.Security = []map[string][]string{sessionOnly, apiKeyOnly}
+			addResponse(op, "401", "No valid session token or API key")
+		}
+		if g.tenantParam == "" {
+			documentTenant(op)
+		}
 		addResponse(op, "403", "The caller's role does not hold "+string(g.permission))
 		addResponse(op, "404", "The tenant (or the resource) does not exist, or the caller is not a member of it")
 		addResponse(op, "503", "The tenant's storage is unavailable")
-		if op.Method != http.MethodGet && g.permission != domain.BillingManage && g.permission != domain.BillingRead {
+		if op.Method != http.MethodGet && !writesWhileUnpaid(g.permission) {
 			addResponse(op, "402", "The tenant is read-only: its payment failed and the grace period is over (problem type "+ProblemPaymentRequired+")")
 		}
 	}
@@ -144,7 +186,7 @@ func (g tenantGuard) describe(route *Route, op *huma.Operation) error {
 // of a tenant whose payment is overdue past its grace period is then
 // refused (billing.go).
 func (g tenantGuard) middlewares(r *router) huma.Middlewares {
-	return huma.Middlewares{r.authenticate(true), r.tenant, r.authorize(g), r.readOnlyUnpaid(g.permission)}
+	return huma.Middlewares{r.authenticate(!g.noKeys), r.tenant(g.tenantParam), r.authorize(g), r.readOnlyUnpaid(g.permission)}
 }
 
 // metricsToken declares a route for the operator: the bearer token
@@ -206,6 +248,11 @@ type Route struct {
 	Permission domain.Permission
 	// ObjectParam is the path parameter whose object grants also allow it.
 	ObjectParam string
+	// TenantParam is the path parameter naming the route's tenant; "" for
+	// a route whose request names it.
+	TenantParam string
+	// KeysRefused is set on a tenant-scoped route API keys may not call.
+	KeysRefused bool
 	// Entitlement is the plan feature the route needs besides the
 	// permission (entitled), and Limit the plan's numeric limit it
 	// creates against (limited); "" for none.
@@ -270,7 +317,6 @@ type router struct {
 	api    huma.API
 	mux    *routeMux
 	deps   Deps
-	tenant func(huma.Context, func(huma.Context))
 	routes []Route
 	errs   []error
 	// grantable maps each permission that object grants may give to the
@@ -288,12 +334,17 @@ func newRouter(api huma.API, mux *routeMux, deps Deps) *router {
 		api:       api,
 		mux:       mux,
 		deps:      deps,
-		tenant:    requireTenant(api, deps.Logger, deps.BaseDomain, deps.Tenants),
 		grantable: map[domain.Permission]bool{},
 		finders:   map[string]objectFinder{},
 	}
 	api.UseMiddleware(r.failClosed)
 	return r
+}
+
+// tenant returns the middleware resolving a tenant-scoped route's tenant:
+// the one path parameter param names, or for param "", the request's.
+func (r *router) tenant(param string) func(huma.Context, func(huma.Context)) {
+	return requireTenant(r.api, r.deps.Logger, r.deps.BaseDomain, r.deps.Tenants, param)
 }
 
 // endpoint is an API operation as its maker describes and serves it: its

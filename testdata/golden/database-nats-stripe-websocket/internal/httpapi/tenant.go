@@ -28,6 +28,11 @@ type Tenants interface {
 	// CreateOwned registers, provisions and migrates a tenant whose owner
 	// is the user owner.
 	CreateOwned(ctx context.Context, slug, name, owner string) (domain.Tenant, error)
+	// Rename changes the display name of the active tenant with slug.
+	Rename(ctx context.Context, slug, name string) (domain.Tenant, error)
+	// Delete removes the tenant with slug and all of its data, at once
+	// and everywhere (see postgres.Tenants.Delete).
+	Delete(ctx context.Context, slug string) (domain.Tenant, error)
 	// InTenant runs fn in a transaction confined to tenant t: one unit of
 	// work, whose queries, enqueue, audit and publish-after-commit are
 	// every state change's way in (see postgres.Unit).
@@ -43,25 +48,40 @@ type tenantKey struct{}
 // slug from the Host's subdomain of baseDomain or from X-Tenant (both must
 // agree when both are given); an API key, which belongs to one tenant,
 // names its own when neither does. It resolves the slug and hands the
-// tenant to the handler through the context. A request that names no
-// tenant is 400, saying how to name one; an unknown tenant is 404, the
-// answer the permission check gives a caller who is not a member.
-func requireTenant(api huma.API, logger *slog.Logger, baseDomain string, tenants Tenants) func(huma.Context, func(huma.Context)) {
+// tenant to the handler through the context. A route whose path names its
+// tenant (param, as in /v1/tenants/{slug}) takes that one, and a subdomain
+// or header naming another is 400. A request that names no tenant is 400,
+// saying how to name one; an unknown tenant is 404, the answer the
+// permission check gives a caller who is not a member.
+func requireTenant(api huma.API, logger *slog.Logger, baseDomain string, tenants Tenants, param string) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
 		r, _ := humago.Unwrap(ctx)
-		withTenant(api, logger, baseDomain, tenants, ctx, r, next)
+		named := ""
+		if param != "" {
+			named = ctx.Param(param)
+		}
+		withTenant(api, logger, baseDomain, tenants, ctx, r, named, next)
 	}
 }
 
-// withTenant resolves the tenant r names and calls next with it in the
-// context (and on every log line), or answers the error.
+// withTenant resolves the tenant r names (named, when its path names it)
+// and calls next with it in the context (and on every log line), or
+// answers the error.
 //
 // @contextcheck(req_has_ctx)
-func withTenant(api huma.API, logger *slog.Logger, baseDomain string, tenants Tenants, ctx huma.Context, r *http.Request, next func(huma.Context)) {
+func withTenant(api huma.API, logger *slog.Logger, baseDomain string, tenants Tenants, ctx huma.Context, r *http.Request, named string, next func(huma.Context)) {
 	slug, err := tenantSlug(r.Host, r.Header.Get(TenantHeader), baseDomain)
 	if err != nil {
 		writeError(api, ctx, r, logger, err)
 		return
+	}
+	if named != "" {
+		if slug != "" && slug != named {
+			_ = huma.WriteErr(api, ctx, http.StatusBadRequest, fmt.Sprintf(
+				"The path names tenant %q but the host or the %s header names another.", truncateDetail(named), TenantHeader))
+			return
+		}
+		slug = named
 	}
 	if slug == "" {
 		if p, ok := domain.PrincipalFrom(ctx.Context()); ok && p.APIKey != nil { //nolint:contextcheck // ctx.Context() derives from r.Context()

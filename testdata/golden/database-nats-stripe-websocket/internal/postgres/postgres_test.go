@@ -72,6 +72,23 @@ func TestMigrateUpOnFreshDatabase(t *testing.T) {
 	require.Equal(t, status[len(status)-1].Source.Version, version)
 }
 
+// A kit upgrade can bring a control-plane migration numbered below ones the
+// database has applied (00014_tenant_deletion after 00020_audit): it is
+// applied, not refused as missing. 00014 can run twice, so forgetting it
+// stands for a database migrated by a kit that did not have it yet.
+func TestMigrateAppliesAnOlderNewMigration(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.migrate(t)
+
+	_, err := b.pool.Exec(t.Context(), `DELETE FROM goose_db_version WHERE version_id = 14`)
+	require.NoError(t, err)
+	results := b.migrate(t)
+	require.Len(t, results, 1)
+	require.Equal(t, int64(14), results[0].Source.Version)
+	require.NoError(t, results[0].Error)
+}
+
 func TestMigrateLeavesPoolUsable(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

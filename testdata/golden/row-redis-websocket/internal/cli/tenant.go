@@ -23,6 +23,8 @@ func tenantActions() map[string]func(ctx context.Context, e env, args []string) 
 		"migrate": runTenantMigrate,
 		"suspend": runTenantSuspend,
 		"resume":  runTenantResume,
+		"rename":  runTenantRename,
+		"delete":  runTenantDelete,
 	}
 }
 
@@ -33,14 +35,16 @@ func runTenant(ctx context.Context, e env, args []string) error {
 		fmt.Fprintf(e.stderr, "       %s tenant migrate [--slug SLUG] [--limit N] [--concurrency N] [--check]\n", appName)
 		fmt.Fprintf(e.stderr, "       %s tenant suspend --slug SLUG\n", appName)
 		fmt.Fprintf(e.stderr, "       %s tenant resume --slug SLUG\n", appName)
+		fmt.Fprintf(e.stderr, "       %s tenant rename --slug SLUG --name NAME\n", appName)
+		fmt.Fprintf(e.stderr, "       %s tenant delete --slug SLUG --confirm SLUG\n", appName)
 		if len(args) == 0 {
-			return &UsageError{msg: "tenant: no action given (want create, list, migrate, suspend or resume)"}
+			return &UsageError{msg: "tenant: no action given (want create, list, migrate, suspend, resume, rename or delete)"}
 		}
 		return flag.ErrHelp
 	}
 	action, ok := tenantActions()[args[0]]
 	if !ok {
-		return &UsageError{msg: fmt.Sprintf("tenant: unknown action %q (want create, list, migrate, suspend or resume)", args[0])}
+		return &UsageError{msg: fmt.Sprintf("tenant: unknown action %q (want create, list, migrate, suspend, resume, rename or delete)", args[0])}
 	}
 	return action(ctx, e, args[1:])
 }
@@ -191,6 +195,64 @@ func setTenantSuspended(ctx context.Context, e env, args []string, action string
 			return cliError(err)
 		}
 		fmt.Fprintf(e.stdout, "%s tenant %s (%s)\n", done, t.Slug, t.ID)
+		return nil
+	})
+}
+
+// runTenantRename changes a tenant's display name.
+func runTenantRename(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "tenant rename")
+	slug := fs.String("slug", "", "the `slug` of the tenant to rename (required; it stays)")
+	name := fs.String("name", "", "the tenant's new display `name` (required)")
+	if _, err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if *slug == "" || *name == "" {
+		fs.Usage()
+		return &UsageError{msg: "tenant rename: --slug and --name are required"}
+	}
+	db, err := config.LoadDatabase(e.getenv)
+	if err != nil {
+		return err
+	}
+	return withControlPlane(ctx, e, db, func(tenants *postgres.Tenants) error {
+		t, err := tenants.Rename(ctx, *slug, *name)
+		if err != nil {
+			return cliError(err)
+		}
+		fmt.Fprintf(e.stdout, "renamed tenant %s (%s) to %q\n", t.Slug, t.ID, t.Name)
+		return nil
+	})
+}
+
+// runTenantDelete deletes a tenant and all of its data, in every running
+// instance of the app at once (see postgres.Tenants.Delete); --confirm
+// must repeat the slug. It also finishes a deletion that stopped half-way.
+func runTenantDelete(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "tenant delete")
+	slug := fs.String("slug", "", "the `slug` of the tenant to delete, active or suspended (required)")
+	confirm := fs.String("confirm", "", "the same `slug` again: the deletion cannot be undone (required)")
+	if _, err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if *slug == "" {
+		fs.Usage()
+		return &UsageError{msg: "tenant delete: --slug is required"}
+	}
+	if *confirm != *slug {
+		fs.Usage()
+		return &UsageError{msg: "tenant delete: --confirm must repeat the slug; the tenant's data cannot be brought back"}
+	}
+	db, err := config.LoadDatabase(e.getenv)
+	if err != nil {
+		return err
+	}
+	return withControlPlane(ctx, e, db, func(tenants *postgres.Tenants) error {
+		t, err := tenants.Delete(ctx, *slug)
+		if err != nil {
+			return cliError(err)
+		}
+		fmt.Fprintf(e.stdout, "deleted tenant %s (%s) and all of its data\n", t.Slug, t.ID)
 		return nil
 	})
 }

@@ -94,6 +94,49 @@ func TestTenantCommands(t *testing.T) {
 	require.Contains(t, stdout, `relation "projects" already exists`)
 }
 
+// tenant rename changes the display name; tenant delete needs the slug
+// twice, deletes the tenant with its data and frees its slug.
+func TestTenantRenameAndDelete(t *testing.T) {
+	t.Parallel()
+	env := liveEnv(t)
+	_, _, err := run(t, env, "migrate")
+	require.NoError(t, err)
+	_, _, err = run(t, env, "tenant", "create", "--slug", "acme", "--name", "Acme")
+	require.NoError(t, err)
+
+	stdout, _, err := run(t, env, "tenant", "rename", "--slug", "acme", "--name", "Acme Corporation")
+	require.NoError(t, err)
+	require.Regexp(t, `^renamed tenant acme \([0-9a-f-]{36}\) to "Acme Corporation"\n$`, stdout)
+	stdout, _, err = run(t, env, "tenant", "list")
+	require.NoError(t, err)
+	require.Regexp(t, `(?m)^acme\s+Acme Corporation\s`, stdout)
+	_, stderr, err := run(t, env, "tenant", "rename", "--slug", "acme")
+	require.Equal(t, 2, cli.ExitCode(err))
+	require.ErrorContains(t, err, "--slug and --name are required")
+	require.Contains(t, stderr, "Usage: shop-api tenant rename")
+
+	for _, confirm := range []string{"", "globex"} {
+		_, _, err = run(t, env, "tenant", "delete", "--slug", "acme", "--confirm", confirm)
+		require.Equal(t, 2, cli.ExitCode(err), "--confirm %q: %v", confirm, err)
+		require.ErrorContains(t, err, "--confirm must repeat the slug")
+	}
+	stdout, _, err = run(t, env, "tenant", "list")
+	require.NoError(t, err)
+	require.Contains(t, stdout, "acme", "a refused deletion deletes nothing")
+
+	stdout, _, err = run(t, env, "tenant", "delete", "--slug", "acme", "--confirm", "acme")
+	require.NoError(t, err)
+	require.Regexp(t, `^deleted tenant acme \([0-9a-f-]{36}\) and all of its data\n$`, stdout)
+	stdout, _, err = run(t, env, "tenant", "list")
+	require.NoError(t, err)
+	require.NotContains(t, stdout, "acme")
+	_, _, err = run(t, env, "tenant", "delete", "--slug", "acme", "--confirm", "acme")
+	require.Equal(t, 1, cli.ExitCode(err))
+	require.ErrorContains(t, err, `no tenant "acme"`)
+	_, _, err = run(t, env, "tenant", "create", "--slug", "acme", "--name", "Acme again")
+	require.NoError(t, err, "the slug is free again")
+}
+
 // forgetTenantMigrations deletes the record of the tenant migrations
 // applied to the shared tenant tables.
 func forgetTenantMigrations(t *testing.T, env map[string]string) {

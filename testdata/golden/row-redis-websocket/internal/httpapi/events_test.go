@@ -309,6 +309,21 @@ func TestRevocationClosesSocketsOnEveryInstance(t *testing.T) {
 	}
 }
 
+// Deleting a tenant closes its sockets on every instance within the bound,
+// its owner's included.
+func TestDeletingATenantClosesItsSockets(t *testing.T) {
+	t.Parallel()
+	b, _, two := setupEvents(t, realtime.Options{})
+	b.createTenant(t, "acme")
+	ws := two.connect(t, b.token, "acme")
+	two.waitSockets(t, 1)
+	res := b.callAs(t, b.token, http.MethodDelete, "/v1/tenants/acme", "", "", map[string]string{"confirm": "acme"})
+	require.Equal(t, http.StatusNoContent, res.status, string(res.body))
+	start := time.Now()
+	require.Equal(t, websocket.StatusPolicyViolation, closedWith(t, ws, realtime.RevocationBound))
+	require.Less(t, time.Since(start), realtime.RevocationBound)
+}
+
 // A revocation announced to no one (a lost message) still closes the
 // socket, at the periodic re-check.
 func TestASuspendedTenantsSocketsCloseOnTheRecheck(t *testing.T) {

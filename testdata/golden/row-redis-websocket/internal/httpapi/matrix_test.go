@@ -48,6 +48,8 @@ var allowedBy = map[domain.Permission][]string{
 	domain.APIKeysRead:      {asOwner, asAdmin, asSuperuser},
 	domain.APIKeysWrite:     {asOwner, asAdmin, asSuperuser},
 	domain.AuditRead:        {asOwner, asAdmin, asSuperuser},
+	domain.TenantWrite:      {asOwner, asAdmin, asSuperuser},
+	domain.TenantDelete:     {asOwner, asSuperuser},
 	domain.EventsRead:       {asOwner, asAdmin, asMember, asViewer, asAPIKey, asSuperuser},
 
 	// Resources (the sample projects, then those added with `saaskit add
@@ -163,6 +165,20 @@ func (m *matrixBundle) requests(t *testing.T) map[string]func(caller string) mat
 			return matrixRequest{http.MethodPost, "/v1/tenants", map[string]string{"slug": "made-" + m.unique(), "name": "Made"}, http.StatusCreated}
 		},
 		"list-tenants": func(string) matrixRequest { return matrixRequest{http.MethodGet, "/v1/tenants", nil, http.StatusOK} },
+		"rename-tenant": func(string) matrixRequest {
+			return matrixRequest{http.MethodPatch, "/v1/tenants/acme", map[string]string{"name": "Acme " + m.unique()}, http.StatusOK}
+		},
+		// A tenant of its own for each caller, with the matrix's members of
+		// acme in their roles.
+		"delete-tenant": func(string) matrixRequest {
+			slug := "doomed-" + m.unique()
+			res := m.callAs(t, owner, http.MethodPost, "/v1/tenants", "", "", map[string]string{"slug": slug, "name": "Doomed"})
+			require.Equal(t, http.StatusCreated, res.status, string(res.body))
+			m.query(t, `INSERT INTO memberships (tenant_id, user_id, role)
+				SELECT $1, user_id, role FROM memberships WHERE tenant_id = $2 AND role <> 'owner' RETURNING id::text`,
+				decode[tenantJSON](t, res).ID, m.tenantID)
+			return matrixRequest{http.MethodDelete, "/v1/tenants/" + slug, map[string]string{"confirm": slug}, http.StatusNoContent}
+		},
 		"accept-invitation": func(caller string) matrixRequest {
 			token := "inv_AAAAAAAAAAAAAAAAAAAAAAAAAA"
 			if email := m.emails[caller]; email != "" {
@@ -284,6 +300,15 @@ func (m *matrixBundle) requests(t *testing.T) map[string]func(caller string) mat
 	}
 }
 
+// tenantOf is the tenant a matrix request is for: the one its path names
+// (/v1/tenants/{slug}), else acme.
+func tenantOf(req matrixRequest) string {
+	if rest, ok := strings.CutPrefix(req.path, "/v1/tenants/"); ok {
+		return rest
+	}
+	return "acme"
+}
+
 // Every route of the registry against every kind of caller: each cell
 // either succeeds or is refused with the status that says why (401 no
 // valid credentials, 404 not a member, 403 a member without the
@@ -334,6 +359,8 @@ func TestRouteRoleMatrix(t *testing.T) {
 				want = http.StatusUnauthorized
 			case route.Auth == "user" && caller == asAPIKey:
 				want = http.StatusUnauthorized
+			case route.Auth == "tenant" && route.KeysRefused && caller == asAPIKey:
+				want = http.StatusUnauthorized
 			case route.Auth == "tenant" && caller == asOutsider:
 				want = http.StatusNotFound
 			case route.Auth == "tenant" && !slices.Contains(allowedBy[route.Permission], caller):
@@ -341,10 +368,11 @@ func TestRouteRoleMatrix(t *testing.T) {
 			case route.Auth == "tenant" && caller == asSuperuser && refusedToSuperusers[route.OperationID] != 0:
 				want = refusedToSuperusers[route.OperationID]
 			}
-			res := b.callAs(t, token, req.method, req.path, "", "acme", req.body)
+			tenant := tenantOf(req)
+			res := b.callAs(t, token, req.method, req.path, "", tenant, req.body)
 			require.Equal(t, want, res.status, "%s %s as %s: %s", route.Method, route.Path, caller, res.body)
 			if want == http.StatusNotFound && route.Auth == "tenant" {
-				require.Contains(t, string(res.body), `no tenant \"acme\"`, "the answer for a tenant that does not exist")
+				require.Contains(t, string(res.body), `no tenant \"`+tenant+`\"`, "the answer for a tenant that does not exist")
 			}
 		}
 	}

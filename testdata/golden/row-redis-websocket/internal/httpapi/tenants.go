@@ -111,3 +111,54 @@ func handleListTenants(identity Identity) endpoint {
 		return out, nil
 	})
 }
+
+type renameTenantInput struct {
+	Slug string `path:"slug" doc:"The tenant's slug"`
+	Body struct {
+		Name string `json:"name" doc:"The new display name, at most 100 bytes" example:"Acme Corporation"`
+	}
+}
+
+// handleRenameTenant changes the tenant's display name; its slug (so its
+// subdomain and storage) stays.
+func handleRenameTenant(tenants Tenants) endpoint {
+	return newEndpoint(huma.Operation{
+		OperationID: "rename-tenant",
+		Summary:     "Rename the tenant (its display name; the slug stays)",
+		Tags:        []string{"Tenants"},
+	}, withAccess(func(ctx context.Context, a domain.Access, in *renameTenantInput) (*tenantOutput, error) {
+		t, err := tenants.Rename(ctx, a.Tenant.Slug, in.Body.Name)
+		if err != nil {
+			return nil, err
+		}
+		return &tenantOutput{Body: tenantFrom(t)}, nil
+	}))
+}
+
+type deleteTenantInput struct {
+	Slug string `path:"slug" doc:"The tenant's slug"`
+	Body struct {
+		Confirm string `json:"confirm" doc:"The tenant's slug again: deleting cannot be undone" example:"acme"`
+	}
+}
+
+// handleDeleteTenant deletes the tenant and all of its data once the
+// caller typed its slug again (see postgres.Tenants.Delete for what goes).
+func handleDeleteTenant(tenants Tenants) endpoint {
+	return newEndpoint(huma.Operation{
+		OperationID:   "delete-tenant",
+		DefaultStatus: http.StatusNoContent,
+		Summary:       "Delete the tenant and all of its data, for good",
+		Description: "The tenant stops resolving at once, everywhere: its members' and API keys' requests are answered 404 " +
+			"and its realtime connections close. Its data goes (its storage, members, roles, invitations, grants and API keys; " +
+			"with billing, its Stripe customer, which cancels its subscription), and its slug becomes free. " +
+			"The control-plane audit log keeps the record of the deletion.",
+		Tags: []string{"Tenants"},
+	}, withAccess(func(ctx context.Context, a domain.Access, in *deleteTenantInput) (*struct{}, error) {
+		if in.Body.Confirm != a.Tenant.Slug {
+			return nil, domain.Errorf(domain.EINVALID, "confirm must be the tenant's slug, %q: deleting a tenant cannot be undone.", a.Tenant.Slug)
+		}
+		_, err := tenants.Delete(ctx, a.Tenant.Slug)
+		return nil, err
+	}))
+}

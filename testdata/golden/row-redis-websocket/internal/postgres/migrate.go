@@ -41,6 +41,9 @@ func NewMigrator(pool *pgxpool.Pool) (*Migrator, error) {
 	provider, err := goose.NewProvider(goose.DialectPostgres, db, fsys,
 		goose.WithSessionLocker(locker),
 		goose.WithDisableGlobalRegistry(true),
+		// A kit upgrade may bring a control-plane migration numbered below
+		// ones a database already has (00014 after 00020): it applies.
+		goose.WithAllowOutofOrder(true),
 	)
 	if err != nil {
 		_ = db.Close()

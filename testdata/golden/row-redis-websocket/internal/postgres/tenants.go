@@ -429,9 +429,10 @@ func (ts *Tenants) undo(ctx context.Context, conn db.DBTX, t domain.Tenant, stor
 }
 
 // clearInterruptedAttempt removes the remains of an earlier Create of slug
-// that died while provisioning. The caller holds the slug's lock, so no
-// live attempt can be working on them.
-func (ts *Tenants) clearInterruptedAttempt(ctx context.Context, conn db.DBTX, slug string) error {
+// that died while provisioning, and finishes a Delete of it that died
+// half-way. The caller holds the slug's lock, so no live attempt can be
+// working on them.
+func (ts *Tenants) clearInterruptedAttempt(ctx context.Context, conn *pgxpool.Conn, slug string) error {
 	q := db.New(conn)
 	row, err := q.GetTenantBySlug(ctx, slug)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -440,7 +441,11 @@ func (ts *Tenants) clearInterruptedAttempt(ctx context.Context, conn db.DBTX, sl
 	if err != nil {
 		return fmt.Errorf("look up tenant: %w", err)
 	}
-	if row.State != "provisioning" {
+	switch row.State {
+	case "deleting":
+		return ts.finishDeletion(ctx, conn, tenantFromRow(row))
+	case "provisioning":
+	default:
 		return domain.Errorf(domain.ECONFLICT, "slug %q is taken", slug)
 	}
 	if err := ts.storage.deprovision(ctx, conn, tenantFromRow(row)); err != nil {

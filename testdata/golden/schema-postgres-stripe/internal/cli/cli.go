@@ -40,7 +40,7 @@ func commands() []command {
 		{"jobs", "list [-state S] [-kind K] [-queue Q] [-tenant SLUG] [-limit n] | retry ID | cancel ID", "list jobs by state (scheduled, pending, running, failed, discarded) and kind, queue or tenant; retry one, or cancel one", runJobs},
 		{"mail", "test ADDRESS", "enqueue a test email to ADDRESS; a running worker sends it through SMTP_URL", runMail},
 		{"migrate", "[up|status]", "apply the control-plane migrations, then every tenant's (up, the default), or list the control-plane ones (status)", runMigrate},
-		{"tenant", "create|list|migrate|suspend|resume [flags]", "create, list, suspend and resume tenants, and migrate their tables (tenant <action> -h for its flags)", runTenant},
+		{"tenant", "create|list|migrate|suspend|resume|rename|delete [flags]", "create, list, suspend, resume, rename and delete tenants, and migrate their tables (tenant <action> -h for its flags)", runTenant},
 		{"audit", "verify|export [--tenant SLUG] [--since TIME]", "check the audit log's hash chains (exit 1 when one is broken), or write its entries as JSON lines", runAudit},
 		{"user", "create --email E --password-stdin [--name N] [--superuser]", "create a user, reading the password from standard input", runUser},
 		{"dev", "", "migrate, then serve and work jobs in one process with human-readable logs, for local development", runDev},

@@ -22,7 +22,7 @@ func TestPeriodicJobsPruneTheAuditLogOnlyWithARetention(t *testing.T) {
 		}
 		return got
 	}
-	always := []string{"jobs.prune", "billing.report_usage", "billing.reconcile"}
+	always := []string{"jobs.prune", "billing.report_usage", "billing.reconcile", "billing.remove_customers"}
 	require.Equal(t, always, names(config.Config{}))
 	require.Equal(t, slices.Concat(always, []string{"audit.prune"}), names(config.Config{AuditRetention: 365 * 24 * time.Hour}))
 }

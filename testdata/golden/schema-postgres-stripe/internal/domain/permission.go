@@ -25,6 +25,8 @@ const (
 	APIKeysRead      Permission = "api-keys:read" //nolint:gosec // G101: a permission name, not a credential
 	APIKeysWrite     Permission = "api-keys:write"
 	AuditRead        Permission = "audit:read"
+	TenantWrite      Permission = "tenant:write"
+	TenantDelete     Permission = "tenant:delete"
 )
 
 // Billing permissions: reading the tenant's plan, and managing its
@@ -99,6 +101,8 @@ var catalogue = []PermissionInfo{
 	{APIKeysWrite, RoleAdmin, "Create and revoke API keys"},
 	{AuditRead, RoleAdmin, "Read the tenant's audit log"},
 	{OwnersWrite, RoleOwner, "Make members owners and change or remove owners"},
+	{TenantWrite, RoleAdmin, "Rename the tenant"},
+	{TenantDelete, RoleOwner, "Delete the tenant with all of its data (with a user's session, never an API key)"},
 	{BillingRead, RoleViewer, "Read the tenant's plan and subscription"},
 	{BillingManage, RoleAdmin, "Subscribe, change the plan and open the billing portal"},
 	// Resources (the sample projects, then those added with `saaskit add

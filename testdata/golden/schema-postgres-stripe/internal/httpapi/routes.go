@@ -8,7 +8,8 @@ import (
 
 // addRoutes registers every route of the API, one line each: method, path,
 // the guard saying who may call it (see policy.go: anyone(), signedIn(),
-// requires(permission), requiresOn(permission, "id"), metricsToken(token);
+// requires(permission), requiresOn(permission, "id"), requiresIn(permission,
+// "slug") for a route whose path names the tenant, metricsToken(token);
 // with billing, entitled(feature, ...) and limited(limit, ...) add what the
 // tenant's plan must grant, see billing.go)
 // and the handler, whose maker describes the operation for the OpenAPI
@@ -37,6 +38,8 @@ func addRoutes(r *router, m *metrics) {
 
 	r.post("/v1/tenants", signedIn(), handleCreateTenant(deps.Tenants))
 	r.get("/v1/tenants", signedIn(), handleListTenants(deps.Identity))
+	r.patch("/v1/tenants/{slug}", requiresIn(domain.TenantWrite, "slug"), handleRenameTenant(deps.Tenants))
+	r.delete("/v1/tenants/{slug}", requiresIn(domain.TenantDelete, "slug").sessionsOnly(), handleDeleteTenant(deps.Tenants))
 	r.post("/v1/invitations/accept", signedIn(), handleAcceptInvitation(deps.Identity))
 
 	r.get("/v1/members", requires(domain.MembersRead), handleListMembers(deps.Identity))

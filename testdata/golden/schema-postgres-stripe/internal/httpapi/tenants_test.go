@@ -406,6 +406,14 @@ func (unavailableTenants) CreateOwned(context.Context, string, string, string) (
 	return domain.Tenant{}, domain.Errorf(domain.EINTERNAL, "not here")
 }
 
+func (unavailableTenants) Rename(context.Context, string, string) (domain.Tenant, error) {
+	return domain.Tenant{}, domain.Errorf(domain.EINTERNAL, "not here")
+}
+
+func (unavailableTenants) Delete(context.Context, string) (domain.Tenant, error) {
+	return domain.Tenant{}, domain.Errorf(domain.EINTERNAL, "not here")
+}
+
 func (unavailableTenants) InTenant(_ context.Context, t domain.Tenant, _ func(context.Context, *postgres.Unit) error) error {
 	return domain.Wrap(fmt.Errorf("schema t_%s does not exist", t.Slug), domain.EUNAVAILABLE,
 		"Tenant "+t.Slug+" is unavailable; try again later.")

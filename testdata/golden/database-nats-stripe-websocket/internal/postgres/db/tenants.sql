@@ -49,3 +49,18 @@ FROM tenants
 WHERE state = 'active' AND slug > @after_slug
 ORDER BY slug
 LIMIT @max_items;
+
+-- name: MarkTenantDeleting :one
+-- Starts the deletion of an active or suspended tenant, or picks up one a
+-- deletion left half-done: from this commit on it resolves nowhere.
+UPDATE tenants
+SET state = 'deleting'
+WHERE slug = @slug AND state IN ('active', 'suspended', 'deleting')
+RETURNING *;
+
+-- name: RenameTenant :one
+-- Only an active tenant is renamed; no row comes back for any other.
+UPDATE tenants
+SET name = @name
+WHERE slug = @slug AND state = 'active'
+RETURNING *;

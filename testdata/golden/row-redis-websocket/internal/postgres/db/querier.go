@@ -136,10 +136,15 @@ type Querier interface {
 	// tenant's schema (and in database mode, where that transaction is in the
 	// tenant's database, the tenant migrations make a job_processed of its own).
 	MarkJobProcessed(ctx context.Context, arg MarkJobProcessedParams) (int64, error)
+	// Starts the deletion of an active or suspended tenant, or picks up one a
+	// deletion left half-done: from this commit on it resolves nowhere.
+	MarkTenantDeleting(ctx context.Context, slug string) (Tenant, error)
 	PrunePeriodicRuns(ctx context.Context, before pgtype.Timestamptz) (int64, error)
 	PruneProcessedJobs(ctx context.Context, before pgtype.Timestamptz) (int64, error)
 	// Frees the unique key job_id holds, if any: the job has finished.
 	ReleaseUniqueJob(ctx context.Context, jobID string) error
+	// Only an active tenant is renamed; no row comes back for any other.
+	RenameTenant(ctx context.Context, arg RenameTenantParams) (Tenant, error)
 	ResetThrottle(ctx context.Context, key string) error
 	RevokeAPIKey(ctx context.Context, arg RevokeAPIKeyParams) (int64, error)
 	// Suspends (@suspended) or resumes an active or suspended tenant; a tenant

@@ -48,6 +48,12 @@ type BillingCustomer struct {
 	CreatedAt        pgtype.Timestamptz `json:"created_at"`
 }
 
+type BillingCustomerRemoval struct {
+	StripeCustomerID string             `json:"stripe_customer_id"`
+	TenantID         pgtype.UUID        `json:"tenant_id"`
+	QueuedAt         pgtype.Timestamptz `json:"queued_at"`
+}
+
 type BillingEvent struct {
 	ID          string             `json:"id"`
 	Type        string             `json:"type"`

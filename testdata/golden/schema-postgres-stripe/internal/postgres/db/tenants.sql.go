@@ -177,6 +177,54 @@ func (q *Queries) ListTenants(ctx context.Context, arg ListTenantsParams) ([]Ten
 	return items, nil
 }
 
+const markTenantDeleting = `-- name: MarkTenantDeleting :one
+UPDATE tenants
+SET state = 'deleting'
+WHERE slug = $1 AND state IN ('active', 'suspended', 'deleting')
+RETURNING id, slug, name, created_at, state
+`
+
+// Starts the deletion of an active or suspended tenant, or picks up one a
+// deletion left half-done: from this commit on it resolves nowhere.
+func (q *Queries) MarkTenantDeleting(ctx context.Context, slug string) (Tenant, error) {
+	row := q.db.QueryRow(ctx, markTenantDeleting, slug)
+	var i Tenant
+	err := row.Scan(
+		&i.ID,
+		&i.Slug,
+		&i.Name,
+		&i.CreatedAt,
+		&i.State,
+	)
+	return i, err
+}
+
+const renameTenant = `-- name: RenameTenant :one
+UPDATE tenants
+SET name = $1
+WHERE slug = $2 AND state = 'active'
+RETURNING id, slug, name, created_at, state
+`
+
+type RenameTenantParams struct {
+	Name string `json:"name"`
+	Slug string `json:"slug"`
+}
+
+// Only an active tenant is renamed; no row comes back for any other.
+func (q *Queries) RenameTenant(ctx context.Context, arg RenameTenantParams) (Tenant, error) {
+	row := q.db.QueryRow(ctx, renameTenant, arg.Name, arg.Slug)
+	var i Tenant
+	err := row.Scan(
+		&i.ID,
+		&i.Slug,
+		&i.Name,
+		&i.CreatedAt,
+		&i.State,
+	)
+	return i, err
+}
+
 const setTenantSuspended = `-- name: SetTenantSuspended :one
 UPDATE tenants
 SET state = CASE WHEN $1::boolean THEN 'suspended' ELSE 'active' END
