@@ -158,7 +158,7 @@ func readmeSection(t *testing.T, readme, heading string) string {
 // indentation of the list item it sits in.
 func codeBlock(t *testing.T, text, lang string) string {
 	t.Helper()
-	m := regexp.MustCompile("(?s)\n( *)```"+lang+"\n(.*?)\n *```").FindStringSubmatch(text)
+	m := regexp.MustCompile("(?s)\n( *)```" + lang + "\n(.*?)\n *```").FindStringSubmatch(text)
 	if m == nil {
 		t.Fatalf("no ```%s block in:\n%s", lang, text)
 	}
