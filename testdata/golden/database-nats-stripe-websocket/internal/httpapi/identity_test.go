@@ -426,33 +426,59 @@ func TestEveryLoginCostsOnePasswordCheck(t *testing.T) {
 	}
 }
 
+// loginFrom signs in to email with pw from the client address addr.
+func (b *apiBundle) loginFrom(t *testing.T, addr, email, pw string) response {
+	t.Helper()
+	b.remoteAddr = addr
+	defer func() { b.remoteAddr = "" }()
+	return b.loginWith(t, email, pw)
+}
+
+// requireThrottled requires a 429 saying to retry within the window.
+func requireThrottled(t *testing.T, res response, window time.Duration) {
+	t.Helper()
+	requireProblem(t, res, http.StatusTooManyRequests, "Too many attempts")
+	retry, err := strconv.Atoi(res.header.Get("Retry-After"))
+	require.NoError(t, err, "Retry-After is whole seconds")
+	require.True(t, retry >= 1 && retry <= int(window/time.Second), "Retry-After %d", retry)
+}
+
+// smallThrottle is a throttle small enough to reach in a test: failed
+// sign-ins 3 per account and address, 6 per account, 8 per address.
+var smallThrottle = postgres.ThrottleLimits{Window: time.Minute, PerAccount: 3, PerAddress: 8, AccountWide: 6}
+
 func TestLoginAndSignUpAreThrottled(t *testing.T) {
 	t.Parallel()
-	b := setupAPIWith(t, bundleOptions{throttle: postgres.ThrottleLimits{Window: time.Minute, PerAccount: 3, PerAddress: 8}})
-	login := func(addr, email, pw string) response {
-		b.remoteAddr = addr
-		defer func() { b.remoteAddr = "" }()
-		return b.callAs(t, "", http.MethodPost, "/v1/auth/login", "", "", map[string]string{"email": email, "password": pw})
-	}
+	b := setupAPIWith(t, bundleOptions{throttle: smallThrottle})
+	login := b.loginFrom
 
-	// Per account: known and unknown accounts alike, whatever the address.
+	// Per account and client address: known and unknown accounts alike
+	// get the same answers, and another address is not what was limited.
 	for _, email := range []string{"owner@example.com", "nobody@example.com"} {
-		for i := range 3 {
-			requireProblem(t, login("198.51.100."+strconv.Itoa(i+1)+":5000", email, "wrong"), http.StatusUnauthorized, "incorrect")
+		for range 3 {
+			requireProblem(t, login(t, "198.51.100.1:5000", email, "wrong"), http.StatusUnauthorized, "incorrect")
 		}
-		res := login("198.51.100.9:5000", email, password)
-		requireProblem(t, res, http.StatusTooManyRequests, "Too many attempts")
-		retry, err := strconv.Atoi(res.header.Get("Retry-After"))
-		require.NoError(t, err, "Retry-After is whole seconds")
-		require.True(t, retry >= 1 && retry <= 60, "Retry-After %d", retry)
+		requireThrottled(t, login(t, "198.51.100.1:5001", email, password), time.Minute)
+		requireProblem(t, login(t, "198.51.100.2:5000", email, "wrong"), http.StatusUnauthorized, "incorrect")
 	}
+	require.Equal(t, http.StatusOK, login(t, "198.51.100.3:5000", "owner@example.com", password).status)
+	requireThrottled(t, login(t, "198.51.100.1:5000", "owner@example.com", password), time.Minute)
 
 	// Per address: many accounts from one address.
 	for i := range 8 {
-		requireProblem(t, login("203.0.113.7:1234", "user"+strconv.Itoa(i)+"@example.com", "wrong"), http.StatusUnauthorized, "incorrect")
+		requireProblem(t, login(t, "203.0.113.7:1234", "user"+strconv.Itoa(i)+"@example.com", "wrong"), http.StatusUnauthorized, "incorrect")
 	}
-	requireProblem(t, login("203.0.113.7:4321", "user9@example.com", "wrong"), http.StatusTooManyRequests, "Too many attempts")
-	requireProblem(t, login("203.0.113.8:1234", "user9@example.com", "wrong"), http.StatusUnauthorized, "incorrect")
+	requireThrottled(t, login(t, "203.0.113.7:4321", "user9@example.com", "wrong"), time.Minute)
+	requireProblem(t, login(t, "203.0.113.8:1234", "user9@example.com", "wrong"), http.StatusUnauthorized, "incorrect")
+
+	// The counters name neither the accounts nor the addresses.
+	for _, table := range []string{"auth_throttle", "auth_known_clients"} {
+		stored := strings.Join(b.query(t, `SELECT t::text FROM `+table+` t`), "\n")
+		require.NotEmpty(t, stored, table)
+		for _, secret := range []string{"example.com", "198.51.100", "203.0.113", "192.0.2"} {
+			require.NotContains(t, stored, secret, table)
+		}
+	}
 
 	// Sign-ups count per address too.
 	for i := range 8 {
@@ -484,6 +510,137 @@ func TestLoginAndSignUpAreThrottled(t *testing.T) {
 	res = signUp("198.51.100.30:5001", "other@example.com")
 	require.Equal(t, http.StatusCreated, res.status, "the address is not what was limited: %s", res.body)
 	require.Equal(t, []string{"1"}, b.query(t, `SELECT count(*)::text FROM users WHERE email = 'target@example.com'`))
+}
+
+// Ten failed sign-ins at an account (the default limit) from one address
+// refuse that address, even the right password, not the owner elsewhere.
+func TestLoginThrottleRefusesTheGuesserNotTheOwner(t *testing.T) {
+	t.Parallel()
+	b := setupAPIWith(t, bundleOptions{throttle: postgres.DefaultThrottle})
+	b.signUp(t, "victim@example.com")
+	const attacker, owner = "203.0.113.66:4000", "198.51.100.20:5000"
+
+	for range postgres.DefaultThrottle.PerAccount {
+		requireProblem(t, b.loginFrom(t, attacker, "victim@example.com", "a guess"), http.StatusUnauthorized, "incorrect")
+	}
+	requireThrottled(t, b.loginFrom(t, attacker, "victim@example.com", password), postgres.DefaultThrottle.Window)
+	res := b.loginFrom(t, owner, "victim@example.com", password)
+	require.Equal(t, http.StatusOK, res.status, "the owner, from an address never seen, signs in at once: %s", res.body)
+	requireThrottled(t, b.loginFrom(t, attacker, "victim@example.com", password), postgres.DefaultThrottle.Window)
+}
+
+// Failed sign-ins at many accounts from one address (an office behind one
+// NAT) refuse that address to accounts that never signed in from it, not
+// to the people who did.
+func TestLoginThrottleLetsKnownClientsPastTheAddressLimit(t *testing.T) {
+	t.Parallel()
+	b := setupAPIWith(t, bundleOptions{throttle: smallThrottle})
+	const office = "203.0.113.7"
+	b.signUp(t, "ada@example.com")
+	b.signUp(t, "bob@example.com")
+	require.Equal(t, http.StatusOK, b.loginFrom(t, office+":1000", "ada@example.com", password).status)
+
+	for i := range smallThrottle.PerAddress {
+		res := b.loginFrom(t, office+":"+strconv.Itoa(2000+i), "user"+strconv.Itoa(i)+"@example.com", "a guess")
+		requireProblem(t, res, http.StatusUnauthorized, "incorrect")
+	}
+	requireThrottled(t, b.loginFrom(t, office+":3000", "bob@example.com", password), time.Minute)
+	requireThrottled(t, b.loginFrom(t, office+":3000", "nobody@example.com", "a guess"), time.Minute)
+	require.Equal(t, http.StatusOK, b.loginFrom(t, office+":3001", "ada@example.com", password).status,
+		"ada signed in from the office before")
+	require.Equal(t, http.StatusOK, b.loginFrom(t, "198.51.100.5:1", "bob@example.com", password).status,
+		"bob, from elsewhere")
+
+	// A known client is still bound by its own limit at its account.
+	for range smallThrottle.PerAccount {
+		requireProblem(t, b.loginFrom(t, office+":4000", "ada@example.com", "a guess"), http.StatusUnauthorized, "incorrect")
+	}
+	requireThrottled(t, b.loginFrom(t, office+":4000", "ada@example.com", password), time.Minute)
+}
+
+// Guessing at one account from many addresses refuses the account to new
+// addresses, not to the owner's known one; a password reset lets the owner
+// in from a new one.
+func TestLoginThrottleStopsDistributedGuessing(t *testing.T) {
+	t.Parallel()
+	b := setupAPIWith(t, bundleOptions{throttle: smallThrottle})
+	const home = "198.51.100.10:5000"
+	b.signUp(t, "ada@example.com")
+	require.Equal(t, http.StatusOK, b.loginFrom(t, home, "ada@example.com", password).status)
+
+	for i := range smallThrottle.AccountWide {
+		res := b.loginFrom(t, "203.0.113."+strconv.Itoa(100+i)+":4000", "ada@example.com", "a guess")
+		requireProblem(t, res, http.StatusUnauthorized, "incorrect")
+	}
+	requireThrottled(t, b.loginFrom(t, "203.0.113.200:4000", "ada@example.com", password), time.Minute)
+	requireThrottled(t, b.loginFrom(t, "192.0.2.77:1", "ada@example.com", password), time.Minute)
+	require.Equal(t, http.StatusOK, b.loginFrom(t, home, "ada@example.com", password).status, "from home, a known client")
+
+	// Unknown accounts answer alike.
+	for i := range smallThrottle.AccountWide {
+		res := b.loginFrom(t, "203.0.113."+strconv.Itoa(100+i)+":4000", "nobody@example.com", "a guess")
+		requireProblem(t, res, http.StatusUnauthorized, "incorrect")
+	}
+	requireThrottled(t, b.loginFrom(t, "203.0.113.200:4000", "nobody@example.com", password), time.Minute)
+
+	require.Equal(t, http.StatusAccepted, b.requestReset(t, "ada@example.com").status)
+	res := b.confirmReset(t, b.mail.lastReset(t, "ada@example.com"), "a brand new passphrase")
+	require.Equal(t, http.StatusNoContent, res.status, string(res.body))
+	res = b.loginFrom(t, "192.0.2.77:1", "ada@example.com", "a brand new passphrase")
+	require.Equal(t, http.StatusOK, res.status, "the reset cleared the account's counts: %s", res.body)
+	requireProblem(t, b.loginFrom(t, "203.0.113.200:4000", "ada@example.com", password), http.StatusUnauthorized, "incorrect")
+}
+
+// Guesses made at once are all counted before any password is checked, so
+// no more than the limit get checked.
+func TestLoginThrottleCountsGuessesMadeAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setupAPIWith(t, bundleOptions{throttle: smallThrottle})
+	var wg sync.WaitGroup
+	codes := make([]domain.Code, 12)
+	for i := range codes {
+		wg.Go(func() {
+			_, err := b.identity.Login(t.Context(), "owner@example.com", "a guess", "203.0.113.5")
+			codes[i] = domain.ErrorCode(err)
+		})
+	}
+	wg.Wait()
+	checked := 0
+	for _, code := range codes {
+		require.Contains(t, []domain.Code{domain.EUNAUTHORIZED, domain.ETHROTTLED}, code)
+		if code == domain.EUNAUTHORIZED {
+			checked++
+		}
+	}
+	require.LessOrEqual(t, checked, smallThrottle.PerAccount, "codes %v", codes)
+	require.Positive(t, checked)
+}
+
+// Signing in counts toward no limit.
+func TestSuccessfulLoginsCountNothing(t *testing.T) {
+	t.Parallel()
+	b := setupAPIWith(t, bundleOptions{throttle: smallThrottle})
+	for i := range 20 {
+		res := b.loginFrom(t, "203.0.113.9:1", "owner@example.com", password)
+		require.Equal(t, http.StatusOK, res.status, "login %d: %s", i+1, res.body)
+	}
+	b.signUp(t, "ada@example.com")
+	for i := range 20 {
+		res := b.loginFrom(t, "198.51.100."+strconv.Itoa(i+1)+":1", "ada@example.com", password)
+		require.Equal(t, http.StatusOK, res.status, "login %d: %s", i+1, res.body)
+	}
+	require.Equal(t, []string{"0"}, b.query(t, `SELECT coalesce(sum(hits), 0)::text FROM auth_throttle WHERE key LIKE 'login:%'`),
+		"nothing counted")
+
+	// A success also clears its address's failures at the account.
+	for range smallThrottle.PerAccount - 1 {
+		requireProblem(t, b.loginFrom(t, "203.0.113.9:1", "ada@example.com", "a guess"), http.StatusUnauthorized, "incorrect")
+	}
+	require.Equal(t, http.StatusOK, b.loginFrom(t, "203.0.113.9:1", "ada@example.com", password).status)
+	for range smallThrottle.PerAccount {
+		requireProblem(t, b.loginFrom(t, "203.0.113.9:1", "ada@example.com", "a guess"), http.StatusUnauthorized, "incorrect")
+	}
+	requireThrottled(t, b.loginFrom(t, "203.0.113.9:1", "ada@example.com", password), time.Minute)
 }
 
 func TestLoginRehashesWhenParametersChange(t *testing.T) {

@@ -231,20 +231,58 @@ func TestPasswordResetIsSingleUseAndExpires(t *testing.T) {
 
 func TestPasswordResetUnlocksAThrottledAccount(t *testing.T) {
 	t.Parallel()
-	b := setupAPIWith(t, bundleOptions{throttle: postgres.ThrottleLimits{Window: time.Minute, PerAccount: 3, PerAddress: 1000}})
+	b := setupAPIWith(t, bundleOptions{throttle: postgres.ThrottleLimits{Window: time.Minute, PerAccount: 3, PerAddress: 1000, AccountWide: 6}})
 	b.signUp(t, "ada@example.com")
+	// Locked from the address that guessed, and, guessed at from enough
+	// addresses, from every address that never signed in.
 	for range 3 {
 		requireProblem(t, b.loginWith(t, "ada@example.com", "guess"), http.StatusUnauthorized, "incorrect")
 	}
 	requireProblem(t, b.loginWith(t, "ada@example.com", password), http.StatusTooManyRequests, "Too many attempts")
+	for i := range 3 {
+		requireProblem(t, b.loginFrom(t, "203.0.113."+strconv.Itoa(i+1)+":1", "ada@example.com", "guess"), http.StatusUnauthorized, "incorrect")
+	}
+	requireProblem(t, b.loginFrom(t, "198.51.100.1:1", "ada@example.com", password), http.StatusTooManyRequests, "Too many attempts")
 
 	require.Equal(t, http.StatusAccepted, b.requestReset(t, "ada@example.com").status)
 	res := b.confirmReset(t, b.mail.lastReset(t, "ada@example.com"), "a brand new passphrase")
 	require.Equal(t, http.StatusNoContent, res.status, string(res.body))
 	login := b.loginWith(t, "ada@example.com", "a brand new passphrase")
 	require.Equal(t, http.StatusOK, login.status, "the reset unlocked the account")
+	require.Equal(t, http.StatusOK, b.loginFrom(t, "198.51.100.1:1", "ada@example.com", "a brand new passphrase").status,
+		"from every address")
 	me := decode[meJSON](t, b.callAs(t, decode[loginJSON](t, login).Token, http.MethodGet, "/v1/me", "", "", nil))
 	require.True(t, me.EmailVerified, "the reset link reached the address: it is verified")
+}
+
+// A password change or reset forgets the account's known clients (but the
+// one that changed it): who signed in with the old password no longer
+// passes the account's limit.
+func TestPasswordChangeAndResetForgetKnownClients(t *testing.T) {
+	t.Parallel()
+	b := setupAPIWith(t, bundleOptions{throttle: postgres.ThrottleLimits{Window: time.Minute, PerAccount: 3, PerAddress: 1000, AccountWide: 3}})
+	guess := func(from int) {
+		for i := range 3 {
+			res := b.loginFrom(t, "198.51.100."+strconv.Itoa(from+i)+":1", "owner@example.com", "guess")
+			requireProblem(t, res, http.StatusUnauthorized, "incorrect")
+		}
+	}
+	const first, second = "203.0.113.50:1", "203.0.113.51:1"
+	require.Equal(t, http.StatusOK, b.loginFrom(t, first, "owner@example.com", password).status)
+	res := b.changePassword(t, b.token, password, "a brand new passphrase")
+	require.Equal(t, http.StatusNoContent, res.status, string(res.body))
+	guess(1)
+	requireProblem(t, b.loginFrom(t, first, "owner@example.com", "a brand new passphrase"), http.StatusTooManyRequests, "Too many attempts")
+	require.Equal(t, http.StatusOK, b.loginWith(t, "owner@example.com", "a brand new passphrase").status,
+		"the address that changed the password is known")
+
+	require.Equal(t, http.StatusAccepted, b.requestReset(t, "owner@example.com").status)
+	res = b.confirmReset(t, b.mail.lastReset(t, "owner@example.com"), "yet another passphrase")
+	require.Equal(t, http.StatusNoContent, res.status, string(res.body))
+	require.Equal(t, http.StatusOK, b.loginFrom(t, second, "owner@example.com", "yet another passphrase").status)
+	guess(10)
+	requireProblem(t, b.loginWith(t, "owner@example.com", "yet another passphrase"), http.StatusTooManyRequests, "Too many attempts")
+	require.Equal(t, http.StatusOK, b.loginFrom(t, second, "owner@example.com", "yet another passphrase").status)
 }
 
 func TestPasswordResetRequestsAreThrottled(t *testing.T) {

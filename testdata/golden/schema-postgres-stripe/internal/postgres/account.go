@@ -43,9 +43,11 @@ func (id *Identity) link(path, token string) string {
 }
 
 // ChangePassword replaces the password of the user signed in with session
-// after checking the current one (counted against the account like a login
-// attempt). The user's other sessions end, the current one stays, and any
-// password reset link stops working.
+// after checking the current one (throttled like a sign-in: a wrong one
+// counts as a failed sign-in). The user's other sessions end, the current
+// one stays, and any password reset link stops working; the account's
+// sign-in counts are cleared and its known clients forgotten, but for the
+// caller's.
 func (id *Identity) ChangePassword(ctx context.Context, userID, session, current, next, clientAddr string) error {
 	err := domain.ValidatePassword(next)
 	if err != nil {
@@ -58,7 +60,7 @@ func (id *Identity) ChangePassword(ctx context.Context, userID, session, current
 	if err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}
-	err = id.throttle.check(ctx, "login", user.Email, clientAddr)
+	attempt, err := id.throttle.startLogin(ctx, user.Email, clientAddr)
 	if err != nil {
 		return err
 	}
@@ -68,6 +70,10 @@ func (id *Identity) ChangePassword(ctx context.Context, userID, session, current
 	}
 	if !ok {
 		return errWrongPassword
+	}
+	err = attempt.takeBack(ctx)
+	if err != nil {
+		return err
 	}
 	hash, err := id.hasher.Hash(ctx, next)
 	if err != nil {
@@ -86,7 +92,13 @@ func (id *Identity) ChangePassword(ctx context.Context, userID, session, current
 		if err != nil {
 			return nil, err
 		}
-		err = q.ResetThrottle(ctx, throttleKey("login", "account", user.Email))
+		// The counts go with the password they were about; who changed it
+		// stays a known client.
+		err = forgetAccount(ctx, q, user.Email)
+		if err != nil {
+			return nil, err
+		}
+		err = attempt.known(ctx, q)
 		if err != nil {
 			return nil, err
 		}
@@ -168,8 +180,9 @@ func (id *Identity) RequestPasswordReset(ctx context.Context, email, clientAddr 
 }
 
 // ResetPassword sets a new password with a reset token and uses the token
-// up. Every session of the user ends and their account's login throttle is
-// cleared, so a reset unlocks an account locked by guessing; the address,
+// up. Every session of the user ends, their account's sign-in counts are
+// cleared and its known clients forgotten, so a reset unlocks an account
+// locked by guessing from any client address; the address,
 // which the link reached, is verified. A token that
 // is unknown, expired or used gets the same ENOTFOUND.
 func (id *Identity) ResetPassword(ctx context.Context, token, password string) error {
@@ -210,7 +223,7 @@ func (id *Identity) ResetPassword(ctx context.Context, token, password string) e
 		if err != nil {
 			return nil, err
 		}
-		err = q.ResetThrottle(ctx, throttleKey("login", "account", user.Email))
+		err = forgetAccount(ctx, q, user.Email)
 		if err != nil {
 			return nil, err
 		}

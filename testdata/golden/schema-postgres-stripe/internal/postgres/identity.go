@@ -68,7 +68,8 @@ type IdentityOptions struct {
 	// AppURL is the public URL of the front end that links in email point
 	// to, without a trailing slash (DefaultAppURL when empty).
 	AppURL string
-	// Throttle limits sign-in and sign-up attempts (DefaultThrottle when zero).
+	// Throttle limits sign-in, sign-up, password reset and verification
+	// attempts (DefaultThrottle when zero; see ThrottleLimits).
 	Throttle ThrottleLimits
 }
 
@@ -123,9 +124,7 @@ func NewIdentity(ts *Tenants, opts IdentityOptions) (*Identity, error) {
 		opts.AppURL = DefaultAppURL
 	}
 	opts.AppURL = strings.TrimRight(opts.AppURL, "/")
-	if opts.Throttle == (ThrottleLimits{}) {
-		opts.Throttle = DefaultThrottle
-	}
+	opts.Throttle = opts.Throttle.withDefaults()
 	q := db.New(ts.pool)
 	return &Identity{
 		pool:     ts.pool,
@@ -213,15 +212,17 @@ func (id *Identity) CreateUser(ctx context.Context, email, password, name string
 
 // Login checks an email and password and starts a session. Every failure
 // (unknown email, wrong password, malformed email) is the same
-// EUNAUTHORIZED error after the same work; attempts are throttled per
-// account and per client address (ETHROTTLED). A hash made with other
-// parameters than the hasher's is replaced.
+// EUNAUTHORIZED error after the same work. Failed attempts are throttled
+// per account and client address, per account and per client address, a
+// client that signed in to the account lately passing the last two
+// (ETHROTTLED; see ThrottleLimits); a successful one counts nothing. A hash
+// made with other parameters than the hasher's is replaced.
 func (id *Identity) Login(ctx context.Context, email, password, clientAddr string) (domain.Session, error) {
 	normalized, err := domain.NormalizeEmail(email)
 	if err != nil {
 		normalized = email // still counted and hashed like any other attempt
 	}
-	err = id.throttle.check(ctx, "login", normalized, clientAddr)
+	attempt, err := id.throttle.startLogin(ctx, normalized, clientAddr)
 	if err != nil {
 		return domain.Session{}, err
 	}
@@ -244,11 +245,16 @@ func (id *Identity) Login(ctx context.Context, email, password, clientAddr strin
 	if !ok {
 		return domain.Session{}, errBadCredentials
 	}
-	if err := id.throttle.reset(ctx, "login", normalized); err != nil {
-		return domain.Session{}, err
-	}
 	if id.opts.RequireVerifiedEmail && !row.EmailVerifiedAt.Valid {
+		// The right password is no guess: uncounted, but signing in to
+		// nothing, it makes the address no known client.
+		if err := attempt.takeBack(ctx); err != nil {
+			return domain.Session{}, err
+		}
 		return domain.Session{}, errUnverified // told only to who knows the password
+	}
+	if err := attempt.succeeded(ctx); err != nil {
+		return domain.Session{}, err
 	}
 	if rehash {
 		id.rehash(ctx, row.ID, password)

@@ -268,18 +268,53 @@ WHERE tenant_id = @tenant_id AND id = @id AND revoked_at IS NULL;
 
 -- name: HitThrottle :one
 -- Counts one attempt against key in a fixed window of @window_length, starting a
--- new window when the last one is over.
-INSERT INTO auth_throttle AS a (key, window_start, hits)
-VALUES (@key, now(), 1)
+-- new window when the last one is over. account names the account the
+-- counter is about, if any.
+INSERT INTO auth_throttle AS a (key, window_start, hits, account)
+VALUES (@key, now(), 1, sqlc.narg('account'))
 ON CONFLICT (key) DO UPDATE
 SET window_start = CASE WHEN a.window_start + @window_length::interval <= now() THEN now() ELSE a.window_start END,
     hits = CASE WHEN a.window_start + @window_length::interval <= now() THEN 1 ELSE a.hits + 1 END
 RETURNING hits, window_start;
 
+-- name: UnhitThrottle :exec
+-- Takes back an attempt HitThrottle counted in the window starting at
+-- @window_start; nothing when that window is over.
+UPDATE auth_throttle
+SET hits = greatest(hits - 1, 0)
+WHERE key = @key AND window_start = @window_start;
+
 -- name: ResetThrottle :exec
 DELETE FROM auth_throttle
 WHERE key = @key;
 
+-- name: ResetAccountThrottles :exec
+-- Clears every counter about an account.
+DELETE FROM auth_throttle
+WHERE account = @account;
+
 -- name: DeleteStaleThrottles :exec
 DELETE FROM auth_throttle
 WHERE window_start < @before;
+
+-- name: IsKnownClient :one
+SELECT EXISTS (
+    SELECT 1
+    FROM auth_known_clients
+    WHERE account = @account AND client = @client AND last_seen > @since
+);
+
+-- name: RecordKnownClient :exec
+INSERT INTO auth_known_clients (account, client, last_seen)
+VALUES (@account, @client, now())
+ON CONFLICT (account, client) DO UPDATE
+SET last_seen = now();
+
+-- name: DeleteKnownClients :exec
+-- Forgets every client of an account.
+DELETE FROM auth_known_clients
+WHERE account = @account;
+
+-- name: DeleteStaleKnownClients :exec
+DELETE FROM auth_known_clients
+WHERE last_seen < @before;

@@ -126,6 +126,17 @@ func (q *Queries) DeleteGrant(ctx context.Context, arg DeleteGrantParams) (int64
 	return result.RowsAffected(), nil
 }
 
+const deleteKnownClients = `-- name: DeleteKnownClients :exec
+DELETE FROM auth_known_clients
+WHERE account = $1
+`
+
+// Forgets every client of an account.
+func (q *Queries) DeleteKnownClients(ctx context.Context, account string) error {
+	_, err := q.db.Exec(ctx, deleteKnownClients, account)
+	return err
+}
+
 const deleteMembership = `-- name: DeleteMembership :exec
 DELETE FROM memberships
 WHERE tenant_id = $1 AND id = $2
@@ -225,6 +236,16 @@ func (q *Queries) DeleteSession(ctx context.Context, tokenHash []byte) (pgtype.U
 	var user_id pgtype.UUID
 	err := row.Scan(&user_id)
 	return user_id, err
+}
+
+const deleteStaleKnownClients = `-- name: DeleteStaleKnownClients :exec
+DELETE FROM auth_known_clients
+WHERE last_seen < $1
+`
+
+func (q *Queries) DeleteStaleKnownClients(ctx context.Context, before pgtype.Timestamptz) error {
+	_, err := q.db.Exec(ctx, deleteStaleKnownClients, before)
+	return err
 }
 
 const deleteStaleThrottles = `-- name: DeleteStaleThrottles :exec
@@ -523,16 +544,17 @@ func (q *Queries) HasGrant(ctx context.Context, arg HasGrantParams) (bool, error
 }
 
 const hitThrottle = `-- name: HitThrottle :one
-INSERT INTO auth_throttle AS a (key, window_start, hits)
-VALUES ($1, now(), 1)
+INSERT INTO auth_throttle AS a (key, window_start, hits, account)
+VALUES ($1, now(), 1, $2)
 ON CONFLICT (key) DO UPDATE
-SET window_start = CASE WHEN a.window_start + $2::interval <= now() THEN now() ELSE a.window_start END,
-    hits = CASE WHEN a.window_start + $2::interval <= now() THEN 1 ELSE a.hits + 1 END
+SET window_start = CASE WHEN a.window_start + $3::interval <= now() THEN now() ELSE a.window_start END,
+    hits = CASE WHEN a.window_start + $3::interval <= now() THEN 1 ELSE a.hits + 1 END
 RETURNING hits, window_start
 `
 
 type HitThrottleParams struct {
 	Key          string          `json:"key"`
+	Account      pgtype.Text     `json:"account"`
 	WindowLength pgtype.Interval `json:"window_length"`
 }
 
@@ -542,9 +564,10 @@ type HitThrottleRow struct {
 }
 
 // Counts one attempt against key in a fixed window of @window_length, starting a
-// new window when the last one is over.
+// new window when the last one is over. account names the account the
+// counter is about, if any.
 func (q *Queries) HitThrottle(ctx context.Context, arg HitThrottleParams) (HitThrottleRow, error) {
-	row := q.db.QueryRow(ctx, hitThrottle, arg.Key, arg.WindowLength)
+	row := q.db.QueryRow(ctx, hitThrottle, arg.Key, arg.Account, arg.WindowLength)
 	var i HitThrottleRow
 	err := row.Scan(&i.Hits, &i.WindowStart)
 	return i, err
@@ -774,6 +797,27 @@ func (q *Queries) InsertUser(ctx context.Context, arg InsertUserParams) (User, e
 		&i.EmailVerifiedAt,
 	)
 	return i, err
+}
+
+const isKnownClient = `-- name: IsKnownClient :one
+SELECT EXISTS (
+    SELECT 1
+    FROM auth_known_clients
+    WHERE account = $1 AND client = $2 AND last_seen > $3
+)
+`
+
+type IsKnownClientParams struct {
+	Account string             `json:"account"`
+	Client  string             `json:"client"`
+	Since   pgtype.Timestamptz `json:"since"`
+}
+
+func (q *Queries) IsKnownClient(ctx context.Context, arg IsKnownClientParams) (bool, error) {
+	row := q.db.QueryRow(ctx, isKnownClient, arg.Account, arg.Client, arg.Since)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
 }
 
 const listAPIKeys = `-- name: ListAPIKeys :many
@@ -1130,6 +1174,34 @@ func (q *Queries) LockTenantMemberships(ctx context.Context, tenantID pgtype.UUI
 	return err
 }
 
+const recordKnownClient = `-- name: RecordKnownClient :exec
+INSERT INTO auth_known_clients (account, client, last_seen)
+VALUES ($1, $2, now())
+ON CONFLICT (account, client) DO UPDATE
+SET last_seen = now()
+`
+
+type RecordKnownClientParams struct {
+	Account string `json:"account"`
+	Client  string `json:"client"`
+}
+
+func (q *Queries) RecordKnownClient(ctx context.Context, arg RecordKnownClientParams) error {
+	_, err := q.db.Exec(ctx, recordKnownClient, arg.Account, arg.Client)
+	return err
+}
+
+const resetAccountThrottles = `-- name: ResetAccountThrottles :exec
+DELETE FROM auth_throttle
+WHERE account = $1
+`
+
+// Clears every counter about an account.
+func (q *Queries) ResetAccountThrottles(ctx context.Context, account pgtype.Text) error {
+	_, err := q.db.Exec(ctx, resetAccountThrottles, account)
+	return err
+}
+
 const resetThrottle = `-- name: ResetThrottle :exec
 DELETE FROM auth_throttle
 WHERE key = $1
@@ -1157,6 +1229,24 @@ func (q *Queries) RevokeAPIKey(ctx context.Context, arg RevokeAPIKeyParams) (int
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const unhitThrottle = `-- name: UnhitThrottle :exec
+UPDATE auth_throttle
+SET hits = greatest(hits - 1, 0)
+WHERE key = $1 AND window_start = $2
+`
+
+type UnhitThrottleParams struct {
+	Key         string             `json:"key"`
+	WindowStart pgtype.Timestamptz `json:"window_start"`
+}
+
+// Takes back an attempt HitThrottle counted in the window starting at
+// @window_start; nothing when that window is over.
+func (q *Queries) UnhitThrottle(ctx context.Context, arg UnhitThrottleParams) error {
+	_, err := q.db.Exec(ctx, unhitThrottle, arg.Key, arg.WindowStart)
+	return err
 }
 
 const updateMembershipRole = `-- name: UpdateMembershipRole :exec

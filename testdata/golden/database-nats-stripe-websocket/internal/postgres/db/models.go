@@ -36,10 +36,17 @@ type AuditHead struct {
 	UpdatedAt pgtype.Timestamptz `json:"updated_at"`
 }
 
+type AuthKnownClient struct {
+	Account  string             `json:"account"`
+	Client   string             `json:"client"`
+	LastSeen pgtype.Timestamptz `json:"last_seen"`
+}
+
 type AuthThrottle struct {
 	Key         string             `json:"key"`
 	WindowStart pgtype.Timestamptz `json:"window_start"`
 	Hits        int32              `json:"hits"`
+	Account     pgtype.Text        `json:"account"`
 }
 
 type BillingCustomer struct {

@@ -33,6 +33,8 @@ type Querier interface {
 	DeleteAccountTokens(ctx context.Context, arg DeleteAccountTokensParams) error
 	DeleteExpiredSessions(ctx context.Context, userID pgtype.UUID) error
 	DeleteGrant(ctx context.Context, arg DeleteGrantParams) (int64, error)
+	// Forgets every client of an account.
+	DeleteKnownClients(ctx context.Context, account string) error
 	// Cascades to the member's object grants and API keys.
 	DeleteMembership(ctx context.Context, arg DeleteMembershipParams) error
 	// Every session of a user but the one whose token hashes to keep.
@@ -45,6 +47,7 @@ type Querier interface {
 	DeleteRole(ctx context.Context, arg DeleteRoleParams) (int64, error)
 	DeleteRoleGrants(ctx context.Context, arg DeleteRoleGrantsParams) (int64, error)
 	DeleteSession(ctx context.Context, tokenHash []byte) (pgtype.UUID, error)
+	DeleteStaleKnownClients(ctx context.Context, before pgtype.Timestamptz) error
 	DeleteStaleThrottles(ctx context.Context, before pgtype.Timestamptz) error
 	DeleteTenant(ctx context.Context, id pgtype.UUID) error
 	DeleteUserSessions(ctx context.Context, userID pgtype.UUID) error
@@ -71,7 +74,8 @@ type Querier interface {
 	// Whether a user, or the role they act in, holds permission on the object.
 	HasGrant(ctx context.Context, arg HasGrantParams) (bool, error)
 	// Counts one attempt against key in a fixed window of @window_length, starting a
-	// new window when the last one is over.
+	// new window when the last one is over. account names the account the
+	// counter is about, if any.
 	HitThrottle(ctx context.Context, arg HitThrottleParams) (HitThrottleRow, error)
 	// Takes unique_key for job_id and returns job_id, or returns the id of the
 	// job already holding it. A concurrent enqueue of the same key waits here for
@@ -103,6 +107,7 @@ type Querier interface {
 	// on tenant-owned rows names the tenant.
 	// No row comes back when the email is taken.
 	InsertUser(ctx context.Context, arg InsertUserParams) (User, error)
+	IsKnownClient(ctx context.Context, arg IsKnownClientParams) (bool, error)
 	// Keyset pagination in creation order of the live keys.
 	ListAPIKeys(ctx context.Context, arg ListAPIKeysParams) ([]ApiKey, error)
 	// Keyset pagination: pass the last slug of the previous page, or an empty string for the first page.
@@ -141,16 +146,22 @@ type Querier interface {
 	MarkTenantDeleting(ctx context.Context, slug string) (Tenant, error)
 	PrunePeriodicRuns(ctx context.Context, before pgtype.Timestamptz) (int64, error)
 	PruneProcessedJobs(ctx context.Context, before pgtype.Timestamptz) (int64, error)
+	RecordKnownClient(ctx context.Context, arg RecordKnownClientParams) error
 	// Frees the unique key job_id holds, if any: the job has finished.
 	ReleaseUniqueJob(ctx context.Context, jobID string) error
 	// Only an active tenant is renamed; no row comes back for any other.
 	RenameTenant(ctx context.Context, arg RenameTenantParams) (Tenant, error)
+	// Clears every counter about an account.
+	ResetAccountThrottles(ctx context.Context, account pgtype.Text) error
 	ResetThrottle(ctx context.Context, key string) error
 	RevokeAPIKey(ctx context.Context, arg RevokeAPIKeyParams) (int64, error)
 	// Suspends (@suspended) or resumes an active or suspended tenant; a tenant
 	// still provisioning is left alone (no row comes back). Setting the state it
 	// already has changes nothing.
 	SetTenantSuspended(ctx context.Context, arg SetTenantSuspendedParams) (Tenant, error)
+	// Takes back an attempt HitThrottle counted in the window starting at
+	// @window_start; nothing when that window is over.
+	UnhitThrottle(ctx context.Context, arg UnhitThrottleParams) error
 	UpdateMembershipRole(ctx context.Context, arg UpdateMembershipRoleParams) error
 	UpdatePasswordHash(ctx context.Context, arg UpdatePasswordHashParams) error
 	UpdateRolePermissions(ctx context.Context, arg UpdateRolePermissionsParams) (Role, error)
