@@ -12,6 +12,14 @@ VALUES (@token_hash, @user_id, @purpose, @expires_at);
 DELETE FROM account_tokens
 WHERE user_id = @user_id AND purpose = @purpose;
 
+-- name: AccountTokenIsLive :one
+-- Whether a token could be used now, without using it up.
+SELECT EXISTS (
+    SELECT 1
+    FROM account_tokens
+    WHERE token_hash = @token_hash AND purpose = @purpose AND expires_at > now()
+);
+
 -- name: ClaimAccountToken :one
 -- Uses a live token up: no row when it is unknown, expired, used or for
 -- another purpose.

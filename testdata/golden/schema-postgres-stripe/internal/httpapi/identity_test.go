@@ -389,6 +389,31 @@ func (h *countingHasher) take() (verified []auth.Params, hashed int) {
 	return verified, hashed
 }
 
+// A password reset with a token that cannot be used is answered before any
+// hash is made; a live one costs one.
+func TestDeadResetTokensCostNoHash(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	hasher := &countingHasher{Hasher: testHasher(t)}
+	identity, err := postgres.NewIdentity(b.tenants, postgres.IdentityOptions{Hasher: hasher, Mail: b.mail})
+	require.NoError(t, err)
+	api := newAPIBundle(t, b.tenants, identity, &testsvc.LogBuffer{})
+
+	res := api.confirmReset(t, "pwr_AAAAAAAAAAAAAAAAAAAAAAAAAA", "a new long password")
+	requireProblem(t, res, http.StatusNotFound, "")
+	_, hashed := hasher.take()
+	require.Zero(t, hashed, "a made-up token costs no hash")
+
+	require.Equal(t, http.StatusAccepted, api.requestReset(t, "owner@example.com").status)
+	token := b.mail.lastReset(t, "owner@example.com")
+	require.Equal(t, http.StatusNoContent, api.confirmReset(t, token, "a new long password").status)
+	_, hashed = hasher.take()
+	require.Equal(t, 1, hashed, "a live token costs the new password's hash")
+	requireProblem(t, api.confirmReset(t, token, "another long password"), http.StatusNotFound, "")
+	_, hashed = hasher.take()
+	require.Zero(t, hashed, "a used token costs no hash")
+}
+
 // An unknown account costs what a known one does: one password check at
 // the parameters of real hashes (counted, not timed), and one hash for a
 // sign-up, whether the email is new or taken.

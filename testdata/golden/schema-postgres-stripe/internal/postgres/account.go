@@ -190,6 +190,16 @@ func (id *Identity) ResetPassword(ctx context.Context, token, password string) e
 	if err != nil {
 		return err
 	}
+	// A token that cannot be used costs no hash: a stream of made-up
+	// tokens is cheap to answer. A live one is claimed below, in the
+	// transaction; one used up in between answers the same.
+	live, err := id.queries.AccountTokenIsLive(ctx, db.AccountTokenIsLiveParams{TokenHash: auth.HashToken(token), Purpose: purposePasswordReset})
+	if err != nil {
+		return fmt.Errorf("reset password: %w", err)
+	}
+	if !live {
+		return errNoReset
+	}
 	hash, err := id.hasher.Hash(ctx, password)
 	if err != nil {
 		return fmt.Errorf("reset password: %w", err)

@@ -11,6 +11,27 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+const accountTokenIsLive = `-- name: AccountTokenIsLive :one
+SELECT EXISTS (
+    SELECT 1
+    FROM account_tokens
+    WHERE token_hash = $1 AND purpose = $2 AND expires_at > now()
+)
+`
+
+type AccountTokenIsLiveParams struct {
+	TokenHash []byte `json:"token_hash"`
+	Purpose   string `json:"purpose"`
+}
+
+// Whether a token could be used now, without using it up.
+func (q *Queries) AccountTokenIsLive(ctx context.Context, arg AccountTokenIsLiveParams) (bool, error) {
+	row := q.db.QueryRow(ctx, accountTokenIsLive, arg.TokenHash, arg.Purpose)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
+}
+
 const claimAccountToken = `-- name: ClaimAccountToken :one
 DELETE FROM account_tokens
 WHERE token_hash = $1 AND purpose = $2 AND expires_at > now()

@@ -11,6 +11,8 @@ import (
 )
 
 type Querier interface {
+	// Whether a token could be used now, without using it up.
+	AccountTokenIsLive(ctx context.Context, arg AccountTokenIsLiveParams) (bool, error)
 	ActivateTenant(ctx context.Context, id pgtype.UUID) error
 	// Uses a live token up: no row when it is unknown, expired, used or for
 	// another purpose.
