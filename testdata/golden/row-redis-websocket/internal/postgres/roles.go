@@ -166,20 +166,20 @@ func requireNoHolders(role string, h db.CountRoleHoldersRow) error {
 	if h.Members == 0 && h.ApiKeys == 0 && h.Invitations == 0 {
 		return nil
 	}
-	var held, todo []string
+	var held, steps []string
 	if h.Members > 0 {
 		held = append(held, plural(h.Members, "member", "members"))
-		todo = append(todo, "give those members another role")
+		steps = append(steps, "give those members another role")
 	}
 	if h.ApiKeys > 0 {
 		held = append(held, plural(h.ApiKeys, "API key", "API keys"))
-		todo = append(todo, "revoke those API keys")
+		steps = append(steps, "revoke those API keys")
 	}
 	if h.Invitations > 0 {
 		held = append(held, plural(h.Invitations, "pending invitation", "pending invitations"))
-		todo = append(todo, "revoke those invitations")
+		steps = append(steps, "revoke those invitations")
 	}
-	return domain.Errorf(domain.ECONFLICT, "Role %q is still held by %s: %s first.", role, strings.Join(held, ", "), strings.Join(todo, ", "))
+	return domain.Errorf(domain.ECONFLICT, "Role %q is still held by %s: %s first.", role, strings.Join(held, ", "), strings.Join(steps, ", "))
 }
 
 func plural(n int64, one, many string) string {
