@@ -1,11 +1,13 @@
 package billing_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -64,16 +66,38 @@ func setup(t *testing.T) *bundle {
 // recorder is an http.RoundTripper that notes the Idempotency-Key of each
 // request and passes it on to stripe-mock.
 type recorder struct {
-	next http.RoundTripper
-	mu   sync.Mutex
-	keys map[string][]string
+	next   http.RoundTripper
+	mu     sync.Mutex
+	keys   map[string][]string
+	bodies map[string][]url.Values
 }
 
 func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	var form url.Values
+	if req.Body != nil {
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			return nil, err
+		}
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		form, _ = url.ParseQuery(string(body))
+	}
 	r.mu.Lock()
-	r.keys[req.Method+" "+req.URL.Path] = append(r.keys[req.Method+" "+req.URL.Path], req.Header.Get("Idempotency-Key"))
+	at := req.Method + " " + req.URL.Path
+	r.keys[at] = append(r.keys[at], req.Header.Get("Idempotency-Key"))
+	if r.bodies == nil {
+		r.bodies = map[string][]url.Values{}
+	}
+	r.bodies[at] = append(r.bodies[at], form)
 	r.mu.Unlock()
 	return r.next.RoundTrip(req)
+}
+
+// forms returns the form bodies of the calls to path, in order.
+func (r *recorder) forms(path string) []url.Values {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]url.Values(nil), r.bodies[path]...)
 }
 
 func (r *recorder) get(path string) []string {
@@ -286,9 +310,9 @@ func TestStripeCallsCarryDeterministicKeys(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := t.Context()
-	url, err := b.svc.Checkout(ctx, b.tenant, "price_pro_monthly")
+	link, err := b.svc.Checkout(ctx, b.tenant, "price_pro_monthly")
 	require.NoError(t, err)
-	require.NotEmpty(t, url)
+	require.NotEmpty(t, link)
 	// The customer is stored: a second checkout creates none.
 	_, err = b.svc.Checkout(ctx, b.tenant, "price_pro_monthly")
 	require.NoError(t, err)
@@ -313,6 +337,42 @@ func TestStripeCallsCarryDeterministicKeys(t *testing.T) {
 	require.Equal(t, domain.EINVALID, domain.ErrorCode(err))
 }
 
+// TestCheckoutStartsThePlansTrialOnce checks the trial a checkout asks
+// Stripe for: the plan's trial_days on a tenant's first subscription, none
+// once the tenant has had one, none for a plan without a trial.
+func TestCheckoutStartsThePlansTrialOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	pro, ok := b.svc.Plans().ForPrice("price_pro_monthly")
+	require.True(t, ok)
+	require.Equal(t, int64(14), pro.TrialDays, "the built-in plans file gives pro a 14-day trial")
+
+	_, err := b.svc.Checkout(ctx, b.tenant, "price_pro_monthly")
+	require.NoError(t, err)
+	forms := b.keys.forms("POST /v1/checkout/sessions")
+	require.Len(t, forms, 1)
+	require.Equal(t, "14", forms[0].Get("subscription_data[trial_period_days]"))
+	require.Equal(t, "price_pro_monthly", forms[0].Get("line_items[0][price]"))
+
+	// A tenant that has had a subscription (here a cancelled one) gets no
+	// second trial.
+	_, err = b.pool.Exec(ctx, `
+		INSERT INTO billing_subscriptions (tenant_id, stripe_subscription_id, stripe_customer_id, price_id, status, event_created)
+		VALUES ($1, 'sub_old', $2, 'price_pro_monthly', 'canceled', now())`, b.tenant.ID, customerOf(t, b))
+	require.NoError(t, err)
+	_, err = b.svc.Checkout(ctx, b.tenant, "price_pro_yearly")
+	require.NoError(t, err)
+	forms = b.keys.forms("POST /v1/checkout/sessions")
+	require.Len(t, forms, 2)
+	require.False(t, forms[1].Has("subscription_data[trial_period_days]"), "no second trial: %v", forms[1])
+
+	_, err = billing.ParsePlans("plans.yaml", []byte("default: free\nplans:\n  - id: free\n    trial_days: 7\n"))
+	require.ErrorContains(t, err, "plans.yaml:3: plan \"free\": trial_days needs prices")
+	_, err = billing.ParsePlans("plans.yaml", []byte("default: free\nplans:\n  - id: free\n  - id: pro\n    prices: [p]\n    trial_days: 731\n"))
+	require.ErrorContains(t, err, "plans.yaml:4: plan \"pro\": trial_days 731: want 0 (no trial) to 730")
+}
+
 func customerOf(t *testing.T, b *bundle) string {
 	t.Helper()
 	var id string
@@ -328,6 +388,8 @@ func runWorker(t *testing.T, b *bundle) {
 	jobs.Handle(reg, b.svc.HandleEvent)
 	jobs.Handle(reg, b.svc.HandleReportUsage)
 	jobs.Handle(reg, b.svc.HandleRemoveCustomers)
+	jobs.Handle(reg, b.svc.HandleSyncSeats)
+	jobs.Handle(reg, b.svc.HandleDunningEmail)
 	w, err := jobs.NewWorker(b.jobs, jobs.WorkerConfig{Registry: reg, Queues: map[string]int{jobs.QueueDefault: 2}, ShutdownTimeout: 5 * time.Second})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

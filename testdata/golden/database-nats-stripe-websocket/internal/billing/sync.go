@@ -91,7 +91,7 @@ func (s *Service) syncCustomer(ctx context.Context, tenant, customer string) (Sy
 		if err != nil {
 			return fmt.Errorf("encode subscription %s: %w", current.ID, err)
 		}
-		return applier{tx: tx, created: fetched, object: object}.subscription(ctx)
+		return applier{svc: s, tx: tx, created: fetched, object: object}.subscription(ctx)
 	})
 	if err != nil {
 		return Synced{}, fmt.Errorf("store subscription: %w", err)

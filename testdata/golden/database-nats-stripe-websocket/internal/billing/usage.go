@@ -21,8 +21,8 @@ const UsagePeriod = time.Hour
 
 // Meters reports whether some plan meters item (its metered list).
 func (ps *Plans) Meters(item string) bool {
-	for _, p := range ps.plans {
-		if slices.Contains(p.Metered, item) {
+	for i := range ps.plans {
+		if slices.Contains(ps.plans[i].Metered, item) {
 			return true
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"ledger.internal/svc/internal/billing"
 	"ledger.internal/svc/internal/config"
+	"ledger.internal/svc/internal/mail"
 )
 
 // openBilling loads the plans file (an invalid one stops the process with
@@ -21,7 +22,12 @@ func openBilling(cfg config.Config, s *services, logger *slog.Logger) (*billing.
 	if err != nil {
 		return nil, err
 	}
+	sealer, err := mail.NewSealer(cfg.SecretKey)
+	if err != nil {
+		return nil, err
+	}
 	return billing.New(billing.Config{
+		Mail:          mail.NewQueue(s.jobs, sealer),
 		Pool:          s.pool,
 		Jobs:          s.jobs,
 		Plans:         plans,
@@ -77,9 +83,11 @@ func withBilling(ctx context.Context, e env, fn func(*billing.Service) error) er
 func printPlans(ctx context.Context, e env, bill *billing.Service) error {
 	plans := bill.Plans()
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PLAN\tNAME\tSEATS\tFEATURES\tLIMITS\tMETERED\tPRICES")
+	fmt.Fprintln(tw, "PLAN\tNAME\tSEATS\tTRIAL\tFEATURES\tLIMITS\tMETERED\tPRICES")
 	missing := 0
-	for _, p := range plans.All() {
+	all := plans.All()
+	for i := range all {
+		p := &all[i]
 		prices := make([]string, 0, len(p.Prices))
 		for _, price := range p.Prices {
 			status := "ok"
@@ -96,7 +104,11 @@ func printPlans(ctx context.Context, e env, bill *billing.Service) error {
 		if p.ID == plans.Default.ID {
 			name += " (default)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", p.ID, name, p.Seats, dash(p.Features), dash(limits), dash(p.Metered), dash(prices))
+		trial := "-"
+		if p.TrialDays > 0 {
+			trial = fmt.Sprintf("%dd", p.TrialDays)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", p.ID, name, p.Seats, trial, dash(p.Features), dash(limits), dash(p.Metered), dash(prices))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

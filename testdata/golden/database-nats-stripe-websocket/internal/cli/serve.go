@@ -61,7 +61,12 @@ func runDev(ctx context.Context, e env, args []string) error {
 // serve runs the HTTP server until ctx is cancelled, then shuts it down
 // gracefully: in-flight requests get cfg.ShutdownTimeout to finish.
 func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, s *services, collectors []prometheus.Collector) error {
-	identity, err := openIdentity(cfg, s, logger)
+	bill, err := openBilling(cfg, s, logger)
+	if err != nil {
+		return err
+	}
+	collectors = append(collectors, bill.Collectors()...)
+	identity, err := openIdentity(cfg, s, logger, bill)
 	if err != nil {
 		return err
 	}
@@ -76,11 +81,6 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, s *servi
 	}
 	// Closes the WebSockets with "going away", and waits for them.
 	defer hub.Shutdown()
-	bill, err := openBilling(cfg, s, logger)
-	if err != nil {
-		return err
-	}
-	collectors = append(collectors, bill.Collectors()...)
 	handler, err := httpapi.NewHandler(httpapi.Deps{
 		Logger:         logger,
 		Version:        version(),

@@ -186,21 +186,26 @@ func (r *router) withinLimit(limit string) func(huma.Context, func(huma.Context)
 			next(ctx)
 			return
 		}
-		var n int64
-		err = r.deps.Tenants.InTenant(ctx.Context(), t, func(ctx context.Context, u *postgres.Unit) error {
-			return u.Tx().QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&n)
-		})
-		if err != nil {
-			r.fail(ctx, fmt.Errorf("count the tenant's %s: %w", limit, err))
-			return
-		}
-		if n >= most {
-			_, w := humago.Unwrap(ctx)
-			writeTypedProblem(w, http.StatusForbidden, ProblemEntitlement, fmt.Sprintf(
-				"The tenant's plan (%s) allows %d %s and it has %d; upgrade it with POST /v1/billing/checkout.", sub.Plan.ID, most, limit, n))
-			return
-		}
-		next(ctx)
+		// Counted in the creating transaction, after the row is written and
+		// under a lock on the tenant's limit, so that concurrent creations
+		// are counted one after the other and cannot pass it together.
+		lockKey := "limit:" + t.ID + ":" + limit
+		next(huma.WithContext(ctx, postgres.WithCommitCheck(ctx.Context(), func(ctx context.Context, tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, lockKey); err != nil {
+				return fmt.Errorf("lock the tenant's %s limit: %w", limit, err)
+			}
+			var n int64
+			if err := tx.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+				return fmt.Errorf("count the tenant's %s: %w", limit, err)
+			}
+			if n <= most {
+				return nil
+			}
+			e := domain.Errorf(domain.EFORBIDDEN,
+				"The tenant's plan (%s) allows %d %s and it has %d; upgrade it with POST /v1/billing/checkout.", sub.Plan.ID, most, limit, n-1)
+			e.Type = ProblemEntitlement
+			return e
+		})))
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"ledger.internal/svc/internal/broker"
 	"ledger.internal/svc/internal/config"
 	"ledger.internal/svc/internal/jobs"
+	"ledger.internal/svc/internal/mail"
 	"ledger.internal/svc/internal/postgres"
 )
 
@@ -62,8 +63,12 @@ func NewBilling(tb testing.TB, databaseURL string, httpClient *http.Client) (*bi
 	if err != nil {
 		tb.Fatalf("plans: %v", err)
 	}
+	sealer, err := mail.NewSealer(cfg.SecretKey)
+	if err != nil {
+		tb.Fatalf("mail sealer: %v", err)
+	}
 	return billing.New(billing.Config{
-		Pool: pool, Jobs: client, Plans: plans,
+		Pool: pool, Jobs: client, Plans: plans, Mail: mail.NewQueue(client, sealer),
 		SecretKey: cfg.StripeSecretKey, WebhookSecret: cfg.StripeWebhookSecret, APIBase: cfg.StripeAPIBase,
 		HTTPClient: httpClient, ReturnURL: "https://example.com/billing",
 	}), client

@@ -61,7 +61,7 @@ func runDev(ctx context.Context, e env, args []string) error {
 // serve runs the HTTP server until ctx is cancelled, then shuts it down
 // gracefully: in-flight requests get cfg.ShutdownTimeout to finish.
 func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, s *services, collectors []prometheus.Collector) error {
-	identity, err := openIdentity(cfg, s, logger)
+	identity, err := openIdentity(cfg, s, logger, nil)
 	if err != nil {
 		return err
 	}

@@ -33,6 +33,10 @@ type Error struct {
 	// RetryAfter is how long an ETHROTTLED or EUNAVAILABLE caller should
 	// wait; zero leaves an EUNAVAILABLE answer's wait to the HTTP layer.
 	RetryAfter time.Duration
+	// Type, when set, is the problem type the HTTP layer answers with (a
+	// path such as /problems/seat-limit), telling this refusal apart from
+	// others with the same code.
+	Type string
 }
 
 // Error implements the error interface.
@@ -60,6 +64,14 @@ func Wrap(err error, code Code, message string) *Error {
 // Throttled returns an ETHROTTLED *Error asking the caller to wait retryAfter.
 func Throttled(retryAfter time.Duration, message string) *Error {
 	return &Error{Code: ETHROTTLED, Message: message, RetryAfter: retryAfter}
+}
+
+// ErrorType returns the Type of the first *Error in err's chain.
+func ErrorType(err error) string {
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.Type
+	}
+	return ""
 }
 
 // ErrorRetryAfter returns the RetryAfter of the first *Error in err's chain.

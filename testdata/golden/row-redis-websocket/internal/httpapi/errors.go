@@ -123,6 +123,7 @@ func problem(ctx context.Context, logger *slog.Logger, err error) error {
 	err = unavailable(err)
 	status := statusFor(ctx, logger, err)
 	model := &huma.ErrorModel{
+		Type:   domain.ErrorType(err),
 		Title:  http.StatusText(status),
 		Status: status,
 		Detail: domain.ErrorMessage(err),

@@ -44,6 +44,10 @@ func (id *Identity) Invite(ctx context.Context, a domain.Access, email, role str
 		if err != nil {
 			return err
 		}
+		err = id.checkSeats(ctx, q, a.Tenant, true)
+		if err != nil {
+			return err
+		}
 		row, err := q.InsertInvitation(ctx, db.InsertInvitationParams{
 			TenantID:  pgUUID(a.Tenant.ID),
 			Email:     email,
@@ -179,6 +183,16 @@ func (id *Identity) AcceptInvitation(ctx context.Context, userID, token string) 
 		if err != nil {
 			return err
 		}
+		// Under the membership lock, so concurrent acceptances cannot
+		// together pass the plan's seat limit.
+		err = q.LockTenantMemberships(ctx, inv.TenantID)
+		if err != nil {
+			return fmt.Errorf("lock memberships: %w", err)
+		}
+		err = id.checkSeats(ctx, q, t, false)
+		if err != nil {
+			return err
+		}
 		member, err := q.InsertMembership(ctx, db.InsertMembershipParams{TenantID: inv.TenantID, UserID: user.ID, Role: inv.Role})
 		if isUniqueViolation(err) {
 			return domain.Errorf(domain.ECONFLICT, "You are already a member of %s.", t.Slug)
@@ -187,6 +201,10 @@ func (id *Identity) AcceptInvitation(ctx context.Context, userID, token string) 
 			return fmt.Errorf("accept invitation: %w", err)
 		}
 		m = domain.Membership{ID: member.ID.String(), Tenant: t, UserID: userID, Email: user.Email, Name: user.Name, Role: member.Role, CreatedAt: member.CreatedAt.Time}
+		err = id.membersChanged(ctx, tx, t)
+		if err != nil {
+			return err
+		}
 		return RecordControl(ctx, tx, t, "invitation.accept", "member:"+m.ID, nil, m)
 	})
 	return m, err

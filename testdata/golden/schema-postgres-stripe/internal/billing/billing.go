@@ -32,6 +32,7 @@ import (
 
 	"example.com/acme/internal/domain"
 	"example.com/acme/internal/jobs"
+	"example.com/acme/internal/postgres"
 )
 
 // Config configures a Service.
@@ -56,6 +57,8 @@ type Config struct {
 	// writing (BILLING_GRACE_PERIOD); after it the tenant is read-only until
 	// an invoice is paid. Default 7 days.
 	GracePeriod time.Duration
+	// Mail queues the dunning emails to a tenant's owners (mail.Queue).
+	Mail postgres.MailQueue
 	// Logger receives what is worth a look.
 	Logger *slog.Logger
 }
@@ -89,6 +92,14 @@ func New(cfg Config) *Service {
 		stripe:  client.New(cfg.SecretKey, &stripe.Backends{API: backend, Connect: backend, Uploads: backend}),
 		metrics: newMetrics(),
 	}
+}
+
+// WithMail returns the service with another mail queue, for tests that
+// read what it queues.
+func (s *Service) WithMail(q postgres.MailQueue) *Service {
+	c := *s
+	c.cfg.Mail = q
+	return &c
 }
 
 // Plans returns the plans.
@@ -165,10 +176,15 @@ func (s *Service) Entitled(ctx context.Context, tenantID, feature string) (bool,
 // Checkout starts a Checkout Session for tenant to subscribe to price and
 // returns its URL. The tenant's Stripe customer is created once.
 func (s *Service) Checkout(ctx context.Context, t domain.Tenant, price string) (string, error) {
-	if _, ok := s.cfg.Plans.ForPrice(price); !ok {
+	plan, ok := s.cfg.Plans.ForPrice(price)
+	if !ok {
 		return "", domain.Errorf(domain.EINVALID, "price %q buys no plan of this app", price)
 	}
 	customer, err := s.customer(ctx, t)
+	if err != nil {
+		return "", err
+	}
+	trial, err := s.trialDays(ctx, t, plan)
 	if err != nil {
 		return "", err
 	}
@@ -182,6 +198,9 @@ func (s *Service) Checkout(ctx context.Context, t domain.Tenant, price string) (
 			{Price: new(price), Quantity: new(int64(1))},
 		},
 	}
+	if trial > 0 {
+		params.SubscriptionData = &stripe.CheckoutSessionSubscriptionDataParams{TrialPeriodDays: new(trial)}
+	}
 	params.Context = ctx
 	params.AddMetadata("tenant_id", t.ID)
 	params.SetIdempotencyKey(idempotencyKey("checkout", t.ID, price, hourOf(time.Now())))
@@ -190,6 +209,25 @@ func (s *Service) Checkout(ctx context.Context, t domain.Tenant, price string) (
 		return "", stripeError("create the checkout session", err)
 	}
 	return sess.URL, nil
+}
+
+// trialDays is the trial tenant t gets subscribing to plan: the plan's,
+// unless the tenant has a subscription on record (in any status, cancelled
+// included), so a trial is not had twice by cancelling and subscribing
+// again.
+func (s *Service) trialDays(ctx context.Context, t domain.Tenant, plan Plan) (int64, error) {
+	if plan.TrialDays == 0 {
+		return 0, nil
+	}
+	var had bool
+	err := s.cfg.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM billing_subscriptions WHERE tenant_id = $1)`, t.ID).Scan(&had)
+	if err != nil {
+		return 0, fmt.Errorf("read subscription: %w", err)
+	}
+	if had {
+		return 0, nil
+	}
+	return plan.TrialDays, nil
 }
 
 // Portal opens a customer-portal session for tenant and returns its URL.

@@ -30,6 +30,9 @@ type Plan struct {
 	Features []string `yaml:"features" json:"features"`
 	// Seats is how many members the plan allows; 0 is no limit.
 	Seats int64 `yaml:"seats" json:"seats"`
+	// TrialDays is the free trial a tenant's first subscription to the
+	// plan starts with; 0 is none. Stripe allows up to MaxTrialDays.
+	TrialDays int64 `yaml:"trial_days" json:"trial_days,omitempty"`
 	// Limits are numeric limits by name ("projects": 100); a limit the plan
 	// does not name does not bound it.
 	Limits map[string]int64 `yaml:"limits" json:"limits,omitempty"`
@@ -60,8 +63,8 @@ func (ps *Plans) ForPrice(price string) (Plan, bool) {
 // Features lists every feature some plan grants.
 func (ps *Plans) Features() []string {
 	var all []string
-	for _, p := range ps.plans {
-		all = append(all, p.Features...)
+	for i := range ps.plans {
+		all = append(all, ps.plans[i].Features...)
 	}
 	slices.Sort(all)
 	return slices.Compact(all)
@@ -70,8 +73,8 @@ func (ps *Plans) Features() []string {
 // LimitNames lists every numeric limit some plan sets.
 func (ps *Plans) LimitNames() []string {
 	var all []string
-	for _, p := range ps.plans {
-		for name := range p.Limits {
+	for i := range ps.plans {
+		for name := range ps.plans[i].Limits {
 			all = append(all, name)
 		}
 	}
@@ -91,6 +94,9 @@ func LoadPlans(path string) (*Plans, error) {
 	}
 	return ParsePlans(path, data)
 }
+
+// MaxTrialDays is the longest trial Stripe accepts.
+const MaxTrialDays = 730
 
 var planID = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,39}$`)
 
@@ -132,6 +138,12 @@ func ParsePlans(name string, data []byte) (*Plans, error) {
 		ids[p.ID] = true
 		if p.Seats < 0 {
 			fail(node.Line, "plan %q: seats cannot be negative", p.ID)
+		}
+		switch {
+		case p.TrialDays < 0 || p.TrialDays > MaxTrialDays:
+			fail(node.Line, "plan %q: trial_days %d: want 0 (no trial) to %d", p.ID, p.TrialDays, MaxTrialDays)
+		case p.TrialDays > 0 && len(p.Prices) == 0:
+			fail(node.Line, "plan %q: trial_days needs prices: a plan nobody buys has no trial", p.ID)
 		}
 		for limit, n := range p.Limits {
 			if n < 0 {

@@ -44,7 +44,7 @@ func (s *Service) HandleEvent(ctx context.Context, tx pgx.Tx, d *jobs.Delivery[P
 	if decodeErr := json.Unmarshal(payload, &ev); decodeErr != nil {
 		return jobs.Permanent(fmt.Errorf("decode event %s: %w", d.Args.EventID, decodeErr))
 	}
-	a := applier{tx: tx, created: created, object: ev.Data.Object}
+	a := applier{svc: s, tx: tx, created: created, object: ev.Data.Object}
 	switch typ {
 	case "checkout.session.completed":
 		err = a.checkoutCompleted(ctx)
@@ -68,6 +68,7 @@ func (s *Service) HandleEvent(ctx context.Context, tx pgx.Tx, d *jobs.Delivery[P
 
 // applier applies one event's object in its transaction.
 type applier struct {
+	svc     *Service
 	tx      pgx.Tx
 	created time.Time
 	object  json.RawMessage
@@ -203,15 +204,31 @@ func (a applier) invoice(ctx context.Context, status string) error {
 	if inv.Subscription == "" {
 		return nil
 	}
-	var tenant string
+	var (
+		tenant              string
+		wasFailed, isFailed *time.Time
+	)
 	err := a.tx.QueryRow(ctx, `
-		UPDATE billing_subscriptions SET status = $2, event_created = $3, updated_at = now(),
-			payment_failed_at = CASE WHEN $2 = 'past_due' THEN coalesce(payment_failed_at, $3) END
-		WHERE stripe_subscription_id = $1 AND event_created <= $3 AND status <> 'canceled'
-		RETURNING tenant_id::text`,
-		string(inv.Subscription), status, a.created).Scan(&tenant)
+		WITH was AS (SELECT tenant_id, payment_failed_at FROM billing_subscriptions WHERE stripe_subscription_id = $1 FOR UPDATE)
+		UPDATE billing_subscriptions s SET status = $2, event_created = $3, updated_at = now(),
+			payment_failed_at = CASE WHEN $2 = 'past_due' THEN coalesce(s.payment_failed_at, $3) END
+		FROM was
+		WHERE s.tenant_id = was.tenant_id AND s.event_created <= $3 AND s.status <> 'canceled'
+		RETURNING s.tenant_id::text, was.payment_failed_at, s.payment_failed_at`,
+		string(inv.Subscription), status, a.created).Scan(&tenant, &wasFailed, &isFailed)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil // a newer event wrote it, or no tenant's subscription
+	}
+	if err != nil {
+		return err
+	}
+	// The dunning emails: a first failure schedules its reminders; a
+	// payment after a failure says it is restored.
+	switch {
+	case wasFailed == nil && isFailed != nil:
+		err = a.svc.scheduleDunning(ctx, a.tx, tenant, *isFailed)
+	case wasFailed != nil && isFailed == nil:
+		err = a.svc.enqueueDunning(ctx, a.tx, tenant, *wasFailed, StageRestored, time.Now())
 	}
 	if err != nil {
 		return err

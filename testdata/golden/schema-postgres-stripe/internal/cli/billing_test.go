@@ -20,8 +20,8 @@ func TestBillingPlans(t *testing.T) {
 
 	stdout, _, err := run(t, env, "billing", "plans")
 	require.NoError(t, err, stdout)
-	require.Regexp(t, `(?m)^free +Free \(default\) +3 +- +projects=3 +- +-$`, stdout)
-	require.Regexp(t, `(?m)^pro +Pro +25 +export,api_keys +projects=100 +api_calls +price_pro_monthly \(ok\),price_pro_yearly \(ok\)$`, stdout)
+	require.Regexp(t, `(?m)^free +Free \(default\) +3 +- +- +projects=3 +- +-$`, stdout)
+	require.Regexp(t, `(?m)^pro +Pro +25 +14d +export,api_keys +projects=100 +api_calls +price_pro_monthly \(ok\),price_pro_yearly \(ok\)$`, stdout)
 
 	// stripe-mock knows any well-formed price id; one with a slash is not
 	// found.

@@ -60,15 +60,15 @@ func runDev(ctx context.Context, e env, args []string) error {
 // serve runs the HTTP server until ctx is cancelled, then shuts it down
 // gracefully: in-flight requests get cfg.ShutdownTimeout to finish.
 func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, s *services, collectors []prometheus.Collector) error {
-	identity, err := openIdentity(cfg, s, logger)
-	if err != nil {
-		return err
-	}
 	bill, err := openBilling(cfg, s, logger)
 	if err != nil {
 		return err
 	}
 	collectors = append(collectors, bill.Collectors()...)
+	identity, err := openIdentity(cfg, s, logger, bill)
+	if err != nil {
+		return err
+	}
 	handler, err := httpapi.NewHandler(httpapi.Deps{
 		Logger:         logger,
 		Version:        version(),

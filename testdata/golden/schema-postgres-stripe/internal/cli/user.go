@@ -17,8 +17,9 @@ import (
 )
 
 // openIdentity returns the identity store the server uses: argon2id at
-// OWASP's parameters; invitations and notices queued as mail jobs.
-func openIdentity(cfg config.Config, s *services, logger *slog.Logger) (*postgres.Identity, error) {
+// OWASP's parameters; invitations and notices queued as mail jobs; members
+// capped by seats, when billing keeps them (nil otherwise).
+func openIdentity(cfg config.Config, s *services, logger *slog.Logger, seats postgres.SeatKeeper) (*postgres.Identity, error) {
 	hasher, err := auth.NewHasher(auth.DefaultParams)
 	if err != nil {
 		return nil, err
@@ -35,6 +36,7 @@ func openIdentity(cfg config.Config, s *services, logger *slog.Logger) (*postgre
 		AppURL:               cfg.AppURL,
 		PasswordResetTTL:     cfg.PasswordResetTTL,
 		RequireVerifiedEmail: cfg.RequireVerifiedEmail,
+		Seats:                seats,
 	})
 }
 

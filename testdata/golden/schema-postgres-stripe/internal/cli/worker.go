@@ -99,6 +99,8 @@ func work(ctx context.Context, cfg config.Config, logger *slog.Logger, s *servic
 	jobs.Handle(reg, bill.HandleReportUsage)
 	jobs.Handle(reg, bill.HandleReconcile)
 	jobs.Handle(reg, bill.HandleRemoveCustomers)
+	jobs.Handle(reg, bill.HandleSyncSeats)
+	jobs.Handle(reg, bill.HandleDunningEmail)
 	jobs.Handle(reg, postgres.NewAuditLog(s.tenants).PruneJob(cfg.AuditRetention))
 	w, err := jobs.NewWorker(s.jobs, jobs.WorkerConfig{
 		Registry:        reg,

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"example.com/acme/internal/domain"
 	"example.com/acme/internal/httpapi"
 	"example.com/acme/internal/jobs"
+	"example.com/acme/internal/postgres"
 	"example.com/acme/internal/testsvc"
 )
 
@@ -45,8 +47,8 @@ func withBilling(tb testing.TB, databaseURL string) func(*httpapi.Deps) {
 	builtIn := svc.Plans().All()
 	plans := make([]any, 0, 1+len(builtIn))
 	plans = append(plans, map[string]any{"id": "everything", "name": "Everything", "features": svc.Plans().Features(), "limits": limits})
-	for _, p := range builtIn {
-		plans = append(plans, p)
+	for i := range builtIn {
+		plans = append(plans, builtIn[i])
 	}
 	doc, err := json.Marshal(map[string]any{"default": "everything", "plans": plans}) // YAML is a superset of JSON
 	require.NoError(tb, err)
@@ -313,4 +315,115 @@ func TestReadOnlyWhileUnpaid(t *testing.T) {
 
 	failed(nil)
 	require.Equal(t, http.StatusCreated, b.call(t, http.MethodPost, "/v1/projects", "", "acme", map[string]string{"name": "paid"}).status)
+}
+
+// TestSeatLimitOnInviteAndAccept: on the built-in free plan (3 seats) the
+// owner may invite two; a third invitation is refused with the seat-limit
+// problem. With one seat left and two invitations out, concurrent
+// acceptances take exactly the one seat.
+func TestSeatLimitOnInviteAndAccept(t *testing.T) {
+	t.Parallel()
+	cfg := testsvc.NewTenancyConfig(t)
+	svc, _ := testsvc.NewBilling(t, cfg.URL, nil)
+	b, _ := setupAPIOn(t, cfg, bundleOptions{seats: svc})
+	res := b.call(t, http.MethodPost, "/v1/tenants", "", "", map[string]string{"slug": "acme", "name": "Acme"})
+	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+	tenantID := decode[tenantJSON](t, res).ID
+
+	invitees := []string{"ann@example.com", "bob@example.com"}
+	tokens := make([]string, len(invitees))
+	for i, email := range invitees {
+		tokens[i] = b.signUpAndLogin(t, email)
+		b.invite(t, b.token, "acme", email, "member")
+	}
+	res = b.call(t, http.MethodPost, "/v1/invitations", "", "acme", map[string]string{"email": "cy@example.com", "role": "member"})
+	requireProblem(t, res, http.StatusForbidden, "3 seats")
+	require.Equal(t, postgres.ProblemSeatLimit, decode[map[string]any](t, res)["type"])
+
+	// A member who joined another way takes the third seat: of the two
+	// invitations, one can still be accepted.
+	b.signUp(t, "dee@example.com")
+	conn, err := pgx.Connect(t.Context(), cfg.URL)
+	require.NoError(t, err)
+	defer func() { _ = conn.Close(context.Background()) }()
+	_, err = conn.Exec(t.Context(), `INSERT INTO memberships (tenant_id, user_id, role) SELECT $1, id, 'member' FROM users WHERE email = 'dee@example.com'`, tenantID)
+	require.NoError(t, err)
+
+	invitations := make([]string, len(invitees))
+	for i, email := range invitees {
+		invitations[i] = b.mail.lastInvitation(t, email)
+	}
+	statuses := make(chan response, len(invitees))
+	for i := range invitees {
+		go func() {
+			req := httptest.NewRequestWithContext(context.Background(), http.MethodPost, "/v1/invitations/accept",
+				strings.NewReader(`{"token":"`+invitations[i]+`"}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+tokens[i])
+			rec := httptest.NewRecorder()
+			b.handler.ServeHTTP(rec, req)
+			statuses <- response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+		}()
+	}
+	var accepted, refused int
+	for range invitees {
+		got := <-statuses
+		switch got.status {
+		case http.StatusOK:
+			accepted++
+		case http.StatusForbidden:
+			refused++
+			require.Equal(t, postgres.ProblemSeatLimit, decode[map[string]any](t, got)["type"])
+		default:
+			t.Fatalf("accept: %d %s", got.status, got.body)
+		}
+	}
+	require.Equal(t, 1, accepted, "one seat left, one acceptance")
+	require.Equal(t, 1, refused)
+	require.Len(t, b.members(t, b.token, "acme"), 3)
+}
+
+// TestPlanLimitHoldsUnderConcurrentCreates: on the free plan (3 projects),
+// eight concurrent creations make exactly three projects; the others are
+// refused with the entitlement problem.
+func TestPlanLimitHoldsUnderConcurrentCreates(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	deps := httpapi.Deps{Logger: slog.New(slog.DiscardHandler), BaseDomain: baseDomain, Tenants: b.tenants, Identity: b.identity}
+	withBuiltInPlans(t, b.dbURL)(&deps)
+	handler, err := httpapi.NewHandler(deps)
+	require.NoError(t, err)
+	b.handler = handler
+	b.createTenant(t, "acme")
+
+	const attempts = 8
+	results := make(chan response, attempts)
+	for i := range attempts {
+		go func() {
+			req := httptest.NewRequestWithContext(context.Background(), http.MethodPost, "/v1/projects",
+				strings.NewReader(`{"name":"p`+strconv.Itoa(i)+`"}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+b.token)
+			req.Header.Set(httpapi.TenantHeader, "acme")
+			rec := httptest.NewRecorder()
+			b.handler.ServeHTTP(rec, req)
+			results <- response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+		}()
+	}
+	created := 0
+	for range attempts {
+		res := <-results
+		switch res.status {
+		case http.StatusCreated:
+			created++
+		case http.StatusForbidden:
+			require.Equal(t, httpapi.ProblemEntitlement, decode[map[string]any](t, res)["type"], string(res.body))
+		default:
+			t.Fatalf("create: %d %s", res.status, res.body)
+		}
+	}
+	require.Equal(t, 3, created, "the free plan's 3 projects, however many race for them")
+	res := b.call(t, http.MethodGet, "/v1/projects?limit=100", "", "acme", nil)
+	require.Equal(t, http.StatusOK, res.status, string(res.body))
+	require.Len(t, decode[pageJSON[map[string]any]](t, res).Items, 3)
 }

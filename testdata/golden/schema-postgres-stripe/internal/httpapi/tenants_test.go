@@ -48,6 +48,7 @@ type bundleOptions struct {
 	throttle postgres.ThrottleLimits
 	hasher   *auth.Hasher
 	appURL   string
+	seats    postgres.SeatKeeper
 }
 
 func setupAPI(t *testing.T) *apiBundle {
@@ -78,7 +79,7 @@ func setupAPIOn(tb testing.TB, cfg config.Database, opts bundleOptions) (*apiBun
 	logs := &testsvc.LogBuffer{}
 	mail := &mailbox{}
 	identity, err := postgres.NewIdentity(tenants, postgres.IdentityOptions{
-		Hasher: opts.hasher, Mail: mail, Throttle: opts.throttle, AppURL: opts.appURL,
+		Hasher: opts.hasher, Mail: mail, Throttle: opts.throttle, AppURL: opts.appURL, Seats: opts.seats,
 		Logger: logging.New(logs, slog.LevelDebug, logging.JSON),
 	})
 	require.NoError(tb, err)

@@ -71,6 +71,9 @@ type IdentityOptions struct {
 	// Throttle limits sign-in, sign-up, password reset and verification
 	// attempts (DefaultThrottle when zero; see ThrottleLimits).
 	Throttle ThrottleLimits
+	// Seats caps a tenant's members by its plan and hears of member count
+	// changes (billing); nil for no cap.
+	Seats SeatKeeper
 }
 
 // MailQueue queues email in a control-plane transaction: the worker sends

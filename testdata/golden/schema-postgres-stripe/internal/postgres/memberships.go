@@ -76,6 +76,9 @@ func (id *Identity) RemoveMember(ctx context.Context, caller domain.Access, memb
 			return nil, fmt.Errorf("remove member: %w", err)
 		}
 		m := membershipFromRow(a.Tenant, current)
+		if err := id.membersChanged(ctx, tx, a.Tenant); err != nil {
+			return nil, err
+		}
 		// Their API keys go with them: those sockets have the member's user too.
 		removed := &AccessChange{Tenant: a.Tenant.ID, User: m.UserID}
 		return removed, RecordControl(ctx, tx, a.Tenant, "member.remove", "member:"+m.ID, m, nil)

@@ -151,12 +151,30 @@ func (ts *Tenants) InTenant(ctx context.Context, t domain.Tenant, fn func(contex
 	var u *Unit
 	err := ts.inTenantTx(ctx, t, func(tx pgx.Tx) error {
 		u = &Unit{Queries: tenantdb.New(tx), tx: tx, tenant: t, seams: ts.seams}
-		return fn(context.WithValue(ctx, unitKey{}, u), u)
+		uctx := context.WithValue(ctx, unitKey{}, u)
+		if err := fn(uctx, u); err != nil {
+			return err
+		}
+		if check, ok := ctx.Value(commitCheckKey{}).(func(context.Context, pgx.Tx) error); ok {
+			return check(uctx, tx)
+		}
+		return nil
 	})
 	if err != nil {
 		return err
 	}
 	return u.committed(ctx)
+}
+
+type commitCheckKey struct{}
+
+// WithCommitCheck returns a context whose InTenant transactions run check
+// after their work succeeded, before they commit: an error from check rolls
+// the work back and is InTenant's. A rule that concurrent transactions
+// could break together (a plan's limit on rows) is checked here, after the
+// rows are written, under a lock check takes.
+func WithCommitCheck(ctx context.Context, check func(ctx context.Context, tx pgx.Tx) error) context.Context {
+	return context.WithValue(ctx, commitCheckKey{}, check)
 }
 
 // InTenantTx is InTenant for code that needs the transaction itself rather

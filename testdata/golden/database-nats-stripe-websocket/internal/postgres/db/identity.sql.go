@@ -98,6 +98,26 @@ func (q *Queries) CountRoleHolders(ctx context.Context, arg CountRoleHoldersPara
 	return i, err
 }
 
+const countSeats = `-- name: CountSeats :one
+SELECT (SELECT count(*) FROM memberships m WHERE m.tenant_id = $1)::bigint AS members,
+       (SELECT count(*) FROM invitations i WHERE i.tenant_id = $1
+          AND i.accepted_at IS NULL AND i.expires_at > now())::bigint AS pending
+`
+
+type CountSeatsRow struct {
+	Members int64 `json:"members"`
+	Pending int64 `json:"pending"`
+}
+
+// A tenant's members, and its invitations that can still be accepted: the
+// seats taken and promised, which a plan's seat limit caps.
+func (q *Queries) CountSeats(ctx context.Context, tenantID pgtype.UUID) (CountSeatsRow, error) {
+	row := q.db.QueryRow(ctx, countSeats, tenantID)
+	var i CountSeatsRow
+	err := row.Scan(&i.Members, &i.Pending)
+	return i, err
+}
+
 const deleteExpiredSessions = `-- name: DeleteExpiredSessions :exec
 DELETE FROM sessions
 WHERE user_id = $1 AND expires_at <= now()

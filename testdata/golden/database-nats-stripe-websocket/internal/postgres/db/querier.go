@@ -30,6 +30,9 @@ type Querier interface {
 	// Who still holds a custom role: members, live API keys and invitations
 	// that can still be accepted.
 	CountRoleHolders(ctx context.Context, arg CountRoleHoldersParams) (CountRoleHoldersRow, error)
+	// A tenant's members, and its invitations that can still be accepted: the
+	// seats taken and promised, which a plan's seat limit caps.
+	CountSeats(ctx context.Context, tenantID pgtype.UUID) (CountSeatsRow, error)
 	// Every token of a user for a purpose, live or not: a new one supersedes
 	// them, and a changed password kills them.
 	DeleteAccountTokens(ctx context.Context, arg DeleteAccountTokensParams) error

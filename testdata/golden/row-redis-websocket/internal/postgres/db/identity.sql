@@ -88,6 +88,13 @@ FROM tenants
 WHERE id = @tenant_id
 FOR NO KEY UPDATE;
 
+-- name: CountSeats :one
+-- A tenant's members, and its invitations that can still be accepted: the
+-- seats taken and promised, which a plan's seat limit caps.
+SELECT (SELECT count(*) FROM memberships m WHERE m.tenant_id = @tenant_id)::bigint AS members,
+       (SELECT count(*) FROM invitations i WHERE i.tenant_id = @tenant_id
+          AND i.accepted_at IS NULL AND i.expires_at > now())::bigint AS pending;
+
 -- name: ListMemberships :many
 -- Keyset pagination in joining order.
 SELECT m.id, m.user_id, u.email, u.name, m.role, m.created_at

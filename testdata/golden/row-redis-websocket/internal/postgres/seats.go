@@ -1,0 +1,66 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/acme/shop-api/internal/domain"
+	"github.com/acme/shop-api/internal/postgres/db"
+)
+
+// ProblemSeatLimit is the problem type of an invitation or acceptance
+// refused because the tenant's plan has no seat left.
+const ProblemSeatLimit = "/problems/seat-limit"
+
+// SeatKeeper is what billing does with a tenant's members: it caps them by
+// the tenant's plan, and keeps the subscription's quantity in step with
+// them. Identity calls it under the tenant's membership lock. Without one
+// (no billing) members are not capped.
+type SeatKeeper interface {
+	// SeatLimit returns how many members tenantID's plan allows; 0 is no
+	// limit.
+	SeatLimit(ctx context.Context, tenantID string) (int64, error)
+	// MembersChanged is told, in the transaction that added or removed a
+	// member of tenantID, that its member count changed.
+	MembersChanged(ctx context.Context, tx pgx.Tx, tenantID string) error
+}
+
+// checkSeats refuses to add a member to t when its members, and
+// with invitations its pending invitations, would exceed its plan's seat
+// limit. The caller holds t's membership lock, so concurrent additions are
+// counted one after the other.
+func (id *Identity) checkSeats(ctx context.Context, q *db.Queries, t domain.Tenant, invitations bool) error {
+	if id.opts.Seats == nil {
+		return nil
+	}
+	limit, err := id.opts.Seats.SeatLimit(ctx, t.ID)
+	if err != nil || limit <= 0 {
+		return err
+	}
+	seats, err := q.CountSeats(ctx, pgUUID(t.ID))
+	if err != nil {
+		return fmt.Errorf("count seats: %w", err)
+	}
+	taken, what := seats.Members, "members"
+	if invitations {
+		taken, what = seats.Members+seats.Pending, "members and pending invitations"
+	}
+	if taken+1 > limit {
+		e := domain.Errorf(domain.EFORBIDDEN,
+			"The plan of %s has %d seats and %d are taken by %s; upgrade the plan (POST /v1/billing/checkout), remove a member or revoke an invitation.",
+			t.Slug, limit, taken, what)
+		e.Type = ProblemSeatLimit
+		return e
+	}
+	return nil
+}
+
+// membersChanged tells the SeatKeeper that t's member count changed, in tx.
+func (id *Identity) membersChanged(ctx context.Context, tx pgx.Tx, t domain.Tenant) error {
+	if id.opts.Seats == nil {
+		return nil
+	}
+	return id.opts.Seats.MembersChanged(ctx, tx, t.ID)
+}
