@@ -1,12 +1,17 @@
 package mail_test
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"io"
 	"mime/quotedprintable"
+	"net"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -87,6 +92,92 @@ func TestSendFailsWhenTheServerIsDown(t *testing.T) {
 	require.NoError(t, err)
 	err = s.Send(t.Context(), mail.Message{To: "ada@example.com", Subject: "Hi", Text: "x"}, "<1@acme.test>")
 	require.ErrorContains(t, err, "mail: connect")
+}
+
+// rawSMTPServer accepts connections and has each talk to answer; it is
+// closed when the test ends.
+func rawSMTPServer(t *testing.T, answer func(conn net.Conn)) string {
+	t.Helper()
+	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		_ = ln.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer func() { _ = conn.Close() }()
+				answer(conn)
+			})
+		}
+	})
+	return ln.Addr().String()
+}
+
+// A server that accepts the connection and never answers holds a send only
+// until its context is cancelled (the worker shutting down), not for the
+// 30 s conversation timeout.
+func TestSendEndsWhenItsContextIsCancelled(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	addr := rawSMTPServer(t, func(net.Conn) { <-release })
+	t.Cleanup(func() { close(release) })
+	s, err := mail.NewSender("smtp://"+addr, "no-reply@acme.test", testSealer(t))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	time.AfterFunc(300*time.Millisecond, cancel)
+	start := time.Now()
+	err = s.Send(ctx, mail.Message{To: "ada@example.com", Subject: "Hi", Text: "x"}, "<1@acme.test>")
+	require.ErrorContains(t, err, "mail: greeting")
+	require.Less(t, time.Since(start), 5*time.Second, "the send ends with its context")
+}
+
+// Once the server has accepted the message (250 after DATA), the message is
+// sent: a goodbye that fails does not fail the job, whose retry would send
+// the message a second time.
+func TestAcceptedMessageIsSentEvenIfQuitFails(t *testing.T) {
+	t.Parallel()
+	accepted := make(chan struct{}, 1)
+	addr := rawSMTPServer(t, func(conn net.Conn) {
+		r := bufio.NewReader(conn)
+		write := func(line string) { _, _ = conn.Write([]byte(line + "\r\n")) }
+		write("220 test ESMTP")
+		data := false
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			line = strings.TrimRight(line, "\r\n")
+			switch {
+			case data && line == ".":
+				data = false
+				write("250 queued")
+				accepted <- struct{}{}
+			case data:
+			case strings.HasPrefix(line, "EHLO"), strings.HasPrefix(line, "HELO"):
+				write("250 test")
+			case strings.HasPrefix(line, "DATA"):
+				data = true
+				write("354 go on")
+			case strings.HasPrefix(line, "QUIT"):
+				return // hangs up without its 221
+			default:
+				write("250 ok")
+			}
+		}
+	})
+	s, err := mail.NewSender("smtp://"+addr, "no-reply@acme.test", testSealer(t))
+	require.NoError(t, err)
+	require.NoError(t, s.Send(t.Context(), mail.Message{To: "ada@example.com", Subject: "Hi", Text: "x"}, "<1@acme.test>"))
+	require.Len(t, accepted, 1)
 }
 
 func TestValidate(t *testing.T) {

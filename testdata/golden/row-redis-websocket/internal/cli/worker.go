@@ -97,6 +97,8 @@ func work(ctx context.Context, cfg config.Config, logger *slog.Logger, s *servic
 		Scope:           jobs.TenantsScope(s.pool, s.tenants),
 		Metrics:         metrics,
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		JobTimeout:      cfg.JobTimeout,
+		RescueAfter:     cfg.JobRescueAfter,
 		Periodic:        periodicJobs(cfg),
 	})
 	if err != nil {

@@ -60,6 +60,12 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// ShutdownTimeout bounds the graceful shutdown of the server (SHUTDOWN_TIMEOUT).
 	ShutdownTimeout time.Duration
+	// JobTimeout cancels a job run that takes longer (JOB_TIMEOUT).
+	JobTimeout time.Duration
+	// JobRescueAfter is how long a job may run without its worker being
+	// heard from before the broker takes it for crashed and runs it again;
+	// 0 is the broker's default (JOB_RESCUE_AFTER).
+	JobRescueAfter time.Duration
 	// SessionTTL is how long a login's bearer token works (SESSION_TTL).
 	SessionTTL time.Duration
 	// AppURL is the public URL of the application's front end, which links
@@ -134,6 +140,8 @@ func Load(getenv func(string) string) (Config, error) {
 		TrustedProxies:       l.prefixes(l.optional("TRUSTED_PROXIES", "")),
 		MetricsToken:         l.optionalSecret(l.optional("METRICS_TOKEN", ""), MinMetricsTokenLength),
 		ShutdownTimeout:      l.duration(l.optional("SHUTDOWN_TIMEOUT", "15s")),
+		JobTimeout:           l.duration(l.optional("JOB_TIMEOUT", "5m")),
+		JobRescueAfter:       l.optionalDuration(l.optional("JOB_RESCUE_AFTER", "")),
 		SessionTTL:           l.duration(l.optional("SESSION_TTL", "24h")),
 		AppURL:               l.appURL(l.optional("APP_URL", DefaultAppURL)),
 		PasswordResetTTL:     l.duration(l.optional("PASSWORD_RESET_TTL", "1h")),

@@ -78,6 +78,8 @@ func TestLoadOverrides(t *testing.T) {
 	env["LOG_LEVEL"] = "DEBUG"
 	env["SMTP_URL"] = "smtps://user:pass@smtp.example.com:465"
 	env["SHUTDOWN_TIMEOUT"] = "1m"
+	env["JOB_TIMEOUT"] = "90s"
+	env["JOB_RESCUE_AFTER"] = "10m"
 	env["MAIL_FROM"] = "billing@example.com"
 	env["WORKER_CONCURRENCY"] = "default=2, reports=1"
 	env["WORKER_METRICS_ADDR"] = "127.0.0.1:9191"
@@ -93,6 +95,8 @@ func TestLoadOverrides(t *testing.T) {
 	require.Equal(t, slog.LevelDebug, cfg.LogLevel)
 	require.Equal(t, "smtps://user:pass@smtp.example.com:465", cfg.SMTPURL)
 	require.Equal(t, time.Minute, cfg.ShutdownTimeout)
+	require.Equal(t, 90*time.Second, cfg.JobTimeout)
+	require.Equal(t, 10*time.Minute, cfg.JobRescueAfter)
 	require.Equal(t, "billing@example.com", cfg.MailFrom)
 	require.Equal(t, map[string]int{"default": 2, "reports": 1}, cfg.WorkerConcurrency)
 	require.Equal(t, "127.0.0.1:9191", cfg.WorkerMetricsAddr)
@@ -142,6 +146,8 @@ func TestLoadNamesEachMalformedVariable(t *testing.T) {
 		{"SMTP_URL", "smtp://", "must name a host"},
 		{"SHUTDOWN_TIMEOUT", "15", `must be a positive duration such as 15s or 1m (got "15")`},
 		{"SHUTDOWN_TIMEOUT", "-1s", "must be a positive duration"},
+		{"JOB_TIMEOUT", "0s", "must be a positive duration"},
+		{"JOB_RESCUE_AFTER", "soon", "must be a positive duration"},
 		{"MAIL_FROM", "not an address", "must be an email address"},
 		{"WORKER_CONCURRENCY", "default", "must be queue=workers pairs"},
 		{"WORKER_CONCURRENCY", "default=0", "with 1 to 1000 workers"},

@@ -156,9 +156,13 @@ func (s *Sender) Send(ctx context.Context, m Message, messageID string) error {
 	if err != nil {
 		return err
 	}
-	// The deadline covers the whole conversation, not just the dial.
+	// The deadline covers the whole conversation, not just the dial, and
+	// cancelling ctx (the worker shutting down) ends it at once: a server
+	// that stops answering cannot hold the job past either.
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
+	defer stop()
 	c, err := smtp.NewClient(conn, s.host)
 	if err != nil {
 		_ = conn.Close()
@@ -216,9 +220,9 @@ func (s *Sender) converse(c *smtp.Client, to string, body []byte) error {
 	if err := w.Close(); err != nil {
 		return fmt.Errorf("mail: message refused: %w", err)
 	}
-	if err := c.Quit(); err != nil {
-		return fmt.Errorf("mail: quit: %w", err)
-	}
+	// The server has accepted the message: it is sent. A failed goodbye
+	// must not fail the job, whose retry would send it again.
+	_ = c.Quit()
 	return nil
 }
 

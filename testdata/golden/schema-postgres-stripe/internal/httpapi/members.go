@@ -130,7 +130,9 @@ func handleInvite(identity Identity) endpoint {
 		OperationID:   "invite",
 		DefaultStatus: http.StatusCreated,
 		Summary:       "Invite someone by email to a role within the caller's own permissions",
-		Tags:          []string{"Members"},
+		Description: "The tenant's plan caps its members and pending invitations together (its seats): past it the answer is 403 " +
+			"with problem type /problems/seat-limit.",
+		Tags: []string{"Members"},
 	}, withAccess(func(ctx context.Context, a domain.Access, in *inviteInput) (*invitationOutput, error) {
 		inv, err := identity.Invite(ctx, a, in.Body.Email, in.Body.Role)
 		if err != nil {
@@ -228,7 +230,9 @@ func handleAcceptInvitation(identity Identity) endpoint {
 	return newEndpoint(huma.Operation{
 		OperationID: "accept-invitation",
 		Summary:     "Join a tenant by the token of an invitation sent to the caller's email",
-		Tags:        []string{"Members"},
+		Description: "The tenant's plan caps its members (its seats): when they fill it the answer is 403 with problem type " +
+			"/problems/seat-limit and the invitation can be accepted later.",
+		Tags: []string{"Members"},
 	}, func(ctx context.Context, in *acceptInput) (*acceptOutput, error) {
 		p, err := principalFrom(ctx)
 		if err != nil {
