@@ -153,6 +153,32 @@ func TestCreateResolveAndList(t *testing.T) {
 // Slugs are checked before anything reaches Postgres: hostile ones are
 // refused with EINVALID and leave nothing behind; resolving them is a plain
 // not-found that never errors inside the database.
+// A DATABASE_URL may carry pgx's pool parameters (pool_max_conns=2): the
+// connections the app opens besides the pool (provisioning, migrating
+// tenants) take the same URL and work.
+func TestPoolParametersInTheURL(t *testing.T) {
+	t.Parallel()
+	cfg := testsvc.NewTenancyConfig(t)
+	withPoolParams := func(u string) string {
+		sep := "?"
+		if strings.Contains(u, "?") {
+			sep = "&"
+		}
+		return u + sep + "pool_max_conns=2&pool_min_conns=0"
+	}
+	cfg.URL, cfg.MigrateURL = withPoolParams(cfg.URL), withPoolParams(cfg.MigrateURL)
+	migrateControlPlane(t, cfg)
+	b := &tenantsBundle{cfg: cfg, tenants: openTenants(t, cfg, postgres.TenantsOptions{})}
+	report, err := b.tenants.MigrateTenants(t.Context(), postgres.MigrateOptions{})
+	require.NoError(t, err)
+	require.Empty(t, report.Failed())
+	acme := b.create(t, "acme")
+	createProjects(t, b.tenants, acme, "p", 2)
+	report, err = b.tenants.MigrateTenants(t.Context(), postgres.MigrateOptions{})
+	require.NoError(t, err)
+	require.Empty(t, report.Failed())
+}
+
 func TestHostileSlugsAreRefused(t *testing.T) {
 	t.Parallel()
 	b := setupTenants(t)

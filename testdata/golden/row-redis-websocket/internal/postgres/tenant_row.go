@@ -94,7 +94,7 @@ const roleCheckTimeout = 5 * time.Second
 // ready with it. A database that cannot be reached yet is no such verdict:
 // it may come back, and readiness reports it meanwhile.
 func newTenantStorage(ctx context.Context, ts *Tenants, cfg config.Database, appName string) (*tenantStorage, error) {
-	appCfg, err := pgx.ParseConfig(cfg.URL)
+	appCfg, err := parseConnConfig(cfg.URL)
 	if err != nil {
 		return nil, errors.New("postgres: DATABASE_URL is not a valid connection string")
 	}
@@ -105,7 +105,7 @@ func newTenantStorage(ctx context.Context, ts *Tenants, cfg config.Database, app
 	}
 	s := &tenantStorage{ts: ts, appRole: appCfg.User}
 	if cfg.MigrateURL != "" { // only migrating needs it
-		s.migrateCfg, err = pgx.ParseConfig(cfg.MigrateURL)
+		s.migrateCfg, err = parseConnConfig(cfg.MigrateURL)
 		if err != nil {
 			return nil, errors.New("postgres: MIGRATE_DATABASE_URL is not a valid connection string")
 		}

@@ -51,7 +51,7 @@ type tenantStorage struct {
 }
 
 func newTenantStorage(_ context.Context, ts *Tenants, cfg config.Database, appName string) (*tenantStorage, error) {
-	connConfig, err := pgx.ParseConfig(cfg.URL)
+	connConfig, err := parseConnConfig(cfg.URL)
 	if err != nil {
 		return nil, errors.New("postgres: DATABASE_URL is not a valid connection string")
 	}
