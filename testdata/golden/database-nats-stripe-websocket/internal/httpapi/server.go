@@ -47,6 +47,9 @@ type Deps struct {
 	// MetricsToken, when set, is the bearer token /metrics requires
 	// (METRICS_TOKEN).
 	MetricsToken string
+	// RateLimits bound how fast clients, users and tenants may call the
+	// API (RATE_LIMIT_*); the zero value sets none.
+	RateLimits RateLimits
 	// Realtime serves GET /v1/events/ws and announces revocations.
 	Realtime Realtime
 	// Billing is subscription billing: plans, entitlements, checkout and
@@ -84,6 +87,7 @@ func newHandler(deps Deps, add func(*router, *metrics)) (http.Handler, error) {
 	// panic handler sits inside the logger so a recovered panic is logged
 	// and counted as the 500 it became.
 	var h http.Handler = mux
+	h = limitClients(newBuckets(deps.RateLimits.IP), h)
 	h = recoverPanics(deps.Logger, h)
 	h = observe(deps.Logger, m, deps.TrustedProxies, h)
 	h = requestID(h)

@@ -74,6 +74,9 @@ type IdentityOptions struct {
 	// Seats caps a tenant's members by its plan and hears of member count
 	// changes (billing); nil for no cap.
 	Seats SeatKeeper
+	// MaxPendingInvitations caps a tenant's invitations that can still be
+	// accepted (MAX_PENDING_INVITATIONS); 0 is no cap.
+	MaxPendingInvitations int64
 }
 
 // MailQueue queues email in a control-plane transaction: the worker sends

@@ -27,6 +27,30 @@ type SeatKeeper interface {
 	MembersChanged(ctx context.Context, tx pgx.Tx, tenantID string) error
 }
 
+// ProblemInvitationLimit is the problem type of an invitation refused
+// because the tenant has as many pending invitations as it may.
+const ProblemInvitationLimit = "/problems/invitation-limit"
+
+// checkPendingInvitations refuses a new invitation to t when it has
+// MaxPendingInvitations pending already. The caller holds t's membership
+// lock.
+func (id *Identity) checkPendingInvitations(ctx context.Context, q *db.Queries, t domain.Tenant) error {
+	if id.opts.MaxPendingInvitations <= 0 {
+		return nil
+	}
+	seats, err := q.CountSeats(ctx, pgUUID(t.ID))
+	if err != nil {
+		return fmt.Errorf("count invitations: %w", err)
+	}
+	if seats.Pending >= id.opts.MaxPendingInvitations {
+		e := domain.Errorf(domain.ECONFLICT,
+			"%s has %d pending invitations, as many as it may; revoke some, or wait until they are accepted or expire.", t.Slug, seats.Pending)
+		e.Type = ProblemInvitationLimit
+		return e
+	}
+	return nil
+}
+
 // checkSeats refuses to add a member to t when its members, and
 // with invitations its pending invitations, would exceed its plan's seat
 // limit. The caller holds t's membership lock, so concurrent additions are

@@ -87,7 +87,12 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, s *servi
 		Collectors:     collectors,
 		TrustedProxies: cfg.TrustedProxies,
 		MetricsToken:   cfg.MetricsToken,
-		Realtime:       httpapi.Realtime{Hub: hub},
+		RateLimits: httpapi.RateLimits{
+			IP:     httpapi.Rate(cfg.RateLimitIP),
+			User:   httpapi.Rate(cfg.RateLimitUser),
+			Tenant: httpapi.Rate(cfg.RateLimitTenant),
+		},
+		Realtime: httpapi.Realtime{Hub: hub},
 	})
 	if err != nil {
 		return err

@@ -29,14 +29,15 @@ func openIdentity(cfg config.Config, s *services, logger *slog.Logger, seats pos
 		return nil, err
 	}
 	return postgres.NewIdentity(s.tenants, postgres.IdentityOptions{
-		Hasher:               hasher,
-		Mail:                 mail.NewQueue(s.jobs, sealer),
-		Logger:               logger,
-		SessionTTL:           cfg.SessionTTL,
-		AppURL:               cfg.AppURL,
-		PasswordResetTTL:     cfg.PasswordResetTTL,
-		RequireVerifiedEmail: cfg.RequireVerifiedEmail,
-		Seats:                seats,
+		Hasher:                hasher,
+		Mail:                  mail.NewQueue(s.jobs, sealer),
+		Logger:                logger,
+		SessionTTL:            cfg.SessionTTL,
+		AppURL:                cfg.AppURL,
+		PasswordResetTTL:      cfg.PasswordResetTTL,
+		RequireVerifiedEmail:  cfg.RequireVerifiedEmail,
+		Seats:                 seats,
+		MaxPendingInvitations: cfg.MaxPendingInvitations,
 	})
 }
 

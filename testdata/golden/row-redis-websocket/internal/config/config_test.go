@@ -55,6 +55,12 @@ func TestLoadDefaults(t *testing.T) {
 	require.Equal(t, "postgres://app@localhost:5432/app?sslmode=disable", cfg.Database.URL)
 	require.Equal(t, "postgres://owner@localhost:5432/app?sslmode=disable", cfg.Database.MigrateURL)
 	require.Equal(t, ":8080", cfg.HTTPAddr)
+	require.Equal(t, config.Rate{PerSecond: 50, Burst: 100}, cfg.RateLimitIP)
+	require.Equal(t, config.Rate{PerSecond: 20, Burst: 40}, cfg.RateLimitUser)
+	require.Equal(t, config.Rate{PerSecond: 50, Burst: 100}, cfg.RateLimitTenant)
+	require.Equal(t, 5*time.Minute, cfg.JobTimeout)
+	require.Equal(t, int64(50), cfg.MaxPendingInvitations)
+	require.Zero(t, cfg.JobRescueAfter, "the broker's default")
 	require.Equal(t, "localhost", cfg.BaseDomain)
 	require.Equal(t, slog.LevelInfo, cfg.LogLevel)
 	require.Equal(t, "smtp://localhost:1025", cfg.SMTPURL)
@@ -79,6 +85,9 @@ func TestLoadOverrides(t *testing.T) {
 	env["SMTP_URL"] = "smtps://user:pass@smtp.example.com:465"
 	env["SHUTDOWN_TIMEOUT"] = "1m"
 	env["JOB_TIMEOUT"] = "90s"
+	env["RATE_LIMIT_IP"] = "off"
+	env["RATE_LIMIT_USER"] = "120/m, 10"
+	env["RATE_LIMIT_TENANT"] = "7.5/s,15"
 	env["JOB_RESCUE_AFTER"] = "10m"
 	env["MAIL_FROM"] = "billing@example.com"
 	env["WORKER_CONCURRENCY"] = "default=2, reports=1"
@@ -96,6 +105,9 @@ func TestLoadOverrides(t *testing.T) {
 	require.Equal(t, "smtps://user:pass@smtp.example.com:465", cfg.SMTPURL)
 	require.Equal(t, time.Minute, cfg.ShutdownTimeout)
 	require.Equal(t, 90*time.Second, cfg.JobTimeout)
+	require.Equal(t, config.Rate{}, cfg.RateLimitIP, "off")
+	require.Equal(t, config.Rate{PerSecond: 2, Burst: 10}, cfg.RateLimitUser)
+	require.Equal(t, config.Rate{PerSecond: 7.5, Burst: 15}, cfg.RateLimitTenant)
 	require.Equal(t, 10*time.Minute, cfg.JobRescueAfter)
 	require.Equal(t, "billing@example.com", cfg.MailFrom)
 	require.Equal(t, map[string]int{"default": 2, "reports": 1}, cfg.WorkerConcurrency)
@@ -147,6 +159,10 @@ func TestLoadNamesEachMalformedVariable(t *testing.T) {
 		{"SHUTDOWN_TIMEOUT", "15", `must be a positive duration such as 15s or 1m (got "15")`},
 		{"SHUTDOWN_TIMEOUT", "-1s", "must be a positive duration"},
 		{"JOB_TIMEOUT", "0s", "must be a positive duration"},
+		{"RATE_LIMIT_IP", "20", "must be RATE/s,BURST or RATE/m,BURST"},
+		{"RATE_LIMIT_USER", "20/h,5", "must be RATE/s,BURST"},
+		{"RATE_LIMIT_TENANT", "0/s,5", "must be RATE/s,BURST"},
+		{"RATE_LIMIT_TENANT", "5/s,0", "must be RATE/s,BURST"},
 		{"JOB_RESCUE_AFTER", "soon", "must be a positive duration"},
 		{"MAIL_FROM", "not an address", "must be an email address"},
 		{"WORKER_CONCURRENCY", "default", "must be queue=workers pairs"},

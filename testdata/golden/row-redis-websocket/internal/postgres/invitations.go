@@ -44,6 +44,10 @@ func (id *Identity) Invite(ctx context.Context, a domain.Access, email, role str
 		if err != nil {
 			return err
 		}
+		err = id.checkPendingInvitations(ctx, q, a.Tenant)
+		if err != nil {
+			return err
+		}
 		err = id.checkSeats(ctx, q, a.Tenant, true)
 		if err != nil {
 			return err

@@ -80,7 +80,12 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, s *servi
 		Collectors:     collectors,
 		TrustedProxies: cfg.TrustedProxies,
 		MetricsToken:   cfg.MetricsToken,
-		Billing:        bill,
+		RateLimits: httpapi.RateLimits{
+			IP:     httpapi.Rate(cfg.RateLimitIP),
+			User:   httpapi.Rate(cfg.RateLimitUser),
+			Tenant: httpapi.Rate(cfg.RateLimitTenant),
+		},
+		Billing: bill,
 	})
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/mail"
 	"net/netip"
@@ -60,6 +61,13 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// ShutdownTimeout bounds the graceful shutdown of the server (SHUTDOWN_TIMEOUT).
 	ShutdownTimeout time.Duration
+	// RateLimitIP, RateLimitUser and RateLimitTenant bound the requests of
+	// each client address, each user or API key, and each tenant
+	// (RATE_LIMIT_IP, RATE_LIMIT_USER, RATE_LIMIT_TENANT).
+	RateLimitIP, RateLimitUser, RateLimitTenant Rate
+	// MaxPendingInvitations caps each tenant's pending invitations
+	// (MAX_PENDING_INVITATIONS; 0 is no cap).
+	MaxPendingInvitations int64
 	// JobTimeout cancels a job run that takes longer (JOB_TIMEOUT).
 	JobTimeout time.Duration
 	// JobRescueAfter is how long a job may run without its worker being
@@ -134,31 +142,35 @@ func (e *Error) Error() string {
 func Load(getenv func(string) string) (Config, error) {
 	l := &loader{getenv: getenv}
 	cfg := Config{
-		Database:             l.database(),
-		HTTPAddr:             l.listenAddr(l.optional("HTTP_ADDR", DefaultHTTPAddr)),
-		BaseDomain:           l.hostname(l.optional("BASE_DOMAIN", "localhost")),
-		SecretKey:            l.secret(l.required("SECRET_KEY"), MinSecretKeyLength),
-		LogLevel:             l.level(l.optional("LOG_LEVEL", "info")),
-		SMTPURL:              l.url(l.optional("SMTP_URL", "smtp://localhost:1025"), "smtp", "smtps"),
-		MailFrom:             l.address(l.optional("MAIL_FROM", "acme <no-reply@localhost>")),
-		WorkerConcurrency:    l.concurrency(l.optional("WORKER_CONCURRENCY", DefaultWorkerConcurrency)),
-		WorkerMetricsAddr:    l.listenAddr(l.optional("WORKER_METRICS_ADDR", DefaultWorkerMetricsAddr)),
-		TrustedProxies:       l.prefixes(l.optional("TRUSTED_PROXIES", "")),
-		MetricsToken:         l.optionalSecret(l.optional("METRICS_TOKEN", ""), MinMetricsTokenLength),
-		ShutdownTimeout:      l.duration(l.optional("SHUTDOWN_TIMEOUT", "15s")),
-		JobTimeout:           l.duration(l.optional("JOB_TIMEOUT", "5m")),
-		JobRescueAfter:       l.optionalDuration(l.optional("JOB_RESCUE_AFTER", "")),
-		SessionTTL:           l.duration(l.optional("SESSION_TTL", "24h")),
-		AppURL:               l.appURL(l.optional("APP_URL", DefaultAppURL)),
-		PasswordResetTTL:     l.duration(l.optional("PASSWORD_RESET_TTL", "1h")),
-		RequireVerifiedEmail: l.oneOf(l.optional("EMAIL_VERIFICATION", "required"), "required", "optional") == "required",
-		AuditRetention:       l.optionalDuration(l.optional("AUDIT_RETENTION", "")),
-		Broker:               l.broker(),
-		StripeSecretKey:      l.prefixed(l.required("STRIPE_SECRET_KEY"), "sk_", "rk_"),
-		StripeWebhookSecret:  l.prefixed(l.required("STRIPE_WEBHOOK_SECRET"), "whsec_"),
-		StripeAPIBase:        l.url(l.optional("STRIPE_API_BASE", "https://api.stripe.com"), "https", "http"),
-		BillingPlans:         l.optional("BILLING_PLANS", "").value,
-		BillingGracePeriod:   l.duration(l.optional("BILLING_GRACE_PERIOD", "168h")),
+		Database:              l.database(),
+		HTTPAddr:              l.listenAddr(l.optional("HTTP_ADDR", DefaultHTTPAddr)),
+		BaseDomain:            l.hostname(l.optional("BASE_DOMAIN", "localhost")),
+		SecretKey:             l.secret(l.required("SECRET_KEY"), MinSecretKeyLength),
+		LogLevel:              l.level(l.optional("LOG_LEVEL", "info")),
+		SMTPURL:               l.url(l.optional("SMTP_URL", "smtp://localhost:1025"), "smtp", "smtps"),
+		MailFrom:              l.address(l.optional("MAIL_FROM", "acme <no-reply@localhost>")),
+		WorkerConcurrency:     l.concurrency(l.optional("WORKER_CONCURRENCY", DefaultWorkerConcurrency)),
+		WorkerMetricsAddr:     l.listenAddr(l.optional("WORKER_METRICS_ADDR", DefaultWorkerMetricsAddr)),
+		TrustedProxies:        l.prefixes(l.optional("TRUSTED_PROXIES", "")),
+		MetricsToken:          l.optionalSecret(l.optional("METRICS_TOKEN", ""), MinMetricsTokenLength),
+		ShutdownTimeout:       l.duration(l.optional("SHUTDOWN_TIMEOUT", "15s")),
+		JobTimeout:            l.duration(l.optional("JOB_TIMEOUT", "5m")),
+		MaxPendingInvitations: int64(l.count(l.optional("MAX_PENDING_INVITATIONS", "50"), 0, 100000)),
+		RateLimitIP:           l.rate(l.optional("RATE_LIMIT_IP", DefaultRateLimitIP)),
+		RateLimitUser:         l.rate(l.optional("RATE_LIMIT_USER", DefaultRateLimitUser)),
+		RateLimitTenant:       l.rate(l.optional("RATE_LIMIT_TENANT", DefaultRateLimitTenant)),
+		JobRescueAfter:        l.optionalDuration(l.optional("JOB_RESCUE_AFTER", "")),
+		SessionTTL:            l.duration(l.optional("SESSION_TTL", "24h")),
+		AppURL:                l.appURL(l.optional("APP_URL", DefaultAppURL)),
+		PasswordResetTTL:      l.duration(l.optional("PASSWORD_RESET_TTL", "1h")),
+		RequireVerifiedEmail:  l.oneOf(l.optional("EMAIL_VERIFICATION", "required"), "required", "optional") == "required",
+		AuditRetention:        l.optionalDuration(l.optional("AUDIT_RETENTION", "")),
+		Broker:                l.broker(),
+		StripeSecretKey:       l.prefixed(l.required("STRIPE_SECRET_KEY"), "sk_", "rk_"),
+		StripeWebhookSecret:   l.prefixed(l.required("STRIPE_WEBHOOK_SECRET"), "whsec_"),
+		StripeAPIBase:         l.url(l.optional("STRIPE_API_BASE", "https://api.stripe.com"), "https", "http"),
+		BillingPlans:          l.optional("BILLING_PLANS", "").value,
+		BillingGracePeriod:    l.duration(l.optional("BILLING_GRACE_PERIOD", "168h")),
 	}
 	if len(l.problems) > 0 {
 		return Config{}, &Error{Problems: l.problems}
@@ -293,6 +305,16 @@ func (l *loader) appURL(v variable) string {
 	return ""
 }
 
+// count checks a whole number from lo to hi.
+func (l *loader) count(v variable, lo, hi int) int {
+	n, err := strconv.Atoi(v.value)
+	if err != nil || n < lo || n > hi {
+		l.fail(v.name, "must be a whole number from %d to %d (got %q)", lo, hi, v.value)
+		return 0
+	}
+	return n
+}
+
 func (l *loader) secret(v variable, minLen int) string {
 	if !v.ok {
 		return ""
@@ -389,6 +411,49 @@ func (l *loader) duration(v variable) time.Duration {
 		return 0
 	}
 	return d
+}
+
+// Rate is a rate limit: PerSecond requests a second on average, Burst at
+// once; the zero Rate is no limit.
+type Rate struct {
+	PerSecond float64
+	Burst     int
+}
+
+// The rate limits when unset: requests per second or minute, and burst.
+const (
+	DefaultRateLimitIP     = "50/s,100"
+	DefaultRateLimitUser   = "20/s,40"
+	DefaultRateLimitTenant = "50/s,100"
+)
+
+// rate parses "N/s,BURST" or "N/m,BURST" (N a positive number, BURST a
+// positive integer), or "off".
+func (l *loader) rate(v variable) Rate {
+	if v.value == "off" {
+		return Rate{}
+	}
+	bad := func() Rate {
+		l.fail(v.name, "must be RATE/s,BURST or RATE/m,BURST such as 20/s,40, or off (got %q)", v.value)
+		return Rate{}
+	}
+	spec, burstText, ok := strings.Cut(v.value, ",")
+	if !ok {
+		return bad()
+	}
+	n, unit, ok := strings.Cut(strings.TrimSpace(spec), "/")
+	perUnit, err := strconv.ParseFloat(n, 64)
+	burst, burstErr := strconv.Atoi(strings.TrimSpace(burstText))
+	if !ok || err != nil || burstErr != nil || perUnit <= 0 || math.IsInf(perUnit, 0) || burst <= 0 {
+		return bad()
+	}
+	switch unit {
+	case "s":
+		return Rate{PerSecond: perUnit, Burst: burst}
+	case "m":
+		return Rate{PerSecond: perUnit / 60, Burst: burst}
+	}
+	return bad()
 }
 
 // optionalDuration is duration, or zero when v is unset.

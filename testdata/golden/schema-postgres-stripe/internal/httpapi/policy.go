@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
@@ -182,11 +183,12 @@ func (g tenantGuard) describe(route *Route, op *huma.Operation) error {
 }
 
 // middlewares authenticate, resolve the tenant and check the permission,
-// in that order (see the top of this file for why); with billing, a write
+// in that order (see the top of this file for why), then take from the
+// tenant's rate limit; with billing, a write
 // of a tenant whose payment is overdue past its grace period is then
 // refused (billing.go).
 func (g tenantGuard) middlewares(r *router) huma.Middlewares {
-	return huma.Middlewares{r.authenticate(!g.noKeys), r.tenant(g.tenantParam), r.authorize(g), r.readOnlyUnpaid(g.permission)}
+	return huma.Middlewares{r.authenticate(!g.noKeys), r.tenant(g.tenantParam), r.authorize(g), r.limitTenant, r.readOnlyUnpaid(g.permission)}
 }
 
 // metricsToken declares a route for the operator: the bearer token
@@ -323,6 +325,8 @@ type router struct {
 	// resource whose objects it applies to; finders look those objects up.
 	grantable map[domain.Permission]bool
 	finders   map[string]objectFinder
+	// users and tenants are the per-user and per-tenant rate limits.
+	users, tenants *buckets
 }
 
 // objectFinder returns nil when tenant t has the object with id, and
@@ -336,6 +340,8 @@ func newRouter(api huma.API, mux *routeMux, deps Deps) *router {
 		deps:      deps,
 		grantable: map[domain.Permission]bool{},
 		finders:   map[string]objectFinder{},
+		users:     newBuckets(deps.RateLimits.User),
+		tenants:   newBuckets(deps.RateLimits.Tenant),
 	}
 	api.UseMiddleware(r.failClosed)
 	return r
@@ -581,6 +587,15 @@ func (r *router) authenticate(keys bool) func(huma.Context, func(huma.Context)) 
 			r.unauthorized(ctx, "API keys work on tenant-scoped operations only; this one needs a user's session token.")
 			return
 		}
+		// Each API key has a budget of its own; a user's sessions share one.
+		who := "user:" + p.UserID
+		if p.APIKey != nil {
+			who = "key:" + p.APIKey.ID
+		}
+		if wait, ok := r.users.take(who, time.Now()); !ok {
+			r.fail(ctx, rateLimited(wait, "from this user or API key"))
+			return
+		}
 		attrs := []slog.Attr{slog.String("user_id", p.UserID)}
 		if p.APIKey != nil {
 			attrs = append(attrs, slog.String("api_key_id", p.APIKey.ID))
@@ -623,6 +638,18 @@ func (r *router) authorize(p tenantGuard) func(huma.Context, func(huma.Context))
 		}
 		next(huma.WithContext(ctx, context.WithValue(ctx.Context(), accessKey{}, a)))
 	}
+}
+
+// limitTenant refuses a tenant's requests over the tenant limit. It runs
+// after authorize: only the tenant's own members and keys spend its budget.
+func (r *router) limitTenant(ctx huma.Context, next func(huma.Context)) {
+	if t, ok := ctx.Context().Value(tenantKey{}).(domain.Tenant); ok {
+		if wait, ok := r.tenants.take(t.ID, time.Now()); !ok {
+			r.fail(ctx, rateLimited(wait, "in this tenant"))
+			return
+		}
+	}
+	next(ctx)
 }
 
 func (r *router) unauthorized(ctx huma.Context, detail string) {

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -162,6 +163,16 @@ func writeError(api huma.API, ctx huma.Context, r *http.Request, logger *slog.Lo
 	}
 	if retryAfter, ok := retryAfter(status, err); ok {
 		ctx.SetHeader("Retry-After", retryAfter)
+	}
+	if typ := domain.ErrorType(err); typ != "" {
+		// A problem of its own type, as the operations answer it.
+		body, marshalErr := json.Marshal(&huma.ErrorModel{Type: typ, Title: http.StatusText(status), Status: status, Detail: domain.ErrorMessage(err)})
+		if marshalErr == nil {
+			ctx.SetHeader("Content-Type", "application/problem+json")
+			ctx.SetStatus(status)
+			_, _ = ctx.BodyWriter().Write(body)
+			return
+		}
 	}
 	_ = huma.WriteErr(api, ctx, status, domain.ErrorMessage(err))
 }

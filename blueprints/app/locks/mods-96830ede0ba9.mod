@@ -17,6 +17,7 @@ require (
 	github.com/stripe/stripe-go/v76 v76.25.0
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/crypto v0.59.0
+	golang.org/x/time v0.14.0
 )
 
 require (

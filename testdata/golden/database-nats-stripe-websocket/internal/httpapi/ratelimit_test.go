@@ -1,0 +1,139 @@
+package httpapi_test
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"ledger.internal/svc/internal/httpapi"
+	"ledger.internal/svc/internal/postgres"
+)
+
+// limitedAPI serves b's tenants and identity with limits.
+func limitedAPI(t *testing.T, b *apiBundle, limits httpapi.RateLimits) {
+	t.Helper()
+	handler, err := httpapi.NewHandler(httpapi.Deps{
+		Logger: slog.New(slog.DiscardHandler), BaseDomain: baseDomain, Tenants: b.tenants, Identity: b.identity,
+		RateLimits: limits,
+	})
+	require.NoError(t, err)
+	b.handler = handler
+}
+
+// requireRateLimited checks a 429: Retry-After in whole seconds, and the
+// rate-limited problem type.
+func requireRateLimited(t *testing.T, res response) {
+	t.Helper()
+	require.Equal(t, http.StatusTooManyRequests, res.status, string(res.body))
+	wait, err := strconv.Atoi(res.header.Get("Retry-After"))
+	require.NoError(t, err, "Retry-After: %q", res.header.Get("Retry-After"))
+	require.GreaterOrEqual(t, wait, 1)
+	require.LessOrEqual(t, wait, 60)
+	require.Equal(t, httpapi.ProblemRateLimited, decode[map[string]any](t, res)["type"])
+}
+
+// A tenant flooding the API is refused past its budget while another
+// tenant, served by the same process at the same time, is not.
+func TestNoisyNeighbourDoesNotStarveOthers(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	b.createTenant(t, "acme")
+	other := b.signUpAndLogin(t, "other@example.com")
+	res := b.callAs(t, other, http.MethodPost, "/v1/tenants", "", "", map[string]string{"slug": "globex", "name": "Globex"})
+	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+	limitedAPI(t, b, httpapi.RateLimits{Tenant: httpapi.Rate{PerSecond: 1, Burst: 10}})
+
+	refused := 0
+	for range 40 {
+		res := b.call(t, http.MethodGet, "/v1/projects", "", "acme", nil)
+		if res.status == http.StatusTooManyRequests {
+			requireRateLimited(t, res)
+			refused++
+			continue
+		}
+		require.Equal(t, http.StatusOK, res.status, string(res.body))
+	}
+	require.GreaterOrEqual(t, refused, 25, "acme is held to its budget")
+	for range 10 {
+		res := b.callAs(t, other, http.MethodGet, "/v1/projects", "", "globex", nil)
+		require.Equal(t, http.StatusOK, res.status, "globex is served while acme floods: %s", res.body)
+	}
+	// Someone who is not a member cannot spend a tenant's budget.
+	for range 20 {
+		res := b.callAs(t, other, http.MethodGet, "/v1/projects", "", "acme", nil)
+		require.NotEqual(t, http.StatusOK, res.status)
+	}
+}
+
+// A user's budget spans tenants; an API key has its own; the bucket
+// refills at its rate.
+func TestUserLimitSpansTenantsAndRefills(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	b.createTenant(t, "acme")
+	b.createTenant(t, "globex")
+	limitedAPI(t, b, httpapi.RateLimits{User: httpapi.Rate{PerSecond: 5, Burst: 4}})
+	for i := range 4 {
+		res := b.call(t, http.MethodGet, "/v1/projects", "", []string{"acme", "globex"}[i%2], nil)
+		require.Equal(t, http.StatusOK, res.status, string(res.body))
+	}
+	requireRateLimited(t, b.call(t, http.MethodGet, "/v1/projects", "", "globex", nil))
+	time.Sleep(300 * time.Millisecond) // one token back at 5/s
+	res := b.call(t, http.MethodGet, "/v1/projects", "", "acme", nil)
+	require.Equal(t, http.StatusOK, res.status, "refilled: %s", res.body)
+}
+
+// The address limit covers routes no one is signed in to (sign-in here),
+// but not the probes.
+func TestAddressLimitCoversSignInButNotProbes(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	limitedAPI(t, b, httpapi.RateLimits{IP: httpapi.Rate{PerSecond: 0.5, Burst: 3}})
+	for range 3 {
+		res := b.callAs(t, "", http.MethodPost, "/v1/auth/login", "", "", map[string]string{"email": "owner@example.com", "password": "wrong password"})
+		require.Equal(t, http.StatusUnauthorized, res.status, string(res.body))
+	}
+	res := b.callAs(t, "", http.MethodPost, "/v1/auth/login", "", "", map[string]string{"email": "owner@example.com", "password": "wrong password"})
+	requireRateLimited(t, res)
+	wait, err := strconv.Atoi(res.header.Get("Retry-After"))
+	require.NoError(t, err)
+	require.Equal(t, 2, wait, "one token every 2 s")
+	for range 5 {
+		res := b.callAs(t, "", http.MethodGet, "/healthz", "", "", nil)
+		require.Equal(t, http.StatusOK, res.status)
+	}
+}
+
+// A tenant's pending invitations are capped: past the cap an invitation
+// is refused with its own problem type, and revoking one frees a place.
+func TestPendingInvitationsAreCapped(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	b.createTenant(t, "acme")
+	capped, err := postgres.NewIdentity(b.tenants, postgres.IdentityOptions{Hasher: testHasher(t), Mail: b.mail, MaxPendingInvitations: 2})
+	require.NoError(t, err)
+	handler, err := httpapi.NewHandler(httpapi.Deps{Logger: slog.New(slog.DiscardHandler), BaseDomain: baseDomain, Tenants: b.tenants, Identity: capped})
+	require.NoError(t, err)
+	b.handler = handler
+	var first string
+	for i, email := range []string{"a@example.com", "b@example.com"} {
+		res := b.call(t, http.MethodPost, "/v1/invitations", "", "acme", map[string]string{"email": email, "role": "member"})
+		require.Equal(t, http.StatusCreated, res.status, string(res.body))
+		if i == 0 {
+			first = decode[struct {
+				ID string `json:"id"`
+			}](t, res).ID
+		}
+	}
+	res := b.call(t, http.MethodPost, "/v1/invitations", "", "acme", map[string]string{"email": "c@example.com", "role": "member"})
+	requireProblem(t, res, http.StatusConflict, "2 pending invitations")
+	require.Equal(t, postgres.ProblemInvitationLimit, decode[map[string]any](t, res)["type"])
+	res = b.call(t, http.MethodDelete, "/v1/invitations/"+first, "", "acme", nil)
+	require.Equal(t, http.StatusNoContent, res.status, string(res.body))
+	res = b.call(t, http.MethodPost, "/v1/invitations", "", "acme", map[string]string{"email": "c@example.com", "role": "member"})
+	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+}
