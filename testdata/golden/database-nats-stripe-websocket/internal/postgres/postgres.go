@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -30,18 +29,6 @@ func MinMaxConns(n int32) Option {
 // succeeds while the database is down; readiness checks report it.
 func Open(ctx context.Context, databaseURL, applicationName string, opts ...Option) (*pgxpool.Pool, error) {
 	return open(ctx, databaseURL, applicationName, nil, opts...)
-}
-
-// parseConnConfig parses a connection URL for a single connection the way
-// the pool parses it: pgx's pool parameters (pool_max_conns and the other
-// pool_* ones), which DATABASE_URL may carry for the pool, are dropped
-// instead of reaching Postgres as unknown settings.
-func parseConnConfig(databaseURL string) (*pgx.ConnConfig, error) {
-	cfg, err := pgxpool.ParseConfig(databaseURL)
-	if err != nil {
-		return nil, err
-	}
-	return cfg.ConnConfig, nil
 }
 
 // open is Open with a hook that adjusts the pool's configuration.
