@@ -2,7 +2,6 @@ package realtime
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -101,7 +99,8 @@ func BenchmarkIdleSockets(b *testing.B) {
 // BenchmarkFanOut publishes one event on the live broker to 1,000 clients
 // of two hubs (two instances, 500 each) and reports the latency from
 // publication to each client's reading it: p50 and p99 over every
-// delivery of the run.
+// delivery of the run after the first (reported apart). The clients run
+// in the same process and share its two cores with the servers.
 func BenchmarkFanOut(b *testing.B) {
 	const perHub = 500
 	ps := testsvc.OpenPubSub(b)
@@ -126,31 +125,58 @@ func BenchmarkFanOut(b *testing.B) {
 	}
 	publisher := NewPublisher(ps, hubs[0].opts.Logger)
 
-	var mu sync.Mutex
-	var latencies []time.Duration
-	for b.Loop() {
-		sent := time.Now()
-		publisher.Publish(b.Context(), postgres.Event{ID: strconv.FormatInt(sent.UnixNano(), 10), Tenant: testTenant("acme"), Type: "project.update", TargetType: "project", TargetID: "p", At: sent})
-		var wg sync.WaitGroup
-		for _, ws := range clients {
-			wg.Go(func() {
-				ctx, cancel := context.WithTimeout(b.Context(), 10*time.Second)
-				defer cancel()
-				_, data, err := ws.Read(ctx)
-				took := time.Since(sent)
+	// Every client reads all along, as a real one does, and reports each
+	// event's latency from the publication time its id carries; starting a
+	// reader per event would count the reader's start-up too.
+	received := make(chan time.Duration, len(clients))
+	for _, ws := range clients {
+		go func() {
+			for {
+				_, data, err := ws.Read(b.Context())
+				at := time.Now()
+				if err != nil {
+					return // closed at the end
+				}
 				var m Message
-				if err != nil || json.Unmarshal(data, &m) != nil {
-					b.Errorf("read: %v", err)
+				if err := json.Unmarshal(data, &m); err != nil {
+					b.Errorf("event: %v", err)
 					return
 				}
-				mu.Lock()
-				latencies = append(latencies, took)
-				mu.Unlock()
-			})
+				sent, err := strconv.ParseInt(m.ID, 10, 64)
+				if err != nil {
+					b.Errorf("event id %q: %v", m.ID, err)
+					return
+				}
+				received <- at.Sub(time.Unix(0, sent))
+			}
+		}()
+	}
+	// publish sends one event and waits for every client to read it.
+	publish := func() []time.Duration {
+		sent := time.Now()
+		publisher.Publish(b.Context(), postgres.Event{ID: strconv.FormatInt(sent.UnixNano(), 10), Tenant: testTenant("acme"), Type: "project.update", TargetType: "project", TargetID: "p", At: sent})
+		got := make([]time.Duration, 0, len(clients))
+		deadline := time.After(10 * time.Second)
+		for range clients {
+			select {
+			case d := <-received:
+				got = append(got, d)
+			case <-deadline:
+				b.Fatalf("%d of %d clients got the event within 10 s", len(got), len(clients))
+			}
 		}
-		wg.Wait()
+		return got
+	}
+	// The first event opens the publisher's connection and the brokers'
+	// first deliveries (55–100 ms before any client reads it, measured);
+	// it is reported apart, not in the percentiles.
+	first := publish()
+	latencies := make([]time.Duration, 0, len(clients)*b.N)
+	for b.Loop() {
+		latencies = append(latencies, publish()...)
 	}
 	b.StopTimer()
+	b.ReportMetric(float64(slices.Max(first).Microseconds())/1000, "first-event-max-ms")
 	slices.Sort(latencies)
 	if len(latencies) > 0 {
 		b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds())/1000, "p50-ms")
