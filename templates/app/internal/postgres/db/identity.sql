@@ -88,6 +88,23 @@ FROM tenants
 WHERE id = @tenant_id
 FOR NO KEY UPDATE;
 
+-- name: CountInvitationSent :one
+-- Counts one more invitation sent by the tenant today (UTC) and returns
+-- today's count; its transaction rolling back takes the count back.
+-- Earlier days' counts are not needed again and go on the way.
+WITH forgotten AS (
+    DELETE FROM invitation_counts
+    WHERE tenant_id = @tenant_id AND day < (now() AT TIME ZONE 'UTC')::date
+)
+INSERT INTO invitation_counts (tenant_id, day, sent)
+VALUES (@tenant_id, (now() AT TIME ZONE 'UTC')::date, 1)
+ON CONFLICT (tenant_id, day) DO UPDATE SET sent = invitation_counts.sent + 1
+RETURNING sent;
+
+-- name: CountOwnedTenants :one
+-- The tenants a user owns, in any state.
+SELECT count(*)::bigint FROM memberships WHERE user_id = @user_id AND role = 'owner';
+
 -- name: CountSeats :one
 -- A tenant's members, and its invitations that can still be accepted: the
 -- seats taken and promised, which a plan's seat limit caps.

@@ -49,6 +49,8 @@ type bundleOptions struct {
 	hasher   *auth.Hasher
 	appURL   string
 	seats    postgres.SeatKeeper
+	// Caps, none when zero.
+	maxOwnedTenants, maxPendingInvitations, maxInvitationsPerDay int64
 }
 
 func setupAPI(t *testing.T) *apiBundle {
@@ -66,7 +68,7 @@ func setupAPIWith(t *testing.T, opts bundleOptions) *apiBundle {
 // it, signed in as owner@example.com.
 func setupAPIOn(tb testing.TB, cfg config.Database, opts bundleOptions) (*apiBundle, *postgres.Tenants) {
 	tb.Helper()
-	tenants := testsvc.MigratedTenants(tb, cfg, postgres.TenantsOptions{}, migrateQueue)
+	tenants := testsvc.MigratedTenants(tb, cfg, postgres.TenantsOptions{MaxOwnedTenants: opts.maxOwnedTenants}, migrateQueue)
 	tenants.UseSeams(postgres.Seams{Audit: postgres.NewAuditLog(tenants)})
 
 	if opts.hasher == nil {
@@ -80,7 +82,8 @@ func setupAPIOn(tb testing.TB, cfg config.Database, opts bundleOptions) (*apiBun
 	mail := &mailbox{}
 	identity, err := postgres.NewIdentity(tenants, postgres.IdentityOptions{
 		Hasher: opts.hasher, Mail: mail, Throttle: opts.throttle, AppURL: opts.appURL, Seats: opts.seats,
-		Logger: logging.New(logs, slog.LevelDebug, logging.JSON),
+		Logger:                logging.New(logs, slog.LevelDebug, logging.JSON),
+		MaxPendingInvitations: opts.maxPendingInvitations, MaxInvitationsPerDay: opts.maxInvitationsPerDay,
 	})
 	require.NoError(tb, err)
 	b := newAPIBundle(tb, tenants, identity, logs, withBilling(tb, cfg.URL))

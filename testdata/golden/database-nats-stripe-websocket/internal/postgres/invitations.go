@@ -52,6 +52,10 @@ func (id *Identity) Invite(ctx context.Context, a domain.Access, email, role str
 		if err != nil {
 			return err
 		}
+		err = id.countInvitationSent(ctx, q, a.Tenant)
+		if err != nil {
+			return err
+		}
 		row, err := q.InsertInvitation(ctx, db.InsertInvitationParams{
 			TenantID:  pgUUID(a.Tenant.ID),
 			Email:     email,

@@ -54,7 +54,15 @@ type TenantsOptions struct {
 	// worker has one per running job. Zero keeps pgx's default;
 	// pool_max_conns in DATABASE_URL wins over both.
 	MaxConnsAtLeast int32
+	// MaxOwnedTenants caps the tenants one user may own: CreateOwned
+	// refuses them one more (MAX_TENANTS_PER_USER); 0 is no cap. Tenants
+	// made without an owner (the tenant create command) are not capped.
+	MaxOwnedTenants int64
 }
+
+// ProblemTenantLimit is the problem type of a tenant creation refused
+// because its owner owns as many tenants as a user may.
+const ProblemTenantLimit = "/problems/tenant-limit"
 
 // Tenants is the tenant registry in the control plane and the only way to
 // reach tenant data: InTenant runs a function in a transaction confined to
@@ -69,6 +77,7 @@ type Tenants struct {
 	migrations fs.FS
 	versions   []int64 // versions of the tenant migrations, ascending
 	seams      Seams
+	maxOwned   int64 // TenantsOptions.MaxOwnedTenants
 }
 
 // OpenTenants connects to the control plane and the tenant storage
@@ -104,6 +113,7 @@ func OpenTenants(ctx context.Context, cfg config.Database, opts TenantsOptions) 
 		cache:      newTenantCache(ttl, time.Now),
 		migrations: fsys,
 		versions:   versions,
+		maxOwned:   opts.MaxOwnedTenants,
 	}
 	logger := opts.Logger
 	if logger == nil {
@@ -360,6 +370,13 @@ func (ts *Tenants) CreateOwned(ctx context.Context, slug, name, owner string) (d
 		return domain.Tenant{}, lockErr
 	}
 	defer unlock()
+	if owner != "" && ts.maxOwned > 0 {
+		unlockOwner, err := ts.checkOwnedTenants(ctx, conn, owner)
+		if err != nil {
+			return domain.Tenant{}, err
+		}
+		defer unlockOwner()
+	}
 
 	if err := ts.clearInterruptedAttempt(ctx, conn, slug); err != nil {
 		return domain.Tenant{}, err
@@ -407,13 +424,44 @@ func activate(ctx context.Context, conn *pgxpool.Conn, t domain.Tenant, owner st
 // closed instead (which releases it too), so the pool never hands out a
 // connection still holding the lock.
 func lockSlug(ctx context.Context, conn *pgxpool.Conn, slug string) (unlock func(), err error) {
-	key := slugLockKey(slug)
+	return tryLock(ctx, conn, lockKey("tenant-create:"+slug),
+		domain.Errorf(domain.ECONFLICT, "tenant %q is being created or changed right now; try again", slug))
+}
+
+// checkOwnedTenants refuses owner one more tenant when they own
+// MaxOwnedTenants. It holds a lock on the owner's creations until unlock,
+// so two creations at once cannot both pass the count.
+func (ts *Tenants) checkOwnedTenants(ctx context.Context, conn *pgxpool.Conn, owner string) (unlock func(), err error) {
+	unlock, err = tryLock(ctx, conn, lockKey("tenant-owner:"+owner),
+		domain.Errorf(domain.ECONFLICT, "you are creating another tenant right now; try again when it is done"))
+	if err != nil {
+		return nil, err
+	}
+	owned, err := db.New(conn).CountOwnedTenants(ctx, pgUUID(owner))
+	if err != nil {
+		unlock()
+		return nil, fmt.Errorf("count owned tenants: %w", err)
+	}
+	if owned >= ts.maxOwned {
+		unlock()
+		e := domain.Errorf(domain.ECONFLICT,
+			"you own %d tenants, as many as a user may; delete one or transfer its ownership first.", owned)
+		e.Type = ProblemTenantLimit
+		return nil, e
+	}
+	return unlock, nil
+}
+
+// tryLock takes the session advisory lock key on conn, or returns busy if
+// another session holds it. unlock releases it; if that fails, the
+// connection is closed, which releases it too.
+func tryLock(ctx context.Context, conn *pgxpool.Conn, key int64, busy error) (unlock func(), err error) {
 	var locked bool
 	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&locked); err != nil {
-		return nil, fmt.Errorf("lock slug: %w", err)
+		return nil, fmt.Errorf("take lock: %w", err)
 	}
 	if !locked {
-		return nil, domain.Errorf(domain.ECONFLICT, "tenant %q is being created or changed right now; try again", slug)
+		return nil, busy
 	}
 	return func() {
 		unlockCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -475,11 +523,11 @@ func (ts *Tenants) clearInterruptedAttempt(ctx context.Context, conn *pgxpool.Co
 	return nil
 }
 
-// slugLockKey maps a slug to an advisory lock key. Two slugs sharing a key
-// only serialise their creation.
-func slugLockKey(slug string) int64 {
+// lockKey maps a name to an advisory lock key. Two names sharing a key
+// only serialise what they lock.
+func lockKey(name string) int64 {
 	h := fnv.New64a()
-	_, _ = h.Write([]byte("tenant-create:" + slug))
+	_, _ = h.Write([]byte(name))
 	return int64(h.Sum64()) //nolint:gosec // G115: any 64 bits make a lock key; wrapping is fine
 }
 

@@ -106,7 +106,9 @@ func openServices(ctx context.Context, cfg config.Config, logger *slog.Logger, r
 	s.closers = append(s.closers, s.pool.Close)
 	s.checks = append(s.checks, httpapi.Check{Name: "database", Ping: s.pool.Ping})
 	if role != "jobs" {
-		s.tenants, err = postgres.OpenTenants(ctx, cfg.Database, postgres.TenantsOptions{AppName: name, MaxConnsAtLeast: running, Logger: logger})
+		s.tenants, err = postgres.OpenTenants(ctx, cfg.Database, postgres.TenantsOptions{
+			AppName: name, MaxConnsAtLeast: running, Logger: logger, MaxOwnedTenants: cfg.MaxTenantsPerUser,
+		})
 		if err != nil {
 			return nil, err
 		}

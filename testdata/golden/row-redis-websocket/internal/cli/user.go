@@ -38,6 +38,7 @@ func openIdentity(cfg config.Config, s *services, logger *slog.Logger, seats pos
 		RequireVerifiedEmail:  cfg.RequireVerifiedEmail,
 		Seats:                 seats,
 		MaxPendingInvitations: cfg.MaxPendingInvitations,
+		MaxInvitationsPerDay:  cfg.MaxInvitationsPerDay,
 	})
 }
 

@@ -68,6 +68,12 @@ type Config struct {
 	// MaxPendingInvitations caps each tenant's pending invitations
 	// (MAX_PENDING_INVITATIONS; 0 is no cap).
 	MaxPendingInvitations int64
+	// MaxInvitationsPerDay caps the invitations each tenant sends per UTC
+	// day, revoked ones included (MAX_INVITATIONS_PER_DAY; 0 is no cap).
+	MaxInvitationsPerDay int64
+	// MaxTenantsPerUser caps the tenants a user may own to create one more
+	// (MAX_TENANTS_PER_USER; 0 is no cap).
+	MaxTenantsPerUser int64
 	// JobTimeout cancels a job run that takes longer (JOB_TIMEOUT).
 	JobTimeout time.Duration
 	// JobRescueAfter is how long a job may run without its worker being
@@ -150,6 +156,8 @@ func Load(getenv func(string) string) (Config, error) {
 		ShutdownTimeout:       l.duration(l.optional("SHUTDOWN_TIMEOUT", "15s")),
 		JobTimeout:            l.duration(l.optional("JOB_TIMEOUT", "5m")),
 		MaxPendingInvitations: int64(l.count(l.optional("MAX_PENDING_INVITATIONS", "50"), 0, 100000)),
+		MaxInvitationsPerDay:  int64(l.count(l.optional("MAX_INVITATIONS_PER_DAY", "100"), 0, 1000000)),
+		MaxTenantsPerUser:     int64(l.count(l.optional("MAX_TENANTS_PER_USER", "10"), 0, 100000)),
 		RateLimitIP:           l.rate(l.optional("RATE_LIMIT_IP", DefaultRateLimitIP)),
 		RateLimitUser:         l.rate(l.optional("RATE_LIMIT_USER", DefaultRateLimitUser)),
 		RateLimitTenant:       l.rate(l.optional("RATE_LIMIT_TENANT", DefaultRateLimitTenant)),

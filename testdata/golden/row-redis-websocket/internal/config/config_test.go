@@ -60,6 +60,8 @@ func TestLoadDefaults(t *testing.T) {
 	require.Equal(t, config.Rate{PerSecond: 50, Burst: 100}, cfg.RateLimitTenant)
 	require.Equal(t, 5*time.Minute, cfg.JobTimeout)
 	require.Equal(t, int64(50), cfg.MaxPendingInvitations)
+	require.Equal(t, int64(100), cfg.MaxInvitationsPerDay)
+	require.Equal(t, int64(10), cfg.MaxTenantsPerUser)
 	require.Zero(t, cfg.JobRescueAfter, "the broker's default")
 	require.Equal(t, "localhost", cfg.BaseDomain)
 	require.Equal(t, slog.LevelInfo, cfg.LogLevel)

@@ -1,12 +1,15 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/acme/shop-api/internal/httpapi"
@@ -146,5 +149,106 @@ func TestPendingInvitationsAreCapped(t *testing.T) {
 	res = b.call(t, http.MethodDelete, "/v1/invitations/"+first, "", "acme", nil)
 	require.Equal(t, http.StatusNoContent, res.status, string(res.body))
 	res = b.call(t, http.MethodPost, "/v1/invitations", "", "acme", map[string]string{"email": "c@example.com", "role": "member"})
+	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+}
+
+// Invitations made at once against the pending cap: exactly as many as the
+// cap are made, the rest refused with the invitation-limit problem.
+func TestPendingInvitationCapHoldsUnderConcurrentInvites(t *testing.T) {
+	t.Parallel()
+	b := setupAPIWith(t, bundleOptions{maxPendingInvitations: 3})
+	b.createTenant(t, "acme")
+	statuses := make([]int, 10)
+	var wg sync.WaitGroup
+	for i := range statuses {
+		wg.Go(func() {
+			res := b.call(t, http.MethodPost, "/v1/invitations", "", "acme", map[string]string{"email": fmt.Sprintf("p%d@example.com", i), "role": "member"})
+			if res.status == http.StatusConflict {
+				assert.Equal(t, postgres.ProblemInvitationLimit, decode[map[string]any](t, res)["type"])
+			}
+			statuses[i] = res.status
+		})
+	}
+	wg.Wait()
+	created := 0
+	for _, status := range statuses {
+		if status == http.StatusCreated {
+			created++
+			continue
+		}
+		require.Equal(t, http.StatusConflict, status)
+	}
+	require.Equal(t, 3, created, "statuses: %v", statuses)
+}
+
+// Revoking and inviting again cannot send invitations without end: a
+// tenant's invitations per day are capped, revoked ones included, and an
+// invitation refused for another reason does not count.
+func TestDailyInvitationsAreCapped(t *testing.T) {
+	t.Parallel()
+	b := setupAPIWith(t, bundleOptions{maxInvitationsPerDay: 3})
+	b.createTenant(t, "acme")
+	res := b.call(t, http.MethodPost, "/v1/invitations", "", "acme", map[string]string{"email": "x@example.com", "role": "no-such-role"})
+	require.GreaterOrEqual(t, res.status, 400, string(res.body))
+	require.Less(t, res.status, 500, string(res.body))
+	for range 3 {
+		invited := b.call(t, http.MethodPost, "/v1/invitations", "", "acme", map[string]string{"email": "churn@example.com", "role": "member"})
+		require.Equal(t, http.StatusCreated, invited.status, string(invited.body))
+		id := decode[struct {
+			ID string `json:"id"`
+		}](t, invited).ID
+		revoked := b.call(t, http.MethodDelete, "/v1/invitations/"+id, "", "acme", nil)
+		require.Equal(t, http.StatusNoContent, revoked.status, string(revoked.body))
+	}
+	res = b.call(t, http.MethodPost, "/v1/invitations", "", "acme", map[string]string{"email": "churn@example.com", "role": "member"})
+	requireProblem(t, res, http.StatusConflict, "3 invitations today")
+	require.Equal(t, postgres.ProblemInvitationLimit, decode[map[string]any](t, res)["type"])
+	require.Len(t, b.mail.to("churn@example.com"), 3, "the refused invitation sends nothing")
+
+	// Another tenant's count is its own.
+	b.createTenant(t, "globex")
+	res = b.call(t, http.MethodPost, "/v1/invitations", "", "globex", map[string]string{"email": "churn@example.com", "role": "member"})
+	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+}
+
+// A user owning as many tenants as the cap cannot create another, even
+// with creations at once; deleting one frees a place. The cap counts
+// ownership, so another user is not held back.
+func TestOwnedTenantsAreCapped(t *testing.T) {
+	t.Parallel()
+	b := setupAPIWith(t, bundleOptions{maxOwnedTenants: 2})
+	b.createTenant(t, "acme")
+	statuses := make([]int, 4)
+	var wg sync.WaitGroup
+	for i := range statuses {
+		wg.Go(func() {
+			res := b.call(t, http.MethodPost, "/v1/tenants", "", "", map[string]string{"slug": fmt.Sprintf("race-%d", i), "name": "Race"})
+			statuses[i] = res.status
+		})
+	}
+	wg.Wait()
+	created := 0
+	for _, status := range statuses {
+		if status == http.StatusCreated {
+			created++
+			continue
+		}
+		require.Equal(t, http.StatusConflict, status, "statuses: %v", statuses)
+	}
+	require.LessOrEqual(t, created, 1, "one place was left: statuses %v", statuses)
+	if created == 0 { // every one found another creation under way
+		b.createTenant(t, "globex")
+	}
+	res := b.call(t, http.MethodPost, "/v1/tenants", "", "", map[string]string{"slug": "initech", "name": "Initech"})
+	requireProblem(t, res, http.StatusConflict, "you own 2 tenants")
+	require.Equal(t, postgres.ProblemTenantLimit, decode[map[string]any](t, res)["type"])
+
+	other := b.signUpAndLogin(t, "other@example.com")
+	res = b.callAs(t, other, http.MethodPost, "/v1/tenants", "", "", map[string]string{"slug": "initech", "name": "Initech"})
+	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+
+	res = b.call(t, http.MethodDelete, "/v1/tenants/acme", "", "", map[string]string{"confirm": "acme"})
+	require.Equal(t, http.StatusNoContent, res.status, string(res.body))
+	res = b.call(t, http.MethodPost, "/v1/tenants", "", "", map[string]string{"slug": "umbrella", "name": "Umbrella"})
 	require.Equal(t, http.StatusCreated, res.status, string(res.body))
 }

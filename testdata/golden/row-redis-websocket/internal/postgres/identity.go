@@ -77,6 +77,9 @@ type IdentityOptions struct {
 	// MaxPendingInvitations caps a tenant's invitations that can still be
 	// accepted (MAX_PENDING_INVITATIONS); 0 is no cap.
 	MaxPendingInvitations int64
+	// MaxInvitationsPerDay caps the invitations a tenant sends per UTC day,
+	// revoked ones included (MAX_INVITATIONS_PER_DAY); 0 is no cap.
+	MaxInvitationsPerDay int64
 }
 
 // MailQueue queues email in a control-plane transaction: the worker sends

@@ -51,6 +51,26 @@ func (id *Identity) checkPendingInvitations(ctx context.Context, q *db.Queries, 
 	return nil
 }
 
+// countInvitationSent counts an invitation t sends today, and refuses it
+// past MaxInvitationsPerDay. The count is taken back if the invitation's
+// transaction rolls back, so only invitations made count.
+func (id *Identity) countInvitationSent(ctx context.Context, q *db.Queries, t domain.Tenant) error {
+	if id.opts.MaxInvitationsPerDay <= 0 {
+		return nil
+	}
+	sent, err := q.CountInvitationSent(ctx, pgUUID(t.ID))
+	if err != nil {
+		return fmt.Errorf("count invitations sent: %w", err)
+	}
+	if sent > id.opts.MaxInvitationsPerDay {
+		e := domain.Errorf(domain.ECONFLICT,
+			"%s has sent %d invitations today (UTC), revoked ones included, as many as it may in a day; try again tomorrow.", t.Slug, sent-1)
+		e.Type = ProblemInvitationLimit
+		return e
+	}
+	return nil
+}
+
 // checkSeats refuses to add a member to t when its members, and
 // with invitations its pending invitations, would exceed its plan's seat
 // limit. The caller holds t's membership lock, so concurrent additions are

@@ -174,7 +174,7 @@ func TestRowWritesCannotTargetAnotherTenant(t *testing.T) {
 // job_processed is the worker's record of handled job keys: it names the
 // tenant a job ran for, and only the worker reads it.
 // Billing's tables name the tenant a subscription is for; only billing reads them.
-var controlPlaneTables = []string{"api_keys", "audit_heads", "control_audit_chain", "control_audit_entries", "invitations", "job_processed", "memberships", "object_grants", "roles"}
+var controlPlaneTables = []string{"api_keys", "audit_heads", "control_audit_chain", "control_audit_entries", "invitation_counts", "invitations", "job_processed", "memberships", "object_grants", "roles"}
 
 // tenantTableFilter keeps the tenant tables: those whose tenant_id defaults
 // to the transaction's tenant, as tenantmigrations/00001_projects.sql says

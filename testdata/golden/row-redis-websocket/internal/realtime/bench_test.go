@@ -138,8 +138,8 @@ func BenchmarkFanOut(b *testing.B) {
 					return // closed at the end
 				}
 				var m Message
-				if err := json.Unmarshal(data, &m); err != nil {
-					b.Errorf("event: %v", err)
+				if jsonErr := json.Unmarshal(data, &m); jsonErr != nil {
+					b.Errorf("event: %v", jsonErr)
 					return
 				}
 				sent, err := strconv.ParseInt(m.ID, 10, 64)

@@ -228,6 +228,18 @@ func addResponse(op *huma.Operation, code, description string) {
 	}
 }
 
+// addRateLimited documents the 429 every operation can answer: the rate
+// limits (RateLimits) cover every route but the probes and /metrics.
+func addRateLimited(op *huma.Operation) {
+	addResponse(op, "429", "Too many requests from this address, user or API key, or for this tenant (type "+ProblemRateLimited+")")
+	op.Responses["429"].Headers = map[string]*huma.Param{
+		"Retry-After": {
+			Description: "Seconds to wait before a request can succeed",
+			Schema:      &huma.Schema{Type: huma.TypeInteger, Minimum: new(float64(1))},
+		},
+	}
+}
+
 // guardKey is where an operation's guard is kept in its metadata.
 const guardKey = "guard"
 
@@ -400,6 +412,7 @@ func (r *router) handle(method, path string, g guard, e endpoint) {
 	}
 	op.Extensions["x-permission"] = g.String()
 	addResponse(&op, "413", "The request body is larger than the operation accepts")
+	addRateLimited(&op)
 	op.Middlewares = append(g.middlewares(r), op.Middlewares...)
 	op.Description = strings.TrimSpace(op.Description + "\n\nRequires: " + g.String() + ".")
 	e.register(r.api, r.deps.Logger, op)

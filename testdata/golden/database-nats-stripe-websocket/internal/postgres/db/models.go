@@ -135,6 +135,12 @@ type Invitation struct {
 	AcceptedBy pgtype.UUID        `json:"accepted_by"`
 }
 
+type InvitationCount struct {
+	TenantID pgtype.UUID `json:"tenant_id"`
+	Day      pgtype.Date `json:"day"`
+	Sent     int64       `json:"sent"`
+}
+
 // Jobs committed but not yet published to the broker. id is the broker message id (deduplication of the relay's copies); unique jobs hold their key in job_unique.
 type JobOutbox struct {
 	ID        string             `json:"id"`

@@ -25,7 +25,13 @@ type Querier interface {
 	// 1 row when this worker is the first to fire the slot.
 	ClaimPeriodicSlot(ctx context.Context, arg ClaimPeriodicSlotParams) (int64, error)
 	CountCustomRoles(ctx context.Context, tenantID pgtype.UUID) (int64, error)
+	// Counts one more invitation sent by the tenant today (UTC) and returns
+	// today's count; its transaction rolling back takes the count back.
+	// Earlier days' counts are not needed again and go on the way.
+	CountInvitationSent(ctx context.Context, tenantID pgtype.UUID) (int64, error)
 	CountOutboxJobs(ctx context.Context) ([]CountOutboxJobsRow, error)
+	// The tenants a user owns, in any state.
+	CountOwnedTenants(ctx context.Context, userID pgtype.UUID) (int64, error)
 	CountOwners(ctx context.Context, tenantID pgtype.UUID) (int64, error)
 	// Who still holds a custom role: members, live API keys and invitations
 	// that can still be accepted.

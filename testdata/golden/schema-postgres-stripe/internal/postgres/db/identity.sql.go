@@ -58,6 +58,39 @@ func (q *Queries) CountCustomRoles(ctx context.Context, tenantID pgtype.UUID) (i
 	return count, err
 }
 
+const countInvitationSent = `-- name: CountInvitationSent :one
+WITH forgotten AS (
+    DELETE FROM invitation_counts
+    WHERE tenant_id = $1 AND day < (now() AT TIME ZONE 'UTC')::date
+)
+INSERT INTO invitation_counts (tenant_id, day, sent)
+VALUES ($1, (now() AT TIME ZONE 'UTC')::date, 1)
+ON CONFLICT (tenant_id, day) DO UPDATE SET sent = invitation_counts.sent + 1
+RETURNING sent
+`
+
+// Counts one more invitation sent by the tenant today (UTC) and returns
+// today's count; its transaction rolling back takes the count back.
+// Earlier days' counts are not needed again and go on the way.
+func (q *Queries) CountInvitationSent(ctx context.Context, tenantID pgtype.UUID) (int64, error) {
+	row := q.db.QueryRow(ctx, countInvitationSent, tenantID)
+	var sent int64
+	err := row.Scan(&sent)
+	return sent, err
+}
+
+const countOwnedTenants = `-- name: CountOwnedTenants :one
+SELECT count(*)::bigint FROM memberships WHERE user_id = $1 AND role = 'owner'
+`
+
+// The tenants a user owns, in any state.
+func (q *Queries) CountOwnedTenants(ctx context.Context, userID pgtype.UUID) (int64, error) {
+	row := q.db.QueryRow(ctx, countOwnedTenants, userID)
+	var column_1 int64
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
 const countOwners = `-- name: CountOwners :one
 SELECT count(*)
 FROM memberships

@@ -135,6 +135,12 @@ type Invitation struct {
 	AcceptedBy pgtype.UUID        `json:"accepted_by"`
 }
 
+type InvitationCount struct {
+	TenantID pgtype.UUID `json:"tenant_id"`
+	Day      pgtype.Date `json:"day"`
+	Sent     int64       `json:"sent"`
+}
+
 // One row per periodic-job firing, so that however many workers run the schedule each slot enqueues one job.
 type JobPeriodicRun struct {
 	Name string             `json:"name"`
