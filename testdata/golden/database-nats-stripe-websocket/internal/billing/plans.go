@@ -10,6 +10,8 @@ import (
 	"slices"
 
 	"go.yaml.in/yaml/v3"
+
+	"ledger.internal/svc/internal/config"
 )
 
 // defaultPlans is the plans file built into the binary.
@@ -38,6 +40,20 @@ type Plan struct {
 	Limits map[string]int64 `yaml:"limits" json:"limits,omitempty"`
 	// Metered names the usage the plan reports to Stripe.
 	Metered []string `yaml:"metered" json:"metered,omitempty"`
+	// RateLimit bounds the requests in a tenant on the plan, as
+	// RATE_LIMIT_TENANT does ("200/s,400", or "off" for none); empty keeps
+	// RATE_LIMIT_TENANT.
+	RateLimit string `yaml:"rate_limit" json:"rate_limit,omitempty"`
+}
+
+// Rate returns the plan's tenant rate limit, and false when the plan keeps
+// RATE_LIMIT_TENANT. The plans file was validated, so it parses.
+func (p Plan) Rate() (config.Rate, bool) {
+	if p.RateLimit == "" {
+		return config.Rate{}, false
+	}
+	r, err := config.ParseRate(p.RateLimit)
+	return r, err == nil
 }
 
 // Has reports whether the plan grants feature.
@@ -144,6 +160,11 @@ func ParsePlans(name string, data []byte) (*Plans, error) {
 			fail(node.Line, "plan %q: trial_days %d: want 0 (no trial) to %d", p.ID, p.TrialDays, MaxTrialDays)
 		case p.TrialDays > 0 && len(p.Prices) == 0:
 			fail(node.Line, "plan %q: trial_days needs prices: a plan nobody buys has no trial", p.ID)
+		}
+		if p.RateLimit != "" {
+			if _, err := config.ParseRate(p.RateLimit); err != nil {
+				fail(node.Line, "plan %q: rate_limit %v", p.ID, err)
+			}
 		}
 		for limit, n := range p.Limits {
 			if n < 0 {

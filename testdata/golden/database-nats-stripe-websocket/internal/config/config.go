@@ -475,33 +475,39 @@ const (
 	DefaultRateLimitTenant = "50/s,100"
 )
 
-// rate parses "N/s,BURST" or "N/m,BURST" (N a positive number, BURST a
-// positive integer), or "off".
+// rate parses a rate setting (see ParseRate).
 func (l *loader) rate(v variable) Rate {
-	if v.value == "off" {
-		return Rate{}
+	r, err := ParseRate(v.value)
+	if err != nil {
+		l.fail(v.name, "%v", err)
 	}
-	bad := func() Rate {
-		l.fail(v.name, "must be RATE/s,BURST or RATE/m,BURST such as 20/s,40, or off (got %q)", v.value)
-		return Rate{}
+	return r
+}
+
+// ParseRate parses "N/s,BURST" or "N/m,BURST" (N a positive number, BURST
+// a positive integer), or "off" (the zero Rate: no limit).
+func ParseRate(s string) (Rate, error) {
+	if s == "off" {
+		return Rate{}, nil
 	}
-	spec, burstText, ok := strings.Cut(v.value, ",")
+	bad := fmt.Errorf("must be RATE/s,BURST or RATE/m,BURST such as 20/s,40, or off (got %q)", s)
+	spec, burstText, ok := strings.Cut(s, ",")
 	if !ok {
-		return bad()
+		return Rate{}, bad
 	}
 	n, unit, ok := strings.Cut(strings.TrimSpace(spec), "/")
 	perUnit, err := strconv.ParseFloat(n, 64)
 	burst, burstErr := strconv.Atoi(strings.TrimSpace(burstText))
 	if !ok || err != nil || burstErr != nil || perUnit <= 0 || math.IsInf(perUnit, 0) || burst <= 0 {
-		return bad()
+		return Rate{}, bad
 	}
 	switch unit {
 	case "s":
-		return Rate{PerSecond: perUnit, Burst: burst}
+		return Rate{PerSecond: perUnit, Burst: burst}, nil
 	case "m":
-		return Rate{PerSecond: perUnit / 60, Burst: burst}
+		return Rate{PerSecond: perUnit / 60, Burst: burst}, nil
 	}
-	return bad()
+	return Rate{}, bad
 }
 
 // optionalDuration is duration, or zero when v is unset.

@@ -427,3 +427,51 @@ func TestPlanLimitHoldsUnderConcurrentCreates(t *testing.T) {
 	require.Equal(t, http.StatusOK, res.status, string(res.body))
 	require.Len(t, decode[pageJSON[map[string]any]](t, res).Items, 3)
 }
+
+// A plan's rate_limit replaces RATE_LIMIT_TENANT for its tenants: tighter
+// on the default plan, none on one ("off"); a plan without one keeps
+// RATE_LIMIT_TENANT.
+func TestPlanRateLimits(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t)
+	svc, _ := testsvc.NewBilling(t, b.dbURL, nil)
+	plans, err := billing.ParsePlans("test plans", []byte(`
+default: free
+plans:
+  - {id: free, name: Free, rate_limit: "1/m,3"}
+  - {id: pro, name: Pro, prices: [price_pro], rate_limit: "off"}
+  - {id: team, name: Team, prices: [price_team], features: [export, api_keys], limits: {projects: 10}}
+`))
+	require.NoError(t, err)
+	deps := httpapi.Deps{
+		Logger: slog.New(slog.DiscardHandler), BaseDomain: baseDomain, Tenants: b.tenants, Identity: b.identity,
+		Billing: svc.WithPlans(plans), RateLimits: httpapi.RateLimits{Tenant: httpapi.Rate{PerSecond: 0.05, Burst: 5}},
+	}
+	handler, err := httpapi.NewHandler(deps)
+	require.NoError(t, err)
+	b.handler = handler
+	b.createTenant(t, "acme")
+	globex := b.createTenant(t, "globex")
+	initech := b.createTenant(t, "initech")
+	setPlan(t, b.dbURL, globex.ID, "price_pro", "active")
+	setPlan(t, b.dbURL, initech.ID, "price_team", "active")
+
+	// served counts the requests served in a row before the first 429.
+	served := func(slug string, most int) int {
+		for i := range most {
+			res := b.call(t, http.MethodGet, "/v1/projects", "", slug, nil)
+			if res.status == http.StatusTooManyRequests {
+				requireRateLimited(t, res)
+				return i
+			}
+			require.Equal(t, http.StatusOK, res.status, string(res.body))
+		}
+		return most
+	}
+	require.Equal(t, 3, served("acme", 20), "the free plan's burst")
+	require.Equal(t, 30, served("globex", 30), "pro has no limit")
+	require.Equal(t, 5, served("initech", 20), "team keeps RATE_LIMIT_TENANT")
+
+	_, err = billing.ParsePlans("bad plans", []byte("default: free\nplans:\n  - id: free\n    name: Free\n    rate_limit: fast\n"))
+	require.ErrorContains(t, err, `bad plans:3: plan "free": rate_limit must be RATE/s,BURST`)
+}

@@ -339,6 +339,8 @@ type router struct {
 	finders   map[string]objectFinder
 	// users and tenants are the per-user and per-tenant rate limits.
 	users, tenants *buckets
+	// planRates holds tenants' plan rate limits, when the plans set any.
+	planRates *planRates
 }
 
 // objectFinder returns nil when tenant t has the object with id, and
@@ -355,6 +357,7 @@ func newRouter(api huma.API, mux *routeMux, deps Deps) *router {
 		users:     newBuckets(deps.RateLimits.User),
 		tenants:   newBuckets(deps.RateLimits.Tenant),
 	}
+	r.usePlanRates()
 	api.UseMiddleware(r.failClosed)
 	return r
 }
@@ -653,11 +656,16 @@ func (r *router) authorize(p tenantGuard) func(huma.Context, func(huma.Context))
 	}
 }
 
-// limitTenant refuses a tenant's requests over the tenant limit. It runs
-// after authorize: only the tenant's own members and keys spend its budget.
+// limitTenant refuses a tenant's requests over the tenant limit (its
+// plan's rate_limit, when it sets one). It runs after authorize: only
+// the tenant's own members and keys spend its budget.
 func (r *router) limitTenant(ctx huma.Context, next func(huma.Context)) {
 	if t, ok := ctx.Context().Value(tenantKey{}).(domain.Tenant); ok {
-		if wait, ok := r.tenants.take(t.ID, time.Now()); !ok {
+		limit := r.deps.RateLimits.Tenant
+		if planned, set := r.planRate(ctx.Context(), t.ID); set {
+			limit = planned
+		}
+		if wait, ok := r.tenants.takeAt(t.ID, time.Now(), limit); !ok {
 			r.fail(ctx, rateLimited(wait, "in this tenant"))
 			return
 		}

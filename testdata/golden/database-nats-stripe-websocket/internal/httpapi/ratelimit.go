@@ -56,10 +56,26 @@ func newBuckets(r Rate) *buckets {
 	return &buckets{rate: r, m: map[string]*rate.Limiter{}}
 }
 
+// newKeyedBuckets returns buckets of r, which takeAt may give other rates
+// key by key, even when r is the zero Rate.
+func newKeyedBuckets(r Rate) *buckets {
+	return &buckets{rate: r, m: map[string]*rate.Limiter{}}
+}
+
 // take takes a token from key's bucket, or reports how long until there is
 // one. A nil buckets always has one.
 func (b *buckets) take(key string, now time.Time) (time.Duration, bool) {
 	if b == nil {
+		return 0, true
+	}
+	return b.takeAt(key, now, b.rate)
+}
+
+// takeAt is take with key's bucket at rate r instead of the buckets' own
+// (a tenant's plan sets its own); a bucket whose rate changed keeps its
+// tokens. The zero Rate always has a token.
+func (b *buckets) takeAt(key string, now time.Time, r Rate) (time.Duration, bool) {
+	if b == nil || r.PerSecond <= 0 || r.Burst <= 0 {
 		return 0, true
 	}
 	b.mu.Lock()
@@ -72,12 +88,15 @@ func (b *buckets) take(key string, now time.Time) (time.Duration, bool) {
 		if len(b.m) >= maxBuckets {
 			return time.Second, false
 		}
-		l = rate.NewLimiter(rate.Limit(b.rate.PerSecond), b.rate.Burst)
+		l = rate.NewLimiter(rate.Limit(r.PerSecond), r.Burst)
 		b.m[key] = l
+	} else if l.Limit() != rate.Limit(r.PerSecond) || l.Burst() != r.Burst {
+		l.SetLimitAt(now, rate.Limit(r.PerSecond))
+		l.SetBurstAt(now, r.Burst)
 	}
-	r := l.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
+	res := l.ReserveN(now, 1)
+	if d := res.DelayFrom(now); d > 0 {
+		res.CancelAt(now)
 		return d, false
 	}
 	return 0, true
@@ -87,7 +106,7 @@ func (b *buckets) take(key string, now time.Time) (time.Duration, bool) {
 func (b *buckets) sweep(now time.Time) {
 	b.swept = now
 	for k, l := range b.m {
-		if l.TokensAt(now) >= float64(b.rate.Burst) {
+		if l.TokensAt(now) >= float64(l.Burst()) {
 			delete(b.m, k)
 		}
 	}

@@ -24,6 +24,7 @@ import (
 
 	"ledger.internal/svc/internal/domain"
 	"ledger.internal/svc/internal/jobs"
+	"ledger.internal/svc/internal/postgres/db"
 )
 
 // Message is one plain-text email.
@@ -54,6 +55,7 @@ type Sender struct {
 	auth     *url.Userinfo
 	from     *mail.Address
 	timeout  time.Duration
+	sent     *db.Queries // the log of accepted messages; nil: none
 }
 
 // NewSender returns a Sender for smtpURL (smtp://[user:pass@]host[:port],
@@ -121,16 +123,49 @@ func (q *Queue) QueueMail(ctx context.Context, tx pgx.Tx, tenant domain.Tenant, 
 	return err
 }
 
+// LogSent makes Handle record each message the mail server accepted in the
+// control-plane table mail_sent, on conn (the pool, not the job's
+// transaction), and skip a message recorded there: a job retried after its
+// send, because its transaction did not commit, does not send again.
+func (s *Sender) LogSent(conn db.DBTX) *Sender {
+	s.sent = db.New(conn)
+	return s
+}
+
 // Handle is the job handler of queued email. The Message-ID is derived from
-// the job's idempotency key, so a mail server or client that deduplicates
-// by Message-ID shows a resend (after a crash between sending and
-// committing) once. A box that cannot be opened fails permanently.
+// the job's tenant and idempotency key. With LogSent, a message the server
+// accepted is not sent again; what stays at-least-once is a crash (or a
+// database outage) between the server's acceptance and the record, where
+// the retry sends again with the same Message-ID, so a mail server or
+// client that deduplicates by Message-ID shows it once. A box that cannot
+// be opened fails permanently.
 func (s *Sender) Handle(ctx context.Context, _ pgx.Tx, d *jobs.Delivery[Sealed]) error {
 	m, err := s.sealer.Open(d.Args)
 	if err != nil {
 		return jobs.Permanent(err)
 	}
-	return s.Send(ctx, m, s.messageID(d.Tenant.ID, d.Key))
+	id := s.messageID(d.Tenant.ID, d.Key)
+	if s.sent != nil {
+		sent, lookErr := s.sent.MailSent(ctx, id)
+		if lookErr != nil {
+			return fmt.Errorf("mail: look up earlier sends: %w", lookErr)
+		}
+		if sent {
+			return nil
+		}
+	}
+	if err := s.Send(ctx, m, id); err != nil {
+		return err
+	}
+	if s.sent != nil {
+		// The message is out: failing the job now would only send it again.
+		// A record that cannot be written leaves the job's own commit to
+		// keep it from running again.
+		recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = s.sent.RecordMailSent(recordCtx, id)
+	}
+	return nil
 }
 
 // messageID returns the Message-ID of the email with a job key: a hash, as

@@ -656,8 +656,8 @@ func (r *router) authorize(p tenantGuard) func(huma.Context, func(huma.Context))
 	}
 }
 
-// limitTenant refuses a tenant's requests over the tenant limit. It runs
-// after authorize: only the tenant's own members and keys spend its budget.
+// limitTenant refuses a tenant's requests over the tenant limit. It runs after authorize: only
+// the tenant's own members and keys spend its budget.
 func (r *router) limitTenant(ctx huma.Context, next func(huma.Context)) {
 	if t, ok := ctx.Context().Value(tenantKey{}).(domain.Tenant); ok {
 		if wait, ok := r.tenants.take(t.ID, time.Now()); !ok {

@@ -62,6 +62,16 @@ func (b *buckets) take(key string, now time.Time) (time.Duration, bool) {
 	if b == nil {
 		return 0, true
 	}
+	return b.takeAt(key, now, b.rate)
+}
+
+// takeAt is take with key's bucket at rate r instead of the buckets' own
+// (a tenant's plan sets its own); a bucket whose rate changed keeps its
+// tokens. The zero Rate always has a token.
+func (b *buckets) takeAt(key string, now time.Time, r Rate) (time.Duration, bool) {
+	if b == nil || r.PerSecond <= 0 || r.Burst <= 0 {
+		return 0, true
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if now.Sub(b.swept) > time.Minute || len(b.m) >= maxBuckets {
@@ -72,12 +82,15 @@ func (b *buckets) take(key string, now time.Time) (time.Duration, bool) {
 		if len(b.m) >= maxBuckets {
 			return time.Second, false
 		}
-		l = rate.NewLimiter(rate.Limit(b.rate.PerSecond), b.rate.Burst)
+		l = rate.NewLimiter(rate.Limit(r.PerSecond), r.Burst)
 		b.m[key] = l
+	} else if l.Limit() != rate.Limit(r.PerSecond) || l.Burst() != r.Burst {
+		l.SetLimitAt(now, rate.Limit(r.PerSecond))
+		l.SetBurstAt(now, r.Burst)
 	}
-	r := l.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
+	res := l.ReserveN(now, 1)
+	if d := res.DelayFrom(now); d > 0 {
+		res.CancelAt(now)
 		return d, false
 	}
 	return 0, true
@@ -87,7 +100,7 @@ func (b *buckets) take(key string, now time.Time) (time.Duration, bool) {
 func (b *buckets) sweep(now time.Time) {
 	b.swept = now
 	for k, l := range b.m {
-		if l.TokensAt(now) >= float64(b.rate.Burst) {
+		if l.TokensAt(now) >= float64(l.Burst()) {
 			delete(b.m, k)
 		}
 	}

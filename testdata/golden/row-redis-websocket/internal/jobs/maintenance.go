@@ -46,5 +46,8 @@ func pruneControlPlane(ctx context.Context, tx pgx.Tx) error {
 	if _, err := q.PrunePeriodicRuns(ctx, before); err != nil {
 		return fmt.Errorf("prune periodic slots: %w", err)
 	}
+	if _, err := q.PruneMailSent(ctx, before); err != nil {
+		return fmt.Errorf("prune sent mail: %w", err)
+	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"mime/quotedprintable"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"github.com/acme/shop-api/internal/domain"
 	"github.com/acme/shop-api/internal/jobs"
 	"github.com/acme/shop-api/internal/mail"
+	"github.com/acme/shop-api/internal/postgres"
 	"github.com/acme/shop-api/internal/testsvc"
 )
 
@@ -82,6 +84,43 @@ func TestHandleSendsTheMessage(t *testing.T) {
 	require.NotEqual(t, ids[0], ids[2], "another key, another Message-ID")
 	require.NotEqual(t, ids[0], ids[3], "another tenant, another Message-ID")
 	require.NotEqual(t, ids[0], ids[4])
+}
+
+// A mail job retried after the server accepted its message (its
+// transaction did not commit) finds the send recorded outside that
+// transaction and does not send again; another job's message is sent.
+func TestRetriedJobDoesNotSendAgain(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pool, err := postgres.Open(ctx, testsvc.NewDatabase(t), "test")
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	m, err := postgres.NewMigrator(pool)
+	require.NoError(t, err)
+	_, err = m.Up(ctx)
+	require.NoError(t, errors.Join(err, m.Close()))
+
+	srv := testsvc.NewSMTPServer(t)
+	s, err := mail.NewSender(srv.URL(), "Acme <no-reply@acme.test>", testSealer(t))
+	require.NoError(t, err)
+	s.LogSent(pool)
+	msg := seal(t, mail.Message{To: "ada@example.com", Subject: "Welcome", Text: "Hello"})
+	tenant := jobs.Tenant{ID: "7d1c6e0e-3f5f-4c1e-9a57-0f0c2d2b1a11", Slug: "acme"}
+	for attempt := 1; attempt <= 3; attempt++ {
+		require.NoError(t, s.Handle(ctx, nil, &jobs.Delivery[mail.Sealed]{Key: "welcome", Tenant: tenant, Attempt: attempt, MaxAttempts: 5, Args: msg}))
+	}
+	require.Len(t, srv.Mail(), 1, "the retries found the message sent")
+	require.NoError(t, s.Handle(ctx, nil, &jobs.Delivery[mail.Sealed]{Key: "welcome", Attempt: 1, MaxAttempts: 5, Args: msg}))
+	require.NoError(t, s.Handle(ctx, nil, &jobs.Delivery[mail.Sealed]{Key: "reminder", Tenant: tenant, Attempt: 1, MaxAttempts: 5, Args: msg}))
+	require.Len(t, srv.Mail(), 3, "another tenant's or key's message is its own")
+
+	// A send that failed is not recorded: its retry sends.
+	down, err := mail.NewSender("smtp://"+testsvc.ClosedAddr(t), "Acme <no-reply@acme.test>", testSealer(t))
+	require.NoError(t, err)
+	err = down.LogSent(pool).Handle(ctx, nil, &jobs.Delivery[mail.Sealed]{Key: "invoice", Tenant: tenant, Attempt: 1, MaxAttempts: 5, Args: msg})
+	require.ErrorContains(t, err, "mail: connect")
+	require.NoError(t, s.Handle(ctx, nil, &jobs.Delivery[mail.Sealed]{Key: "invoice", Tenant: tenant, Attempt: 2, MaxAttempts: 5, Args: msg}))
+	require.Len(t, srv.Mail(), 4)
 }
 
 var messageID = regexp.MustCompile(`Message-ID: <([0-9a-f]{32})@acme\.test>\r\n`)

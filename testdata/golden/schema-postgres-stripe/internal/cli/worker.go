@@ -58,8 +58,9 @@ func runWorkerProcess(ctx context.Context, cfg config.Config, logger *slog.Logge
 	return workErr
 }
 
-// registry returns every job handler of the application.
-func registry(cfg config.Config) (*jobs.Registry, error) {
+// registry returns every job handler of the application; mail sends are
+// logged in the control plane through s's pool.
+func registry(cfg config.Config, s *services) (*jobs.Registry, error) {
 	sealer, err := mail.NewSealer(cfg.SecretKey)
 	if err != nil {
 		return nil, err
@@ -69,7 +70,7 @@ func registry(cfg config.Config) (*jobs.Registry, error) {
 		return nil, err
 	}
 	r := jobs.NewRegistry()
-	jobs.Handle(r, sender.Handle)
+	jobs.Handle(r, sender.LogSent(s.pool).Handle)
 	jobs.Handle(r, jobs.HandlePrune)
 	return r, nil
 }
@@ -87,7 +88,7 @@ func periodicJobs(cfg config.Config) []jobs.PeriodicJob {
 // work runs the worker until ctx is cancelled, then shuts it down
 // gracefully: running jobs get cfg.ShutdownTimeout to finish.
 func work(ctx context.Context, cfg config.Config, logger *slog.Logger, s *services, metrics *jobs.Metrics) error {
-	reg, err := registry(cfg)
+	reg, err := registry(cfg, s)
 	if err != nil {
 		return err
 	}

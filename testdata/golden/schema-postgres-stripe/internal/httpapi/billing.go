@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -27,6 +28,62 @@ type Billing interface {
 	Portal(ctx context.Context, t domain.Tenant) (string, error)
 	Verify(payload []byte, header string, now time.Time) (billing.Event, error)
 	Store(ctx context.Context, ev billing.Event) (bool, error)
+}
+
+// planRateTTL is how long a tenant's plan rate limit is kept: a plan change
+// reaches the tenant's limit within it.
+const planRateTTL = 30 * time.Second
+
+// planRates caches tenants' plan rate limits.
+type planRates struct {
+	mu sync.Mutex
+	m  map[string]planRate
+}
+
+type planRate struct {
+	rate  Rate
+	set   bool // false: the plan keeps RATE_LIMIT_TENANT
+	until time.Time
+}
+
+// usePlanRates makes the tenant limit follow each tenant's plan, when a plan
+// sets a rate_limit.
+func (r *router) usePlanRates() {
+	if r.deps.Billing == nil || !slices.ContainsFunc(r.deps.Billing.Plans().All(), func(p billing.Plan) bool { return p.RateLimit != "" }) {
+		return
+	}
+	r.planRates = &planRates{m: map[string]planRate{}}
+	r.tenants = newKeyedBuckets(r.deps.RateLimits.Tenant)
+}
+
+// planRate returns the rate limit of tenantID's plan, and false when its
+// plan sets none (or none of the plans does, or the plan cannot be read
+// now: RATE_LIMIT_TENANT holds meanwhile).
+func (r *router) planRate(ctx context.Context, tenantID string) (Rate, bool) {
+	if r.planRates == nil {
+		return Rate{}, false
+	}
+	now := time.Now()
+	c := r.planRates
+	c.mu.Lock()
+	cached, ok := c.m[tenantID]
+	c.mu.Unlock()
+	if ok && now.Before(cached.until) {
+		return cached.rate, cached.set
+	}
+	sub, err := r.deps.Billing.Subscription(ctx, tenantID)
+	if err != nil {
+		return Rate{}, false
+	}
+	planned, set := sub.Plan.Rate()
+	cached = planRate{rate: Rate{PerSecond: planned.PerSecond, Burst: planned.Burst}, set: set, until: now.Add(planRateTTL)}
+	c.mu.Lock()
+	if len(c.m) >= maxBuckets {
+		clear(c.m)
+	}
+	c.m[tenantID] = cached
+	c.mu.Unlock()
+	return cached.rate, cached.set
 }
 
 // addBillingRoutes registers the billing routes: checkout, portal and the

@@ -12,6 +12,17 @@ ON CONFLICT DO NOTHING;
 DELETE FROM job_processed
 WHERE processed_at < @before;
 
+-- name: MailSent :one
+SELECT EXISTS (SELECT 1 FROM mail_sent WHERE message_id = @message_id);
+
+-- name: RecordMailSent :exec
+INSERT INTO mail_sent (message_id) VALUES (@message_id)
+ON CONFLICT DO NOTHING;
+
+-- name: PruneMailSent :execrows
+DELETE FROM mail_sent
+WHERE sent_at < @before;
+
 -- name: ClaimPeriodicSlot :execrows
 -- 1 row when this worker is the first to fire the slot.
 INSERT INTO job_periodic_runs (name, slot)

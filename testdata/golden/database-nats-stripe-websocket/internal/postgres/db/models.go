@@ -172,6 +172,11 @@ type JobUnique struct {
 	CreatedAt pgtype.Timestamptz `json:"created_at"`
 }
 
+type MailSent struct {
+	MessageID string             `json:"message_id"`
+	SentAt    pgtype.Timestamptz `json:"sent_at"`
+}
+
 type Membership struct {
 	ID        pgtype.UUID        `json:"id"`
 	TenantID  pgtype.UUID        `json:"tenant_id"`

@@ -31,6 +31,17 @@ func (q *Queries) ClaimPeriodicSlot(ctx context.Context, arg ClaimPeriodicSlotPa
 	return result.RowsAffected(), nil
 }
 
+const mailSent = `-- name: MailSent :one
+SELECT EXISTS (SELECT 1 FROM mail_sent WHERE message_id = $1)
+`
+
+func (q *Queries) MailSent(ctx context.Context, messageID string) (bool, error) {
+	row := q.db.QueryRow(ctx, mailSent, messageID)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
+}
+
 const markJobProcessed = `-- name: MarkJobProcessed :execrows
 INSERT INTO public.job_processed (tenant_id, kind, key)
 VALUES ($1, $2, $3)
@@ -50,6 +61,19 @@ type MarkJobProcessedParams struct {
 // tenant's database, the tenant migrations make a job_processed of its own).
 func (q *Queries) MarkJobProcessed(ctx context.Context, arg MarkJobProcessedParams) (int64, error) {
 	result, err := q.db.Exec(ctx, markJobProcessed, arg.TenantID, arg.Kind, arg.Key)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const pruneMailSent = `-- name: PruneMailSent :execrows
+DELETE FROM mail_sent
+WHERE sent_at < $1
+`
+
+func (q *Queries) PruneMailSent(ctx context.Context, before pgtype.Timestamptz) (int64, error) {
+	result, err := q.db.Exec(ctx, pruneMailSent, before)
 	if err != nil {
 		return 0, err
 	}
@@ -80,4 +104,14 @@ func (q *Queries) PruneProcessedJobs(ctx context.Context, before pgtype.Timestam
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const recordMailSent = `-- name: RecordMailSent :exec
+INSERT INTO mail_sent (message_id) VALUES ($1)
+ON CONFLICT DO NOTHING
+`
+
+func (q *Queries) RecordMailSent(ctx context.Context, messageID string) error {
+	_, err := q.db.Exec(ctx, recordMailSent, messageID)
+	return err
 }

@@ -155,6 +155,11 @@ type JobProcessed struct {
 	ProcessedAt pgtype.Timestamptz `json:"processed_at"`
 }
 
+type MailSent struct {
+	MessageID string             `json:"message_id"`
+	SentAt    pgtype.Timestamptz `json:"sent_at"`
+}
+
 type Membership struct {
 	ID        pgtype.UUID        `json:"id"`
 	TenantID  pgtype.UUID        `json:"tenant_id"`

@@ -133,6 +133,7 @@ type Querier interface {
 	// Serialises changes to one tenant's memberships (the last-owner rule reads
 	// then writes) without blocking anything that only references the tenant.
 	LockTenantMemberships(ctx context.Context, tenantID pgtype.UUID) error
+	MailSent(ctx context.Context, messageID string) (bool, error)
 	// Keeps the first time when the address was verified already.
 	MarkEmailVerified(ctx context.Context, id pgtype.UUID) error
 	// Records a job's idempotency key; 0 rows means an earlier delivery already
@@ -144,9 +145,11 @@ type Querier interface {
 	// Starts the deletion of an active or suspended tenant, or picks up one a
 	// deletion left half-done: from this commit on it resolves nowhere.
 	MarkTenantDeleting(ctx context.Context, slug string) (Tenant, error)
+	PruneMailSent(ctx context.Context, before pgtype.Timestamptz) (int64, error)
 	PrunePeriodicRuns(ctx context.Context, before pgtype.Timestamptz) (int64, error)
 	PruneProcessedJobs(ctx context.Context, before pgtype.Timestamptz) (int64, error)
 	RecordKnownClient(ctx context.Context, arg RecordKnownClientParams) error
+	RecordMailSent(ctx context.Context, messageID string) error
 	RecordTenantMigration(ctx context.Context, arg RecordTenantMigrationParams) error
 	// Only an active tenant is renamed; no row comes back for any other.
 	RenameTenant(ctx context.Context, arg RenameTenantParams) (Tenant, error)
