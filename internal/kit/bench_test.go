@@ -10,7 +10,7 @@ import (
 // as saaskit runs it).
 // Writing and git are excluded. Target: under 300 ms.
 func BenchmarkRender(b *testing.B) {
-	rec := goldenCase(b, "row-redis-websocket").Record
+	rec := goldenCase(b, "row-redis-stripe-websocket").Record
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := (Renderer{}).Render(b.Context(), rec); err != nil {

@@ -136,7 +136,7 @@ func firstDiff(want, got []byte) string {
 // The real app renders to the same bytes every time, sqlc output included.
 func TestRenderIsDeterministic(t *testing.T) {
 	t.Parallel()
-	rec := goldenCase(t, "schema-postgres-stripe").Record
+	rec := goldenCase(t, "schema-postgres").Record
 	first, err := Renderer{}.Render(t.Context(), rec)
 	if err != nil {
 		t.Fatal(err)

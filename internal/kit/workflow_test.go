@@ -19,7 +19,7 @@ import (
 func conflictsScript(t *testing.T) (string, *generator.Plan) {
 	t.Helper()
 	// The workflow is a template: the pure core renders it.
-	plan, err := Renderer{CoreOnly: true}.Render(t.Context(), goldenCase(t, "schema-postgres-stripe").Record)
+	plan, err := Renderer{CoreOnly: true}.Render(t.Context(), goldenCase(t, "schema-postgres").Record)
 	if err != nil {
 		t.Fatal(err)
 	}

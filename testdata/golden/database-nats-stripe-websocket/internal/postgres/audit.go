@@ -86,10 +86,18 @@ var (
 
 // where returns the condition selecting tenantID's rows, as parameter n.
 func (c chain) where(n int) string {
+	return c.whereOn("", n)
+}
+
+// whereOn is where for the table named alias in the statement.
+func (c chain) whereOn(alias string, n int) string {
 	if c.key == "" {
 		return "true"
 	}
-	return c.key + " = $" + strconv.Itoa(n)
+	if alias != "" {
+		alias += "."
+	}
+	return alias + c.key + " = $" + strconv.Itoa(n) + "::uuid"
 }
 
 // genesis is the prev_hash of a chain's first entry.
@@ -100,10 +108,12 @@ var genesis = make([]byte, sha256.Size)
 const entryColumns = "seq, at, action, target_type, target_id, user_id, api_key_id, request_id, ip, user_agent, before, after, prev_hash, hash"
 
 // appendEntry writes e as the next entry of tenantID's chain c, in tx, and
-// sets e's ID, At and Hash, in two round trips: one locks and reads the
-// head, one writes the entry and moves the head (and with c.keepHead the
-// control plane's copy). The head row is locked until tx ends: the
-// tenant's next writer waits for it.
+// sets e's ID, At and Hash, in one round trip: one statement locks the
+// head, moves it, writes the entry (its hash computed by Postgres from the
+// previous one and the bytes hashTail gives) and, with c.keepHead, moves
+// the control plane's copy. The head row is locked until tx ends: the
+// tenant's next writer waits for it. A chain's first entry makes its head
+// first (two more round trips, once).
 func appendEntry(ctx context.Context, tx pgx.Tx, c chain, tenantID string, e *AuditEntry) error {
 	before, err := marshalState(e.Before)
 	if err != nil {
@@ -113,47 +123,59 @@ func appendEntry(ctx context.Context, tx pgx.Tx, c chain, tenantID string, e *Au
 	if err != nil {
 		return err
 	}
-	keyCol, keyVal := "", ""
-	args := []any{genesis}
-	if c.key != "" {
-		keyCol, keyVal = c.key+", ", "$2, "
-		args = append(args, tenantID)
-	}
-	// An upsert that changes nothing locks the head, creating it first.
-	var seq int64
-	var prev []byte
-	err = tx.QueryRow(ctx, `INSERT INTO `+c.head+` (`+keyCol+`seq, hash, pruned_hash) VALUES (`+keyVal+`0, $1, $1)
-		ON CONFLICT (`+c.conflict+`) DO UPDATE SET seq = `+c.head+`.seq RETURNING seq, hash`, args...).Scan(&seq, &prev)
-	if err != nil {
-		return fmt.Errorf("lock the audit chain: %w", err)
-	}
 	r := AuditRecord{
-		Seq: seq + 1, At: time.Now().UTC().Truncate(time.Microsecond), TenantID: tenantID,
+		At: time.Now().UTC().Truncate(time.Microsecond), TenantID: tenantID,
 		Action: e.Action, TargetType: e.TargetType, TargetID: e.TargetID,
 		UserID: e.UserID, APIKeyID: e.APIKeyID, RequestID: e.RequestID, IP: e.IP, UserAgent: e.UserAgent,
-		Before: before, After: after, PrevHash: prev,
+		Before: before, After: after,
 	}
-	r.Hash = r.hash()
-	args = []any{r.Seq, r.At, r.Action, r.TargetType, r.TargetID, r.UserID, r.APIKeyID, r.RequestID, r.IP, r.UserAgent,
-		nullJSON(r.Before), nullJSON(r.After), r.PrevHash, r.Hash}
-	if c.key != "" {
-		keyVal = "$15, "
-	}
+	args := []any{r.At, r.Action, r.TargetType, r.TargetID, r.UserID, r.APIKeyID, r.RequestID, r.IP, r.UserAgent,
+		nullJSON(r.Before), nullJSON(r.After), r.hashTail()}
+	keyCol, keyVal := "", ""
 	if c.key != "" || c.keepHead {
 		args = append(args, tenantID)
+	}
+	if c.key != "" {
+		keyCol, keyVal = c.key+", ", "$13::uuid, "
 	}
 	keptHead := ""
 	if c.keepHead {
 		// A head is never moved back: see audit_heads.
-		keptHead = `, kept AS (
-			INSERT INTO public.audit_heads (tenant_id, seq, hash) VALUES ($15, $1, $14)
+		keptHead = `,
+		kept AS (
+			INSERT INTO public.audit_heads (tenant_id, seq, hash) SELECT $13::uuid, seq, hash FROM moved
 			ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, updated_at = now()
 			WHERE audit_heads.seq < excluded.seq)`
 	}
-	_, err = tx.Exec(ctx, `WITH entry AS (
-			INSERT INTO `+c.entries+` (`+keyCol+entryColumns+`)
-			VALUES (`+keyVal+`$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14))`+keptHead+`
-		UPDATE `+c.head+` SET seq = $1, hash = $14 WHERE `+c.where(15), args...)
+	// The hash is hash's: SHA-256 over the previous hash, the sequence
+	// number (int8send: 8 bytes, big-endian) and the tail.
+	stmt := `WITH prev AS (
+			SELECT seq, hash FROM ` + c.head + ` WHERE ` + c.where(13) + ` FOR UPDATE),
+		moved AS (
+			UPDATE ` + c.head + ` h SET seq = prev.seq + 1, hash = sha256(prev.hash || int8send(prev.seq + 1) || $12::bytea)
+			FROM prev WHERE ` + c.whereOn("h", 13) + `
+			RETURNING h.seq, h.hash, prev.hash AS prev_hash),
+		entry AS (
+			INSERT INTO ` + c.entries + ` (` + keyCol + entryColumns + `)
+			SELECT ` + keyVal + `seq, $1::timestamptz, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text, $9::text,
+			       $10::json, $11::json, prev_hash, hash FROM moved)` + keptHead + `
+		SELECT seq, hash FROM moved`
+	err = tx.QueryRow(ctx, stmt, args...).Scan(&r.Seq, &r.Hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// No head yet: make it, then append.
+		headArgs := []any{genesis}
+		headKey, headVal := "", ""
+		if c.key != "" {
+			headKey, headVal = c.key+", ", "$2, "
+			headArgs = append(headArgs, tenantID)
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO `+c.head+` (`+headKey+`seq, hash, pruned_hash) VALUES (`+headVal+`0, $1, $1)
+			ON CONFLICT (`+c.conflict+`) DO NOTHING`, headArgs...)
+		if err != nil {
+			return fmt.Errorf("start the audit chain: %w", err)
+		}
+		err = tx.QueryRow(ctx, stmt, args...).Scan(&r.Seq, &r.Hash)
+	}
 	if err != nil {
 		return fmt.Errorf("append to the audit log: %w", err)
 	}
@@ -186,33 +208,40 @@ func nullJSON(b json.RawMessage) any {
 	return string(b)
 }
 
-// hash is the entry's hash: SHA-256 over the previous entry's hash and the
-// entry's fields, each length-prefixed (a missing state differs from an
-// empty one), so no two entries share an encoding.
+// hash is the entry's hash: SHA-256 over the previous entry's hash, the
+// sequence number (8 bytes, big-endian) and hashTail. appendEntry has
+// Postgres compute the same.
 func (r *AuditRecord) hash() []byte {
 	h := sha256.New()
 	h.Write(r.PrevHash)
-	var n [8]byte
+	h.Write(binary.BigEndian.AppendUint64(nil, uint64(r.Seq))) //nolint:gosec // G115: the bits are what is hashed
+	h.Write(r.hashTail())
+	return h.Sum(nil)
+}
+
+// hashTail is what an entry's hash covers after the sequence number: its
+// time and fields, each length-prefixed (a missing state differs from an
+// empty one), so no two entries share an encoding.
+func (r *AuditRecord) hashTail() []byte {
+	var b []byte
 	writeInt := func(v int64) {
-		binary.BigEndian.PutUint64(n[:], uint64(v)) //nolint:gosec // G115: the bits are what is hashed
-		h.Write(n[:])
+		b = binary.BigEndian.AppendUint64(b, uint64(v)) //nolint:gosec // G115: the bits are what is hashed
 	}
-	writeBytes := func(b []byte, present bool) {
+	writeBytes := func(s []byte, present bool) {
 		if !present {
 			writeInt(-1)
 			return
 		}
-		writeInt(int64(len(b)))
-		h.Write(b)
+		writeInt(int64(len(s)))
+		b = append(b, s...)
 	}
-	writeInt(r.Seq)
 	writeInt(r.At.UnixMicro())
 	for _, s := range []string{r.TenantID, r.Action, r.TargetType, r.TargetID, r.UserID, r.APIKeyID, r.RequestID, r.IP, r.UserAgent} {
 		writeBytes([]byte(s), true)
 	}
 	writeBytes(r.Before, r.Before != nil)
 	writeBytes(r.After, r.After != nil)
-	return h.Sum(nil)
+	return b
 }
 
 // scanRecord reads the entryColumns of a row.

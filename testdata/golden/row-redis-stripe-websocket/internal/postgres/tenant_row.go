@@ -1,0 +1,374 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/acme/shop-api/internal/config"
+	"github.com/acme/shop-api/internal/domain"
+	"github.com/acme/shop-api/internal/postgres/db"
+)
+
+// Shared tables with row-level security. Every tenant table has tenant_id,
+// leading each of its keys, and a policy comparing it with the transaction's
+// tenant; a tenant-scoped transaction first runs
+//
+//	SELECT set_config('app.tenant_id', $1, true)
+//
+// which sets app.tenant_id for this transaction only (is_local = true, the
+// same as SET LOCAL), so when it commits or rolls back the pooled connection
+// carries no tenant. The policies fail closed: with the setting unset or
+// empty no row is visible and none can be written.
+//
+// Postgres exempts superusers, roles with BYPASSRLS and (unless the table
+// has FORCE ROW LEVEL SECURITY, which ours do) table owners from policies,
+// so the app connects (DATABASE_URL) as a role that is none of these, while
+// migrations run as the owner (MIGRATE_DATABASE_URL) and grant the app's
+// role what it needs. Every new connection of the app's pool checks its
+// role and is refused if it could bypass the policies.
+
+// sharedTarget names the storage row mode migrates.
+const sharedTarget = "shared tenant tables"
+
+// tenantVersionTable records the tenant tables' migrations, apart from the
+// control plane's goose_db_version.
+const tenantVersionTable = "tenant_goose_db_version"
+
+// errUnsafeRole marks a connection refused because its role could get
+// around row-level security: no request can be served through it.
+var errUnsafeRole = errors.New("DATABASE_URL's role is not confined by row-level security")
+
+// configureTenantPool makes every connection check its role. The default
+// statement cache is fine here: every tenant shares the same tables.
+func configureTenantPool(cfg *pgxpool.Config) {
+	cfg.AfterConnect = refuseBypassingRole
+}
+
+// refuseBypassingRole fails a connection whose role could get around
+// row-level security: a superuser, a BYPASSRLS role, the owner of a table,
+// or a member of any of those (SET ROLE would make it one).
+func refuseBypassingRole(ctx context.Context, conn *pgx.Conn) error {
+	var role string
+	var bypasses, owns bool
+	err := conn.QueryRow(ctx, `
+		SELECT current_user,
+		       EXISTS (SELECT 1 FROM pg_roles r
+		               WHERE (r.rolsuper OR r.rolbypassrls) AND pg_has_role(current_user, r.oid, 'MEMBER')),
+		       EXISTS (SELECT 1 FROM pg_class c
+		               WHERE c.relkind IN ('r', 'p') AND pg_has_role(current_user, c.relowner, 'MEMBER'))`,
+	).Scan(&role, &bypasses, &owns)
+	if err != nil {
+		return fmt.Errorf("check the app's role: %w", err)
+	}
+	switch {
+	case bypasses:
+		return fmt.Errorf("%w: it connects as %q, a superuser or BYPASSRLS role (or a member of one), which row-level security does not apply to; connect as a role that is neither", errUnsafeRole, role)
+	case owns:
+		return fmt.Errorf("%w: it connects as %q, which owns tables (or is a member of a role that does); connect as a role that owns none and run migrations as the owner (MIGRATE_DATABASE_URL)", errUnsafeRole, role)
+	}
+	return nil
+}
+
+// tenantStorage keeps tenants apart with row-level security.
+type tenantStorage struct {
+	ts         *Tenants
+	appRole    string          // DATABASE_URL's role, granted access by migrations
+	migrateCfg *pgx.ConnConfig // MIGRATE_DATABASE_URL, the owner; nil when not given
+}
+
+// roleCheckTimeout bounds the role check when the registry opens, so an
+// unreachable database delays startup by this much at most.
+const roleCheckTimeout = 5 * time.Second
+
+// newTenantStorage checks DATABASE_URL's role before anything is served: a
+// role policies do not apply to would make every tenant's request fail (see
+// refuseBypassingRole), so the process must not start, listen and report
+// ready with it. A database that cannot be reached yet is no such verdict:
+// it may come back, and readiness reports it meanwhile.
+func newTenantStorage(ctx context.Context, ts *Tenants, cfg config.Database, appName string) (*tenantStorage, error) {
+	appCfg, err := parseConnConfig(cfg.URL)
+	if err != nil {
+		return nil, errors.New("postgres: DATABASE_URL is not a valid connection string")
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, roleCheckTimeout)
+	defer cancel()
+	if err = ts.pool.Ping(pingCtx); errors.Is(err, errUnsafeRole) {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	s := &tenantStorage{ts: ts, appRole: appCfg.User}
+	if cfg.MigrateURL != "" { // only migrating needs it
+		s.migrateCfg, err = parseConnConfig(cfg.MigrateURL)
+		if err != nil {
+			return nil, errors.New("postgres: MIGRATE_DATABASE_URL is not a valid connection string")
+		}
+		s.migrateCfg.RuntimeParams["application_name"] = appName + "-migrate"
+	}
+	return s, nil
+}
+
+func (s *tenantStorage) close() {}
+
+func (s *tenantStorage) inTenant(ctx context.Context, t domain.Tenant, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.ts.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT set_config('app.tenant_id', $1, true)`, t.ID); err != nil {
+			return fmt.Errorf("enter tenant %s: %w", t.Slug, err)
+		}
+		return fn(tx)
+	})
+}
+
+// provision has no storage to make: the tenant's rows will live in the
+// shared tables. It checks that those are migrated, so a tenant is never
+// created on tables this binary does not know.
+func (s *tenantStorage) provision(ctx context.Context, conn db.DBTX, _ domain.Tenant) error {
+	v, err := sharedVersion(ctx, conn)
+	if err != nil {
+		return err
+	}
+	if !v.upToDate(s.ts.versions) {
+		return domain.Errorf(domain.EUNAVAILABLE,
+			"the tenant tables are at version %d but this build needs %d; run migrate", v.current, s.ts.LatestVersion())
+	}
+	return nil
+}
+
+// deprovision has nothing to do: deleting the tenant's row deletes its rows
+// in every tenant table (ON DELETE CASCADE).
+func (s *tenantStorage) deprovision(context.Context, db.DBTX, domain.Tenant) error { return nil }
+
+// MigrateTenants applies pending migrations to the tenant tables every
+// tenant shares, as the owner, then grants the app's role what it needs on
+// the tables. There is one set of tables, so there is nothing to select:
+// --slug and --limit are refused.
+func (ts *Tenants) MigrateTenants(ctx context.Context, opts MigrateOptions) (*MigrationReport, error) {
+	if opts.Slug != "" || opts.Limit > 0 {
+		return nil, domain.Errorf(domain.EINVALID, "every tenant shares the tenant tables in row mode, so they migrate at once: drop --slug and --limit")
+	}
+	s := ts.storage
+	if s.migrateCfg == nil {
+		return nil, domain.Errorf(domain.EINVALID, "migrating the tenant tables needs MIGRATE_DATABASE_URL, the owner's connection")
+	}
+	m := TenantMigration{Target: sharedTarget}
+	err := func() error {
+		conn, err := pgx.ConnectConfig(ctx, s.migrateCfg)
+		if err != nil {
+			return fmt.Errorf("connect to MIGRATE_DATABASE_URL: %w", err)
+		}
+		defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+		v, err := sharedVersion(ctx, conn)
+		if err != nil {
+			return err
+		}
+		m.From, m.To = v.current, v.current
+		results, err := runGoose(ctx, stdlib.OpenDB(*s.migrateCfg.Copy()), ts.migrations, sharedTarget, tenantVersionTable)
+		for _, r := range results {
+			if r.Error == nil {
+				m.To = max(m.To, r.Source.Version)
+				m.Applied++
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("migrate %s: %w", sharedTarget, err)
+		}
+		if err := confineControlPlane(ctx, conn); err != nil {
+			return err
+		}
+		return grantAppRole(ctx, conn, s.appRole)
+	}()
+	m.Err = err
+	m.Behind = err != nil || m.To != ts.LatestVersion()
+	if opts.Progress != nil {
+		fmt.Fprintf(opts.Progress, "tenant migrate: %s at version %d, %d applied\n", sharedTarget, m.To, m.Applied)
+	}
+	return &MigrationReport{Latest: ts.LatestVersion(), Tenants: []TenantMigration{m}}, ctx.Err()
+}
+
+// CheckTenants reports where the shared tenant tables stand.
+func (ts *Tenants) CheckTenants(ctx context.Context, opts MigrateOptions) (*MigrationReport, error) {
+	if opts.Slug != "" {
+		if _, err := ts.Resolve(ctx, opts.Slug); err != nil {
+			return nil, err
+		}
+	}
+	return &MigrationReport{Latest: ts.LatestVersion(), Tenants: []TenantMigration{ts.checkShared(ctx)}}, nil
+}
+
+// checkShared reads where the shared tenant tables stand.
+func (ts *Tenants) checkShared(ctx context.Context) TenantMigration {
+	m := TenantMigration{Target: sharedTarget}
+	v, err := sharedVersion(ctx, ts.pool)
+	m.From, m.To, m.Err = v.current, v.current, err
+	m.Behind = err != nil || !v.upToDate(ts.versions)
+	return m
+}
+
+// controlPlaneTenantTables are the control plane's tables that name a
+// tenant. The control plane reads them across tenants before it knows the
+// tenant (a token's, a user's tenants, an invitation's, a Stripe
+// customer's), so outside a tenant's transaction they are not confined;
+// inside one (app.tenant_id set) row-level security confines them as it
+// does the tenant tables: only that tenant's rows are visible or writable,
+// whatever SQL a handler or job runs there.
+var controlPlaneTenantTables = []string{
+	"api_keys", "audit_heads", "billing_customer_removals", "billing_customers", "billing_subscriptions", "billing_usage",
+	"control_audit_chain", "control_audit_entries", "invitation_counts", "invitations", "job_processed",
+	"memberships", "object_grants", "roles",
+}
+
+// controlPlanePolicy is the policy confining a control-plane table in a
+// tenant's transaction.
+const controlPlanePolicy = "tenant_scope"
+
+// confineControlPlane enables and forces row-level security on the
+// control-plane tables that name a tenant, with the policy tenant_scope:
+// any row when no tenant is set, the tenant's rows when one is. Run as the
+// owner on every migration; tables already confined are left alone (no
+// lock taken).
+func confineControlPlane(ctx context.Context, conn *pgx.Conn) error {
+	rows, err := conn.Query(ctx, `
+		SELECT c.relname, format_type(a.atttypid, a.atttypmod), c.relrowsecurity, c.relforcerowsecurity,
+		       EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = $2)
+		FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+		WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p') AND c.relname = ANY($1)`,
+		controlPlaneTenantTables, controlPlanePolicy)
+	if err != nil {
+		return fmt.Errorf("list control-plane tables: %w", err)
+	}
+	type table struct {
+		name, idType            string
+		enabled, forced, policy bool
+	}
+	tables, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (table, error) {
+		var tb table
+		scanErr := row.Scan(&tb.name, &tb.idType, &tb.enabled, &tb.forced, &tb.policy)
+		return tb, scanErr
+	})
+	if err != nil {
+		return fmt.Errorf("list control-plane tables: %w", err)
+	}
+	batch := &pgx.Batch{}
+	for _, tb := range tables {
+		name := pgx.Identifier{"public", tb.name}.Sanitize()
+		if !tb.enabled {
+			batch.Queue("ALTER TABLE " + name + " ENABLE ROW LEVEL SECURITY")
+		}
+		if !tb.forced {
+			batch.Queue("ALTER TABLE " + name + " FORCE ROW LEVEL SECURITY")
+		}
+		if tb.policy {
+			continue
+		}
+		tenant := "NULLIF(current_setting('app.tenant_id', true), '')"
+		if tb.idType == "uuid" {
+			tenant += "::uuid"
+		}
+		rule := "(" + tenant + " IS NULL OR tenant_id = " + tenant + ")"
+		batch.Queue("CREATE POLICY " + controlPlanePolicy + " ON " + name + " USING " + rule + " WITH CHECK " + rule)
+	}
+	if batch.Len() == 0 {
+		return nil
+	}
+	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("confine the control-plane tables: %w", err)
+	}
+	return nil
+}
+
+// grantAppRole gives role what the app needs, and no more: data access on
+// the tables in public, read access to the version tables (tenant creation
+// checks the tenant tables are migrated), use of the sequences. It refuses a
+// role that could bypass row-level security. Run as the owner, on every
+// migration, so new tables are covered.
+func grantAppRole(ctx context.Context, conn *pgx.Conn, role string) error {
+	var owner string
+	var bypasses, isOwner bool
+	err := conn.QueryRow(ctx, `
+		SELECT current_user,
+		       EXISTS (SELECT 1 FROM pg_roles r
+		               WHERE (r.rolsuper OR r.rolbypassrls) AND pg_has_role($1, r.oid, 'MEMBER')),
+		       pg_has_role($1, current_user, 'MEMBER')`, role,
+	).Scan(&owner, &bypasses, &isOwner)
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == "42704" {
+		return fmt.Errorf("DATABASE_URL's role %q does not exist; create it (LOGIN, no other attributes) before migrating", role)
+	}
+	if err != nil {
+		return fmt.Errorf("check DATABASE_URL's role: %w", err)
+	}
+	switch {
+	case isOwner:
+		return fmt.Errorf("DATABASE_URL's role %q is (or is a member of) %q, the owner of the tables that MIGRATE_DATABASE_URL connects as; the app's role must own none", role, owner)
+	case bypasses:
+		return fmt.Errorf("DATABASE_URL's role %q is a superuser or has BYPASSRLS (or is a member of such a role); row-level security would not apply to it", role)
+	}
+	// The app's tables are in public.
+	rows, err := conn.Query(ctx, `
+		SELECT n.nspname, c.relname, c.relkind = 'S'
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname IN ('public') AND c.relkind IN ('r', 'p', 'S')
+		ORDER BY n.nspname, c.relname`)
+	if err != nil {
+		return fmt.Errorf("list tables: %w", err)
+	}
+	type object struct {
+		schema   string
+		name     string
+		sequence bool
+	}
+	objects, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (object, error) {
+		var o object
+		scanErr := row.Scan(&o.schema, &o.name, &o.sequence)
+		return o, scanErr
+	})
+	if err != nil {
+		return fmt.Errorf("list tables: %w", err)
+	}
+	grantee := pgx.Identifier{role}.Sanitize()
+	stmts := []string{"GRANT USAGE ON SCHEMA public TO " + grantee}
+	for _, o := range objects {
+		name := pgx.Identifier{o.schema, o.name}.Sanitize()
+		isVersion := o.schema == "public" && (strings.HasPrefix(o.name, "goose_db_version") || strings.HasPrefix(o.name, tenantVersionTable))
+		switch {
+		case isVersion && o.sequence:
+			// goose's own; the app never writes version tables.
+		case isVersion:
+			stmts = append(stmts, "GRANT SELECT ON TABLE "+name+" TO "+grantee)
+		case o.sequence:
+			stmts = append(stmts, "GRANT USAGE, SELECT ON SEQUENCE "+name+" TO "+grantee)
+		case o.schema == "public" && strings.HasSuffix(o.name, "audit_entries"):
+			// Audit logs are append-only (see the audit migrations).
+			stmts = append(stmts, "GRANT SELECT, INSERT ON TABLE "+name+" TO "+grantee)
+		default:
+			stmts = append(stmts, "GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE "+name+" TO "+grantee)
+		}
+	}
+	batch := &pgx.Batch{}
+	for _, stmt := range stmts {
+		batch.Queue(stmt)
+	}
+	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("grant %s access: %w", role, err)
+	}
+	return nil
+}
+
+// sharedVersion reads where the shared tenant tables' migrations stand.
+func sharedVersion(ctx context.Context, q db.DBTX) (schemaVersion, error) {
+	var v schemaVersion
+	err := q.QueryRow(ctx, `SELECT coalesce(max(version_id), 0), count(DISTINCT version_id) FILTER (WHERE version_id > 0) FROM `+
+		pgx.Identifier{"public", tenantVersionTable}.Sanitize()).Scan(&v.current, &v.applied)
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == "42P01" {
+		return schemaVersion{}, nil // never migrated
+	}
+	if err != nil {
+		return schemaVersion{}, fmt.Errorf("read the tenant tables' version: %w", err)
+	}
+	return v, nil
+}

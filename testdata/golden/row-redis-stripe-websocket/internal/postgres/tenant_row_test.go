@@ -1,0 +1,408 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/acme/shop-api/internal/config"
+	"github.com/acme/shop-api/internal/domain"
+	"github.com/acme/shop-api/internal/postgres"
+	"github.com/acme/shop-api/internal/testsvc"
+)
+
+// Row mode, attacked directly: the tenant setting lasts one transaction,
+// the policies fail closed, a tenant cannot write another's tenant_id, and
+// the catalog holds what isolation depends on.
+
+// storageExists is false: row mode has no per-tenant storage.
+func storageExists(*testing.T, *tenantsBundle, string) bool {
+	return false
+}
+
+// pinned opens a second registry on the same environment whose pool has a
+// single connection, so every transaction below runs on it.
+func pinned(t *testing.T, cfg config.Database) *postgres.Tenants {
+	t.Helper()
+	sep := "?"
+	if strings.Contains(cfg.URL, "?") {
+		sep = "&"
+	}
+	cfg.URL += sep + "pool_max_conns=1"
+	return openTenants(t, cfg, postgres.TenantsOptions{})
+}
+
+// connect opens a plain connection, outside the registry.
+func connect(t *testing.T, databaseURL string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), databaseURL)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(context.WithoutCancel(t.Context())) })
+	return conn
+}
+
+func TestRowTenantSettingLastsOneTransaction(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme, globex := b.create(t, "acme"), b.create(t, "globex")
+	createProjects(t, b.tenants, acme, "acme", 2)
+	createProjects(t, b.tenants, globex, "globex", 1)
+
+	ts := pinned(t, b.cfg)
+	outside := func() (setting string, pid int) {
+		err := postgres.ControlPool(ts).QueryRow(t.Context(),
+			`SELECT coalesce(current_setting('app.tenant_id', true), ''), pg_backend_pid()`).Scan(&setting, &pid)
+		require.NoError(t, err)
+		return setting, pid
+	}
+	_, pid := outside()
+
+	rollback := errors.New("roll back")
+	for round := range 3 {
+		for _, tc := range []struct {
+			tenant domain.Tenant
+			names  []string
+		}{
+			{acme, []string{"acme-1", "acme-2"}},
+			{globex, []string{"globex-1"}},
+		} {
+			for _, want := range []error{nil, rollback} {
+				err := ts.InTenantTx(t.Context(), tc.tenant, func(ctx context.Context, tx pgx.Tx) error {
+					var setting string
+					var txPID int
+					require.NoError(t, tx.QueryRow(ctx, `SELECT current_setting('app.tenant_id'), pg_backend_pid()`).Scan(&setting, &txPID))
+					require.Equal(t, tc.tenant.ID, setting)
+					require.Equal(t, pid, txPID, "one pinned connection")
+					rows, err := tx.Query(ctx, `SELECT name FROM projects ORDER BY name`)
+					require.NoError(t, err)
+					got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+					require.NoError(t, err)
+					require.Equal(t, tc.names, got, "round %d", round)
+					return want
+				})
+				require.ErrorIs(t, err, want)
+				setting, afterPID := outside()
+				require.Equal(t, pid, afterPID)
+				require.Empty(t, setting, "no tenant left on the connection after the transaction")
+				var visible int
+				require.NoError(t, postgres.ControlPool(ts).QueryRow(t.Context(), `SELECT count(*) FROM projects`).Scan(&visible))
+				require.Zero(t, visible, "and so no rows")
+			}
+		}
+	}
+}
+
+// Without a tenant set (never, or set to empty) the app's role sees no row
+// and can write none.
+func TestRowPoliciesFailClosed(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme := b.create(t, "acme")
+	createProjects(t, b.tenants, acme, "acme", 3)
+	conn := connect(t, b.cfg.URL)
+
+	for _, setup := range []string{
+		`SELECT 1`, // never set
+		`SELECT set_config('app.tenant_id', '', false)`,
+	} {
+		_, err := conn.Exec(t.Context(), setup)
+		require.NoError(t, err)
+		var n int
+		require.NoError(t, conn.QueryRow(t.Context(), `SELECT count(*) FROM projects`).Scan(&n))
+		require.Zero(t, n, setup)
+		_, err = conn.Exec(t.Context(), `INSERT INTO projects (name) VALUES ('orphan')`)
+		require.Error(t, err, "an insert without a tenant is rejected (%s)", setup)
+		_, err = conn.Exec(t.Context(), `INSERT INTO projects (tenant_id, name) VALUES ($1, 'forged')`, acme.ID)
+		require.ErrorContains(t, err, "row-level security", setup)
+		tag, err := conn.Exec(t.Context(), `UPDATE projects SET name = 'defaced'`)
+		require.NoError(t, err)
+		require.Zero(t, tag.RowsAffected())
+		tag, err = conn.Exec(t.Context(), `DELETE FROM projects`)
+		require.NoError(t, err)
+		require.Zero(t, tag.RowsAffected())
+	}
+	_, err := conn.Exec(t.Context(), `SELECT set_config('app.tenant_id', 'not-a-uuid', false)`)
+	require.NoError(t, err)
+	_, err = conn.Exec(t.Context(), `SELECT count(*) FROM projects`)
+	require.Error(t, err, "a garbled tenant fails the query instead of matching anything")
+	require.Len(t, listAll(t, b.tenants, acme), 3, "acme's rows are untouched")
+}
+
+// Inside acme's transaction, every hand-written attempt on globex's rows
+// finds nothing or is refused.
+func TestRowWritesCannotTargetAnotherTenant(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme, globex := b.create(t, "acme"), b.create(t, "globex")
+	globexProject := createProjects(t, b.tenants, globex, "globex", 1)[0]
+
+	inAcme := func(sql string, args ...any) (int64, error) {
+		var affected int64
+		err := b.tenants.InTenantTx(t.Context(), acme, func(ctx context.Context, tx pgx.Tx) error {
+			tag, execErr := tx.Exec(ctx, sql, args...)
+			affected = tag.RowsAffected()
+			return execErr
+		})
+		return affected, err
+	}
+	_, err := inAcme(`INSERT INTO projects (tenant_id, name) VALUES ($1, 'planted')`, globex.ID)
+	require.ErrorContains(t, err, "new row violates row-level security policy")
+	createProjects(t, b.tenants, acme, "acme", 1)
+	_, err = inAcme(`UPDATE projects SET tenant_id = $1`, globex.ID)
+	require.ErrorContains(t, err, "new row violates row-level security policy")
+	n, err := inAcme(`UPDATE projects SET name = 'defaced' WHERE id = $1`, globexProject.ID)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	n, err = inAcme(`DELETE FROM projects WHERE tenant_id = $1`, globex.ID)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	_, err = inAcme(`SELECT set_config('app.tenant_id', $1, true); INSERT INTO projects (name) VALUES ('x')`, globex.ID)
+	require.Error(t, err, "one statement per call: no smuggled second statement")
+
+	require.Equal(t, []string{"globex-1"}, names(listAll(t, b.tenants, globex)))
+}
+
+// In a tenant's transaction the control-plane tables that name a tenant
+// are confined to it as well: a handler's or job's own SQL there sees and
+// writes no other tenant's rows. Outside one (the control plane's own
+// reads, which come before the tenant is known) every row is visible.
+func TestControlPlaneConfinedInATenantsTransaction(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme, globex := b.create(t, "acme"), b.create(t, "globex")
+	admin := connect(t, b.cfg.MigrateURL)
+	for _, tenant := range []domain.Tenant{acme, globex} {
+		_, err := admin.Exec(t.Context(), `INSERT INTO invitation_counts (tenant_id, day, sent) VALUES ($1, current_date, 1)`, tenant.ID)
+		require.NoError(t, err)
+		_, err = admin.Exec(t.Context(), `INSERT INTO job_processed (tenant_id, kind, key) VALUES ($1, 'test', 'k')`, tenant.ID)
+		require.NoError(t, err)
+	}
+
+	count := func(q interface {
+		QueryRow(context.Context, string, ...any) pgx.Row
+	}, ctx context.Context, table string) int {
+		var n int
+		require.NoError(t, q.QueryRow(ctx, `SELECT count(DISTINCT tenant_id) FROM `+table).Scan(&n))
+		return n
+	}
+	app := connect(t, b.cfg.URL)
+	require.Equal(t, 2, count(app, t.Context(), "invitation_counts"), "the control plane, no tenant set, reads across tenants")
+
+	err := b.tenants.InTenantTx(t.Context(), acme, func(ctx context.Context, tx pgx.Tx) error {
+		for _, table := range []string{"invitation_counts", "job_processed", "memberships", "roles"} {
+			require.LessOrEqual(t, count(tx, ctx, table), 1, table)
+		}
+		var seen string
+		require.NoError(t, tx.QueryRow(ctx, `SELECT tenant_id::text FROM invitation_counts`).Scan(&seen))
+		require.Equal(t, acme.ID, seen)
+		tag, execErr := tx.Exec(ctx, `UPDATE invitation_counts SET sent = 99 WHERE tenant_id = $1`, globex.ID)
+		require.NoError(t, execErr)
+		require.Zero(t, tag.RowsAffected(), "globex's row is out of reach")
+		tag, execErr = tx.Exec(ctx, `DELETE FROM job_processed WHERE tenant_id = $1`, globex.ID)
+		require.NoError(t, execErr)
+		require.Zero(t, tag.RowsAffected())
+		return nil
+	})
+	require.NoError(t, err)
+	err = b.tenants.InTenantTx(t.Context(), acme, func(ctx context.Context, tx pgx.Tx) error {
+		_, execErr := tx.Exec(ctx, `INSERT INTO job_processed (tenant_id, kind, key) VALUES ($1, 'test', 'planted')`, globex.ID)
+		return execErr
+	})
+	require.ErrorContains(t, err, "row-level security")
+
+	var sent int
+	require.NoError(t, admin.QueryRow(t.Context(), `SELECT sent FROM invitation_counts WHERE tenant_id = $1`, globex.ID).Scan(&sent))
+	require.Equal(t, 1, sent)
+}
+
+// controlPlaneTables are the tables of the control plane that name a
+// tenant: identity, which the app reads across tenants (a token's tenant is
+// not known before it is looked up), always with the tenant in the query.
+// job_processed is the worker's record of handled job keys: it names the
+// tenant a job ran for, and only the worker reads it.
+// Billing's tables name the tenant a subscription is for; only billing reads them.
+var controlPlaneTables = []string{"api_keys", "audit_heads", "billing_customer_removals", "billing_customers", "billing_subscriptions", "billing_usage", "control_audit_chain", "control_audit_entries", "invitation_counts", "invitations", "job_processed", "memberships", "object_grants", "roles"}
+
+// tenantTableFilter keeps the tenant tables: those whose tenant_id defaults
+// to the transaction's tenant, as tenantmigrations/00001_projects.sql says
+// every tenant table's must.
+const tenantTableFilter = `EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+		               WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+		                 AND pg_get_expr(d.adbin, d.adrelid) LIKE '%app.tenant_id%')`
+
+// What isolation depends on, read from the catalog: every tenant table has
+// row-level security enabled and forced and a policy, and tenant_id in each
+// of its unique keys; every other table with a tenant_id is a known
+// control-plane table; the app's role owns nothing and cannot bypass the
+// policies.
+func TestRowCatalogHardening(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	admin := connect(t, b.cfg.MigrateURL)
+
+	rows, err := admin.Query(t.Context(), `
+		SELECT c.relname
+		FROM pg_class c
+		WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
+		  AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)
+		  AND NOT `+tenantTableFilter+`
+		ORDER BY c.relname`)
+	require.NoError(t, err)
+	others, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Equal(t, controlPlaneTables, others,
+		"a table with tenant_id is a tenant table (tenant_id defaulting to the transaction's tenant, with row-level security) or a known control-plane table")
+	for _, name := range others {
+		var enabled, forced, policy bool
+		require.NoError(t, admin.QueryRow(t.Context(), `
+			SELECT c.relrowsecurity, c.relforcerowsecurity,
+			       EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = 'tenant_scope')
+			FROM pg_class c WHERE c.oid = ('public.' || $1)::regclass`, name).Scan(&enabled, &forced, &policy))
+		require.True(t, enabled && forced && policy, "%s: row-level security enabled and forced, with the tenant_scope policy", name)
+	}
+
+	rows, err = admin.Query(t.Context(), `
+		SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+		       (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid)
+		FROM pg_class c
+		WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
+		  AND `+tenantTableFilter+`
+		ORDER BY c.relname`)
+	require.NoError(t, err)
+	type table struct {
+		name            string
+		enabled, forced bool
+		policies        int
+	}
+	tables, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (table, error) {
+		var tb table
+		scanErr := row.Scan(&tb.name, &tb.enabled, &tb.forced, &tb.policies)
+		return tb, scanErr
+	})
+	require.NoError(t, err)
+	require.NotEmpty(t, tables)
+	for _, tb := range tables {
+		require.True(t, tb.enabled, "%s: row-level security enabled", tb.name)
+		require.True(t, tb.forced, "%s: row-level security forced", tb.name)
+		require.Positive(t, tb.policies, "%s: has a policy", tb.name)
+	}
+
+	var keysWithoutTenant []string
+	rows, err = admin.Query(t.Context(), `
+		SELECT con.conname
+		FROM pg_constraint con
+		JOIN pg_class c ON c.oid = con.conrelid
+		WHERE c.relnamespace = 'public'::regnamespace AND con.contype IN ('p', 'u', 'f')
+		  AND `+tenantTableFilter+`
+		  AND NOT (SELECT attnum FROM pg_attribute WHERE attrelid = c.oid AND attname = 'tenant_id') = ANY (con.conkey)`)
+	require.NoError(t, err)
+	keysWithoutTenant, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Empty(t, keysWithoutTenant, "every primary, unique and foreign key of a tenant table includes tenant_id")
+
+	app := connect(t, b.cfg.URL)
+	var role string
+	var super, bypass bool
+	var owned int
+	require.NoError(t, app.QueryRow(t.Context(), `
+		SELECT r.rolname, r.rolsuper, r.rolbypassrls,
+		       (SELECT count(*) FROM pg_class c WHERE pg_has_role(r.oid, c.relowner, 'MEMBER'))
+		FROM pg_roles r WHERE r.rolname = current_user`).Scan(&role, &super, &bypass, &owned))
+	require.False(t, super, "%s is not a superuser", role)
+	require.False(t, bypass, "%s has no BYPASSRLS", role)
+	require.Zero(t, owned, "%s owns nothing", role)
+
+	_, err = app.Exec(t.Context(), `ALTER TABLE projects DISABLE ROW LEVEL SECURITY`)
+	require.ErrorContains(t, err, "must be owner")
+	_, err = app.Exec(t.Context(), `SET row_security = off`)
+	require.NoError(t, err)
+	_, err = app.Exec(t.Context(), `SELECT count(*) FROM projects`)
+	require.ErrorContains(t, err, "row-level security", "switching row security off makes queries fail, not see everything")
+	_, err = app.Exec(t.Context(), `RESET row_security`)
+	require.NoError(t, err)
+	_, err = app.Exec(t.Context(), `INSERT INTO tenant_goose_db_version (version_id, is_applied) VALUES (99, true)`)
+	require.ErrorContains(t, err, "permission denied", "the app cannot fake a migration")
+	_, err = app.Exec(t.Context(), `CREATE TABLE sneaky (id int)`)
+	require.ErrorContains(t, err, "permission denied", "the app cannot create tables (and so own one)")
+}
+
+// The registry refuses to open on a role that could bypass row-level
+// security, a superuser or a role owning a table, so the app never starts
+// on one; and a connection made later with such a role is refused too.
+func TestRowRefusesRolesThatBypassPolicies(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme := b.create(t, "acme")
+
+	superuser := b.cfg
+	superuser.URL = b.cfg.MigrateURL // the tests' owner is a superuser
+	_, err := postgres.OpenTenants(t.Context(), superuser, postgres.TenantsOptions{})
+	require.ErrorContains(t, err, "superuser or BYPASSRLS")
+
+	role := testsvc.NewAppRole(t, b.cfg.MigrateURL)
+	u, err := url.Parse(role)
+	require.NoError(t, err)
+	confined := b.cfg
+	confined.URL = role
+	ts := openTenants(t, confined, postgres.TenantsOptions{})
+	admin := connect(t, b.cfg.MigrateURL)
+	_, err = admin.Exec(t.Context(), `CREATE TABLE owned_by_app (id int); ALTER TABLE owned_by_app OWNER TO `+pgx.Identifier{u.User.Username()}.Sanitize())
+	require.NoError(t, err)
+	_, err = postgres.OpenTenants(t.Context(), confined, postgres.TenantsOptions{})
+	require.ErrorContains(t, err, "owns tables")
+
+	// The registry opened before the role changed holds a connection made
+	// while it was safe; the role is checked again on every new one.
+	_, err = admin.Exec(t.Context(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, u.User.Username())
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		err := ts.InTenant(t.Context(), acme, func(context.Context, *postgres.Unit) error { return nil })
+		return err != nil && strings.Contains(err.Error(), "owns tables")
+	}, 5*time.Second, 50*time.Millisecond)
+	require.ErrorContains(t, ts.Ping(t.Context()), "owns tables", "readiness fails too")
+}
+
+// Row mode migrates one set of shared tables, as the owner, and grants the
+// app's role its access; --slug and --limit make no sense and are refused.
+func TestRowMigrationsAreShared(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	b.create(t, "acme")
+
+	report, err := b.tenants.MigrateTenants(t.Context(), postgres.MigrateOptions{})
+	require.NoError(t, err)
+	require.Len(t, report.Tenants, 1)
+	require.Equal(t, "shared tenant tables", report.Tenants[0].Target)
+	require.Zero(t, report.Applied(), "already migrated by setup")
+
+	for _, opts := range []postgres.MigrateOptions{{Slug: "acme"}, {Limit: 10}} {
+		_, err = b.tenants.MigrateTenants(t.Context(), opts)
+		require.Equal(t, domain.EINVALID, domain.ErrorCode(err))
+	}
+
+	next := openTenants(t, b.cfg, postgres.TenantsOptions{Migrations: withMigration(t, "90000_archived.sql", `-- +goose Up
+ALTER TABLE projects ADD COLUMN archived boolean NOT NULL DEFAULT false;
+-- +goose Down
+ALTER TABLE projects DROP COLUMN archived;
+`)})
+	check, err := next.CheckTenants(t.Context(), postgres.MigrateOptions{})
+	require.NoError(t, err)
+	require.Len(t, check.Behind(), 1)
+	_, err = next.Create(t.Context(), "globex", "Globex")
+	require.Equal(t, domain.EUNAVAILABLE, domain.ErrorCode(err), "no tenant is created on tables behind this build")
+
+	report, err = next.MigrateTenants(t.Context(), postgres.MigrateOptions{})
+	require.NoError(t, err)
+	require.Equal(t, 1, report.Applied())
+	check, err = next.CheckTenants(t.Context(), postgres.MigrateOptions{})
+	require.NoError(t, err)
+	require.Empty(t, check.Behind())
+	_, err = next.Create(t.Context(), "globex", "Globex")
+	require.NoError(t, err)
+}

@@ -1,0 +1,138 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"example.com/acme/internal/config"
+	"example.com/acme/internal/httpapi"
+	"example.com/acme/internal/jobs"
+	"example.com/acme/internal/logging"
+	"example.com/acme/internal/postgres"
+)
+
+func runServe(ctx context.Context, e env, args []string) error {
+	if _, err := parseFlags(e, "serve", args, 0); err != nil {
+		return err
+	}
+	return process{format: logging.JSON}.run(ctx, e, func(cfg config.Config, logger *slog.Logger, s *services) error {
+		return serve(ctx, cfg, logger, s, jobCollectors(logger, s, nil))
+	})
+}
+
+// runDev migrates, then serves the API and works jobs in one process until
+// ctx is cancelled; if either stops on an error, the other is stopped too.
+func runDev(ctx context.Context, e env, args []string) error {
+	if _, err := parseFlags(e, "dev", args, 0); err != nil {
+		return err
+	}
+	migrate := func(ctx context.Context, cfg config.Config) error {
+		return migrateUp(ctx, cfg.Database, e.stdout, e.stderr)
+	}
+	return process{format: logging.Text, before: migrate}.run(ctx, e, func(cfg config.Config, logger *slog.Logger, s *services) error {
+		// Either half stopping stops the other.
+		runCtx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		metrics := jobs.NewMetrics()
+		var wg sync.WaitGroup
+		var serveErr, workErr error
+		wg.Go(func() {
+			defer cancel()
+			serveErr = serve(runCtx, cfg, logger, s, jobCollectors(logger, s, metrics))
+		})
+		wg.Go(func() {
+			defer cancel()
+			workErr = work(runCtx, cfg, logger, s, metrics)
+		})
+		wg.Wait()
+		return errors.Join(serveErr, workErr)
+	})
+}
+
+// serve runs the HTTP server until ctx is cancelled, then shuts it down
+// gracefully: in-flight requests get cfg.ShutdownTimeout to finish.
+func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, s *services, collectors []prometheus.Collector) error {
+	identity, err := openIdentity(cfg, s, logger, nil)
+	if err != nil {
+		return err
+	}
+	handler, err := httpapi.NewHandler(httpapi.Deps{
+		Logger:         logger,
+		Version:        version(),
+		BaseDomain:     cfg.BaseDomain,
+		Tenants:        s.tenants,
+		Identity:       identity,
+		Audit:          postgres.NewAuditLog(s.tenants),
+		Checks:         s.checks,
+		Collectors:     collectors,
+		TrustedProxies: cfg.TrustedProxies,
+		MetricsToken:   cfg.MetricsToken,
+		RateLimits: httpapi.RateLimits{
+			IP:     httpapi.Rate(cfg.RateLimitIP),
+			User:   httpapi.Rate(cfg.RateLimitUser),
+			Tenant: httpapi.Rate(cfg.RateLimitTenant),
+		},
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on HTTP_ADDR: %w", err)
+	}
+	logger.InfoContext(ctx, "http server listening", slog.String("addr", ln.Addr().String()), slog.String("version", version()))
+	if err := serveUntilDone(ctx, newHTTPServer(handler, logger), ln, cfg.ShutdownTimeout, logger); err != nil {
+		return err
+	}
+	logger.InfoContext(ctx, "server stopped")
+	return nil
+}
+
+// newHTTPServer returns the API's server with every timeout set, so that a
+// slow or idle client cannot hold a connection (and its goroutine) forever.
+func newHTTPServer(handler http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// serveUntilDone serves ln until ctx is cancelled, then stops accepting
+// connections and gives in-flight requests up to timeout to finish. Past
+// the timeout it closes the connections still open, which cancels their
+// requests' contexts, so that handlers stop before the caller closes what
+// they use.
+func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, timeout time.Duration, logger *slog.Logger) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+
+	logger.InfoContext(ctx, "shutting down", slog.String("timeout", timeout.String()))
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return errors.Join(fmt.Errorf("graceful shutdown: %w", err), srv.Close())
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http server: %w", err)
+	}
+	return nil
+}
