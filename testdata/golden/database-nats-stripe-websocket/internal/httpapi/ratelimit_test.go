@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"ledger.internal/svc/internal/httpapi"
@@ -158,27 +157,39 @@ func TestPendingInvitationCapHoldsUnderConcurrentInvites(t *testing.T) {
 	t.Parallel()
 	b := setupAPIWith(t, bundleOptions{maxPendingInvitations: 3})
 	b.createTenant(t, "acme")
-	statuses := make([]int, 10)
+	created := countCreated(t, atOnce(10, func(i int) response {
+		return b.call(t, http.MethodPost, "/v1/invitations", "", "acme", map[string]string{"email": fmt.Sprintf("p%d@example.com", i), "role": "member"})
+	}), postgres.ProblemInvitationLimit)
+	require.Equal(t, 3, created)
+}
+
+// atOnce sends n requests together and returns their responses in order.
+func atOnce(n int, send func(i int) response) []response {
+	out := make([]response, n)
 	var wg sync.WaitGroup
-	for i := range statuses {
-		wg.Go(func() {
-			res := b.call(t, http.MethodPost, "/v1/invitations", "", "acme", map[string]string{"email": fmt.Sprintf("p%d@example.com", i), "role": "member"})
-			if res.status == http.StatusConflict {
-				assert.Equal(t, postgres.ProblemInvitationLimit, decode[map[string]any](t, res)["type"])
-			}
-			statuses[i] = res.status
-		})
+	for i := range out {
+		wg.Go(func() { out[i] = send(i) })
 	}
 	wg.Wait()
+	return out
+}
+
+// countCreated counts the 201s among responses; every other one must be a
+// 409, of problem type problem unless that is "".
+func countCreated(t *testing.T, responses []response, problem string) int {
+	t.Helper()
 	created := 0
-	for _, status := range statuses {
-		if status == http.StatusCreated {
+	for _, res := range responses {
+		if res.status == http.StatusCreated {
 			created++
 			continue
 		}
-		require.Equal(t, http.StatusConflict, status)
+		require.Equal(t, http.StatusConflict, res.status, string(res.body))
+		if problem != "" {
+			require.Equal(t, problem, decode[map[string]any](t, res)["type"])
+		}
 	}
-	require.Equal(t, 3, created, "statuses: %v", statuses)
+	return created
 }
 
 // Revoking and inviting again cannot send invitations without end: a
@@ -218,24 +229,11 @@ func TestOwnedTenantsAreCapped(t *testing.T) {
 	t.Parallel()
 	b := setupAPIWith(t, bundleOptions{maxOwnedTenants: 2})
 	b.createTenant(t, "acme")
-	statuses := make([]int, 4)
-	var wg sync.WaitGroup
-	for i := range statuses {
-		wg.Go(func() {
-			res := b.call(t, http.MethodPost, "/v1/tenants", "", "", map[string]string{"slug": fmt.Sprintf("race-%d", i), "name": "Race"})
-			statuses[i] = res.status
-		})
-	}
-	wg.Wait()
-	created := 0
-	for _, status := range statuses {
-		if status == http.StatusCreated {
-			created++
-			continue
-		}
-		require.Equal(t, http.StatusConflict, status, "statuses: %v", statuses)
-	}
-	require.LessOrEqual(t, created, 1, "one place was left: statuses %v", statuses)
+	// Refused either for the cap or because another creation is under way.
+	created := countCreated(t, atOnce(4, func(i int) response {
+		return b.call(t, http.MethodPost, "/v1/tenants", "", "", map[string]string{"slug": fmt.Sprintf("race-%d", i), "name": "Race"})
+	}), "")
+	require.LessOrEqual(t, created, 1, "one place was left")
 	if created == 0 { // every one found another creation under way
 		b.createTenant(t, "globex")
 	}
