@@ -145,3 +145,7 @@ func AuditStatements(ctx context.Context, ts *Tenants, t domain.Tenant) (int, er
 	})
 	return n, err
 }
+
+// ControlPlaneTenantTables exposes controlPlaneTenantTables to the catalog
+// test.
+var ControlPlaneTenantTables = controlPlaneTenantTables
