@@ -445,7 +445,7 @@ func (ts *Tenants) checkOwnedTenants(ctx context.Context, conn *pgxpool.Conn, ow
 	if owned >= ts.maxOwned {
 		unlock()
 		e := domain.Errorf(domain.ECONFLICT,
-			"you own %d tenants, as many as a user may; delete one or transfer its ownership first.", owned)
+			"you own %d tenants, as many as a user may; delete one, or make another member its owner and leave it.", owned)
 		e.Type = ProblemTenantLimit
 		return nil, e
 	}
