@@ -6,9 +6,12 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/stretchr/testify/require"
 
@@ -53,6 +56,66 @@ func BenchmarkListProjects(b *testing.B) {
 		})
 		tenants.Close() // give the connections back before the next set-up
 	}
+}
+
+// TestListProjectsRoundTrips pins down the round trips of the request
+// BenchmarkListProjects measures, which (unlike its timings) do not vary
+// from run to run: a warm GET /v1/projects by a member's session is the
+// session and the membership in one statement, BEGIN with the tenant
+// entered, the page, and COMMIT.
+func TestListProjectsRoundTrips(t *testing.T) {
+	t.Parallel()
+	statements := &statementLog{}
+	api, tenants := setupAPIOn(t, testsvc.NewTenancyConfig(t), bundleOptions{tracer: statements})
+	owner, err := api.identity.Authenticate(t.Context(), api.token)
+	require.NoError(t, err)
+	require.NoError(t, createWithProjects(t.Context(), tenants, owner.UserID, "round-trips"))
+	list := func() {
+		t.Helper()
+		req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/v1/projects?limit=20", http.NoBody)
+		req.Header.Set(httpapi.TenantHeader, "round-trips")
+		req.Header.Set("Authorization", "Bearer "+api.token)
+		rec := httptest.NewRecorder()
+		api.handler.ServeHTTP(rec, req)
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	}
+	list() // caches the tenant and prepares the statements
+	statements.reset()
+	list()
+	require.Equal(t, []string{"GetSessionAccess", "BEGIN", "ListProjects", "COMMIT"}, statements.taken())
+}
+
+// statementLog is a pgx.QueryTracer that keeps the name of every statement
+// sent: a sqlc query's name, or the first word of other SQL in capitals.
+type statementLog struct {
+	mu    sync.Mutex
+	names []string
+}
+
+func (l *statementLog) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	name, _, _ := strings.Cut(strings.TrimSpace(data.SQL), " ")
+	name = strings.ToUpper(strings.TrimSuffix(name, ";"))
+	if rest, ok := strings.CutPrefix(data.SQL, "-- name: "); ok {
+		name, _, _ = strings.Cut(rest, " ")
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.names = append(l.names, name)
+	return ctx
+}
+
+func (*statementLog) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (l *statementLog) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.names = nil
+}
+
+func (l *statementLog) taken() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.names)
 }
 
 // createBenchTenants creates n tenants owned by owner with three projects

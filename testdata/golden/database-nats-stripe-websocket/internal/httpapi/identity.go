@@ -22,8 +22,10 @@ type Identity interface {
 	// Accounts changes and resets passwords and verifies email addresses
 	// (account.go).
 	Accounts
-	// Authenticate returns who a bearer token belongs to, or EUNAUTHORIZED.
-	Authenticate(ctx context.Context, token string) (domain.Principal, error)
+	// AuthenticateIn returns who a bearer token belongs to, or
+	// EUNAUTHORIZED. slug is the tenant the request names, "" when it names
+	// none: a hint that may save Access a round trip, never a check.
+	AuthenticateIn(ctx context.Context, token, slug string) (domain.Principal, error)
 	// Access returns what p may do in t, or ENOTFOUND when p is not in it.
 	Access(ctx context.Context, p domain.Principal, t domain.Tenant) (domain.Access, error)
 	// HasGrant reports whether an object grant gives a perm on objectID.

@@ -134,7 +134,7 @@ func NewIdentity(ts *Tenants, opts IdentityOptions) (*Identity, error) {
 	}
 	opts.AppURL = strings.TrimRight(opts.AppURL, "/")
 	opts.Throttle = opts.Throttle.withDefaults()
-	q := db.New(ts.pool)
+	q := db.New(controlPlaneDB(ts.pool))
 	return &Identity{
 		pool:     ts.pool,
 		tenants:  ts,
@@ -351,6 +351,17 @@ func (id *Identity) Logout(ctx context.Context, token string) error {
 // a live API key (acting with its role, capped by what its creator may do
 // in its tenant now). Anything else is EUNAUTHORIZED.
 func (id *Identity) Authenticate(ctx context.Context, token string) (domain.Principal, error) {
+	return id.AuthenticateIn(ctx, token, "")
+}
+
+// AuthenticateIn is Authenticate for a request that names the tenant slug:
+// when that tenant is in the resolve cache, a session's membership there is
+// read in the same statement as the session (Principal.Member), and Access
+// in that tenant needs no second round trip. The slug is only a hint: an
+// unknown or uncached one changes nothing, and never reaches the database.
+// The Member it reads is as fresh as the session itself, so it is good for
+// the one request it was read for; hold no Principal longer than that.
+func (id *Identity) AuthenticateIn(ctx context.Context, token, slug string) (domain.Principal, error) {
 	if auth.IsAPIKey(token) {
 		row, err := id.queries.GetAPIKeyAccess(ctx, auth.HashToken(token))
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -368,6 +379,9 @@ func (id *Identity) Authenticate(ctx context.Context, token string) (domain.Prin
 			},
 		}, nil
 	}
+	if t, ok := id.tenants.cached(slug); ok {
+		return id.authenticateSessionIn(ctx, token, t)
+	}
 	row, err := id.queries.GetSessionUser(ctx, auth.HashToken(token))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return domain.Principal{}, errBadToken
@@ -376,6 +390,24 @@ func (id *Identity) Authenticate(ctx context.Context, token string) (domain.Prin
 		return domain.Principal{}, fmt.Errorf("authenticate session: %w", err)
 	}
 	return domain.Principal{UserID: row.User.ID.String(), Superuser: row.User.Superuser}, nil
+}
+
+// authenticateSessionIn reads the session of token and its user's role in
+// t in one statement.
+func (id *Identity) authenticateSessionIn(ctx context.Context, token string, t domain.Tenant) (domain.Principal, error) {
+	row, err := id.queries.GetSessionAccess(ctx, db.GetSessionAccessParams{TokenHash: auth.HashToken(token), TenantID: pgUUID(t.ID)})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.Principal{}, errBadToken
+	}
+	if err != nil {
+		return domain.Principal{}, fmt.Errorf("authenticate session: %w", err)
+	}
+	member := &domain.MemberPrincipal{TenantID: t.ID}
+	if row.MemberRole.Valid {
+		member.Role = row.MemberRole.String
+		member.Permissions = rolePermissions(member.Role, row.CustomPermissions)
+	}
+	return domain.Principal{UserID: row.User.ID.String(), Superuser: row.User.Superuser, Member: member}, nil
 }
 
 // Access returns what p may do in tenant t. A user who is not a member and
@@ -390,20 +422,29 @@ func (id *Identity) Access(ctx context.Context, p domain.Principal, t domain.Ten
 		}
 		return domain.Access{Tenant: t, Principal: p, Role: p.APIKey.Role, Permissions: p.APIKey.Permissions}, nil
 	}
-	row, err := id.queries.GetMemberAccess(ctx, db.GetMemberAccessParams{TenantID: pgUUID(t.ID), UserID: pgUUID(p.UserID)})
-	switch {
-	case errors.Is(err, pgx.ErrNoRows) && p.Superuser:
-		return domain.Access{Tenant: t, Principal: p, Role: domain.RoleOwner, Permissions: domain.BuiltinPermissions(domain.RoleOwner)}, nil
-	case errors.Is(err, pgx.ErrNoRows):
-		return domain.Access{}, notFound
-	case err != nil:
-		return domain.Access{}, fmt.Errorf("access: %w", err)
+	var role string
+	var perms domain.Permissions
+	if m := p.Member; m != nil && m.TenantID == t.ID {
+		role, perms = m.Role, m.Permissions
+	} else {
+		row, err := id.queries.GetMemberAccess(ctx, db.GetMemberAccessParams{TenantID: pgUUID(t.ID), UserID: pgUUID(p.UserID)})
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+		case err != nil:
+			return domain.Access{}, fmt.Errorf("access: %w", err)
+		default:
+			role, perms = row.Role, rolePermissions(row.Role, row.CustomPermissions)
+		}
 	}
-	perms := rolePermissions(row.Role, row.CustomPermissions)
-	if p.Superuser {
+	switch {
+	case role == "" && p.Superuser:
+		return domain.Access{Tenant: t, Principal: p, Role: domain.RoleOwner, Permissions: domain.BuiltinPermissions(domain.RoleOwner)}, nil
+	case role == "":
+		return domain.Access{}, notFound
+	case p.Superuser:
 		perms = domain.BuiltinPermissions(domain.RoleOwner)
 	}
-	return domain.Access{Tenant: t, Principal: p, Role: row.Role, Permissions: perms}, nil
+	return domain.Access{Tenant: t, Principal: p, Role: role, Permissions: perms}, nil
 }
 
 // HasGrant reports whether an object grant gives a's principal permission

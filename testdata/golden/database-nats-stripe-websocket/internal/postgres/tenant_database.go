@@ -36,6 +36,12 @@ import (
 // configureTenantPool leaves the control-plane pool as it is.
 func configureTenantPool(*pgxpool.Config) {}
 
+// controlPlaneDB is what the control plane's sqlc queries run on: the pool,
+// whose statements pgx prepares once per connection.
+func controlPlaneDB(pool *pgxpool.Pool) db.DBTX {
+	return pool
+}
+
 // tenantStorage keeps each tenant in its own database.
 type tenantStorage struct {
 	ts      *Tenants
@@ -52,7 +58,8 @@ func newTenantStorage(_ context.Context, ts *Tenants, cfg config.Database, appNa
 	}
 	base.MaxConns = int32(min(cfg.TenantPoolMaxConns, 1000)) //nolint:gosec // G115: bounded by config
 	base.MinConns = 0
-	base.MaxConnIdleTime = 30 * time.Second // a quiet tenant gives its connections back
+	base.MaxConnIdleTime = 30 * time.Second                     // a quiet tenant gives its connections back
+	base.ConnConfig.Tracer = ts.pool.Config().ConnConfig.Tracer // TenantsOptions.Tracer
 	s := &tenantStorage{ts: ts, prefix: cfg.TenantDatabasePrefix, control: base.ConnConfig.Database, base: base}
 	s.pools = newPoolCache(cfg.TenantPoolCache, func(ctx context.Context, database string) (*pgxpool.Pool, error) {
 		pc := base.Copy()

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/acme/shop-api/internal/auth"
@@ -50,6 +51,8 @@ type bundleOptions struct {
 	seats    postgres.SeatKeeper
 	// Caps, none when zero.
 	maxOwnedTenants, maxPendingInvitations, maxInvitationsPerDay int64
+	// tracer sees every statement (see postgres.TenantsOptions.Tracer).
+	tracer pgx.QueryTracer
 }
 
 func setupAPI(t *testing.T) *apiBundle {
@@ -67,7 +70,7 @@ func setupAPIWith(t *testing.T, opts bundleOptions) *apiBundle {
 // it, signed in as owner@example.com.
 func setupAPIOn(tb testing.TB, cfg config.Database, opts bundleOptions) (*apiBundle, *postgres.Tenants) {
 	tb.Helper()
-	tenants := testsvc.MigratedTenants(tb, cfg, postgres.TenantsOptions{MaxOwnedTenants: opts.maxOwnedTenants}, migrateQueue)
+	tenants := testsvc.MigratedTenants(tb, cfg, postgres.TenantsOptions{MaxOwnedTenants: opts.maxOwnedTenants, Tracer: opts.tracer}, migrateQueue)
 	tenants.UseSeams(postgres.Seams{Audit: postgres.NewAuditLog(tenants)})
 
 	if opts.hasher == nil {
@@ -428,7 +431,7 @@ type ownerEverywhere struct {
 	httpapi.Identity
 }
 
-func (ownerEverywhere) Authenticate(context.Context, string) (domain.Principal, error) {
+func (ownerEverywhere) AuthenticateIn(context.Context, string, string) (domain.Principal, error) {
 	return domain.Principal{UserID: "00000000-0000-0000-0000-000000000002"}, nil
 }
 

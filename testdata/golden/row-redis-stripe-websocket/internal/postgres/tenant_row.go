@@ -116,13 +116,18 @@ func newTenantStorage(ctx context.Context, ts *Tenants, cfg config.Database, app
 
 func (s *tenantStorage) close() {}
 
+// inTenant begins t's transaction with its tenant id set, in one round
+// trip: BEGIN; SELECT set_config('app.tenant_id', '<id>', true). The id is
+// a UUID the registry gave t, quoted as a literal all the same.
 func (s *tenantStorage) inTenant(ctx context.Context, t domain.Tenant, fn func(pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, s.ts.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT set_config('app.tenant_id', $1, true)`, t.ID); err != nil {
-			return fmt.Errorf("enter tenant %s: %w", t.Slug, err)
-		}
-		return fn(tx)
-	})
+	begin := pgx.TxOptions{BeginQuery: "BEGIN; SELECT set_config('app.tenant_id', " + sqlLiteral(t.ID) + ", true)"}
+	return pgx.BeginTxFunc(ctx, s.ts.pool, begin, fn)
+}
+
+// controlPlaneDB is what the control plane's sqlc queries run on: the pool,
+// whose statements pgx prepares once per connection.
+func controlPlaneDB(pool *pgxpool.Pool) db.DBTX {
+	return pool
 }
 
 // provision has no storage to make: the tenant's rows will live in the

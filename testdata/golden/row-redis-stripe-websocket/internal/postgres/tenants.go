@@ -59,6 +59,10 @@ type TenantsOptions struct {
 	// refuses them one more (MAX_TENANTS_PER_USER); 0 is no cap. Tenants
 	// made without an owner (the tenant create command) are not capped.
 	MaxOwnedTenants int64
+	// Tracer, when set, sees every statement of the control-plane
+	// pool, tenant transactions included: tests count
+	// a request's round trips with it.
+	Tracer pgx.QueryTracer
 }
 
 // ProblemTenantLimit is the problem type of a tenant creation refused
@@ -104,13 +108,19 @@ func OpenTenants(ctx context.Context, cfg config.Database, opts TenantsOptions) 
 	if opts.MaxConnsAtLeast > 0 {
 		sizing = append(sizing, MinMaxConns(opts.MaxConnsAtLeast))
 	}
-	pool, err := open(ctx, cfg.URL, opts.AppName, configureTenantPool, sizing...)
+	configure := func(c *pgxpool.Config) {
+		configureTenantPool(c)
+		if opts.Tracer != nil {
+			c.ConnConfig.Tracer = opts.Tracer
+		}
+	}
+	pool, err := open(ctx, cfg.URL, opts.AppName, configure, sizing...)
 	if err != nil {
 		return nil, err
 	}
 	ts := &Tenants{
 		pool:       pool,
-		queries:    db.New(pool),
+		queries:    db.New(controlPlaneDB(pool)),
 		cache:      newTenantCache(ttl, time.Now),
 		migrations: fsys,
 		versions:   versions,
@@ -246,6 +256,15 @@ func (ts *Tenants) Resolve(ctx context.Context, slug string) (domain.Tenant, err
 	ts.watch.start(ctx)
 	ts.cache.put(t, gen)
 	return t, nil
+}
+
+// cached returns the active tenant called slug if Resolve would answer it
+// from the cache, without reading the database.
+func (ts *Tenants) cached(slug string) (domain.Tenant, bool) {
+	if slug == "" || domain.ValidateSlugSyntax(slug) != nil {
+		return domain.Tenant{}, false
+	}
+	return ts.cache.get(slug)
 }
 
 // Suspend stops serving the tenant called slug: it resolves nowhere (as an

@@ -90,6 +90,18 @@ type Principal struct {
 	Superuser bool
 	// APIKey is set when the request came with an API key.
 	APIKey *KeyPrincipal
+	// Member is a signed-in user's standing in the tenant the request
+	// named, when it was read together with the session (one round trip
+	// instead of two); nil when it was not, and Access reads it then.
+	Member *MemberPrincipal
+}
+
+// MemberPrincipal is a user's role in one tenant, read with their session
+// for the same request: Role is "" when they are not a member.
+type MemberPrincipal struct {
+	TenantID    string
+	Role        string
+	Permissions Permissions
 }
 
 // KeyPrincipal is what an API key may do: in its tenant only, what its role

@@ -590,7 +590,7 @@ func (r *router) authenticate(keys bool) func(huma.Context, func(huma.Context)) 
 			r.unauthorized(ctx, "Send a session token or API key as Authorization: Bearer <token>.")
 			return
 		}
-		p, err := r.deps.Identity.Authenticate(ctx.Context(), token)
+		p, err := r.deps.Identity.AuthenticateIn(ctx.Context(), token, r.tenantHint(ctx))
 		if domain.ErrorCode(err) == domain.EUNAUTHORIZED {
 			r.unauthorized(ctx, domain.ErrorMessage(err))
 			return
@@ -621,6 +621,17 @@ func (r *router) authenticate(keys bool) func(huma.Context, func(huma.Context)) 
 		c = logging.With(c, attrs...)
 		next(huma.WithContext(ctx, c))
 	}
+}
+
+// tenantHint is the tenant slug a request names by subdomain or header, ""
+// when it names none or names it badly (requireTenant answers that later).
+// Authentication reads the membership there in the same round trip.
+func (r *router) tenantHint(ctx huma.Context) string {
+	slug, err := tenantSlug(ctx.Host(), ctx.Header(TenantHeader), r.deps.BaseDomain)
+	if err != nil {
+		return ""
+	}
+	return slug
 }
 
 // authorize decides, after the tenant is resolved, whether the principal

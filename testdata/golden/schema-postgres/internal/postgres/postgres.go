@@ -26,6 +26,13 @@ func MinMaxConns(n int32) Option {
 	}
 }
 
+// sqlLiteral quotes s as an SQL string literal (standard_conforming_strings,
+// on by default since Postgres 9.1: only the quote is special), for the one
+// statement that cannot take parameters: the BEGIN that enters a tenant.
+func sqlLiteral(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
 // Open returns a pool for databaseURL. Connections are made lazily, so Open
 // succeeds while the database is down; readiness checks report it.
 func Open(ctx context.Context, databaseURL, applicationName string, opts ...Option) (*pgxpool.Pool, error) {

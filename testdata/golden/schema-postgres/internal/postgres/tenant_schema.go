@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -18,30 +19,67 @@ import (
 )
 
 // Schema per tenant. Tenant t's tables live in schema t_<slug>; public holds
-// the control plane and no tenant table. A tenant-scoped transaction first
-// runs
+// the control plane and no tenant table. A tenant-scoped transaction begins
+// with
 //
-//	SELECT set_config('search_path', '"t_<slug>"', true) FROM pg_namespace WHERE nspname = 't_<slug>'
+//	BEGIN; SELECT set_config('search_path', '"t_<slug>"', true), '"t_<slug>"'::regnamespace
 //
-// which sets search_path for this transaction only (is_local = true, the
-// same as SET LOCAL), so when it commits or rolls back the pooled connection
-// is back to its default search_path and carries no tenant. The schema name
-// is a parameter, never SQL text, and is quoted as an identifier inside the
-// setting. When the schema does not exist no row comes back and the
-// transaction stops there: the tenant is unavailable (503), and its queries
-// never fall through to public.
+// in one round trip. set_config with is_local = true (the same as SET LOCAL)
+// sets search_path for this transaction only, so when it commits or rolls
+// back the pooled connection is back to its default search_path and carries
+// no tenant. The cast to regnamespace fails when the schema does not exist,
+// and the transaction stops there: the tenant is unavailable (503), and its
+// queries never fall through to public. The slug was validated (lowercase
+// letters, digits and hyphens), the schema name is quoted as an identifier
+// and the whole as a literal (sqlLiteral).
 //
-// The pool runs queries in QueryExecModeExec: no named prepared statements
-// and no cached statement descriptions. With the default cache modes a
-// statement prepared while one tenant's schema is on the search_path is
-// reused for the next tenant, and once their schemas differ (mid-migration:
-// some tenants already have a new column, some not) the cached description
-// no longer matches ("cached plan must not change result type"). Exec mode
-// still runs each query in one round trip; the tests pin this down.
+// Tenant transactions run their queries in QueryExecModeExec: no named
+// prepared statements and no cached statement descriptions. With the
+// default cache modes a statement prepared while one tenant's schema is on
+// the search_path is reused for the next tenant, and once their schemas
+// differ (mid-migration: some tenants already have a new column, some not)
+// the cached description no longer matches ("cached plan must not change
+// result type"). Exec mode still runs each query in one round trip; the
+// tests pin this down. The control plane's queries (public only, run
+// outside tenant transactions) are prepared once per connection instead:
+// see controlPlaneDB.
 
 // configureTenantPool sets the pool's query mode (see above).
 func configureTenantPool(cfg *pgxpool.Config) {
 	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+}
+
+// controlPlaneDB is what the control plane's sqlc queries run on: the pool,
+// with each statement prepared once per connection and reused (pgx's
+// statement cache). They name public tables only and run outside tenant
+// transactions, on the default search_path, so the exec mode tenant
+// transactions need (see above) would only make Postgres parse and plan
+// them again on every request.
+func controlPlaneDB(pool *pgxpool.Pool) db.DBTX {
+	return preparedDB{pool: pool}
+}
+
+// preparedDB runs every statement on pool in QueryExecModeCacheStatement.
+type preparedDB struct {
+	pool *pgxpool.Pool
+}
+
+func (p preparedDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return p.pool.Exec(ctx, sql, prepared(args)...)
+}
+
+func (p preparedDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return p.pool.Query(ctx, sql, prepared(args)...)
+}
+
+func (p preparedDB) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return p.pool.QueryRow(ctx, sql, prepared(args)...)
+}
+
+// prepared puts the statement-cache mode in front of a query's arguments,
+// where pgx reads it.
+func prepared(args []any) []any {
+	return append([]any{pgx.QueryExecModeCacheStatement}, args...)
 }
 
 // tenantStorage keeps each tenant in its own schema.
@@ -72,22 +110,17 @@ func (s *tenantStorage) target(t domain.Tenant) string {
 }
 
 func (s *tenantStorage) inTenant(ctx context.Context, t domain.Tenant, fn func(pgx.Tx) error) error {
-	schema := schemaName(t.Slug)
-	return pgx.BeginFunc(ctx, s.ts.pool, func(tx pgx.Tx) error {
-		var searchPath string
-		err := tx.QueryRow(ctx,
-			`SELECT set_config('search_path', $1, true) FROM pg_namespace WHERE nspname = $2`,
-			pgx.Identifier{schema}.Sanitize(), schema,
-		).Scan(&searchPath)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return domain.Wrap(fmt.Errorf("schema %s does not exist", schema), domain.EUNAVAILABLE,
-				fmt.Sprintf("Tenant %s is unavailable; try again later.", t.Slug))
-		}
-		if err != nil {
-			return fmt.Errorf("enter tenant %s: %w", t.Slug, err)
-		}
-		return fn(tx)
-	})
+	schema := sqlLiteral(pgx.Identifier{schemaName(t.Slug)}.Sanitize())
+	begin := pgx.TxOptions{BeginQuery: "BEGIN; SELECT set_config('search_path', " + schema + ", true), " + schema + "::regnamespace"}
+	err := pgx.BeginTxFunc(ctx, s.ts.pool, begin, fn)
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == "3F000" && strings.Contains(pgErr.Message, schemaName(t.Slug)) {
+		// invalid_schema_name, from the cast: a connection left in the
+		// aborted transaction is not given back to the pool (pgxpool
+		// drops it).
+		return domain.Wrap(fmt.Errorf("schema %s does not exist", schemaName(t.Slug)), domain.EUNAVAILABLE,
+			fmt.Sprintf("Tenant %s is unavailable; try again later.", t.Slug))
+	}
+	return err
 }
 
 // provision creates t's schema and migrates it; on failure it drops the

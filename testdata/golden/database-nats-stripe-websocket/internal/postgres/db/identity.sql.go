@@ -496,6 +496,46 @@ func (q *Queries) GetPendingInvitation(ctx context.Context, arg GetPendingInvita
 	return i, err
 }
 
+const getSessionAccess = `-- name: GetSessionAccess :one
+SELECT u.id, u.email, u.name, u.password_hash, u.superuser, u.created_at, u.email_verified_at, m.role AS member_role, r.permissions AS custom_permissions
+FROM sessions s
+JOIN users u ON u.id = s.user_id
+LEFT JOIN memberships m ON m.tenant_id = $1 AND m.user_id = u.id
+LEFT JOIN roles r ON r.tenant_id = m.tenant_id AND r.name = m.role
+WHERE s.token_hash = $2 AND s.expires_at > now()
+`
+
+type GetSessionAccessParams struct {
+	TenantID  pgtype.UUID `json:"tenant_id"`
+	TokenHash []byte      `json:"token_hash"`
+}
+
+type GetSessionAccessRow struct {
+	User              User        `json:"user"`
+	MemberRole        pgtype.Text `json:"member_role"`
+	CustomPermissions []string    `json:"custom_permissions"`
+}
+
+// GetSessionUser and GetMemberAccess in one round trip: the user a live
+// session token belongs to and their role in tenant @tenant_id, with the
+// role's custom permissions (member_role NULL when they are not a member).
+func (q *Queries) GetSessionAccess(ctx context.Context, arg GetSessionAccessParams) (GetSessionAccessRow, error) {
+	row := q.db.QueryRow(ctx, getSessionAccess, arg.TenantID, arg.TokenHash)
+	var i GetSessionAccessRow
+	err := row.Scan(
+		&i.User.ID,
+		&i.User.Email,
+		&i.User.Name,
+		&i.User.PasswordHash,
+		&i.User.Superuser,
+		&i.User.CreatedAt,
+		&i.User.EmailVerifiedAt,
+		&i.MemberRole,
+		&i.CustomPermissions,
+	)
+	return i, err
+}
+
 const getSessionUser = `-- name: GetSessionUser :one
 SELECT u.id, u.email, u.name, u.password_hash, u.superuser, u.created_at, u.email_verified_at
 FROM sessions s

@@ -76,6 +76,10 @@ type Querier interface {
 	GetMemberAccess(ctx context.Context, arg GetMemberAccessParams) (GetMemberAccessRow, error)
 	GetMembership(ctx context.Context, arg GetMembershipParams) (GetMembershipRow, error)
 	GetPendingInvitation(ctx context.Context, arg GetPendingInvitationParams) (GetPendingInvitationRow, error)
+	// GetSessionUser and GetMemberAccess in one round trip: the user a live
+	// session token belongs to and their role in tenant @tenant_id, with the
+	// role's custom permissions (member_role NULL when they are not a member).
+	GetSessionAccess(ctx context.Context, arg GetSessionAccessParams) (GetSessionAccessRow, error)
 	// The user a live session token belongs to.
 	GetSessionUser(ctx context.Context, tokenHash []byte) (GetSessionUserRow, error)
 	// Any state: provisioning needs to see an earlier, interrupted attempt.

@@ -44,6 +44,17 @@ FROM sessions s
 JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = @token_hash AND s.expires_at > now();
 
+-- name: GetSessionAccess :one
+-- GetSessionUser and GetMemberAccess in one round trip: the user a live
+-- session token belongs to and their role in tenant @tenant_id, with the
+-- role's custom permissions (member_role NULL when they are not a member).
+SELECT sqlc.embed(u), m.role AS member_role, r.permissions AS custom_permissions
+FROM sessions s
+JOIN users u ON u.id = s.user_id
+LEFT JOIN memberships m ON m.tenant_id = @tenant_id AND m.user_id = u.id
+LEFT JOIN roles r ON r.tenant_id = m.tenant_id AND r.name = m.role
+WHERE s.token_hash = @token_hash AND s.expires_at > now();
+
 -- name: GetMemberAccess :one
 -- A user's role in a tenant, with the permissions of the role when it is a
 -- custom one (NULL for a built-in role).
