@@ -179,6 +179,88 @@ func TestPoolParametersInTheURL(t *testing.T) {
 	require.Empty(t, report.Failed())
 }
 
+// A page of projects is read from the index in the index's order, in
+// either direction: never every project of the tenant sorted, so a page
+// costs the same however many projects there are.
+func TestListReadsAPageFromTheIndex(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	tn := b.create(t, "acme")
+	createProjects(t, b.tenants, tn, "acme", 3)
+	q := &explaining{}
+	err := b.tenants.InTenantTx(t.Context(), tn, func(ctx context.Context, tx pgx.Tx) error {
+		// Three rows are cheaper to sort than to read in order: make a sort
+		// cost what it would on a big table.
+		if _, err := tx.Exec(ctx, "SET LOCAL enable_sort = off"); err != nil {
+			return err
+		}
+		q.Tx = tx
+		asc := tenantdb.ListProjectsParams{MaxItems: 2}
+		desc := tenantdb.ListProjectsDescParams{MaxItems: 2}
+		err := errors.Join(asc.AfterCreatedAt.Scan("-infinity"), asc.AfterID.Scan("00000000-0000-0000-0000-000000000000"),
+			desc.AfterCreatedAt.Scan("infinity"), desc.AfterID.Scan("ffffffff-ffff-ffff-ffff-ffffffffffff"))
+		if err != nil {
+			return err
+		}
+		up, err := tenantdb.New(q).ListProjects(ctx, asc)
+		if err != nil {
+			return err
+		}
+		down, err := tenantdb.New(q).ListProjectsDesc(ctx, desc)
+		if err != nil {
+			return err
+		}
+		require.Equal(t, []string{"acme-1", "acme-2"}, names(up))
+		require.Equal(t, []string{"acme-3", "acme-2"}, names(down))
+		return nil
+	})
+	require.NoError(t, err)
+	require.Len(t, q.plans, 2)
+	for _, plan := range q.plans {
+		require.Contains(t, plan, "Index", plan)
+		require.NotContains(t, plan, "Sort", plan)
+	}
+}
+
+// explaining runs each query of a transaction after recording the plan a
+// prepared statement of it gets once Postgres settles on a generic plan
+// (the one that has to serve any parameters: a custom plan may fold them
+// away and hide a sort).
+type explaining struct {
+	pgx.Tx
+	plans []string
+}
+
+func (e *explaining) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	values := make([]string, len(args))
+	for i, arg := range args {
+		switch v := arg.(type) {
+		case pgtype.Timestamptz:
+			values[i] = map[pgtype.InfinityModifier]string{pgtype.Infinity: "'infinity'", pgtype.NegativeInfinity: "'-infinity'"}[v.InfinityModifier]
+		case pgtype.UUID:
+			values[i] = "'" + v.String() + "'"
+		default:
+			values[i] = fmt.Sprint(v)
+		}
+	}
+	if _, err := e.Exec(ctx, "SET LOCAL plan_cache_mode = force_generic_plan; PREPARE explained AS "+sql); err != nil {
+		return nil, err
+	}
+	rows, err := e.Tx.Query(ctx, "EXPLAIN EXECUTE explained("+strings.Join(values, ", ")+")")
+	if err != nil {
+		return nil, err
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	if _, err := e.Exec(ctx, "DEALLOCATE explained; RESET plan_cache_mode"); err != nil {
+		return nil, err
+	}
+	e.plans = append(e.plans, strings.Join(lines, "\n"))
+	return e.Tx.Query(ctx, sql, args...)
+}
+
 func TestHostileSlugsAreRefused(t *testing.T) {
 	t.Parallel()
 	b := setupTenants(t)

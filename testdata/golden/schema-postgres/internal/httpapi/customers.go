@@ -158,7 +158,6 @@ func handleListCustomers(tenants Tenants) endpoint {
 		}
 		descending := in.Sort == "-created_at"
 		params := tenantdb.ListCustomersParams{
-			Descending:     descending,
 			AfterCreatedAt: pgtype.Timestamptz{Time: after.CreatedAt, Valid: true},
 			MaxItems:       int32(in.Limit + 1), //nolint:gosec // G115: huma bounds Limit to 1..100
 		}
@@ -176,7 +175,11 @@ func handleListCustomers(tenants Tenants) endpoint {
 		var rows []tenantdb.Customer
 		err = tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
 			var qerr error
-			rows, qerr = u.Queries.ListCustomers(ctx, params)
+			if descending {
+				rows, qerr = u.Queries.ListCustomersDesc(ctx, tenantdb.ListCustomersDescParams(params))
+			} else {
+				rows, qerr = u.Queries.ListCustomers(ctx, params)
+			}
 			return qerr
 		})
 		if err != nil {

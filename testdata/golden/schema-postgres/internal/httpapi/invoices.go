@@ -241,7 +241,6 @@ func handleListInvoices(tenants Tenants) endpoint {
 		}
 		descending := in.Sort == "-created_at"
 		params := tenantdb.ListInvoicesParams{
-			Descending:     descending,
 			AfterCreatedAt: pgtype.Timestamptz{Time: after.CreatedAt, Valid: true},
 			MaxItems:       int32(in.Limit + 1), //nolint:gosec // G115: huma bounds Limit to 1..100
 		}
@@ -268,7 +267,11 @@ func handleListInvoices(tenants Tenants) endpoint {
 		var rows []tenantdb.Invoice
 		err = tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
 			var qerr error
-			rows, qerr = u.Queries.ListInvoices(ctx, params)
+			if descending {
+				rows, qerr = u.Queries.ListInvoicesDesc(ctx, tenantdb.ListInvoicesDescParams(params))
+			} else {
+				rows, qerr = u.Queries.ListInvoices(ctx, params)
+			}
 			return qerr
 		})
 		if err != nil {

@@ -149,7 +149,6 @@ func handleListProjects(tenants Tenants) endpoint {
 		}
 		descending := in.Sort == "-created_at"
 		params := tenantdb.ListProjectsParams{
-			Descending:     descending,
 			AfterCreatedAt: pgtype.Timestamptz{Time: after.CreatedAt, Valid: true},
 			MaxItems:       int32(in.Limit + 1), //nolint:gosec // G115: huma bounds Limit to 1..100
 		}
@@ -166,7 +165,11 @@ func handleListProjects(tenants Tenants) endpoint {
 		var rows []tenantdb.Project
 		err = tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
 			var qerr error
-			rows, qerr = u.Queries.ListProjects(ctx, params)
+			if descending {
+				rows, qerr = u.Queries.ListProjectsDesc(ctx, tenantdb.ListProjectsDescParams(params))
+			} else {
+				rows, qerr = u.Queries.ListProjects(ctx, params)
+			}
 			return qerr
 		})
 		if err != nil {

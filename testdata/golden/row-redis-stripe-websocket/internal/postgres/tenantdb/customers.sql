@@ -16,21 +16,26 @@ FROM customers
 WHERE id = @id;
 
 -- name: ListCustomers :many
--- Keyset pagination in creation order, ascending or (descending) newest
--- first: pass the created_at and id of the last row of the previous page,
--- or -infinity and the zero UUID (+infinity and the largest UUID when
--- descending) for the first page. A NULL filter matches every row.
+-- Keyset pagination in creation order: pass the created_at and id of the
+-- last row of the previous page, or -infinity and the zero UUID for the
+-- first page. A NULL filter matches every row. The condition and the order
+-- are the index's (tenant_id, created_at, id), so a page reads its rows from
+-- the index and stops there, however many rows the tenant has.
 SELECT *
 FROM customers
-WHERE CASE WHEN @descending::boolean
-        THEN (created_at, id) < (@after_created_at::timestamptz, @after_id::uuid)
-        ELSE (created_at, id) > (@after_created_at::timestamptz, @after_id::uuid)
-    END
+WHERE (created_at, id) > (@after_created_at::timestamptz, @after_id::uuid)
     AND (sqlc.narg('email')::text IS NULL OR email = sqlc.narg('email')::text)
-ORDER BY
-    CASE WHEN @descending::boolean THEN created_at END DESC,
-    CASE WHEN @descending::boolean THEN id END DESC,
-    created_at, id
+ORDER BY created_at, id
+LIMIT @max_items;
+
+-- name: ListCustomersDesc :many
+-- ListCustomers newest first: for the first page pass +infinity and the
+-- largest UUID. The index serves it backwards.
+SELECT *
+FROM customers
+WHERE (created_at, id) < (@after_created_at::timestamptz, @after_id::uuid)
+    AND (sqlc.narg('email')::text IS NULL OR email = sqlc.narg('email')::text)
+ORDER BY created_at DESC, id DESC
 LIMIT @max_items;
 
 -- name: UpdateCustomer :one

@@ -86,33 +86,76 @@ func (q *Queries) GetCustomer(ctx context.Context, id pgtype.UUID) (Customer, er
 const listCustomers = `-- name: ListCustomers :many
 SELECT tenant_id, id, name, email, created_at, updated_at
 FROM customers
-WHERE CASE WHEN $1::boolean
-        THEN (created_at, id) < ($2::timestamptz, $3::uuid)
-        ELSE (created_at, id) > ($2::timestamptz, $3::uuid)
-    END
-    AND ($4::text IS NULL OR email = $4::text)
-ORDER BY
-    CASE WHEN $1::boolean THEN created_at END DESC,
-    CASE WHEN $1::boolean THEN id END DESC,
-    created_at, id
-LIMIT $5
+WHERE (created_at, id) > ($1::timestamptz, $2::uuid)
+    AND ($3::text IS NULL OR email = $3::text)
+ORDER BY created_at, id
+LIMIT $4
 `
 
 type ListCustomersParams struct {
-	Descending     bool               `json:"descending"`
 	AfterCreatedAt pgtype.Timestamptz `json:"after_created_at"`
 	AfterID        pgtype.UUID        `json:"after_id"`
 	Email          pgtype.Text        `json:"email"`
 	MaxItems       int32              `json:"max_items"`
 }
 
-// Keyset pagination in creation order, ascending or (descending) newest
-// first: pass the created_at and id of the last row of the previous page,
-// or -infinity and the zero UUID (+infinity and the largest UUID when
-// descending) for the first page. A NULL filter matches every row.
+// Keyset pagination in creation order: pass the created_at and id of the
+// last row of the previous page, or -infinity and the zero UUID for the
+// first page. A NULL filter matches every row. The condition and the order
+// are the index's (tenant_id, created_at, id), so a page reads its rows from
+// the index and stops there, however many rows the tenant has.
 func (q *Queries) ListCustomers(ctx context.Context, arg ListCustomersParams) ([]Customer, error) {
 	rows, err := q.db.Query(ctx, listCustomers,
-		arg.Descending,
+		arg.AfterCreatedAt,
+		arg.AfterID,
+		arg.Email,
+		arg.MaxItems,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Customer{}
+	for rows.Next() {
+		var i Customer
+		if err := rows.Scan(
+			&i.TenantID,
+			&i.ID,
+			&i.Name,
+			&i.Email,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listCustomersDesc = `-- name: ListCustomersDesc :many
+SELECT tenant_id, id, name, email, created_at, updated_at
+FROM customers
+WHERE (created_at, id) < ($1::timestamptz, $2::uuid)
+    AND ($3::text IS NULL OR email = $3::text)
+ORDER BY created_at DESC, id DESC
+LIMIT $4
+`
+
+type ListCustomersDescParams struct {
+	AfterCreatedAt pgtype.Timestamptz `json:"after_created_at"`
+	AfterID        pgtype.UUID        `json:"after_id"`
+	Email          pgtype.Text        `json:"email"`
+	MaxItems       int32              `json:"max_items"`
+}
+
+// ListCustomers newest first: for the first page pass +infinity and the
+// largest UUID. The index serves it backwards.
+func (q *Queries) ListCustomersDesc(ctx context.Context, arg ListCustomersDescParams) ([]Customer, error) {
+	rows, err := q.db.Query(ctx, listCustomersDesc,
 		arg.AfterCreatedAt,
 		arg.AfterID,
 		arg.Email,

@@ -155,25 +155,18 @@ func (q *Queries) GetInvoice(ctx context.Context, id pgtype.UUID) (Invoice, erro
 const listInvoices = `-- name: ListInvoices :many
 SELECT tenant_id, id, number, title, amount_cents, qty, paid, total, due_at, issued_on, ext, meta, customer_id, status, code, created_at, updated_at
 FROM invoices
-WHERE CASE WHEN $1::boolean
-        THEN (created_at, id) < ($2::timestamptz, $3::uuid)
-        ELSE (created_at, id) > ($2::timestamptz, $3::uuid)
-    END
-    AND ($4::text IS NULL OR number = $4::text)
-    AND ($5::boolean IS NULL OR paid = $5::boolean)
-    AND ($6::uuid IS NULL OR ext = $6::uuid)
-    AND ($7::uuid IS NULL OR customer_id = $7::uuid)
-    AND ($8::text IS NULL OR status = $8::text)
-    AND ($9::text IS NULL OR code = $9::text)
-ORDER BY
-    CASE WHEN $1::boolean THEN created_at END DESC,
-    CASE WHEN $1::boolean THEN id END DESC,
-    created_at, id
-LIMIT $10
+WHERE (created_at, id) > ($1::timestamptz, $2::uuid)
+    AND ($3::text IS NULL OR number = $3::text)
+    AND ($4::boolean IS NULL OR paid = $4::boolean)
+    AND ($5::uuid IS NULL OR ext = $5::uuid)
+    AND ($6::uuid IS NULL OR customer_id = $6::uuid)
+    AND ($7::text IS NULL OR status = $7::text)
+    AND ($8::text IS NULL OR code = $8::text)
+ORDER BY created_at, id
+LIMIT $9
 `
 
 type ListInvoicesParams struct {
-	Descending     bool               `json:"descending"`
 	AfterCreatedAt pgtype.Timestamptz `json:"after_created_at"`
 	AfterID        pgtype.UUID        `json:"after_id"`
 	Number         pgtype.Text        `json:"number"`
@@ -185,13 +178,89 @@ type ListInvoicesParams struct {
 	MaxItems       int32              `json:"max_items"`
 }
 
-// Keyset pagination in creation order, ascending or (descending) newest
-// first: pass the created_at and id of the last row of the previous page,
-// or -infinity and the zero UUID (+infinity and the largest UUID when
-// descending) for the first page. A NULL filter matches every row.
+// Keyset pagination in creation order: pass the created_at and id of the
+// last row of the previous page, or -infinity and the zero UUID for the
+// first page. A NULL filter matches every row. The condition and the order
+// are the index's (tenant_id, created_at, id), so a page reads its rows from
+// the index and stops there, however many rows the tenant has.
 func (q *Queries) ListInvoices(ctx context.Context, arg ListInvoicesParams) ([]Invoice, error) {
 	rows, err := q.db.Query(ctx, listInvoices,
-		arg.Descending,
+		arg.AfterCreatedAt,
+		arg.AfterID,
+		arg.Number,
+		arg.Paid,
+		arg.Ext,
+		arg.CustomerID,
+		arg.Status,
+		arg.Code,
+		arg.MaxItems,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Invoice{}
+	for rows.Next() {
+		var i Invoice
+		if err := rows.Scan(
+			&i.TenantID,
+			&i.ID,
+			&i.Number,
+			&i.Title,
+			&i.AmountCents,
+			&i.Qty,
+			&i.Paid,
+			&i.Total,
+			&i.DueAt,
+			&i.IssuedOn,
+			&i.Ext,
+			&i.Meta,
+			&i.CustomerID,
+			&i.Status,
+			&i.Code,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listInvoicesDesc = `-- name: ListInvoicesDesc :many
+SELECT tenant_id, id, number, title, amount_cents, qty, paid, total, due_at, issued_on, ext, meta, customer_id, status, code, created_at, updated_at
+FROM invoices
+WHERE (created_at, id) < ($1::timestamptz, $2::uuid)
+    AND ($3::text IS NULL OR number = $3::text)
+    AND ($4::boolean IS NULL OR paid = $4::boolean)
+    AND ($5::uuid IS NULL OR ext = $5::uuid)
+    AND ($6::uuid IS NULL OR customer_id = $6::uuid)
+    AND ($7::text IS NULL OR status = $7::text)
+    AND ($8::text IS NULL OR code = $8::text)
+ORDER BY created_at DESC, id DESC
+LIMIT $9
+`
+
+type ListInvoicesDescParams struct {
+	AfterCreatedAt pgtype.Timestamptz `json:"after_created_at"`
+	AfterID        pgtype.UUID        `json:"after_id"`
+	Number         pgtype.Text        `json:"number"`
+	Paid           pgtype.Bool        `json:"paid"`
+	Ext            pgtype.UUID        `json:"ext"`
+	CustomerID     pgtype.UUID        `json:"customer_id"`
+	Status         pgtype.Text        `json:"status"`
+	Code           pgtype.Text        `json:"code"`
+	MaxItems       int32              `json:"max_items"`
+}
+
+// ListInvoices newest first: for the first page pass +infinity and the
+// largest UUID. The index serves it backwards.
+func (q *Queries) ListInvoicesDesc(ctx context.Context, arg ListInvoicesDescParams) ([]Invoice, error) {
+	rows, err := q.db.Query(ctx, listInvoicesDesc,
 		arg.AfterCreatedAt,
 		arg.AfterID,
 		arg.Number,

@@ -74,35 +74,65 @@ func (q *Queries) GetProject(ctx context.Context, id pgtype.UUID) (Project, erro
 const listProjects = `-- name: ListProjects :many
 SELECT id, name, created_at, updated_at
 FROM projects
-WHERE CASE WHEN $1::boolean
-        THEN (created_at, id) < ($2::timestamptz, $3::uuid)
-        ELSE (created_at, id) > ($2::timestamptz, $3::uuid)
-    END
-ORDER BY
-    CASE WHEN $1::boolean THEN created_at END DESC,
-    CASE WHEN $1::boolean THEN id END DESC,
-    created_at, id
-LIMIT $4
+WHERE (created_at, id) > ($1::timestamptz, $2::uuid)
+ORDER BY created_at, id
+LIMIT $3
 `
 
 type ListProjectsParams struct {
-	Descending     bool               `json:"descending"`
 	AfterCreatedAt pgtype.Timestamptz `json:"after_created_at"`
 	AfterID        pgtype.UUID        `json:"after_id"`
 	MaxItems       int32              `json:"max_items"`
 }
 
-// Keyset pagination in creation order, ascending or (descending) newest
-// first: pass the created_at and id of the last row of the previous page,
-// or -infinity and the zero UUID (+infinity and the largest UUID when
-// descending) for the first page. A NULL filter matches every row.
+// Keyset pagination in creation order: pass the created_at and id of the
+// last row of the previous page, or -infinity and the zero UUID for the
+// first page. A NULL filter matches every row. The condition and the order
+// are the index's (created_at, id), so a page reads its rows from
+// the index and stops there, however many rows the tenant has.
 func (q *Queries) ListProjects(ctx context.Context, arg ListProjectsParams) ([]Project, error) {
-	rows, err := q.db.Query(ctx, listProjects,
-		arg.Descending,
-		arg.AfterCreatedAt,
-		arg.AfterID,
-		arg.MaxItems,
-	)
+	rows, err := q.db.Query(ctx, listProjects, arg.AfterCreatedAt, arg.AfterID, arg.MaxItems)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Project{}
+	for rows.Next() {
+		var i Project
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listProjectsDesc = `-- name: ListProjectsDesc :many
+SELECT id, name, created_at, updated_at
+FROM projects
+WHERE (created_at, id) < ($1::timestamptz, $2::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT $3
+`
+
+type ListProjectsDescParams struct {
+	AfterCreatedAt pgtype.Timestamptz `json:"after_created_at"`
+	AfterID        pgtype.UUID        `json:"after_id"`
+	MaxItems       int32              `json:"max_items"`
+}
+
+// ListProjects newest first: for the first page pass +infinity and the
+// largest UUID. The index serves it backwards.
+func (q *Queries) ListProjectsDesc(ctx context.Context, arg ListProjectsDescParams) ([]Project, error) {
+	rows, err := q.db.Query(ctx, listProjectsDesc, arg.AfterCreatedAt, arg.AfterID, arg.MaxItems)
 	if err != nil {
 		return nil, err
 	}

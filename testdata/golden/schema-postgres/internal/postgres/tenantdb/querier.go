@@ -29,21 +29,33 @@ type Querier interface {
 	GetCustomer(ctx context.Context, id pgtype.UUID) (Customer, error)
 	GetInvoice(ctx context.Context, id pgtype.UUID) (Invoice, error)
 	GetProject(ctx context.Context, id pgtype.UUID) (Project, error)
-	// Keyset pagination in creation order, ascending or (descending) newest
-	// first: pass the created_at and id of the last row of the previous page,
-	// or -infinity and the zero UUID (+infinity and the largest UUID when
-	// descending) for the first page. A NULL filter matches every row.
+	// Keyset pagination in creation order: pass the created_at and id of the
+	// last row of the previous page, or -infinity and the zero UUID for the
+	// first page. A NULL filter matches every row. The condition and the order
+	// are the index's (created_at, id), so a page reads its rows from
+	// the index and stops there, however many rows the tenant has.
 	ListCustomers(ctx context.Context, arg ListCustomersParams) ([]Customer, error)
-	// Keyset pagination in creation order, ascending or (descending) newest
-	// first: pass the created_at and id of the last row of the previous page,
-	// or -infinity and the zero UUID (+infinity and the largest UUID when
-	// descending) for the first page. A NULL filter matches every row.
+	// ListCustomers newest first: for the first page pass +infinity and the
+	// largest UUID. The index serves it backwards.
+	ListCustomersDesc(ctx context.Context, arg ListCustomersDescParams) ([]Customer, error)
+	// Keyset pagination in creation order: pass the created_at and id of the
+	// last row of the previous page, or -infinity and the zero UUID for the
+	// first page. A NULL filter matches every row. The condition and the order
+	// are the index's (created_at, id), so a page reads its rows from
+	// the index and stops there, however many rows the tenant has.
 	ListInvoices(ctx context.Context, arg ListInvoicesParams) ([]Invoice, error)
-	// Keyset pagination in creation order, ascending or (descending) newest
-	// first: pass the created_at and id of the last row of the previous page,
-	// or -infinity and the zero UUID (+infinity and the largest UUID when
-	// descending) for the first page. A NULL filter matches every row.
+	// ListInvoices newest first: for the first page pass +infinity and the
+	// largest UUID. The index serves it backwards.
+	ListInvoicesDesc(ctx context.Context, arg ListInvoicesDescParams) ([]Invoice, error)
+	// Keyset pagination in creation order: pass the created_at and id of the
+	// last row of the previous page, or -infinity and the zero UUID for the
+	// first page. A NULL filter matches every row. The condition and the order
+	// are the index's (created_at, id), so a page reads its rows from
+	// the index and stops there, however many rows the tenant has.
 	ListProjects(ctx context.Context, arg ListProjectsParams) ([]Project, error)
+	// ListProjects newest first: for the first page pass +infinity and the
+	// largest UUID. The index serves it backwards.
+	ListProjectsDesc(ctx context.Context, arg ListProjectsDescParams) ([]Project, error)
 	// A partial update: each field changes only when its set_ flag is true.
 	UpdateCustomer(ctx context.Context, arg UpdateCustomerParams) (Customer, error)
 	// A partial update: each field changes only when its set_ flag is true.
