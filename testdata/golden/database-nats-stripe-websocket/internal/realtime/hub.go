@@ -322,9 +322,22 @@ func (h *Hub) Shutdown() {
 	h.wg.Wait()
 }
 
-// Sockets is how many sockets the hub holds.
+// Sockets is how many sockets the hub serves: joined, and their tenant's
+// subscription confirmed, so that every event published from now on
+// reaches them. A socket whose subscription is still being made is not
+// counted yet.
 func (h *Hub) Sockets() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return len(h.all)
+	n := 0
+	for _, sub := range h.tenants {
+		select {
+		case <-sub.ready:
+			if sub.err == nil {
+				n += len(sub.sockets)
+			}
+		default:
+		}
+	}
+	return n
 }
