@@ -7,9 +7,9 @@
 #
 # For each mode it generates an app (postgres broker, no billing, no
 # realtime), builds it, and seeds a database per tenant count with the app's
-# own code (bench/testdata/benchseed: tenants tenant-1..N with PROJECTS
-# projects each, the baselines' draw of 200 users x 5 memberships, one
-# session per user). Then it runs the harness (a copy, which also knows
+# own code: the harness's seeder (saaskit-seed/main.go, built inside the app
+# as cmd/benchseed) makes tenants tenant-1..N with PROJECTS projects each,
+# the baselines' draw of 200 users x 5 memberships and one session per user. Then it runs the harness (a copy, which also knows
 # saaskit-database) with the apps as targets and prints, per mode and
 # tenant count, the ratio of the app's median req/s to the Go server's and
 # to the better DRF setup's.
@@ -71,7 +71,7 @@ for mode in $MODES; do
 	"$WORK/bin/saaskit" new "$app" --name perfapp --module example.com/perfapp --yes --no-git \
 		--tenancy "$mode" --broker postgres --billing none --realtime none >/dev/null
 	mkdir -p "$app/cmd/benchseed"
-	cp "$kit/bench/testdata/benchseed/main.go" "$app/cmd/benchseed/main.go"
+	cp "$BASELINES/saaskit-seed/main.go" "$app/cmd/benchseed/main.go"
 	(cd "$app" && go build -o "$WORK/bin/perfapp-$mode" ./cmd/perfapp && go build -o "$WORK/bin/benchseed-$mode" ./cmd/benchseed)
 	# The harness starts the app with DATABASE_URL only; the wrapper adds
 	# what differs by mode and tenant count.
