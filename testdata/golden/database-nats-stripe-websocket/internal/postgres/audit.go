@@ -108,20 +108,46 @@ var genesis = make([]byte, sha256.Size)
 const entryColumns = "seq, at, action, target_type, target_id, user_id, api_key_id, request_id, ip, user_agent, before, after, prev_hash, hash"
 
 // appendEntry writes e as the next entry of tenantID's chain c, in tx, and
-// sets e's ID, At and Hash, in one round trip: one statement locks the
-// head, moves it, writes the entry (its hash computed by Postgres from the
-// previous one and the bytes hashTail gives) and, with c.keepHead, moves
-// the control plane's copy. The head row is locked until tx ends: the
-// tenant's next writer waits for it. A chain's first entry makes its head
-// first (two more round trips, once).
+// sets e's ID, At and Hash, in one round trip (see appendStatement). A
+// chain's first entry makes its head first (two more round trips, once).
 func appendEntry(ctx context.Context, tx pgx.Tx, c chain, tenantID string, e *AuditEntry) error {
-	before, err := marshalState(e.Before)
+	stmt, args, at, err := appendStatement(c, tenantID, e)
 	if err != nil {
 		return err
 	}
+	var seq int64
+	var hash []byte
+	err = tx.QueryRow(ctx, stmt, args...).Scan(&seq, &hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// No head yet: make it, then append.
+		start, startArgs := startStatement(c, tenantID)
+		if _, err = tx.Exec(ctx, start, startArgs...); err != nil {
+			return fmt.Errorf("start the audit chain: %w", err)
+		}
+		err = tx.QueryRow(ctx, stmt, args...).Scan(&seq, &hash)
+	}
+	if err != nil {
+		return fmt.Errorf("append to the audit log: %w", err)
+	}
+	e.ID, e.At, e.Hash = strconv.FormatInt(seq, 10), at, hash
+	return nil
+}
+
+// appendStatement is the one statement that appends e to tenantID's chain
+// c, with its arguments and the time it records: it locks the head, moves
+// it, writes the entry (its hash computed by Postgres from the previous one
+// and the bytes hashTail gives) and, with c.keepHead, moves the control
+// plane's copy, returning the entry's seq and hash. With no head it writes
+// nothing and returns no row. The head row is locked until the transaction
+// ends: the tenant's next writer waits for it.
+func appendStatement(c chain, tenantID string, e *AuditEntry) (string, []any, time.Time, error) {
+	before, err := marshalState(e.Before)
+	if err != nil {
+		return "", nil, time.Time{}, err
+	}
 	after, err := marshalState(e.After)
 	if err != nil {
-		return err
+		return "", nil, time.Time{}, err
 	}
 	r := AuditRecord{
 		At: time.Now().UTC().Truncate(time.Microsecond), TenantID: tenantID,
@@ -160,27 +186,20 @@ func appendEntry(ctx context.Context, tx pgx.Tx, c chain, tenantID string, e *Au
 			SELECT ` + keyVal + `seq, $1::timestamptz, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text, $9::text,
 			       $10::json, $11::json, prev_hash, hash FROM moved)` + keptHead + `
 		SELECT seq, hash FROM moved`
-	err = tx.QueryRow(ctx, stmt, args...).Scan(&r.Seq, &r.Hash)
-	if errors.Is(err, pgx.ErrNoRows) {
-		// No head yet: make it, then append.
-		headArgs := []any{genesis}
-		headKey, headVal := "", ""
-		if c.key != "" {
-			headKey, headVal = c.key+", ", "$2, "
-			headArgs = append(headArgs, tenantID)
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO `+c.head+` (`+headKey+`seq, hash, pruned_hash) VALUES (`+headVal+`0, $1, $1)
-			ON CONFLICT (`+c.conflict+`) DO NOTHING`, headArgs...)
-		if err != nil {
-			return fmt.Errorf("start the audit chain: %w", err)
-		}
-		err = tx.QueryRow(ctx, stmt, args...).Scan(&r.Seq, &r.Hash)
+	return stmt, args, r.At, nil
+}
+
+// startStatement makes tenantID's chain c a head, the genesis, unless it
+// has one.
+func startStatement(c chain, tenantID string) (string, []any) {
+	args := []any{genesis}
+	headKey, headVal := "", ""
+	if c.key != "" {
+		headKey, headVal = c.key+", ", "$2, "
+		args = append(args, tenantID)
 	}
-	if err != nil {
-		return fmt.Errorf("append to the audit log: %w", err)
-	}
-	e.ID, e.At, e.Hash = strconv.FormatInt(r.Seq, 10), r.At, r.Hash
-	return nil
+	return `INSERT INTO ` + c.head + ` (` + headKey + `seq, hash, pruned_hash) VALUES (` + headVal + `0, $1, $1)
+		ON CONFLICT (` + c.conflict + `) DO NOTHING`, args
 }
 
 // marshalState encodes a before or after state; nil stays nil (NULL).

@@ -192,8 +192,8 @@ func (u *Unit) Audit(ctx context.Context, action, target string, before, after a
 		}
 	}
 	if u.seams.Events != nil {
-		ev := EventOf(e)
-		u.AfterCommit(func(ctx context.Context) { u.seams.Events.Publish(ctx, ev) })
+		// The event is made after the commit, when the entry has its id.
+		u.AfterCommit(func(ctx context.Context) { u.seams.Events.Publish(ctx, EventOf(e)) })
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,25 +79,125 @@ func verifyTenant(t *testing.T, log *postgres.AuditLog, tn domain.Tenant) postgr
 	return reports[0]
 }
 
-// Recording a change costs the write one statement in its transaction: it
-// locks the chain's head, writes the entry and moves the head and the control
-// plane's copy of it.
-func TestAuditCostsAWriteOneStatement(t *testing.T) {
+// roundTrips counts what the connections send Postgres and wait for: a
+// statement, a prepare, or a batch (one pipeline, however many statements).
+type roundTrips struct{ n atomic.Int64 }
+
+func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+
+func (*roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (r *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+
+func (*roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+func (*roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+func (r *roundTrips) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+
+func (*roundTrips) TracePrepareEnd(context.Context, *pgx.Conn, pgx.TracePrepareEndData) {}
+
+// Recording a change costs the write no round trip: the unit sends its
+// entries with the COMMIT, in one pipeline, each entry one statement that
+// locks the chain's head, writes the entry and moves the head and the
+// control plane's copy of it.
+func TestAuditCostsAWriteNoRoundTrip(t *testing.T) {
 	t.Parallel()
-	b, _ := setupAudit(t)
+	b := setupTenants(t)
 	acme := b.create(t, "acme")
-	// The chain's first entry makes its head first; every later one is one
-	// statement.
-	for i, want := range []int{3, 1, 1} {
-		n, err := postgres.AuditStatements(t.Context(), b.tenants, acme)
-		require.NoError(t, err)
-		require.Equal(t, want, n, "statements of audited change %d", i+1)
+	trips := &roundTrips{}
+	ts := openTenants(t, b.cfg, postgres.TenantsOptions{Tracer: trips})
+	log := postgres.NewAuditLog(ts)
+	events := &eventLog{}
+	ts.UseSeams(postgres.Seams{Audit: log, Events: events})
+	// change writes a project and records n entries; it returns the round
+	// trips it took.
+	change := func(n int) int64 {
+		before := trips.n.Load()
+		require.NoError(t, ts.InTenant(t.Context(), acme, func(ctx context.Context, u *postgres.Unit) error {
+			if _, err := u.Tx().Exec(ctx, `INSERT INTO projects (name) VALUES ('apollo')`); err != nil {
+				return err
+			}
+			for i := range n {
+				if err := u.Audit(ctx, "project.create", "project:"+strconv.Itoa(i), nil, map[string]int{"n": i}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+		return trips.n.Load() - before
 	}
+	plain := change(0)
+	require.EqualValues(t, 3, plain, "BEGIN (with the tenant), the write, COMMIT")
+	// The first entry starts the chain: in the same pipeline too.
+	for i, n := range []int{1, 1, 3} {
+		require.Equal(t, plain, change(n), "round trips of audited change %d", i+1)
+	}
+
 	var head int64
-	require.NoError(t, postgres.ControlPool(b.tenants).QueryRow(t.Context(),
+	require.NoError(t, postgres.ControlPool(ts).QueryRow(t.Context(),
 		`SELECT seq FROM audit_heads WHERE tenant_id = $1`, acme.ID).Scan(&head))
-	require.Equal(t, int64(3), head, "the control plane's copy of the head moved with the entries")
-	require.True(t, verifyTenant(t, postgres.NewAuditLog(b.tenants), acme).OK())
+	require.Equal(t, int64(5), head, "the control plane's copy of the head moved with the entries")
+	rep := verifyTenant(t, log, acme)
+	require.True(t, rep.OK(), rep.Problem)
+	require.EqualValues(t, 5, rep.Entries)
+	ids := make([]string, 0, 5)
+	for _, ev := range events.all() {
+		ids = append(ids, ev.ID)
+	}
+	require.Equal(t, []string{"1", "2", "3", "4", "5"}, ids, "each event carries its committed entry's id")
+}
+
+// A unit whose entry fails to append commits nothing: the COMMIT sent
+// with it is skipped, and the unit's change is rolled back with it.
+func TestAuditFailingEntryRollsTheChangeBack(t *testing.T) {
+	t.Parallel()
+	b, log := setupAudit(t)
+	acme := b.create(t, "acme")
+	audit(t, b.tenants, acme, 1)
+	err := b.tenants.InTenant(t.Context(), acme, func(ctx context.Context, u *postgres.Unit) error {
+		if _, err := u.Tx().Exec(ctx, `INSERT INTO projects (name) VALUES ('apollo')`); err != nil {
+			return err
+		}
+		// Text Postgres cannot store (a NUL byte): it refuses the entry when
+		// the pipeline runs, after the write.
+		return u.Audit(ctx, "project.create", "project:x\x00y", nil, nil)
+	})
+	require.Error(t, err)
+	require.Empty(t, names(listAll(t, b.tenants, acme)), "the change rolled back with its entry")
+	events, err := log.EventsSince(t.Context(), acme, "0", 10)
+	require.NoError(t, err)
+	require.Len(t, events, 1)
+	require.True(t, verifyTenant(t, log, acme).OK())
+	audit(t, b.tenants, acme, 1)
+	require.True(t, verifyTenant(t, log, acme).OK(), "the chain goes on after the failed entry")
+}
+
+// eventLog is an events seam that keeps what it is given.
+type eventLog struct {
+	mu     sync.Mutex
+	events []postgres.Event
+}
+
+func (l *eventLog) Publish(_ context.Context, e postgres.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, e)
+}
+
+func (l *eventLog) all() []postgres.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]postgres.Event(nil), l.events...)
 }
 
 // A change's entry commits with it: a unit that rolls back leaves no entry

@@ -121,7 +121,7 @@ func (s *tenantStorage) close() {}
 // a UUID the registry gave t, quoted as a literal all the same.
 func (s *tenantStorage) inTenant(ctx context.Context, t domain.Tenant, fn func(pgx.Tx) error) error {
 	begin := pgx.TxOptions{BeginQuery: "BEGIN; SELECT set_config('app.tenant_id', " + sqlLiteral(t.ID) + ", true)"}
-	return pgx.BeginTxFunc(ctx, s.ts.pool, begin, fn)
+	return inTx(ctx, s.ts.pool, begin, fn)
 }
 
 // controlPlaneDB is what the control plane's sqlc queries run on: the pool,

@@ -176,9 +176,11 @@ func (ts *Tenants) InTenant(ctx context.Context, t domain.Tenant, fn func(contex
 			return err
 		}
 		if check, ok := ctx.Value(commitCheckKey{}).(func(context.Context, pgx.Tx) error); ok {
-			return check(uctx, tx)
+			if err := check(uctx, tx); err != nil {
+				return err
+			}
 		}
-		return nil
+		return u.commit(ctx)
 	})
 	if err != nil {
 		return err

@@ -10,10 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"example.com/acme/internal/domain"
 )
 
 // ControlPool exposes the control-plane pool to the tests.
@@ -98,50 +95,4 @@ func SeedAuditLog(ctx context.Context, tx pgx.Tx, tenantID string, n int) (int64
 		return 0, nil, fmt.Errorf("seed the audit chain's head: %w", err)
 	}
 	return seq, prev, nil
-}
-
-// countingTx counts the statements sent through a transaction: each is a
-// round trip.
-type countingTx struct {
-	pgx.Tx
-	n *int
-}
-
-func (c countingTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	*c.n++
-	return c.Tx.Exec(ctx, sql, args...)
-}
-
-func (c countingTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	*c.n++
-	return c.Tx.Query(ctx, sql, args...)
-}
-
-func (c countingTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	*c.n++
-	return c.Tx.QueryRow(ctx, sql, args...)
-}
-
-func (c countingTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	*c.n++
-	return c.Tx.SendBatch(ctx, b)
-}
-
-func (c countingTx) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
-	*c.n++
-	return c.Tx.CopyFrom(ctx, table, columns, src)
-}
-
-// AuditStatements records one change in tenant t with Unit.Audit and
-// returns how many statements it sent in the unit's transaction: the audit
-// log's cost on a write, in round trips.
-func AuditStatements(ctx context.Context, ts *Tenants, t domain.Tenant) (int, error) {
-	n := 0
-	err := ts.InTenant(ctx, t, func(ctx context.Context, u *Unit) error {
-		tx := u.tx
-		u.tx = countingTx{Tx: tx, n: &n}
-		defer func() { u.tx = tx }()
-		return u.Audit(ctx, "thing.update", "thing:1", nil, map[string]int{"n": 1})
-	})
-	return n, err
 }

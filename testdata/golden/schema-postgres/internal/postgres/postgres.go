@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -31,6 +32,40 @@ func MinMaxConns(n int32) Option {
 // statement that cannot take parameters: the BEGIN that enters a tenant.
 func sqlLiteral(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+// inTx runs fn in a transaction begun on one of pool's connections with
+// begin, and commits it when fn returns nil, unless fn committed it
+// itself: a unit sends its audit entries and the COMMIT in one round trip
+// (see Unit.commit), after which the connection is idle and there is
+// nothing left to commit. However fn ends (an error, a panic), a
+// transaction still open is rolled back; a connection that could not
+// roll back is closed, not given back to the pool.
+func inTx(ctx context.Context, pool *pgxpool.Pool, begin pgx.TxOptions, fn func(pgx.Tx) error) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	tx, err := conn.BeginTx(ctx, begin)
+	if err != nil {
+		return err
+	}
+	idle := func() bool { return conn.Conn().PgConn().TxStatus() == 'I' }
+	defer func() {
+		if !idle() {
+			rollbackCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = tx.Rollback(rollbackCtx)
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if idle() {
+		return nil
+	}
+	return tx.Commit(ctx)
 }
 
 // Open returns a pool for databaseURL. Connections are made lazily, so Open

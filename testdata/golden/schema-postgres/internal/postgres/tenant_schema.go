@@ -112,7 +112,7 @@ func (s *tenantStorage) target(t domain.Tenant) string {
 func (s *tenantStorage) inTenant(ctx context.Context, t domain.Tenant, fn func(pgx.Tx) error) error {
 	schema := sqlLiteral(pgx.Identifier{schemaName(t.Slug)}.Sanitize())
 	begin := pgx.TxOptions{BeginQuery: "BEGIN; SELECT set_config('search_path', " + schema + ", true), " + schema + "::regnamespace"}
-	err := pgx.BeginTxFunc(ctx, s.ts.pool, begin, fn)
+	err := inTx(ctx, s.ts.pool, begin, fn)
 	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == "3F000" && strings.Contains(pgErr.Message, schemaName(t.Slug)) {
 		// invalid_schema_name, from the cast: a connection left in the
 		// aborted transaction is not given back to the pool (pgxpool

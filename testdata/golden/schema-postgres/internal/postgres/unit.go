@@ -29,6 +29,8 @@ type Unit struct {
 	tenant      domain.Tenant
 	seams       Seams
 	afterCommit []func(context.Context)
+	// queued are the audit entries to send with the COMMIT (see commit).
+	queued []*AuditEntry
 }
 
 // Seams are what a Unit hands its jobs, audit entries and events to. The
@@ -86,6 +88,13 @@ type AuditEntry struct {
 // entry's ID and At.
 type AuditRecorder interface {
 	RecordAudit(ctx context.Context, tx pgx.Tx, e *AuditEntry) error
+}
+
+// auditQueuer is an AuditRecorder that can also queue a unit's entries in
+// the batch that commits it, so that recording them costs the change no
+// round trip: the AuditLog is one.
+type auditQueuer interface {
+	queueAudit(b *pgx.Batch, entries []*AuditEntry) error
 }
 
 // Event tells that a change was made: the event of an audit entry, with
@@ -155,25 +164,38 @@ func (u *Unit) controlTx(context.Context) (pgx.Tx, error) { //nolint:unparam // 
 // neither.
 func (u *Unit) Audit(ctx context.Context, action, target string, before, after any) error {
 	e := newAuditEntry(ctx, u.tenant, action, target, before, after)
-	if u.seams.Audit != nil {
+	if _, ok := u.seams.Audit.(auditQueuer); ok {
+		// Written with the COMMIT, in its round trip: see commit.
+		u.queued = append(u.queued, e)
+	} else if u.seams.Audit != nil {
 		if err := u.seams.Audit.RecordAudit(ctx, u.tx, e); err != nil {
 			return fmt.Errorf("audit %s %s: %w", action, target, err)
 		}
-		// The control plane keeps a copy of the chain's head, so that
-		// entries cut off the end of the tenant's log show.
-		if k, ok := u.seams.Audit.(headKeeper); ok {
-			tx, err := u.controlTx(ctx)
-			if err != nil {
-				return fmt.Errorf("audit %s %s: %w", action, target, err)
-			}
-			if err := k.recordHead(ctx, tx, e); err != nil {
-				return fmt.Errorf("audit %s %s: %w", action, target, err)
-			}
-		}
 	}
 	if u.seams.Events != nil {
-		ev := EventOf(e)
-		u.AfterCommit(func(ctx context.Context) { u.seams.Events.Publish(ctx, ev) })
+		// The event is made after the commit, when the entry has its id.
+		u.AfterCommit(func(ctx context.Context) { u.seams.Events.Publish(ctx, EventOf(e)) })
+	}
+	return nil
+}
+
+// commit commits the unit with its queued audit entries: the entries and
+// the COMMIT go to Postgres as one pipeline, in one round trip, so the log
+// costs a change none of its own. An entry that fails skips the COMMIT
+// (Postgres ignores the rest of a failed pipeline) and the unit's runner
+// rolls back. With no entry queued it does nothing: the runner commits.
+func (u *Unit) commit(ctx context.Context) error {
+	q, ok := u.seams.Audit.(auditQueuer)
+	if !ok || len(u.queued) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	if err := q.queueAudit(b, u.queued); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	b.Queue("COMMIT")
+	if err := u.tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("commit with the audit log: %w", err)
 	}
 	return nil
 }
