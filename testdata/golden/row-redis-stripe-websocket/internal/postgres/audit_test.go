@@ -117,7 +117,7 @@ func TestAuditCostsAWriteNoRoundTrip(t *testing.T) {
 	trips := &roundTrips{}
 	ts := openTenants(t, b.cfg, postgres.TenantsOptions{Tracer: trips})
 	log := postgres.NewAuditLog(ts)
-	events := &eventLog{}
+	events := &seams{} // unit_test.go's recorder, for its events
 	ts.UseSeams(postgres.Seams{Audit: log, Events: events})
 	// change writes a project and records n entries; it returns the round
 	// trips it took.
@@ -151,7 +151,7 @@ func TestAuditCostsAWriteNoRoundTrip(t *testing.T) {
 	require.True(t, rep.OK(), rep.Problem)
 	require.EqualValues(t, 5, rep.Entries)
 	ids := make([]string, 0, 5)
-	for _, ev := range events.all() {
+	for _, ev := range events.published() {
 		ids = append(ids, ev.ID)
 	}
 	require.Equal(t, []string{"1", "2", "3", "4", "5"}, ids, "each event carries its committed entry's id")
@@ -180,24 +180,6 @@ func TestAuditFailingEntryRollsTheChangeBack(t *testing.T) {
 	require.True(t, verifyTenant(t, log, acme).OK())
 	audit(t, b.tenants, acme, 1)
 	require.True(t, verifyTenant(t, log, acme).OK(), "the chain goes on after the failed entry")
-}
-
-// eventLog is an events seam that keeps what it is given.
-type eventLog struct {
-	mu     sync.Mutex
-	events []postgres.Event
-}
-
-func (l *eventLog) Publish(_ context.Context, e postgres.Event) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.events = append(l.events, e)
-}
-
-func (l *eventLog) all() []postgres.Event {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]postgres.Event(nil), l.events...)
 }
 
 // A change's entry commits with it: a unit that rolls back leaves no entry
