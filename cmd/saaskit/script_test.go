@@ -32,7 +32,9 @@ func TestScripts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serviceEnv := []string{"SAASKIT_REQUIRE_SERVICES"}
+	// TEST_PGBOUNCER_ADDR is no server of the blueprint's but a proxy in
+	// front of Postgres, which the generated tests also reach.
+	serviceEnv := []string{"SAASKIT_REQUIRE_SERVICES", "TEST_PGBOUNCER_ADDR"}
 	for _, s := range bp.AllServices() {
 		serviceEnv = append(serviceEnv, s.TestEnv)
 	}

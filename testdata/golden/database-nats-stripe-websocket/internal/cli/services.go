@@ -105,6 +105,16 @@ func openServices(ctx context.Context, cfg config.Config, logger *slog.Logger, r
 	}
 	s.closers = append(s.closers, s.pool.Close)
 	s.checks = append(s.checks, httpapi.Check{Name: "database", Ping: s.pool.Ping})
+	// What LISTENs needs a session: when DATABASE_URL goes through a
+	// transaction-pooling proxy, DATABASE_SESSION_URL goes around it.
+	session := s.pool
+	if cfg.Database.SessionURL != cfg.Database.URL {
+		if session, err = postgres.Open(ctx, cfg.Database.SessionURL, name+"-session"); err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, session.Close)
+		s.checks = append(s.checks, httpapi.Check{Name: "database-session", Ping: session.Ping})
+	}
 	if role != "jobs" {
 		s.tenants, err = postgres.OpenTenants(ctx, cfg.Database, postgres.TenantsOptions{
 			AppName: name, MaxConnsAtLeast: running, Logger: logger, MaxOwnedTenants: cfg.MaxTenantsPerUser,
@@ -118,7 +128,7 @@ func openServices(ctx context.Context, cfg config.Config, logger *slog.Logger, r
 		// it can make one.
 		s.checks = append(s.checks, httpapi.Check{Name: "tenants", Ping: s.tenants.Ping})
 	}
-	b, err := broker.Open(broker.Options{Config: cfg.Broker, Pool: s.pool, ClientName: name})
+	b, err := broker.Open(broker.Options{Config: cfg.Broker, Pool: s.pool, SessionPool: session, ClientName: name})
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +137,7 @@ func openServices(ctx context.Context, cfg config.Config, logger *slog.Logger, r
 		s.checks = append(s.checks, httpapi.Check{Name: c.Name, Ping: c.Ping})
 	}
 	s.pubsub, s.events = b, realtime.NewPublisher(b, logger)
-	jobsCfg := jobs.Config{Pool: s.pool, Logger: logger, Name: cfg.Broker.Namespace, Broker: b}
+	jobsCfg := jobs.Config{Pool: s.pool, SessionPool: session, Logger: logger, Name: cfg.Broker.Namespace, Broker: b}
 
 	if s.jobs, err = jobs.Open(ctx, jobsCfg); err != nil {
 		return nil, err

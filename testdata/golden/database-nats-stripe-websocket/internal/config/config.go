@@ -127,8 +127,16 @@ type Database struct {
 	// URL is the application's connection URL (DATABASE_URL).
 	URL string
 	// MigrateURL is the connection migrations run on. The app creates
-	// tenant databases as it runs, so they are the same role: URL.
+	// tenant databases as it runs, so they are the same role:
+	// SessionURL.
 	MigrateURL string
+	// SessionURL reaches the same database as the same role as URL, on a
+	// connection that keeps its session (DATABASE_SESSION_URL; URL when
+	// unset): Postgres itself or a session-mode pool, never a
+	// transaction-pooling proxy. What needs a session runs on it: LISTEN,
+	// and creating, migrating and deleting tenants (session advisory
+	// locks).
+	SessionURL string
 	// TenantDatabasePrefix starts the name of every tenant's database, which
 	// is the prefix followed by the slug (TENANT_DATABASE_PREFIX).
 	TenantDatabasePrefix string
@@ -264,7 +272,14 @@ func (l *loader) database() Database {
 		TenantPoolCache:      l.count(l.optional("TENANT_POOL_CACHE", "50"), 1, 100_000),
 		TenantPoolMaxConns:   l.count(l.optional("TENANT_POOL_MAX_CONNS", "2"), 1, 1000),
 	}
-	d.MigrateURL = d.URL
+	d.SessionURL = d.URL
+	if session := l.optional("DATABASE_SESSION_URL", ""); session.value != "" {
+		d.SessionURL = l.url(session, "postgres", "postgresql")
+		if d.URL != "" && d.SessionURL != "" && urlUser(d.URL) != urlUser(d.SessionURL) {
+			l.fail(session.name, "must connect as DATABASE_URL's role: it creates tenants and their databases for it")
+		}
+	}
+	d.MigrateURL = d.SessionURL // goose holds a session lock while it migrates
 	return d
 }
 
@@ -333,6 +348,15 @@ func (l *loader) appURL(v variable) string {
 		return strings.TrimRight(v.value, "/")
 	}
 	return ""
+}
+
+// urlUser returns the user name in a URL that has already been checked.
+func urlUser(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.User.Username()
 }
 
 // identifierPrefix checks the start of a Postgres name: a lowercase letter

@@ -55,6 +55,7 @@ func TestLoadDefaults(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "postgres://app@localhost:5432/app?sslmode=disable", cfg.Database.URL)
 	require.Equal(t, cfg.Database.URL, cfg.Database.MigrateURL, "the app creates tenants' storage itself, so migrations use its role")
+	require.Equal(t, cfg.Database.URL, cfg.Database.SessionURL, "without a pooler in between, DATABASE_URL keeps its sessions")
 	require.Equal(t, "ledger_", cfg.Database.TenantDatabasePrefix)
 	require.Equal(t, 50, cfg.Database.TenantPoolCache)
 	require.Equal(t, 2, cfg.Database.TenantPoolMaxConns)
@@ -93,6 +94,7 @@ func TestLoadOverrides(t *testing.T) {
 	env["LOG_LEVEL"] = "DEBUG"
 	env["SMTP_URL"] = "smtps://user:pass@smtp.example.com:465"
 	env["SHUTDOWN_TIMEOUT"] = "1m"
+	env["DATABASE_SESSION_URL"] = "postgres://app@db-direct:5432/app"
 	env["JOB_TIMEOUT"] = "90s"
 	env["RATE_LIMIT_IP"] = "off"
 	env["RATE_LIMIT_USER"] = "120/m, 10"
@@ -114,6 +116,8 @@ func TestLoadOverrides(t *testing.T) {
 	require.Equal(t, slog.LevelDebug, cfg.LogLevel)
 	require.Equal(t, "smtps://user:pass@smtp.example.com:465", cfg.SMTPURL)
 	require.Equal(t, time.Minute, cfg.ShutdownTimeout)
+	require.Equal(t, "postgres://app@db-direct:5432/app", cfg.Database.SessionURL)
+	require.Equal(t, cfg.Database.SessionURL, cfg.Database.MigrateURL, "migrations hold a session lock")
 	require.Equal(t, 90*time.Second, cfg.JobTimeout)
 	require.Equal(t, config.Rate{}, cfg.RateLimitIP, "off")
 	require.Equal(t, config.Rate{PerSecond: 2, Burst: 10}, cfg.RateLimitUser)
@@ -156,6 +160,8 @@ func TestLoadNamesEachMalformedVariable(t *testing.T) {
 
 	tests := slices.Concat([]malformed{
 		{"DATABASE_URL", "mysql://localhost/app", "must be a URL starting with postgres:// or postgresql://"},
+		{"DATABASE_SESSION_URL", "pgbouncer:6432", "must be a URL starting with postgres://"},
+		{"DATABASE_SESSION_URL", "postgres://someone-else@db:5432/app", "must connect as DATABASE_URL's role"},
 		{"TENANT_DATABASE_PREFIX", "Acme_", "must be 1 to 23 lowercase letters, digits and underscores"},
 		{"TENANT_DATABASE_PREFIX", "1acme_", "not starting with a digit"},
 		{"TENANT_DATABASE_PREFIX", "acme-", "lowercase letters, digits and underscores"},

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,14 +37,15 @@ const DeadRetention = 30 * 24 * time.Hour
 // (<name>.dead.<queue>.<id>) and a key-value bucket describing jobs that
 // failed and wait to be retried.
 type Client struct {
-	pool   *pgxpool.Pool
-	logger *slog.Logger
-	name   string
-	js     jetstream.JetStream
-	mu     sync.Mutex // guards the three below until ready succeeds
-	work   jetstream.Stream
-	dead   jetstream.Stream
-	failed jetstream.KeyValue
+	pool    *pgxpool.Pool
+	session *pgxpool.Pool // Config.SessionPool, or pool
+	logger  *slog.Logger
+	name    string
+	js      jetstream.JetStream
+	mu      sync.Mutex // guards the three below until ready succeeds
+	work    jetstream.Stream
+	dead    jetstream.Stream
+	failed  jetstream.KeyValue
 	// afterPublish, when set (by tests), runs between publishing a relay
 	// batch and deleting it from the outbox.
 	afterPublish func()
@@ -60,7 +62,7 @@ func Open(_ context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jobs: jetstream: %w", err)
 	}
-	return &Client{pool: cfg.Pool, logger: cfg.Logger, name: cfg.Name, js: js}, nil
+	return &Client{pool: cfg.Pool, session: cmp.Or(cfg.SessionPool, cfg.Pool), logger: cfg.Logger, name: cfg.Name, js: js}, nil
 }
 
 // ready creates or updates the file-backed streams and bucket, once.

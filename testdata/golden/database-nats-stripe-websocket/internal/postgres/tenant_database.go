@@ -48,6 +48,7 @@ type tenantStorage struct {
 	prefix  string
 	control string          // the control database's name, never a tenant's
 	base    *pgxpool.Config // DATABASE_URL with the tenant pools' limits
+	session *pgx.ConnConfig // DATABASE_SESSION_URL, for migrations (goose's session lock)
 	pools   *poolCache
 }
 
@@ -60,7 +61,12 @@ func newTenantStorage(_ context.Context, ts *Tenants, cfg config.Database, appNa
 	base.MinConns = 0
 	base.MaxConnIdleTime = 30 * time.Second                     // a quiet tenant gives its connections back
 	base.ConnConfig.Tracer = ts.pool.Config().ConnConfig.Tracer // TenantsOptions.Tracer
-	s := &tenantStorage{ts: ts, prefix: cfg.TenantDatabasePrefix, control: base.ConnConfig.Database, base: base}
+	session, err := parsePoolConfig(cfg.SessionURL, appName)
+	if err != nil {
+		return nil, errors.New("postgres: DATABASE_SESSION_URL is not a valid connection string")
+	}
+	session.ConnConfig.Tracer = base.ConnConfig.Tracer
+	s := &tenantStorage{ts: ts, prefix: cfg.TenantDatabasePrefix, control: base.ConnConfig.Database, base: base, session: session.ConnConfig}
 	s.pools = newPoolCache(cfg.TenantPoolCache, func(ctx context.Context, database string) (*pgxpool.Pool, error) {
 		pc := base.Copy()
 		pc.ConnConfig.Database = database
@@ -180,7 +186,7 @@ func (s *tenantStorage) deprovision(ctx context.Context, conn db.DBTX, t domain.
 
 // connConfig returns the configuration of a connection to t's database.
 func (s *tenantStorage) connConfig(t domain.Tenant) *pgx.ConnConfig {
-	cfg := s.base.ConnConfig.Copy()
+	cfg := s.session.Copy()
 	cfg.Database = s.databaseName(t.Slug)
 	cfg.RuntimeParams["application_name"] += "-migrate"
 	return cfg

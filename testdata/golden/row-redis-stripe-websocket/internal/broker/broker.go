@@ -20,6 +20,10 @@ type Options struct {
 	// Pool is the application's database. A broker living in Postgres runs
 	// on it; the others ignore it.
 	Pool *pgxpool.Pool
+	// SessionPool keeps its sessions (DATABASE_SESSION_URL) when Pool goes
+	// through a transaction-pooling proxy; Postgres pub/sub listens on
+	// connections made like its own. Nil means Pool.
+	SessionPool *pgxpool.Pool
 	// ClientName names the connection on the server, for its operators.
 	ClientName string
 }

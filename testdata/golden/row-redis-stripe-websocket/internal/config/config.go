@@ -126,6 +126,13 @@ type Database struct {
 	// URL what it needs on them. Only migrating needs it, so the API server
 	// can run without the owner's credentials: see CheckMigrate.
 	MigrateURL string
+	// SessionURL reaches the same database as the same role as URL, on a
+	// connection that keeps its session (DATABASE_SESSION_URL; URL when
+	// unset): Postgres itself or a session-mode pool, never a
+	// transaction-pooling proxy. What needs a session runs on it: LISTEN,
+	// and creating, migrating and deleting tenants (session advisory
+	// locks).
+	SessionURL string
 }
 
 // Problem is one missing or malformed variable.
@@ -253,6 +260,13 @@ func (l *loader) database() Database {
 		d.MigrateURL = l.url(migrate, "postgres", "postgresql")
 		if d.URL != "" && d.MigrateURL != "" && urlUser(d.URL) == urlUser(d.MigrateURL) {
 			l.fail(migrate.name, "must connect as another role than DATABASE_URL: the owner of the tables, while the app's role owns none")
+		}
+	}
+	d.SessionURL = d.URL
+	if session := l.optional("DATABASE_SESSION_URL", ""); session.value != "" {
+		d.SessionURL = l.url(session, "postgres", "postgresql")
+		if d.URL != "" && d.SessionURL != "" && urlUser(d.URL) != urlUser(d.SessionURL) {
+			l.fail(session.name, "must connect as DATABASE_URL's role: it creates and deletes tenants for it")
 		}
 	}
 	return d

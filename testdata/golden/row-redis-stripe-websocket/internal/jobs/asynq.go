@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,6 +25,7 @@ import (
 // in Redis.
 type Client struct {
 	pool      *pgxpool.Pool
+	session   *pgxpool.Pool // Config.SessionPool, or pool
 	logger    *slog.Logger
 	namespace string
 	redis     *redis.Client
@@ -43,6 +45,7 @@ func Open(_ context.Context, cfg Config) (*Client, error) {
 	rc := cfg.Broker.Client()
 	return &Client{
 		pool:      cfg.Pool,
+		session:   cmp.Or(cfg.SessionPool, cfg.Pool),
 		logger:    cfg.Logger,
 		namespace: cfg.Name,
 		redis:     rc,

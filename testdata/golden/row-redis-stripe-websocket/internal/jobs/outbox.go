@@ -128,7 +128,7 @@ type outboxJob struct {
 // notifies it, and every interval for jobs that became due (scheduled) or
 // were missed while no relay listened.
 func (c *Client) relay(ctx context.Context, interval time.Duration) error {
-	conn, err := c.pool.Acquire(ctx)
+	conn, err := c.session.Acquire(ctx) // LISTEN needs a session of its own
 	if err != nil {
 		if ctx.Err() != nil {
 			// Stopped before it started: a shutdown, not a failure.

@@ -75,6 +75,7 @@ const ProblemTenantLimit = "/problems/tenant-limit"
 // here; see tenant_row.go), the API does not.
 type Tenants struct {
 	pool       *pgxpool.Pool
+	session    *pgxpool.Pool // for creations and deletions: pool, unless DATABASE_SESSION_URL is another
 	queries    *db.Queries
 	storage    *tenantStorage
 	cache      *tenantCache
@@ -118,8 +119,16 @@ func OpenTenants(ctx context.Context, cfg config.Database, opts TenantsOptions) 
 	if err != nil {
 		return nil, err
 	}
+	session := pool
+	if cfg.SessionURL != "" && cfg.SessionURL != cfg.URL {
+		if session, err = open(ctx, cfg.SessionURL, opts.AppName+"-session", configure); err != nil {
+			pool.Close()
+			return nil, err
+		}
+	}
 	ts := &Tenants{
 		pool:       pool,
+		session:    session,
 		queries:    db.New(controlPlaneDB(pool)),
 		cache:      newTenantCache(ttl, time.Now),
 		migrations: fsys,
@@ -130,10 +139,10 @@ func OpenTenants(ctx context.Context, cfg config.Database, opts TenantsOptions) 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	ts.watch = newTenantWatch(ts, pool.Config().ConnConfig.Copy(), logger)
+	ts.watch = newTenantWatch(ts, session.Config().ConnConfig.Copy(), logger)
 	ts.storage, err = newTenantStorage(ctx, ts, cfg, opts.AppName)
 	if err != nil {
-		pool.Close()
+		ts.closePools()
 		return nil, err
 	}
 	return ts, nil
@@ -143,12 +152,28 @@ func OpenTenants(ctx context.Context, cfg config.Database, opts TenantsOptions) 
 func (ts *Tenants) Close() {
 	ts.watch.stop()
 	ts.storage.close()
+	ts.closePools()
+}
+
+func (ts *Tenants) closePools() {
+	if ts.session != ts.pool {
+		ts.session.Close()
+	}
 	ts.pool.Close()
 }
 
-// Ping checks that the control-plane database answers.
+// Ping checks that the control-plane database answers, on DATABASE_URL
+// and, when it is another, on DATABASE_SESSION_URL.
 func (ts *Tenants) Ping(ctx context.Context) error {
-	return ts.pool.Ping(ctx)
+	if err := ts.pool.Ping(ctx); err != nil {
+		return err
+	}
+	if ts.session != ts.pool {
+		if err := ts.session.Ping(ctx); err != nil {
+			return fmt.Errorf("DATABASE_SESSION_URL: %w", err)
+		}
+	}
+	return nil
 }
 
 // LatestVersion is the newest tenant migration this binary knows.
@@ -380,8 +405,9 @@ func (ts *Tenants) CreateOwned(ctx context.Context, slug, name, owner string) (d
 	}
 	// One connection does all of the work (goose migrations aside, which
 	// connect on their own), so concurrent creations never wait for each
-	// other's pooled connections.
-	conn, acquireErr := ts.pool.Acquire(ctx)
+	// other's pooled connections. It keeps its session (the locks below
+	// are session locks), so it comes from DATABASE_SESSION_URL.
+	conn, acquireErr := ts.session.Acquire(ctx)
 	if acquireErr != nil {
 		return domain.Tenant{}, fmt.Errorf("create tenant: %w", acquireErr)
 	}

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +14,8 @@ import (
 // jobs on the pool itself, so Conn only carries pub/sub, over Postgres'
 // LISTEN/NOTIFY.
 type Conn struct {
-	pool *pgxpool.Pool
+	pool    *pgxpool.Pool
+	session *pgxpool.Pool // Options.SessionPool, or pool
 }
 
 var _ PubSub = (*Conn)(nil)
@@ -23,7 +25,7 @@ func Open(opts Options) (*Conn, error) {
 	if opts.Pool == nil {
 		return nil, errors.New("broker: Options.Pool is required")
 	}
-	return &Conn{pool: opts.Pool}, nil
+	return &Conn{pool: opts.Pool, session: cmp.Or(opts.SessionPool, opts.Pool)}, nil
 }
 
 // Checks returns no check: the database's own readiness check covers the
@@ -63,7 +65,7 @@ func (c *Conn) Subscribe(ctx context.Context, topic Topic) (<-chan []byte, error
 	if err != nil {
 		return nil, err
 	}
-	conn, err := pgx.ConnectConfig(ctx, c.pool.Config().ConnConfig.Copy())
+	conn, err := pgx.ConnectConfig(ctx, c.session.Config().ConnConfig.Copy())
 	if err != nil {
 		return nil, fmt.Errorf("broker: connect to listen: %w", err)
 	}

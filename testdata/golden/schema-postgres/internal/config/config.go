@@ -106,8 +106,16 @@ type Database struct {
 	// URL is the application's connection URL (DATABASE_URL).
 	URL string
 	// MigrateURL is the connection migrations run on. The app creates
-	// tenant schemas as it runs, so they are the same role: URL.
+	// tenant schemas as it runs, so they are the same role:
+	// SessionURL.
 	MigrateURL string
+	// SessionURL reaches the same database as the same role as URL, on a
+	// connection that keeps its session (DATABASE_SESSION_URL; URL when
+	// unset): Postgres itself or a session-mode pool, never a
+	// transaction-pooling proxy. What needs a session runs on it: LISTEN,
+	// and creating, migrating and deleting tenants (session advisory
+	// locks, the migrations' search_path).
+	SessionURL string
 }
 
 // Problem is one missing or malformed variable.
@@ -225,8 +233,34 @@ func (l *loader) database() Database {
 	d := Database{
 		URL: l.url(l.required("DATABASE_URL"), "postgres", "postgresql"),
 	}
-	d.MigrateURL = d.URL
+	d.SessionURL = d.URL
+	if session := l.optional("DATABASE_SESSION_URL", ""); session.value != "" {
+		d.SessionURL = l.url(session, "postgres", "postgresql")
+		if d.URL != "" && d.SessionURL != "" && urlUser(d.URL) != urlUser(d.SessionURL) {
+			l.fail(session.name, "must connect as DATABASE_URL's role: it creates tenants and their schemas for it")
+		}
+	}
+	d.MigrateURL = d.SessionURL // goose holds a session lock while it migrates
+	l.tenantExecMode(d.URL)
 	return d
+}
+
+// tenantExecMode checks the default_query_exec_mode DATABASE_URL may set
+// (pgx reads it). Tenant transactions must never reuse a statement prepared
+// or described for another tenant's schema, so only exec (the default here)
+// and simple_protocol are accepted; a transaction-pooling proxy without
+// prepared-statement support (PgBouncer before 1.21) needs one of them for
+// the control plane's statements too.
+func (l *loader) tenantExecMode(databaseURL string) {
+	u, err := url.Parse(databaseURL)
+	if err != nil {
+		return
+	}
+	switch mode := u.Query().Get("default_query_exec_mode"); mode {
+	case "", "exec", "simple_protocol":
+	default:
+		l.fail("DATABASE_URL", "default_query_exec_mode=%s would reuse one tenant's statements in another's schema: use exec or simple_protocol, or leave it out", mode)
+	}
 }
 
 func (l *loader) fail(name, format string, args ...any) {
@@ -294,6 +328,15 @@ func (l *loader) appURL(v variable) string {
 		return strings.TrimRight(v.value, "/")
 	}
 	return ""
+}
+
+// urlUser returns the user name in a URL that has already been checked.
+func urlUser(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.User.Username()
 }
 
 // count checks a whole number from lo to hi.

@@ -53,6 +53,7 @@ func TestLoadDefaults(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "postgres://app@localhost:5432/app?sslmode=disable", cfg.Database.URL)
 	require.Equal(t, cfg.Database.URL, cfg.Database.MigrateURL, "the app creates tenants' storage itself, so migrations use its role")
+	require.Equal(t, cfg.Database.URL, cfg.Database.SessionURL, "without a pooler in between, DATABASE_URL keeps its sessions")
 	require.Equal(t, ":8080", cfg.HTTPAddr)
 	require.Equal(t, config.Rate{PerSecond: 50, Burst: 100}, cfg.RateLimitIP)
 	require.Equal(t, config.Rate{PerSecond: 20, Burst: 40}, cfg.RateLimitUser)
@@ -85,6 +86,7 @@ func TestLoadOverrides(t *testing.T) {
 	env["LOG_LEVEL"] = "DEBUG"
 	env["SMTP_URL"] = "smtps://user:pass@smtp.example.com:465"
 	env["SHUTDOWN_TIMEOUT"] = "1m"
+	env["DATABASE_SESSION_URL"] = "postgres://app@db-direct:5432/app"
 	env["JOB_TIMEOUT"] = "90s"
 	env["RATE_LIMIT_IP"] = "off"
 	env["RATE_LIMIT_USER"] = "120/m, 10"
@@ -105,6 +107,8 @@ func TestLoadOverrides(t *testing.T) {
 	require.Equal(t, slog.LevelDebug, cfg.LogLevel)
 	require.Equal(t, "smtps://user:pass@smtp.example.com:465", cfg.SMTPURL)
 	require.Equal(t, time.Minute, cfg.ShutdownTimeout)
+	require.Equal(t, "postgres://app@db-direct:5432/app", cfg.Database.SessionURL)
+	require.Equal(t, cfg.Database.SessionURL, cfg.Database.MigrateURL, "migrations hold a session lock")
 	require.Equal(t, 90*time.Second, cfg.JobTimeout)
 	require.Equal(t, config.Rate{}, cfg.RateLimitIP, "off")
 	require.Equal(t, config.Rate{PerSecond: 2, Burst: 10}, cfg.RateLimitUser)
@@ -144,6 +148,9 @@ func TestLoadNamesEachMalformedVariable(t *testing.T) {
 
 	tests := slices.Concat([]malformed{
 		{"DATABASE_URL", "mysql://localhost/app", "must be a URL starting with postgres:// or postgresql://"},
+		{"DATABASE_SESSION_URL", "pgbouncer:6432", "must be a URL starting with postgres://"},
+		{"DATABASE_SESSION_URL", "postgres://someone-else@db:5432/app", "must connect as DATABASE_URL's role"},
+		{"DATABASE_URL", "postgres://app@pgbouncer:6432/app?default_query_exec_mode=cache_describe", "default_query_exec_mode=cache_describe would reuse one tenant's statements"},
 		{"SECRET_KEY", "short", "must be at least 32 characters long (got 5)"},
 		{"HTTP_ADDR", "8080", `must be host:port or :port (got "8080")`},
 		{"METRICS_TOKEN", "short", "must be at least 32 characters long (got 5)"},

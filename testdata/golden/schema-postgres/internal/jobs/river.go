@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,9 +30,10 @@ const Schema = "river"
 // Client enqueues jobs into River, in the caller's transaction, and manages
 // queued jobs.
 type Client struct {
-	pool   *pgxpool.Pool
-	logger *slog.Logger
-	river  *river.Client[pgx.Tx]
+	pool    *pgxpool.Pool
+	session *pgxpool.Pool // Config.SessionPool, or pool
+	logger  *slog.Logger
+	river   *river.Client[pgx.Tx]
 }
 
 // Open returns a Client on cfg.Pool. River's tables must exist (Migrate).
@@ -52,7 +54,7 @@ func Open(_ context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jobs: river client: %w", err)
 	}
-	return &Client{pool: cfg.Pool, logger: cfg.Logger, river: rc}, nil
+	return &Client{pool: cfg.Pool, session: cmp.Or(cfg.SessionPool, cfg.Pool), logger: cfg.Logger, river: rc}, nil
 }
 
 // Close releases the client. River shares the application's pool, so there
@@ -288,7 +290,9 @@ func NewWorker(c *Client, cfg WorkerConfig) (*Worker, error) {
 	for q, n := range cfg.Queues {
 		queues[q] = river.QueueConfig{MaxWorkers: n}
 	}
-	rc, err := river.NewClient(riverpgxv5.New(c.pool), &river.Config{
+	// The worker's River LISTENs for new jobs and holds its leadership in
+	// sessions: it runs on the session pool (DATABASE_SESSION_URL).
+	rc, err := river.NewClient(riverpgxv5.New(c.session), &river.Config{
 		Logger:      c.logger,
 		Schema:      Schema,
 		Queues:      queues,

@@ -20,6 +20,10 @@ import (
 type Config struct {
 	// Pool is the application's database; jobs are enqueued in its transactions.
 	Pool *pgxpool.Pool
+	// SessionPool keeps its sessions (DATABASE_SESSION_URL) when Pool goes
+	// through a transaction-pooling proxy: the outbox relay LISTENs on it.
+	// Nil means Pool.
+	SessionPool *pgxpool.Pool
 	// Logger receives the client's and worker's logs.
 	Logger *slog.Logger
 	// Name names the application's jobs in the broker (config.Broker's

@@ -76,7 +76,7 @@ func (ts *Tenants) Delete(ctx context.Context, slug string) (domain.Tenant, erro
 	if domain.ValidateSlugSyntax(slug) != nil {
 		return domain.Tenant{}, domain.Errorf(domain.ENOTFOUND, "no tenant %q", truncateSlug(slug))
 	}
-	conn, err := ts.pool.Acquire(ctx)
+	conn, err := ts.session.Acquire(ctx) // for its session lock, as in CreateOwned
 	if err != nil {
 		return domain.Tenant{}, fmt.Errorf("delete tenant: %w", err)
 	}

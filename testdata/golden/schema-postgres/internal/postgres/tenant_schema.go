@@ -44,9 +44,20 @@ import (
 // outside tenant transactions) are prepared once per connection instead:
 // see controlPlaneDB.
 
-// configureTenantPool sets the pool's query mode (see above).
+// configureTenantPool sets the pool's query mode (see above), unless
+// DATABASE_URL sets default_query_exec_mode itself (config accepts only
+// exec and simple_protocol there).
 func configureTenantPool(cfg *pgxpool.Config) {
-	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+	if !setsExecMode(cfg.ConnString()) {
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+	}
+}
+
+// setsExecMode reports whether a connection string chooses pgx's query
+// mode: behind a transaction-pooling proxy that cannot keep prepared
+// statements (PgBouncer before 1.21), it must be left as chosen.
+func setsExecMode(connString string) bool {
+	return strings.Contains(connString, "default_query_exec_mode=")
 }
 
 // controlPlaneDB is what the control plane's sqlc queries run on: the pool,
@@ -56,6 +67,9 @@ func configureTenantPool(cfg *pgxpool.Config) {
 // transactions need (see above) would only make Postgres parse and plan
 // them again on every request.
 func controlPlaneDB(pool *pgxpool.Pool) db.DBTX {
+	if setsExecMode(pool.Config().ConnString()) {
+		return pool // prepared statements are what DATABASE_URL's mode turns off
+	}
 	return preparedDB{pool: pool}
 }
 
@@ -89,9 +103,11 @@ type tenantStorage struct {
 }
 
 func newTenantStorage(_ context.Context, ts *Tenants, cfg config.Database, appName string) (*tenantStorage, error) {
-	connConfig, err := parseConnConfig(cfg.URL)
+	// Migrations set search_path for their whole session and goose locks
+	// the schema with a session lock: DATABASE_SESSION_URL.
+	connConfig, err := parseConnConfig(cfg.SessionURL)
 	if err != nil {
-		return nil, errors.New("postgres: DATABASE_URL is not a valid connection string")
+		return nil, errors.New("postgres: DATABASE_SESSION_URL is not a valid connection string")
 	}
 	connConfig.RuntimeParams["application_name"] = appName + "-migrate"
 	return &tenantStorage{ts: ts, connConfig: connConfig}, nil

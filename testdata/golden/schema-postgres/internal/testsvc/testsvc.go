@@ -1,6 +1,6 @@
 // Package testsvc finds the live services tests run against. Each service is
-// named by an environment variable (TEST_DATABASE_URL; the broker's in
-// broker_*.go).
+// named by an environment variable (TEST_DATABASE_URL, TEST_PGBOUNCER_ADDR;
+// the broker's in broker_*.go).
 // When one is unset the test is skipped with a message saying so, unless
 // SAASKIT_REQUIRE_SERVICES=1 (as in CI), where a missing service fails it.
 // It also holds the few helpers that tests of several packages share.
@@ -137,4 +137,22 @@ func (b *LogBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// ThroughPooler returns databaseURL pointed at TEST_PGBOUNCER_ADDR, a
+// PgBouncer in transaction mode in front of the same server, with the query
+// mode a pooler without prepared statements needs
+// (default_query_exec_mode=exec).
+func ThroughPooler(tb testing.TB, databaseURL string) string {
+	tb.Helper()
+	addr := lookup(tb, "TEST_PGBOUNCER_ADDR", "PgBouncer (transaction mode)")
+	u, err := url.Parse(databaseURL)
+	if err != nil {
+		tb.Fatalf("parse database URL: %v", err)
+	}
+	u.Host = addr
+	q := u.Query()
+	q.Set("default_query_exec_mode", "exec")
+	u.RawQuery = q.Encode()
+	return u.String()
 }
