@@ -233,6 +233,32 @@ func TestServeEndToEnd(t *testing.T) {
 	require.Contains(t, srv.stderr.String(), `"msg":"http request"`, "JSON request logs")
 }
 
+// Behind PgBouncer in transaction mode (README: Behind PgBouncer), with
+// DATABASE_URL through it and DATABASE_SESSION_URL around it: migrate,
+// tenant creation and serve work, and readiness checks both connections.
+func TestServeBehindATransactionPooler(t *testing.T) {
+	t.Parallel()
+	env := liveEnv(t)
+	env["DATABASE_SESSION_URL"] = env["DATABASE_URL"]
+	env["DATABASE_URL"] = testsvc.ThroughPooler(t, env["DATABASE_URL"])
+	_, stderr, err := run(t, env, "migrate")
+	require.NoError(t, err, stderr)
+	_, stderr, err = run(t, env, "tenant", "create", "--slug", "acme", "--name", "Acme")
+	require.NoError(t, err, stderr)
+
+	srv := start(t, env, "serve")
+	status, body := get(t, "http://"+srv.addr+"/readyz")
+	require.Equal(t, http.StatusOK, status, "%s", body)
+	var ready struct {
+		Checks map[string]string `json:"checks"`
+	}
+	require.NoError(t, json.Unmarshal(body, &ready))
+	want := map[string]string{"database": "ok", "database-session": "ok", "tenants": "ok"}
+	maps.Copy(want, brokerChecks)
+	require.Equal(t, want, ready.Checks)
+	srv.stop(t)
+}
+
 func TestServeFailsWhenTheAddressIsTaken(t *testing.T) {
 	t.Parallel()
 	env := liveEnv(t)

@@ -459,6 +459,7 @@ func TestUnreachableDatabaseIs503(t *testing.T) {
 	t.Parallel()
 	cfg := testsvc.NewTenancyConfig(t)
 	cfg.URL = "postgres://app@" + closedAddress(t) + "/app?sslmode=disable&connect_timeout=5"
+	cfg.SessionURL = cfg.URL
 	tenants, err := postgres.OpenTenants(t.Context(), cfg, postgres.TenantsOptions{})
 	require.NoError(t, err, "an unreachable database is a state readiness reports, not a reason not to start")
 	t.Cleanup(tenants.Close)

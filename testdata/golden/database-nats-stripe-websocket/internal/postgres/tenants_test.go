@@ -166,7 +166,7 @@ func TestPoolParametersInTheURL(t *testing.T) {
 		}
 		return u + sep + "pool_max_conns=2&pool_min_conns=0"
 	}
-	cfg.URL, cfg.MigrateURL = withPoolParams(cfg.URL), withPoolParams(cfg.MigrateURL)
+	cfg.URL, cfg.MigrateURL, cfg.SessionURL = withPoolParams(cfg.URL), withPoolParams(cfg.MigrateURL), withPoolParams(cfg.SessionURL)
 	migrateControlPlane(t, cfg)
 	b := &tenantsBundle{cfg: cfg, tenants: openTenants(t, cfg, postgres.TenantsOptions{})}
 	report, err := b.tenants.MigrateTenants(t.Context(), postgres.MigrateOptions{})

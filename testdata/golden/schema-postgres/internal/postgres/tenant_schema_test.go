@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -294,4 +297,43 @@ func BenchmarkMigrate1000Schemas(b *testing.B) {
 			require.Zero(b, report.Applied())
 		}
 	})
+}
+
+// qualifiedName finds a relation named with a schema a tenant's SQL must
+// never name: public (the control plane) or a tenant's t_<slug>.
+var qualifiedName = regexp.MustCompile(`(?i)(\bpublic|"?\bt_[a-z0-9_-]*"?)\s*\.\s*"?[a-z_]`)
+
+// The search path is schema mode's whole boundary: the app's role may read
+// every tenant's schema (README, Tenancy), so the tenant SQL the app runs,
+// its queries and its migrations (those `add resource` writes included),
+// names its tables unqualified, to be found in the transaction's schema
+// only. A qualified name fails here.
+func TestTenantSQLNamesNoSchema(t *testing.T) {
+	t.Parallel()
+	dir := os.DirFS(".")
+	files, err := fs.Glob(dir, "tenantdb/*.sql")
+	require.NoError(t, err)
+	migrations, err := fs.Glob(dir, "tenantmigrations/*.sql")
+	require.NoError(t, err)
+	files = append(files, migrations...)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		sql, readErr := fs.ReadFile(dir, f)
+		require.NoError(t, readErr)
+		for i, line := range strings.Split(string(sql), "\n") {
+			code, _, _ := strings.Cut(line, "--")
+			require.False(t, qualifiedName.MatchString(code),
+				"%s:%d names a schema (%q): tenant SQL must name its tables unqualified, so that the search path confines it", f, i+1, qualifiedName.FindString(code))
+		}
+	}
+}
+
+func TestQualifiedNameCatchesSchemas(t *testing.T) {
+	t.Parallel()
+	for _, sql := range []string{`SELECT * FROM public.tenants`, `SELECT * FROM "t_acme".projects`, `UPDATE t_acme . projects SET name = ''`, `JOIN PUBLIC."memberships"`} {
+		require.True(t, qualifiedName.MatchString(sql), sql)
+	}
+	for _, sql := range []string{`SELECT p.created_at FROM projects p`, `SELECT sqlc.arg(after_id)`, `WHERE created_at < now()`} {
+		require.False(t, qualifiedName.MatchString(sql), sql)
+	}
 }
