@@ -235,10 +235,14 @@ func TestServeEndToEnd(t *testing.T) {
 
 // Behind PgBouncer in transaction mode (README: Behind PgBouncer), with
 // DATABASE_URL through it and DATABASE_SESSION_URL around it: migrate,
-// tenant creation and serve work, and readiness checks both connections.
+// tenant creation, serve and the worker work, and readiness checks both
+// connections.
 func TestServeBehindATransactionPooler(t *testing.T) {
 	t.Parallel()
 	env := liveEnv(t)
+	smtp := testsvc.NewSMTPServer(t)
+	env["SMTP_URL"] = smtp.URL()
+	env["WORKER_METRICS_ADDR"] = "127.0.0.1:0"
 	env["DATABASE_SESSION_URL"] = env["DATABASE_URL"]
 	env["DATABASE_URL"] = testsvc.ThroughPooler(t, env["DATABASE_URL"])
 	_, stderr, err := run(t, env, "migrate")
@@ -257,6 +261,12 @@ func TestServeBehindATransactionPooler(t *testing.T) {
 	maps.Copy(want, brokerChecks)
 	require.Equal(t, want, ready.Checks)
 	srv.stop(t)
+
+	worker := start(t, env, "worker")
+	_, stderr, err = run(t, env, "mail", "test", "ada@example.com")
+	require.NoError(t, err, stderr)
+	require.Eventually(t, func() bool { return len(smtp.Mail()) == 1 }, 20*time.Second, 50*time.Millisecond, "the worker sends the mail")
+	worker.stop(t)
 }
 
 func TestServeFailsWhenTheAddressIsTaken(t *testing.T) {
