@@ -109,7 +109,9 @@ func openServices(ctx context.Context, cfg config.Config, logger *slog.Logger, r
 	// transaction-pooling proxy, DATABASE_SESSION_URL goes around it.
 	session := s.pool
 	if cfg.Database.SessionURL != cfg.Database.URL {
-		if session, err = postgres.Open(ctx, cfg.Database.SessionURL, name+"-session"); err != nil {
+		// The worker's River runs here: its listener holds a connection,
+		// its fetches, completions and leader election take a few more.
+		if session, err = postgres.Open(ctx, cfg.Database.SessionURL, name+"-session", postgres.MinMaxConns(8)); err != nil {
 			return nil, err
 		}
 		s.closers = append(s.closers, session.Close)
