@@ -294,6 +294,12 @@ func (ts *Tenants) cached(slug string) (domain.Tenant, bool) {
 	return ts.cache.get(slug)
 }
 
+// forget drops slug from the resolve cache: the database says it changed
+// before its notification came.
+func (ts *Tenants) forget(slug string) {
+	ts.cache.invalidate(slug)
+}
+
 // Suspend stops serving the tenant called slug: it resolves nowhere (as an
 // unknown slug), in this process at once and in every other as soon as the
 // change commits. Its data, storage and slug are kept; Resume brings it

@@ -357,7 +357,11 @@ func (id *Identity) Authenticate(ctx context.Context, token string) (domain.Prin
 // AuthenticateIn is Authenticate for a request that names the tenant slug:
 // when that tenant is in the resolve cache, a session's membership there is
 // read in the same statement as the session (Principal.Member), and Access
-// in that tenant needs no second round trip. The slug is only a hint: an
+// in that tenant needs no second round trip. The same statement (and an API
+// key's) reads whether the tenant is still served: one suspended or
+// deleted by another process is dropped from the cache here, before its
+// change notification arrives, so the request that follows the change is
+// refused on every instance. The slug is only a hint: an
 // unknown or uncached one changes nothing, and never reaches the database.
 // The Member it reads is as fresh as the session itself, so it is good for
 // the one request it was read for; hold no Principal longer than that.
@@ -369,6 +373,12 @@ func (id *Identity) AuthenticateIn(ctx context.Context, token, slug string) (dom
 		}
 		if err != nil {
 			return domain.Principal{}, fmt.Errorf("authenticate API key: %w", err)
+		}
+		if _, cached := id.tenants.cached(row.TenantSlug); cached && !row.TenantActive {
+			// Suspended since this process cached it, and the notification
+			// has not arrived yet: resolving the key's tenant reads it anew
+			// and answers as for any tenant not served.
+			id.tenants.forget(row.TenantSlug)
 		}
 		perms := rolePermissions(row.Role, row.KeyCustomPermissions).Intersect(rolePermissions(row.CreatorRole, row.CreatorCustomPermissions))
 		return domain.Principal{
@@ -402,12 +412,22 @@ func (id *Identity) authenticateSessionIn(ctx context.Context, token string, t d
 	if err != nil {
 		return domain.Principal{}, fmt.Errorf("authenticate session: %w", err)
 	}
+	p := domain.Principal{UserID: row.User.ID.String(), Superuser: row.User.Superuser}
+	if !row.TenantActive {
+		// The cache is behind: t was suspended or deleted, and this
+		// process has not heard yet. Forgotten, it is resolved anew for
+		// this very request, which is answered as for any tenant not
+		// served, on every instance alike.
+		id.tenants.forget(t.Slug)
+		return p, nil
+	}
 	member := &domain.MemberPrincipal{TenantID: t.ID}
 	if row.MemberRole.Valid {
 		member.Role = row.MemberRole.String
 		member.Permissions = rolePermissions(member.Role, row.CustomPermissions)
 	}
-	return domain.Principal{UserID: row.User.ID.String(), Superuser: row.User.Superuser, Member: member}, nil
+	p.Member = member
+	return p, nil
 }
 
 // Access returns what p may do in tenant t. A user who is not a member and

@@ -312,7 +312,7 @@ func (q *Queries) DeleteStaleThrottles(ctx context.Context, before pgtype.Timest
 }
 
 const getAPIKeyAccess = `-- name: GetAPIKeyAccess :one
-SELECT k.id, k.tenant_id, t.slug AS tenant_slug, k.role,
+SELECT k.id, k.tenant_id, t.slug AS tenant_slug, t.state = 'active' AS tenant_active, k.role,
        kr.permissions AS key_custom_permissions,
        m.role AS creator_role,
        cr.permissions AS creator_custom_permissions,
@@ -329,6 +329,7 @@ type GetAPIKeyAccessRow struct {
 	ID                       pgtype.UUID `json:"id"`
 	TenantID                 pgtype.UUID `json:"tenant_id"`
 	TenantSlug               string      `json:"tenant_slug"`
+	TenantActive             bool        `json:"tenant_active"`
 	Role                     string      `json:"role"`
 	KeyCustomPermissions     []string    `json:"key_custom_permissions"`
 	CreatorRole              string      `json:"creator_role"`
@@ -340,7 +341,7 @@ type GetAPIKeyAccessRow struct {
 // tenant (the key never does more than its creator may), each with its
 // custom permissions (NULL for a built-in role). The creator's membership
 // is required: a key goes with it. The tenant's slug lets a key's requests
-// name no tenant.
+// name no tenant; tenant_active is false once it was suspended.
 func (q *Queries) GetAPIKeyAccess(ctx context.Context, keyHash []byte) (GetAPIKeyAccessRow, error) {
 	row := q.db.QueryRow(ctx, getAPIKeyAccess, keyHash)
 	var i GetAPIKeyAccessRow
@@ -348,6 +349,7 @@ func (q *Queries) GetAPIKeyAccess(ctx context.Context, keyHash []byte) (GetAPIKe
 		&i.ID,
 		&i.TenantID,
 		&i.TenantSlug,
+		&i.TenantActive,
 		&i.Role,
 		&i.KeyCustomPermissions,
 		&i.CreatorRole,
@@ -497,10 +499,12 @@ func (q *Queries) GetPendingInvitation(ctx context.Context, arg GetPendingInvita
 }
 
 const getSessionAccess = `-- name: GetSessionAccess :one
-SELECT u.id, u.email, u.name, u.password_hash, u.superuser, u.created_at, u.email_verified_at, m.role AS member_role, r.permissions AS custom_permissions
+SELECT u.id, u.email, u.name, u.password_hash, u.superuser, u.created_at, u.email_verified_at, m.role AS member_role, r.permissions AS custom_permissions,
+       (t.id IS NOT NULL)::boolean AS tenant_active
 FROM sessions s
 JOIN users u ON u.id = s.user_id
-LEFT JOIN memberships m ON m.tenant_id = $1 AND m.user_id = u.id
+LEFT JOIN tenants t ON t.id = $1 AND t.state = 'active'
+LEFT JOIN memberships m ON m.tenant_id = t.id AND m.user_id = u.id
 LEFT JOIN roles r ON r.tenant_id = m.tenant_id AND r.name = m.role
 WHERE s.token_hash = $2 AND s.expires_at > now()
 `
@@ -514,11 +518,14 @@ type GetSessionAccessRow struct {
 	User              User        `json:"user"`
 	MemberRole        pgtype.Text `json:"member_role"`
 	CustomPermissions []string    `json:"custom_permissions"`
+	TenantActive      bool        `json:"tenant_active"`
 }
 
 // GetSessionUser and GetMemberAccess in one round trip: the user a live
 // session token belongs to and their role in tenant @tenant_id, with the
-// role's custom permissions (member_role NULL when they are not a member).
+// role's custom permissions (member_role NULL when they are not a member),
+// and whether that tenant is served (tenant_active is false once it was
+// suspended or deleted, whatever a cache still says).
 func (q *Queries) GetSessionAccess(ctx context.Context, arg GetSessionAccessParams) (GetSessionAccessRow, error) {
 	row := q.db.QueryRow(ctx, getSessionAccess, arg.TenantID, arg.TokenHash)
 	var i GetSessionAccessRow
@@ -532,6 +539,7 @@ func (q *Queries) GetSessionAccess(ctx context.Context, arg GetSessionAccessPara
 		&i.User.EmailVerifiedAt,
 		&i.MemberRole,
 		&i.CustomPermissions,
+		&i.TenantActive,
 	)
 	return i, err
 }

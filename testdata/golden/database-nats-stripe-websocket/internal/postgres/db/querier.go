@@ -66,7 +66,7 @@ type Querier interface {
 	// tenant (the key never does more than its creator may), each with its
 	// custom permissions (NULL for a built-in role). The creator's membership
 	// is required: a key goes with it. The tenant's slug lets a key's requests
-	// name no tenant.
+	// name no tenant; tenant_active is false once it was suspended.
 	GetAPIKeyAccess(ctx context.Context, keyHash []byte) (GetAPIKeyAccessRow, error)
 	GetActiveTenant(ctx context.Context, id pgtype.UUID) (Tenant, error)
 	GetActiveTenantBySlug(ctx context.Context, slug string) (Tenant, error)
@@ -78,7 +78,9 @@ type Querier interface {
 	GetPendingInvitation(ctx context.Context, arg GetPendingInvitationParams) (GetPendingInvitationRow, error)
 	// GetSessionUser and GetMemberAccess in one round trip: the user a live
 	// session token belongs to and their role in tenant @tenant_id, with the
-	// role's custom permissions (member_role NULL when they are not a member).
+	// role's custom permissions (member_role NULL when they are not a member),
+	// and whether that tenant is served (tenant_active is false once it was
+	// suspended or deleted, whatever a cache still says).
 	GetSessionAccess(ctx context.Context, arg GetSessionAccessParams) (GetSessionAccessRow, error)
 	// The user a live session token belongs to.
 	GetSessionUser(ctx context.Context, tokenHash []byte) (GetSessionUserRow, error)

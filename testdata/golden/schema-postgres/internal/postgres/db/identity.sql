@@ -47,11 +47,15 @@ WHERE s.token_hash = @token_hash AND s.expires_at > now();
 -- name: GetSessionAccess :one
 -- GetSessionUser and GetMemberAccess in one round trip: the user a live
 -- session token belongs to and their role in tenant @tenant_id, with the
--- role's custom permissions (member_role NULL when they are not a member).
-SELECT sqlc.embed(u), m.role AS member_role, r.permissions AS custom_permissions
+-- role's custom permissions (member_role NULL when they are not a member),
+-- and whether that tenant is served (tenant_active is false once it was
+-- suspended or deleted, whatever a cache still says).
+SELECT sqlc.embed(u), m.role AS member_role, r.permissions AS custom_permissions,
+       (t.id IS NOT NULL)::boolean AS tenant_active
 FROM sessions s
 JOIN users u ON u.id = s.user_id
-LEFT JOIN memberships m ON m.tenant_id = @tenant_id AND m.user_id = u.id
+LEFT JOIN tenants t ON t.id = @tenant_id AND t.state = 'active'
+LEFT JOIN memberships m ON m.tenant_id = t.id AND m.user_id = u.id
 LEFT JOIN roles r ON r.tenant_id = m.tenant_id AND r.name = m.role
 WHERE s.token_hash = @token_hash AND s.expires_at > now();
 
@@ -68,8 +72,8 @@ WHERE m.tenant_id = @tenant_id AND m.user_id = @user_id;
 -- tenant (the key never does more than its creator may), each with its
 -- custom permissions (NULL for a built-in role). The creator's membership
 -- is required: a key goes with it. The tenant's slug lets a key's requests
--- name no tenant.
-SELECT k.id, k.tenant_id, t.slug AS tenant_slug, k.role,
+-- name no tenant; tenant_active is false once it was suspended.
+SELECT k.id, k.tenant_id, t.slug AS tenant_slug, t.state = 'active' AS tenant_active, k.role,
        kr.permissions AS key_custom_permissions,
        m.role AS creator_role,
        cr.permissions AS creator_custom_permissions,

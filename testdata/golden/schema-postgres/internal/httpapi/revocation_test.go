@@ -1,0 +1,132 @@
+package httpapi_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/stretchr/testify/require"
+
+	"example.com/acme/internal/config"
+	"example.com/acme/internal/domain"
+	"example.com/acme/internal/logging"
+	"example.com/acme/internal/postgres"
+	"example.com/acme/internal/testsvc"
+)
+
+// secondInstance serves the API a second time over b's database, as a
+// second process would: its own tenant registry (and resolve cache), its
+// own identity service, signed in with b's token.
+func (b *apiBundle) secondInstance(t *testing.T, cfg config.Database) *apiBundle {
+	t.Helper()
+	tenants, err := postgres.OpenTenants(t.Context(), cfg, postgres.TenantsOptions{AppName: "test-two"})
+	require.NoError(t, err)
+	t.Cleanup(tenants.Close)
+	tenants.UseSeams(postgres.Seams{Audit: postgres.NewAuditLog(tenants)})
+	logs := &testsvc.LogBuffer{}
+	identity, err := postgres.NewIdentity(tenants, postgres.IdentityOptions{
+		Hasher: testHasher(t), Mail: &mailbox{}, Logger: logging.New(logs, slog.LevelDebug, logging.JSON),
+		Throttle: postgres.ThrottleLimits{Window: time.Minute, PerAccount: 1000, PerAddress: 10000},
+	})
+	require.NoError(t, err)
+	two := newAPIBundle(t, tenants, identity, logs)
+	two.tenants, two.identity, two.dbURL, two.token = tenants, identity, cfg.URL, b.token
+	return two
+}
+
+// suspendUnheard suspends slug's tenant the way no process hears of: with
+// the triggers that announce tenant changes off for the one transaction,
+// as a notification lost on its way would leave every cache.
+func suspendUnheard(t *testing.T, cfg config.Database, slug string) {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), cfg.MigrateURL)
+	require.NoError(t, err)
+	defer func() { _ = conn.Close(context.WithoutCancel(t.Context())) }()
+	err = pgx.BeginFunc(t.Context(), conn, func(tx pgx.Tx) error {
+		batch := &pgx.Batch{}
+		batch.Queue(`ALTER TABLE public.tenants DISABLE TRIGGER USER`)
+		batch.Queue(`UPDATE public.tenants SET state = 'suspended' WHERE slug = $1`, slug).Exec(func(tag pgconn.CommandTag) error {
+			require.Equal(t, int64(1), tag.RowsAffected())
+			return nil
+		})
+		batch.Queue(`ALTER TABLE public.tenants ENABLE TRIGGER USER`)
+		return tx.SendBatch(t.Context(), batch).Close()
+	})
+	require.NoError(t, err)
+}
+
+// Every revocation takes effect on the very next request, on every
+// instance. Two instances share the database, each with its own tenant
+// cache; a change made through one is refused by the other's next request,
+// with no waiting. Sessions, keys, memberships and roles are read on every
+// request. The tenant is cached, so its suspension is made here without
+// the notification that clears the caches: the statement that
+// authenticates a request still sees it, on both instances.
+func TestRevocationsReachTheNextRequestOnEveryInstance(t *testing.T) {
+	t.Parallel()
+	cfg := testsvc.NewTenancyConfig(t)
+	one, _ := setupAPIOn(t, cfg, bundleOptions{})
+	two := one.secondInstance(t, cfg)
+	one.createTenant(t, "acme")
+	one.createNamedProject(t, "acme", "launch")
+	res := one.call(t, http.MethodPost, "/v1/roles", "", "acme", map[string]any{"name": "outsider", "permissions": []string{"members:read"}})
+	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+	leaver := one.join(t, one.token, "acme", "leaver@example.com", domain.RoleMember)
+	demoted := one.join(t, one.token, "acme", "demoted@example.com", domain.RoleMember)
+	loggedOut := one.join(t, one.token, "acme", "out@example.com", domain.RoleMember)
+	revokedKey := one.createAPIKey(t, one.token, "acme", domain.RoleMember)
+	key := one.createAPIKey(t, one.token, "acme", domain.RoleMember)
+	members := one.members(t, one.token, "acme")
+
+	list := func(in *apiBundle, token string) response {
+		return in.callAs(t, token, http.MethodGet, "/v1/projects", "", "acme", nil)
+	}
+	for _, token := range []string{one.token, leaver, demoted, loggedOut, revokedKey.Key, key.Key} {
+		res := list(two, token)
+		require.Equal(t, http.StatusOK, res.status, "before: %s", res.body)
+	}
+
+	for _, c := range []struct {
+		name   string
+		token  string
+		revoke func() response
+		status int
+	}{
+		{"member removed", leaver, func() response {
+			return one.call(t, http.MethodDelete, "/v1/members/"+members["leaver@example.com"].ID, "", "acme", nil)
+		}, http.StatusNotFound},
+		{"role lowered", demoted, func() response {
+			return one.call(t, http.MethodPatch, "/v1/members/"+members["demoted@example.com"].ID, "", "acme", map[string]string{"role": "outsider"})
+		}, http.StatusForbidden},
+		{"logged out", loggedOut, func() response {
+			return one.callAs(t, loggedOut, http.MethodPost, "/v1/auth/logout", "", "", nil)
+		}, http.StatusUnauthorized},
+		{"API key revoked", revokedKey.Key, func() response {
+			return one.call(t, http.MethodDelete, "/v1/api-keys/"+revokedKey.ID, "", "acme", nil)
+		}, http.StatusUnauthorized},
+	} {
+		res := c.revoke()
+		require.Less(t, res.status, 300, "%s: %s", c.name, res.body)
+		res = list(two, c.token)
+		require.Equal(t, c.status, res.status, "%s, the other instance's next request: %s", c.name, res.body)
+	}
+	require.Equal(t, http.StatusOK, list(two, one.token).status, "the owner keeps access")
+	require.Equal(t, http.StatusOK, list(two, key.Key).status, "so does the key not revoked")
+
+	suspendUnheard(t, cfg, "acme")
+	unknown := two.callAs(t, one.token, http.MethodGet, "/v1/projects", "", "globex", nil)
+	for _, in := range []*apiBundle{one, two} {
+		for _, token := range []string{one.token, key.Key} {
+			res := list(in, token)
+			requireProblem(t, res, http.StatusNotFound, `no tenant "acme"`)
+			if token == one.token {
+				require.Equal(t, strings.ReplaceAll(string(unknown.body), "globex", "acme"), string(res.body), "as a tenant never made")
+			}
+		}
+	}
+}
