@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"time"
@@ -73,6 +74,44 @@ func newTenantStorage(_ context.Context, ts *Tenants, cfg config.Database, appNa
 		return pgxpool.NewWithConfig(ctx, pc)
 	})
 	return s, nil
+}
+
+// capacityCheckTimeout bounds warnOverCapacity's query, so an unreachable
+// server delays startup by this much at most.
+const capacityCheckTimeout = 5 * time.Second
+
+// warnOverCapacity logs a warning when this process alone could open more
+// connections than the server accepts: every cached tenant pool full
+// (TENANT_POOL_CACHE x TENANT_POOL_MAX_CONNS) plus the registry's own
+// pools. Pools connect lazily, so a few active tenants never get near it,
+// but under load across many tenants connections past the server's limit
+// fail ("too many clients", 503 to the client) and each tenant beyond the
+// cache pays a new connection per request. Nothing is refused: the server
+// may be sized for it by the time the load comes; the warning says what to
+// change. Other processes (the worker, more instances) count against the
+// same limit.
+func (s *tenantStorage) warnOverCapacity(ctx context.Context, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, capacityCheckTimeout)
+	defer cancel()
+	var limit int
+	err := s.ts.pool.QueryRow(ctx, `SELECT current_setting('max_connections')::int
+		- current_setting('superuser_reserved_connections')::int
+		- coalesce(nullif(current_setting('reserved_connections', true), ''), '0')::int`).Scan(&limit)
+	if err != nil {
+		return // not reachable yet: readiness reports that
+	}
+	own := int(s.ts.pool.Config().MaxConns)
+	if s.ts.session != s.ts.pool {
+		own += int(s.ts.session.Config().MaxConns)
+	}
+	tenants := s.pools.capacity * int(s.base.MaxConns)
+	if tenants+own <= limit {
+		return
+	}
+	logger.WarnContext(ctx, "the tenant pools can open more connections than the database server accepts: "+
+		"lower TENANT_POOL_CACHE or TENANT_POOL_MAX_CONNS, raise the server's max_connections, or put PgBouncer in front",
+		slog.Int("tenant_pool_cache", s.pools.capacity), slog.Int("tenant_pool_max_conns", int(s.base.MaxConns)),
+		slog.Int("registry_conns", own), slog.Int("server_accepts", limit))
 }
 
 func (s *tenantStorage) close() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"testing"
@@ -15,9 +16,11 @@ import (
 
 	"ledger.internal/svc/internal/config"
 	"ledger.internal/svc/internal/domain"
+	"ledger.internal/svc/internal/logging"
 	"ledger.internal/svc/internal/postgres"
 	"ledger.internal/svc/internal/postgres/db"
 	"ledger.internal/svc/internal/postgres/tenantdb"
+	"ledger.internal/svc/internal/testsvc"
 )
 
 // Database mode, attacked directly: each tenant's transactions run on
@@ -187,6 +190,31 @@ func TestDatabasePoolCacheIsBounded(t *testing.T) {
 			cfg.TenantDatabasePrefix).Scan(&conns)
 		return err == nil && conns <= 2*cfg.TenantPoolMaxConns
 	}, 10*time.Second, 50*time.Millisecond, "evicted pools closed their connections")
+}
+
+// A process whose tenant pools could open more connections than the
+// server accepts says so when it starts, with what to change; one whose
+// pools fit says nothing.
+func TestDatabaseWarnsWhenPoolsOutgrowTheServer(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	var serverMax int
+	err := postgres.ControlPool(b.tenants).QueryRow(t.Context(), `SELECT current_setting('max_connections')::int`).Scan(&serverMax)
+	require.NoError(t, err)
+	for _, c := range []struct {
+		cache int
+		warns bool
+	}{{cache: 1, warns: false}, {cache: serverMax, warns: true}} {
+		cfg := b.cfg
+		cfg.TenantPoolCache, cfg.TenantPoolMaxConns = c.cache, 2
+		logs := &testsvc.LogBuffer{}
+		openTenants(t, cfg, postgres.TenantsOptions{Logger: logging.New(logs, slog.LevelDebug, logging.JSON)})
+		warned := strings.Contains(logs.String(), "lower TENANT_POOL_CACHE")
+		require.Equal(t, c.warns, warned, "TENANT_POOL_CACHE=%d against max_connections=%d: %s", c.cache, serverMax, logs)
+		if warned {
+			require.Contains(t, logs.String(), fmt.Sprintf(`"tenant_pool_cache":%d`, c.cache))
+		}
+	}
 }
 
 // A pool evicted while a transaction runs on it stays open until that

@@ -144,6 +144,7 @@ func OpenTenants(ctx context.Context, cfg config.Database, opts TenantsOptions) 
 		ts.closePools()
 		return nil, err
 	}
+	ts.storage.warnOverCapacity(ctx, logger)
 	return ts, nil
 }
 
