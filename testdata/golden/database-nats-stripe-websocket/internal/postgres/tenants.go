@@ -144,7 +144,9 @@ func OpenTenants(ctx context.Context, cfg config.Database, opts TenantsOptions) 
 		ts.closePools()
 		return nil, err
 	}
-	ts.storage.warnOverCapacity(ctx, logger)
+	if opts.Logger != nil { // a process that logs (serve, worker); one-off commands skip the query
+		ts.storage.warnOverCapacity(ctx, logger)
+	}
 	return ts, nil
 }
 

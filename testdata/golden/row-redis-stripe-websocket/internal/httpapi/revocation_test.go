@@ -2,11 +2,9 @@ package httpapi_test
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -14,7 +12,6 @@ import (
 
 	"github.com/acme/shop-api/internal/config"
 	"github.com/acme/shop-api/internal/domain"
-	"github.com/acme/shop-api/internal/logging"
 	"github.com/acme/shop-api/internal/postgres"
 	"github.com/acme/shop-api/internal/testsvc"
 )
@@ -27,15 +24,8 @@ func (b *apiBundle) secondInstance(t *testing.T, cfg config.Database) *apiBundle
 	tenants, err := postgres.OpenTenants(t.Context(), cfg, postgres.TenantsOptions{AppName: "test-two"})
 	require.NoError(t, err)
 	t.Cleanup(tenants.Close)
-	tenants.UseSeams(postgres.Seams{Audit: postgres.NewAuditLog(tenants)})
-	logs := &testsvc.LogBuffer{}
-	identity, err := postgres.NewIdentity(tenants, postgres.IdentityOptions{
-		Hasher: testHasher(t), Mail: &mailbox{}, Logger: logging.New(logs, slog.LevelDebug, logging.JSON),
-		Throttle: postgres.ThrottleLimits{Window: time.Minute, PerAccount: 1000, PerAddress: 10000},
-	})
-	require.NoError(t, err)
-	two := newAPIBundle(t, tenants, identity, logs)
-	two.tenants, two.identity, two.dbURL, two.token = tenants, identity, cfg.URL, b.token
+	two := serveAPI(t, cfg, tenants, bundleOptions{})
+	two.token = b.token
 	return two
 }
 

@@ -71,8 +71,16 @@ func setupAPIWith(t *testing.T, opts bundleOptions) *apiBundle {
 func setupAPIOn(tb testing.TB, cfg config.Database, opts bundleOptions) (*apiBundle, *postgres.Tenants) {
 	tb.Helper()
 	tenants := testsvc.MigratedTenants(tb, cfg, postgres.TenantsOptions{MaxOwnedTenants: opts.maxOwnedTenants, Tracer: opts.tracer}, migrateQueue)
-	tenants.UseSeams(postgres.Seams{Audit: postgres.NewAuditLog(tenants)})
+	b := serveAPI(tb, cfg, tenants, opts)
+	b.token = b.signUpAndLogin(tb, "owner@example.com")
+	return b, tenants
+}
 
+// serveAPI serves the API over tenants, whose environment cfg describes,
+// as one process: its identity service and handler, no one signed in.
+func serveAPI(tb testing.TB, cfg config.Database, tenants *postgres.Tenants, opts bundleOptions) *apiBundle {
+	tb.Helper()
+	tenants.UseSeams(postgres.Seams{Audit: postgres.NewAuditLog(tenants)})
 	if opts.hasher == nil {
 		opts.hasher = testHasher(tb)
 	}
@@ -90,8 +98,7 @@ func setupAPIOn(tb testing.TB, cfg config.Database, opts bundleOptions) (*apiBun
 	require.NoError(tb, err)
 	b := newAPIBundle(tb, tenants, identity, logs, withBilling(tb, cfg.URL))
 	b.tenants, b.identity, b.mail, b.dbURL = tenants, identity, mail, cfg.URL
-	b.token = b.signUpAndLogin(tb, "owner@example.com")
-	return b, tenants
+	return b
 }
 
 func newAPIBundle(tb testing.TB, tenants httpapi.Tenants, identity httpapi.Identity, logs *testsvc.LogBuffer, more ...func(*httpapi.Deps)) *apiBundle {
