@@ -67,6 +67,16 @@ FROM memberships m
 LEFT JOIN roles r ON r.tenant_id = m.tenant_id AND r.name = m.role
 WHERE m.tenant_id = @tenant_id AND m.user_id = @user_id;
 
+-- name: GetTenantAccess :one
+-- GetMemberAccess for a request: no row when tenant @tenant_id is not
+-- served (suspended or deleted, whatever a cache still says), and
+-- member_role NULL when the user is not a member of it.
+SELECT m.role AS member_role, r.permissions AS custom_permissions
+FROM tenants t
+LEFT JOIN memberships m ON m.tenant_id = t.id AND m.user_id = @user_id
+LEFT JOIN roles r ON r.tenant_id = m.tenant_id AND r.name = m.role
+WHERE t.id = @tenant_id AND t.state = 'active';
+
 -- name: GetAPIKeyAccess :one
 -- A live API key, its role and the role its creator holds now in the key's
 -- tenant (the key never does more than its creator may), each with its

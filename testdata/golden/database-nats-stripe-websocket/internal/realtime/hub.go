@@ -186,9 +186,23 @@ func (h *Hub) revocations(control <-chan []byte) {
 // the hub shuts down. The request's Origin must be the API's own host or
 // match AllowedOrigins (clients sending none are not browsers).
 func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, client Client) {
+	// The socket joins its tenant's subscription before the handshake is
+	// answered: once the client sees the connection open, every event
+	// published from then on reaches it (what comes before the handshake
+	// ends waits in the socket's buffer). A client that connects, then
+	// acts, sees the event of its act.
+	s := newSocket(h, client)
+	code, reason, joined := h.join(s) //nolint:contextcheck // the tenant's subscription outlives this socket: it runs in the hub's context
 	ws, err := websocket.Accept(leanHijacker{w}, r, &websocket.AcceptOptions{OriginPatterns: h.opts.AllowedOrigins})
 	if err != nil {
+		if joined {
+			h.leave(s)
+		}
 		return // Accept answered (403 for a foreign origin, 400 for a bad handshake)
+	}
+	if !joined {
+		_ = ws.Close(code, reason)
+		return
 	}
 	// Clients only listen: a data message from one closes it
 	// (StatusPolicyViolation), and pongs are read in the background. The
@@ -196,12 +210,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, client Client) {
 	// returns while the socket lives on: its goroutine and what the request
 	// held are not kept for an idle socket) nor with the hub (its end would
 	// drop the connection without a goodbye).
-	ctx := ws.CloseRead(context.WithoutCancel(h.ctx))
-	s := newSocket(ctx, h, ws, client)      //nolint:contextcheck // the socket outlives the request: it reads in its own context
-	if code, reason, ok := h.join(s); !ok { //nolint:contextcheck // the tenant's subscription outlives this socket: it runs in the hub's context
-		_ = ws.Close(code, reason)
-		return
-	}
+	s.attach(ws.CloseRead(context.WithoutCancel(h.ctx)), ws) //nolint:contextcheck // the socket outlives the request: it reads in its own context
 	s.start()
 	if client.LastEventID != "" && !s.replay(r.Context()) {
 		s.drop()
@@ -324,8 +333,9 @@ func (h *Hub) Shutdown() {
 
 // Sockets is how many sockets the hub serves: joined, and their tenant's
 // subscription confirmed, so that every event published from now on
-// reaches them. A socket whose subscription is still being made is not
-// counted yet.
+// reaches them (one whose handshake is being answered keeps those in its
+// buffer). A socket whose subscription is still being made is not counted
+// yet.
 func (h *Hub) Sockets() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -65,6 +65,19 @@ func (m *memPubSub) Subscribe(ctx context.Context, topic broker.Topic) (<-chan [
 	return ch, nil
 }
 
+// slowPubSub is a memPubSub whose subscriptions take a while to be made,
+// as a broker's may (a round trip, a reconnection).
+type slowPubSub struct {
+	memPubSub
+
+	delay time.Duration
+}
+
+func (m *slowPubSub) Subscribe(ctx context.Context, topic broker.Topic) (<-chan []byte, error) {
+	time.Sleep(m.delay)
+	return m.memPubSub.Subscribe(ctx, topic)
+}
+
 // ownerIdentity says every token is a live owner of every tenant, except
 // the revoked ones.
 type ownerIdentity struct {
@@ -252,6 +265,17 @@ func (h *testHub) dropped(user string) bool {
 		}
 	}
 	return true
+}
+
+func TestAClientSeesEveryEventOnceItsHandshakeEnded(t *testing.T) {
+	t.Parallel()
+	// The tenant's subscription takes a while: the handshake waits for it,
+	// so an event published as soon as the client is connected (the event
+	// of the client's own act, say) still reaches it.
+	h := newHubOn(t, &slowPubSub{delay: 300 * time.Millisecond}, Options{})
+	ws := h.dial(t, "tenant=acme&as=a")
+	h.publish(t, "1", "p")
+	require.Equal(t, "1", read(t, ws).ID)
 }
 
 func TestReconnectReplaysTheGapOrAsksForAResync(t *testing.T) {

@@ -56,7 +56,8 @@ func suspendUnheard(t *testing.T, cfg config.Database, slug string) {
 // with no waiting. Sessions, keys, memberships and roles are read on every
 // request. The tenant is cached, so its suspension is made here without
 // the notification that clears the caches: the statement that
-// authenticates a request still sees it, on both instances.
+// authenticates a request, or reads the caller's membership, still sees
+// it, on both instances.
 func TestRevocationsReachTheNextRequestOnEveryInstance(t *testing.T) {
 	t.Parallel()
 	cfg := testsvc.NewTenancyConfig(t)
@@ -109,6 +110,11 @@ func TestRevocationsReachTheNextRequestOnEveryInstance(t *testing.T) {
 	require.Equal(t, http.StatusOK, list(two, key.Key).status, "so does the key not revoked")
 
 	suspendUnheard(t, cfg, "acme")
+	// A route that names the tenant only in its path reads the membership
+	// apart from the session: refused alike, so the owner of a suspended
+	// tenant cannot delete it through an instance that has not heard.
+	deleted := two.call(t, http.MethodDelete, "/v1/tenants/acme", "", "", map[string]string{"confirm": "acme"})
+	requireProblem(t, deleted, http.StatusNotFound, `no tenant "acme"`)
 	unknown := two.callAs(t, one.token, http.MethodGet, "/v1/projects", "", "globex", nil)
 	for _, in := range []*apiBundle{one, two} {
 		for _, token := range []string{one.token, key.Key} {

@@ -432,8 +432,9 @@ func (id *Identity) authenticateSessionIn(ctx context.Context, token string, t d
 
 // Access returns what p may do in tenant t. A user who is not a member and
 // an API key of another tenant get ENOTFOUND, the answer for a tenant that
-// does not exist, so membership cannot be probed. A superuser holds every
-// permission in every tenant.
+// does not exist, so membership cannot be probed; so does everyone once t
+// is no longer served, even when this process has not heard yet. A
+// superuser holds every permission in every tenant served.
 func (id *Identity) Access(ctx context.Context, p domain.Principal, t domain.Tenant) (domain.Access, error) {
 	notFound := domain.Errorf(domain.ENOTFOUND, "no tenant %q", t.Slug)
 	if p.APIKey != nil {
@@ -447,13 +448,17 @@ func (id *Identity) Access(ctx context.Context, p domain.Principal, t domain.Ten
 	if m := p.Member; m != nil && m.TenantID == t.ID {
 		role, perms = m.Role, m.Permissions
 	} else {
-		row, err := id.queries.GetMemberAccess(ctx, db.GetMemberAccessParams{TenantID: pgUUID(t.ID), UserID: pgUUID(p.UserID)})
+		row, err := id.queries.GetTenantAccess(ctx, db.GetTenantAccessParams{TenantID: pgUUID(t.ID), UserID: pgUUID(p.UserID)})
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
+			// t is no longer served and this process has not heard yet
+			// (see authenticateSessionIn): not found, for superusers too.
+			id.tenants.forget(t.Slug)
+			return domain.Access{}, notFound
 		case err != nil:
 			return domain.Access{}, fmt.Errorf("access: %w", err)
-		default:
-			role, perms = row.Role, rolePermissions(row.Role, row.CustomPermissions)
+		case row.MemberRole.Valid:
+			role, perms = row.MemberRole.String, rolePermissions(row.MemberRole.String, row.CustomPermissions)
 		}
 	}
 	switch {

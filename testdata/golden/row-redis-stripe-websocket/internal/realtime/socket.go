@@ -50,12 +50,13 @@ const (
 	duePing
 )
 
-// newSocket returns the socket of client on ws, reading (pongs and close
-// frames) in ctx. It is busy: its first work is done by whoever opened it
-// (Hub.Serve), which calls serve.
-func newSocket(ctx context.Context, h *Hub, ws *websocket.Conn, c Client) *socket {
+// newSocket returns the socket of client c, before its handshake is
+// answered: events may be queued, and it may be killed, but nothing is
+// done with them until attach gives it its connection. It is busy: its
+// first work is done by whoever opened it (Hub.Serve), which calls serve.
+func newSocket(h *Hub, c Client) *socket {
 	s := &socket{
-		hub: h, ws: ws, ctx: ctx, client: c, userID: c.Access.Principal.UserID,
+		hub: h, client: c, userID: c.Access.Principal.UserID,
 		send: make(chan *Message, h.opts.SendBuffer), done: make(chan struct{}),
 	}
 	s.busy.Store(true)
@@ -63,6 +64,12 @@ func newSocket(ctx context.Context, h *Hub, ws *websocket.Conn, c Client) *socke
 		s.keyID = c.Access.Principal.APIKey.ID
 	}
 	return s
+}
+
+// attach gives the socket its connection, read (pongs and close frames)
+// in ctx. Only whoever holds the socket busy calls it, before start.
+func (s *socket) attach(ctx context.Context, ws *websocket.Conn) {
+	s.ws, s.ctx = ws, ctx
 }
 
 // start arms the socket's timers and has it noticed when the client goes.

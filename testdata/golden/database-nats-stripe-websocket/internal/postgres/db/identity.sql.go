@@ -571,6 +571,34 @@ func (q *Queries) GetSessionUser(ctx context.Context, tokenHash []byte) (GetSess
 	return i, err
 }
 
+const getTenantAccess = `-- name: GetTenantAccess :one
+SELECT m.role AS member_role, r.permissions AS custom_permissions
+FROM tenants t
+LEFT JOIN memberships m ON m.tenant_id = t.id AND m.user_id = $1
+LEFT JOIN roles r ON r.tenant_id = m.tenant_id AND r.name = m.role
+WHERE t.id = $2 AND t.state = 'active'
+`
+
+type GetTenantAccessParams struct {
+	UserID   pgtype.UUID `json:"user_id"`
+	TenantID pgtype.UUID `json:"tenant_id"`
+}
+
+type GetTenantAccessRow struct {
+	MemberRole        pgtype.Text `json:"member_role"`
+	CustomPermissions []string    `json:"custom_permissions"`
+}
+
+// GetMemberAccess for a request: no row when tenant @tenant_id is not
+// served (suspended or deleted, whatever a cache still says), and
+// member_role NULL when the user is not a member of it.
+func (q *Queries) GetTenantAccess(ctx context.Context, arg GetTenantAccessParams) (GetTenantAccessRow, error) {
+	row := q.db.QueryRow(ctx, getTenantAccess, arg.UserID, arg.TenantID)
+	var i GetTenantAccessRow
+	err := row.Scan(&i.MemberRole, &i.CustomPermissions)
+	return i, err
+}
+
 const getUser = `-- name: GetUser :one
 SELECT id, email, name, password_hash, superuser, created_at, email_verified_at
 FROM users

@@ -84,6 +84,10 @@ type Querier interface {
 	GetSessionAccess(ctx context.Context, arg GetSessionAccessParams) (GetSessionAccessRow, error)
 	// The user a live session token belongs to.
 	GetSessionUser(ctx context.Context, tokenHash []byte) (GetSessionUserRow, error)
+	// GetMemberAccess for a request: no row when tenant @tenant_id is not
+	// served (suspended or deleted, whatever a cache still says), and
+	// member_role NULL when the user is not a member of it.
+	GetTenantAccess(ctx context.Context, arg GetTenantAccessParams) (GetTenantAccessRow, error)
 	// Any state: provisioning needs to see an earlier, interrupted attempt.
 	GetTenantBySlug(ctx context.Context, slug string) (Tenant, error)
 	GetTenantMigration(ctx context.Context, tenantID pgtype.UUID) (TenantMigration, error)
