@@ -44,20 +44,24 @@ import (
 // outside tenant transactions) are prepared once per connection instead:
 // see controlPlaneDB.
 
-// configureTenantPool sets the pool's query mode (see above), unless
-// DATABASE_URL sets default_query_exec_mode itself (config accepts only
-// exec and simple_protocol there).
+// configureTenantPool sets the pool's query mode (see above): exec, or
+// simple_protocol when DATABASE_URL chooses it. Whatever else the URL
+// says, a tenant transaction never prepares or describes a statement
+// (config refuses other modes there too; this does not rely on it).
 func configureTenantPool(cfg *pgxpool.Config) {
-	if !setsExecMode(cfg.ConnString()) {
+	if cfg.ConnConfig.DefaultQueryExecMode != pgx.QueryExecModeSimpleProtocol {
 		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
 	}
 }
 
-// setsExecMode reports whether a connection string chooses pgx's query
+// execModeChosen reports whether a connection string chooses pgx's query
 // mode: behind a transaction-pooling proxy that cannot keep prepared
-// statements (PgBouncer before 1.21), it must be left as chosen.
-func setsExecMode(connString string) bool {
-	return strings.Contains(connString, "default_query_exec_mode=")
+// statements (PgBouncer before 1.21), the control plane must not prepare
+// its statements either. It reads the string as pgx does, so a parameter
+// name elsewhere in it (a password, say) is not mistaken for one.
+func execModeChosen(connString string) bool {
+	cfg, err := pgx.ParseConfig(connString)
+	return err != nil || cfg.DefaultQueryExecMode != pgx.QueryExecModeCacheStatement
 }
 
 // controlPlaneDB is what the control plane's sqlc queries run on: the pool,
@@ -67,7 +71,7 @@ func setsExecMode(connString string) bool {
 // transactions need (see above) would only make Postgres parse and plan
 // them again on every request.
 func controlPlaneDB(pool *pgxpool.Pool) db.DBTX {
-	if setsExecMode(pool.Config().ConnString()) {
+	if execModeChosen(pool.Config().ConnString()) {
 		return pool // prepared statements are what DATABASE_URL's mode turns off
 	}
 	return preparedDB{pool: pool}

@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -39,12 +40,16 @@ func storageExists(t *testing.T, b *tenantsBundle, slug string) bool {
 // single connection, so every transaction below runs on it.
 func pinned(t *testing.T, cfg config.Database, opts postgres.TenantsOptions) *postgres.Tenants {
 	t.Helper()
-	sep := "?"
-	if strings.Contains(cfg.URL, "?") {
-		sep = "&"
-	}
-	cfg.URL += sep + "pool_max_conns=1"
+	cfg.URL += sep(cfg.URL) + "pool_max_conns=1"
 	return openTenants(t, cfg, opts)
+}
+
+// sep is what comes before one more parameter of url.
+func sep(url string) string {
+	if strings.Contains(url, "?") {
+		return "&"
+	}
+	return "?"
 }
 
 // sessionState reads the connection's search_path and backend outside any
@@ -192,17 +197,26 @@ ALTER TABLE projects ALTER COLUMN name TYPE text;
 		require.ErrorContains(t, errs[1], "cached plan must not change result type")
 	})
 
-	t.Run("exec mode serves both", func(t *testing.T) {
-		t.Parallel()
-		ts := pinned(t, b.cfg, postgres.TenantsOptions{})
-		for range 3 {
-			for _, tn := range []domain.Tenant{acme, globex} {
-				got := listAll(t, ts, tn)
-				require.Len(t, got, 1)
-				require.True(t, strings.HasPrefix(got[0].Name, tn.Slug))
+	// Whatever query mode the URL asks for (config refuses the caching
+	// ones; the pool does not rely on that), tenant transactions never
+	// reuse a statement.
+	for _, mode := range []string{"", "cache_statement", "cache_describe", "describe_exec", "simple_protocol"} {
+		t.Run("exec mode serves both, URL mode "+cmp.Or(mode, "unset"), func(t *testing.T) {
+			t.Parallel()
+			cfg := b.cfg
+			if mode != "" {
+				cfg.URL += sep(cfg.URL) + "default_query_exec_mode=" + mode
 			}
-		}
-	})
+			ts := pinned(t, cfg, postgres.TenantsOptions{})
+			for range 3 {
+				for _, tn := range []domain.Tenant{acme, globex} {
+					got := listAll(t, ts, tn)
+					require.Len(t, got, 1)
+					require.True(t, strings.HasPrefix(got[0].Name, tn.Slug))
+				}
+			}
+		})
+	}
 }
 
 // acmeOrGlobexID returns the id of the one project in schema.
