@@ -15,9 +15,8 @@ import (
 // *postgres.Tenants. It is an interface so that package postgres may
 // import this one, whose jobs a tenant's unit of work enqueues.
 type TenantStore interface {
-	// Resolve returns the active tenant called slug.
-	Resolve(ctx context.Context, slug string) (domain.Tenant, error)
-	// Get returns the tenant called slug, active or not.
+	// Get returns the tenant called slug, active or suspended, read from
+	// the database.
 	Get(ctx context.Context, slug string) (domain.Tenant, error)
 	// InTenantTx runs fn in a transaction confined to t, as a unit of
 	// work that fn reaches with postgres.UnitFrom(ctx).
@@ -31,10 +30,10 @@ type TenantStore interface {
 // postgres.UnitFrom(ctx) to enqueue, audit and publish after commit. A
 // control-plane job (the zero Tenant) runs in a plain transaction on pool.
 //
-// The job names its tenant by id and slug. The slug is resolved again and
-// must still name the same tenant, so a job outliving its tenant (deleted,
-// or its slug reused) fails instead of running in the wrong place, and
-// fails permanently: it is discarded rather than retried. A suspended
+// The job names its tenant by id and slug. The slug is read again, from
+// the database, and must still name the same tenant, so a job outliving
+// its tenant (deleted, or its slug reused) fails instead of running in the
+// wrong place, and fails permanently: it is discarded rather than retried. A suspended
 // tenant's job fails without running and is retried with the usual
 // backoff, so it runs if the tenant is resumed before its attempts run out
 // (about 8.5 minutes with DefaultMaxAttempts and Backoff); after that it
@@ -45,18 +44,20 @@ func TenantsScope(pool *pgxpool.Pool, tenants TenantStore) TenantScope {
 		if tenant.ID == "" {
 			return control(ctx, tenant, fn)
 		}
-		t, err := tenants.Resolve(ctx, tenant.Slug)
-		if domain.ErrorCode(err) == domain.ENOTFOUND {
-			if held, getErr := tenants.Get(ctx, tenant.Slug); getErr == nil && held.Suspended && held.ID == tenant.ID {
-				return domain.Errorf(domain.EUNAVAILABLE, "tenant %s is suspended: the job waits until it is resumed", tenant.Slug)
-			}
+		// Read afresh, not through the resolve cache: a worker that has
+		// not heard of a suspension or a deletion yet (its notification
+		// lost, the cache not expired) does not run the job. One indexed
+		// read per job.
+		t, err := tenants.Get(ctx, tenant.Slug)
+		switch {
+		case domain.ErrorCode(err) == domain.ENOTFOUND:
 			return Permanent(fmt.Errorf("tenant %s: %w", tenant.Slug, err))
-		}
-		if err != nil {
+		case err != nil:
 			return fmt.Errorf("tenant %s: %w", tenant.Slug, err)
-		}
-		if t.ID != tenant.ID {
+		case t.ID != tenant.ID:
 			return Permanent(domain.Errorf(domain.ENOTFOUND, "tenant %s is no longer the tenant %s the job was enqueued for", tenant.Slug, tenant.ID))
+		case t.Suspended:
+			return domain.Errorf(domain.EUNAVAILABLE, "tenant %s is suspended: the job waits until it is resumed", tenant.Slug)
 		}
 		return tenants.InTenantTx(ctx, t, fn)
 	}

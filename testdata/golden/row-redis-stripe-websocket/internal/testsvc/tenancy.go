@@ -3,7 +3,10 @@ package testsvc
 import (
 	"context"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/acme/shop-api/internal/config"
@@ -55,4 +58,62 @@ func MigratedTenants(tb testing.TB, cfg config.Database, opts postgres.TenantsOp
 		tb.Fatalf("migrate the tenant tables: %d failed: %v", len(failed), failed[0].Err)
 	}
 	return tenants
+}
+
+// WaitListening resolves the active tenant slug with tenants, opened on
+// cfg, which has it start listening for tenant changes, and waits until
+// it listens (its "-listen" connection has run LISTEN) and has dropped its
+// cache, as it does then: from then on, only a change no one hears of
+// leaves what it resolves stale.
+func WaitListening(tb testing.TB, cfg config.Database, tenants *postgres.Tenants, slug string) {
+	tb.Helper()
+	if _, err := tenants.Resolve(tb.Context(), slug); err != nil {
+		tb.Fatalf("resolve %s: %v", slug, err)
+	}
+	conn, err := pgx.Connect(tb.Context(), cfg.MigrateURL)
+	if err != nil {
+		tb.Fatalf("connect as the owner: %v", err)
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(tb.Context())) }()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var listening bool
+		err := conn.QueryRow(tb.Context(), `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE datname = current_database() AND application_name LIKE '%-listen' AND query LIKE 'LISTEN %')`).Scan(&listening)
+		switch {
+		case err != nil:
+			tb.Fatalf("read pg_stat_activity: %v", err)
+		case listening:
+			time.Sleep(100 * time.Millisecond) // the cache is dropped just after
+			return
+		case time.Now().After(deadline):
+			tb.Fatal("the tenant registry did not start listening in 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// SuspendUnheard suspends slug's tenant the way no process hears of: with
+// the triggers that announce tenant changes off for the one transaction,
+// as a notification lost on its way would leave every resolve cache.
+func SuspendUnheard(tb testing.TB, cfg config.Database, slug string) {
+	tb.Helper()
+	conn, err := pgx.Connect(tb.Context(), cfg.MigrateURL)
+	if err != nil {
+		tb.Fatalf("connect as the owner: %v", err)
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(tb.Context())) }()
+	var suspended int64
+	err = pgx.BeginFunc(tb.Context(), conn, func(tx pgx.Tx) error {
+		batch := &pgx.Batch{}
+		batch.Queue(`ALTER TABLE public.tenants DISABLE TRIGGER USER`)
+		batch.Queue(`UPDATE public.tenants SET state = 'suspended' WHERE slug = $1`, slug).Exec(func(tag pgconn.CommandTag) error {
+			suspended = tag.RowsAffected()
+			return nil
+		})
+		batch.Queue(`ALTER TABLE public.tenants ENABLE TRIGGER USER`)
+		return tx.SendBatch(tb.Context(), batch).Close()
+	})
+	if err != nil || suspended != 1 {
+		tb.Fatalf("suspend %s unheard: %d suspended, %v", slug, suspended, err)
+	}
 }

@@ -1,13 +1,10 @@
 package httpapi_test
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
 	"example.com/acme/internal/config"
@@ -27,27 +24,6 @@ func (b *apiBundle) secondInstance(t *testing.T, cfg config.Database) *apiBundle
 	two := serveAPI(t, cfg, tenants, bundleOptions{})
 	two.token = b.token
 	return two
-}
-
-// suspendUnheard suspends slug's tenant the way no process hears of: with
-// the triggers that announce tenant changes off for the one transaction,
-// as a notification lost on its way would leave every cache.
-func suspendUnheard(t *testing.T, cfg config.Database, slug string) {
-	t.Helper()
-	conn, err := pgx.Connect(t.Context(), cfg.MigrateURL)
-	require.NoError(t, err)
-	defer func() { _ = conn.Close(context.WithoutCancel(t.Context())) }()
-	err = pgx.BeginFunc(t.Context(), conn, func(tx pgx.Tx) error {
-		batch := &pgx.Batch{}
-		batch.Queue(`ALTER TABLE public.tenants DISABLE TRIGGER USER`)
-		batch.Queue(`UPDATE public.tenants SET state = 'suspended' WHERE slug = $1`, slug).Exec(func(tag pgconn.CommandTag) error {
-			require.Equal(t, int64(1), tag.RowsAffected())
-			return nil
-		})
-		batch.Queue(`ALTER TABLE public.tenants ENABLE TRIGGER USER`)
-		return tx.SendBatch(t.Context(), batch).Close()
-	})
-	require.NoError(t, err)
 }
 
 // Every revocation takes effect on the very next request, on every
@@ -109,7 +85,7 @@ func TestRevocationsReachTheNextRequestOnEveryInstance(t *testing.T) {
 	require.Equal(t, http.StatusOK, list(two, one.token).status, "the owner keeps access")
 	require.Equal(t, http.StatusOK, list(two, key.Key).status, "so does the key not revoked")
 
-	suspendUnheard(t, cfg, "acme")
+	testsvc.SuspendUnheard(t, cfg, "acme")
 	// A route that names the tenant only in its path reads the membership
 	// apart from the session: refused alike, so the owner of a suspended
 	// tenant cannot delete it through an instance that has not heard.

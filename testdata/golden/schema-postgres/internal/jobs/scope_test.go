@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/stretchr/testify/require"
 
+	"example.com/acme/internal/config"
 	"example.com/acme/internal/domain"
 	"example.com/acme/internal/jobs"
 	"example.com/acme/internal/postgres"
@@ -29,6 +30,7 @@ import (
 // registry and one project in each of its two tenants.
 type tenancyBundle struct {
 	testBundle
+	cfg      config.Database
 	tenants  *postgres.Tenants
 	a, b     domain.Tenant
 	projectA tenantdb.Project
@@ -50,6 +52,7 @@ func setupTenancy(tb testing.TB) *tenancyBundle {
 	tb.Cleanup(pool.Close)
 	b := &tenancyBundle{
 		testBundle: testBundle{dbURL: cfg.URL, pool: pool, name: randomName("t"), queue: randomName("q")},
+		cfg:        cfg,
 		tenants:    tenants,
 	}
 	for _, slug := range []string{"tenant-a", "tenant-b"} {
@@ -203,11 +206,18 @@ func TestScopeRefusesAJobWhoseTenantIsGone(t *testing.T) {
 
 // TestSuspendedTenantsJobsWait: a suspended tenant's job does not run, and is
 // not discarded either: it is retried until the tenant is resumed, then runs.
+// The suspension is made unheard (no notification clears the worker's
+// resolve cache, which still holds the tenant): the scope reads the
+// tenant afresh.
 func TestSuspendedTenantsJobsWait(t *testing.T) {
 	t.Parallel()
 	b := setupTenancy(t)
-	_, err := b.tenants.Suspend(t.Context(), b.a.Slug)
+	testsvc.WaitListening(t, b.cfg, b.tenants, b.b.Slug)
+	_, err := b.tenants.Resolve(t.Context(), b.a.Slug)
 	require.NoError(t, err)
+	testsvc.SuspendUnheard(t, b.cfg, b.a.Slug)
+	_, err = b.tenants.Resolve(t.Context(), b.a.Slug)
+	require.NoError(t, err, "the registry has not heard of the suspension")
 	job := b.enqueue(t, jobs.Job{Tenant: b.tenantA, Args: keyedArgs{Name: "after the suspension"}, Options: jobs.Options{Queue: b.queue, Key: "held"}})
 	b.startScopedWorker(t, func(r *jobs.Registry) { jobs.Handle(r, keyedHandler) })
 
