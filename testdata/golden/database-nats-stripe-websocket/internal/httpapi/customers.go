@@ -15,8 +15,9 @@ import (
 )
 
 // Customers are a tenant-scoped resource added with `saaskit add resource`.
-// Every handler reaches them through Tenants.InTenant with the tenant of
-// the request, and every change records an audit entry in the same
+// Every handler reaches them with the tenant of the request: reads of one
+// row or one page through Tenants.ReadTenant (one round trip), changes
+// through Tenants.InTenant, each recording an audit entry in the same
 // transaction.
 
 // customerKind names the table of Customers and, in messages, one of them.
@@ -119,9 +120,9 @@ func handleGetCustomer(tenants Tenants) endpoint {
 			return nil, err
 		}
 		var r tenantdb.Customer
-		err = tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
+		err = tenants.ReadTenant(ctx, t, func(ctx context.Context, q *tenantdb.Queries) error {
 			var qerr error
-			r, qerr = u.Queries.GetCustomer(ctx, id)
+			r, qerr = q.GetCustomer(ctx, id)
 			return qerr
 		})
 		if err != nil {
@@ -173,12 +174,12 @@ func handleListCustomers(tenants Tenants) endpoint {
 		}
 		params.Email = pgText(queryString(in.Email))
 		var rows []tenantdb.Customer
-		err = tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
+		err = tenants.ReadTenant(ctx, t, func(ctx context.Context, q *tenantdb.Queries) error {
 			var qerr error
 			if descending {
-				rows, qerr = u.Queries.ListCustomersDesc(ctx, tenantdb.ListCustomersDescParams(params))
+				rows, qerr = q.ListCustomersDesc(ctx, tenantdb.ListCustomersDescParams(params))
 			} else {
-				rows, qerr = u.Queries.ListCustomers(ctx, params)
+				rows, qerr = q.ListCustomers(ctx, params)
 			}
 			return qerr
 		})

@@ -15,8 +15,9 @@ import (
 )
 
 // Projects are a tenant-scoped resource added with `saaskit add resource`.
-// Every handler reaches them through Tenants.InTenant with the tenant of
-// the request, and every change records an audit entry in the same
+// Every handler reaches them with the tenant of the request: reads of one
+// row or one page through Tenants.ReadTenant (one round trip), changes
+// through Tenants.InTenant, each recording an audit entry in the same
 // transaction.
 
 // projectKind names the table of Projects and, in messages, one of them.
@@ -111,9 +112,9 @@ func handleGetProject(tenants Tenants) endpoint {
 			return nil, err
 		}
 		var r tenantdb.Project
-		err = tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
+		err = tenants.ReadTenant(ctx, t, func(ctx context.Context, q *tenantdb.Queries) error {
 			var qerr error
-			r, qerr = u.Queries.GetProject(ctx, id)
+			r, qerr = q.GetProject(ctx, id)
 			return qerr
 		})
 		if err != nil {
@@ -163,12 +164,12 @@ func handleListProjects(tenants Tenants) endpoint {
 			params.AfterID = pgtype.UUID{Valid: true}
 		}
 		var rows []tenantdb.Project
-		err = tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
+		err = tenants.ReadTenant(ctx, t, func(ctx context.Context, q *tenantdb.Queries) error {
 			var qerr error
 			if descending {
-				rows, qerr = u.Queries.ListProjectsDesc(ctx, tenantdb.ListProjectsDescParams(params))
+				rows, qerr = q.ListProjectsDesc(ctx, tenantdb.ListProjectsDescParams(params))
 			} else {
-				rows, qerr = u.Queries.ListProjects(ctx, params)
+				rows, qerr = q.ListProjects(ctx, params)
 			}
 			return qerr
 		})

@@ -76,6 +76,16 @@ func (b *tenantsBundle) create(t *testing.T, slug string) domain.Tenant {
 	return tn
 }
 
+// firstPage is the parameters of the first page of n projects, oldest
+// first.
+func firstPage(t *testing.T, n int32) tenantdb.ListProjectsParams {
+	t.Helper()
+	p := tenantdb.ListProjectsParams{MaxItems: n}
+	require.NoError(t, p.AfterCreatedAt.Scan("-infinity"))
+	require.NoError(t, p.AfterID.Scan("00000000-0000-0000-0000-000000000000"))
+	return p
+}
+
 // createProjects creates projects named prefix-1 ... prefix-n in tn, one
 // transaction each (so their creation times, which order lists, differ).
 func createProjects(t *testing.T, ts *postgres.Tenants, tn domain.Tenant, prefix string, n int) []tenantdb.Project {
@@ -96,9 +106,7 @@ func createProjects(t *testing.T, ts *postgres.Tenants, tn domain.Tenant, prefix
 func listAll(t *testing.T, ts *postgres.Tenants, tn domain.Tenant) []tenantdb.Project {
 	t.Helper()
 	var all []tenantdb.Project
-	after := tenantdb.ListProjectsParams{MaxItems: 2}
-	require.NoError(t, after.AfterCreatedAt.Scan("-infinity"))
-	require.NoError(t, after.AfterID.Scan("00000000-0000-0000-0000-000000000000"))
+	after := firstPage(t, 2)
 	for {
 		var page []tenantdb.Project
 		err := ts.InTenant(t.Context(), tn, func(ctx context.Context, u *postgres.Unit) error {

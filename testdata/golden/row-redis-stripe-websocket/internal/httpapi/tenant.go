@@ -15,6 +15,7 @@ import (
 	"github.com/acme/shop-api/internal/domain"
 	"github.com/acme/shop-api/internal/logging"
 	"github.com/acme/shop-api/internal/postgres"
+	"github.com/acme/shop-api/internal/postgres/tenantdb"
 )
 
 // TenantHeader names the tenant of a request, for API clients and tests;
@@ -38,6 +39,9 @@ type Tenants interface {
 	// work, whose queries, enqueue, audit and publish-after-commit are
 	// every state change's way in (see postgres.Unit).
 	InTenant(ctx context.Context, t domain.Tenant, fn func(context.Context, *postgres.Unit) error) error
+	// ReadTenant runs fn, a read of t's data in one statement, confined
+	// to t as InTenant is, in one round trip.
+	ReadTenant(ctx context.Context, t domain.Tenant, fn func(context.Context, *tenantdb.Queries) error) error
 }
 
 type tenantKey struct{}

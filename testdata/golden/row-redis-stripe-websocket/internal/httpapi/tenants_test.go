@@ -22,6 +22,7 @@ import (
 	"github.com/acme/shop-api/internal/httpapi"
 	"github.com/acme/shop-api/internal/logging"
 	"github.com/acme/shop-api/internal/postgres"
+	"github.com/acme/shop-api/internal/postgres/tenantdb"
 	"github.com/acme/shop-api/internal/testsvc"
 )
 
@@ -430,6 +431,10 @@ func (unavailableTenants) Delete(context.Context, string) (domain.Tenant, error)
 func (unavailableTenants) InTenant(_ context.Context, t domain.Tenant, _ func(context.Context, *postgres.Unit) error) error {
 	return domain.Wrap(fmt.Errorf("schema t_%s does not exist", t.Slug), domain.EUNAVAILABLE,
 		"Tenant "+t.Slug+" is unavailable; try again later.")
+}
+
+func (u unavailableTenants) ReadTenant(ctx context.Context, t domain.Tenant, _ func(context.Context, *tenantdb.Queries) error) error {
+	return u.InTenant(ctx, t, nil)
 }
 
 // ownerEverywhere authenticates any token as a user who owns every tenant;

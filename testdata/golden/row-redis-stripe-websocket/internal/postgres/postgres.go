@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -67,6 +68,112 @@ func inTx(ctx context.Context, pool *pgxpool.Pool, begin pgx.TxOptions, fn func(
 	}
 	return tx.Commit(ctx)
 }
+
+// oneQuery is a tenantdb.DBTX for one read (see Tenants.ReadTenant): its
+// first statement goes out in one pipeline after the statement that enters
+// the tenant, and the two run in the implicit transaction the pipeline
+// makes, which ends with it (so does the tenant's setting, as with SET
+// LOCAL). A second statement is refused: it would run outside the tenant.
+type oneQuery struct {
+	pool  *pgxpool.Pool
+	enter string // the statement that enters the tenant, taking enterArg
+	arg   string
+	// failed maps the entering statement's error (a tenant whose storage
+	// is missing) to the error the caller gets; nil keeps it.
+	failed func(error) error
+	used   bool
+}
+
+// errOneQuery is what a second statement of a ReadTenant gets.
+var errOneQuery = errors.New("postgres: ReadTenant runs one statement; use InTenant for more")
+
+// send sends the entering statement and sql in one pipeline and returns
+// their results, the entering statement's read.
+func (q *oneQuery) send(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
+	if q.used {
+		return nil, errOneQuery
+	}
+	q.used = true
+	b := &pgx.Batch{}
+	b.Queue(q.enter, q.arg)
+	b.Queue(sql, args...)
+	results := q.pool.SendBatch(ctx, b)
+	if _, err := results.Exec(); err != nil {
+		_ = results.Close()
+		if q.failed != nil {
+			err = q.failed(err)
+		}
+		return nil, err
+	}
+	return results, nil
+}
+
+func (q *oneQuery) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	results, err := q.send(ctx, sql, args)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	tag, err := results.Exec()
+	return tag, errors.Join(err, results.Close())
+}
+
+func (q *oneQuery) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	results, err := q.send(ctx, sql, args)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := results.Query()
+	if err != nil {
+		_ = results.Close()
+		return nil, err
+	}
+	return &pipelinedRows{Rows: rows, results: results}, nil
+}
+
+func (q *oneQuery) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return errRow{err}
+	}
+	return pgxRow{rows}
+}
+
+// pipelinedRows are a pipeline's last rows: closing them ends the
+// pipeline and gives its connection back to the pool.
+type pipelinedRows struct {
+	pgx.Rows
+
+	results pgx.BatchResults
+}
+
+func (r *pipelinedRows) Close() {
+	r.Rows.Close()
+	_ = r.results.Close()
+}
+
+// pgxRow is the one row of rows, as pgx.Conn.QueryRow gives it: Scan
+// reads it, then closes rows; no row is pgx.ErrNoRows.
+type pgxRow struct{ rows pgx.Rows }
+
+func (r pgxRow) Scan(dest ...any) error {
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return pgx.ErrNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	r.rows.Close()
+	return r.rows.Err()
+}
+
+// errRow is a row whose query failed.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
 
 // Open returns a pool for databaseURL. Connections are made lazily, so Open
 // succeeds while the database is down; readiness checks report it.

@@ -124,6 +124,12 @@ func (s *tenantStorage) inTenant(ctx context.Context, t domain.Tenant, fn func(p
 	return inTx(ctx, s.ts.pool, begin, fn)
 }
 
+// reader is the one-statement DBTX of ReadTenant for t: its statement
+// runs in the implicit transaction that sets app.tenant_id first.
+func (s *tenantStorage) reader(t domain.Tenant) *oneQuery {
+	return &oneQuery{pool: s.ts.pool, enter: "-- name: EnterTenant\nSELECT set_config('app.tenant_id', $1, true)", arg: t.ID}
+}
+
 // controlPlaneDB is what the control plane's sqlc queries run on: the pool,
 // whose statements pgx prepares once per connection.
 func controlPlaneDB(pool *pgxpool.Pool) db.DBTX {

@@ -15,8 +15,9 @@ import (
 )
 
 // Invoices are a tenant-scoped resource added with `saaskit add resource`.
-// Every handler reaches them through Tenants.InTenant with the tenant of
-// the request, and every change records an audit entry in the same
+// Every handler reaches them with the tenant of the request: reads of one
+// row or one page through Tenants.ReadTenant (one round trip), changes
+// through Tenants.InTenant, each recording an audit entry in the same
 // transaction.
 
 // invoiceKind names the table of Invoices and, in messages, one of them.
@@ -197,9 +198,9 @@ func handleGetInvoice(tenants Tenants) endpoint {
 			return nil, err
 		}
 		var r tenantdb.Invoice
-		err = tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
+		err = tenants.ReadTenant(ctx, t, func(ctx context.Context, q *tenantdb.Queries) error {
 			var qerr error
-			r, qerr = u.Queries.GetInvoice(ctx, id)
+			r, qerr = q.GetInvoice(ctx, id)
 			return qerr
 		})
 		if err != nil {
@@ -265,12 +266,12 @@ func handleListInvoices(tenants Tenants) endpoint {
 		params.Status = pgText(queryString(in.Status))
 		params.Code = pgText(queryString(in.Code))
 		var rows []tenantdb.Invoice
-		err = tenants.InTenant(ctx, t, func(ctx context.Context, u *postgres.Unit) error {
+		err = tenants.ReadTenant(ctx, t, func(ctx context.Context, q *tenantdb.Queries) error {
 			var qerr error
 			if descending {
-				rows, qerr = u.Queries.ListInvoicesDesc(ctx, tenantdb.ListInvoicesDescParams(params))
+				rows, qerr = q.ListInvoicesDesc(ctx, tenantdb.ListInvoicesDescParams(params))
 			} else {
-				rows, qerr = u.Queries.ListInvoices(ctx, params)
+				rows, qerr = q.ListInvoices(ctx, params)
 			}
 			return qerr
 		})

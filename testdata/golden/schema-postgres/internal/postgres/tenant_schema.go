@@ -132,11 +132,25 @@ func (s *tenantStorage) target(t domain.Tenant) string {
 func (s *tenantStorage) inTenant(ctx context.Context, t domain.Tenant, fn func(pgx.Tx) error) error {
 	schema := sqlLiteral(pgx.Identifier{schemaName(t.Slug)}.Sanitize())
 	begin := pgx.TxOptions{BeginQuery: "BEGIN; SELECT set_config('search_path', " + schema + ", true), " + schema + "::regnamespace"}
-	err := inTx(ctx, s.ts.pool, begin, fn)
+	return missingSchema(t, inTx(ctx, s.ts.pool, begin, fn))
+}
+
+// reader is the one-statement DBTX of ReadTenant for t: its statement
+// runs in the implicit transaction that sets search_path first, checked
+// by the same cast as inTenant's.
+func (s *tenantStorage) reader(t domain.Tenant) *oneQuery {
+	return &oneQuery{
+		pool: s.ts.pool, enter: "-- name: EnterTenant\nSELECT set_config('search_path', $1, true), $1::text::regnamespace",
+		arg: pgx.Identifier{schemaName(t.Slug)}.Sanitize(), failed: func(err error) error { return missingSchema(t, err) },
+	}
+}
+
+// missingSchema makes the error of entering t whose schema is missing
+// (invalid_schema_name, from the cast to regnamespace) EUNAVAILABLE; other
+// errors stay as they are. A connection left in the aborted transaction
+// is not given back to the pool (pgxpool drops it).
+func missingSchema(t domain.Tenant, err error) error {
 	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == "3F000" && strings.Contains(pgErr.Message, schemaName(t.Slug)) {
-		// invalid_schema_name, from the cast: a connection left in the
-		// aborted transaction is not given back to the pool (pgxpool
-		// drops it).
 		return domain.Wrap(fmt.Errorf("schema %s does not exist", schemaName(t.Slug)), domain.EUNAVAILABLE,
 			fmt.Sprintf("Tenant %s is unavailable; try again later.", t.Slug))
 	}

@@ -107,6 +107,53 @@ func TestSchemaSearchPathLastsOneTransaction(t *testing.T) {
 	}
 }
 
+// ReadTenant's one statement runs with the tenant's search_path, in the
+// implicit transaction of its pipeline: it sees that tenant's rows, the
+// connection is back on its own search_path afterwards, and a second
+// statement is refused rather than run on it.
+func TestSchemaReadTenantLastsOneStatement(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme, globex := b.create(t, "acme"), b.create(t, "globex")
+	createProjects(t, b.tenants, acme, "acme", 2)
+	createProjects(t, b.tenants, globex, "globex", 1)
+
+	ts := pinned(t, b.cfg, postgres.TenantsOptions{})
+	defaultPath, pid := sessionState(t, ts)
+	for round := range 3 {
+		for _, tc := range []struct {
+			tenant domain.Tenant
+			names  []string
+		}{
+			{acme, []string{"acme-1", "acme-2"}},
+			{globex, []string{"globex-1"}},
+		} {
+			var got []string
+			err := ts.ReadTenant(t.Context(), tc.tenant, func(ctx context.Context, q *tenantdb.Queries) error {
+				page, err := q.ListProjects(ctx, firstPage(t, 10))
+				for _, p := range page {
+					got = append(got, p.Name)
+				}
+				return err
+			})
+			require.NoError(t, err)
+			require.Equal(t, tc.names, got, "round %d", round)
+			path, afterPID := sessionState(t, ts)
+			require.Equal(t, pid, afterPID, "one pinned connection")
+			require.Equal(t, defaultPath, path, "the search path is back after the read")
+		}
+	}
+
+	err := ts.ReadTenant(t.Context(), acme, func(ctx context.Context, q *tenantdb.Queries) error {
+		if _, err := q.ListProjects(ctx, firstPage(t, 10)); err != nil {
+			return err
+		}
+		_, err := q.ListProjects(ctx, firstPage(t, 10))
+		return err
+	})
+	require.ErrorContains(t, err, "ReadTenant runs one statement")
+}
+
 func TestSchemaMissingSchemaFailsClosed(t *testing.T) {
 	t.Parallel()
 	b := setupTenants(t)
@@ -124,6 +171,11 @@ func TestSchemaMissingSchemaFailsClosed(t *testing.T) {
 	require.Equal(t, domain.EUNAVAILABLE, domain.ErrorCode(err), "%v", err)
 	require.Contains(t, domain.ErrorMessage(err), "acme is unavailable")
 	require.False(t, called, "nothing runs without the tenant's schema")
+	err = b.tenants.ReadTenant(t.Context(), acme, func(ctx context.Context, q *tenantdb.Queries) error {
+		_, qerr := q.ListProjects(ctx, firstPage(t, 10))
+		return qerr
+	})
+	require.Equal(t, domain.EUNAVAILABLE, domain.ErrorCode(err), "a read too: %v", err)
 
 	// Even hand-written SQL in a forged transaction finds no tenant table in
 	// public to fall through to.

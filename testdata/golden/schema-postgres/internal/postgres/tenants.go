@@ -213,6 +213,19 @@ func (ts *Tenants) InTenant(ctx context.Context, t domain.Tenant, fn func(contex
 	return u.committed(ctx)
 }
 
+// ReadTenant runs fn, a read of t's data in one statement (a page, a
+// row), in t's scope: confined exactly as InTenant's transactions are, in
+// one round trip instead of three (no BEGIN and COMMIT of their own).
+// Its queries run one statement: a second one gets an error, never
+// another tenant's rows. Writes, reads that must agree with each other,
+// audit entries and jobs go through InTenant.
+func (ts *Tenants) ReadTenant(ctx context.Context, t domain.Tenant, fn func(context.Context, *tenantdb.Queries) error) error {
+	if err := checkTenant(t); err != nil {
+		return err
+	}
+	return fn(ctx, tenantdb.New(ts.storage.reader(t)))
+}
+
 type commitCheckKey struct{}
 
 // WithCommitCheck returns a context whose InTenant transactions run check
@@ -245,15 +258,23 @@ func (ts *Tenants) UseSeams(s Seams) {
 
 // inTenantTx runs fn in a transaction confined to t.
 func (ts *Tenants) inTenantTx(ctx context.Context, t domain.Tenant, fn func(pgx.Tx) error) error {
+	if err := checkTenant(t); err != nil {
+		return err
+	}
+	return ts.storage.inTenant(ctx, t, fn)
+}
+
+// checkTenant refuses tenant-scoped work without a tenant. The slug was
+// validated when the tenant was created; checking again costs nothing and
+// keeps a forged Tenant away from the names the storage makes of it.
+func checkTenant(t domain.Tenant) error {
 	if t.ID == "" {
 		return domain.Errorf(domain.EINTERNAL, "tenant-scoped work without a tenant")
 	}
-	// The slug was validated when the tenant was created; checking again
-	// costs nothing and keeps a forged Tenant away from the names below.
 	if err := domain.ValidateSlugSyntax(t.Slug); err != nil {
 		return domain.Wrap(err, domain.EINTERNAL, "tenant with a malformed slug")
 	}
-	return ts.storage.inTenant(ctx, t, fn)
+	return nil
 }
 
 // Resolve returns the active tenant called slug, from the cache when it
