@@ -60,7 +60,8 @@ type TenantsOptions struct {
 	MaxOwnedTenants int64
 	// Tracer, when set, sees every statement of the control-plane
 	// pool and of the tenants' pools: tests count
-	// a request's round trips with it.
+	// a request's round trips with it. The pipelines of ReadTenant reach
+	// it when it is also a pgx.BatchTracer.
 	Tracer pgx.QueryTracer
 }
 
