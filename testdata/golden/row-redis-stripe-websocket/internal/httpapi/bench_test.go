@@ -113,7 +113,17 @@ func statementName(sql string) string {
 	return strings.ToUpper(strings.TrimSuffix(name, ";"))
 }
 
-func (l *statementLog) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+// listener reports whether conn is the tenant registry's listening
+// connection, whose LISTEN and heartbeat are no request's round trips:
+// they start on their own, sometimes while a request is counted.
+func listener(conn *pgx.Conn) bool {
+	return strings.HasSuffix(conn.Config().RuntimeParams["application_name"], "-listen")
+}
+
+func (l *statementLog) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	if listener(conn) {
+		return ctx
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.names = append(l.names, statementName(data.SQL))
