@@ -14,7 +14,6 @@ import (
 	"github.com/acme/shop-api/internal/config"
 	"github.com/acme/shop-api/internal/domain"
 	"github.com/acme/shop-api/internal/postgres"
-	"github.com/acme/shop-api/internal/postgres/tenantdb"
 	"github.com/acme/shop-api/internal/testsvc"
 )
 
@@ -111,52 +110,12 @@ func TestRowReadTenantLastsOneStatement(t *testing.T) {
 	createProjects(t, b.tenants, globex, "globex", 1)
 
 	ts := pinned(t, b.cfg)
-	outside := func() (setting string, pid int) {
+	requireReadsConfined(t, ts, acme, globex, func() (setting string, pid int) {
 		err := postgres.ControlPool(ts).QueryRow(t.Context(),
 			`SELECT coalesce(current_setting('app.tenant_id', true), ''), pg_backend_pid()`).Scan(&setting, &pid)
 		require.NoError(t, err)
 		return setting, pid
-	}
-	_, pid := outside()
-	for round := range 3 {
-		for _, tc := range []struct {
-			tenant domain.Tenant
-			names  []string
-		}{
-			{acme, []string{"acme-1", "acme-2"}},
-			{globex, []string{"globex-1"}},
-		} {
-			var got []string
-			err := ts.ReadTenant(t.Context(), tc.tenant, func(ctx context.Context, q *tenantdb.Queries) error {
-				page, err := q.ListProjects(ctx, firstPage(t, 10))
-				for _, p := range page {
-					got = append(got, p.Name)
-				}
-				return err
-			})
-			require.NoError(t, err)
-			require.Equal(t, tc.names, got, "round %d", round)
-			setting, afterPID := outside()
-			require.Equal(t, pid, afterPID, "one pinned connection")
-			require.Empty(t, setting, "no tenant left on the connection after the read")
-		}
-	}
-
-	err := ts.ReadTenant(t.Context(), acme, func(ctx context.Context, q *tenantdb.Queries) error {
-		if _, err := q.ListProjects(ctx, firstPage(t, 10)); err != nil {
-			return err
-		}
-		_, err := q.ListProjects(ctx, firstPage(t, 10))
-		return err
 	})
-	require.ErrorContains(t, err, "ReadTenant runs one statement")
-	called := false
-	err = ts.ReadTenant(t.Context(), domain.Tenant{}, func(context.Context, *tenantdb.Queries) error {
-		called = true
-		return nil
-	})
-	require.Equal(t, domain.EINTERNAL, domain.ErrorCode(err), "%v", err)
-	require.False(t, called, "no read without a tenant")
 }
 
 // Without a tenant set (never, or set to empty) the app's role sees no row

@@ -86,6 +86,56 @@ func firstPage(t *testing.T, n int32) tenantdb.ListProjectsParams {
 	return p
 }
 
+// requireReadsConfined reads acme's projects (acme-1, acme-2) and globex's
+// (globex-1) in turn with ReadTenant on ts, whose pool is one pinned
+// connection: each read sees its tenant's rows only, and after each the
+// connection is as it was before, as left reports it (what the tenant
+// scope sets, and the backend pid). A second statement in one read is
+// refused, and a read without a tenant never runs.
+func requireReadsConfined(t *testing.T, ts *postgres.Tenants, acme, globex domain.Tenant, left func() (state string, pid int)) {
+	t.Helper()
+	before, pid := left()
+	for round := range 3 {
+		for _, tc := range []struct {
+			tenant domain.Tenant
+			names  []string
+		}{
+			{acme, []string{"acme-1", "acme-2"}},
+			{globex, []string{"globex-1"}},
+		} {
+			var got []string
+			err := ts.ReadTenant(t.Context(), tc.tenant, func(ctx context.Context, q *tenantdb.Queries) error {
+				page, err := q.ListProjects(ctx, firstPage(t, 10))
+				for _, p := range page {
+					got = append(got, p.Name)
+				}
+				return err
+			})
+			require.NoError(t, err)
+			require.Equal(t, tc.names, got, "round %d", round)
+			after, afterPID := left()
+			require.Equal(t, pid, afterPID, "one pinned connection")
+			require.Equal(t, before, after, "nothing of the tenant left on the connection after the read")
+		}
+	}
+
+	err := ts.ReadTenant(t.Context(), acme, func(ctx context.Context, q *tenantdb.Queries) error {
+		if _, err := q.ListProjects(ctx, firstPage(t, 10)); err != nil {
+			return err
+		}
+		_, err := q.ListProjects(ctx, firstPage(t, 10))
+		return err
+	})
+	require.ErrorContains(t, err, "ReadTenant runs one statement")
+	called := false
+	err = ts.ReadTenant(t.Context(), domain.Tenant{}, func(context.Context, *tenantdb.Queries) error {
+		called = true
+		return nil
+	})
+	require.Equal(t, domain.EINTERNAL, domain.ErrorCode(err), "%v", err)
+	require.False(t, called, "no read without a tenant")
+}
+
 // createProjects creates projects named prefix-1 ... prefix-n in tn, one
 // transaction each (so their creation times, which order lists, differ).
 func createProjects(t *testing.T, ts *postgres.Tenants, tn domain.Tenant, prefix string, n int) []tenantdb.Project {

@@ -119,39 +119,7 @@ func TestSchemaReadTenantLastsOneStatement(t *testing.T) {
 	createProjects(t, b.tenants, globex, "globex", 1)
 
 	ts := pinned(t, b.cfg, postgres.TenantsOptions{})
-	defaultPath, pid := sessionState(t, ts)
-	for round := range 3 {
-		for _, tc := range []struct {
-			tenant domain.Tenant
-			names  []string
-		}{
-			{acme, []string{"acme-1", "acme-2"}},
-			{globex, []string{"globex-1"}},
-		} {
-			var got []string
-			err := ts.ReadTenant(t.Context(), tc.tenant, func(ctx context.Context, q *tenantdb.Queries) error {
-				page, err := q.ListProjects(ctx, firstPage(t, 10))
-				for _, p := range page {
-					got = append(got, p.Name)
-				}
-				return err
-			})
-			require.NoError(t, err)
-			require.Equal(t, tc.names, got, "round %d", round)
-			path, afterPID := sessionState(t, ts)
-			require.Equal(t, pid, afterPID, "one pinned connection")
-			require.Equal(t, defaultPath, path, "the search path is back after the read")
-		}
-	}
-
-	err := ts.ReadTenant(t.Context(), acme, func(ctx context.Context, q *tenantdb.Queries) error {
-		if _, err := q.ListProjects(ctx, firstPage(t, 10)); err != nil {
-			return err
-		}
-		_, err := q.ListProjects(ctx, firstPage(t, 10))
-		return err
-	})
-	require.ErrorContains(t, err, "ReadTenant runs one statement")
+	requireReadsConfined(t, ts, acme, globex, func() (string, int) { return sessionState(t, ts) })
 }
 
 func TestSchemaMissingSchemaFailsClosed(t *testing.T) {
