@@ -133,6 +133,11 @@ type Database struct {
 	// and creating, migrating and deleting tenants (session advisory
 	// locks).
 	SessionURL string
+	// SecretKey is SECRET_KEY. Row mode derives from it the key that seals
+	// a transaction's tenant (see the postgres package): `migrate` gives the
+	// database the same key, so the app and its migrations need the same
+	// SECRET_KEY.
+	SecretKey string
 }
 
 // Problem is one missing or malformed variable.
@@ -197,14 +202,16 @@ func Load(getenv func(string) string) (Config, error) {
 	if len(l.problems) > 0 {
 		return Config{}, &Error{Problems: l.problems}
 	}
+	cfg.Database.SecretKey = cfg.SecretKey
 	return cfg, nil
 }
 
 // LoadDatabase reads the database variables alone, for commands that need
-// nothing else (migrate, tenant).
+// nothing else (migrate, tenant), and SECRET_KEY, which seals tenants' transactions.
 func LoadDatabase(getenv func(string) string) (Database, error) {
 	l := &loader{getenv: getenv}
 	d := l.database()
+	d.SecretKey = l.secret(l.required("SECRET_KEY"), MinSecretKeyLength)
 	if len(l.problems) > 0 {
 		return Database{}, &Error{Problems: l.problems}
 	}

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -243,13 +244,17 @@ func TestLoadDatabaseNeedsOnlyTheDatabase(t *testing.T) {
 	env := map[string]string{
 		"DATABASE_URL":         "postgres://app@localhost:5432/app",
 		"MIGRATE_DATABASE_URL": "postgres://owner@localhost:5432/app",
+		// Row mode seals tenants' transactions with a key derived from it.
+		"SECRET_KEY": strings.Repeat("k", config.MinSecretKeyLength),
 	}
 	d, err := config.LoadDatabase(func(name string) string { return env[name] })
 	require.NoError(t, err)
 	require.Equal(t, "postgres://app@localhost:5432/app", d.URL)
+	require.Equal(t, env["SECRET_KEY"], d.SecretKey)
 
 	_, err = config.LoadDatabase(func(string) string { return "" })
 	require.Contains(t, problems(t, err), "DATABASE_URL")
+	require.Contains(t, problems(t, err), "SECRET_KEY")
 }
 
 func TestLoadHTTPAddr(t *testing.T) {

@@ -25,7 +25,7 @@ type TenantStore interface {
 
 // TenantsScope is the worker's TenantScope. A tenant's job runs in a
 // transaction that tenants confines to that tenant, exactly as a request's
-// is: here, under row-level security on app.tenant_id. It is
+// is: here, under row-level security on the tenant's seal (app.tenant_seal). It is
 // the same unit of work a request gets: the handler reaches it with
 // postgres.UnitFrom(ctx) to enqueue, audit and publish after commit. A
 // control-plane job (the zero Tenant) runs in a plain transaction on pool.

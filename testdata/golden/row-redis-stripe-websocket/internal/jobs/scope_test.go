@@ -114,6 +114,8 @@ func (vandalArgs) Kind() string { return "test.vandal" }
 type vandalReport struct {
 	seen, updated, deleted int64
 	plantErr               error
+	switchedSeen           int64 // the victim's projects seen after setting the tenant of old to it
+	forgeErr               error // what a seal made up for the victim got
 }
 
 // vandalReports holds each vandal job's report, by job key.
@@ -136,6 +138,24 @@ func vandalHandler(ctx context.Context, tx pgx.Tx, d *jobs.Delivery[vandalArgs])
 		_, err := sp.Exec(ctx, `INSERT INTO projects (tenant_id, name) VALUES ($1, 'planted')`, d.Args.VictimTenant)
 		return err
 	})
+	// Move the transaction to the victim: the tenant setting of old means
+	// nothing any more, and a seal it makes up fails its statement.
+	if err := pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
+		if _, err := sp.Exec(ctx, `SELECT set_config('app.tenant_id', $1, true)`, d.Args.VictimTenant); err != nil {
+			return err
+		}
+		return sp.QueryRow(ctx, `SELECT count(*) FROM projects WHERE tenant_id = $1`, d.Args.VictimTenant).Scan(&r.switchedSeen)
+	}); err != nil {
+		return err
+	}
+	r.forgeErr = pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
+		seal := fmt.Sprintf("%s.%d.%s", d.Args.VictimTenant, time.Now().Add(time.Minute).Unix(), strings.Repeat("0", 64))
+		if _, err := sp.Exec(ctx, `SELECT set_config('app.tenant_seal', $1, true)`, seal); err != nil {
+			return err
+		}
+		_, err := sp.Exec(ctx, `UPDATE projects SET name = 'stolen'`)
+		return err
+	})
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM projects`).Scan(&r.seen); err != nil {
 		return err
 	}
@@ -144,7 +164,8 @@ func vandalHandler(ctx context.Context, tx pgx.Tx, d *jobs.Delivery[vandalArgs])
 }
 
 // TestJobForTenantACannotTouchTenantB runs a job of tenant A that tries to
-// update and delete every tenant's rows and to write one in B's name.
+// update and delete every tenant's rows, to write one in B's name and to move
+// its transaction to B with SQL of its own.
 func TestJobForTenantACannotTouchTenantB(t *testing.T) {
 	t.Parallel()
 	b := setupTenancy(t)
@@ -169,6 +190,8 @@ func TestJobForTenantACannotTouchTenantB(t *testing.T) {
 	require.EqualValues(t, 1, report.updated, "it updated only its tenant's project")
 	require.EqualValues(t, 0, report.deleted, "B's project was out of its reach")
 	require.ErrorContains(t, report.plantErr, "row-level security", "a row in B's name is refused")
+	require.Zero(t, report.switchedSeen, "setting app.tenant_id to B reaches none of B's rows")
+	require.ErrorContains(t, report.forgeErr, "tenant seal is not valid", "a seal made up for B is refused")
 	// The report is made inside the job's transaction: its update is
 	// visible once that commits.
 	waitFor(t, 5*time.Second, func() bool {

@@ -41,7 +41,7 @@ func (l *AuditLog) Prune(ctx context.Context, t domain.Tenant, cutoff time.Time)
 	owned := tenantChain
 	owned.key = "tenant_id"
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		if _, setErr := tx.Exec(ctx, `SELECT set_config('app.tenant_id', $1, true)`, t.ID); setErr != nil {
+		if _, setErr := tx.Exec(ctx, enterStatement, s.seal(t, time.Now())); setErr != nil {
 			return setErr
 		}
 		var pruneErr error

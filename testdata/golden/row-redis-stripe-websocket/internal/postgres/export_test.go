@@ -11,7 +11,24 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/acme/shop-api/internal/domain"
 )
+
+// Seal is the value of app.tenant_seal that enters t for a transaction
+// beginning before now plus the seal's lifetime.
+func Seal(ts *Tenants, t domain.Tenant, now time.Time) string {
+	return ts.storage.seal(t, now)
+}
+
+// SealWithKey is the seal a process whose SECRET_KEY is secret would make.
+func SealWithKey(secret string, t domain.Tenant, now time.Time) string {
+	s := tenantStorage{sealKey: sealKeyFrom(secret)}
+	return s.seal(t, now)
+}
+
+// SealLifetime is how long a seal is good for.
+const SealLifetime = sealTTL
 
 // ControlPool exposes the control-plane pool to the tests.
 func ControlPool(ts *Tenants) *pgxpool.Pool {

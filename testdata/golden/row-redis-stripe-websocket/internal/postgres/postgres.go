@@ -28,13 +28,6 @@ func MinMaxConns(n int32) Option {
 	}
 }
 
-// sqlLiteral quotes s as an SQL string literal (standard_conforming_strings,
-// on by default since Postgres 9.1: only the quote is special), for the one
-// statement that cannot take parameters: the BEGIN that enters a tenant.
-func sqlLiteral(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
-}
-
 // inTx runs fn in a transaction begun on one of pool's connections with
 // begin, and commits it when fn returns nil, unless fn committed it
 // itself: a unit sends its audit entries and the COMMIT in one round trip

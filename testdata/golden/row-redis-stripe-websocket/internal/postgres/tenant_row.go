@@ -2,8 +2,13 @@ package postgres
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,14 +24,23 @@ import (
 
 // Shared tables with row-level security. Every tenant table has tenant_id,
 // leading each of its keys, and a policy comparing it with the transaction's
-// tenant; a tenant-scoped transaction first runs
+// tenant, app_tenant(). A tenant-scoped transaction first runs
 //
-//	SELECT set_config('app.tenant_id', $1, true)
+//	SELECT set_config('app.tenant_seal', $1, true)
 //
-// which sets app.tenant_id for this transaction only (is_local = true, the
-// same as SET LOCAL), so when it commits or rolls back the pooled connection
-// carries no tenant. The policies fail closed: with the setting unset or
-// empty no row is visible and none can be written.
+// which sets the seal for this transaction only (is_local = true, the same
+// as SET LOCAL), so when it commits or rolls back the pooled connection
+// carries no tenant. The seal is the tenant's id, an expiry and an HMAC of
+// both under a key derived from SECRET_KEY (see seal); app_tenant() checks
+// it with the same key, which `migrate` keeps where the app's role cannot
+// read it, and fails the statement when it does not hold. So SQL run inside
+// a tenant's transaction, a handler's or a job's own, cannot move it to
+// another tenant: setting a seal it cannot make fails, and clearing it
+// leaves no tenant table row visible or writable. The seal always travels
+// as a bind parameter, never in the text of a statement, which other
+// sessions of the role can read in pg_stat_activity (unless DATABASE_URL
+// chooses default_query_exec_mode=simple_protocol: then pgx writes it into
+// the text, and the expiry bounds how long a seal read there is good for).
 //
 // Postgres exempts superusers, roles with BYPASSRLS and (unless the table
 // has FORCE ROW LEVEL SECURITY, which ours do) table owners from policies,
@@ -82,7 +96,36 @@ type tenantStorage struct {
 	ts         *Tenants
 	appRole    string          // DATABASE_URL's role, granted access by migrations
 	migrateCfg *pgx.ConnConfig // MIGRATE_DATABASE_URL, the owner; nil when not given
+	sealKey    []byte          // the seal's HMAC key (sealKeyFrom SECRET_KEY)
 }
+
+// sealTTL is how long a seal is good for: a transaction must begin within
+// it (app_tenant() compares the expiry with the transaction's start), so
+// it is also how far ahead of this process the database server's clock
+// may run.
+const sealTTL = 5 * time.Minute
+
+// sealKeyFrom derives the seal's key from SECRET_KEY, so the database holds
+// a key good for nothing else.
+func sealKeyFrom(secret string) []byte {
+	mac := hmac.New(sha256.New, []byte(secret))
+	_, _ = mac.Write([]byte("tenant seal v1"))
+	return mac.Sum(nil)
+}
+
+// seal returns the value of app.tenant_seal that enters t for a
+// transaction beginning before now+sealTTL: "<id>.<expiry>.<hmac>", the
+// expiry in Unix seconds and the HMAC-SHA256 of "<id>.<expiry>" in hex.
+func (s *tenantStorage) seal(t domain.Tenant, now time.Time) string {
+	msg := t.ID + "." + strconv.FormatInt(now.Add(sealTTL).Unix(), 10)
+	mac := hmac.New(sha256.New, s.sealKey)
+	_, _ = mac.Write([]byte(msg))
+	return msg + "." + hex.EncodeToString(mac.Sum(nil))
+}
+
+// enterStatement sets a transaction's seal. Its argument is the seal: a
+// bind parameter, so no statement text (pg_stat_activity) ever shows one.
+const enterStatement = "-- name: EnterTenant\nSELECT set_config('app.tenant_seal', $1, true)"
 
 // roleCheckTimeout bounds the role check when the registry opens, so an
 // unreachable database delays startup by this much at most.
@@ -103,7 +146,13 @@ func newTenantStorage(ctx context.Context, ts *Tenants, cfg config.Database, app
 	if err = ts.pool.Ping(pingCtx); errors.Is(err, errUnsafeRole) {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	s := &tenantStorage{ts: ts, appRole: appCfg.User}
+	if cfg.SecretKey == "" {
+		return nil, errors.New("postgres: SECRET_KEY is needed to seal tenants' transactions")
+	}
+	s := &tenantStorage{ts: ts, appRole: appCfg.User, sealKey: sealKeyFrom(cfg.SecretKey)}
+	if sealErr := s.checkSeal(pingCtx); sealErr != nil {
+		return nil, sealErr
+	}
 	if cfg.MigrateURL != "" { // only migrating needs it
 		s.migrateCfg, err = parseConnConfig(cfg.MigrateURL)
 		if err != nil {
@@ -116,19 +165,189 @@ func newTenantStorage(ctx context.Context, ts *Tenants, cfg config.Database, app
 
 func (s *tenantStorage) close() {}
 
-// inTenant begins t's transaction with its tenant id set, in one round
-// trip: BEGIN; SELECT set_config('app.tenant_id', '<id>', true). The id is
-// a UUID the registry gave t, quoted as a literal all the same.
+// inTenant begins t's transaction and seals it to t, in two round trips:
+// BEGIN, then the seal as a bind parameter (a seal in BEGIN's text would
+// be readable in pg_stat_activity for as long as the transaction lasts).
 func (s *tenantStorage) inTenant(ctx context.Context, t domain.Tenant, fn func(pgx.Tx) error) error {
-	begin := pgx.TxOptions{BeginQuery: "BEGIN; SELECT set_config('app.tenant_id', " + sqlLiteral(t.ID) + ", true)"}
-	return inTx(ctx, s.ts.pool, begin, fn)
+	return inTx(ctx, s.ts.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, enterStatement, s.seal(t, time.Now())); err != nil {
+			return fmt.Errorf("enter tenant %s: %w", t.Slug, err)
+		}
+		return fn(tx)
+	})
 }
 
 // reader is the one-statement DBTX of ReadTenant for t: its statement
-// runs in the implicit transaction that sets app.tenant_id first.
+// runs in the implicit transaction that sets t's seal first.
 func (s *tenantStorage) reader(t domain.Tenant) *oneQuery {
-	return &oneQuery{pool: s.ts.pool, enter: "-- name: EnterTenant\nSELECT set_config('app.tenant_id', $1, true)", arg: t.ID}
+	return &oneQuery{pool: s.ts.pool, enter: enterStatement, arg: s.seal(t, time.Now())}
 }
+
+// errSealRejected marks a database that refuses this process's seals: no
+// tenant's data can be served.
+var errSealRejected = errors.New("the database rejects this process's tenant seal")
+
+// checkSeal makes sure the database accepts this process's seals, so that
+// a process whose SECRET_KEY is not the one `migrate` last ran with fails
+// at start-up instead of failing every tenant's request. A database not
+// migrated yet (no app_tenant) or not reachable is no verdict: readiness
+// reports those.
+func (s *tenantStorage) checkSeal(ctx context.Context) error {
+	probe := domain.Tenant{ID: "00000000-0000-0000-0000-000000000000"}
+	var id string
+	err := (&oneQuery{pool: s.ts.pool, enter: enterStatement, arg: s.seal(probe, time.Now())}).
+		QueryRow(ctx, `SELECT app_tenant()::text`).Scan(&id)
+	pgErr, isPg := errors.AsType[*pgconn.PgError](err)
+	switch {
+	case err == nil && id == probe.ID:
+		return nil
+	case isPg && pgErr.Code == "42883": // undefined_function: not migrated yet
+		return nil
+	case isPg && pgErr.Code == "42501":
+		return fmt.Errorf("postgres: %w: SECRET_KEY is not the one `migrate` last ran with (run migrate with this SECRET_KEY), "+
+			"or the database server's clock runs more than %s ahead of this machine's", errSealRejected, sealTTL)
+	case err == nil:
+		return fmt.Errorf("postgres: %w: app_tenant() returned %q", errSealRejected, id)
+	default:
+		return nil
+	}
+}
+
+// appTenantFunction is app_tenant(): the tenant whose valid seal the
+// transaction carries, NULL when it carries none, and an error when the
+// seal is malformed, forged or expired. It runs as the owner (SECURITY
+// DEFINER), the only role that may read the key, with a fixed search_path;
+// the MACs are compared hashed, so the comparison's time tells nothing
+// about the expected one.
+const appTenantFunction = `CREATE OR REPLACE FUNCTION public.app_tenant() RETURNS uuid
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    seal text := current_setting('app.tenant_seal', true);
+    part text[];
+    ipad bytea;
+    opad bytea;
+BEGIN
+    IF seal IS NULL OR seal = '' THEN
+        RETURN NULL;
+    END IF;
+    part := regexp_match(seal, '^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.([0-9]{1,12})\.([0-9a-f]{64})$');
+    SELECT k.ipad, k.opad INTO ipad, opad FROM app_private.tenant_seal_key k;
+    IF part IS NULL OR ipad IS NULL OR part[2]::bigint <= extract(epoch FROM now())
+       OR sha256(sha256(opad || sha256(ipad || convert_to(part[1] || '.' || part[2], 'UTF8')))) <> sha256(decode(part[3], 'hex')) THEN
+        RAISE EXCEPTION 'the transaction''s tenant seal is not valid' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN part[1]::uuid;
+END
+$fn$`
+
+// installSeal creates what checks seals: the key, in a schema only the
+// owner reaches, and app_tenant(). Run as the owner before every
+// migration (a tenant table's migration may name app_tenant()), under the
+// tenant tables' migration lock, so concurrent migrators take turns.
+func installSeal(ctx context.Context, conn *pgx.Conn, key []byte) error {
+	// HMAC's padded keys (RFC 2104, SHA-256's 64-byte block): the database
+	// computes the same HMAC with sha256() alone.
+	ipad, opad := make([]byte, sha256.BlockSize), make([]byte, sha256.BlockSize)
+	copy(ipad, key)
+	copy(opad, key)
+	for i := range ipad {
+		ipad[i] ^= 0x36
+		opad[i] ^= 0x5c
+	}
+	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		// One at a time: each statement needs the objects the one before made.
+		for _, stmt := range []struct {
+			sql  string
+			args []any
+		}{
+			{`SELECT pg_advisory_xact_lock($1)`, []any{migrationLockID(sharedTarget)}},
+			{`CREATE SCHEMA IF NOT EXISTS app_private`, nil},
+			{`REVOKE ALL ON SCHEMA app_private FROM PUBLIC`, nil},
+			{`CREATE TABLE IF NOT EXISTS app_private.tenant_seal_key (
+				one  boolean PRIMARY KEY DEFAULT true CHECK (one),
+				ipad bytea NOT NULL,
+				opad bytea NOT NULL)`, nil},
+			{`INSERT INTO app_private.tenant_seal_key (ipad, opad) VALUES ($1, $2)
+				ON CONFLICT (one) DO UPDATE SET ipad = excluded.ipad, opad = excluded.opad
+				WHERE (tenant_seal_key.ipad, tenant_seal_key.opad) IS DISTINCT FROM (excluded.ipad, excluded.opad)`, []any{ipad, opad}},
+			{appTenantFunction, nil},
+		} {
+			if _, err := tx.Exec(ctx, stmt.sql, stmt.args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("install the tenant seal: %w", err)
+	}
+	return nil
+}
+
+// resealTenantTables moves tenant tables made before the seal (a policy or
+// tenant_id default still reading app.tenant_id, which nothing sets any
+// more) onto app_tenant(): the default becomes app_tenant(), each such
+// policy is dropped, and a table left without tenant_isolation gets it
+// back on app_tenant(). Control-plane tables lose their stale tenant_scope
+// here and confineControlPlane makes it again. Run as the owner after
+// every migration; a table already moved is left alone.
+func resealTenantTables(ctx context.Context, conn *pgx.Conn) error {
+	const stale = "%app.tenant_id%"
+	rows, err := conn.Query(ctx, `
+		SELECT c.relname,
+		       EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+		               WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+		                 AND pg_get_expr(d.adbin, d.adrelid) LIKE $1),
+		       coalesce((SELECT array_agg(p.polname::text ORDER BY p.polname) FROM pg_policy p
+		                 WHERE p.polrelid = c.oid AND (pg_get_expr(p.polqual, p.polrelid) LIKE $1
+		                                            OR pg_get_expr(p.polwithcheck, p.polrelid) LIKE $1)), '{}')
+		FROM pg_class c
+		WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')`, stale)
+	if err != nil {
+		return fmt.Errorf("list tenant tables: %w", err)
+	}
+	type table struct {
+		name         string
+		staleDefault bool
+		stale        []string
+	}
+	tables, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (table, error) {
+		var tb table
+		scanErr := row.Scan(&tb.name, &tb.staleDefault, &tb.stale)
+		return tb, scanErr
+	})
+	if err != nil {
+		return fmt.Errorf("list tenant tables: %w", err)
+	}
+	batch := &pgx.Batch{}
+	for _, tb := range tables {
+		name := pgx.Identifier{"public", tb.name}.Sanitize()
+		for _, policy := range tb.stale {
+			batch.Queue("DROP POLICY " + pgx.Identifier{policy}.Sanitize() + " ON " + name)
+		}
+		if tb.staleDefault {
+			batch.Queue("ALTER TABLE " + name + " ALTER COLUMN tenant_id SET DEFAULT app_tenant()")
+		}
+		if slices.Contains(tb.stale, tenantPolicy) {
+			batch.Queue("CREATE POLICY " + tenantPolicy + " ON " + name + " USING " + tenantRule + " WITH CHECK " + tenantRule)
+		}
+	}
+	if batch.Len() == 0 {
+		return nil
+	}
+	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("move the tenant tables onto the seal: %w", err)
+	}
+	return nil
+}
+
+// tenantPolicy and tenantRule are a tenant table's policy: only the
+// sealed tenant's rows, none when the transaction carries no seal.
+// app_tenant() is a subquery so that Postgres calls it once per statement.
+const (
+	tenantPolicy = "tenant_isolation"
+	tenantRule   = "(tenant_id = (SELECT app_tenant()))"
+)
 
 // controlPlaneDB is what the control plane's sqlc queries run on: the pool,
 // whose statements pgx prepares once per connection.
@@ -179,6 +398,9 @@ func (ts *Tenants) MigrateTenants(ctx context.Context, opts MigrateOptions) (*Mi
 			return err
 		}
 		m.From, m.To = v.current, v.current
+		if sealErr := installSeal(ctx, conn, s.sealKey); sealErr != nil {
+			return sealErr
+		}
 		results, err := runGoose(ctx, stdlib.OpenDB(*s.migrateCfg.Copy()), ts.migrations, sharedTarget, tenantVersionTable)
 		for _, r := range results {
 			if r.Error == nil {
@@ -188,6 +410,9 @@ func (ts *Tenants) MigrateTenants(ctx context.Context, opts MigrateOptions) (*Mi
 		}
 		if err != nil {
 			return fmt.Errorf("migrate %s: %w", sharedTarget, err)
+		}
+		if err := resealTenantTables(ctx, conn); err != nil {
+			return err
 		}
 		if err := confineControlPlane(ctx, conn); err != nil {
 			return err
@@ -225,7 +450,7 @@ func (ts *Tenants) checkShared(ctx context.Context) TenantMigration {
 // tenant. The control plane reads them across tenants before it knows the
 // tenant (a token's, a user's tenants, an invitation's, a Stripe
 // customer's), so outside a tenant's transaction they are not confined;
-// inside one (app.tenant_id set) row-level security confines them as it
+// inside one (a seal set) row-level security confines them as it
 // does the tenant tables: only that tenant's rows are visible or writable,
 // whatever SQL a handler or job runs there.
 var controlPlaneTenantTables = []string{
@@ -277,11 +502,13 @@ func confineControlPlane(ctx context.Context, conn *pgx.Conn) error {
 		if tb.policy {
 			continue
 		}
-		tenant := "NULLIF(current_setting('app.tenant_id', true), '')"
-		if tb.idType == "uuid" {
-			tenant += "::uuid"
+		tenant := "(SELECT app_tenant())"
+		if tb.idType != "uuid" {
+			tenant += "::text"
 		}
-		rule := "(" + tenant + " IS NULL OR tenant_id = " + tenant + ")"
+		// The seal is looked at only when there is one: the control
+		// plane's own statements (no seal) never call app_tenant().
+		rule := "(NULLIF(current_setting('app.tenant_seal', true), '') IS NULL OR tenant_id = " + tenant + ")"
 		batch.Queue("CREATE POLICY " + controlPlanePolicy + " ON " + name + " USING " + rule + " WITH CHECK " + rule)
 	}
 	if batch.Len() == 0 {

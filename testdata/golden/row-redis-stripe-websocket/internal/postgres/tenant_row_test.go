@@ -57,7 +57,7 @@ func TestRowTenantSettingLastsOneTransaction(t *testing.T) {
 	ts := pinned(t, b.cfg)
 	outside := func() (setting string, pid int) {
 		err := postgres.ControlPool(ts).QueryRow(t.Context(),
-			`SELECT coalesce(current_setting('app.tenant_id', true), ''), pg_backend_pid()`).Scan(&setting, &pid)
+			`SELECT coalesce(current_setting('app.tenant_seal', true), ''), pg_backend_pid()`).Scan(&setting, &pid)
 		require.NoError(t, err)
 		return setting, pid
 	}
@@ -76,7 +76,7 @@ func TestRowTenantSettingLastsOneTransaction(t *testing.T) {
 				err := ts.InTenantTx(t.Context(), tc.tenant, func(ctx context.Context, tx pgx.Tx) error {
 					var setting string
 					var txPID int
-					require.NoError(t, tx.QueryRow(ctx, `SELECT current_setting('app.tenant_id'), pg_backend_pid()`).Scan(&setting, &txPID))
+					require.NoError(t, tx.QueryRow(ctx, `SELECT app_tenant()::text, pg_backend_pid()`).Scan(&setting, &txPID))
 					require.Equal(t, tc.tenant.ID, setting)
 					require.Equal(t, pid, txPID, "one pinned connection")
 					rows, err := tx.Query(ctx, `SELECT name FROM projects ORDER BY name`)
@@ -112,7 +112,7 @@ func TestRowReadTenantLastsOneStatement(t *testing.T) {
 	ts := pinned(t, b.cfg)
 	requireReadsConfined(t, ts, acme, globex, func() (setting string, pid int) {
 		err := postgres.ControlPool(ts).QueryRow(t.Context(),
-			`SELECT coalesce(current_setting('app.tenant_id', true), ''), pg_backend_pid()`).Scan(&setting, &pid)
+			`SELECT coalesce(current_setting('app.tenant_seal', true), ''), pg_backend_pid()`).Scan(&setting, &pid)
 		require.NoError(t, err)
 		return setting, pid
 	})
@@ -129,7 +129,7 @@ func TestRowPoliciesFailClosed(t *testing.T) {
 
 	for _, setup := range []string{
 		`SELECT 1`, // never set
-		`SELECT set_config('app.tenant_id', '', false)`,
+		`SELECT set_config('app.tenant_seal', '', false)`,
 	} {
 		_, err := conn.Exec(t.Context(), setup)
 		require.NoError(t, err)
@@ -147,10 +147,10 @@ func TestRowPoliciesFailClosed(t *testing.T) {
 		require.NoError(t, err)
 		require.Zero(t, tag.RowsAffected())
 	}
-	_, err := conn.Exec(t.Context(), `SELECT set_config('app.tenant_id', 'not-a-uuid', false)`)
+	_, err := conn.Exec(t.Context(), `SELECT set_config('app.tenant_seal', 'not-a-seal', false)`)
 	require.NoError(t, err)
 	_, err = conn.Exec(t.Context(), `SELECT count(*) FROM projects`)
-	require.Error(t, err, "a garbled tenant fails the query instead of matching anything")
+	require.ErrorContains(t, err, "tenant seal is not valid", "a garbled seal fails the query instead of matching anything")
 	require.Len(t, listAll(t, b.tenants, acme), 3, "acme's rows are untouched")
 }
 
@@ -182,10 +182,87 @@ func TestRowWritesCannotTargetAnotherTenant(t *testing.T) {
 	n, err = inAcme(`DELETE FROM projects WHERE tenant_id = $1`, globex.ID)
 	require.NoError(t, err)
 	require.Zero(t, n)
-	_, err = inAcme(`SELECT set_config('app.tenant_id', $1, true); INSERT INTO projects (name) VALUES ('x')`, globex.ID)
+	_, err = inAcme(`SELECT set_config('app.tenant_seal', $1, true); INSERT INTO projects (name) VALUES ('x')`, globex.ID)
 	require.Error(t, err, "one statement per call: no smuggled second statement")
 
 	require.Equal(t, []string{"globex-1"}, names(listAll(t, b.tenants, globex)))
+}
+
+// SQL run inside acme's transaction (a handler's or a job's own) cannot
+// move it to globex: the tenant setting of old means nothing, a seal it
+// makes up, forges with another key or that has expired fails the
+// statement, and clearing the seal leaves no tenant row in reach. Only
+// acme's rows are ever read or changed.
+func TestRowTenantCannotBeSwitchedFromInside(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme, globex := b.create(t, "acme"), b.create(t, "globex")
+	createProjects(t, b.tenants, acme, "acme", 1)
+	createProjects(t, b.tenants, globex, "globex", 2)
+
+	// A seal of globex's under another SECRET_KEY, and one under the
+	// right key that expired, as a leaked one would have.
+	forged := postgres.SealWithKey(strings.Repeat("x", config.MinSecretKeyLength), globex, time.Now())
+	expired := postgres.Seal(b.tenants, globex, time.Now().Add(-postgres.SealLifetime-time.Minute))
+	mac := postgres.Seal(b.tenants, acme, time.Now())
+	madeUp := globex.ID + mac[len(acme.ID):] // acme's expiry and MAC on globex's id
+
+	inAcme := func(steps ...string) ([]string, error) {
+		var seen []string
+		err := b.tenants.InTenantTx(t.Context(), acme, func(ctx context.Context, tx pgx.Tx) error {
+			for _, step := range steps {
+				if _, err := tx.Exec(ctx, step); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.Exec(ctx, `UPDATE projects SET name = name || '!'`); err != nil {
+				return err
+			}
+			rows, err := tx.Query(ctx, `SELECT name FROM projects ORDER BY name`)
+			if err != nil {
+				return err
+			}
+			seen, err = pgx.CollectRows(rows, pgx.RowTo[string])
+			return err
+		})
+		return seen, err
+	}
+	literal := func(v string) string { return "'" + strings.ReplaceAll(v, "'", "''") + "'" }
+
+	seen, err := inAcme(`SELECT set_config('app.tenant_id', ` + literal(globex.ID) + `, true)`)
+	require.NoError(t, err)
+	require.Equal(t, []string{"acme-1!"}, seen, "the old tenant setting moves nothing")
+
+	for name, seal := range map[string]string{"made up": madeUp, "another key": forged, "expired": expired, "garbled": "x"} {
+		_, err = inAcme(`SELECT set_config('app.tenant_seal', ` + literal(seal) + `, true)`)
+		require.ErrorContains(t, err, "tenant seal is not valid", name)
+	}
+
+	seen, err = inAcme(`SELECT set_config('app.tenant_seal', '', true)`)
+	require.NoError(t, err)
+	require.Empty(t, seen, "without a seal no tenant row is visible")
+	_, err = inAcme(`SELECT set_config('app.tenant_seal', '', true)`, `INSERT INTO projects (tenant_id, name) VALUES (`+literal(globex.ID)+`, 'planted')`)
+	require.ErrorContains(t, err, "row-level security")
+
+	// The key stays the owner's: the app's role cannot read it.
+	_, err = inAcme(`SELECT count(*) FROM app_private.tenant_seal_key`)
+	require.ErrorContains(t, err, "permission denied")
+
+	require.Equal(t, []string{"globex-1", "globex-2"}, names(listAll(t, b.tenants, globex)), "globex untouched")
+}
+
+// A process whose SECRET_KEY is not the one the database was migrated
+// with would fail every tenant's request: it refuses to start instead.
+func TestRowRefusesToStartWithAnotherSecretKey(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	cfg := b.cfg
+	cfg.SecretKey = strings.Repeat("y", config.MinSecretKeyLength)
+	ts, err := postgres.OpenTenants(t.Context(), cfg, postgres.TenantsOptions{AppName: "test"})
+	if ts != nil {
+		ts.Close()
+	}
+	require.ErrorContains(t, err, "SECRET_KEY is not the one `migrate` last ran with")
 }
 
 // In a tenant's transaction the control-plane tables that name a tenant
@@ -246,7 +323,7 @@ func TestControlPlaneConfinedInATenantsTransaction(t *testing.T) {
 // every tenant table's must.
 const tenantTableFilter = `EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 		               WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
-		                 AND pg_get_expr(d.adbin, d.adrelid) LIKE '%app.tenant_id%')`
+		                 AND pg_get_expr(d.adbin, d.adrelid) LIKE '%app_tenant()%')`
 
 // What isolation depends on, read from the catalog: every tenant table has
 // row-level security enabled and forced and a policy, and tenant_id in each
@@ -320,6 +397,17 @@ func TestRowCatalogHardening(t *testing.T) {
 	keysWithoutTenant, err = pgx.CollectRows(rows, pgx.RowTo[string])
 	require.NoError(t, err)
 	require.Empty(t, keysWithoutTenant, "every primary, unique and foreign key of a tenant table includes tenant_id")
+
+	// Every policy reads the tenant from its seal: one reading the tenant
+	// setting of old (migrations written before the seal) is rewritten.
+	rows, err = admin.Query(t.Context(), `
+		SELECT p.polrelid::regclass::text || ' ' || p.polname FROM pg_policy p
+		WHERE concat(pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)) NOT LIKE '%app_tenant()%'
+		   OR concat(pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)) LIKE '%app.tenant_id%'`)
+	require.NoError(t, err)
+	unsealed, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Empty(t, unsealed, "every policy compares tenant_id with app_tenant()")
 
 	app := connect(t, b.cfg.URL)
 	var role string

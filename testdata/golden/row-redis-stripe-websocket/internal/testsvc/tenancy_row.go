@@ -15,13 +15,15 @@ import (
 // tests that create tenants, cleaned up when the test ends. In row mode that
 // is a new database owned by TEST_DATABASE_URL's user (MIGRATE_DATABASE_URL)
 // and a new login role for the app that owns nothing and is neither
-// superuser nor BYPASSRLS (DATABASE_URL), as in production.
+// superuser nor BYPASSRLS (DATABASE_URL), as in production, and the
+// SECRET_KEY that seals tenants' transactions.
 func NewTenancyEnv(tb testing.TB) map[string]string {
 	tb.Helper()
 	owner := NewDatabase(tb)
 	return map[string]string{
 		"DATABASE_URL":         NewAppRole(tb, owner),
 		"MIGRATE_DATABASE_URL": owner,
+		"SECRET_KEY":           TestSecretKey,
 	}
 }
 

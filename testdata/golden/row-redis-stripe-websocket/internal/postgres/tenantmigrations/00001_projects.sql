@@ -1,13 +1,16 @@
 -- Tenant tables share one set of tables: tenant_id is on every row and
--- leads every key, and row-level security keeps each transaction to the
--- tenant it set with set_config('app.tenant_id', ..., true).
+-- leads every key, and row-level security keeps each transaction to its
+-- tenant. This file, written before the tenant seal, reads the tenant from
+-- app.tenant_id; migrate moves its default and policy onto app_tenant(),
+-- the tenant whose seal the transaction carries (see tenant_row.go).
 --
--- Every tenant table follows this file's pattern:
---   * tenant_id uuid NOT NULL DEFAULT (the transaction's tenant), referencing tenants;
+-- Every tenant table follows this pattern:
+--   * tenant_id uuid NOT NULL DEFAULT app_tenant(), referencing tenants;
 --   * tenant_id first in the primary key, every unique key and every foreign key
 --     (a foreign key to another tenant table is (tenant_id, x_id) → (tenant_id, id)),
 --     so no row can point at another tenant's row;
---   * ENABLE and FORCE ROW LEVEL SECURITY with a policy on tenant_id.
+--   * ENABLE and FORCE ROW LEVEL SECURITY with the policy tenant_isolation,
+--     tenant_id = (SELECT app_tenant()) (as `saaskit add resource` writes it).
 -- The tests check the catalog for all three.
 
 -- +goose Up

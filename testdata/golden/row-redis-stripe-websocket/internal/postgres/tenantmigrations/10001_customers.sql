@@ -5,7 +5,7 @@
 
 -- +goose Up
 CREATE TABLE customers (
-    tenant_id  uuid        NOT NULL DEFAULT NULLIF(current_setting('app.tenant_id', true), '')::uuid
+    tenant_id  uuid        NOT NULL DEFAULT app_tenant()
                            REFERENCES tenants (id) ON DELETE CASCADE,
     id         uuid        NOT NULL DEFAULT gen_random_uuid(),
     name text NOT NULL CHECK (name <> '' AND length(name) <= 200),
@@ -22,9 +22,11 @@ CREATE INDEX customers_tenant_created ON customers (tenant_id, created_at, id);
 ALTER TABLE customers ENABLE ROW LEVEL SECURITY;
 ALTER TABLE customers FORCE ROW LEVEL SECURITY;
 
+-- app_tenant() is the tenant the transaction is sealed to (NULL without a
+-- seal, so no row matches); a subquery, so it runs once per statement.
 CREATE POLICY tenant_isolation ON customers
-    USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid)
-    WITH CHECK (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid);
+    USING (tenant_id = (SELECT app_tenant()))
+    WITH CHECK (tenant_id = (SELECT app_tenant()));
 
 -- +goose Down
 DROP TABLE customers;

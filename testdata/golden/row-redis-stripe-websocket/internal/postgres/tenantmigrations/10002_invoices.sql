@@ -5,7 +5,7 @@
 
 -- +goose Up
 CREATE TABLE invoices (
-    tenant_id  uuid        NOT NULL DEFAULT NULLIF(current_setting('app.tenant_id', true), '')::uuid
+    tenant_id  uuid        NOT NULL DEFAULT app_tenant()
                            REFERENCES tenants (id) ON DELETE CASCADE,
     id         uuid        NOT NULL DEFAULT gen_random_uuid(),
     number text NOT NULL CHECK (number <> '' AND length(number) <= 200),
@@ -37,9 +37,11 @@ CREATE INDEX invoices_code ON invoices (tenant_id, code);
 ALTER TABLE invoices ENABLE ROW LEVEL SECURITY;
 ALTER TABLE invoices FORCE ROW LEVEL SECURITY;
 
+-- app_tenant() is the tenant the transaction is sealed to (NULL without a
+-- seal, so no row matches); a subquery, so it runs once per statement.
 CREATE POLICY tenant_isolation ON invoices
-    USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid)
-    WITH CHECK (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid);
+    USING (tenant_id = (SELECT app_tenant()))
+    WITH CHECK (tenant_id = (SELECT app_tenant()));
 
 -- +goose Down
 DROP TABLE invoices;
