@@ -28,20 +28,20 @@ func MinMaxConns(n int32) Option {
 	}
 }
 
-// inTx runs fn in a transaction begun on one of pool's connections with
-// begin, and commits it when fn returns nil, unless fn committed it
+// inTxBegun runs fn in a transaction that begin starts on one of pool's
+// connections, and commits it when fn returns nil, unless fn committed it
 // itself: a unit sends its audit entries and the COMMIT in one round trip
 // (see Unit.commit), after which the connection is idle and there is
 // nothing left to commit. However fn ends (an error, a panic), a
 // transaction still open is rolled back; a connection that could not
 // roll back is closed, not given back to the pool.
-func inTx(ctx context.Context, pool *pgxpool.Pool, begin pgx.TxOptions, fn func(pgx.Tx) error) error {
+func inTxBegun(ctx context.Context, pool *pgxpool.Pool, begin func(context.Context, *pgx.Conn) (pgx.Tx, error), fn func(pgx.Tx) error) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Release()
-	tx, err := conn.BeginTx(ctx, begin)
+	tx, err := begin(ctx, conn.Conn())
 	if err != nil {
 		return err
 	}

@@ -323,7 +323,7 @@ func TestControlPlaneConfinedInATenantsTransaction(t *testing.T) {
 // every tenant table's must.
 const tenantTableFilter = `EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 		               WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
-		                 AND pg_get_expr(d.adbin, d.adrelid) LIKE '%app_tenant()%')`
+		                 AND pg_get_expr(d.adbin, d.adrelid) LIKE '%app.tenant_seal%')`
 
 // What isolation depends on, read from the catalog: every tenant table has
 // row-level security enabled and forced and a policy, and tenant_id in each

@@ -35,20 +35,27 @@ func sqlLiteral(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
-// inTx runs fn in a transaction begun on one of pool's connections with
-// begin, and commits it when fn returns nil, unless fn committed it
+// inTx is inTxBegun for a transaction begun with the options begin.
+func inTx(ctx context.Context, pool *pgxpool.Pool, begin pgx.TxOptions, fn func(pgx.Tx) error) error {
+	return inTxBegun(ctx, pool, func(ctx context.Context, conn *pgx.Conn) (pgx.Tx, error) {
+		return conn.BeginTx(ctx, begin)
+	}, fn)
+}
+
+// inTxBegun runs fn in a transaction that begin starts on one of pool's
+// connections, and commits it when fn returns nil, unless fn committed it
 // itself: a unit sends its audit entries and the COMMIT in one round trip
 // (see Unit.commit), after which the connection is idle and there is
 // nothing left to commit. However fn ends (an error, a panic), a
 // transaction still open is rolled back; a connection that could not
 // roll back is closed, not given back to the pool.
-func inTx(ctx context.Context, pool *pgxpool.Pool, begin pgx.TxOptions, fn func(pgx.Tx) error) error {
+func inTxBegun(ctx context.Context, pool *pgxpool.Pool, begin func(context.Context, *pgx.Conn) (pgx.Tx, error), fn func(pgx.Tx) error) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Release()
-	tx, err := conn.BeginTx(ctx, begin)
+	tx, err := begin(ctx, conn.Conn())
 	if err != nil {
 		return err
 	}

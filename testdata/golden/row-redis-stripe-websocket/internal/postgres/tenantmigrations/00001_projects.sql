@@ -5,7 +5,8 @@
 -- the tenant whose seal the transaction carries (see tenant_row.go).
 --
 -- Every tenant table follows this pattern:
---   * tenant_id uuid NOT NULL DEFAULT app_tenant(), referencing tenants;
+--   * tenant_id uuid NOT NULL DEFAULT (the seal's tenant, as
+--     `saaskit add resource` writes it), referencing tenants;
 --   * tenant_id first in the primary key, every unique key and every foreign key
 --     (a foreign key to another tenant table is (tenant_id, x_id) → (tenant_id, id)),
 --     so no row can point at another tenant's row;
