@@ -65,6 +65,12 @@ SELECT 'CREATE ROLE perfrowapp LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATE
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'perfrowapp') \gexec
 SQL
 
+# The harness starts the apps with this SECRET_KEY (its default); row mode
+# seals tenant transactions with a key derived from it, so migrate and the
+# seeder need the same one.
+secret=${SAASKIT_SECRET_KEY:-perf-secret-0123456789abcdef0123456789abcdef}
+export SAASKIT_SECRET_KEY=$secret
+
 for mode in $MODES; do
 	app=$WORK/app-$mode
 	rm -rf "$app"
@@ -94,10 +100,10 @@ EOF
 		owner=$(pgurl perfapp "$database")
 		url=$owner
 		[ "$mode" != row ] || url=$(pgurl perfrowapp "$database")
-		env DATABASE_URL="$url" MIGRATE_DATABASE_URL="$owner" SECRET_KEY=perf-secret-0123456789abcdef0123456789abcdef \
+		env DATABASE_URL="$url" MIGRATE_DATABASE_URL="$owner" SECRET_KEY="$secret" \
 			TENANT_DATABASE_PREFIX="perfdb_n${n}_" "$WORK/bin/perfapp-$mode" migrate >/dev/null
 		python3 "$BASELINES/saaskit-seed/draw_memberships.py" "$n" 200 5 |
-			env DATABASE_URL="$url" TENANT_DATABASE_PREFIX="perfdb_n${n}_" \
+			env DATABASE_URL="$url" SECRET_KEY="$secret" TENANT_DATABASE_PREFIX="perfdb_n${n}_" \
 				"$WORK/bin/benchseed-$mode" "$n" "$PROJECTS" "$WORK/pairs/$mode-n$n.tsv"
 		psql_admin -d "$database" -c "VACUUM ANALYZE" >/dev/null
 	done
