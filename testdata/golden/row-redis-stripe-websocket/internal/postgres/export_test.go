@@ -27,6 +27,12 @@ func SealWithKey(secret string, t domain.Tenant, now time.Time) string {
 	return s.seal(t, now)
 }
 
+// InstallSealKey gives the database the seal key of SECRET_KEY secret, as
+// migrate run with it would, on conn (the owner's).
+func InstallSealKey(ctx context.Context, conn *pgx.Conn, secret string) error {
+	return installSeal(ctx, conn, sealKeyFrom(secret))
+}
+
 // SealLifetime is how long a seal is good for.
 const SealLifetime = sealTTL
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/acme/shop-api/internal/config"
 	"github.com/acme/shop-api/internal/domain"
 	"github.com/acme/shop-api/internal/postgres"
+	"github.com/acme/shop-api/internal/postgres/tenantdb"
 	"github.com/acme/shop-api/internal/testsvc"
 )
 
@@ -251,6 +253,49 @@ func TestRowTenantCannotBeSwitchedFromInside(t *testing.T) {
 	require.Equal(t, []string{"globex-1", "globex-2"}, names(listAll(t, b.tenants, globex)), "globex untouched")
 }
 
+// A seal is sent as a bind parameter, never in a statement's text: other
+// sessions of the app's role can read the text of every statement in
+// pg_stat_activity, so a seal there could be read and used by another
+// tenant's transaction while it is good. Both ways in are checked while
+// the transaction (or the read) is the session's last statement.
+func TestRowSealNeverInStatementText(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme := b.create(t, "acme")
+	createProjects(t, b.tenants, acme, "acme", 1)
+	ts := pinned(t, b.cfg)
+	observer := connect(t, b.cfg.URL) // the same role, as another tenant's transaction would be
+	seal := postgres.Seal(ts, acme, time.Now())
+	id := seal[:strings.Index(seal, ".")+1] // the id and the dot before the expiry
+
+	texts := func() []string {
+		rows, err := observer.Query(t.Context(),
+			`SELECT query FROM pg_stat_activity WHERE usename = current_user AND pid <> pg_backend_pid()`)
+		require.NoError(t, err)
+		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		require.NotEmpty(t, got, "the pinned connection is listed")
+		return got
+	}
+	require.NoError(t, ts.InTenantTx(t.Context(), acme, func(ctx context.Context, tx pgx.Tx) error {
+		seen := texts()
+		require.True(t, slices.ContainsFunc(seen, func(text string) bool { return strings.Contains(text, "app.tenant_seal") }),
+			"the statement that sealed the transaction is what the observer sees: %q", seen)
+		for _, text := range seen {
+			require.NotContains(t, text, id, "the transaction's statements name no seal")
+		}
+		_, err := tx.Exec(ctx, `SELECT 1`)
+		return err
+	}))
+	require.NoError(t, ts.ReadTenant(t.Context(), acme, func(ctx context.Context, q *tenantdb.Queries) error {
+		_, err := q.ListProjects(ctx, firstPage(t, 10))
+		return err
+	}))
+	for _, text := range texts() {
+		require.NotContains(t, text, id, "nor does the read's")
+	}
+}
+
 // A process whose SECRET_KEY is not the one the database was migrated
 // with would fail every tenant's request: it refuses to start instead.
 func TestRowRefusesToStartWithAnotherSecretKey(t *testing.T) {
@@ -263,6 +308,28 @@ func TestRowRefusesToStartWithAnotherSecretKey(t *testing.T) {
 		ts.Close()
 	}
 	require.ErrorContains(t, err, "SECRET_KEY is not the one `migrate` last ran with")
+}
+
+// A running process whose database was migrated since with another
+// SECRET_KEY can serve no tenant: it stops reporting ready, and its
+// tenant statements fail rather than find nothing.
+func TestRowNotReadyOnceTheDatabaseHasAnotherSealKey(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme := b.create(t, "acme")
+	require.NoError(t, b.tenants.Ping(t.Context()))
+
+	owner := connect(t, b.cfg.MigrateURL)
+	require.NoError(t, postgres.InstallSealKey(t.Context(), owner, strings.Repeat("z", config.MinSecretKeyLength)))
+	require.ErrorContains(t, b.tenants.Ping(t.Context()), "SECRET_KEY is not the one `migrate` last ran with")
+	err := b.tenants.InTenantTx(t.Context(), acme, func(ctx context.Context, tx pgx.Tx) error {
+		_, execErr := tx.Exec(ctx, `SELECT count(*) FROM projects`)
+		return execErr
+	})
+	require.ErrorContains(t, err, "tenant seal is not valid")
+
+	require.NoError(t, postgres.InstallSealKey(t.Context(), owner, b.cfg.SecretKey))
+	require.NoError(t, b.tenants.Ping(t.Context()), "ready again once the keys agree")
 }
 
 // In a tenant's transaction the control-plane tables that name a tenant
