@@ -213,7 +213,7 @@ func (s *tenantStorage) checkSeal(ctx context.Context) error {
 		return nil
 	case isPg && pgErr.Code == "42883": // undefined_function: not migrated yet
 		return nil
-	case isPg && pgErr.Code == "42501":
+	case isPg && pgErr.Code == "42501" && strings.Contains(pgErr.Message, "tenant seal"): // app_tenant()'s own refusal
 		return fmt.Errorf("postgres: %w: SECRET_KEY is not the one `migrate` last ran with (run migrate with this SECRET_KEY), "+
 			"or the database server's clock runs more than %s ahead of this machine's", errSealRejected, sealTTL)
 	case err == nil:
