@@ -127,8 +127,7 @@ type Database struct {
 	// URL is the application's connection URL (DATABASE_URL).
 	URL string
 	// MigrateURL is the connection migrations run on. The app creates
-	// tenant databases as it runs, so they are the same role:
-	// SessionURL.
+	// tenant databases as it runs, so they are the same role: SessionURL.
 	MigrateURL string
 	// SessionURL reaches the same database as the same role as URL, on a
 	// connection that keeps its session (DATABASE_SESSION_URL; URL when

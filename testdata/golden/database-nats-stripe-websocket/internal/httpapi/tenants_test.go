@@ -553,7 +553,7 @@ func TestMissingStorageIs503(t *testing.T) {
 	b.createNamedProject(t, "acme", "launch")
 	b.createTenant(t, "globex")
 
-	conn, err := pgx.Connect(t.Context(), cfg.URL)
+	conn, err := pgx.Connect(t.Context(), cfg.MigrateURL)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, conn.Close(context.WithoutCancel(t.Context()))) }()
 	_, err = conn.Exec(t.Context(), "DROP DATABASE "+pgx.Identifier{cfg.TenantDatabasePrefix + "acme"}.Sanitize()+" WITH (FORCE)")

@@ -104,8 +104,9 @@ func (b *tenancyBundle) projectNames(tb testing.TB, t domain.Tenant) []string {
 // vandalArgs is a job that tries to reach other tenants' rows from its own
 // tenant's transaction.
 type vandalArgs struct {
-	VictimTenant  string `json:"victim_tenant"`
-	VictimProject string `json:"victim_project"`
+	VictimTenant   string `json:"victim_tenant"`
+	VictimDatabase string `json:"victim_database"`
+	VictimProject  string `json:"victim_project"`
 }
 
 func (vandalArgs) Kind() string { return "test.vandal" }
@@ -113,6 +114,7 @@ func (vandalArgs) Kind() string { return "test.vandal" }
 // vandalReport is what a vandal job managed.
 type vandalReport struct {
 	seen, updated, deleted int64
+	crossErr               error // what naming the victim's database got
 }
 
 // vandalReports holds each vandal job's report, by job key.
@@ -129,6 +131,11 @@ func vandalHandler(ctx context.Context, tx pgx.Tx, d *jobs.Delivery[vandalArgs])
 		return err
 	}
 	r.deleted = tag.RowsAffected()
+	// Name the victim's database: Postgres has no cross-database queries.
+	r.crossErr = pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
+		_, err := sp.Exec(ctx, `UPDATE `+pgx.Identifier{d.Args.VictimDatabase, "public", "projects"}.Sanitize()+` SET name = 'stolen'`)
+		return err
+	})
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM projects`).Scan(&r.seen); err != nil {
 		return err
 	}
@@ -137,14 +144,14 @@ func vandalHandler(ctx context.Context, tx pgx.Tx, d *jobs.Delivery[vandalArgs])
 }
 
 // TestJobForTenantACannotTouchTenantB runs a job of tenant A that tries to
-// update and delete every tenant's rows.
+// update and delete every tenant's rows, and to name B's database.
 func TestJobForTenantACannotTouchTenantB(t *testing.T) {
 	t.Parallel()
 	b := setupTenancy(t)
 	key := randomName("vandal-")
 	b.enqueue(t, jobs.Job{
 		Tenant:  b.tenantA,
-		Args:    vandalArgs{VictimTenant: b.b.ID, VictimProject: b.projectB.ID.String()},
+		Args:    vandalArgs{VictimTenant: b.b.ID, VictimDatabase: b.cfg.TenantDatabasePrefix + b.b.Slug, VictimProject: b.projectB.ID.String()},
 		Options: jobs.Options{Queue: b.queue, Key: key},
 	})
 	b.startScopedWorker(t, func(r *jobs.Registry) { jobs.Handle(r, vandalHandler) })
@@ -161,6 +168,7 @@ func TestJobForTenantACannotTouchTenantB(t *testing.T) {
 	require.EqualValues(t, 1, report.seen, "it saw only its tenant's project")
 	require.EqualValues(t, 1, report.updated, "it updated only its tenant's project")
 	require.EqualValues(t, 0, report.deleted, "B's project was out of its reach")
+	require.ErrorContains(t, report.crossErr, "cross-database references are not implemented", "B's database is out of reach by name")
 	// The report is made inside the job's transaction: its update is
 	// visible once that commits.
 	waitFor(t, 5*time.Second, func() bool {

@@ -102,13 +102,13 @@ func (l *AuditLog) PruneUnattributed(ctx context.Context, cutoff time.Time) (int
 }
 
 func (l *AuditLog) pruneControl(ctx context.Context, tenantID string, cutoff time.Time) (int64, error) {
-	conn := l.ts.pool
 	var n int64
-	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+	prune := func(tx pgx.Tx) error {
 		var pruneErr error
 		n, pruneErr = pruneChain(ctx, tx, controlChain, tenantID, cutoff)
 		return pruneErr
-	})
+	}
+	err := pgx.BeginFunc(ctx, l.ts.pool, prune)
 	return n, err
 }
 

@@ -270,6 +270,30 @@ func TestServeBehindATransactionPooler(t *testing.T) {
 	worker.stop(t)
 }
 
+// A new SECRET_KEY takes effect with migrate, which gives the database the
+// seal's new key before anything checks the seal: until then the tenant
+// commands refuse to run with it, and afterwards with the old one.
+func TestMigrateTakesANewSecretKey(t *testing.T) {
+	t.Parallel()
+	env := liveEnv(t)
+	_, _, err := run(t, env, "migrate")
+	require.NoError(t, err)
+	_, _, err = run(t, env, "tenant", "create", "--slug", "acme", "--name", "Acme")
+	require.NoError(t, err)
+
+	rotated := maps.Clone(env)
+	rotated["SECRET_KEY"] = strings.Repeat("r", 64)
+	_, _, err = run(t, rotated, "tenant", "list")
+	require.ErrorContains(t, err, "SECRET_KEY is not the one `migrate` last ran with")
+	_, stderr, err := run(t, rotated, "migrate")
+	require.NoError(t, err, stderr)
+	stdout, _, err := run(t, rotated, "tenant", "list")
+	require.NoError(t, err)
+	require.Contains(t, stdout, "acme")
+	_, _, err = run(t, env, "tenant", "list")
+	require.ErrorContains(t, err, "SECRET_KEY is not the one `migrate` last ran with", "the old key no longer seals")
+}
+
 // Row-level security does not apply to a superuser: serve refuses to start
 // on one rather than answer /readyz and fail every tenant's request.
 func TestServeRefusesARoleRowSecurityDoesNotConfine(t *testing.T) {

@@ -28,25 +28,19 @@ import (
 func (l *AuditLog) Prune(ctx context.Context, t domain.Tenant, cutoff time.Time) (int64, error) {
 	var own int64
 	s := l.ts.storage
-	if s.migrateCfg == nil {
-		return 0, domain.Errorf(domain.EINVALID, "pruning the audit log needs MIGRATE_DATABASE_URL, the owner's connection")
-	}
-	conn, err := pgx.ConnectConfig(ctx, s.migrateCfg)
-	if err != nil {
-		return 0, fmt.Errorf("connect to MIGRATE_DATABASE_URL: %w", err)
-	}
-	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 	// The owner may be a superuser, whom row-level security does not
 	// confine: the tenant is named in every statement.
 	owned := tenantChain
 	owned.key = "tenant_id"
-	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		if _, setErr := tx.Exec(ctx, enterStatement, s.seal(t, time.Now())); setErr != nil {
-			return setErr
-		}
-		var pruneErr error
-		own, pruneErr = pruneChain(ctx, tx, owned, t.ID, cutoff)
-		return pruneErr
+	err := s.asOwner(ctx, "pruning the audit log", func(conn *pgx.Conn) error {
+		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, setErr := tx.Exec(ctx, sealStatement, s.seal(t, time.Now())); setErr != nil {
+				return setErr
+			}
+			var pruneErr error
+			own, pruneErr = pruneChain(ctx, tx, owned, t.ID, cutoff)
+			return pruneErr
+		})
 	})
 	if err != nil {
 		return 0, err
@@ -119,16 +113,14 @@ func (l *AuditLog) PruneUnattributed(ctx context.Context, cutoff time.Time) (int
 }
 
 func (l *AuditLog) pruneControl(ctx context.Context, tenantID string, cutoff time.Time) (int64, error) {
-	conn, err := pgx.ConnectConfig(ctx, l.ts.storage.migrateCfg)
-	if err != nil {
-		return 0, fmt.Errorf("connect to MIGRATE_DATABASE_URL: %w", err)
-	}
-	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 	var n int64
-	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+	prune := func(tx pgx.Tx) error {
 		var pruneErr error
 		n, pruneErr = pruneChain(ctx, tx, controlChain, tenantID, cutoff)
 		return pruneErr
+	}
+	err := l.ts.storage.asOwner(ctx, "pruning the audit log", func(conn *pgx.Conn) error {
+		return pgx.BeginFunc(ctx, conn, prune)
 	})
 	return n, err
 }

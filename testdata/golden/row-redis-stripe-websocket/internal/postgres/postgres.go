@@ -69,8 +69,8 @@ func inTxBegun(ctx context.Context, pool *pgxpool.Pool, begin func(context.Conte
 // LOCAL). A second statement is refused: it would run outside the tenant.
 type oneQuery struct {
 	pool  *pgxpool.Pool
-	enter string // the statement that enters the tenant, taking enterArg
-	arg   string
+	enter string // the statement that enters the tenant, taking args
+	args  []any
 	// failed maps the entering statement's error (a tenant whose storage
 	// is missing) to the error the caller gets; nil keeps it.
 	failed func(error) error
@@ -88,7 +88,7 @@ func (q *oneQuery) send(ctx context.Context, sql string, args []any) (pgx.BatchR
 	}
 	q.used = true
 	b := &pgx.Batch{}
-	b.Queue(q.enter, q.arg)
+	b.Queue(q.enter, q.args...)
 	b.Queue(sql, args...)
 	results := q.pool.SendBatch(ctx, b)
 	if _, err := results.Exec(); err != nil {

@@ -40,15 +40,6 @@ func pinned(t *testing.T, cfg config.Database) *postgres.Tenants {
 	return openTenants(t, cfg, postgres.TenantsOptions{})
 }
 
-// connect opens a plain connection, outside the registry.
-func connect(t *testing.T, databaseURL string) *pgx.Conn {
-	t.Helper()
-	conn, err := pgx.Connect(t.Context(), databaseURL)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close(context.WithoutCancel(t.Context())) })
-	return conn
-}
-
 func TestRowTenantSettingLastsOneTransaction(t *testing.T) {
 	t.Parallel()
 	b := setupTenants(t)

@@ -72,7 +72,10 @@ func migrateUp(ctx context.Context, db config.Database, stdout, stderr io.Writer
 			return err
 		}
 		fmt.Fprintf(stdout, "control-plane schema at version %d (%d applied now)\n", v, len(results))
-		return jobs.MigrateQueue(ctx, pool, stdout)
+		if err := jobs.MigrateQueue(ctx, pool, stdout); err != nil {
+			return err
+		}
+		return postgres.InstallSeal(ctx, pool, db.SecretKey)
 	})
 	if err != nil {
 		return err

@@ -39,6 +39,11 @@ func (p process) run(ctx context.Context, e env, fn func(config.Config, *slog.Lo
 	if loadErr != nil {
 		return loadErr
 	}
+	if p.role == "" {
+		if err := cfg.Database.CheckProvision(); err != nil {
+			return err
+		}
+	}
 	if p.before != nil {
 		if err := p.before(ctx, cfg); err != nil {
 			return err

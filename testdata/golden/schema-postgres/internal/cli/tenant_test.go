@@ -155,7 +155,7 @@ func TestTenantRenameAndDelete(t *testing.T) {
 // applied to tenant acme.
 func forgetTenantMigrations(t *testing.T, env map[string]string) {
 	t.Helper()
-	databaseURL, table := env["DATABASE_URL"], pgx.Identifier{"t_acme", "goose_db_version"}
+	databaseURL, table := env["MIGRATE_DATABASE_URL"], pgx.Identifier{"t_acme", "goose_db_version"}
 	conn, err := pgx.Connect(t.Context(), databaseURL)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, conn.Close(context.WithoutCancel(t.Context()))) }()

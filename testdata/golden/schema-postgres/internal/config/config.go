@@ -103,11 +103,14 @@ type Config struct {
 // Database is the configuration of the Postgres connections. Commands that
 // only touch the database load it alone with LoadDatabase.
 type Database struct {
-	// URL is the application's connection URL (DATABASE_URL).
+	// URL is the application's connection URL (DATABASE_URL). Its role
+	// must not own the tables, be a superuser or have BYPASSRLS: row-level
+	// security is what keeps tenants apart, and those roles are exempt.
 	URL string
-	// MigrateURL is the connection migrations run on. The app creates
-	// tenant schemas as it runs, so they are the same role:
-	// SessionURL.
+	// MigrateURL is the connection migrations run on. It connects as
+	// the owner of the tables (MIGRATE_DATABASE_URL), which creates,
+	// migrates and drops tenants' schemas and grants the role of URL what
+	// it needs in them. The API server creates tenants, so it needs it too.
 	MigrateURL string
 	// SessionURL reaches the same database as the same role as URL, on a
 	// connection that keeps its session (DATABASE_SESSION_URL; URL when
@@ -116,6 +119,11 @@ type Database struct {
 	// and creating, migrating and deleting tenants (session advisory
 	// locks, the migrations' search_path).
 	SessionURL string
+	// SecretKey is SECRET_KEY. Schema mode derives from it the key that seals
+	// a transaction's tenant (see the postgres package): `migrate` gives the
+	// database the same key, so the app and its migrations need the same
+	// SECRET_KEY.
+	SecretKey string
 }
 
 // Problem is one missing or malformed variable.
@@ -174,25 +182,37 @@ func Load(getenv func(string) string) (Config, error) {
 	if len(l.problems) > 0 {
 		return Config{}, &Error{Problems: l.problems}
 	}
+	cfg.Database.SecretKey = cfg.SecretKey
 	return cfg, nil
 }
 
 // LoadDatabase reads the database variables alone, for commands that need
-// nothing else (migrate, tenant).
+// nothing else (migrate, tenant), and SECRET_KEY, which seals tenants' transactions.
 func LoadDatabase(getenv func(string) string) (Database, error) {
 	l := &loader{getenv: getenv}
 	d := l.database()
+	d.SecretKey = l.secret(l.required("SECRET_KEY"), MinSecretKeyLength)
 	if len(l.problems) > 0 {
 		return Database{}, &Error{Problems: l.problems}
 	}
 	return d, nil
 }
 
-// CheckMigrate reports what migrating needs and d lacks (nothing: the app's
-// own connection migrates).
+// CheckMigrate reports what migrating needs and d lacks: MIGRATE_DATABASE_URL,
+// the owner's connection.
 func (d Database) CheckMigrate() error {
 	if d.MigrateURL == "" {
 		return &Error{Problems: []Problem{{Var: "MIGRATE_DATABASE_URL", Reason: "required to migrate: the tables' owner connects with it"}}}
+	}
+	return nil
+}
+
+// CheckProvision reports what creating and deleting tenants needs and d
+// lacks: MIGRATE_DATABASE_URL, the owner's connection, which creates and
+// drops their schemas. The API server checks it when it starts.
+func (d Database) CheckProvision() error {
+	if d.MigrateURL == "" {
+		return &Error{Problems: []Problem{{Var: "MIGRATE_DATABASE_URL", Reason: "required to serve: the tables' owner creates and drops tenants' schemas with it"}}}
 	}
 	return nil
 }
@@ -233,6 +253,12 @@ func (l *loader) database() Database {
 	d := Database{
 		URL: l.url(l.required("DATABASE_URL"), "postgres", "postgresql"),
 	}
+	if migrate := l.optional("MIGRATE_DATABASE_URL", ""); migrate.value != "" {
+		d.MigrateURL = l.url(migrate, "postgres", "postgresql")
+		if d.URL != "" && d.MigrateURL != "" && urlUser(d.URL) == urlUser(d.MigrateURL) {
+			l.fail(migrate.name, "must connect as another role than DATABASE_URL: the owner of the tables, while the app's role owns none")
+		}
+	}
 	d.SessionURL = d.URL
 	if session := l.optional("DATABASE_SESSION_URL", ""); session.value != "" {
 		d.SessionURL = l.url(session, "postgres", "postgresql")
@@ -240,7 +266,6 @@ func (l *loader) database() Database {
 			l.fail(session.name, "must connect as DATABASE_URL's role: it creates tenants and their schemas for it")
 		}
 	}
-	d.MigrateURL = d.SessionURL // goose holds a session lock while it migrates
 	l.tenantExecMode(d.URL)
 	return d
 }

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,8 +17,9 @@ import (
 // validEnv returns a complete, valid environment; tests change one thing.
 func validEnv() map[string]string {
 	env := map[string]string{
-		"DATABASE_URL": "postgres://app@localhost:5432/app?sslmode=disable",
-		"SECRET_KEY":   "0123456789abcdef0123456789abcdef",
+		"DATABASE_URL":         "postgres://app@localhost:5432/app?sslmode=disable",
+		"MIGRATE_DATABASE_URL": "postgres://owner@localhost:5432/app?sslmode=disable",
+		"SECRET_KEY":           "0123456789abcdef0123456789abcdef",
 	}
 	maps.Copy(env, validBrokerEnv())
 	return env
@@ -52,7 +54,7 @@ func TestLoadDefaults(t *testing.T) {
 	cfg, err := load(validEnv())
 	require.NoError(t, err)
 	require.Equal(t, "postgres://app@localhost:5432/app?sslmode=disable", cfg.Database.URL)
-	require.Equal(t, cfg.Database.URL, cfg.Database.MigrateURL, "the app creates tenants' storage itself, so migrations use its role")
+	require.Equal(t, "postgres://owner@localhost:5432/app?sslmode=disable", cfg.Database.MigrateURL)
 	require.Equal(t, cfg.Database.URL, cfg.Database.SessionURL, "without a pooler in between, DATABASE_URL keeps its sessions")
 	require.Equal(t, ":8080", cfg.HTTPAddr)
 	require.Equal(t, config.Rate{PerSecond: 50, Burst: 100}, cfg.RateLimitIP)
@@ -108,7 +110,6 @@ func TestLoadOverrides(t *testing.T) {
 	require.Equal(t, "smtps://user:pass@smtp.example.com:465", cfg.SMTPURL)
 	require.Equal(t, time.Minute, cfg.ShutdownTimeout)
 	require.Equal(t, "postgres://app@db-direct:5432/app", cfg.Database.SessionURL)
-	require.Equal(t, cfg.Database.SessionURL, cfg.Database.MigrateURL, "migrations hold a session lock")
 	require.Equal(t, 90*time.Second, cfg.JobTimeout)
 	require.Equal(t, config.Rate{}, cfg.RateLimitIP, "off")
 	require.Equal(t, config.Rate{PerSecond: 2, Burst: 10}, cfg.RateLimitUser)
@@ -148,6 +149,8 @@ func TestLoadNamesEachMalformedVariable(t *testing.T) {
 
 	tests := slices.Concat([]malformed{
 		{"DATABASE_URL", "mysql://localhost/app", "must be a URL starting with postgres:// or postgresql://"},
+		{"MIGRATE_DATABASE_URL", "mysql://localhost/app", "must be a URL starting with postgres:// or postgresql://"},
+		{"MIGRATE_DATABASE_URL", "postgres://app@db:5432/app", "must connect as another role than DATABASE_URL"},
 		{"DATABASE_SESSION_URL", "pgbouncer:6432", "must be a URL starting with postgres://"},
 		{"DATABASE_SESSION_URL", "postgres://someone-else@db:5432/app", "must connect as DATABASE_URL's role"},
 		{"DATABASE_URL", "postgres://app@pgbouncer:6432/app?default_query_exec_mode=cache_describe", "default_query_exec_mode=cache_describe would reuse one tenant's statements"},
@@ -216,20 +219,32 @@ func TestCheckMigrate(t *testing.T) {
 	cfg, err := load(validEnv())
 	require.NoError(t, err)
 	require.NoError(t, cfg.Database.CheckMigrate())
+
+	env := validEnv()
+	delete(env, "MIGRATE_DATABASE_URL")
+	cfg, err = load(env)
+	require.NoError(t, err, "the worker needs no owner connection")
+	require.Contains(t, problems(t, cfg.Database.CheckMigrate()), "MIGRATE_DATABASE_URL")
+	require.Contains(t, problems(t, cfg.Database.CheckProvision()), "MIGRATE_DATABASE_URL", "serving creates tenants' schemas as the owner")
 }
 
 func TestLoadDatabaseNeedsOnlyTheDatabase(t *testing.T) {
 	t.Parallel()
 
 	env := map[string]string{
-		"DATABASE_URL": "postgres://app@localhost:5432/app",
+		"DATABASE_URL":         "postgres://app@localhost:5432/app",
+		"MIGRATE_DATABASE_URL": "postgres://owner@localhost:5432/app",
+		// Schema mode seals tenants' transactions with a key derived from it.
+		"SECRET_KEY": strings.Repeat("k", config.MinSecretKeyLength),
 	}
 	d, err := config.LoadDatabase(func(name string) string { return env[name] })
 	require.NoError(t, err)
 	require.Equal(t, "postgres://app@localhost:5432/app", d.URL)
+	require.Equal(t, env["SECRET_KEY"], d.SecretKey)
 
 	_, err = config.LoadDatabase(func(string) string { return "" })
 	require.Contains(t, problems(t, err), "DATABASE_URL")
+	require.Contains(t, problems(t, err), "SECRET_KEY")
 }
 
 func TestLoadHTTPAddr(t *testing.T) {

@@ -547,7 +547,7 @@ func TestMissingStorageIs503(t *testing.T) {
 	b.createNamedProject(t, "acme", "launch")
 	b.createTenant(t, "globex")
 
-	conn, err := pgx.Connect(t.Context(), cfg.URL)
+	conn, err := pgx.Connect(t.Context(), cfg.MigrateURL)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, conn.Close(context.WithoutCancel(t.Context()))) }()
 	_, err = conn.Exec(t.Context(), "DROP SCHEMA "+pgx.Identifier{"t_acme"}.Sanitize()+" CASCADE")

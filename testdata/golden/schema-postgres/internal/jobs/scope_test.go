@@ -105,6 +105,7 @@ func (b *tenancyBundle) projectNames(tb testing.TB, t domain.Tenant) []string {
 // tenant's transaction.
 type vandalArgs struct {
 	VictimTenant  string `json:"victim_tenant"`
+	VictimSchema  string `json:"victim_schema"`
 	VictimProject string `json:"victim_project"`
 }
 
@@ -113,6 +114,9 @@ func (vandalArgs) Kind() string { return "test.vandal" }
 // vandalReport is what a vandal job managed.
 type vandalReport struct {
 	seen, updated, deleted int64
+	plantErr               error
+	switchedSeen           int64 // the victim's projects seen or updated by name, its schema on the search_path
+	forgeErr               error // what a seal made up for the victim got
 }
 
 // vandalReports holds each vandal job's report, by job key.
@@ -129,6 +133,42 @@ func vandalHandler(ctx context.Context, tx pgx.Tx, d *jobs.Delivery[vandalArgs])
 		return err
 	}
 	r.deleted = tag.RowsAffected()
+	victim := pgx.Identifier{d.Args.VictimSchema, "projects"}.Sanitize()
+	// A row in the victim's schema: the policy's WITH CHECK refuses it. In
+	// a savepoint, so that the refusal does not end the transaction.
+	r.plantErr = pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
+		_, err := sp.Exec(ctx, `INSERT INTO `+victim+` (name) VALUES ('planted')`)
+		return err
+	})
+	// Name the victim's schema, and put it on the search_path: its tables
+	// answer with none of its rows, and update none.
+	if err := pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
+		if _, err := sp.Exec(ctx, `SELECT set_config('search_path', $1, true)`, pgx.Identifier{d.Args.VictimSchema}.Sanitize()); err != nil {
+			return err
+		}
+		var seen int64
+		if err := sp.QueryRow(ctx, `SELECT count(*) FROM projects`).Scan(&seen); err != nil {
+			return err
+		}
+		tag, err := sp.Exec(ctx, `UPDATE `+victim+` SET name = 'stolen'`)
+		if err != nil {
+			return err
+		}
+		r.switchedSeen = seen + tag.RowsAffected()
+		// Back to its own schema, which the setting outlives the savepoint.
+		_, err = sp.Exec(ctx, `SELECT set_config('search_path', $1, true)`, pgx.Identifier{"t_" + d.Tenant.Slug}.Sanitize())
+		return err
+	}); err != nil {
+		return err
+	}
+	r.forgeErr = pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
+		seal := fmt.Sprintf("%s.%d.%s", d.Args.VictimTenant, time.Now().Add(time.Minute).Unix(), strings.Repeat("0", 64))
+		if _, err := sp.Exec(ctx, `SELECT set_config('app.tenant_seal', $1, true)`, seal); err != nil {
+			return err
+		}
+		_, err := sp.Exec(ctx, `UPDATE projects SET name = 'stolen'`)
+		return err
+	})
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM projects`).Scan(&r.seen); err != nil {
 		return err
 	}
@@ -137,14 +177,15 @@ func vandalHandler(ctx context.Context, tx pgx.Tx, d *jobs.Delivery[vandalArgs])
 }
 
 // TestJobForTenantACannotTouchTenantB runs a job of tenant A that tries to
-// update and delete every tenant's rows.
+// update and delete every tenant's rows, to name B's schema, write
+// in it and move its transaction to it with SQL of its own.
 func TestJobForTenantACannotTouchTenantB(t *testing.T) {
 	t.Parallel()
 	b := setupTenancy(t)
 	key := randomName("vandal-")
 	b.enqueue(t, jobs.Job{
 		Tenant:  b.tenantA,
-		Args:    vandalArgs{VictimTenant: b.b.ID, VictimProject: b.projectB.ID.String()},
+		Args:    vandalArgs{VictimTenant: b.b.ID, VictimSchema: "t_" + b.b.Slug, VictimProject: b.projectB.ID.String()},
 		Options: jobs.Options{Queue: b.queue, Key: key},
 	})
 	b.startScopedWorker(t, func(r *jobs.Registry) { jobs.Handle(r, vandalHandler) })
@@ -161,6 +202,9 @@ func TestJobForTenantACannotTouchTenantB(t *testing.T) {
 	require.EqualValues(t, 1, report.seen, "it saw only its tenant's project")
 	require.EqualValues(t, 1, report.updated, "it updated only its tenant's project")
 	require.EqualValues(t, 0, report.deleted, "B's project was out of its reach")
+	require.ErrorContains(t, report.plantErr, "row-level security", "a row in B's schema is refused")
+	require.Zero(t, report.switchedSeen, "naming B's schema, or putting it on the search_path, reaches none of B's rows")
+	require.ErrorContains(t, report.forgeErr, "tenant seal is not valid", "a seal made up for B is refused")
 	// The report is made inside the job's transaction: its update is
 	// visible once that commits.
 	waitFor(t, 5*time.Second, func() bool {

@@ -23,13 +23,20 @@ import (
 
 // Prune deletes tenant t's audit entries (its own log's and its
 // control-plane entries) recorded before cutoff, keeping each chain
-// verifiable, and returns how many it deleted.
+// verifiable, and returns how many it deleted. It connects as the tables' owner
+// (MIGRATE_DATABASE_URL), the only role that may delete audit entries.
 func (l *AuditLog) Prune(ctx context.Context, t domain.Tenant, cutoff time.Time) (int64, error) {
 	var own int64
-	err := l.ts.InTenantTx(ctx, t, func(ctx context.Context, tx pgx.Tx) error {
-		var pruneErr error
-		own, pruneErr = pruneChain(ctx, tx, tenantChain, t.ID, cutoff)
-		return pruneErr
+	s := l.ts.storage
+	err := s.asOwner(ctx, "pruning the audit log", func(conn *pgx.Conn) error {
+		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, setErr := tx.Exec(ctx, enterStatement, s.enterArgs(t)...); setErr != nil {
+				return missingSchema(t, setErr)
+			}
+			var pruneErr error
+			own, pruneErr = pruneChain(ctx, tx, tenantChain, t.ID, cutoff)
+			return pruneErr
+		})
 	})
 	if err != nil {
 		return 0, err
@@ -102,12 +109,14 @@ func (l *AuditLog) PruneUnattributed(ctx context.Context, cutoff time.Time) (int
 }
 
 func (l *AuditLog) pruneControl(ctx context.Context, tenantID string, cutoff time.Time) (int64, error) {
-	conn := l.ts.pool
 	var n int64
-	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+	prune := func(tx pgx.Tx) error {
 		var pruneErr error
 		n, pruneErr = pruneChain(ctx, tx, controlChain, tenantID, cutoff)
 		return pruneErr
+	}
+	err := l.ts.storage.asOwner(ctx, "pruning the audit log", func(conn *pgx.Conn) error {
+		return pgx.BeginFunc(ctx, conn, prune)
 	})
 	return n, err
 }

@@ -45,10 +45,19 @@ func audit(t *testing.T, ts *postgres.Tenants, tn domain.Tenant, n int) {
 }
 
 // asOwner runs fn in a transaction in tn's storage as the owner of the
-// tables, a superuser here.
+// tables, a superuser here (MIGRATE_DATABASE_URL).
 func asOwner(tb testing.TB, b *tenantsBundle, tn domain.Tenant, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	tb.Helper()
-	return b.tenants.InTenantTx(tb.Context(), tn, fn)
+	conn, err := pgx.Connect(tb.Context(), b.cfg.MigrateURL)
+	require.NoError(tb, err)
+	defer func() { require.NoError(tb, conn.Close(context.WithoutCancel(tb.Context()))) }()
+	return pgx.BeginFunc(tb.Context(), conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(tb.Context(), `SELECT set_config('search_path', $1, true), set_config('app.tenant_seal', $2, true)`,
+			pgx.Identifier{"t_" + tn.Slug}.Sanitize(), postgres.Seal(b.tenants, tn, time.Now())); err != nil {
+			return err
+		}
+		return fn(tb.Context(), tx)
+	})
 }
 
 // tamper runs sql as the owner in tn's storage with triggers off (the
@@ -262,6 +271,15 @@ func TestAuditIsAppendOnly(t *testing.T) {
 		`UPDATE audit_entries SET action = 'forged'`,
 		`DELETE FROM audit_entries`,
 		`TRUNCATE audit_entries`,
+	}
+
+	// The app's own role.
+	for _, sql := range changes {
+		err := b.tenants.InTenantTx(t.Context(), acme, func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, sql)
+			return err
+		})
+		requirePermissionDenied(t, err, sql)
 	}
 
 	// A role that owns the table but is no superuser: the privileges hold

@@ -11,7 +11,30 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"example.com/acme/internal/domain"
 )
+
+// Seal is the value of app.tenant_seal that enters t for a transaction
+// beginning before now plus the seal's lifetime.
+func Seal(ts *Tenants, t domain.Tenant, now time.Time) string {
+	return ts.storage.seal(t, now)
+}
+
+// SealWithKey is the seal a process whose SECRET_KEY is secret would make.
+func SealWithKey(secret string, t domain.Tenant, now time.Time) string {
+	s := tenantStorage{sealKey: sealKeyFrom(secret)}
+	return s.seal(t, now)
+}
+
+// InstallSealKey gives the database the seal key of SECRET_KEY secret, as
+// migrate run with it would, on conn (the owner's).
+func InstallSealKey(ctx context.Context, conn *pgx.Conn, secret string) error {
+	return installSeal(ctx, conn, sealKeyFrom(secret))
+}
+
+// SealLifetime is how long a seal is good for.
+const SealLifetime = sealTTL
 
 // ControlPool exposes the control-plane pool to the tests.
 func ControlPool(ts *Tenants) *pgxpool.Pool {

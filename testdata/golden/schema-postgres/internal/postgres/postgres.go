@@ -28,20 +28,6 @@ func MinMaxConns(n int32) Option {
 	}
 }
 
-// sqlLiteral quotes s as an SQL string literal (standard_conforming_strings,
-// on by default since Postgres 9.1: only the quote is special), for the one
-// statement that cannot take parameters: the BEGIN that enters a tenant.
-func sqlLiteral(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
-}
-
-// inTx is inTxBegun for a transaction begun with the options begin.
-func inTx(ctx context.Context, pool *pgxpool.Pool, begin pgx.TxOptions, fn func(pgx.Tx) error) error {
-	return inTxBegun(ctx, pool, func(ctx context.Context, conn *pgx.Conn) (pgx.Tx, error) {
-		return conn.BeginTx(ctx, begin)
-	}, fn)
-}
-
 // inTxBegun runs fn in a transaction that begin starts on one of pool's
 // connections, and commits it when fn returns nil, unless fn committed it
 // itself: a unit sends its audit entries and the COMMIT in one round trip
@@ -83,8 +69,8 @@ func inTxBegun(ctx context.Context, pool *pgxpool.Pool, begin func(context.Conte
 // LOCAL). A second statement is refused: it would run outside the tenant.
 type oneQuery struct {
 	pool  *pgxpool.Pool
-	enter string // the statement that enters the tenant, taking enterArg
-	arg   string
+	enter string // the statement that enters the tenant, taking args
+	args  []any
 	// failed maps the entering statement's error (a tenant whose storage
 	// is missing) to the error the caller gets; nil keeps it.
 	failed func(error) error
@@ -102,7 +88,7 @@ func (q *oneQuery) send(ctx context.Context, sql string, args []any) (pgx.BatchR
 	}
 	q.used = true
 	b := &pgx.Batch{}
-	b.Queue(q.enter, q.arg)
+	b.Queue(q.enter, q.args...)
 	b.Queue(sql, args...)
 	results := q.pool.SendBatch(ctx, b)
 	if _, err := results.Exec(); err != nil {

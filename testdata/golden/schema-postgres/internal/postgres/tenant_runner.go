@@ -31,6 +31,9 @@ const progressInterval = time.Second
 // the others; its error is in the report. The returned error is for the run
 // itself (tenants could not be listed, or ctx ended).
 func (ts *Tenants) MigrateTenants(ctx context.Context, opts MigrateOptions) (*MigrationReport, error) {
+	if err := ts.storage.prepareControlPlane(ctx); err != nil {
+		return nil, err
+	}
 	tenants, err := ts.selectTenants(ctx, opts, true)
 	if err != nil {
 		return nil, err

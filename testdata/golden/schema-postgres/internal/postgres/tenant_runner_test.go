@@ -137,14 +137,17 @@ func TestMigrateResumesAfterACrash(t *testing.T) {
 		report, err := next.MigrateTenants(ctx, postgres.MigrateOptions{Concurrency: 1})
 		done <- outcome{report, err}
 	}()
-	admin := postgres.ControlPool(b.tenants)
+	// The owner sees every session's statement in pg_stat_activity.
+	admin, err := pgx.Connect(t.Context(), b.cfg.MigrateURL)
+	require.NoError(t, err)
+	defer func() { _ = admin.Close(context.WithoutCancel(t.Context())) }()
 	require.Eventually(t, func() bool {
 		var sleeping bool
-		err := admin.QueryRow(t.Context(),
+		qErr := admin.QueryRow(t.Context(),
 			`SELECT EXISTS (SELECT 1 FROM pg_stat_activity
 			 WHERE wait_event = 'PgSleep' AND query LIKE '%' || $1 || '%' AND pid <> pg_backend_pid())`,
 			token).Scan(&sleeping)
-		return err == nil && sleeping
+		return qErr == nil && sleeping
 	}, 30*time.Second, 20*time.Millisecond, "tenant-004's migration is sleeping (the others' run the same SQL without sleeping)")
 	crash()
 	got := <-done

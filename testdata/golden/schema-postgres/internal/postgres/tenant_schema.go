@@ -47,11 +47,14 @@ import (
 // configureTenantPool sets the pool's query mode (see above): exec, or
 // simple_protocol when DATABASE_URL chooses it. Whatever else the URL
 // says, a tenant transaction never prepares or describes a statement
-// (config refuses other modes there too; this does not rely on it).
+// (config refuses other modes there too; this does not rely on it). Every
+// new connection checks its role (refuseBypassingRole): the seal's
+// policies must apply to it.
 func configureTenantPool(cfg *pgxpool.Config) {
 	if cfg.ConnConfig.DefaultQueryExecMode != pgx.QueryExecModeSimpleProtocol {
 		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
 	}
+	cfg.AfterConnect = refuseBypassingRole
 }
 
 // execModeChosen reports whether a connection string chooses pgx's query
@@ -100,21 +103,51 @@ func prepared(args []any) []any {
 	return append([]any{pgx.QueryExecModeCacheStatement}, args...)
 }
 
-// tenantStorage keeps each tenant in its own schema.
+// tenantStorage keeps each tenant in its own schema. The owner
+// (MIGRATE_DATABASE_URL) creates, migrates and drops the schemas; the app's
+// role (DATABASE_URL) owns none of them and reaches a tenant's tables only
+// in a transaction sealed to that tenant: each table has a policy
+// comparing app_tenant() with the tenant's id (confineSchema), so naming
+// another tenant's schema finds no row and can write none.
 type tenantStorage struct {
 	ts         *Tenants
-	connConfig *pgx.ConnConfig // for migration connections
+	appRole    string          // DATABASE_URL's role, granted access by migrations
+	migrateCfg *pgx.ConnConfig // MIGRATE_DATABASE_URL, the owner; nil when not given
+	sealKey    []byte          // the seal's HMAC key (sealKeyFrom SECRET_KEY)
 }
 
-func newTenantStorage(_ context.Context, ts *Tenants, cfg config.Database, appName string) (*tenantStorage, error) {
-	// Migrations set search_path for their whole session and goose locks
-	// the schema with a session lock: DATABASE_SESSION_URL.
-	connConfig, err := parseConnConfig(cfg.SessionURL)
+// newTenantStorage checks DATABASE_URL's role and the seal before anything
+// is served (see the row-mode twin in seal.go's terms): a role the
+// policies do not apply to, or a SECRET_KEY the database does not know,
+// would fail every tenant's request, so the process must not start.
+func newTenantStorage(ctx context.Context, ts *Tenants, cfg config.Database, appName string) (*tenantStorage, error) {
+	appCfg, err := parseConnConfig(cfg.URL)
 	if err != nil {
-		return nil, errors.New("postgres: DATABASE_SESSION_URL is not a valid connection string")
+		return nil, errors.New("postgres: DATABASE_URL is not a valid connection string")
 	}
-	connConfig.RuntimeParams["application_name"] = appName + "-migrate"
-	return &tenantStorage{ts: ts, connConfig: connConfig}, nil
+	pingCtx, cancel := context.WithTimeout(ctx, roleCheckTimeout)
+	defer cancel()
+	if err = ts.pool.Ping(pingCtx); errors.Is(err, errUnsafeRole) {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if cfg.SecretKey == "" {
+		return nil, errors.New("postgres: SECRET_KEY is needed to seal tenants' transactions")
+	}
+	s := &tenantStorage{ts: ts, appRole: appCfg.User, sealKey: sealKeyFrom(cfg.SecretKey)}
+	if sealErr := s.checkSeal(pingCtx); sealErr != nil {
+		return nil, sealErr
+	}
+	if cfg.MigrateURL != "" {
+		// Migrations set search_path for their whole session and goose
+		// locks the schema with a session lock: the owner's connection
+		// keeps its session.
+		s.migrateCfg, err = parseConnConfig(cfg.MigrateURL)
+		if err != nil {
+			return nil, errors.New("postgres: MIGRATE_DATABASE_URL is not a valid connection string")
+		}
+		s.migrateCfg.RuntimeParams["application_name"] = appName + "-migrate"
+	}
+	return s, nil
 }
 
 func (s *tenantStorage) close() {}
@@ -129,19 +162,30 @@ func (s *tenantStorage) target(t domain.Tenant) string {
 	return "schema " + schemaName(t.Slug)
 }
 
+// enterStatement enters a tenant: its schema on the search_path (checked
+// to exist by the cast to regnamespace) and its seal, both for the
+// transaction only. Its arguments are the quoted schema name and the seal,
+// bind parameters, so no statement text (pg_stat_activity) ever shows a
+// seal.
+const enterStatement = "-- name: EnterTenant\nSELECT set_config('search_path', $1, true), $1::text::regnamespace, set_config('app.tenant_seal', $2, true)"
+
+// enterArgs are enterStatement's arguments for t.
+func (s *tenantStorage) enterArgs(t domain.Tenant) []any {
+	return []any{pgx.Identifier{schemaName(t.Slug)}.Sanitize(), s.seal(t, time.Now())}
+}
+
+// inTenant begins t's transaction in t's schema, sealed to t, in one round
+// trip (beginEntered).
 func (s *tenantStorage) inTenant(ctx context.Context, t domain.Tenant, fn func(pgx.Tx) error) error {
-	schema := sqlLiteral(pgx.Identifier{schemaName(t.Slug)}.Sanitize())
-	begin := pgx.TxOptions{BeginQuery: "BEGIN; SELECT set_config('search_path', " + schema + ", true), " + schema + "::regnamespace"}
-	return missingSchema(t, inTx(ctx, s.ts.pool, begin, fn))
+	return missingSchema(t, inTxBegun(ctx, s.ts.pool, beginEntered(t, enterStatement, s.enterArgs(t)...), fn))
 }
 
 // reader is the one-statement DBTX of ReadTenant for t: its statement
-// runs in the implicit transaction that sets search_path first, checked
-// by the same cast as inTenant's.
+// runs in the implicit transaction that enters t first.
 func (s *tenantStorage) reader(t domain.Tenant) *oneQuery {
 	return &oneQuery{
-		pool: s.ts.pool, enter: "-- name: EnterTenant\nSELECT set_config('search_path', $1, true), $1::text::regnamespace",
-		arg: pgx.Identifier{schemaName(t.Slug)}.Sanitize(), failed: func(err error) error { return missingSchema(t, err) },
+		pool: s.ts.pool, enter: enterStatement, args: s.enterArgs(t),
+		failed: func(err error) error { return missingSchema(t, err) },
 	}
 }
 
@@ -157,33 +201,39 @@ func missingSchema(t domain.Tenant, err error) error {
 	return err
 }
 
-// provision creates t's schema and migrates it; on failure it drops the
-// schema again. A schema that already exists is not t's to take (it may
-// hold a removed tenant's data), so it is a conflict and left alone.
-func (s *tenantStorage) provision(ctx context.Context, conn db.DBTX, t domain.Tenant) error {
-	schema := pgx.Identifier{schemaName(t.Slug)}.Sanitize()
-	_, err := conn.Exec(ctx, "CREATE SCHEMA "+schema)
-	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == "42P06" {
-		return domain.Errorf(domain.ECONFLICT, "schema %s already exists; remove it or choose another slug", schemaName(t.Slug))
-	}
-	if err != nil {
-		return fmt.Errorf("create schema %s: %w", schemaName(t.Slug), err)
-	}
-	if m := s.ts.migrateTenant(ctx, conn, t); m.Err != nil {
-		undoCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		if err := s.deprovision(undoCtx, conn, t); err != nil {
-			return fmt.Errorf("%w (and dropping schema %s failed: %w)", m.Err, schemaName(t.Slug), err)
+// provision creates t's schema as the owner and migrates it; on failure it
+// drops the schema again. A schema that already exists is not t's to take
+// (it may hold a removed tenant's data), so it is a conflict and left
+// alone.
+func (s *tenantStorage) provision(ctx context.Context, _ db.DBTX, t domain.Tenant) error {
+	return s.asOwner(ctx, "creating a tenant's schema", func(owner *pgx.Conn) error {
+		schema := pgx.Identifier{schemaName(t.Slug)}.Sanitize()
+		_, err := owner.Exec(ctx, "CREATE SCHEMA "+schema)
+		if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == "42P06" {
+			return domain.Errorf(domain.ECONFLICT, "schema %s already exists; remove it or choose another slug", schemaName(t.Slug))
 		}
-		return m.Err
-	}
-	return nil
+		if err != nil {
+			return fmt.Errorf("create schema %s: %w", schemaName(t.Slug), err)
+		}
+		if m := s.ts.migrateTenant(ctx, owner, t); m.Err != nil {
+			undoCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			if _, err := owner.Exec(undoCtx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {
+				return fmt.Errorf("%w (and dropping schema %s failed: %w)", m.Err, schemaName(t.Slug), err)
+			}
+			return m.Err
+		}
+		return nil
+	})
 }
 
-// deprovision drops t's schema and everything in it, if it exists.
-func (s *tenantStorage) deprovision(ctx context.Context, conn db.DBTX, t domain.Tenant) error {
-	_, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schemaName(t.Slug)}.Sanitize()+" CASCADE")
-	return err
+// deprovision drops t's schema and everything in it, if it exists, as the
+// owner.
+func (s *tenantStorage) deprovision(ctx context.Context, _ db.DBTX, t domain.Tenant) error {
+	return s.asOwner(ctx, "dropping a tenant's schema", func(owner *pgx.Conn) error {
+		_, err := owner.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schemaName(t.Slug)}.Sanitize()+" CASCADE")
+		return err
+	})
 }
 
 // version reads t's goose version table on conn, a control-plane
@@ -219,10 +269,19 @@ func (s *tenantStorage) migrate(ctx context.Context, conn db.DBTX, t domain.Tena
 		return 0, 0, 0, err
 	}
 	if v.upToDate(s.ts.versions) {
-		return v.current, v.current, 0, nil
+		confined, confinedErr := s.isConfined(ctx, conn, t)
+		if confinedErr != nil || confined {
+			return v.current, v.current, 0, confinedErr
+		}
+		return v.current, v.current, 0, s.asOwner(ctx, "confining a tenant's schema", func(owner *pgx.Conn) error {
+			return s.confineSchema(ctx, owner, t)
+		})
+	}
+	if s.migrateCfg == nil {
+		return v.current, v.current, 0, domain.Errorf(domain.EUNAVAILABLE, "migrating a tenant's schema needs MIGRATE_DATABASE_URL, the owner's connection")
 	}
 	schema := schemaName(t.Slug)
-	cfg := s.connConfig.Copy()
+	cfg := s.migrateCfg.Copy()
 	cfg.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize()
 	results, err := runGoose(ctx, stdlib.OpenDB(*cfg), s.ts.migrations, schema, goose.DefaultTablename)
 	to = v.current
@@ -235,5 +294,119 @@ func (s *tenantStorage) migrate(ctx context.Context, conn db.DBTX, t domain.Tena
 	if err != nil {
 		return v.current, to, applied, fmt.Errorf("migrate schema %s: %w", schema, err)
 	}
-	return v.current, to, applied, nil
+	return v.current, to, applied, s.asOwner(ctx, "confining a tenant's schema", func(owner *pgx.Conn) error {
+		return s.confineSchema(ctx, owner, t)
+	})
+}
+
+// tenantPolicy is the policy on each of a tenant's tables: its rows are
+// visible and writable in a transaction sealed to that tenant only.
+const tenantPolicy = "tenant_isolation"
+
+// isConfined reports whether every table of t's schema has row-level
+// security on, its policy, and the app's grants, on conn (any role's): a
+// schema migrated before the seal, or one whose migration stopped between
+// goose and confineSchema, is not.
+func (s *tenantStorage) isConfined(ctx context.Context, conn db.DBTX, t domain.Tenant) (bool, error) {
+	var confined bool
+	err := conn.QueryRow(ctx, `
+		SELECT NOT EXISTS (
+		    SELECT 1 FROM pg_class c
+		    WHERE c.relnamespace = $1::text::regnamespace AND c.relkind IN ('r', 'p') AND c.relname <> $2
+		      AND (NOT c.relrowsecurity OR NOT has_table_privilege($3, c.oid, 'SELECT')
+		           OR NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = $4)))`,
+		pgx.Identifier{schemaName(t.Slug)}.Sanitize(), goose.DefaultTablename, s.appRole, tenantPolicy,
+	).Scan(&confined)
+	if err != nil {
+		return false, fmt.Errorf("check schema %s is confined: %w", schemaName(t.Slug), err)
+	}
+	return confined, nil
+}
+
+// confineSchema confines t's schema to t's transactions, as the owner:
+// row-level security on each table with the policy tenantPolicy (the
+// sealed tenant must be t), and the app's role granted what it needs:
+// the schema's use, its tables' data (the audit log's append-only: read
+// and insert), its sequences, and reading goose's version table. Run after
+// every migration, so new tables are covered; what is already there is
+// left alone.
+func (s *tenantStorage) confineSchema(ctx context.Context, owner *pgx.Conn, t domain.Tenant) error {
+	schema := schemaName(t.Slug)
+	rows, err := owner.Query(ctx, `
+		SELECT c.relname, c.relkind = 'S', c.relrowsecurity,
+		       EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = $2)
+		FROM pg_class c
+		WHERE c.relnamespace = $1::text::regnamespace AND c.relkind IN ('r', 'p', 'S')
+		ORDER BY c.relname`, pgx.Identifier{schema}.Sanitize(), tenantPolicy)
+	if err != nil {
+		return fmt.Errorf("list the tables of schema %s: %w", schema, err)
+	}
+	type object struct {
+		name                      string
+		sequence, secured, policy bool
+	}
+	objects, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (object, error) {
+		var o object
+		scanErr := row.Scan(&o.name, &o.sequence, &o.secured, &o.policy)
+		return o, scanErr
+	})
+	if err != nil {
+		return fmt.Errorf("list the tables of schema %s: %w", schema, err)
+	}
+	grantee := pgx.Identifier{s.appRole}.Sanitize()
+	rule := "((SELECT public.app_tenant()) = " + sqlLiteral(t.ID) + "::uuid)"
+	batch := &pgx.Batch{}
+	batch.Queue("GRANT USAGE ON SCHEMA " + pgx.Identifier{schema}.Sanitize() + " TO " + grantee)
+	for _, o := range objects {
+		name := pgx.Identifier{schema, o.name}.Sanitize()
+		isVersion := strings.HasPrefix(o.name, goose.DefaultTablename)
+		switch {
+		case isVersion && o.sequence:
+			// goose's own; the app never writes its version table.
+		case isVersion:
+			batch.Queue("GRANT SELECT ON TABLE " + name + " TO " + grantee)
+		case o.sequence:
+			batch.Queue("GRANT USAGE, SELECT ON SEQUENCE " + name + " TO " + grantee)
+		default:
+			if !o.secured {
+				batch.Queue("ALTER TABLE " + name + " ENABLE ROW LEVEL SECURITY")
+			}
+			if !o.policy {
+				batch.Queue("CREATE POLICY " + tenantPolicy + " ON " + name + " USING " + rule + " WITH CHECK " + rule)
+			}
+			privileges := "SELECT, INSERT, UPDATE, DELETE"
+			if o.name == "audit_entries" {
+				privileges = "SELECT, INSERT" // append-only (see the audit migration)
+			}
+			batch.Queue("GRANT " + privileges + " ON TABLE " + name + " TO " + grantee)
+		}
+	}
+	if err := owner.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("confine schema %s: %w", schema, err)
+	}
+	return nil
+}
+
+// sqlLiteral quotes s as an SQL string literal (standard_conforming_strings,
+// on by default since Postgres 9.1: only the quote is special), for a
+// policy's text, which takes no parameters.
+func sqlLiteral(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+// prepareControlPlane readies the control plane for sealed tenants, as the
+// owner, before any tenant's schema migrates: the seal (installSeal), the
+// control-plane tables that name a tenant confined inside a tenant's
+// transaction (confineControlPlane), and the app's role granted what it
+// needs in public.
+func (s *tenantStorage) prepareControlPlane(ctx context.Context) error {
+	return s.asOwner(ctx, "migrating", func(owner *pgx.Conn) error {
+		if err := installSeal(ctx, owner, s.sealKey); err != nil {
+			return err
+		}
+		if err := confineControlPlane(ctx, owner); err != nil {
+			return err
+		}
+		return grantAppRole(ctx, owner, s.appRole)
+	})
 }

@@ -11,8 +11,10 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/stretchr/testify/require"
 
@@ -128,7 +130,7 @@ func TestSchemaMissingSchemaFailsClosed(t *testing.T) {
 	acme := b.create(t, "acme")
 	createProjects(t, b.tenants, acme, "acme", 1)
 
-	_, err := postgres.ControlPool(b.tenants).Exec(t.Context(), `DROP SCHEMA "t_acme" CASCADE`)
+	_, err := connect(t, b.cfg.MigrateURL).Exec(t.Context(), `DROP SCHEMA "t_acme" CASCADE`)
 	require.NoError(t, err)
 
 	called := false
@@ -160,8 +162,11 @@ func TestSchemaUnqualifiedNamesStayInTheTenantSchema(t *testing.T) {
 	t.Parallel()
 	b := setupTenants(t)
 	acme, globex := b.create(t, "acme"), b.create(t, "globex")
-	_, err := postgres.ControlPool(b.tenants).Exec(t.Context(), `CREATE TABLE "t_globex".globex_only (id int)`)
+	_, err := connect(t, b.cfg.MigrateURL).Exec(t.Context(), `CREATE TABLE "t_globex".globex_only (id int)`)
 	require.NoError(t, err)
+	report, err := b.tenants.MigrateTenants(t.Context(), postgres.MigrateOptions{}) // confines the new table
+	require.NoError(t, err)
+	require.Empty(t, report.Failed())
 
 	query := func(tn domain.Tenant, sql string) error {
 		return b.tenants.InTenantTx(t.Context(), tn, func(ctx context.Context, tx pgx.Tx) error {
@@ -203,9 +208,11 @@ ALTER TABLE projects ALTER COLUMN name TYPE text;
 		require.NoError(t, err)
 		defer func() { require.NoError(t, conn.Close(context.WithoutCancel(t.Context()))) }()
 		errs := make([]error, 0, 2)
-		for _, schema := range []string{"t_acme", "t_globex"} {
+		for _, tn := range []domain.Tenant{acme, globex} {
+			schema := "t_" + tn.Slug
 			err := pgx.BeginFunc(t.Context(), conn, func(tx pgx.Tx) error {
-				if _, err := tx.Exec(t.Context(), `SELECT set_config('search_path', $1, true)`, pgx.Identifier{schema}.Sanitize()); err != nil {
+				if _, err := tx.Exec(t.Context(), `SELECT set_config('search_path', $1, true), set_config('app.tenant_seal', $2, true)`,
+					pgx.Identifier{schema}.Sanitize(), postgres.Seal(b.tenants, tn, time.Now())); err != nil {
 					return err
 				}
 				_, err := tenantdb.New(tx).GetProject(t.Context(), acmeOrGlobexID(t, b, schema))
@@ -243,7 +250,7 @@ ALTER TABLE projects ALTER COLUMN name TYPE text;
 func acmeOrGlobexID(t *testing.T, b *tenantsBundle, schema string) pgtype.UUID {
 	t.Helper()
 	var id pgtype.UUID
-	err := postgres.ControlPool(b.tenants).QueryRow(t.Context(),
+	err := connect(t, b.cfg.MigrateURL).QueryRow(t.Context(),
 		`SELECT id FROM `+pgx.Identifier{schema, "projects"}.Sanitize()).Scan(&id)
 	require.NoError(t, err)
 	return id
@@ -254,13 +261,14 @@ func acmeOrGlobexID(t *testing.T, b *tenantsBundle, schema string) pgtype.UUID {
 func TestSchemaExistingSchemaIsNotTaken(t *testing.T) {
 	t.Parallel()
 	b := setupTenants(t)
-	_, err := postgres.ControlPool(b.tenants).Exec(t.Context(), `CREATE SCHEMA "t_acme"; CREATE TABLE "t_acme".precious (id int)`)
+	owner := connect(t, b.cfg.MigrateURL)
+	_, err := owner.Exec(t.Context(), `CREATE SCHEMA "t_acme"; CREATE TABLE "t_acme".precious (id int)`)
 	require.NoError(t, err)
 
 	_, err = b.tenants.Create(t.Context(), "acme", "Acme")
 	require.Equal(t, domain.ECONFLICT, domain.ErrorCode(err), "%v", err)
 	var n int
-	err = postgres.ControlPool(b.tenants).QueryRow(t.Context(), `SELECT count(*) FROM "t_acme".precious`).Scan(&n)
+	err = owner.QueryRow(t.Context(), `SELECT count(*) FROM "t_acme".precious`).Scan(&n)
 	require.NoError(t, err, "the schema and its table are still there")
 }
 
@@ -269,7 +277,8 @@ func TestSchemaExistingSchemaIsNotTaken(t *testing.T) {
 func TestSchemaInterruptedCreationDropsTheLeftoverSchema(t *testing.T) {
 	t.Parallel()
 	b := setupTenants(t)
-	_, err := postgres.ControlPool(b.tenants).Exec(t.Context(), `
+	owner := connect(t, b.cfg.MigrateURL)
+	_, err := owner.Exec(t.Context(), `
 		INSERT INTO tenants (slug, name) VALUES ('acme', 'Died half-way');
 		CREATE SCHEMA "t_acme";
 		CREATE TABLE "t_acme".half_migrated (id int)`)
@@ -277,7 +286,7 @@ func TestSchemaInterruptedCreationDropsTheLeftoverSchema(t *testing.T) {
 
 	b.create(t, "acme")
 	var leftover bool
-	err = postgres.ControlPool(b.tenants).QueryRow(t.Context(), `SELECT to_regclass('"t_acme".half_migrated') IS NOT NULL`).Scan(&leftover)
+	err = owner.QueryRow(t.Context(), `SELECT to_regclass('"t_acme".half_migrated') IS NOT NULL`).Scan(&leftover)
 	require.NoError(t, err)
 	require.False(t, leftover)
 }
@@ -370,4 +379,95 @@ func TestQualifiedNameCatchesSchemas(t *testing.T) {
 	for _, sql := range []string{`SELECT p.created_at FROM projects p`, `SELECT sqlc.arg(after_id)`, `WHERE created_at < now()`} {
 		require.False(t, qualifiedName.MatchString(sql), sql)
 	}
+}
+
+// SQL run in one tenant's transaction, a handler's or a job's own, cannot
+// reach another tenant's schema: naming it finds no row and writes none,
+// putting it on the search_path changes nothing, a seal made up or made
+// with another key fails, and the app's role can neither lift the policies
+// nor read the seal's key.
+func TestSchemaTenantCannotReachAnotherSchema(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme, globex := b.create(t, "acme"), b.create(t, "globex")
+	createProjects(t, b.tenants, globex, "globex", 2)
+
+	inAcme := func(sql string, args ...any) (int64, error) {
+		var affected int64
+		err := b.tenants.InTenantTx(t.Context(), acme, func(ctx context.Context, tx pgx.Tx) error {
+			if strings.HasPrefix(sql, "SELECT count") {
+				return tx.QueryRow(ctx, sql, args...).Scan(&affected)
+			}
+			tag, err := tx.Exec(ctx, sql, args...)
+			affected = tag.RowsAffected()
+			return err
+		})
+		return affected, err
+	}
+	for _, sql := range []string{
+		`SELECT count(*) FROM "t_globex".projects`,
+		`UPDATE "t_globex".projects SET name = 'stolen'`,
+		`DELETE FROM "t_globex".projects`,
+	} {
+		n, err := inAcme(sql)
+		require.NoError(t, err, sql)
+		require.Zero(t, n, "%s reaches none of globex's rows", sql)
+	}
+	_, err := inAcme(`INSERT INTO "t_globex".projects (name) VALUES ('planted')`)
+	require.ErrorContains(t, err, "row-level security", "a row planted in globex's schema is refused")
+
+	n, err := inAcme(`SELECT count(*) FROM projects WHERE set_config('search_path', '"t_globex"', true) IS NOT NULL
+		AND (SELECT count(*) FROM "t_globex".projects) > 0`)
+	require.NoError(t, err)
+	require.Zero(t, n, "globex's schema on the search_path shows none of its rows")
+
+	forged := fmt.Sprintf("%s.%d.%s", globex.ID, time.Now().Add(time.Minute).Unix(), strings.Repeat("0", 64))
+	for name, seal := range map[string]string{
+		"made up":     forged,
+		"another key": postgres.SealWithKey("another secret key of at least thirty-two bytes", globex, time.Now()),
+		"expired":     postgres.Seal(b.tenants, globex, time.Now().Add(-postgres.SealLifetime-time.Minute)),
+	} {
+		_, err := inAcme(`SELECT count(*) FROM "t_globex".projects WHERE set_config('app.tenant_seal', $1, true) IS NOT NULL`, seal)
+		require.ErrorContains(t, err, "tenant seal is not valid", "a seal %s", name)
+	}
+
+	for _, sql := range []string{
+		`ALTER TABLE "t_globex".projects DISABLE ROW LEVEL SECURITY`,
+		`DROP POLICY tenant_isolation ON "t_globex".projects`,
+		`CREATE POLICY open ON "t_globex".projects USING (true)`,
+		`SELECT count(*) FROM app_private.tenant_seal_key`,
+		`CREATE SCHEMA t_squatter`,
+	} {
+		_, err := inAcme(sql)
+		pgErr, ok := errors.AsType[*pgconn.PgError](err)
+		require.True(t, ok, "%s: %v", sql, err)
+		require.Equal(t, "42501", pgErr.Code, "%s: %v", sql, err)
+	}
+
+	require.Equal(t, []string{"globex-1", "globex-2"}, names(listAll(t, b.tenants, globex)), "globex's projects are untouched")
+}
+
+// Every table of every tenant's schema has row-level security and its
+// policy, so a table a future migration adds is confined too, or the
+// suite fails.
+func TestSchemaEveryTenantTableIsConfined(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	b.create(t, "acme")
+	rows, err := connect(t, b.cfg.MigrateURL).Query(t.Context(), `
+		SELECT n.nspname || '.' || c.relname
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname LIKE 't\_%' AND c.relkind IN ('r', 'p') AND c.relname <> 'goose_db_version'
+		  AND (NOT c.relrowsecurity OR NOT EXISTS (
+		      SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = 'tenant_isolation'
+		        AND pg_get_expr(p.polqual, p.polrelid) LIKE '%app_tenant()%'
+		        AND pg_get_expr(p.polwithcheck, p.polrelid) LIKE '%app_tenant()%'))`)
+	require.NoError(t, err)
+	open, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Empty(t, open, "tenant tables without the seal's policy")
+	var tables int
+	require.NoError(t, connect(t, b.cfg.MigrateURL).QueryRow(t.Context(),
+		`SELECT count(*) FROM pg_class c WHERE c.relnamespace = '"t_acme"'::regnamespace AND c.relkind IN ('r', 'p')`).Scan(&tables))
+	require.Greater(t, tables, 1, "the catalog query sees the tenant's tables")
 }

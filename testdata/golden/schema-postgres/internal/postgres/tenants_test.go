@@ -59,6 +59,15 @@ func migrateControlPlane(tb testing.TB, cfg config.Database) {
 	require.NoError(tb, err)
 }
 
+// connect opens a plain connection, outside the registry.
+func connect(t *testing.T, databaseURL string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), databaseURL)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(context.WithoutCancel(t.Context())) })
+	return conn
+}
+
 func openTenants(tb testing.TB, cfg config.Database, opts postgres.TenantsOptions) *postgres.Tenants {
 	tb.Helper()
 	opts.AppName = "test"

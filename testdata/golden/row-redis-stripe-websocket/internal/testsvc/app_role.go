@@ -12,11 +12,11 @@ import (
 )
 
 // NewTenancyEnv returns the database variables of a fresh environment for
-// tests that create tenants, cleaned up when the test ends. In row mode that
-// is a new database owned by TEST_DATABASE_URL's user (MIGRATE_DATABASE_URL)
-// and a new login role for the app that owns nothing and is neither
-// superuser nor BYPASSRLS (DATABASE_URL), as in production, and the
-// SECRET_KEY that seals tenants' transactions.
+// tests that create tenants, cleaned up when the test ends: a new database
+// owned by TEST_DATABASE_URL's user (MIGRATE_DATABASE_URL), a new login
+// role for the app that owns nothing and is neither superuser nor BYPASSRLS
+// (DATABASE_URL), as in production, and the SECRET_KEY that seals tenants'
+// transactions.
 func NewTenancyEnv(tb testing.TB) map[string]string {
 	tb.Helper()
 	owner := NewDatabase(tb)
