@@ -56,8 +56,9 @@ done
 log "work directory $WORK"
 (cd "$kit" && go build -o "$WORK/bin/saaskit" ./cmd/saaskit)
 
-# Roles: perfapp owns the databases (and, in row mode, the tables);
-# perfrowapp is row mode's app role, which row-level security applies to.
+# Roles: perfapp owns the databases (and, in row and schema mode, the
+# tables); perfrowapp is row and schema mode's app role, which row-level
+# security applies to.
 psql_admin <<'SQL'
 SELECT 'CREATE ROLE perfapp LOGIN CREATEDB PASSWORD ''perfapp'''
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'perfapp') \gexec
@@ -65,8 +66,8 @@ SELECT 'CREATE ROLE perfrowapp LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATE
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'perfrowapp') \gexec
 SQL
 
-# The harness starts the apps with this SECRET_KEY (its default); row mode
-# seals tenant transactions with a key derived from it, so migrate and the
+# The harness starts the apps with this SECRET_KEY (its default); row and
+# schema mode seal tenant transactions with a key derived from it, so migrate and the
 # seeder need the same one.
 secret=${SAASKIT_SECRET_KEY:-perf-secret-0123456789abcdef0123456789abcdef}
 export SAASKIT_SECRET_KEY=$secret
@@ -85,6 +86,8 @@ for mode in $MODES; do
 #!/bin/sh
 n=\${DATABASE_URL##*_n}; n=\${n%%\?*}
 export TENANT_DATABASE_PREFIX=perfdb_n\${n}_ TENANT_POOL_CACHE=\${TENANT_POOL_CACHE:-50}
+# Schema mode's server creates tenants' schemas as the tables' owner.
+export MIGRATE_DATABASE_URL=\$(echo "\$DATABASE_URL" | sed 's#//perfrowapp:perfrowapp@#//perfapp:perfapp@#')
 export RATE_LIMIT_IP=1000000/s,1000000 RATE_LIMIT_USER=1000000/s,1000000 RATE_LIMIT_TENANT=1000000/s,1000000
 exec "$WORK/bin/perfapp-$mode" "\$@"
 EOF
@@ -99,11 +102,11 @@ EOF
 		psql_admin -c "CREATE DATABASE $database OWNER perfapp"
 		owner=$(pgurl perfapp "$database")
 		url=$owner
-		[ "$mode" != row ] || url=$(pgurl perfrowapp "$database")
+		[ "$mode" = database ] || url=$(pgurl perfrowapp "$database")
 		env DATABASE_URL="$url" MIGRATE_DATABASE_URL="$owner" SECRET_KEY="$secret" \
 			TENANT_DATABASE_PREFIX="perfdb_n${n}_" "$WORK/bin/perfapp-$mode" migrate >/dev/null
 		python3 "$BASELINES/saaskit-seed/draw_memberships.py" "$n" 200 5 |
-			env DATABASE_URL="$url" SECRET_KEY="$secret" TENANT_DATABASE_PREFIX="perfdb_n${n}_" \
+			env DATABASE_URL="$url" MIGRATE_DATABASE_URL="$owner" SECRET_KEY="$secret" TENANT_DATABASE_PREFIX="perfdb_n${n}_" \
 				"$WORK/bin/benchseed-$mode" "$n" "$PROJECTS" "$WORK/pairs/$mode-n$n.tsv"
 		psql_admin -d "$database" -c "VACUUM ANALYZE" >/dev/null
 	done
@@ -122,7 +125,7 @@ for mode in $MODES; do
 	key=$(tr a-z A-Z <<<"$mode")
 	targets="$targets saaskit-$mode"
 	user=perfapp
-	[ "$mode" != row ] || user=perfrowapp
+	[ "$mode" = database ] || user=perfrowapp
 	export "SAASKIT_${key}_BIN=$WORK/bin/run-$mode" "SAASKIT_${key}_PORT=$port"
 	export "SAASKIT_${key}_DB_URL=$(pgurl "$user" "perfapp_${mode}_n{N}")"
 	export "SAASKIT_${key}_PAIRS=$WORK/pairs/$mode-n{N}.tsv"

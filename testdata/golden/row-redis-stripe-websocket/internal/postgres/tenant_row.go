@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/acme/shop-api/internal/config"
 	"github.com/acme/shop-api/internal/domain"
 	"github.com/acme/shop-api/internal/postgres/db"
 )
@@ -55,46 +54,6 @@ const tenantVersionTable = "tenant_goose_db_version"
 // statement cache is fine here: every tenant shares the same tables.
 func configureTenantPool(cfg *pgxpool.Config) {
 	cfg.AfterConnect = refuseBypassingRole
-}
-
-// tenantStorage keeps tenants apart with row-level security.
-type tenantStorage struct {
-	ts         *Tenants
-	appRole    string          // DATABASE_URL's role, granted access by migrations
-	migrateCfg *pgx.ConnConfig // MIGRATE_DATABASE_URL, the owner; nil when not given
-	sealKey    []byte          // the seal's HMAC key (sealKeyFrom SECRET_KEY)
-}
-
-// newTenantStorage checks DATABASE_URL's role before anything is served: a
-// role policies do not apply to would make every tenant's request fail (see
-// refuseBypassingRole), so the process must not start, listen and report
-// ready with it. A database that cannot be reached yet is no such verdict:
-// it may come back, and readiness reports it meanwhile.
-func newTenantStorage(ctx context.Context, ts *Tenants, cfg config.Database, appName string) (*tenantStorage, error) {
-	appCfg, err := parseConnConfig(cfg.URL)
-	if err != nil {
-		return nil, errors.New("postgres: DATABASE_URL is not a valid connection string")
-	}
-	pingCtx, cancel := context.WithTimeout(ctx, roleCheckTimeout)
-	defer cancel()
-	if err = ts.pool.Ping(pingCtx); errors.Is(err, errUnsafeRole) {
-		return nil, fmt.Errorf("postgres: %w", err)
-	}
-	if cfg.SecretKey == "" {
-		return nil, errors.New("postgres: SECRET_KEY is needed to seal tenants' transactions")
-	}
-	s := &tenantStorage{ts: ts, appRole: appCfg.User, sealKey: sealKeyFrom(cfg.SecretKey)}
-	if sealErr := s.checkSeal(pingCtx); sealErr != nil {
-		return nil, sealErr
-	}
-	if cfg.MigrateURL != "" { // only migrating needs it
-		s.migrateCfg, err = parseConnConfig(cfg.MigrateURL)
-		if err != nil {
-			return nil, errors.New("postgres: MIGRATE_DATABASE_URL is not a valid connection string")
-		}
-		s.migrateCfg.RuntimeParams["application_name"] = appName + "-migrate"
-	}
-	return s, nil
 }
 
 func (s *tenantStorage) close() {}

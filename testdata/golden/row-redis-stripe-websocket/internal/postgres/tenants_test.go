@@ -68,6 +68,22 @@ func connect(t *testing.T, databaseURL string) *pgx.Conn {
 	return conn
 }
 
+// pinned opens a second registry on the same environment whose pool has a
+// single connection, so every transaction below runs on it.
+func pinned(t *testing.T, cfg config.Database) *postgres.Tenants {
+	t.Helper()
+	cfg.URL += sep(cfg.URL) + "pool_max_conns=1"
+	return openTenants(t, cfg, postgres.TenantsOptions{})
+}
+
+// sep is what comes before one more parameter of url.
+func sep(url string) string {
+	if strings.Contains(url, "?") {
+		return "&"
+	}
+	return "?"
+}
+
 func openTenants(tb testing.TB, cfg config.Database, opts postgres.TenantsOptions) *postgres.Tenants {
 	tb.Helper()
 	opts.AppName = "test"

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"example.com/acme/internal/config"
 	"example.com/acme/internal/domain"
 )
 
@@ -66,6 +67,49 @@ func refuseBypassingRole(ctx context.Context, conn *pgx.Conn) error {
 		return fmt.Errorf("%w: it connects as %q, which owns tables (or is a member of a role that does); connect as a role that owns none and run migrations as the owner (MIGRATE_DATABASE_URL)", errUnsafeRole, role)
 	}
 	return nil
+}
+
+// tenantStorage keeps tenants apart with row-level security, each in
+// its own schema. The owner (MIGRATE_DATABASE_URL) migrates, and creates
+// and drops tenants' schemas; the app's role (DATABASE_URL) owns nothing and
+// reaches a tenant's rows only in a transaction sealed to that tenant.
+type tenantStorage struct {
+	ts         *Tenants
+	appRole    string          // DATABASE_URL's role, granted access by migrations
+	migrateCfg *pgx.ConnConfig // MIGRATE_DATABASE_URL, the owner; nil when not given
+	sealKey    []byte          // the seal's HMAC key (sealKeyFrom SECRET_KEY)
+}
+
+// newTenantStorage checks DATABASE_URL's role before anything is served: a
+// role policies do not apply to would make every tenant's request fail (see
+// refuseBypassingRole), so the process must not start, listen and report
+// ready with it. A database that cannot be reached yet is no such verdict:
+// it may come back, and readiness reports it meanwhile.
+func newTenantStorage(ctx context.Context, ts *Tenants, cfg config.Database, appName string) (*tenantStorage, error) {
+	appCfg, err := parseConnConfig(cfg.URL)
+	if err != nil {
+		return nil, errors.New("postgres: DATABASE_URL is not a valid connection string")
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, roleCheckTimeout)
+	defer cancel()
+	if err = ts.pool.Ping(pingCtx); errors.Is(err, errUnsafeRole) {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if cfg.SecretKey == "" {
+		return nil, errors.New("postgres: SECRET_KEY is needed to seal tenants' transactions")
+	}
+	s := &tenantStorage{ts: ts, appRole: appCfg.User, sealKey: sealKeyFrom(cfg.SecretKey)}
+	if sealErr := s.checkSeal(pingCtx); sealErr != nil {
+		return nil, sealErr
+	}
+	if cfg.MigrateURL != "" { // migrating, creating and deleting tenants need it
+		s.migrateCfg, err = parseConnConfig(cfg.MigrateURL)
+		if err != nil {
+			return nil, errors.New("postgres: MIGRATE_DATABASE_URL is not a valid connection string")
+		}
+		s.migrateCfg.RuntimeParams["application_name"] = appName + "-migrate"
+	}
+	return s, nil
 }
 
 // sealTTL is how long a seal is good for: a transaction must begin within

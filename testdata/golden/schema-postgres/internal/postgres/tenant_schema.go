@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 
-	"example.com/acme/internal/config"
 	"example.com/acme/internal/domain"
 	"example.com/acme/internal/postgres/db"
 )
@@ -101,53 +100,6 @@ func (p preparedDB) QueryRow(ctx context.Context, sql string, args ...any) pgx.R
 // where pgx reads it.
 func prepared(args []any) []any {
 	return append([]any{pgx.QueryExecModeCacheStatement}, args...)
-}
-
-// tenantStorage keeps each tenant in its own schema. The owner
-// (MIGRATE_DATABASE_URL) creates, migrates and drops the schemas; the app's
-// role (DATABASE_URL) owns none of them and reaches a tenant's tables only
-// in a transaction sealed to that tenant: each table has a policy
-// comparing app_tenant() with the tenant's id (confineSchema), so naming
-// another tenant's schema finds no row and can write none.
-type tenantStorage struct {
-	ts         *Tenants
-	appRole    string          // DATABASE_URL's role, granted access by migrations
-	migrateCfg *pgx.ConnConfig // MIGRATE_DATABASE_URL, the owner; nil when not given
-	sealKey    []byte          // the seal's HMAC key (sealKeyFrom SECRET_KEY)
-}
-
-// newTenantStorage checks DATABASE_URL's role and the seal before anything
-// is served (see the row-mode twin in seal.go's terms): a role the
-// policies do not apply to, or a SECRET_KEY the database does not know,
-// would fail every tenant's request, so the process must not start.
-func newTenantStorage(ctx context.Context, ts *Tenants, cfg config.Database, appName string) (*tenantStorage, error) {
-	appCfg, err := parseConnConfig(cfg.URL)
-	if err != nil {
-		return nil, errors.New("postgres: DATABASE_URL is not a valid connection string")
-	}
-	pingCtx, cancel := context.WithTimeout(ctx, roleCheckTimeout)
-	defer cancel()
-	if err = ts.pool.Ping(pingCtx); errors.Is(err, errUnsafeRole) {
-		return nil, fmt.Errorf("postgres: %w", err)
-	}
-	if cfg.SecretKey == "" {
-		return nil, errors.New("postgres: SECRET_KEY is needed to seal tenants' transactions")
-	}
-	s := &tenantStorage{ts: ts, appRole: appCfg.User, sealKey: sealKeyFrom(cfg.SecretKey)}
-	if sealErr := s.checkSeal(pingCtx); sealErr != nil {
-		return nil, sealErr
-	}
-	if cfg.MigrateURL != "" {
-		// Migrations set search_path for their whole session and goose
-		// locks the schema with a session lock: the owner's connection
-		// keeps its session.
-		s.migrateCfg, err = parseConnConfig(cfg.MigrateURL)
-		if err != nil {
-			return nil, errors.New("postgres: MIGRATE_DATABASE_URL is not a valid connection string")
-		}
-		s.migrateCfg.RuntimeParams["application_name"] = appName + "-migrate"
-	}
-	return s, nil
 }
 
 func (s *tenantStorage) close() {}
@@ -273,9 +225,7 @@ func (s *tenantStorage) migrate(ctx context.Context, conn db.DBTX, t domain.Tena
 		if confinedErr != nil || confined {
 			return v.current, v.current, 0, confinedErr
 		}
-		return v.current, v.current, 0, s.asOwner(ctx, "confining a tenant's schema", func(owner *pgx.Conn) error {
-			return s.confineSchema(ctx, owner, t)
-		})
+		return v.current, v.current, 0, s.confine(ctx, conn, t)
 	}
 	if s.migrateCfg == nil {
 		return v.current, v.current, 0, domain.Errorf(domain.EUNAVAILABLE, "migrating a tenant's schema needs MIGRATE_DATABASE_URL, the owner's connection")
@@ -294,7 +244,16 @@ func (s *tenantStorage) migrate(ctx context.Context, conn db.DBTX, t domain.Tena
 	if err != nil {
 		return v.current, to, applied, fmt.Errorf("migrate schema %s: %w", schema, err)
 	}
-	return v.current, to, applied, s.asOwner(ctx, "confining a tenant's schema", func(owner *pgx.Conn) error {
+	return v.current, to, applied, s.confine(ctx, conn, t)
+}
+
+// confine runs confineSchema for t as the owner: on conn when it is the
+// owner's (a tenant being created), otherwise on a connection of its own.
+func (s *tenantStorage) confine(ctx context.Context, conn db.DBTX, t domain.Tenant) error {
+	if c, ok := conn.(*pgx.Conn); ok && s.migrateCfg != nil && c.Config().User == s.migrateCfg.User {
+		return s.confineSchema(ctx, c, t)
+	}
+	return s.asOwner(ctx, "confining a tenant's schema", func(owner *pgx.Conn) error {
 		return s.confineSchema(ctx, owner, t)
 	})
 }

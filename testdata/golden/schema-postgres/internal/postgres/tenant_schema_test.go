@@ -18,7 +18,6 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/stretchr/testify/require"
 
-	"example.com/acme/internal/config"
 	"example.com/acme/internal/domain"
 	"example.com/acme/internal/postgres"
 	"example.com/acme/internal/postgres/tenantdb"
@@ -38,22 +37,6 @@ func storageExists(t *testing.T, b *tenantsBundle, slug string) bool {
 	return exists
 }
 
-// pinned opens a second registry on the same environment whose pool has a
-// single connection, so every transaction below runs on it.
-func pinned(t *testing.T, cfg config.Database, opts postgres.TenantsOptions) *postgres.Tenants {
-	t.Helper()
-	cfg.URL += sep(cfg.URL) + "pool_max_conns=1"
-	return openTenants(t, cfg, opts)
-}
-
-// sep is what comes before one more parameter of url.
-func sep(url string) string {
-	if strings.Contains(url, "?") {
-		return "&"
-	}
-	return "?"
-}
-
 // sessionState reads the connection's search_path and backend outside any
 // tenant transaction.
 func sessionState(t *testing.T, ts *postgres.Tenants) (searchPath string, pid int) {
@@ -70,7 +53,7 @@ func TestSchemaSearchPathLastsOneTransaction(t *testing.T) {
 	createProjects(t, b.tenants, acme, "acme", 2)
 	createProjects(t, b.tenants, globex, "globex", 1)
 
-	ts := pinned(t, b.cfg, postgres.TenantsOptions{})
+	ts := pinned(t, b.cfg)
 	defaultPath, pid := sessionState(t, ts)
 	require.Equal(t, `"$user", public`, defaultPath)
 
@@ -120,7 +103,7 @@ func TestSchemaReadTenantLastsOneStatement(t *testing.T) {
 	createProjects(t, b.tenants, acme, "acme", 2)
 	createProjects(t, b.tenants, globex, "globex", 1)
 
-	ts := pinned(t, b.cfg, postgres.TenantsOptions{})
+	ts := pinned(t, b.cfg)
 	requireReadsConfined(t, ts, acme, globex, func() (string, int) { return sessionState(t, ts) })
 }
 
@@ -234,7 +217,7 @@ ALTER TABLE projects ALTER COLUMN name TYPE text;
 			if mode != "" {
 				cfg.URL += sep(cfg.URL) + "default_query_exec_mode=" + mode
 			}
-			ts := pinned(t, cfg, postgres.TenantsOptions{})
+			ts := pinned(t, cfg)
 			for range 3 {
 				for _, tn := range []domain.Tenant{acme, globex} {
 					got := listAll(t, ts, tn)

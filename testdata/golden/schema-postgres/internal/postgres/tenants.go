@@ -174,6 +174,12 @@ func (ts *Tenants) Ping(ctx context.Context) error {
 			return fmt.Errorf("DATABASE_SESSION_URL: %w", err)
 		}
 	}
+	// A database that stopped accepting this process's seal (migrate ran
+	// since with another SECRET_KEY) fails every tenant's statement: the
+	// process is not ready.
+	if err := ts.storage.checkSeal(ctx); err != nil {
+		return err
+	}
 	return nil
 }
 
