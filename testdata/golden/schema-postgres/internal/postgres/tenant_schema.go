@@ -214,18 +214,27 @@ func (s *tenantStorage) version(ctx context.Context, conn db.DBTX, t domain.Tena
 // migrate applies t's pending migrations with a goose provider of its own:
 // a connection whose search_path is t's schema (so the migrations' unqualified
 // names and goose's version table land there) and a session advisory lock
-// per schema (so two runs never migrate one tenant at once).
+// per schema (so two runs never migrate one tenant at once). The owner
+// confines the schema first when it is not (a schema made before the seal,
+// or a migration stopped between goose and confineSchema): until then the
+// app's role cannot even read its version. A migration that applied
+// something confines what it added.
 func (s *tenantStorage) migrate(ctx context.Context, conn db.DBTX, t domain.Tenant) (from, to int64, applied int, err error) {
+	confined, err := s.isConfined(ctx, conn, t)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if !confined {
+		if err := s.confine(ctx, conn, t); err != nil {
+			return 0, 0, 0, err
+		}
+	}
 	v, err := s.version(ctx, conn, t)
 	if err != nil {
 		return 0, 0, 0, err
 	}
 	if v.upToDate(s.ts.versions) {
-		confined, confinedErr := s.isConfined(ctx, conn, t)
-		if confinedErr != nil || confined {
-			return v.current, v.current, 0, confinedErr
-		}
-		return v.current, v.current, 0, s.confine(ctx, conn, t)
+		return v.current, v.current, 0, nil
 	}
 	if s.migrateCfg == nil {
 		return v.current, v.current, 0, domain.Errorf(domain.EUNAVAILABLE, "migrating a tenant's schema needs MIGRATE_DATABASE_URL, the owner's connection")

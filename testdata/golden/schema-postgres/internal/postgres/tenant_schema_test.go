@@ -454,3 +454,35 @@ func TestSchemaEveryTenantTableIsConfined(t *testing.T) {
 		`SELECT count(*) FROM pg_class c WHERE c.relnamespace = '"t_acme"'::regnamespace AND c.relkind IN ('r', 'p')`).Scan(&tables))
 	require.Greater(t, tables, 1, "the catalog query sees the tenant's tables")
 }
+
+// A schema the previous version left (no policy, no row-level security, no
+// grants to the app's role, which owned it) is confined by the next
+// migrate, and its rows are the tenant's again.
+func TestSchemaMigrateConfinesASchemaFromBefore(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme := b.create(t, "acme")
+	createProjects(t, b.tenants, acme, "acme", 1)
+	app, err := pgx.ParseConfig(b.cfg.URL)
+	require.NoError(t, err)
+	role := pgx.Identifier{app.User}.Sanitize()
+	_, err = connect(t, b.cfg.MigrateURL).Exec(t.Context(), `
+		DROP POLICY tenant_isolation ON "t_acme".projects;
+		ALTER TABLE "t_acme".projects DISABLE ROW LEVEL SECURITY;
+		REVOKE ALL ON ALL TABLES IN SCHEMA "t_acme" FROM `+role+`;
+		REVOKE USAGE ON SCHEMA "t_acme" FROM `+role)
+	require.NoError(t, err)
+	check, err := b.tenants.CheckTenants(t.Context(), postgres.MigrateOptions{})
+	require.NoError(t, err)
+	require.Len(t, check.Failed(), 1, "the app's role cannot read the version of a schema not confined yet")
+
+	report, err := b.tenants.MigrateTenants(t.Context(), postgres.MigrateOptions{})
+	require.NoError(t, err)
+	require.Empty(t, report.Failed())
+	require.Equal(t, []string{"acme-1"}, names(listAll(t, b.tenants, acme)))
+	var secured, policy bool
+	require.NoError(t, connect(t, b.cfg.MigrateURL).QueryRow(t.Context(), `
+		SELECT c.relrowsecurity, EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = 'tenant_isolation')
+		FROM pg_class c WHERE c.oid = '"t_acme".projects'::regclass`).Scan(&secured, &policy))
+	require.True(t, secured && policy, "row-level security and the policy are back")
+}
