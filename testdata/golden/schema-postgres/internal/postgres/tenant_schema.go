@@ -225,8 +225,8 @@ func (s *tenantStorage) migrate(ctx context.Context, conn db.DBTX, t domain.Tena
 		return 0, 0, 0, err
 	}
 	if !confined {
-		if err := s.confine(ctx, conn, t); err != nil {
-			return 0, 0, 0, err
+		if confineErr := s.confine(ctx, conn, t); confineErr != nil {
+			return 0, 0, 0, confineErr
 		}
 	}
 	v, err := s.version(ctx, conn, t)
