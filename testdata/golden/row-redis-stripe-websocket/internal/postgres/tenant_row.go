@@ -56,8 +56,6 @@ func configureTenantPool(cfg *pgxpool.Config) {
 	cfg.AfterConnect = refuseBypassingRole
 }
 
-func (s *tenantStorage) close() {}
-
 // inTenant begins t's transaction sealed to t, in one round trip
 // (beginEntered).
 func (s *tenantStorage) inTenant(ctx context.Context, t domain.Tenant, fn func(pgx.Tx) error) error {

@@ -112,6 +112,8 @@ func newTenantStorage(ctx context.Context, ts *Tenants, cfg config.Database, app
 	return s, nil
 }
 
+func (s *tenantStorage) close() {}
+
 // sealTTL is how long a seal is good for: a transaction must begin within
 // it (app_tenant() compares the expiry with the transaction's start), so
 // it is also how far ahead of this process the database server's clock

@@ -19,18 +19,20 @@ import (
 
 // Schema per tenant. Tenant t's tables live in schema t_<slug>; public holds
 // the control plane and no tenant table. A tenant-scoped transaction begins
-// with
+// with BEGIN and enterStatement in one pipeline (one round trip):
 //
-//	BEGIN; SELECT set_config('search_path', '"t_<slug>"', true), '"t_<slug>"'::regnamespace
+//	SELECT set_config('search_path', $1, true), $1::text::regnamespace, set_config('app.tenant_seal', $2, true)
 //
-// in one round trip. set_config with is_local = true (the same as SET LOCAL)
-// sets search_path for this transaction only, so when it commits or rolls
-// back the pooled connection is back to its default search_path and carries
-// no tenant. The cast to regnamespace fails when the schema does not exist,
+// with the quoted schema name and the tenant's seal (seal.go) as bind
+// parameters. set_config with is_local = true (the same as SET LOCAL) sets
+// both for this transaction only, so when it commits or rolls back the
+// pooled connection is back to its default search_path and carries no
+// tenant. The cast to regnamespace fails when the schema does not exist,
 // and the transaction stops there: the tenant is unavailable (503), and its
-// queries never fall through to public. The slug was validated (lowercase
-// letters, digits and hyphens), the schema name is quoted as an identifier
-// and the whole as a literal (sqlLiteral).
+// queries never fall through to public. The search_path only resolves
+// unqualified names; what keeps a transaction out of other tenants'
+// schemas is row-level security on every table (confineSchema) and the
+// seal its policy checks.
 //
 // Tenant transactions run their queries in QueryExecModeExec: no named
 // prepared statements and no cached statement descriptions. With the
@@ -102,8 +104,6 @@ func prepared(args []any) []any {
 	return append([]any{pgx.QueryExecModeCacheStatement}, args...)
 }
 
-func (s *tenantStorage) close() {}
-
 // schemaName is the schema of the tenant with slug: at most 42 bytes, so
 // never truncated, and always quoted where it reaches SQL.
 func schemaName(slug string) string {
@@ -170,7 +170,7 @@ func (s *tenantStorage) provision(ctx context.Context, _ db.DBTX, t domain.Tenan
 		if m := s.ts.migrateTenant(ctx, owner, t); m.Err != nil {
 			undoCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 			defer cancel()
-			if _, err := owner.Exec(undoCtx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {
+			if err := dropSchema(undoCtx, owner, t); err != nil {
 				return fmt.Errorf("%w (and dropping schema %s failed: %w)", m.Err, schemaName(t.Slug), err)
 			}
 			return m.Err
@@ -183,9 +183,15 @@ func (s *tenantStorage) provision(ctx context.Context, _ db.DBTX, t domain.Tenan
 // owner.
 func (s *tenantStorage) deprovision(ctx context.Context, _ db.DBTX, t domain.Tenant) error {
 	return s.asOwner(ctx, "dropping a tenant's schema", func(owner *pgx.Conn) error {
-		_, err := owner.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schemaName(t.Slug)}.Sanitize()+" CASCADE")
-		return err
+		return dropSchema(ctx, owner, t)
 	})
+}
+
+// dropSchema drops t's schema and everything in it, if it exists, on the
+// owner's connection.
+func dropSchema(ctx context.Context, owner *pgx.Conn, t domain.Tenant) error {
+	_, err := owner.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schemaName(t.Slug)}.Sanitize()+" CASCADE")
+	return err
 }
 
 // version reads t's goose version table on conn, a control-plane
