@@ -95,6 +95,7 @@ const (
 	reasonUserLimit = "too many connections for this user"
 	reasonTenant    = "too many connections for this tenant"
 	reasonShutdown  = "server shutting down"
+	reasonData      = "clients only listen: unexpected data message"
 )
 
 // Client is an authenticated caller of a tenant, as the route's guard
@@ -117,6 +118,9 @@ type Hub struct {
 	// ctx is what the hub's subscriptions run in; Shutdown ends it.
 	ctx    context.Context //nolint:containedctx // the hub outlives the call that made it, and its subscriptions end with it
 	cancel context.CancelFunc
+	// socketCtx is what sockets do their work in: ctx's values without its
+	// end, since a socket goes on through Shutdown to say goodbye.
+	socketCtx context.Context //nolint:containedctx // as ctx
 
 	mu      sync.Mutex
 	tenants map[string]*tenantSubscription // by tenant id
@@ -151,7 +155,7 @@ func NewHub(ctx context.Context, opts Options) (*Hub, error) {
 	opts.ReplayLimit = cmp.Or(opts.ReplayLimit, DefaultReplayLimit)
 	hubCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	h := &Hub{
-		opts: opts, ctx: hubCtx, cancel: cancel,
+		opts: opts, ctx: hubCtx, cancel: cancel, socketCtx: context.WithoutCancel(hubCtx),
 		tenants: map[string]*tenantSubscription{}, users: map[string]int{}, all: map[*socket]struct{}{},
 	}
 	control, err := opts.PubSub.Subscribe(hubCtx, broker.Topic{Tenant: controlScope, Name: controlTopic})
@@ -204,14 +208,9 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, client Client) {
 		_ = ws.Close(code, reason)
 		return
 	}
-	// Clients only listen: a data message from one closes it
-	// (StatusPolicyViolation), and pongs are read in the background. The
-	// reading ends with the socket, not with the request (this handler
-	// returns while the socket lives on: its goroutine and what the request
-	// held are not kept for an idle socket) nor with the hub (its end would
-	// drop the connection without a goodbye).
-	s.attach(ws.CloseRead(context.WithoutCancel(h.ctx)), ws) //nolint:contextcheck // the socket outlives the request: it reads in its own context
-	s.start()
+	// The socket lives on after this handler returns: its goroutine and
+	// what the request held are not kept for an idle socket.
+	s.start(ws)
 	if client.LastEventID != "" && !s.replay(r.Context()) {
 		s.drop()
 	}

@@ -355,6 +355,32 @@ func TestADeadClientIsDroppedByPing(t *testing.T) {
 	h.waitSockets(t, 0)
 }
 
+func TestAClientThatLeavesIsForgottenAtOnce(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, Options{}) // pings every 25 s: the goodbye alone ends the socket
+	ws := h.dial(t, "tenant=acme&as=a")
+	h.waitSockets(t, 1)
+	require.NoError(t, ws.Close(websocket.StatusNormalClosure, "bye"), "the server answers the goodbye")
+	h.waitSockets(t, 0)
+
+	gone := h.dial(t, "tenant=acme&as=b")
+	h.waitSockets(t, 1)
+	require.NoError(t, gone.CloseNow()) // no goodbye: the connection just ends
+	h.waitSockets(t, 0)
+}
+
+func TestAClientThatSendsIsClosed(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, Options{})
+	ws := h.dial(t, "tenant=acme&as=a")
+	h.waitSockets(t, 1)
+	require.NoError(t, ws.Write(t.Context(), websocket.MessageText, []byte(`{"type":"hello"}`)))
+	code, reason := closeStatus(t, ws, 5*time.Second)
+	require.Equal(t, websocket.StatusPolicyViolation, code)
+	require.Equal(t, reasonData, reason)
+	h.waitSockets(t, 0)
+}
+
 func TestTicketsAreSingleUseAndExpire(t *testing.T) {
 	t.Parallel()
 	ts := NewTickets()

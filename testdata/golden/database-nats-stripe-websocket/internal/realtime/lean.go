@@ -11,12 +11,12 @@ import (
 // Buffer sizes of a socket's connection. net/http hijacks a connection
 // with 4 KB read and write buffers, which coder/websocket keeps for the
 // socket's life: 8 KB an idle socket does not need. A client only sends
-// pongs and close frames (a few bytes); an event is a few hundred bytes,
-// written with one system call when it fits the write buffer and straight
-// through when it does not.
+// pongs and close frames (a few bytes); an event (its id, type, target and
+// time) is about 150 bytes, written with one system call when it fits the
+// write buffer and with two when it does not.
 const (
 	readBufferSize  = 128
-	writeBufferSize = 1024
+	writeBufferSize = 256
 )
 
 // leanHijacker is a ResponseWriter whose Hijack hands over the connection

@@ -144,20 +144,28 @@ func IsBuiltinRole(name string) bool {
 
 // BuiltinPermissions returns what built-in role holds: every catalogue
 // permission whose MinRole is role or a less privileged one. It returns nil
-// for a name that is not a built-in role.
+// for a name that is not a built-in role. The set is shared by every
+// caller (it is read on every request and held by every realtime client):
+// Permissions' methods return new sets, and nothing changes one in place.
 func BuiltinPermissions(role string) Permissions {
-	rank := slices.Index(builtinRoles, role)
-	if rank < 0 {
-		return nil
-	}
-	var ps []Permission
-	for _, info := range catalogue {
-		if slices.Index(builtinRoles, info.MinRole) >= rank {
-			ps = append(ps, info.Name)
-		}
-	}
-	return NewPermissions(ps...)
+	return builtinSets[role]
 }
+
+// builtinSets are the built-in roles' permissions (see BuiltinPermissions),
+// each clipped so that an append copies it.
+var builtinSets = func() map[string]Permissions {
+	sets := make(map[string]Permissions, len(builtinRoles))
+	for rank, role := range builtinRoles {
+		var ps []Permission
+		for _, info := range catalogue {
+			if slices.Index(builtinRoles, info.MinRole) >= rank {
+				ps = append(ps, info.Name)
+			}
+		}
+		sets[role] = slices.Clip(NewPermissions(ps...))
+	}
+	return sets
+}()
 
 // ParsePermission checks that s is a permission of the catalogue and
 // returns it, or an EINVALID error naming it.

@@ -16,23 +16,26 @@ import (
 
 // socket is one client's WebSocket. It has no goroutine of its own while
 // idle (what an idle socket costs is memory: see bench/RESULTS.md): events
-// reach it through a bounded buffer (offer never blocks the tenant's
+// reach it through a bounded queue (offer never blocks the tenant's
 // dispatch), and whatever it has to do (write those it may see, ping,
 // re-check its access, close) is done by a goroutine started when there is
 // work and gone when there is none, one at a time. Its two timers make the
-// ping and the periodic re-check due; the library's reader of pongs and
-// close frames is the one goroutine an idle socket keeps.
+// ping and the periodic re-check due; its reader of pongs and close frames
+// (read) is the one goroutine an idle socket keeps.
 type socket struct {
 	hub    *Hub
 	ws     *websocket.Conn
 	client Client
 	userID string
 	keyID  string
-	send   chan *Message // shared by every socket: never changed
-	// ctx is the reading's: it ends when the client goes.
-	ctx context.Context //nolint:containedctx // the socket outlives the request that opened it
+	// queue holds the events waiting for the client, SendBuffer at most:
+	// nil while there are none, so an idle socket keeps no buffer.
+	mu    sync.Mutex
+	queue []*Message
+	// gone is set once the client went (its connection's reading ended);
 	// busy is true while a goroutine serves the socket, and for good once
 	// it ended; due holds the work its timers made due (dueRecheck, duePing).
+	gone          atomic.Bool
 	busy          atomic.Bool
 	due           atomic.Uint32
 	ping, recheck *time.Timer
@@ -52,12 +55,12 @@ const (
 
 // newSocket returns the socket of client c, before its handshake is
 // answered: events may be queued, and it may be killed, but nothing is
-// done with them until attach gives it its connection. It is busy: its
+// done with them until start gives it its connection. It is busy: its
 // first work is done by whoever opened it (Hub.Serve), which calls serve.
 func newSocket(h *Hub, c Client) *socket {
 	s := &socket{
 		hub: h, client: c, userID: c.Access.Principal.UserID,
-		send: make(chan *Message, h.opts.SendBuffer), done: make(chan struct{}),
+		done: make(chan struct{}),
 	}
 	s.busy.Store(true)
 	if c.Access.Principal.APIKey != nil {
@@ -66,28 +69,67 @@ func newSocket(h *Hub, c Client) *socket {
 	return s
 }
 
-// attach gives the socket its connection, read (pongs and close frames)
-// in ctx. Only whoever holds the socket busy calls it, before start.
-func (s *socket) attach(ctx context.Context, ws *websocket.Conn) {
-	s.ws, s.ctx = ws, ctx
-}
-
-// start arms the socket's timers and has it noticed when the client goes.
-func (s *socket) start() {
+// start gives the socket its connection, starts reading it and arms the
+// timers. Only whoever holds the socket busy calls it.
+func (s *socket) start(ws *websocket.Conn) {
 	opts := s.hub.opts
+	s.ws = ws
+	go s.read()
 	s.ping = time.AfterFunc(opts.PingInterval, func() { s.make(duePing) })
 	s.recheck = time.AfterFunc(opts.RecheckInterval, func() { s.make(dueRecheck) })
-	context.AfterFunc(s.ctx, s.wake)
+}
+
+// read reads the connection until it ends, so that the library handles
+// pongs and close frames as they come; it is the one goroutine an idle
+// socket keeps. Clients only listen: a data message closes the socket
+// (StatusPolicyViolation). Its context has no end (the library would
+// register a callback with one, for every socket): the reading ends with
+// the connection.
+func (s *socket) read() {
+	_, _, err := s.ws.Reader(s.hub.socketCtx)
+	if err == nil {
+		s.kill(websocket.StatusPolicyViolation, reasonData)
+		return
+	}
+	s.gone.Store(true)
+	_ = s.ws.CloseNow() // ends a ping or write waiting on the client; waits for a Close under way
+	s.wake()
 }
 
 // offer queues m for the client, or closes a client too slow to take it.
 func (s *socket) offer(m *Message) {
-	select {
-	case s.send <- m:
-		s.wake()
-	default:
-		s.kill(websocket.StatusTryAgainLater, reasonSlow)
+	s.mu.Lock()
+	full := len(s.queue) >= s.hub.opts.SendBuffer
+	if !full {
+		s.queue = append(s.queue, m)
 	}
+	s.mu.Unlock()
+	if full {
+		s.kill(websocket.StatusTryAgainLater, reasonSlow)
+		return
+	}
+	s.wake()
+}
+
+// next takes the oldest event waiting for the client; false when none is.
+func (s *socket) next() (*Message, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queue) == 0 {
+		return nil, false
+	}
+	m := s.queue[0]
+	if s.queue = s.queue[1:]; len(s.queue) == 0 {
+		s.queue = nil // the buffer goes with the last event
+	}
+	return m, true
+}
+
+// queued reports whether events wait for the client.
+func (s *socket) queued() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue) > 0
 }
 
 // kill closes the socket with code and reason (the first reason given
@@ -123,7 +165,7 @@ func (s *socket) wake() {
 // stays true: nothing starts again).
 func (s *socket) serve() {
 	for {
-		if s.work(s.ctx) {
+		if s.work(s.hub.socketCtx) {
 			s.ping.Stop()
 			s.recheck.Stop()
 			s.hub.leave(s)
@@ -143,10 +185,8 @@ func (s *socket) pending() bool {
 	select {
 	case <-s.done:
 		return true
-	case <-s.ctx.Done():
-		return true
 	default:
-		return len(s.send) > 0 || s.due.Load() != 0
+		return s.gone.Load() || s.due.Load() != 0 || s.queued()
 	}
 }
 
@@ -154,10 +194,11 @@ func (s *socket) pending() bool {
 func (s *socket) work(ctx context.Context) bool {
 	opts := s.hub.opts
 	for {
-		select {
-		case <-ctx.Done():
+		if s.gone.Load() {
 			s.drop()
 			return true
+		}
+		select {
 		case <-s.done:
 			s.close()
 			return true
@@ -181,18 +222,17 @@ func (s *socket) work(ctx context.Context) bool {
 		if due != 0 {
 			continue
 		}
-		select {
-		case m := <-s.send:
-			if s.seen[m.ID] {
-				delete(s.seen, m.ID)
-				continue
-			}
-			if s.maySee(ctx, *m) && !s.write(ctx, *m) {
-				s.drop()
-				return true
-			}
-		default:
+		m, ok := s.next()
+		if !ok {
 			return false
+		}
+		if s.seen[m.ID] {
+			delete(s.seen, m.ID)
+			continue
+		}
+		if s.maySee(ctx, *m) && !s.write(ctx, *m) {
+			s.drop()
+			return true
 		}
 	}
 }
