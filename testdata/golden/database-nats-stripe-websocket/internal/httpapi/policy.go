@@ -17,6 +17,7 @@ import (
 
 	"ledger.internal/svc/internal/domain"
 	"ledger.internal/svc/internal/logging"
+	"ledger.internal/svc/internal/postgres"
 )
 
 // Every route declares who may call it, on its line in routes.go, with a
@@ -410,6 +411,9 @@ func (r *router) handle(method, path string, g guard, e endpoint) {
 		op.Metadata = map[string]any{}
 	}
 	op.Metadata[guardKey] = g
+	if _, tenants := g.(tenantGuard); tenants && method == http.MethodGet {
+		op.Metadata[rememberKey] = true
+	}
 	if op.Extensions == nil {
 		op.Extensions = map[string]any{}
 	}
@@ -590,7 +594,7 @@ func (r *router) authenticate(keys bool) func(huma.Context, func(huma.Context)) 
 			r.unauthorized(ctx, "Send a session token or API key as Authorization: Bearer <token>.")
 			return
 		}
-		p, err := r.deps.Identity.AuthenticateIn(ctx.Context(), token, r.tenantHint(ctx))
+		p, check, err := r.principal(ctx, token)
 		if domain.ErrorCode(err) == domain.EUNAUTHORIZED {
 			r.unauthorized(ctx, domain.ErrorMessage(err))
 			return
@@ -618,9 +622,27 @@ func (r *router) authenticate(keys bool) func(huma.Context, func(huma.Context)) 
 		}
 		noteUser(ctx.Context(), p)
 		c := context.WithValue(domain.WithPrincipal(ctx.Context(), p), tokenKey{}, token)
+		if check != nil {
+			c = withLateCheck(c, check)
+		}
 		c = logging.With(c, attrs...)
 		next(huma.WithContext(ctx, c))
 	}
+}
+
+// principal authenticates token for ctx's operation: from memory
+// (Identity.RememberedIn, with the check the request must pass before it
+// answers; see checked.go) when the operation only reads, otherwise in
+// full.
+func (r *router) principal(ctx huma.Context, token string) (domain.Principal, *postgres.AccessCheck, error) {
+	hint := r.tenantHint(ctx)
+	if remembers(ctx.Operation()) {
+		if p, check, ok := r.deps.Identity.RememberedIn(token, hint); ok {
+			return p, check, nil
+		}
+	}
+	p, err := r.deps.Identity.AuthenticateIn(ctx.Context(), token, hint)
+	return p, nil, err
 }
 
 // tenantHint is the tenant slug a request names by subdomain or header, ""
@@ -635,36 +657,83 @@ func (r *router) tenantHint(ctx huma.Context) string {
 }
 
 // authorize decides, after the tenant is resolved, whether the principal
-// may do what p requires in it.
-func (r *router) authorize(p tenantGuard) func(huma.Context, func(huma.Context)) {
+// may do what g requires in it. A session remembered (checked.go) only
+// ever lets a request in: what it would refuse is decided afresh.
+func (r *router) authorize(g tenantGuard) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
-		principal, okP := domain.PrincipalFrom(ctx.Context())
-		t, okT := ctx.Context().Value(tenantKey{}).(domain.Tenant)
+		c := ctx.Context()
+		principal, okP := domain.PrincipalFrom(c)
+		t, okT := c.Value(tenantKey{}).(domain.Tenant)
 		if !okP || !okT {
 			r.fail(ctx, errors.New("authorize runs after authenticate and the tenant"))
 			return
 		}
-		a, err := r.deps.Identity.Access(ctx.Context(), principal, t)
-		if err != nil {
+		object := ""
+		if g.object != "" {
+			object = ctx.Param(g.object)
+		}
+		late := lateCheckFrom(c)
+		if late != nil {
+			token, _ := c.Value(tokenKey{}).(string)
+			hint := r.tenantHint(ctx)
+			late.afresh = func(c context.Context) (context.Context, error) {
+				return r.afresh(c, g, token, hint, t, object)
+			}
+		}
+		a, err := r.decide(c, g, principal, t, object)
+		switch {
+		case err == nil:
+			c = context.WithValue(c, accessKey{}, a)
+		case late != nil:
+			c, err = late.afresh(c)
+		}
+		switch {
+		case domain.ErrorCode(err) == domain.EUNAUTHORIZED:
+			r.unauthorized(ctx, domain.ErrorMessage(err))
+		case err != nil:
 			r.fail(ctx, err)
-			return
+		default:
+			next(huma.WithContext(ctx, c))
 		}
-		if !a.Can(p.permission) {
-			granted := false
-			if p.object != "" {
-				granted, err = r.deps.Identity.HasGrant(ctx.Context(), a, p.permission, ctx.Param(p.object))
-				if err != nil {
-					r.fail(ctx, err)
-					return
-				}
-			}
-			if !granted {
-				r.fail(ctx, domain.Errorf(domain.EFORBIDDEN, "Role %q does not allow %s here.", a.Role, p.permission))
-				return
-			}
-		}
-		next(huma.WithContext(ctx, context.WithValue(ctx.Context(), accessKey{}, a)))
 	}
+}
+
+// decide returns what p may do in t when it allows what g requires (on
+// object, the path parameter g names for object grants), and the error to
+// answer otherwise.
+func (r *router) decide(ctx context.Context, g tenantGuard, p domain.Principal, t domain.Tenant, object string) (domain.Access, error) {
+	a, err := r.deps.Identity.Access(ctx, p, t)
+	if err != nil {
+		return domain.Access{}, err
+	}
+	if a.Can(g.permission) {
+		return a, nil
+	}
+	if g.object != "" {
+		granted, err := r.deps.Identity.HasGrant(ctx, a, g.permission, object)
+		if err != nil {
+			return domain.Access{}, err
+		}
+		if granted {
+			return a, nil
+		}
+	}
+	return domain.Access{}, domain.Errorf(domain.EFORBIDDEN, "Role %q does not allow %s here.", a.Role, g.permission)
+}
+
+// afresh authenticates token in full (hint is the tenant the request
+// names) and decides g in t again, returning the context to serve the
+// request in: its principal and access, and no check pending.
+func (r *router) afresh(ctx context.Context, g tenantGuard, token, hint string, t domain.Tenant, object string) (context.Context, error) {
+	p, err := r.deps.Identity.AuthenticateIn(ctx, token, hint)
+	if err != nil {
+		return nil, err
+	}
+	a, err := r.decide(ctx, g, p, t, object)
+	if err != nil {
+		return nil, err
+	}
+	return context.WithValue(withoutLateCheck(domain.WithPrincipal(ctx, p)), accessKey{}, a), nil
 }
 
 // limitTenant refuses a tenant's requests over the tenant limit (its

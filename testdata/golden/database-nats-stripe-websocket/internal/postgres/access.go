@@ -2,9 +2,17 @@ package postgres
 
 import (
 	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
+	"ledger.internal/svc/internal/domain"
 	"ledger.internal/svc/internal/postgres/db"
 )
 
@@ -48,4 +56,111 @@ func (ts *Tenants) accessChanged(ctx context.Context, c *AccessChange) {
 	if c != nil && ts.seams.Access != nil {
 		ts.seams.Access.AccessChanged(ctx, *c)
 	}
+}
+
+// A GET's session is checked with its read (AccessCheck): an authenticated
+// session's access in a tenant is remembered, and the next request of the
+// same session in the same tenant is let through the guards on what was
+// remembered, while the statement that authenticated it leads the
+// request's first read in the same pipeline (Tenants.ReadTenant) and has
+// to find the session granting exactly that again before any row read is
+// used. Revocation is as instant as with the check in front of the
+// request: what a request answers was read in the same round trip as a
+// check made after it arrived.
+const (
+	// rememberSessionsFor is how long a session's access is remembered
+	// since it was last read in full. Every use is checked anew, so this
+	// bounds memory, not trust.
+	rememberSessionsFor = 5 * time.Minute
+	// maxRememberedSessions bounds the sessions remembered, at ~300 bytes
+	// each; past it, what has not expired is forgotten too (see expiring).
+	maxRememberedSessions = 20_000
+)
+
+// ErrAccessChanged is what a read led by an AccessCheck, or the check
+// itself, returns when the session no longer grants what was remembered
+// of it: ended, expired, its user's membership or role changed, the
+// tenant no longer served. No row of the read was used; authenticate
+// afresh and read again.
+var ErrAccessChanged = errors.New("postgres: the session's access changed since it was remembered")
+
+// rememberedSession is what a full authentication of a session in a
+// tenant read (GetSessionAccess), kept for the session's next requests
+// there.
+type rememberedSession struct {
+	principal domain.Principal
+	access    sessionAccess
+}
+
+// sessionAccess is what an AccessCheck finds again: the row's fields that
+// a principal is made of.
+type sessionAccess struct {
+	userID    pgtype.UUID
+	superuser bool
+	role      pgtype.Text
+	custom    []string
+}
+
+func sessionAccessOf(row db.GetSessionAccessRow) sessionAccess {
+	return sessionAccess{userID: row.User.ID, superuser: row.User.Superuser, role: row.MemberRole, custom: row.CustomPermissions}
+}
+
+func (a sessionAccess) equal(b sessionAccess) bool {
+	return a.userID == b.userID && a.superuser == b.superuser && a.role == b.role && slices.Equal(a.custom, b.custom)
+}
+
+// rememberKey is a session's token hash and a tenant's id.
+type rememberKey struct {
+	tokenHash [sha256.Size]byte
+	tenantID  string
+}
+
+// AccessCheck is a session's remembered access in a tenant, to be found
+// again before a request served on it answers. It belongs to one request.
+type AccessCheck struct {
+	remembered *expiring[rememberKey, rememberedSession]
+	queries    *db.Queries
+	key        rememberKey
+	params     db.GetSessionAccessParams
+	access     sessionAccess
+	confirmed  atomic.Bool
+}
+
+// Confirmed reports whether the check has passed, led by a read or by
+// Confirm.
+func (c *AccessCheck) Confirmed() bool {
+	return c.confirmed.Load()
+}
+
+// Confirm checks in a round trip of its own, for a request none of whose
+// reads led with the check; it returns ErrAccessChanged when the session
+// no longer grants what was remembered.
+func (c *AccessCheck) Confirm(ctx context.Context) error {
+	if c.Confirmed() {
+		return nil
+	}
+	row, err := c.queries.GetSessionAccess(ctx, c.params)
+	return c.verify(row, err)
+}
+
+// verify compares what the check's statement read with what was
+// remembered; anything else forgets the session.
+func (c *AccessCheck) verify(row db.GetSessionAccessRow, err error) error {
+	if err == nil && row.TenantActive && sessionAccessOf(row).equal(c.access) {
+		c.confirmed.Store(true)
+		return nil
+	}
+	c.remembered.forget(c.key)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("check session: %w", err)
+	}
+	return ErrAccessChanged
+}
+
+type accessCheckKey struct{}
+
+// WithAccessCheck returns a context whose first tenant read carries check
+// (see Tenants.ReadTenant); a nil check takes away the one ctx carried.
+func WithAccessCheck(ctx context.Context, check *AccessCheck) context.Context {
+	return context.WithValue(ctx, accessCheckKey{}, check)
 }

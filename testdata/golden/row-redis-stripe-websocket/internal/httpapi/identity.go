@@ -8,6 +8,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/acme/shop-api/internal/domain"
+	"github.com/acme/shop-api/internal/postgres"
 )
 
 // Identity is what the API needs of the identity store. postgres.Identity
@@ -26,6 +27,10 @@ type Identity interface {
 	// EUNAUTHORIZED. slug is the tenant the request names, "" when it names
 	// none: a hint that may save Access a round trip, never a check.
 	AuthenticateIn(ctx context.Context, token, slug string) (domain.Principal, error)
+	// RememberedIn is AuthenticateIn from memory, for a request that only
+	// reads, with the check it must pass before it answers (checked.go);
+	// ok is false when it has to authenticate in full.
+	RememberedIn(token, slug string) (p domain.Principal, check *postgres.AccessCheck, ok bool)
 	// Access returns what p may do in t, or ENOTFOUND when p is not in it.
 	Access(ctx context.Context, p domain.Principal, t domain.Tenant) (domain.Access, error)
 	// HasGrant reports whether an object grant gives a perm on objectID.

@@ -53,9 +53,13 @@ func TestRevocationsReachTheNextRequestOnEveryInstance(t *testing.T) {
 	list := func(in *apiBundle, token string) response {
 		return in.callAs(t, token, http.MethodGet, "/v1/projects", "", "acme", nil)
 	}
-	for _, token := range []string{one.token, leaver, demoted, loggedOut, revokedKey.Key, key.Key} {
-		res := list(two, token)
-		require.Equal(t, http.StatusOK, res.status, "before: %s", res.body)
+	// Twice each: the second request remembers a session (checked.go), so
+	// the requests after the changes start from memory.
+	for range 2 {
+		for _, token := range []string{one.token, leaver, demoted, loggedOut, revokedKey.Key, key.Key} {
+			res := list(two, token)
+			require.Equal(t, http.StatusOK, res.status, "before: %s", res.body)
+		}
 	}
 
 	for _, c := range []struct {
@@ -101,4 +105,101 @@ func TestRevocationsReachTheNextRequestOnEveryInstance(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A GET by a session remembered in its tenant (checked.go) is let in on
+// what the session was found to hold, and checked with its read. Once
+// the session's access changed, that very request is answered as a full
+// authentication would answer it: refused, or served with the access the
+// session holds now.
+func TestARememberedSessionIsCheckedWithItsRead(t *testing.T) {
+	t.Parallel()
+	cfg := testsvc.NewTenancyConfig(t)
+	statements := &statementLog{}
+	api, _ := setupAPIOn(t, cfg, bundleOptions{tracer: statements})
+	api.createTenant(t, "acme")
+	res := api.call(t, http.MethodPost, "/v1/roles", "", "acme", map[string]any{"name": "outsider", "permissions": []string{"members:read"}})
+	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+	leaver := api.join(t, api.token, "acme", "leaver@example.com", domain.RoleMember)
+	demoted := api.join(t, api.token, "acme", "demoted@example.com", domain.RoleMember)
+	promoted := api.join(t, api.token, "acme", "promoted@example.com", "outsider")
+	loggedOut := api.join(t, api.token, "acme", "out@example.com", domain.RoleMember)
+	readsMembers := api.join(t, api.token, "acme", "reader@example.com", domain.RoleMember)
+	members := api.members(t, api.token, "acme")
+
+	get := func(token, path string) response {
+		return api.callAs(t, token, http.MethodGet, path, "", "acme", nil)
+	}
+	// fromMemory says whether a request started from memory: a full
+	// authentication is its first round trip otherwise.
+	fromMemory := func() bool {
+		taken := statements.taken()
+		return len(taken) > 0 && taken[0] != "GetSessionAccess" && taken[0] != "GetSessionUser"
+	}
+	// remember makes token's session remembered: GETs of path (which
+	// token may make) until one starts from memory.
+	remember := func(token, path string) {
+		t.Helper()
+		for range 20 {
+			statements.reset()
+			got := get(token, path)
+			require.Equal(t, http.StatusOK, got.status, string(got.body))
+			if fromMemory() {
+				return
+			}
+		}
+		t.Fatalf("GET %s never started from memory: %v", path, statements.taken())
+	}
+	for _, c := range []struct {
+		name   string
+		token  string
+		change func() response
+		status int
+	}{
+		{"member removed", leaver, func() response {
+			return api.call(t, http.MethodDelete, "/v1/members/"+members["leaver@example.com"].ID, "", "acme", nil)
+		}, http.StatusNotFound},
+		{"role lowered", demoted, func() response {
+			return api.call(t, http.MethodPatch, "/v1/members/"+members["demoted@example.com"].ID, "", "acme", map[string]string{"role": "outsider"})
+		}, http.StatusForbidden},
+		{"logged out", loggedOut, func() response {
+			return api.callAs(t, loggedOut, http.MethodPost, "/v1/auth/logout", "", "", nil)
+		}, http.StatusUnauthorized},
+	} {
+		remember(c.token, "/v1/projects")
+		changed := c.change()
+		require.Less(t, changed.status, 300, "%s: %s", c.name, changed.body)
+		statements.reset()
+		next := get(c.token, "/v1/projects")
+		require.Equal(t, c.status, next.status, "%s, the next request: %s", c.name, next.body)
+		require.True(t, fromMemory(), "%s: the request started from memory: %v", c.name, statements.taken())
+		if c.status == http.StatusUnauthorized {
+			require.Equal(t, `Bearer realm="api"`, next.header.Get("WWW-Authenticate"))
+		}
+	}
+
+	// A role raised takes effect at once too: what memory would refuse is
+	// decided afresh.
+	remember(promoted, "/v1/members")
+	require.Equal(t, http.StatusForbidden, get(promoted, "/v1/projects").status, "an outsider may not list projects")
+	res = api.call(t, http.MethodPatch, "/v1/members/"+members["promoted@example.com"].ID, "", "acme", map[string]string{"role": domain.RoleMember})
+	require.Equal(t, http.StatusOK, res.status, string(res.body))
+	res = get(promoted, "/v1/projects")
+	require.Equal(t, http.StatusOK, res.status, "raised to member: %s", res.body)
+
+	// A GET whose handler reads no tenant data is checked once it is done,
+	// before it answers.
+	remember(readsMembers, "/v1/members")
+	res = api.callAs(t, readsMembers, http.MethodPost, "/v1/auth/logout", "", "", nil)
+	require.Less(t, res.status, 300, string(res.body))
+	res = get(readsMembers, "/v1/members")
+	require.Equal(t, http.StatusUnauthorized, res.status, string(res.body))
+
+	// A suspension this process has not heard of yet.
+	remember(api.token, "/v1/projects")
+	testsvc.SuspendUnheard(t, cfg, "acme")
+	statements.reset()
+	res = get(api.token, "/v1/projects")
+	requireProblem(t, res, http.StatusNotFound, `no tenant "acme"`)
+	require.True(t, fromMemory(), "the request started from memory: %v", statements.taken())
 }

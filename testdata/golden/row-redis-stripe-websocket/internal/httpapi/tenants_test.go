@@ -447,6 +447,10 @@ func (ownerEverywhere) AuthenticateIn(context.Context, string, string) (domain.P
 	return domain.Principal{UserID: "00000000-0000-0000-0000-000000000002"}, nil
 }
 
+func (ownerEverywhere) RememberedIn(string, string) (domain.Principal, *postgres.AccessCheck, bool) {
+	return domain.Principal{}, nil, false
+}
+
 func (ownerEverywhere) Access(_ context.Context, p domain.Principal, t domain.Tenant) (domain.Access, error) {
 	return domain.Access{Tenant: t, Principal: p, Role: domain.RoleOwner, Permissions: domain.BuiltinPermissions(domain.RoleOwner)}, nil
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/acme/shop-api/internal/postgres/db"
 )
 
 // Option tunes the pool Open returns.
@@ -74,14 +76,18 @@ type oneQuery struct {
 	// failed maps the entering statement's error (a tenant whose storage
 	// is missing) to the error the caller gets; nil keeps it.
 	failed func(error) error
-	used   bool
+	// prepareCheck prepares the statement of a pending AccessCheck that
+	// leads the pipeline (see sendChecked).
+	prepareCheck bool
+	used         bool
 }
 
 // errOneQuery is what a second statement of a ReadTenant gets.
 var errOneQuery = errors.New("postgres: ReadTenant runs one statement; use InTenant for more")
 
-// send sends the entering statement and sql in one pipeline and returns
-// their results, the entering statement's read.
+// send sends the entering statement and sql in one pipeline (led by the
+// request's AccessCheck, when it has one pending) and returns their
+// results, the entering statement's read.
 func (q *oneQuery) send(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
 	if q.used {
 		return nil, errOneQuery
@@ -90,8 +96,11 @@ func (q *oneQuery) send(ctx context.Context, sql string, args []any) (pgx.BatchR
 	b := &pgx.Batch{}
 	b.Queue(q.enter, q.args...)
 	b.Queue(sql, args...)
-	results := q.pool.SendBatch(ctx, b)
-	if _, err := results.Exec(); err != nil {
+	results, err := sendChecked(ctx, q.pool, b, q.prepareCheck)
+	if err != nil {
+		return nil, err
+	}
+	if _, err = results.Exec(); err != nil {
 		_ = results.Close()
 		if q.failed != nil {
 			err = q.failed(err)
@@ -129,6 +138,88 @@ func (q *oneQuery) QueryRow(ctx context.Context, sql string, args ...any) pgx.Ro
 		return errRow{err}
 	}
 	return pgxRow{rows}
+}
+
+// sendChecked sends b on pool, led by the statement of ctx's pending
+// AccessCheck when there is one: its row is read first, and a session
+// that no longer grants what was remembered ends the pipeline, unread,
+// with ErrAccessChanged. The check runs first in the pipeline's implicit
+// transaction, before anything enters a tenant. prepare has the check's
+// statement prepared on the connection, for a pool whose statements are
+// not (schema mode's, where control-plane statements are prepared apart:
+// controlPlaneDB); the statement cache of any other pool prepares it.
+func sendChecked(ctx context.Context, pool *pgxpool.Pool, b *pgx.Batch, prepare bool) (pgx.BatchResults, error) {
+	check := pendingCheck(ctx)
+	if check == nil {
+		return pool.SendBatch(ctx, b), nil
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	lead := &leadingStatement{conn: conn.Conn(), rest: b, prepare: prepare}
+	row, err := db.New(lead).GetSessionAccess(ctx, check.params)
+	if err = check.verify(row, err); err != nil {
+		if lead.results != nil {
+			_ = lead.results.Close()
+		}
+		conn.Release()
+		return nil, err
+	}
+	return &connResults{BatchResults: lead.results, conn: conn}, nil
+}
+
+// leadingStatement is the db.DBTX through which a :one query leads a
+// pipeline on conn: its QueryRow sends the query and then rest's
+// statements, and keeps the results for those.
+type leadingStatement struct {
+	conn    *pgx.Conn
+	rest    *pgx.Batch
+	prepare bool // prepare the query on conn first (see sendChecked)
+	results pgx.BatchResults
+}
+
+// errLeadingStatement is what a query other than one row gets.
+var errLeadingStatement = errors.New("postgres: only a one-row query leads a pipeline")
+
+func (l *leadingStatement) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	if l.prepare {
+		// Named by its text, so the pipeline finds it (pgx names it
+		// stmt_<hash> in Postgres); once per connection, then a lookup.
+		if _, err := l.conn.Prepare(ctx, sql, sql); err != nil {
+			return errRow{err}
+		}
+	}
+	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 1+len(l.rest.QueuedQueries))}
+	b.Queue(sql, args...)
+	b.QueuedQueries = append(b.QueuedQueries, l.rest.QueuedQueries...)
+	l.results = l.conn.SendBatch(ctx, b)
+	return l.results.QueryRow()
+}
+
+func (*leadingStatement) Exec(context.Context, string, ...any) (pgconn.CommandTag, error) {
+	return pgconn.CommandTag{}, errLeadingStatement
+}
+
+func (*leadingStatement) Query(context.Context, string, ...any) (pgx.Rows, error) {
+	return nil, errLeadingStatement
+}
+
+// connResults are a pipeline's results on a connection taken from the
+// pool: closing them gives it back, once.
+type connResults struct {
+	pgx.BatchResults
+
+	conn *pgxpool.Conn
+}
+
+func (r *connResults) Close() error {
+	err := r.BatchResults.Close()
+	if r.conn != nil {
+		r.conn.Release()
+		r.conn = nil
+	}
+	return err
 }
 
 // pipelinedRows are a pipeline's last rows: closing them ends the

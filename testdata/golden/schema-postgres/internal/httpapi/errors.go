@@ -35,7 +35,7 @@ var statusOf = map[domain.Code]int{
 // handler returns domain errors and never chooses a status itself.
 func register[I, O any](api huma.API, logger *slog.Logger, op huma.Operation, handler func(context.Context, *I) (*O, error)) {
 	huma.Register(api, op, func(ctx context.Context, input *I) (*O, error) {
-		out, err := handler(ctx, input)
+		out, err := serveChecked(ctx, logger, input, handler)
 		if err != nil {
 			return nil, problem(ctx, logger, err)
 		}

@@ -104,6 +104,8 @@ type Identity struct {
 	logger   *slog.Logger
 	opts     IdentityOptions
 	throttle *throttle
+	// remembered holds sessions' access in tenants for RememberedIn.
+	remembered *expiring[rememberKey, rememberedSession]
 }
 
 // NewIdentity returns the identity store over the control plane ts uses.
@@ -144,6 +146,8 @@ func NewIdentity(ts *Tenants, opts IdentityOptions) (*Identity, error) {
 		logger:   opts.Logger,
 		opts:     opts,
 		throttle: &throttle{queries: q, limits: opts.Throttle},
+
+		remembered: newExpiring[rememberKey, rememberedSession](rememberSessionsFor, maxRememberedSessions, time.Now),
 	}, nil
 }
 
@@ -405,7 +409,8 @@ func (id *Identity) AuthenticateIn(ctx context.Context, token, slug string) (dom
 // authenticateSessionIn reads the session of token and its user's role in
 // t in one statement.
 func (id *Identity) authenticateSessionIn(ctx context.Context, token string, t domain.Tenant) (domain.Principal, error) {
-	row, err := id.queries.GetSessionAccess(ctx, db.GetSessionAccessParams{TokenHash: auth.HashToken(token), TenantID: pgUUID(t.ID)})
+	hash := auth.HashToken(token)
+	row, err := id.queries.GetSessionAccess(ctx, db.GetSessionAccessParams{TokenHash: hash, TenantID: pgUUID(t.ID)})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return domain.Principal{}, errBadToken
 	}
@@ -427,7 +432,37 @@ func (id *Identity) authenticateSessionIn(ctx context.Context, token string, t d
 		member.Permissions = rolePermissions(member.Role, row.CustomPermissions)
 	}
 	p.Member = member
+	id.remembered.put(rememberKey{tokenHash: [sha256.Size]byte(hash), tenantID: t.ID}, rememberedSession{principal: p, access: sessionAccessOf(row)})
 	return p, nil
+}
+
+// RememberedIn is AuthenticateIn from memory, for a request that only
+// reads: the principal the last full authentication of the session token
+// in the tenant slug names found (by AuthenticateIn, in the last five
+// minutes), with the check the request must pass before it answers (see
+// AccessCheck): put it in the context of the request's reads
+// (WithAccessCheck), where the first tenant read carries it, or Confirm
+// it. ok is false for an API key, a tenant not in the resolve cache and a
+// session not remembered there: authenticate in full.
+func (id *Identity) RememberedIn(token, slug string) (p domain.Principal, check *AccessCheck, ok bool) {
+	if auth.IsAPIKey(token) {
+		return domain.Principal{}, nil, false
+	}
+	t, ok := id.tenants.cached(slug)
+	if !ok {
+		return domain.Principal{}, nil, false
+	}
+	hash := auth.HashToken(token)
+	key := rememberKey{tokenHash: [sha256.Size]byte(hash), tenantID: t.ID}
+	r, ok := id.remembered.get(key)
+	if !ok {
+		return domain.Principal{}, nil, false
+	}
+	check = &AccessCheck{
+		remembered: id.remembered, queries: id.queries, key: key,
+		params: db.GetSessionAccessParams{TokenHash: hash, TenantID: pgUUID(t.ID)}, access: r.access,
+	}
+	return r.principal, check, true
 }
 
 // Access returns what p may do in tenant t. A user who is not a member and

@@ -78,6 +78,10 @@ type tenantStorage struct {
 	appRole    string          // DATABASE_URL's role, granted access by migrations
 	migrateCfg *pgx.ConnConfig // MIGRATE_DATABASE_URL, the owner; nil when not given
 	sealKey    []byte          // the seal's HMAC key (sealKeyFrom SECRET_KEY)
+	// prepareCheck is set when the control plane's statements are
+	// prepared (controlPlaneDB): so is the session check that leads a
+	// tenant read (see sendChecked).
+	prepareCheck bool
 }
 
 // newTenantStorage checks DATABASE_URL's role before anything is served: a
@@ -98,7 +102,7 @@ func newTenantStorage(ctx context.Context, ts *Tenants, cfg config.Database, app
 	if cfg.SecretKey == "" {
 		return nil, errors.New("postgres: SECRET_KEY is needed to seal tenants' transactions")
 	}
-	s := &tenantStorage{ts: ts, appRole: appCfg.User, sealKey: sealKeyFrom(cfg.SecretKey)}
+	s := &tenantStorage{ts: ts, appRole: appCfg.User, sealKey: sealKeyFrom(cfg.SecretKey), prepareCheck: !execModeChosen(cfg.URL)}
 	if sealErr := s.checkSeal(pingCtx); sealErr != nil {
 		return nil, sealErr
 	}

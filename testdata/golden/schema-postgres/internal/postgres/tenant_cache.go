@@ -20,34 +20,17 @@ const maxCachedTenants = 100_000
 // it reads and puts with it; every invalidation moves the generation on, and
 // a put from an older generation is dropped.
 type tenantCache struct {
-	mu         sync.Mutex
-	ttl        time.Duration
-	now        func() time.Time
-	entries    map[string]cachedTenant
+	mu         sync.Mutex // orders puts and invalidations by generation
 	generation uint64
-}
-
-type cachedTenant struct {
-	tenant  domain.Tenant
-	expires time.Time
+	tenants    *expiring[string, domain.Tenant]
 }
 
 func newTenantCache(ttl time.Duration, now func() time.Time) *tenantCache {
-	return &tenantCache{ttl: ttl, now: now, entries: map[string]cachedTenant{}}
+	return &tenantCache{tenants: newExpiring[string, domain.Tenant](ttl, maxCachedTenants, now)}
 }
 
 func (c *tenantCache) get(slug string) (domain.Tenant, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[slug]
-	if !ok {
-		return domain.Tenant{}, false
-	}
-	if !c.now().Before(e.expires) {
-		delete(c.entries, slug)
-		return domain.Tenant{}, false
-	}
-	return e.tenant, true
+	return c.tenants.get(slug)
 }
 
 // begin returns the generation to pass to put for a tenant about to be read.
@@ -61,21 +44,9 @@ func (c *tenantCache) begin() uint64 {
 func (c *tenantCache) put(t domain.Tenant, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if gen != c.generation {
-		return
+	if gen == c.generation {
+		c.tenants.put(t.Slug, t)
 	}
-	now := c.now()
-	if len(c.entries) >= maxCachedTenants {
-		for slug, e := range c.entries {
-			if !now.Before(e.expires) {
-				delete(c.entries, slug)
-			}
-		}
-		if len(c.entries) >= maxCachedTenants {
-			clear(c.entries)
-		}
-	}
-	c.entries[t.Slug] = cachedTenant{tenant: t, expires: now.Add(c.ttl)}
 }
 
 // invalidate forgets slug: the tenant changed (see tenant_watch.go).
@@ -83,7 +54,7 @@ func (c *tenantCache) invalidate(slug string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.generation++
-	delete(c.entries, slug)
+	c.tenants.forget(slug)
 }
 
 // clear forgets every tenant: changes may have been missed.
@@ -91,5 +62,5 @@ func (c *tenantCache) clear() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.generation++
-	clear(c.entries)
+	c.tenants.forgetAll()
 }

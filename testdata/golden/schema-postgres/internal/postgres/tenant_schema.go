@@ -137,7 +137,8 @@ func (s *tenantStorage) inTenant(ctx context.Context, t domain.Tenant, fn func(p
 func (s *tenantStorage) reader(t domain.Tenant) *oneQuery {
 	return &oneQuery{
 		pool: s.ts.pool, enter: enterStatement, args: s.enterArgs(t),
-		failed: func(err error) error { return missingSchema(t, err) },
+		failed:       func(err error) error { return missingSchema(t, err) },
+		prepareCheck: s.prepareCheck,
 	}
 }
 

@@ -1,0 +1,98 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"example.com/acme/internal/domain"
+	"example.com/acme/internal/postgres"
+)
+
+// A tenant's GET operation lets a session in on what its last full
+// authentication in that tenant found (postgres.Identity.RememberedIn),
+// saving the round trip of authenticating it in front of the request. The
+// check comes with the request's first tenant read instead, in the same
+// pipeline (postgres.AccessCheck), or in a round trip of its own once the
+// handler is done when no read carried it, and nothing is answered before
+// it passed. A session whose access changed since (ended, expired, a
+// member removed or given another role, a tenant suspended) is
+// authenticated afresh, and the request is refused as it would have been
+// in full, or served again. So revocation takes effect on the very next
+// request, on every instance, as without the memory. A GET changes
+// nothing, so serving one twice is safe; every other method, API keys and
+// routes that are not API operations (a websocket) authenticate in full.
+
+// rememberKey marks, in an operation's metadata, the operations that let a
+// remembered session in.
+const rememberKey = "remembersSessions"
+
+// remembers reports whether op lets a remembered session in.
+func remembers(op *huma.Operation) bool {
+	on, _ := op.Metadata[rememberKey].(bool)
+	return on
+}
+
+// lateCheck is a request let in on a remembered session.
+type lateCheck struct {
+	check *postgres.AccessCheck
+	// afresh authenticates the request in full and decides its guard
+	// again (router.afresh); authorize sets it.
+	afresh func(context.Context) (context.Context, error)
+}
+
+type lateCheckKey struct{}
+
+// withLateCheck marks ctx's request as let in on a remembered session,
+// whose check its tenant reads carry.
+func withLateCheck(ctx context.Context, check *postgres.AccessCheck) context.Context {
+	return postgres.WithAccessCheck(context.WithValue(ctx, lateCheckKey{}, &lateCheck{check: check}), check)
+}
+
+// withoutLateCheck is ctx with no check pending: its request was
+// authenticated in full.
+func withoutLateCheck(ctx context.Context) context.Context {
+	return postgres.WithAccessCheck(context.WithValue(ctx, lateCheckKey{}, (*lateCheck)(nil)), nil)
+}
+
+// lateCheckFrom returns ctx's lateCheck, nil for a request authenticated
+// in full.
+func lateCheckFrom(ctx context.Context) *lateCheck {
+	late, _ := ctx.Value(lateCheckKey{}).(*lateCheck)
+	return late
+}
+
+// serveChecked runs handler and, for a request let in on a remembered
+// session, answers once the session's check passed; a session whose access
+// changed is authenticated afresh, and the request refused or served
+// again.
+func serveChecked[I, O any](ctx context.Context, logger *slog.Logger, input *I, handler func(context.Context, *I) (*O, error)) (*O, error) {
+	late := lateCheckFrom(ctx)
+	if late == nil {
+		return handler(ctx, input)
+	}
+	out, err := handler(ctx, input)
+	if !errors.Is(err, postgres.ErrAccessChanged) {
+		checkErr := late.check.Confirm(ctx)
+		if checkErr == nil {
+			return out, err
+		}
+		if !errors.Is(checkErr, postgres.ErrAccessChanged) {
+			return nil, checkErr
+		}
+	}
+	if late.afresh == nil {
+		return nil, domain.Errorf(domain.EINTERNAL, "a remembered session reached an operation without its guard")
+	}
+	fresh, err := late.afresh(ctx)
+	if domain.ErrorCode(err) == domain.EUNAUTHORIZED {
+		return nil, huma.ErrorWithHeaders(problem(ctx, logger, err), http.Header{"WWW-Authenticate": {`Bearer realm="api"`}})
+	}
+	if err != nil {
+		return nil, err
+	}
+	return handler(fresh, input)
+}
