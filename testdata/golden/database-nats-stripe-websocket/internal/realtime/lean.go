@@ -31,14 +31,23 @@ func (w leanHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var r io.Reader = conn
+	br := bufio.NewReaderSize(conn, readBufferSize)
 	if n := brw.Reader.Buffered(); n > 0 {
+		// Bytes the client sent right after the handshake (a client may
+		// write as soon as it has the 101): they must be in br's buffer,
+		// where coder/websocket takes them from before it resets br onto
+		// the connection. Behind another reader they would be dropped,
+		// and the frames after them misread.
 		read, _ := brw.Peek(n)
-		r = io.MultiReader(bytes.NewReader(bytes.Clone(read)), conn)
+		br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(read)), conn), max(readBufferSize, n))
+		if _, err := br.Peek(n); err != nil {
+			_ = conn.Close()
+			return nil, nil, err
+		}
 	}
 	if err := brw.Flush(); err != nil {
 		_ = conn.Close()
 		return nil, nil, err
 	}
-	return conn, bufio.NewReadWriter(bufio.NewReaderSize(r, readBufferSize), bufio.NewWriterSize(conn, writeBufferSize)), nil
+	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(conn, writeBufferSize)), nil
 }
