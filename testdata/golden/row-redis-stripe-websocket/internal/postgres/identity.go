@@ -369,6 +369,8 @@ func (id *Identity) Authenticate(ctx context.Context, token string) (domain.Prin
 // unknown or uncached one changes nothing, and never reaches the database.
 // The Member it reads is as fresh as the session itself, so it is good for
 // the one request it was read for; hold no Principal longer than that.
+// (Identity remembers it for RememberedIn, whose callers must have it
+// checked again before they answer: see AccessCheck.)
 func (id *Identity) AuthenticateIn(ctx context.Context, token, slug string) (domain.Principal, error) {
 	if auth.IsAPIKey(token) {
 		row, err := id.queries.GetAPIKeyAccess(ctx, auth.HashToken(token))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -400,4 +401,47 @@ func TestTicketsAreSingleUseAndExpire(t *testing.T) {
 	now = now.Add(TicketTTL + time.Second)
 	_, ok = ts.Redeem(id)
 	require.False(t, ok, "an expired ticket does not work")
+}
+
+// A frame the client sends in the same write as its handshake reaches
+// net/http's buffer before the connection is hijacked; the socket's lean
+// buffers must hand it to coder/websocket, which would otherwise misread
+// every frame after it.
+func TestAFrameBehindTheHandshakeIsRead(t *testing.T) {
+	t.Parallel()
+	got := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(leanHijacker{w}, r, nil)
+		if err != nil {
+			got <- "accept: " + err.Error()
+			return
+		}
+		defer ws.CloseNow() //nolint:errcheck // the test is over
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		_, data, err := ws.Read(ctx)
+		if err != nil {
+			got <- "read: " + err.Error()
+			return
+		}
+		got <- string(data)
+	}))
+	t.Cleanup(srv.Close)
+
+	conn, err := (&net.Dialer{}).DialContext(t.Context(), "tcp", srv.Listener.Addr().String())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	handshake := "GET / HTTP/1.1\r\nHost: " + srv.Listener.Addr().String() + "\r\n" +
+		"Upgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	// A final text frame "hi", masked with a zero key (so sent as is).
+	frame := []byte{0x81, 0x80 | 2, 0, 0, 0, 0, 'h', 'i'}
+	_, err = conn.Write(append([]byte(handshake), frame...))
+	require.NoError(t, err)
+	select {
+	case s := <-got:
+		require.Equal(t, "hi", s)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server never read the frame")
+	}
 }
