@@ -110,13 +110,17 @@ func TestListProjectsRoundTrips(t *testing.T) {
 // remembered in the tenant.
 var rememberedList = []string{"GetSessionAccess + EnterTenant + ListProjects"}
 
-// statementLog is a pgx.QueryTracer and pgx.BatchTracer that keeps, for
-// every round trip, the name of each statement sent: a sqlc query's name,
-// or the first word of other SQL in capitals; the statements of one batch
-// (one pipeline) are joined with " + ".
+// statementLog is a pgx.QueryTracer, pgx.BatchTracer and
+// pgx.PrepareTracer that keeps, for every round trip, the name of each
+// statement sent: a sqlc query's name, or the first word of other SQL in
+// capitals; the statements of one batch (one pipeline) are joined with
+// " + ", and a statement prepared is "PREPARE" and its name.
 type statementLog struct {
 	mu    sync.Mutex
 	names []string
+	// prepared maps the name of a statement prepared under a name of its
+	// own (a tenant's, in schema mode) to what statementName calls it.
+	prepared map[string]string
 }
 
 // statementName is what statementLog calls a statement.
@@ -166,8 +170,38 @@ func (l *statementLog) TraceBatchQuery(ctx context.Context, _ *pgx.Conn, data pg
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if i < len(l.names) { // not reset meanwhile
-		l.names[i] = strings.TrimPrefix(l.names[i]+" + "+statementName(data.SQL), " + ")
+		name, ok := l.prepared[data.SQL]
+		if !ok {
+			name = statementName(data.SQL)
+		}
+		l.names[i] = strings.TrimPrefix(l.names[i]+" + "+name, " + ")
 	}
+}
+
+type preparedSQLKey struct{}
+
+func (l *statementLog) TracePrepareStart(ctx context.Context, _ *pgx.Conn, data pgx.TracePrepareStartData) context.Context {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if data.Name != data.SQL {
+		if l.prepared == nil {
+			l.prepared = map[string]string{}
+		}
+		l.prepared[data.Name] = statementName(data.SQL)
+	}
+	return context.WithValue(ctx, preparedSQLKey{}, data.SQL)
+}
+
+// TracePrepareEnd logs a statement prepared, "PREPARE" and its name; one
+// found prepared already costs no round trip.
+func (l *statementLog) TracePrepareEnd(ctx context.Context, conn *pgx.Conn, data pgx.TracePrepareEndData) {
+	sql, _ := ctx.Value(preparedSQLKey{}).(string)
+	if data.AlreadyPrepared || listener(conn) {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.names = append(l.names, "PREPARE "+statementName(sql))
 }
 
 func (*statementLog) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}

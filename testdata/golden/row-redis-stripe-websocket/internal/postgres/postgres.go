@@ -79,7 +79,24 @@ type oneQuery struct {
 	// prepareCheck prepares the statement of a pending AccessCheck that
 	// leads the pipeline (see sendChecked).
 	prepareCheck bool
-	used         bool
+	// statements names the statement on its connection when it is
+	// prepared there (schema mode's tenant statements); nil runs it as
+	// the pool's query mode does.
+	statements statementNamer
+	used       bool
+}
+
+// statementNamer gives the name a tenant's statement runs under on a
+// connection: one prepared for that tenant, or the statement's own text,
+// which runs it as the pool's query mode does.
+type statementNamer interface {
+	// name returns sql's name on conn, preparing it first when that is
+	// worth a round trip.
+	name(ctx context.Context, conn *pgx.Conn, sql string) string
+	// stale reports whether err, the error of the statement run under
+	// name on conn, says its prepared plan no longer holds (the tenant's
+	// tables changed under it: a migration), and then forgets it.
+	stale(conn *pgx.Conn, name string, err error) bool
 }
 
 // errOneQuery is what a second statement of a ReadTenant gets.
@@ -87,49 +104,92 @@ var errOneQuery = errors.New("postgres: ReadTenant runs one statement; use InTen
 
 // send sends the entering statement and sql in one pipeline (led by the
 // request's AccessCheck, when it has one pending) and returns their
-// results, the entering statement's read.
-func (q *oneQuery) send(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
+// results, the entering statement's read, and the name sql ran under.
+func (q *oneQuery) send(ctx context.Context, sql string, args []any) (*connResults, string, error) {
 	if q.used {
-		return nil, errOneQuery
+		return nil, "", errOneQuery
 	}
 	q.used = true
+	conn, err := q.pool.Acquire(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	name := sql
+	if q.statements != nil {
+		name = q.statements.name(ctx, conn.Conn(), sql)
+	}
 	b := &pgx.Batch{}
 	b.Queue(q.enter, q.args...)
-	b.Queue(sql, args...)
-	results, err := sendChecked(ctx, q.pool, b, q.prepareCheck)
+	b.Queue(name, args...)
+	results, err := sendChecked(ctx, conn, b, q.prepareCheck)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if _, err = results.Exec(); err != nil {
 		_ = results.Close()
 		if q.failed != nil {
 			err = q.failed(err)
 		}
-		return nil, err
+		return nil, "", err
 	}
-	return results, nil
+	return results, name, nil
+}
+
+// again readies q to send sql once more, unprepared, after its prepared
+// statement under name failed with err on the connection of results
+// because its plan went stale, which it reports; results are closed
+// either way.
+func (q *oneQuery) again(results *connResults, sql, name string, err error) bool {
+	stale := name != sql && q.statements.stale(results.conn.Conn(), name, err)
+	_ = results.Close()
+	if stale {
+		q.used, q.statements = false, nil
+	}
+	return stale
 }
 
 func (q *oneQuery) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	results, err := q.send(ctx, sql, args)
+	results, name, err := q.send(ctx, sql, args)
 	if err != nil {
 		return pgconn.CommandTag{}, err
 	}
 	tag, err := results.Exec()
-	return tag, errors.Join(err, results.Close())
+	if err == nil {
+		return tag, results.Close()
+	}
+	if q.again(results, sql, name, err) {
+		return q.Exec(ctx, sql, args...)
+	}
+	return tag, err
 }
 
 func (q *oneQuery) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	results, err := q.send(ctx, sql, args)
+	results, name, err := q.send(ctx, sql, args)
 	if err != nil {
 		return nil, err
 	}
 	rows, err := results.Query()
 	if err != nil {
-		_ = results.Close()
+		if q.again(results, sql, name, err) {
+			return q.Query(ctx, sql, args...)
+		}
 		return nil, err
 	}
-	return &pipelinedRows{Rows: rows, results: results}, nil
+	pipelined := &pipelinedRows{Rows: rows, results: results}
+	if name == sql {
+		return pipelined, nil
+	}
+	// A stale plan fails before the first row: read it here, where the
+	// query can still run again.
+	if pipelined.peek() || rows.Err() == nil {
+		return pipelined, nil
+	}
+	rowsErr := rows.Err()
+	rows.Close()
+	if q.again(results, sql, name, rowsErr) {
+		return q.Query(ctx, sql, args...)
+	}
+	return nil, rowsErr
 }
 
 func (q *oneQuery) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
@@ -140,7 +200,7 @@ func (q *oneQuery) QueryRow(ctx context.Context, sql string, args ...any) pgx.Ro
 	return pgxRow{rows}
 }
 
-// sendChecked sends b on pool, led by the statement of ctx's pending
+// sendChecked sends b on conn, led by the statement of ctx's pending
 // AccessCheck when there is one: its row is read first, and a session
 // that no longer grants what was remembered ends the pipeline, unread,
 // with ErrAccessChanged. The check runs first in the pipeline's implicit
@@ -148,14 +208,12 @@ func (q *oneQuery) QueryRow(ctx context.Context, sql string, args ...any) pgx.Ro
 // statement prepared on the connection, for a pool whose statements are
 // not (schema mode's, where control-plane statements are prepared apart:
 // controlPlaneDB); the statement cache of any other pool prepares it.
-func sendChecked(ctx context.Context, pool *pgxpool.Pool, b *pgx.Batch, prepare bool) (pgx.BatchResults, error) {
+// The results give conn back to the pool when they are closed, and so
+// does an error.
+func sendChecked(ctx context.Context, conn *pgxpool.Conn, b *pgx.Batch, prepare bool) (*connResults, error) {
 	check := pendingCheck(ctx)
 	if check == nil {
-		return pool.SendBatch(ctx, b), nil
-	}
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		return nil, err
+		return &connResults{BatchResults: conn.Conn().SendBatch(ctx, b), conn: conn}, nil
 	}
 	lead := &leadingStatement{conn: conn.Conn(), rest: b, prepare: prepare}
 	row, err := db.New(lead).GetSessionAccess(ctx, check.params)
@@ -228,6 +286,24 @@ type pipelinedRows struct {
 	pgx.Rows
 
 	results pgx.BatchResults
+	// peeked is set while the first row, read ahead by peek, has not
+	// been handed out by Next.
+	peeked bool
+}
+
+// peek reads the first row ahead, for Next to hand out, and reports
+// whether there is one.
+func (r *pipelinedRows) peek() bool {
+	r.peeked = r.Rows.Next()
+	return r.peeked
+}
+
+func (r *pipelinedRows) Next() bool {
+	if r.peeked {
+		r.peeked = false
+		return true
+	}
+	return r.Rows.Next()
 }
 
 func (r *pipelinedRows) Close() {

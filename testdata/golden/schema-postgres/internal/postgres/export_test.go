@@ -36,6 +36,18 @@ func InstallSealKey(ctx context.Context, conn *pgx.Conn, secret string) error {
 // SealLifetime is how long a seal is good for.
 const SealLifetime = sealTTL
 
+// SetMaxTenantStatements sets how many tenant statements each of ts's
+// connections keeps prepared; call it before ts reads a tenant.
+func SetMaxTenantStatements(ts *Tenants, n int) {
+	ts.storage.maxStatements = n
+}
+
+// TenantStatementName is the name sql is prepared under for the tenant
+// with slug.
+func TenantStatementName(slug, sql string) string {
+	return statementName(schemaName(slug), sql)
+}
+
 // ControlPool exposes the control-plane pool to the tests.
 func ControlPool(ts *Tenants) *pgxpool.Pool {
 	return ts.pool

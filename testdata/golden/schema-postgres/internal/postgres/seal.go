@@ -78,10 +78,14 @@ type tenantStorage struct {
 	appRole    string          // DATABASE_URL's role, granted access by migrations
 	migrateCfg *pgx.ConnConfig // MIGRATE_DATABASE_URL, the owner; nil when not given
 	sealKey    []byte          // the seal's HMAC key (sealKeyFrom SECRET_KEY)
-	// prepareCheck is set when the control plane's statements are
-	// prepared (controlPlaneDB): so is the session check that leads a
-	// tenant read (see sendChecked).
-	prepareCheck bool
+	// prepared is set when the control plane's statements are prepared
+	// (controlPlaneDB): so are the session check that leads a tenant
+	// read (see sendChecked) and the tenants' own statements
+	// (tenant_statements.go).
+	prepared bool
+	// maxStatements is how many tenant statements a connection keeps
+	// prepared (maxTenantStatements).
+	maxStatements int
 }
 
 // newTenantStorage checks DATABASE_URL's role before anything is served: a
@@ -102,7 +106,7 @@ func newTenantStorage(ctx context.Context, ts *Tenants, cfg config.Database, app
 	if cfg.SecretKey == "" {
 		return nil, errors.New("postgres: SECRET_KEY is needed to seal tenants' transactions")
 	}
-	s := &tenantStorage{ts: ts, appRole: appCfg.User, sealKey: sealKeyFrom(cfg.SecretKey), prepareCheck: !execModeChosen(cfg.URL)}
+	s := &tenantStorage{ts: ts, appRole: appCfg.User, sealKey: sealKeyFrom(cfg.SecretKey), prepared: !execModeChosen(cfg.URL), maxStatements: maxTenantStatements}
 	if sealErr := s.checkSeal(pingCtx); sealErr != nil {
 		return nil, sealErr
 	}

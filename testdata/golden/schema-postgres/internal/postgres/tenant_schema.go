@@ -34,16 +34,18 @@ import (
 // schemas is row-level security on every table (confineSchema) and the
 // seal its policy checks.
 //
-// Tenant transactions run their queries in QueryExecModeExec: no named
-// prepared statements and no cached statement descriptions. With the
-// default cache modes a statement prepared while one tenant's schema is on
-// the search_path is reused for the next tenant, and once their schemas
-// differ (mid-migration: some tenants already have a new column, some not)
-// the cached description no longer matches ("cached plan must not change
-// result type"). Exec mode still runs each query in one round trip; the
-// tests pin this down. The control plane's queries (public only, run
-// outside tenant transactions) are prepared once per connection instead:
-// see controlPlaneDB.
+// The pool runs in QueryExecModeExec: no statement cache and no cached
+// statement descriptions. With pgx's default cache a statement prepared
+// while one tenant's schema is on the search_path is reused for the next
+// tenant, and once their schemas differ (mid-migration: some tenants
+// already have a new column, some not) the cached description no longer
+// matches ("cached plan must not change result type"). What is prepared
+// is prepared by name, for what it runs on: the control plane's queries
+// (public only, outside tenant transactions: see controlPlaneDB), the
+// statement that enters a tenant (the same for every tenant, run before
+// the search_path changes), and a tenant read's statement, per schema
+// (tenant_statements.go). The rest, a tenant transaction's own queries,
+// runs unprepared, each still in one round trip; the tests pin this down.
 
 // configureTenantPool sets the pool's query mode (see above): exec, or
 // simple_protocol when DATABASE_URL chooses it. Whatever else the URL
@@ -129,17 +131,31 @@ func (s *tenantStorage) enterArgs(t domain.Tenant) []any {
 // inTenant begins t's transaction in t's schema, sealed to t, in one round
 // trip (beginEntered).
 func (s *tenantStorage) inTenant(ctx context.Context, t domain.Tenant, fn func(pgx.Tx) error) error {
-	return missingSchema(t, inTxBegun(ctx, s.ts.pool, beginEntered(t, enterStatement, s.enterArgs(t)...), fn))
+	enter := beginEntered(t, enterStatement, s.enterArgs(t)...)
+	begin := enter
+	if s.prepared {
+		begin = func(ctx context.Context, conn *pgx.Conn) (pgx.Tx, error) {
+			// Once per connection; unprepared, it runs as it is anyway.
+			_, _ = conn.Prepare(ctx, enterStatement, enterStatement)
+			return enter(ctx, conn)
+		}
+	}
+	return missingSchema(t, inTxBegun(ctx, s.ts.pool, begin, fn))
 }
 
 // reader is the one-statement DBTX of ReadTenant for t: its statement
-// runs in the implicit transaction that enters t first.
+// runs in the implicit transaction that enters t first, prepared for t's
+// schema unless DATABASE_URL chose the query mode.
 func (s *tenantStorage) reader(t domain.Tenant) *oneQuery {
-	return &oneQuery{
+	q := &oneQuery{
 		pool: s.ts.pool, enter: enterStatement, args: s.enterArgs(t),
 		failed:       func(err error) error { return missingSchema(t, err) },
-		prepareCheck: s.prepareCheck,
+		prepareCheck: s.prepared,
 	}
+	if s.prepared {
+		q.statements = schemaStatements{s: s, t: t}
+	}
+	return q
 }
 
 // missingSchema makes the error of entering t whose schema is missing

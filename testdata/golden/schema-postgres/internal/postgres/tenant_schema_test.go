@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -26,6 +27,17 @@ import (
 // Schema mode, attacked directly: search_path is set per transaction and
 // gone afterwards, a missing schema fails closed, public holds no tenant
 // table, and divergent schemas never confuse a connection.
+
+// acmeAndGlobex sets up tenants acme, with n projects (acme-1, ...), and
+// globex, with one (globex-1).
+func acmeAndGlobex(t *testing.T, n int) (*tenantsBundle, domain.Tenant, domain.Tenant) {
+	t.Helper()
+	b := setupTenants(t)
+	acme, globex := b.create(t, "acme"), b.create(t, "globex")
+	createProjects(t, b.tenants, acme, "acme", n)
+	createProjects(t, b.tenants, globex, "globex", 1)
+	return b, acme, globex
+}
 
 // storageExists reports whether the tenant's schema exists.
 func storageExists(t *testing.T, b *tenantsBundle, slug string) bool {
@@ -48,10 +60,7 @@ func sessionState(t *testing.T, ts *postgres.Tenants) (searchPath string, pid in
 
 func TestSchemaSearchPathLastsOneTransaction(t *testing.T) {
 	t.Parallel()
-	b := setupTenants(t)
-	acme, globex := b.create(t, "acme"), b.create(t, "globex")
-	createProjects(t, b.tenants, acme, "acme", 2)
-	createProjects(t, b.tenants, globex, "globex", 1)
+	b, acme, globex := acmeAndGlobex(t, 2)
 
 	ts := pinned(t, b.cfg)
 	defaultPath, pid := sessionState(t, ts)
@@ -98,10 +107,7 @@ func TestSchemaSearchPathLastsOneTransaction(t *testing.T) {
 // statement is refused rather than run on it.
 func TestSchemaReadTenantLastsOneStatement(t *testing.T) {
 	t.Parallel()
-	b := setupTenants(t)
-	acme, globex := b.create(t, "acme"), b.create(t, "globex")
-	createProjects(t, b.tenants, acme, "acme", 2)
-	createProjects(t, b.tenants, globex, "globex", 1)
+	b, acme, globex := acmeAndGlobex(t, 2)
 
 	ts := pinned(t, b.cfg)
 	requireReadsConfined(t, ts, acme, globex, func() (string, int) { return sessionState(t, ts) })
@@ -169,10 +175,7 @@ func TestSchemaUnqualifiedNamesStayInTheTenantSchema(t *testing.T) {
 // serves both schemas, alternately, without an error.
 func TestSchemaDivergentSchemasOnOneConnection(t *testing.T) {
 	t.Parallel()
-	b := setupTenants(t)
-	acme, globex := b.create(t, "acme"), b.create(t, "globex")
-	createProjects(t, b.tenants, acme, "acme", 1)
-	createProjects(t, b.tenants, globex, "globex", 1)
+	b, acme, globex := acmeAndGlobex(t, 1)
 
 	// acme gets one more migration, which changes a column's type; globex
 	// stays behind.
@@ -226,6 +229,112 @@ ALTER TABLE projects ALTER COLUMN name TYPE text;
 				}
 			}
 		})
+	}
+}
+
+// readPage reads the first page of tn's projects with ReadTenant on ts,
+// and requires each to be tn's.
+func readPage(t *testing.T, ts *postgres.Tenants, tn domain.Tenant) []tenantdb.Project {
+	t.Helper()
+	var page []tenantdb.Project
+	require.NoError(t, ts.ReadTenant(t.Context(), tn, func(ctx context.Context, q *tenantdb.Queries) error {
+		var err error
+		page, err = q.ListProjects(ctx, firstPage(t, 10))
+		return err
+	}))
+	for _, p := range page {
+		require.True(t, strings.HasPrefix(p.Name, tn.Slug), "%s read %q", tn.Slug, p.Name)
+	}
+	return page
+}
+
+// preparedReads returns, for each of slugs whose statement the one
+// connection of ts holds prepared, how many times it ran; a tenant
+// statement of no tenant in slugs fails the test.
+func preparedReads(t *testing.T, ts *postgres.Tenants, slugs ...string) map[string]int64 {
+	t.Helper()
+	rows, err := postgres.ControlPool(ts).Query(t.Context(),
+		`SELECT name, statement, generic_plans + custom_plans FROM pg_prepared_statements WHERE name LIKE 'tenant\_%'`)
+	require.NoError(t, err)
+	runs := map[string]int64{}
+	for rows.Next() {
+		var name, statement string
+		var n int64
+		require.NoError(t, rows.Scan(&name, &statement, &n))
+		i := slices.IndexFunc(slugs, func(slug string) bool { return postgres.TenantStatementName(slug, statement) == name })
+		require.NotEqual(t, -1, i, "statement %s is no tenant's of %v", name, slugs)
+		runs[slugs[i]] = n
+	}
+	require.NoError(t, rows.Err())
+	return runs
+}
+
+// A tenant read runs a statement prepared for its tenant's schema, once
+// per schema and connection, and reused.
+func TestSchemaReadsRunPreparedPerSchema(t *testing.T) {
+	t.Parallel()
+	b, acme, globex := acmeAndGlobex(t, 2)
+
+	ts := pinned(t, b.cfg)
+	for range 3 {
+		require.Len(t, readPage(t, ts, acme), 2)
+	}
+	for range 2 {
+		require.Len(t, readPage(t, ts, globex), 1)
+	}
+	require.Equal(t, map[string]int64{"acme": 3, "globex": 2}, preparedReads(t, ts, "acme", "globex"))
+}
+
+// A migration that changes what a prepared read returns (a column's type)
+// does not fail the next read on a connection that prepared it before:
+// the read runs again unprepared, and the next one prepares it afresh.
+func TestSchemaPreparedReadOutlivesAMigration(t *testing.T) {
+	t.Parallel()
+	b, acme, globex := acmeAndGlobex(t, 1)
+	ts := pinned(t, b.cfg)
+	readPage(t, ts, acme)
+	readPage(t, ts, globex)
+	require.Equal(t, map[string]int64{"acme": 1, "globex": 1}, preparedReads(t, ts, "acme", "globex"))
+
+	ahead := openTenants(t, b.cfg, postgres.TenantsOptions{Migrations: withMigration(t, "90000_name_varchar.sql", `-- +goose Up
+ALTER TABLE projects ALTER COLUMN name TYPE varchar(200);
+-- +goose Down
+ALTER TABLE projects ALTER COLUMN name TYPE text;
+`)})
+	report, err := ahead.MigrateTenants(t.Context(), postgres.MigrateOptions{Slug: "acme"})
+	require.NoError(t, err)
+	require.Empty(t, report.Failed())
+
+	require.Len(t, readPage(t, ts, acme), 1, "the read after the migration")
+	require.Len(t, readPage(t, ts, acme), 1)
+	require.Len(t, readPage(t, ts, globex), 1)
+	require.Equal(t, map[string]int64{"acme": 1, "globex": 2}, preparedReads(t, ts, "acme", "globex"),
+		"acme's statement prepared again after it failed, globex's untouched")
+}
+
+// A connection holds at most so many tenant statements: while it is full,
+// a statement is prepared on its second miss, in place of the least
+// recently used, which is deallocated.
+func TestSchemaPreparedReadsAreBounded(t *testing.T) {
+	t.Parallel()
+	b, acme, globex := acmeAndGlobex(t, 1)
+	ts := pinned(t, b.cfg)
+	postgres.SetMaxTenantStatements(ts, 1)
+
+	steps := []struct {
+		read domain.Tenant
+		want map[string]int64
+	}{
+		{acme, map[string]int64{"acme": 1}},
+		{globex, map[string]int64{"acme": 1}}, // a first miss runs unprepared
+		{acme, map[string]int64{"acme": 2}},
+		{globex, map[string]int64{"globex": 1}}, // the second prepares, acme's goes
+		{acme, map[string]int64{"globex": 1}},
+		{globex, map[string]int64{"globex": 2}},
+	}
+	for i, step := range steps {
+		require.Len(t, readPage(t, ts, step.read), 1)
+		require.Equal(t, step.want, preparedReads(t, ts, "acme", "globex"), "after read %d, of %s", i+1, step.read.Slug)
 	}
 }
 
