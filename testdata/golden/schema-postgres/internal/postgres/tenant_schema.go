@@ -135,8 +135,7 @@ func (s *tenantStorage) inTenant(ctx context.Context, t domain.Tenant, fn func(p
 	begin := enter
 	if s.prepared {
 		begin = func(ctx context.Context, conn *pgx.Conn) (pgx.Tx, error) {
-			// Once per connection; unprepared, it runs as it is anyway.
-			_, _ = conn.Prepare(ctx, enterStatement, enterStatement)
+			prepareEntering(ctx, conn)
 			return enter(ctx, conn)
 		}
 	}

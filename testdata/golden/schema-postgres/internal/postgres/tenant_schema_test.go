@@ -177,16 +177,7 @@ func TestSchemaDivergentSchemasOnOneConnection(t *testing.T) {
 	t.Parallel()
 	b, acme, globex := acmeAndGlobex(t, 1)
 
-	// acme gets one more migration, which changes a column's type; globex
-	// stays behind.
-	ahead := openTenants(t, b.cfg, postgres.TenantsOptions{Migrations: withMigration(t, "90000_name_varchar.sql", `-- +goose Up
-ALTER TABLE projects ALTER COLUMN name TYPE varchar(200);
--- +goose Down
-ALTER TABLE projects ALTER COLUMN name TYPE text;
-`)})
-	report, err := ahead.MigrateTenants(t.Context(), postgres.MigrateOptions{Slug: "acme"})
-	require.NoError(t, err)
-	require.Empty(t, report.Failed())
+	migrateAcmeAhead(t, b) // globex stays behind
 
 	t.Run("the default statement cache fails", func(t *testing.T) {
 		t.Parallel()
@@ -296,14 +287,7 @@ func TestSchemaPreparedReadOutlivesAMigration(t *testing.T) {
 	readPage(t, ts, globex)
 	require.Equal(t, map[string]int64{"acme": 1, "globex": 1}, preparedReads(t, ts, "acme", "globex"))
 
-	ahead := openTenants(t, b.cfg, postgres.TenantsOptions{Migrations: withMigration(t, "90000_name_varchar.sql", `-- +goose Up
-ALTER TABLE projects ALTER COLUMN name TYPE varchar(200);
--- +goose Down
-ALTER TABLE projects ALTER COLUMN name TYPE text;
-`)})
-	report, err := ahead.MigrateTenants(t.Context(), postgres.MigrateOptions{Slug: "acme"})
-	require.NoError(t, err)
-	require.Empty(t, report.Failed())
+	migrateAcmeAhead(t, b)
 
 	require.Len(t, readPage(t, ts, acme), 1, "the read after the migration")
 	require.Len(t, readPage(t, ts, acme), 1)
@@ -336,6 +320,20 @@ func TestSchemaPreparedReadsAreBounded(t *testing.T) {
 		require.Len(t, readPage(t, ts, step.read), 1)
 		require.Equal(t, step.want, preparedReads(t, ts, "acme", "globex"), "after read %d, of %s", i+1, step.read.Slug)
 	}
+}
+
+// migrateAcmeAhead gives acme one more migration than the others, which
+// changes the type of its projects' name.
+func migrateAcmeAhead(t *testing.T, b *tenantsBundle) {
+	t.Helper()
+	ahead := openTenants(t, b.cfg, postgres.TenantsOptions{Migrations: withMigration(t, "90000_name_varchar.sql", `-- +goose Up
+ALTER TABLE projects ALTER COLUMN name TYPE varchar(200);
+-- +goose Down
+ALTER TABLE projects ALTER COLUMN name TYPE text;
+`)})
+	report, err := ahead.MigrateTenants(t.Context(), postgres.MigrateOptions{Slug: "acme"})
+	require.NoError(t, err)
+	require.Empty(t, report.Failed())
 }
 
 // acmeOrGlobexID returns the id of the one project in schema.

@@ -92,10 +92,16 @@ func statementName(schema, sql string) string {
 	return "tenant_" + hex.EncodeToString(sum[:20])
 }
 
-func (p schemaStatements) name(ctx context.Context, conn *pgx.Conn, sql string) string {
-	// The statement that enters a tenant runs on the default search_path,
-	// the same for every tenant: prepared once, by its text.
+// prepareEntering prepares enterStatement on conn, once, by its text (a
+// batch finds it so): it runs on the default search_path, before the
+// tenant's, and is the same for every tenant. Unprepared, it runs as it
+// is, so an error here is no error.
+func prepareEntering(ctx context.Context, conn *pgx.Conn) {
 	_, _ = conn.Prepare(ctx, enterStatement, enterStatement)
+}
+
+func (p schemaStatements) name(ctx context.Context, conn *pgx.Conn, sql string) string {
+	prepareEntering(ctx, conn)
 	ts := tenantStatementsOf(conn, p.s.maxStatements)
 	name := statementName(schemaName(p.t.Slug), sql)
 	if _, ok := ts.prepared.Get(name); ok {
