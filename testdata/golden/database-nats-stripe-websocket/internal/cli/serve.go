@@ -38,7 +38,7 @@ func runDev(ctx context.Context, e env, args []string) error {
 	migrate := func(ctx context.Context, cfg config.Config) error {
 		return migrateUp(ctx, cfg.Database, e.stdout, e.stderr)
 	}
-	return process{format: logging.Text, before: migrate}.run(ctx, e, func(cfg config.Config, logger *slog.Logger, s *services) error {
+	return process{works: true, format: logging.Text, before: migrate}.run(ctx, e, func(cfg config.Config, logger *slog.Logger, s *services) error {
 		// Either half stopping stops the other.
 		runCtx, cancel := context.WithCancel(ctx)
 		defer cancel()

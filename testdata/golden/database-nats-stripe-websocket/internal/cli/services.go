@@ -23,7 +23,12 @@ import (
 type process struct {
 	// role names the connections on the servers: "" for the API,
 	// "worker", or "jobs" for a one-off command (no tenant registry).
-	role   string
+	role string
+	// works says the process runs jobs (worker, dev): its pools then hold
+	// a connection for each job that may run at once. An API-only process
+	// keeps pgx's default, max(4, CPUs): more connections than that only
+	// queue requests in Postgres, where they lengthen the slowest ones.
+	works  bool
 	format logging.Format
 	// quiet logs warnings and errors only, for one-off commands whose
 	// output is the answer.
@@ -50,7 +55,7 @@ func (p process) run(ctx context.Context, e env, fn func(config.Config, *slog.Lo
 		level = max(level, slog.LevelWarn)
 	}
 	logger := logging.New(e.stderr, level, p.format)
-	s, err := openServices(ctx, cfg, logger, p.role)
+	s, err := openServices(ctx, cfg, logger, p)
 	if err != nil {
 		return err
 	}
@@ -78,7 +83,7 @@ type services struct {
 }
 
 // openServices opens the connections. Close them with close.
-func openServices(ctx context.Context, cfg config.Config, logger *slog.Logger, role string) (_ *services, err error) {
+func openServices(ctx context.Context, cfg config.Config, logger *slog.Logger, p process) (_ *services, err error) {
 	// Not the named result: a failure returns nil, and what was opened
 	// until then must still be closed.
 	s := &services{}
@@ -88,14 +93,14 @@ func openServices(ctx context.Context, cfg config.Config, logger *slog.Logger, r
 		}
 	}()
 	name := appName
-	if role != "" {
-		name += "-" + role
+	if p.role != "" {
+		name += "-" + p.role
 	}
 	// Every running job holds a connection for its transaction (on the
 	// tenants' pool for a tenant's job, on this one for a control-plane
 	// job); the relay and the broker's own bookkeeping need a few more.
 	var running int32
-	if role != "jobs" {
+	if p.works {
 		for _, n := range cfg.WorkerConcurrency {
 			running += int32(n) //nolint:gosec // at most 1000 per queue, validated
 		}
@@ -117,7 +122,7 @@ func openServices(ctx context.Context, cfg config.Config, logger *slog.Logger, r
 		s.closers = append(s.closers, session.Close)
 		s.checks = append(s.checks, httpapi.Check{Name: "database-session", Ping: session.Ping})
 	}
-	if role != "jobs" {
+	if p.role != "jobs" {
 		s.tenants, err = postgres.OpenTenants(ctx, cfg.Database, postgres.TenantsOptions{
 			AppName: name, MaxConnsAtLeast: running, Logger: logger, MaxOwnedTenants: cfg.MaxTenantsPerUser,
 		})

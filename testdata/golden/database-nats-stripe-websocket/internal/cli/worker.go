@@ -27,7 +27,7 @@ func runWorker(ctx context.Context, e env, args []string) error {
 	if _, err := parseFlags(e, "worker", args, 0); err != nil {
 		return err
 	}
-	return process{role: "worker", format: logging.JSON}.run(ctx, e, func(cfg config.Config, logger *slog.Logger, s *services) error {
+	return process{role: "worker", works: true, format: logging.JSON}.run(ctx, e, func(cfg config.Config, logger *slog.Logger, s *services) error {
 		return runWorkerProcess(ctx, cfg, logger, s)
 	})
 }

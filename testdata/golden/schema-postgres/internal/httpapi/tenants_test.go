@@ -42,6 +42,8 @@ type apiBundle struct {
 	token    string
 	// remoteAddr is the client address of requests ("" for httptest's).
 	remoteAddr string
+	// timeout bounds each request (none when zero).
+	timeout time.Duration
 }
 
 // bundleOptions tunes setupAPI.
@@ -54,6 +56,8 @@ type bundleOptions struct {
 	maxOwnedTenants, maxPendingInvitations, maxInvitationsPerDay int64
 	// tracer sees every statement (see postgres.TenantsOptions.Tracer).
 	tracer pgx.QueryTracer
+	// timeout bounds each request, sign-up included (none when zero).
+	timeout time.Duration
 }
 
 func setupAPI(t *testing.T) *apiBundle {
@@ -98,7 +102,7 @@ func serveAPI(tb testing.TB, cfg config.Database, tenants *postgres.Tenants, opt
 	})
 	require.NoError(tb, err)
 	b := newAPIBundle(tb, tenants, identity, logs)
-	b.tenants, b.identity, b.mail, b.dbURL = tenants, identity, mail, cfg.URL
+	b.tenants, b.identity, b.mail, b.dbURL, b.timeout = tenants, identity, mail, cfg.URL, opts.timeout
 	return b
 }
 
@@ -138,7 +142,13 @@ func (b *apiBundle) callAs(tb testing.TB, token, method, path, host, tenant stri
 	} else {
 		reader = bytes.NewReader(nil)
 	}
-	req := httptest.NewRequestWithContext(tb.Context(), method, path, reader)
+	ctx := tb.Context()
+	if b.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, b.timeout)
+		defer cancel()
+	}
+	req := httptest.NewRequestWithContext(ctx, method, path, reader)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -188,6 +198,35 @@ func decode[T any](tb testing.TB, res response) T {
 	var v T
 	require.NoError(tb, json.Unmarshal(res.body, &v), string(res.body))
 	return v
+}
+
+// No request waits for a second connection while it holds one. With the
+// registry's pool cut to one connection (pool_max_conns=1) such a wait
+// never ends; at the pool's real size it ends the same way once as many
+// requests wait as the pool has connections. Tenants.Delete did: it held
+// the slug's lock on one connection and waited for another to mark the
+// tenant deleting.
+func TestARequestNeverWaitsForASecondConnection(t *testing.T) {
+	t.Parallel()
+	cfg := testsvc.NewTenancyConfig(t)
+	sep := "?"
+	if strings.Contains(cfg.URL, "?") {
+		sep = "&"
+	}
+	cfg.URL += sep + "pool_max_conns=1"
+	cfg.SessionURL = cfg.URL // one pool, as when DATABASE_SESSION_URL is unset
+	b, _ := setupAPIOn(t, cfg, bundleOptions{timeout: 20 * time.Second})
+	b.createTenant(t, "acme")
+	project := b.createNamedProject(t, "acme", "Apollo")
+	for _, path := range []string{"/v1/projects", "/v1/projects/" + project.ID, "/v1/members", "/v1/audit-events"} {
+		res := b.call(t, http.MethodGet, path, "", "acme", nil)
+		require.Equal(t, http.StatusOK, res.status, "GET %s: %s", path, res.body)
+	}
+	res := b.call(t, http.MethodPost, "/v1/api-keys", "", "acme", map[string]string{"name": "deploys", "role": domain.RoleMember})
+	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+	res = b.call(t, http.MethodDelete, "/v1/tenants/acme", "", "", map[string]string{"confirm": "acme"})
+	require.Equal(t, http.StatusNoContent, res.status, string(res.body))
+	b.createTenant(t, "acme")
 }
 
 func (b *apiBundle) createTenant(t *testing.T, slug string) tenantJSON {

@@ -38,8 +38,20 @@ type AccessWatcher interface {
 // the access change fn returns (nil for none) goes to the seams' watcher.
 // A change that rolled back is announced to no one.
 func (ts *Tenants) inControlTx(ctx context.Context, fn func(pgx.Tx, *db.Queries) (*AccessChange, error)) error {
+	return ts.inControlTxOn(ctx, ts.pool, fn)
+}
+
+// beginner starts transactions: a pool, or a connection taken from one.
+type beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// inControlTxOn is inControlTx on conn, a connection the caller already
+// holds: waiting for a second one from the pool while holding the first
+// would deadlock once as many callers hold one as the pool has.
+func (ts *Tenants) inControlTxOn(ctx context.Context, conn beginner, fn func(pgx.Tx, *db.Queries) (*AccessChange, error)) error {
 	var change *AccessChange
-	err := pgx.BeginFunc(ctx, ts.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		var err error
 		change, err = fn(tx, db.New(tx))
 		return err

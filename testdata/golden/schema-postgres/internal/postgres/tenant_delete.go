@@ -88,7 +88,7 @@ func (ts *Tenants) Delete(ctx context.Context, slug string) (domain.Tenant, erro
 	defer unlock()
 
 	var t domain.Tenant
-	err = ts.inControlTx(ctx, func(_ pgx.Tx, q *db.Queries) (*AccessChange, error) {
+	err = ts.inControlTxOn(ctx, conn, func(_ pgx.Tx, q *db.Queries) (*AccessChange, error) {
 		row, markErr := q.MarkTenantDeleting(ctx, slug)
 		if markErr != nil {
 			return nil, markErr
