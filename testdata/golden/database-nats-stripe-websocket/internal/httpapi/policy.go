@@ -637,7 +637,7 @@ func (r *router) authenticate(keys bool) func(huma.Context, func(huma.Context)) 
 func (r *router) principal(ctx huma.Context, token string) (domain.Principal, *postgres.AccessCheck, error) {
 	hint := r.tenantHint(ctx)
 	if remembers(ctx.Operation()) {
-		if p, check, ok := r.deps.Identity.RememberedIn(token, hint); ok {
+		if p, check, ok := r.deps.Identity.RememberedIn(ctx.Context(), token, hint); ok {
 			return p, check, nil
 		}
 	}

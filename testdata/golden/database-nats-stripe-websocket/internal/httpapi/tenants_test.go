@@ -486,7 +486,7 @@ func (ownerEverywhere) AuthenticateIn(context.Context, string, string) (domain.P
 	return domain.Principal{UserID: "00000000-0000-0000-0000-000000000002"}, nil
 }
 
-func (ownerEverywhere) RememberedIn(string, string) (domain.Principal, *postgres.AccessCheck, bool) {
+func (ownerEverywhere) RememberedIn(context.Context, string, string) (domain.Principal, *postgres.AccessCheck, bool) {
 	return domain.Principal{}, nil, false
 }
 

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -35,7 +36,9 @@ var tenantMigrations embed.FS
 // tenant, made by any process, is invalidated in every process as soon as
 // it commits (see tenant_watch.go); the TTL is the backstop for the moments
 // a process is not listening. Unknown slugs are never cached, so a new
-// tenant resolves everywhere as soon as it is created.
+// tenant resolves everywhere as soon as it is created. A tenant looked up
+// in the last quarter of its TTL is read again in the background (see
+// tenantCache), so one in use does not expire.
 const DefaultResolveTTL = 10 * time.Second
 
 // TenantsOptions tunes OpenTenants; the zero value is the production setup.
@@ -83,7 +86,8 @@ type Tenants struct {
 	migrations fs.FS
 	versions   []int64 // versions of the tenant migrations, ascending
 	seams      Seams
-	maxOwned   int64 // TenantsOptions.MaxOwnedTenants
+	maxOwned   int64          // TenantsOptions.MaxOwnedTenants
+	refreshes  sync.WaitGroup // background refreshes of cached tenants
 }
 
 // OpenTenants connects to the control plane and the tenant storage
@@ -154,6 +158,7 @@ func OpenTenants(ctx context.Context, cfg config.Database, opts TenantsOptions) 
 // Close releases every connection.
 func (ts *Tenants) Close() {
 	ts.watch.stop()
+	ts.refreshes.Wait()
 	ts.storage.close()
 	ts.closePools()
 }
@@ -291,7 +296,7 @@ func (ts *Tenants) Resolve(ctx context.Context, slug string) (domain.Tenant, err
 	if domain.ValidateSlugSyntax(slug) != nil {
 		return domain.Tenant{}, domain.Errorf(domain.ENOTFOUND, "no tenant %q", truncateSlug(slug))
 	}
-	if t, ok := ts.cache.get(slug); ok {
+	if t, ok := ts.lookup(ctx, slug); ok {
 		return t, nil
 	}
 	gen := ts.cache.begin()
@@ -312,11 +317,39 @@ func (ts *Tenants) Resolve(ctx context.Context, slug string) (domain.Tenant, err
 
 // cached returns the active tenant called slug if Resolve would answer it
 // from the cache, without reading the database.
-func (ts *Tenants) cached(slug string) (domain.Tenant, bool) {
+func (ts *Tenants) cached(ctx context.Context, slug string) (domain.Tenant, bool) {
 	if slug == "" || domain.ValidateSlugSyntax(slug) != nil {
 		return domain.Tenant{}, false
 	}
-	return ts.cache.get(slug)
+	return ts.lookup(ctx, slug)
+}
+
+// refreshTimeout bounds a background refresh of a cached tenant.
+const refreshTimeout = 5 * time.Second
+
+// lookup answers slug from the cache and, when its entry is due, reads it
+// again in the background (see tenantCache): what it read replaces the
+// entry, unless a change was heard meanwhile; a tenant no longer served is
+// forgotten; a failed read changes nothing, and the entry expires as it
+// would have.
+func (ts *Tenants) lookup(ctx context.Context, slug string) (domain.Tenant, bool) {
+	t, due, ok := ts.cache.lookup(slug)
+	if due {
+		ts.refreshes.Go(func() {
+			defer ts.cache.refreshed(slug)
+			readCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+			defer cancel()
+			gen := ts.cache.begin()
+			row, err := ts.queries.GetActiveTenantBySlug(readCtx, slug)
+			switch {
+			case err == nil:
+				ts.cache.put(tenantFromRow(row), gen)
+			case errors.Is(err, pgx.ErrNoRows):
+				ts.cache.invalidate(slug)
+			}
+		})
+	}
+	return t, ok
 }
 
 // forget drops slug from the resolve cache: the database says it changed

@@ -30,7 +30,7 @@ type Identity interface {
 	// RememberedIn is AuthenticateIn from memory, for a request that only
 	// reads, with the check it must pass before it answers (checked.go);
 	// ok is false when it has to authenticate in full.
-	RememberedIn(token, slug string) (p domain.Principal, check *postgres.AccessCheck, ok bool)
+	RememberedIn(ctx context.Context, token, slug string) (p domain.Principal, check *postgres.AccessCheck, ok bool)
 	// Access returns what p may do in t, or ENOTFOUND when p is not in it.
 	Access(ctx context.Context, p domain.Principal, t domain.Tenant) (domain.Access, error)
 	// HasGrant reports whether an object grant gives a perm on objectID.

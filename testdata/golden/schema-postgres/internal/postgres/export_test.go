@@ -59,6 +59,13 @@ func Cached(ts *Tenants, slug string) bool {
 	return ok
 }
 
+// CachedName is the name of slug's tenant in ts's resolution cache, ""
+// when it is not there. Neither reads the database nor starts a refresh.
+func CachedName(ts *Tenants, slug string) string {
+	t, _ := ts.cache.get(slug)
+	return t.Name
+}
+
 // SetWatchHeartbeat shortens how long ts's listener waits for a
 // notification before it checks its connection; call it before ts caches
 // a tenant.

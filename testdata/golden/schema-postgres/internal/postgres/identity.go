@@ -380,7 +380,7 @@ func (id *Identity) AuthenticateIn(ctx context.Context, token, slug string) (dom
 		if err != nil {
 			return domain.Principal{}, fmt.Errorf("authenticate API key: %w", err)
 		}
-		if _, cached := id.tenants.cached(row.TenantSlug); cached && !row.TenantActive {
+		if _, cached := id.tenants.cached(ctx, row.TenantSlug); cached && !row.TenantActive {
 			// Suspended since this process cached it, and the notification
 			// has not arrived yet: resolving the key's tenant reads it anew
 			// and answers as for any tenant not served.
@@ -395,7 +395,7 @@ func (id *Identity) AuthenticateIn(ctx context.Context, token, slug string) (dom
 			},
 		}, nil
 	}
-	if t, ok := id.tenants.cached(slug); ok {
+	if t, ok := id.tenants.cached(ctx, slug); ok {
 		return id.authenticateSessionIn(ctx, token, t)
 	}
 	row, err := id.queries.GetSessionUser(ctx, auth.HashToken(token))
@@ -446,11 +446,11 @@ func (id *Identity) authenticateSessionIn(ctx context.Context, token string, t d
 // (WithAccessCheck), where the first tenant read carries it, or Confirm
 // it. ok is false for an API key, a tenant not in the resolve cache and a
 // session not remembered there: authenticate in full.
-func (id *Identity) RememberedIn(token, slug string) (p domain.Principal, check *AccessCheck, ok bool) {
+func (id *Identity) RememberedIn(ctx context.Context, token, slug string) (p domain.Principal, check *AccessCheck, ok bool) {
 	if auth.IsAPIKey(token) {
 		return domain.Principal{}, nil, false
 	}
-	t, ok := id.tenants.cached(slug)
+	t, ok := id.tenants.cached(ctx, slug)
 	if !ok {
 		return domain.Principal{}, nil, false
 	}

@@ -616,6 +616,48 @@ func TestResolveCacheExpires(t *testing.T) {
 	}, 15*time.Second, 20*time.Millisecond, "the cache entry expires")
 }
 
+// A tenant in use is read again in the background in the last quarter of
+// its TTL, so it does not expire in front of a request; that read also
+// picks up a change nobody heard of, within the TTL as before.
+func TestATenantInUseIsRefreshedBeforeItExpires(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	// The last quarter of the TTL, 2 s, leaves a busy machine room.
+	const ttl = 8 * time.Second
+	ts := openTenants(t, b.cfg, postgres.TenantsOptions{ResolveTTL: ttl})
+	owner, err := pgx.Connect(t.Context(), b.cfg.MigrateURL)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, owner.Close(context.WithoutCancel(t.Context()))) }()
+	b.create(t, "acme")
+	_, err = ts.Resolve(t.Context(), "acme")
+	require.NoError(t, err)
+	postgres.WaitListening(t, ts) // the listener clears the cache as it starts
+	_, err = ts.Resolve(t.Context(), "acme")
+	require.NoError(t, err)
+	expires := time.Now().Add(ttl) // the entry expires before this
+
+	err = pgx.BeginFunc(t.Context(), owner, func(tx pgx.Tx) error {
+		_, execErr := tx.Exec(t.Context(), `
+			ALTER TABLE tenants DISABLE TRIGGER tenants_notify_changed;
+			UPDATE tenants SET name = 'Acme Renamed' WHERE slug = 'acme';
+			ALTER TABLE tenants ENABLE TRIGGER tenants_notify_changed`)
+		return execErr
+	})
+	require.NoError(t, err)
+	got, err := ts.Resolve(t.Context(), "acme")
+	require.NoError(t, err)
+	require.NotEqual(t, "Acme Renamed", got.Name, "not due yet: from the cache")
+
+	time.Sleep(time.Until(expires.Add(-ttl / 8)))
+	got, err = ts.Resolve(t.Context(), "acme")
+	require.NoError(t, err)
+	require.NotEqual(t, "Acme Renamed", got.Name, "due: still answered from the cache")
+	require.Eventually(t, func() bool { return postgres.CachedName(ts, "acme") == "Acme Renamed" },
+		time.Until(expires), 10*time.Millisecond, "read again in the background before the entry expired")
+	time.Sleep(time.Until(expires.Add(100 * time.Millisecond)))
+	require.True(t, postgres.Cached(ts, "acme"), "the entry was renewed, not left to expire")
+}
+
 // Two registries on one database stand for two processes, each with its
 // own cache and a TTL far longer than the test: a tenant changed through
 // one stops resolving (or resolves anew) in the other within moments, by
