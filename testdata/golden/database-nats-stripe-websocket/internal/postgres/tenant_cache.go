@@ -22,7 +22,7 @@ const maxCachedTenants = 100_000
 //
 // A tenant looked up in the last quarter of its TTL is due: the lookup
 // still answers from the cache, and the caller reads it again in the
-// background (Tenants.refresh), so a tenant in use never expires in front
+// background (Tenants.lookup), so a tenant in use never expires in front
 // of a request and none is served older than the TTL.
 type tenantCache struct {
 	mu         sync.Mutex // orders puts and invalidations by generation; guards refreshing

@@ -299,13 +299,24 @@ func (ts *Tenants) Resolve(ctx context.Context, slug string) (domain.Tenant, err
 	if t, ok := ts.lookup(ctx, slug); ok {
 		return t, nil
 	}
-	gen := ts.cache.begin()
-	row, err := ts.queries.GetActiveTenantBySlug(ctx, slug)
+	t, err := ts.read(ctx, slug)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return domain.Tenant{}, domain.Errorf(domain.ENOTFOUND, "no tenant %q", slug)
 	}
 	if err != nil {
 		return domain.Tenant{}, fmt.Errorf("resolve tenant: %w", err)
+	}
+	return t, nil
+}
+
+// read reads the active tenant called slug from the database and caches
+// it, unless a change to it was heard while it read; pgx.ErrNoRows when
+// no such tenant is served.
+func (ts *Tenants) read(ctx context.Context, slug string) (domain.Tenant, error) {
+	gen := ts.cache.begin()
+	row, err := ts.queries.GetActiveTenantBySlug(ctx, slug)
+	if err != nil {
+		return domain.Tenant{}, err
 	}
 	t := tenantFromRow(row)
 	// Listening starts with the first tenant cached; a change made before
@@ -316,7 +327,8 @@ func (ts *Tenants) Resolve(ctx context.Context, slug string) (domain.Tenant, err
 }
 
 // cached returns the active tenant called slug if Resolve would answer it
-// from the cache, without reading the database.
+// from the cache, without waiting for the database (a due entry is read
+// again in the background, as Resolve would).
 func (ts *Tenants) cached(ctx context.Context, slug string) (domain.Tenant, bool) {
 	if slug == "" || domain.ValidateSlugSyntax(slug) != nil {
 		return domain.Tenant{}, false
@@ -339,12 +351,7 @@ func (ts *Tenants) lookup(ctx context.Context, slug string) (domain.Tenant, bool
 			defer ts.cache.refreshed(slug)
 			readCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
 			defer cancel()
-			gen := ts.cache.begin()
-			row, err := ts.queries.GetActiveTenantBySlug(readCtx, slug)
-			switch {
-			case err == nil:
-				ts.cache.put(tenantFromRow(row), gen)
-			case errors.Is(err, pgx.ErrNoRows):
+			if _, err := ts.read(readCtx, slug); errors.Is(err, pgx.ErrNoRows) {
 				ts.cache.invalidate(slug)
 			}
 		})

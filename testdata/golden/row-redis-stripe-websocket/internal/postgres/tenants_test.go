@@ -574,6 +574,23 @@ func TestInTenantRefusesMissingOrForgedTenants(t *testing.T) {
 	}
 }
 
+// changeUnheard runs update on the tenants table as its owner with the
+// notifying trigger off: a change no process hears of, as when their
+// listeners are down.
+func (b *tenantsBundle) changeUnheard(t *testing.T, update string) {
+	t.Helper()
+	owner, err := pgx.Connect(t.Context(), b.cfg.MigrateURL)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, owner.Close(context.WithoutCancel(t.Context()))) }()
+	err = pgx.BeginFunc(t.Context(), owner, func(tx pgx.Tx) error {
+		_, execErr := tx.Exec(t.Context(), `ALTER TABLE tenants DISABLE TRIGGER tenants_notify_changed;
+			`+update+`;
+			ALTER TABLE tenants ENABLE TRIGGER tenants_notify_changed`)
+		return execErr
+	})
+	require.NoError(t, err)
+}
+
 // A resolved tenant is cached. A change nobody hears of (made here with the
 // notifying trigger off, as when a process's listener is down) is still seen
 // within the TTL, the backstop; unknown slugs are never cached, so a new
@@ -584,11 +601,8 @@ func TestResolveCacheExpires(t *testing.T) {
 	// Long enough for the change below to be made well within it on a busy
 	// machine, short enough for the test.
 	ts := openTenants(t, b.cfg, postgres.TenantsOptions{ResolveTTL: 4 * time.Second})
-	owner, err := pgx.Connect(t.Context(), b.cfg.MigrateURL)
-	require.NoError(t, err)
-	defer func() { require.NoError(t, owner.Close(context.WithoutCancel(t.Context()))) }()
 
-	_, err = ts.Resolve(t.Context(), "acme")
+	_, err := ts.Resolve(t.Context(), "acme")
 	require.Equal(t, domain.ENOTFOUND, domain.ErrorCode(err))
 	acme := b.create(t, "acme")
 	got, err := ts.Resolve(t.Context(), "acme")
@@ -600,14 +614,7 @@ func TestResolveCacheExpires(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, postgres.Cached(ts, "acme"))
 
-	err = pgx.BeginFunc(t.Context(), owner, func(tx pgx.Tx) error {
-		_, execErr := tx.Exec(t.Context(), `
-			ALTER TABLE tenants DISABLE TRIGGER tenants_notify_changed;
-			UPDATE tenants SET state = 'suspended' WHERE slug = 'acme';
-			ALTER TABLE tenants ENABLE TRIGGER tenants_notify_changed`)
-		return execErr
-	})
-	require.NoError(t, err)
+	b.changeUnheard(t, `UPDATE tenants SET state = 'suspended' WHERE slug = 'acme'`)
 	_, err = ts.Resolve(t.Context(), "acme")
 	require.NoError(t, err, "still cached: nobody heard of the change")
 	require.Eventually(t, func() bool {
@@ -625,25 +632,15 @@ func TestATenantInUseIsRefreshedBeforeItExpires(t *testing.T) {
 	// The last quarter of the TTL, 2 s, leaves a busy machine room.
 	const ttl = 8 * time.Second
 	ts := openTenants(t, b.cfg, postgres.TenantsOptions{ResolveTTL: ttl})
-	owner, err := pgx.Connect(t.Context(), b.cfg.MigrateURL)
-	require.NoError(t, err)
-	defer func() { require.NoError(t, owner.Close(context.WithoutCancel(t.Context()))) }()
 	b.create(t, "acme")
-	_, err = ts.Resolve(t.Context(), "acme")
+	_, err := ts.Resolve(t.Context(), "acme")
 	require.NoError(t, err)
 	postgres.WaitListening(t, ts) // the listener clears the cache as it starts
 	_, err = ts.Resolve(t.Context(), "acme")
 	require.NoError(t, err)
 	expires := time.Now().Add(ttl) // the entry expires before this
 
-	err = pgx.BeginFunc(t.Context(), owner, func(tx pgx.Tx) error {
-		_, execErr := tx.Exec(t.Context(), `
-			ALTER TABLE tenants DISABLE TRIGGER tenants_notify_changed;
-			UPDATE tenants SET name = 'Acme Renamed' WHERE slug = 'acme';
-			ALTER TABLE tenants ENABLE TRIGGER tenants_notify_changed`)
-		return execErr
-	})
-	require.NoError(t, err)
+	b.changeUnheard(t, `UPDATE tenants SET name = 'Acme Renamed' WHERE slug = 'acme'`)
 	got, err := ts.Resolve(t.Context(), "acme")
 	require.NoError(t, err)
 	require.NotEqual(t, "Acme Renamed", got.Name, "not due yet: from the cache")
