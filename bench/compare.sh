@@ -9,7 +9,8 @@
 # realtime), builds it, and seeds a database per tenant count with the app's
 # own code: the harness's seeder (saaskit-seed/main.go, built inside the app
 # as cmd/benchseed) makes tenants tenant-1..N with PROJECTS projects each,
-# the baselines' draw of 200 users x 5 memberships and one session per user. Then it runs the harness (a copy, which also knows
+# the baselines' draw of AUTH_USERS users x AUTH_TENANTS_PER_USER memberships
+# (200 x 5 by default) and one session per user. Then it runs the harness (a copy, which also knows
 # saaskit-database) with the apps as targets and prints, per mode and
 # tenant count, the ratio of the app's median req/s to the Go server's and
 # to the better DRF setup's.
@@ -27,8 +28,19 @@
 #	REPEATS, DURATION, WARMUP, CONNS, SKIP_INSTALL  passed to the harness
 #	BASELINE_TARGETS  baseline targets in the run (default: pgbench go drf-sync drf-gthread)
 #	PROJECTS       projects per tenant (default: 60)
+#	AUTH_USERS, AUTH_TENANTS_PER_USER  the auth draw (default: 200 and 5),
+#	               passed to the harness too; the load reaches at most
+#	               AUTH_USERS x AUTH_TENANTS_PER_USER distinct tenants, so
+#	               10,000 tenants need ~4,000 users to touch most of them
+#	TENANT_POOL_CACHE, TENANT_POOL_MAX_CONNS  database mode's tenant pools
+#	               (default: the generated defaults, 50 and 2)
 #	WORK           where apps, databases' pairs files and the harness copy go
 #	               (default: a new directory under /tmp, kept for a look afterwards)
+#	STEPS          "seed run" by default; "seed" stops after seeding and "run"
+#	               measures what an earlier "seed" left in the same WORK and
+#	               databases, so a slow seed (schema mode at 10,000 tenants
+#	               takes most of an hour on 2 cores) can be done once, or
+#	               while the machine is busy with something else
 #
 # Rate limits are set far above the load (the limiter still runs on every
 # request); everything else is the generated defaults. Databases are
@@ -41,7 +53,9 @@ BASELINES=${BASELINES:-$kit/../shared/bench}
 [ -x "$BASELINES/run-baselines.sh" ] || { echo "compare.sh: no baseline harness at $BASELINES (set BASELINES)" >&2; exit 1; }
 BASELINES=$(cd "$BASELINES" && pwd)
 MODES=${MODES:-schema row database}
+STEPS=${STEPS:-seed run}
 export TENANT_COUNTS=${TENANT_COUNTS:-100 1000}
+export AUTH_USERS=${AUTH_USERS:-200} AUTH_TENANTS_PER_USER=${AUTH_TENANTS_PER_USER:-5}
 PROJECTS=${PROJECTS:-60}
 WORK=${WORK:-$(mktemp -d /tmp/saaskit-compare.XXXXXX)}
 mkdir -p "$WORK/bin" "$WORK/pairs"
@@ -52,9 +66,19 @@ psql_admin() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres -d postgre
 for mode in $MODES; do
 	case $mode in schema | row | database) ;; *) echo "compare.sh: unknown mode $mode (schema, row, database)" >&2; exit 2 ;; esac
 done
+step() { case " $STEPS " in *" $1 "*) return 0 ;; esac; return 1; }
+step seed || step run || { echo "compare.sh: STEPS must name seed, run or both" >&2; exit 2; }
+if ! step seed; then
+	for mode in $MODES; do
+		for n in $TENANT_COUNTS; do
+			[ -s "$WORK/pairs/$mode-n$n.tsv" ] && [ -x "$WORK/bin/run-$mode" ] ||
+				{ echo "compare.sh: STEPS=run needs an earlier STEPS=seed in WORK=$WORK for $mode at $n tenants" >&2; exit 2; }
+		done
+	done
+fi
 
 log "work directory $WORK"
-(cd "$kit" && go build -o "$WORK/bin/saaskit" ./cmd/saaskit)
+step seed && (cd "$kit" && go build -o "$WORK/bin/saaskit" ./cmd/saaskit)
 
 # Roles: perfapp owns the databases (and, in row and schema mode, the
 # tables); perfrowapp is row and schema mode's app role, which row-level
@@ -73,6 +97,7 @@ secret=${SAASKIT_SECRET_KEY:-perf-secret-0123456789abcdef0123456789abcdef}
 export SAASKIT_SECRET_KEY=$secret
 
 for mode in $MODES; do
+	step seed || break
 	app=$WORK/app-$mode
 	rm -rf "$app"
 	"$WORK/bin/saaskit" new "$app" --name perfapp --module example.com/perfapp --yes --no-git \
@@ -105,12 +130,17 @@ EOF
 		[ "$mode" = database ] || url=$(pgurl perfrowapp "$database")
 		env DATABASE_URL="$url" MIGRATE_DATABASE_URL="$owner" SECRET_KEY="$secret" \
 			TENANT_DATABASE_PREFIX="perfdb_n${n}_" "$WORK/bin/perfapp-$mode" migrate >/dev/null
-		python3 "$BASELINES/saaskit-seed/draw_memberships.py" "$n" 200 5 |
+		python3 "$BASELINES/saaskit-seed/draw_memberships.py" "$n" "$AUTH_USERS" "$AUTH_TENANTS_PER_USER" |
 			env DATABASE_URL="$url" MIGRATE_DATABASE_URL="$owner" SECRET_KEY="$secret" TENANT_DATABASE_PREFIX="perfdb_n${n}_" \
 				"$WORK/bin/benchseed-$mode" "$n" "$PROJECTS" "$WORK/pairs/$mode-n$n.tsv"
 		psql_admin -d "$database" -c "VACUUM ANALYZE" >/dev/null
 	done
 done
+
+if ! step run; then
+	log "seeded; measure with STEPS=run and the same WORK, MODES, TENANT_COUNTS and AUTH_USERS"
+	exit 0
+fi
 
 # A copy of the harness that also accepts saaskit-database (the same
 # handling as saaskit-schema and saaskit-row).

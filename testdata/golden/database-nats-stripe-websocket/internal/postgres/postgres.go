@@ -16,6 +16,14 @@ import (
 // Option tunes the pool Open returns.
 type Option func(*pgxpool.Config)
 
+// errOneQuery is what a second statement of a ReadTenant gets.
+var errOneQuery = errors.New("postgres: ReadTenant runs one statement; use InTenant for more")
+
+// errRow is a row whose query failed.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
 // MinMaxConns raises the pool's connection limit to at least n, unless
 // DATABASE_URL sets pool_max_conns itself. The worker needs a connection
 // per running job, on top of its own.

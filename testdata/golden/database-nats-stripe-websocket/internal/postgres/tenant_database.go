@@ -19,6 +19,7 @@ import (
 	"ledger.internal/svc/internal/config"
 	"ledger.internal/svc/internal/domain"
 	"ledger.internal/svc/internal/postgres/db"
+	"ledger.internal/svc/internal/postgres/tenantdb"
 )
 
 // Database per tenant. DATABASE_URL names the control database (tenants,
@@ -137,7 +138,7 @@ func (s *tenantStorage) inTenant(ctx context.Context, t domain.Tenant, fn func(p
 	defer s.pools.release(tp)
 	tx, err := begin(ctx, tp.pool)
 	if isMissingDatabase(err) {
-		return domain.Wrap(err, domain.EUNAVAILABLE, fmt.Sprintf("Tenant %s is unavailable; try again later.", t.Slug))
+		return unavailable(t, err)
 	}
 	if err != nil {
 		return fmt.Errorf("enter tenant %s: %w", t.Slug, err)
@@ -154,6 +155,70 @@ func (s *tenantStorage) inTenant(ctx context.Context, t domain.Tenant, fn func(p
 		return err
 	}
 	return tx.Commit(ctx)
+}
+
+// read runs fn, a ReadTenant, on t's pool: its one statement in the
+// implicit transaction Postgres gives a statement of its own, one round
+// trip where a transaction takes three. The pool reaches t's database and
+// nothing else, so there is nothing to enter. A read that failed on a
+// connection found dead (see begin) runs once more on a new one; a read
+// can.
+func (s *tenantStorage) read(ctx context.Context, t domain.Tenant, fn func(tenantdb.DBTX) error) error {
+	tp, err := s.pools.acquire(ctx, s.databaseName(t.Slug))
+	if err != nil {
+		return fmt.Errorf("enter tenant %s: %w", t.Slug, err)
+	}
+	defer s.pools.release(tp)
+	err = fn(&poolRead{pool: tp.pool})
+	if err != nil && ctx.Err() == nil && isDeadConnection(err) {
+		tp.pool.Reset()
+		err = fn(&poolRead{pool: tp.pool})
+	}
+	if isMissingDatabase(err) {
+		return unavailable(t, err)
+	}
+	return err
+}
+
+// unavailable is the error of t's work when t's database is missing.
+func unavailable(t domain.Tenant, err error) error {
+	return domain.Wrap(err, domain.EUNAVAILABLE, fmt.Sprintf("Tenant %s is unavailable; try again later.", t.Slug))
+}
+
+// poolRead is ReadTenant's tenantdb.DBTX in database mode: one statement
+// on the tenant's pool. A second is refused, as in the other modes.
+type poolRead struct {
+	pool *pgxpool.Pool
+	used bool
+}
+
+func (r *poolRead) take() error {
+	if r.used {
+		return errOneQuery
+	}
+	r.used = true
+	return nil
+}
+
+func (r *poolRead) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if err := r.take(); err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	return r.pool.Exec(ctx, sql, args...)
+}
+
+func (r *poolRead) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if err := r.take(); err != nil {
+		return nil, err
+	}
+	return r.pool.Query(ctx, sql, args...)
+}
+
+func (r *poolRead) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	if err := r.take(); err != nil {
+		return errRow{err}
+	}
+	return r.pool.QueryRow(ctx, sql, args...)
 }
 
 // begin starts a transaction on a tenant's pool. Idle connections in the

@@ -134,6 +134,74 @@ func TestDatabaseDroppedUnderAnOpenPoolFailsClosed(t *testing.T) {
 	}
 }
 
+// readNames reads the names of tn's first ten projects with ReadTenant.
+func readNames(t *testing.T, ts *postgres.Tenants, tn domain.Tenant) ([]string, error) {
+	t.Helper()
+	var got []string
+	err := ts.ReadTenant(t.Context(), tn, func(ctx context.Context, q *tenantdb.Queries) error {
+		page, err := q.ListProjects(ctx, firstPage(t, 10))
+		got = names(page)
+		return err
+	})
+	return got, err
+}
+
+// ReadTenant runs its one statement on the tenant's own pool, without a
+// transaction of its own: tenants alternate and each reads its own rows, a
+// second statement is refused, a read without a tenant never runs, a
+// connection the server ended under an idle pool costs the read nothing,
+// and a database dropped under the pool fails closed.
+func TestDatabaseReadTenant(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme, globex := b.create(t, "acme"), b.create(t, "globex")
+	createProjects(t, b.tenants, acme, "acme", 2)
+	createProjects(t, b.tenants, globex, "globex", 1)
+	for range 3 {
+		got, err := readNames(t, b.tenants, acme)
+		require.NoError(t, err)
+		require.Equal(t, []string{"acme-1", "acme-2"}, got)
+		got, err = readNames(t, b.tenants, globex)
+		require.NoError(t, err)
+		require.Equal(t, []string{"globex-1"}, got)
+	}
+
+	err := b.tenants.ReadTenant(t.Context(), acme, func(ctx context.Context, q *tenantdb.Queries) error {
+		if _, err := q.ListProjects(ctx, firstPage(t, 10)); err != nil {
+			return err
+		}
+		_, err := q.ListProjects(ctx, firstPage(t, 10))
+		return err
+	})
+	require.ErrorContains(t, err, "ReadTenant runs one statement")
+	err = b.tenants.ReadTenant(t.Context(), domain.Tenant{}, func(context.Context, *tenantdb.Queries) error {
+		t.Fatal("no read without a tenant")
+		return nil
+	})
+	require.Equal(t, domain.EINTERNAL, domain.ErrorCode(err), "%v", err)
+
+	// The server ends the sessions of acme's idle pool (a restart, an
+	// administrator): the pool does not know until a read finds out.
+	var ended int
+	err = postgres.ControlPool(b.tenants).QueryRow(t.Context(),
+		`SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1`,
+		b.cfg.TenantDatabasePrefix+"acme").Scan(&ended)
+	require.NoError(t, err)
+	require.Positive(t, ended, "acme's pool had a connection to end")
+	got, err := readNames(t, b.tenants, acme)
+	require.NoError(t, err, "a read on a dead connection runs again on a new one")
+	require.Equal(t, []string{"acme-1", "acme-2"}, got)
+
+	_, err = postgres.ControlPool(b.tenants).Exec(t.Context(),
+		"DROP DATABASE "+pgx.Identifier{b.cfg.TenantDatabasePrefix + "acme"}.Sanitize()+" WITH (FORCE)")
+	require.NoError(t, err)
+	for range 2 {
+		_, err = readNames(t, b.tenants, acme)
+		require.Equal(t, domain.EUNAVAILABLE, domain.ErrorCode(err), "%v", err)
+		require.Contains(t, domain.ErrorMessage(err), "acme is unavailable")
+	}
+}
+
 // A database nobody registered is not taken over: creating its tenant is a
 // conflict and the database stays.
 func TestDatabaseExistingDatabaseIsNotTaken(t *testing.T) {

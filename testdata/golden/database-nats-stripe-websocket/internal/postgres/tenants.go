@@ -225,13 +225,17 @@ func (ts *Tenants) InTenant(ctx context.Context, t domain.Tenant, fn func(contex
 // ReadTenant runs fn, a read of t's data in one statement (a page, a
 // row), in t's scope: confined exactly as InTenant's transactions are, in
 // one round trip instead of three (no BEGIN and COMMIT of their own; in
-// database mode, where nothing has to be entered, it runs in InTenant).
+// database mode the statement runs on the tenant's pool, which reaches
+// nothing else).
 // Its queries run one statement: a second one gets an error, never
 // another tenant's rows. Writes, reads that must agree with each other,
 // audit entries and jobs go through InTenant.
 func (ts *Tenants) ReadTenant(ctx context.Context, t domain.Tenant, fn func(context.Context, *tenantdb.Queries) error) error {
-	return ts.InTenant(ctx, t, func(ctx context.Context, u *Unit) error {
-		return fn(ctx, u.Queries)
+	if err := checkTenant(t); err != nil {
+		return err
+	}
+	return ts.storage.read(ctx, t, func(q tenantdb.DBTX) error {
+		return fn(ctx, tenantdb.New(q))
 	})
 }
 

@@ -21,6 +21,14 @@ import (
 // Option tunes the pool Open returns.
 type Option func(*pgxpool.Config)
 
+// errOneQuery is what a second statement of a ReadTenant gets.
+var errOneQuery = errors.New("postgres: ReadTenant runs one statement; use InTenant for more")
+
+// errRow is a row whose query failed.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
 // MinMaxConns raises the pool's connection limit to at least n, unless
 // DATABASE_URL sets pool_max_conns itself. The worker needs a connection
 // per running job, on top of its own.
@@ -98,9 +106,6 @@ type statementNamer interface {
 	// tables changed under it: a migration), and then forgets it.
 	stale(conn *pgx.Conn, name string, err error) bool
 }
-
-// errOneQuery is what a second statement of a ReadTenant gets.
-var errOneQuery = errors.New("postgres: ReadTenant runs one statement; use InTenant for more")
 
 // send sends the entering statement and sql in one pipeline (led by the
 // request's AccessCheck, when it has one pending) and returns their
@@ -329,11 +334,6 @@ func (r pgxRow) Scan(dest ...any) error {
 	r.rows.Close()
 	return r.rows.Err()
 }
-
-// errRow is a row whose query failed.
-type errRow struct{ err error }
-
-func (r errRow) Scan(...any) error { return r.err }
 
 // Open returns a pool for databaseURL. Connections are made lazily, so Open
 // succeeds while the database is down; readiness checks report it.
