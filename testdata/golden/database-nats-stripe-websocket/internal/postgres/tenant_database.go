@@ -131,30 +131,24 @@ func (s *tenantStorage) target(t domain.Tenant) string {
 }
 
 func (s *tenantStorage) inTenant(ctx context.Context, t domain.Tenant, fn func(pgx.Tx) error) error {
-	tp, err := s.pools.acquire(ctx, s.databaseName(t.Slug))
-	if err != nil {
-		return fmt.Errorf("enter tenant %s: %w", t.Slug, err)
-	}
-	defer s.pools.release(tp)
-	tx, err := begin(ctx, tp.pool)
-	if isMissingDatabase(err) {
-		return unavailable(t, err)
-	}
-	if err != nil {
-		return fmt.Errorf("enter tenant %s: %w", t.Slug, err)
-	}
-	// Rolled back however fn ends, a panic included (after Commit this does
-	// nothing): a transaction left open would keep its connection from the
-	// pool, and closing the pool would wait for it forever.
-	defer func() {
-		rollbackCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = tx.Rollback(rollbackCtx)
-	}()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit(ctx)
+	return s.onPool(ctx, t, func(pool *pgxpool.Pool) error {
+		tx, err := begin(ctx, pool)
+		if err != nil {
+			return fmt.Errorf("enter tenant %s: %w", t.Slug, err)
+		}
+		// Rolled back however fn ends, a panic included (after Commit this
+		// does nothing): a transaction left open would keep its connection
+		// from the pool, and closing the pool would wait for it forever.
+		defer func() {
+			rollbackCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = tx.Rollback(rollbackCtx)
+		}()
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return tx.Commit(ctx)
+	})
 }
 
 // read runs fn, a ReadTenant, on t's pool: its one statement in the
@@ -164,25 +158,29 @@ func (s *tenantStorage) inTenant(ctx context.Context, t domain.Tenant, fn func(p
 // connection found dead (see begin) runs once more on a new one; a read
 // can.
 func (s *tenantStorage) read(ctx context.Context, t domain.Tenant, fn func(tenantdb.DBTX) error) error {
+	return s.onPool(ctx, t, func(pool *pgxpool.Pool) error {
+		err := fn(&poolRead{pool: pool})
+		if err != nil && ctx.Err() == nil && isDeadConnection(err) {
+			pool.Reset()
+			err = fn(&poolRead{pool: pool})
+		}
+		return err
+	})
+}
+
+// onPool runs fn on t's pool, taken from the cache and given back when fn
+// returns. t's database missing fails closed: 503, tenant unavailable.
+func (s *tenantStorage) onPool(ctx context.Context, t domain.Tenant, fn func(*pgxpool.Pool) error) error {
 	tp, err := s.pools.acquire(ctx, s.databaseName(t.Slug))
 	if err != nil {
 		return fmt.Errorf("enter tenant %s: %w", t.Slug, err)
 	}
 	defer s.pools.release(tp)
-	err = fn(&poolRead{pool: tp.pool})
-	if err != nil && ctx.Err() == nil && isDeadConnection(err) {
-		tp.pool.Reset()
-		err = fn(&poolRead{pool: tp.pool})
-	}
+	err = fn(tp.pool)
 	if isMissingDatabase(err) {
-		return unavailable(t, err)
+		return domain.Wrap(err, domain.EUNAVAILABLE, fmt.Sprintf("Tenant %s is unavailable; try again later.", t.Slug))
 	}
 	return err
-}
-
-// unavailable is the error of t's work when t's database is missing.
-func unavailable(t domain.Tenant, err error) error {
-	return domain.Wrap(err, domain.EUNAVAILABLE, fmt.Sprintf("Tenant %s is unavailable; try again later.", t.Slug))
 }
 
 // poolRead is ReadTenant's tenantdb.DBTX in database mode: one statement

@@ -226,7 +226,8 @@ func (ts *Tenants) InTenant(ctx context.Context, t domain.Tenant, fn func(contex
 // row), in t's scope: confined exactly as InTenant's transactions are, in
 // one round trip instead of three (no BEGIN and COMMIT of their own; in
 // database mode the statement runs on the tenant's pool, which reaches
-// nothing else).
+// nothing else, and fn runs once more if that connection was found dead,
+// so it must do nothing but read).
 // Its queries run one statement: a second one gets an error, never
 // another tenant's rows. Writes, reads that must agree with each other,
 // audit entries and jobs go through InTenant.
