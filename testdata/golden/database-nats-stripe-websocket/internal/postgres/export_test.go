@@ -41,9 +41,15 @@ func SetWatchHeartbeat(ts *Tenants, d time.Duration) {
 	ts.watch.heartbeat = d
 }
 
-// WatchPings is how many heartbeat pings ts's listener got answered.
-func WatchPings(ts *Tenants) int64 {
-	return ts.watch.pings.Load()
+// WatchProbes is how many heartbeat probes ts's listener got answered.
+func WatchProbes(ts *Tenants) int64 {
+	return ts.watch.probes.Load()
+}
+
+// StopListening stops ts's tenant change listener for good, as a listener
+// that cannot reconnect: the cache is left as it is.
+func StopListening(ts *Tenants) {
+	ts.watch.stop()
 }
 
 // ListeningPID is the backend pid of ts's listening connection, 0 while

@@ -517,15 +517,15 @@ func (b *tenantsBundle) changeUnheard(t *testing.T, update string) {
 }
 
 // A resolved tenant is cached. A change nobody hears of (made here with the
-// notifying trigger off, as when a process's listener is down) is still seen
-// within the TTL, the backstop; unknown slugs are never cached, so a new
-// tenant resolves at once.
+// notifying trigger off) is seen within the resolve TTL, the backstop, once
+// the listener is down; unknown slugs are never cached, so a new tenant
+// resolves at once.
 func TestResolveCacheExpires(t *testing.T) {
 	t.Parallel()
 	b := setupTenants(t)
 	// Long enough for the change below to be made well within it on a busy
 	// machine, short enough for the test.
-	ts := openTenants(t, b.cfg, postgres.TenantsOptions{ResolveTTL: 4 * time.Second})
+	ts := openTenants(t, b.cfg, postgres.TenantsOptions{ResolveTTL: 4 * time.Second, ListeningTTL: time.Hour})
 
 	_, err := ts.Resolve(t.Context(), "acme")
 	require.Equal(t, domain.ENOTFOUND, domain.ErrorCode(err))
@@ -538,6 +538,7 @@ func TestResolveCacheExpires(t *testing.T) {
 	_, err = ts.Resolve(t.Context(), "acme")
 	require.NoError(t, err)
 	require.True(t, postgres.Cached(ts, "acme"))
+	postgres.StopListening(ts)
 
 	b.changeUnheard(t, `UPDATE tenants SET state = 'suspended' WHERE slug = 'acme'`)
 	_, err = ts.Resolve(t.Context(), "acme")
@@ -548,6 +549,38 @@ func TestResolveCacheExpires(t *testing.T) {
 	}, 15*time.Second, 20*time.Millisecond, "the cache entry expires")
 }
 
+// While the listener hears (its heartbeat probes come back), a cached
+// tenant outlives the resolve TTL: every change reaches it by
+// notification. A change that sends none is still picked up within the
+// listening TTL, the backstop for changes made with the trigger off.
+func TestAListeningCacheOutlivesTheResolveTTL(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	// A heartbeat every second proves the listener hears well within the
+	// 4 s resolve TTL, even on a busy machine.
+	const ttl, listening = 4 * time.Second, 12 * time.Second
+	ts := openTenants(t, b.cfg, postgres.TenantsOptions{ResolveTTL: ttl, ListeningTTL: listening})
+	b.create(t, "acme")
+	_, err := ts.Resolve(t.Context(), "acme")
+	require.NoError(t, err)
+	postgres.WaitListening(t, ts) // the listener clears the cache as it starts
+	_, err = ts.Resolve(t.Context(), "acme")
+	require.NoError(t, err)
+	read := time.Now()
+	probes := postgres.WatchProbes(ts)
+
+	b.changeUnheard(t, `UPDATE tenants SET name = 'Acme Renamed' WHERE slug = 'acme'`)
+	time.Sleep(time.Until(read.Add(ttl + time.Second)))
+	require.Greater(t, postgres.WatchProbes(ts), probes, "the heartbeat probed meanwhile")
+	got, err := ts.Resolve(t.Context(), "acme")
+	require.NoError(t, err)
+	require.NotEqual(t, "Acme Renamed", got.Name, "past the resolve TTL, still from the cache")
+	require.Eventually(t, func() bool {
+		got, err := ts.Resolve(t.Context(), "acme")
+		return err == nil && got.Name == "Acme Renamed"
+	}, time.Until(read.Add(listening+2*time.Second)), 20*time.Millisecond, "picked up within the listening TTL")
+}
+
 // A tenant in use is read again in the background in the last quarter of
 // its TTL, so it does not expire in front of a request; that read also
 // picks up a change nobody heard of, within the TTL as before.
@@ -556,7 +589,7 @@ func TestATenantInUseIsRefreshedBeforeItExpires(t *testing.T) {
 	b := setupTenants(t)
 	// The last quarter of the TTL, 2 s, leaves a busy machine room.
 	const ttl = 8 * time.Second
-	ts := openTenants(t, b.cfg, postgres.TenantsOptions{ResolveTTL: ttl})
+	ts := openTenants(t, b.cfg, postgres.TenantsOptions{ResolveTTL: ttl, ListeningTTL: ttl})
 	b.create(t, "acme")
 	_, err := ts.Resolve(t.Context(), "acme")
 	require.NoError(t, err)
@@ -669,7 +702,7 @@ func TestTenantChangeListenerHeartbeat(t *testing.T) {
 	_, err := serving.Resolve(t.Context(), "acme")
 	require.NoError(t, err)
 	pid := postgres.WaitListening(t, serving)
-	require.Eventually(t, func() bool { return postgres.WatchPings(serving) >= 3 }, 10*time.Second, 10*time.Millisecond,
+	require.Eventually(t, func() bool { return postgres.WatchProbes(serving) >= 3 }, 10*time.Second, 10*time.Millisecond,
 		"the listener checks its idle connection on every heartbeat")
 	require.Equal(t, pid, postgres.ListeningPID(serving), "still listening on the same connection")
 

@@ -22,8 +22,16 @@ import (
 // A notification sent while the listening connection is down is lost, so
 // whenever it (re)connects the whole cache is dropped, after LISTEN is in
 // place: a change that landed while nobody listened is read afresh, and
-// one landing from now on is heard. The TTL stays as the backstop for the
-// time the connection is down, and bounds staleness should it not come back.
+// one landing from now on is heard.
+//
+// The cache trusts its entries for long (DefaultListeningTTL) only while
+// the listener proves it hears: LISTEN just put in place, or a
+// notification heard within the resolve TTL. A quiet listener proves it
+// with a heartbeat: it notifies its own channel with an empty payload (no
+// tenant's slug) and hears that probe come back on its connection. A
+// connection cut without a word, or a transaction-pooling proxy that
+// hands the LISTEN to a server connection the listener is no longer on,
+// hears no probe, and the cache falls back to the resolve TTL.
 //
 // The listener starts with the first tenant a process caches, so commands
 // that never resolve a tenant (tenant list, migrate) open no connection for it.
@@ -39,33 +47,38 @@ const (
 	watchMaxBackoff = 30 * time.Second
 )
 
-// watchHeartbeat is how long the listener waits for a notification before
-// checking that its connection is still alive: a connection cut without a
-// goodbye (a network partition) would otherwise go unnoticed until TCP
-// keepalive gives up on it.
+// The listener waits a quarter of the resolve TTL for a notification
+// before it probes its connection (see above), so that a quiet listener
+// proves it hears well within the TTL; and at most watchHeartbeat, so
+// that a connection cut without a goodbye (a network partition) does not
+// go unnoticed until TCP keepalive gives up on it.
 const watchHeartbeat = 30 * time.Second
 
-// watchPingTimeout bounds the heartbeat's ping. It does not shrink with the
-// heartbeat: a busy server may take a while to answer, and a slow answer is
-// not a dead connection.
-const watchPingTimeout = 10 * time.Second
+// watchProbeTimeout bounds the heartbeat's probe. It does not shrink with
+// the heartbeat: a busy server may take a while to answer, and a slow
+// answer is not a dead connection.
+const watchProbeTimeout = 10 * time.Second
+
+// watchProbe is the payload of the heartbeat's probe: no tenant's slug.
+const watchProbe = ""
 
 // tenantWatch is the listener of one Tenants.
 type tenantWatch struct {
 	ts        *Tenants
 	config    *pgx.ConnConfig
 	logger    *slog.Logger
-	heartbeat time.Duration // watchHeartbeat; tests shorten it
+	heartbeat time.Duration // a quarter of the resolve TTL, at most watchHeartbeat; tests shorten it
 	once      sync.Once
 	cancel    context.CancelFunc
 	done      chan struct{}
 	pid       atomic.Uint32 // backend of the listening connection; 0 while not listening
-	pings     atomic.Int64  // heartbeat pings answered
+	probes    atomic.Int64  // heartbeat probes the server answered
 }
 
 func newTenantWatch(ts *Tenants, config *pgx.ConnConfig, logger *slog.Logger) *tenantWatch {
 	config.RuntimeParams["application_name"] += "-listen"
-	return &tenantWatch{ts: ts, config: config, logger: logger, heartbeat: watchHeartbeat, done: make(chan struct{})}
+	heartbeat := min(watchHeartbeat, ts.cache.ttl/4)
+	return &tenantWatch{ts: ts, config: config, logger: logger, heartbeat: heartbeat, done: make(chan struct{})}
 }
 
 // start starts the listener unless it runs already (or was stopped). It
@@ -124,6 +137,7 @@ func (w *tenantWatch) listen(ctx context.Context) (listened bool, err error) {
 		return false, err
 	}
 	defer func() {
+		w.ts.cache.deaf()
 		w.pid.Store(0)
 		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
@@ -134,6 +148,7 @@ func (w *tenantWatch) listen(ctx context.Context) (listened bool, err error) {
 	}
 	// Changes made before LISTEN was in place were not heard.
 	w.ts.cache.clear()
+	w.ts.cache.heard()
 	w.pid.Store(conn.PgConn().PID())
 	for {
 		waitCtx, cancel := context.WithTimeout(ctx, w.heartbeat)
@@ -141,12 +156,17 @@ func (w *tenantWatch) listen(ctx context.Context) (listened bool, err error) {
 		cancel()
 		switch {
 		case err == nil:
-			w.ts.cache.invalidate(n.Payload)
+			// Any notification, another process's probe too, shows the
+			// LISTEN is in place on this live connection.
+			w.ts.cache.heard()
+			if n.Payload != watchProbe {
+				w.ts.cache.invalidate(n.Payload)
+			}
 		case ctx.Err() != nil:
 			return true, ctx.Err()
 		case errors.Is(err, context.DeadlineExceeded) || waitCtx.Err() != nil:
-			if pingErr := w.ping(ctx, conn); pingErr != nil {
-				return true, pingErr
+			if probeErr := w.probe(ctx, conn); probeErr != nil {
+				return true, probeErr
 			}
 		default:
 			return true, err
@@ -154,13 +174,15 @@ func (w *tenantWatch) listen(ctx context.Context) (listened bool, err error) {
 	}
 }
 
-// ping checks the listening connection answers within watchPingTimeout.
-func (w *tenantWatch) ping(ctx context.Context, conn *pgx.Conn) error {
-	ctx, cancel := context.WithTimeout(ctx, watchPingTimeout)
+// probe notifies the listener's own channel with watchProbe, within
+// watchProbeTimeout: an error means the connection is gone; hearing the
+// probe (in listen) means the LISTEN is in place on it.
+func (w *tenantWatch) probe(ctx context.Context, conn *pgx.Conn) error {
+	ctx, cancel := context.WithTimeout(ctx, watchProbeTimeout)
 	defer cancel()
-	if err := conn.Ping(ctx); err != nil {
+	if _, err := conn.Exec(ctx, "SELECT pg_notify($1, $2)", tenantChangedChannel, watchProbe); err != nil {
 		return err
 	}
-	w.pings.Add(1)
+	w.probes.Add(1)
 	return nil
 }
