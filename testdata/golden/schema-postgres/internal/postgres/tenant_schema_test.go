@@ -322,6 +322,40 @@ func TestSchemaPreparedReadsAreBounded(t *testing.T) {
 	}
 }
 
+// While a connection is full, a statement missed again only after others
+// missed in between (max/8 of them) is still not prepared: among many
+// tenants each as likely as the next, it would be dropped before it ran
+// again. Missed again at once, it is.
+func TestSchemaPreparedOnlyWhenMissedAgainSoon(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	ts := pinned(t, b.cfg)
+	const maxStatements = 8 // a window of one missed statement
+	postgres.SetMaxTenantStatements(ts, maxStatements)
+	var slugs []string
+	var tenants []domain.Tenant
+	for i := range maxStatements + 2 {
+		slug := fmt.Sprintf("tenant-%d", i)
+		slugs = append(slugs, slug)
+		tenants = append(tenants, b.create(t, slug))
+	}
+	full, x, y := tenants[:maxStatements], tenants[maxStatements], tenants[maxStatements+1]
+	for _, tn := range full {
+		readPage(t, ts, tn)
+	}
+	require.Len(t, preparedReads(t, ts, slugs...), maxStatements, "prepared on their first miss while there was room")
+
+	readPage(t, ts, x)
+	readPage(t, ts, y) // pushes x out of the window
+	readPage(t, ts, x)
+	require.NotContains(t, preparedReads(t, ts, slugs...), x.Slug, "missed again, but not soon")
+	readPage(t, ts, x)
+	prepared := preparedReads(t, ts, slugs...)
+	require.Contains(t, prepared, x.Slug, "missed again at once")
+	require.Len(t, prepared, maxStatements)
+	require.NotContains(t, prepared, full[0].Slug, "the least recently used made room")
+}
+
 // migrateAcmeAhead gives acme one more migration than the others, which
 // changes the type of its projects' name.
 func migrateAcmeAhead(t *testing.T, b *tenantsBundle) {

@@ -35,9 +35,13 @@ import (
 // for a list, beside the ~25 KB of catalog caches any statement in a
 // schema costs), so a connection keeps at most maxTenantStatements,
 // deallocating the least recently used to prepare another. While it is
-// full, a statement is prepared on its second miss only: with more
-// tenants in use than it holds, most reads run unprepared, as before,
-// instead of preparing what is dropped again before its next run.
+// full, a statement is prepared only when it misses again soon: within
+// the next maxTenantStatements/8 statements that miss on that connection.
+// With more tenants in use than it holds, most reads run unprepared, as
+// before, instead of preparing what is dropped again before its next run:
+// preparing costs four round trips, which a statement repays only if it
+// runs a few more times while it stays. A tenant in steady use misses
+// again soon; one of thousands, each as likely as the next, rarely does.
 
 // maxTenantStatements is how many tenant statements a connection keeps
 // prepared, unless tests choose another number (tenantStorage.maxStatements).
@@ -52,8 +56,8 @@ const tenantStatementsKey = "postgres.tenantStatements"
 type tenantStatements struct {
 	max      int
 	prepared *simplelru.LRU[string, struct{}]
-	// missed are statements run unprepared while prepared was full: the
-	// next miss of one of them prepares it.
+	// missed are the last statements run unprepared while prepared was
+	// full (max/8 of them): the next miss of one of them prepares it.
 	missed *simplelru.LRU[string, struct{}]
 	// dropped are statements forgotten but still prepared in the
 	// backend, deallocated before the next one is prepared.
@@ -73,7 +77,7 @@ func tenantStatementsOf(conn *pgx.Conn, maxStatements int) *tenantStatements {
 	ts.prepared, _ = simplelru.NewLRU(ts.max+1, func(name string, _ struct{}) {
 		ts.dropped = append(ts.dropped, name)
 	})
-	ts.missed, _ = simplelru.NewLRU[string, struct{}](ts.max, nil)
+	ts.missed, _ = simplelru.NewLRU[string, struct{}](max(ts.max/8, 1), nil)
 	data[tenantStatementsKey] = ts
 	return ts
 }
