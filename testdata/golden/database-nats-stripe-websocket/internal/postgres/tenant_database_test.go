@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -144,6 +145,92 @@ func readNames(t *testing.T, ts *postgres.Tenants, tn domain.Tenant) ([]string, 
 		return err
 	})
 	return got, err
+}
+
+// A tenant connection keeps a small statement cache and no description
+// cache (pgx's defaults cost each of thousands of connections ~50 KB
+// unused), unless DATABASE_URL chooses capacities, or a mode that needs
+// descriptions: pgx refuses to connect in cache_describe mode without
+// them. Reads and writes work in each case.
+func TestDatabaseTenantConnectionsKeepSmallCaches(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	acme := b.create(t, "acme")
+	cases := []struct {
+		name                     string
+		params                   url.Values
+		statements, descriptions int
+	}{
+		{"defaults", nil, 128, 0},
+		{"capacities chosen", url.Values{"statement_cache_capacity": {"16"}, "description_cache_capacity": {"8"}}, 16, 8},
+		{"cache_describe", url.Values{"default_query_exec_mode": {"cache_describe"}}, 128, 512},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := b.cfg
+			u, err := url.Parse(cfg.URL)
+			require.NoError(t, err)
+			q := u.Query()
+			for k, v := range c.params {
+				q[k] = v
+			}
+			u.RawQuery = q.Encode()
+			cfg.URL = u.String()
+			ts := openTenants(t, cfg, postgres.TenantsOptions{})
+
+			statements, descriptions, err := postgres.TenantConnCaches(t.Context(), ts, acme)
+			require.NoError(t, err)
+			require.Equal(t, c.statements, statements)
+			require.Equal(t, c.descriptions, descriptions)
+			createProjects(t, ts, acme, fmt.Sprintf("acme-%d", i), 1)
+			got, err := readNames(t, ts, acme)
+			require.NoError(t, err)
+			require.Contains(t, got, fmt.Sprintf("acme-%d-1", i))
+		})
+	}
+}
+
+// BenchmarkTenantPoolMemory reports the heap an open tenant pool holds
+// with its one connection, after a read: what a process pays for each
+// tenant in use, up to TENANT_POOL_CACHE of them. Run it with -benchtime 1x.
+func BenchmarkTenantPoolMemory(b *testing.B) {
+	bundle := setupTenants(b)
+	const pools = 21
+	tenants := make([]domain.Tenant, pools)
+	for i := range tenants {
+		tn, err := bundle.tenants.Create(b.Context(), fmt.Sprintf("pool-%d", i), "Pool")
+		require.NoError(b, err)
+		tenants[i] = tn
+	}
+	cfg := bundle.cfg
+	cfg.TenantPoolCache = pools
+	var perPool float64
+	for b.Loop() {
+		ts := openTenants(b, cfg, postgres.TenantsOptions{})
+		read := func(tn domain.Tenant) {
+			err := ts.ReadTenant(b.Context(), tn, func(ctx context.Context, q *tenantdb.Queries) error {
+				_, err := q.ListProjects(ctx, firstPage(b, 10))
+				return err
+			})
+			require.NoError(b, err)
+		}
+		read(tenants[0]) // what every pool shares is made by the first
+		before := liveHeap()
+		for _, tn := range tenants[1:] {
+			read(tn)
+		}
+		perPool = float64(liveHeap()-before) / (pools - 1)
+		require.Equal(b, pools, postgres.OpenPools(ts))
+	}
+	b.ReportMetric(perPool/1024, "KB/pool")
+}
+
+// liveHeap is the heap in use after a full collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }
 
 // ReadTenant runs its one statement on the tenant's own pool, without a

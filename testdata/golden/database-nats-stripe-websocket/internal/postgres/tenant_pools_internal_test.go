@@ -8,11 +8,24 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
+
+	"ledger.internal/svc/internal/domain"
 )
 
 // OpenPools exposes how many tenant pools are open to the tests.
 func OpenPools(ts *Tenants) int {
 	return ts.storage.pools.openPools()
+}
+
+// TenantConnCaches connects to t's database on its pool and returns the
+// capacities of the connection's statement and description caches.
+func TenantConnCaches(ctx context.Context, ts *Tenants, t domain.Tenant) (statements, descriptions int, err error) {
+	err = ts.storage.onPool(ctx, t, func(pool *pgxpool.Pool) error {
+		c := pool.Config().ConnConfig
+		statements, descriptions = c.StatementCacheCapacity, c.DescriptionCacheCapacity
+		return pool.Ping(ctx)
+	})
+	return statements, descriptions, err
 }
 
 // lazyPools returns a pool cache whose pools point nowhere: pgxpool connects

@@ -78,7 +78,7 @@ func (b *tenantsBundle) create(t *testing.T, slug string) domain.Tenant {
 
 // firstPage is the parameters of the first page of n projects, oldest
 // first.
-func firstPage(t *testing.T, n int32) tenantdb.ListProjectsParams {
+func firstPage(t testing.TB, n int32) tenantdb.ListProjectsParams {
 	t.Helper()
 	p := tenantdb.ListProjectsParams{MaxItems: n}
 	require.NoError(t, p.AfterCreatedAt.Scan("-infinity"))
@@ -579,6 +579,25 @@ func TestAListeningCacheOutlivesTheResolveTTL(t *testing.T) {
 		got, err := ts.Resolve(t.Context(), "acme")
 		return err == nil && got.Name == "Acme Renamed"
 	}, time.Until(read.Add(listening+2*time.Second)), 20*time.Millisecond, "picked up within the listening TTL")
+}
+
+// Closing twice is harmless, whether the listener ever started or not.
+func TestTenantsCloseTwice(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	b.create(t, "acme")
+	for _, listen := range []bool{false, true} {
+		ts, err := postgres.OpenTenants(t.Context(), b.cfg, postgres.TenantsOptions{AppName: "test"})
+		require.NoError(t, err)
+		if listen {
+			_, err = ts.Resolve(t.Context(), "acme")
+			require.NoError(t, err)
+			postgres.WaitListening(t, ts)
+		}
+		ts.Close()
+		ts.Close()
+		require.Zero(t, postgres.ListeningPID(ts))
+	}
 }
 
 // A tenant in use is read again in the background in the last quarter of

@@ -92,11 +92,11 @@ func (w *tenantWatch) start(ctx context.Context) {
 	})
 }
 
-// stop stops the listener, if it was started, and waits for it.
+// stop stops the listener, if it was started, and waits for it; one never
+// started never starts. Stopping again changes nothing.
 func (w *tenantWatch) stop() {
-	started := true
-	w.once.Do(func() { started = false })
-	if started {
+	w.once.Do(func() {})
+	if w.cancel != nil {
 		w.cancel()
 		<-w.done
 	}
