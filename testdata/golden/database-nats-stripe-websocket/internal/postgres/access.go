@@ -114,7 +114,7 @@ type sessionAccess struct {
 }
 
 func sessionAccessOf(row db.GetSessionAccessRow) sessionAccess {
-	return sessionAccess{userID: row.User.ID, superuser: row.User.Superuser, role: row.MemberRole, custom: row.CustomPermissions}
+	return sessionAccess{userID: row.UserID, superuser: row.Superuser, role: row.MemberRole, custom: row.CustomPermissions}
 }
 
 func (a sessionAccess) equal(b sessionAccess) bool {

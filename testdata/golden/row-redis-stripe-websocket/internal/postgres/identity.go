@@ -338,8 +338,8 @@ func (id *Identity) Logout(ctx context.Context, token string) error {
 		if _, err := q.DeleteSession(ctx, hash); err != nil {
 			return nil, err
 		}
-		user := row.User.ID.String()
-		by := domain.WithPrincipal(ctx, domain.Principal{UserID: user, Superuser: row.User.Superuser})
+		user := row.ID.String()
+		by := domain.WithPrincipal(ctx, domain.Principal{UserID: user, Superuser: row.Superuser})
 		if err := RecordControl(by, tx, domain.Tenant{}, "user.logout", "user:"+user, nil, nil); err != nil {
 			return nil, err
 		}
@@ -405,7 +405,7 @@ func (id *Identity) AuthenticateIn(ctx context.Context, token, slug string) (dom
 	if err != nil {
 		return domain.Principal{}, fmt.Errorf("authenticate session: %w", err)
 	}
-	return domain.Principal{UserID: row.User.ID.String(), Superuser: row.User.Superuser}, nil
+	return domain.Principal{UserID: row.ID.String(), Superuser: row.Superuser}, nil
 }
 
 // authenticateSessionIn reads the session of token and its user's role in
@@ -419,7 +419,7 @@ func (id *Identity) authenticateSessionIn(ctx context.Context, token string, t d
 	if err != nil {
 		return domain.Principal{}, fmt.Errorf("authenticate session: %w", err)
 	}
-	p := domain.Principal{UserID: row.User.ID.String(), Superuser: row.User.Superuser}
+	p := domain.Principal{UserID: row.UserID.String(), Superuser: row.Superuser}
 	if !row.TenantActive {
 		// The cache is behind: t was suspended or deleted, and this
 		// process has not heard yet. Forgotten, it is resolved anew for

@@ -499,7 +499,7 @@ func (q *Queries) GetPendingInvitation(ctx context.Context, arg GetPendingInvita
 }
 
 const getSessionAccess = `-- name: GetSessionAccess :one
-SELECT u.id, u.email, u.name, u.password_hash, u.superuser, u.created_at, u.email_verified_at, m.role AS member_role, r.permissions AS custom_permissions,
+SELECT u.id AS user_id, u.superuser, m.role AS member_role, r.permissions AS custom_permissions,
        (t.id IS NOT NULL)::boolean AS tenant_active
 FROM sessions s
 JOIN users u ON u.id = s.user_id
@@ -515,7 +515,8 @@ type GetSessionAccessParams struct {
 }
 
 type GetSessionAccessRow struct {
-	User              User        `json:"user"`
+	UserID            pgtype.UUID `json:"user_id"`
+	Superuser         bool        `json:"superuser"`
 	MemberRole        pgtype.Text `json:"member_role"`
 	CustomPermissions []string    `json:"custom_permissions"`
 	TenantActive      bool        `json:"tenant_active"`
@@ -530,13 +531,8 @@ func (q *Queries) GetSessionAccess(ctx context.Context, arg GetSessionAccessPara
 	row := q.db.QueryRow(ctx, getSessionAccess, arg.TenantID, arg.TokenHash)
 	var i GetSessionAccessRow
 	err := row.Scan(
-		&i.User.ID,
-		&i.User.Email,
-		&i.User.Name,
-		&i.User.PasswordHash,
-		&i.User.Superuser,
-		&i.User.CreatedAt,
-		&i.User.EmailVerifiedAt,
+		&i.UserID,
+		&i.Superuser,
 		&i.MemberRole,
 		&i.CustomPermissions,
 		&i.TenantActive,
@@ -545,29 +541,23 @@ func (q *Queries) GetSessionAccess(ctx context.Context, arg GetSessionAccessPara
 }
 
 const getSessionUser = `-- name: GetSessionUser :one
-SELECT u.id, u.email, u.name, u.password_hash, u.superuser, u.created_at, u.email_verified_at
+SELECT u.id, u.superuser
 FROM sessions s
 JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = $1 AND s.expires_at > now()
 `
 
 type GetSessionUserRow struct {
-	User User `json:"user"`
+	ID        pgtype.UUID `json:"id"`
+	Superuser bool        `json:"superuser"`
 }
 
-// The user a live session token belongs to.
+// The user a live session token belongs to: what a request needs of them
+// (never the password hash, which only signing in reads).
 func (q *Queries) GetSessionUser(ctx context.Context, tokenHash []byte) (GetSessionUserRow, error) {
 	row := q.db.QueryRow(ctx, getSessionUser, tokenHash)
 	var i GetSessionUserRow
-	err := row.Scan(
-		&i.User.ID,
-		&i.User.Email,
-		&i.User.Name,
-		&i.User.PasswordHash,
-		&i.User.Superuser,
-		&i.User.CreatedAt,
-		&i.User.EmailVerifiedAt,
-	)
+	err := row.Scan(&i.ID, &i.Superuser)
 	return i, err
 }
 

@@ -38,8 +38,9 @@ DELETE FROM sessions
 WHERE user_id = @user_id AND expires_at <= now();
 
 -- name: GetSessionUser :one
--- The user a live session token belongs to.
-SELECT sqlc.embed(u)
+-- The user a live session token belongs to: what a request needs of them
+-- (never the password hash, which only signing in reads).
+SELECT u.id, u.superuser
 FROM sessions s
 JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = @token_hash AND s.expires_at > now();
@@ -50,7 +51,7 @@ WHERE s.token_hash = @token_hash AND s.expires_at > now();
 -- role's custom permissions (member_role NULL when they are not a member),
 -- and whether that tenant is served (tenant_active is false once it was
 -- suspended or deleted, whatever a cache still says).
-SELECT sqlc.embed(u), m.role AS member_role, r.permissions AS custom_permissions,
+SELECT u.id AS user_id, u.superuser, m.role AS member_role, r.permissions AS custom_permissions,
        (t.id IS NOT NULL)::boolean AS tenant_active
 FROM sessions s
 JOIN users u ON u.id = s.user_id

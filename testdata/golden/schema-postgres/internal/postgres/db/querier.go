@@ -77,7 +77,8 @@ type Querier interface {
 	// and whether that tenant is served (tenant_active is false once it was
 	// suspended or deleted, whatever a cache still says).
 	GetSessionAccess(ctx context.Context, arg GetSessionAccessParams) (GetSessionAccessRow, error)
-	// The user a live session token belongs to.
+	// The user a live session token belongs to: what a request needs of them
+	// (never the password hash, which only signing in reads).
 	GetSessionUser(ctx context.Context, tokenHash []byte) (GetSessionUserRow, error)
 	// GetMemberAccess for a request: no row when tenant @tenant_id is not
 	// served (suspended or deleted, whatever a cache still says), and
