@@ -631,9 +631,9 @@ func TestResolveCacheExpires(t *testing.T) {
 func TestAListeningCacheOutlivesTheResolveTTL(t *testing.T) {
 	t.Parallel()
 	b := setupTenants(t)
-	// A heartbeat every second proves the listener hears well within the
-	// 4 s resolve TTL, even on a busy machine.
-	const ttl, listening = 4 * time.Second, 12 * time.Second
+	// A heartbeat every 1.5 s proves the listener hears well within the
+	// 6 s resolve TTL, even on a busy machine.
+	const ttl, listening = 6 * time.Second, 18 * time.Second
 	ts := openTenants(t, b.cfg, postgres.TenantsOptions{ResolveTTL: ttl, ListeningTTL: listening})
 	b.create(t, "acme")
 	_, err := ts.Resolve(t.Context(), "acme")
