@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
 	"runtime"
 	"strings"
@@ -167,13 +168,12 @@ func TestDatabaseTenantConnectionsKeepSmallCaches(t *testing.T) {
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			cfg := b.cfg
 			u, err := url.Parse(cfg.URL)
 			require.NoError(t, err)
 			q := u.Query()
-			for k, v := range c.params {
-				q[k] = v
-			}
+			maps.Copy(q, c.params)
 			u.RawQuery = q.Encode()
 			cfg.URL = u.String()
 			ts := openTenants(t, cfg, postgres.TenantsOptions{})

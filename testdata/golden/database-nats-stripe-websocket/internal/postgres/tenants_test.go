@@ -78,11 +78,11 @@ func (b *tenantsBundle) create(t *testing.T, slug string) domain.Tenant {
 
 // firstPage is the parameters of the first page of n projects, oldest
 // first.
-func firstPage(t testing.TB, n int32) tenantdb.ListProjectsParams {
-	t.Helper()
+func firstPage(tb testing.TB, n int32) tenantdb.ListProjectsParams {
+	tb.Helper()
 	p := tenantdb.ListProjectsParams{MaxItems: n}
-	require.NoError(t, p.AfterCreatedAt.Scan("-infinity"))
-	require.NoError(t, p.AfterID.Scan("00000000-0000-0000-0000-000000000000"))
+	require.NoError(tb, p.AfterCreatedAt.Scan("-infinity"))
+	require.NoError(tb, p.AfterID.Scan("00000000-0000-0000-0000-000000000000"))
 	return p
 }
 

@@ -332,8 +332,8 @@ func TestSchemaPreparedOnlyWhenMissedAgainSoon(t *testing.T) {
 	ts := pinned(t, b.cfg)
 	const maxStatements = 8 // a window of one missed statement
 	postgres.SetMaxTenantStatements(ts, maxStatements)
-	var slugs []string
-	var tenants []domain.Tenant
+	slugs := make([]string, 0, maxStatements+2)
+	tenants := make([]domain.Tenant, 0, maxStatements+2)
 	for i := range maxStatements + 2 {
 		slug := fmt.Sprintf("tenant-%d", i)
 		slugs = append(slugs, slug)
