@@ -85,7 +85,7 @@ const (
 	// bounds memory, not trust.
 	rememberSessionsFor = 5 * time.Minute
 	// maxRememberedSessions bounds the sessions remembered, at ~300 bytes
-	// each; past it, what has not expired is forgotten too (see expiring).
+	// each; past it, an arbitrary eighth is forgotten (see expiring).
 	maxRememberedSessions = 20_000
 )
 

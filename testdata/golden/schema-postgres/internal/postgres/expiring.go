@@ -7,8 +7,10 @@ import (
 
 // expiring is a map whose entries are forgotten ttl after they were put,
 // holding at most max of them: a put into a full map first drops what
-// expired, then, if it is still full, everything. The bound is a safety
-// net against keys without end, not a tuning knob.
+// expired, then, if it is still full, an arbitrary eighth of the entries.
+// The bound is a safety net against keys without end, not a tuning knob;
+// a working set that outgrows it loses an eighth of its entries, not all
+// of them at once, and a flood of new keys costs a scan every max/8 puts.
 type expiring[K comparable, V any] struct {
 	mu      sync.Mutex
 	ttl     time.Duration
@@ -55,8 +57,13 @@ func (m *expiring[K, V]) put(k K, v V) {
 				delete(m.entries, key)
 			}
 		}
-		if len(m.entries) >= m.max {
-			clear(m.entries)
+		drop := len(m.entries) - m.max + max(m.max/8, 1)
+		for key := range m.entries { // Go's map order: arbitrary
+			if drop <= 0 {
+				break
+			}
+			delete(m.entries, key)
+			drop--
 		}
 	}
 	m.entries[k] = expiringEntry[V]{value: v, expires: now.Add(m.ttl)}
