@@ -73,6 +73,11 @@ type chain struct {
 	// storage is the tenant's own or row-level security confines it) and
 	// conflict the head table's key.
 	key, conflict string
+	// written is the column naming the tenant that an append writes
+	// explicitly, not leaving it to the column's default ("" where the
+	// tables are the tenant's own): in row mode the default is
+	// app_tenant(), which would check the seal once more per table.
+	written string
 	// keepHead says an append also moves the control plane's copy of the
 	// head (audit_heads), in the same statement: the tenant's transaction
 	// is the control plane's too.
@@ -81,7 +86,7 @@ type chain struct {
 
 var (
 	tenantChain  = chain{plane: PlaneTenant, entries: "audit_entries", head: "audit_chain", conflict: "one"}
-	controlChain = chain{plane: PlaneControl, entries: "control_audit_entries", head: "control_audit_chain", key: "tenant_id", conflict: "tenant_id"}
+	controlChain = chain{plane: PlaneControl, entries: "control_audit_entries", head: "control_audit_chain", key: "tenant_id", conflict: "tenant_id", written: "tenant_id"}
 )
 
 // where returns the condition selecting tenantID's rows, as parameter n.
@@ -108,8 +113,8 @@ var genesis = make([]byte, sha256.Size)
 const entryColumns = "seq, at, action, target_type, target_id, user_id, api_key_id, request_id, ip, user_agent, before, after, prev_hash, hash"
 
 // appendEntry writes e as the next entry of tenantID's chain c, in tx, and
-// sets e's ID, At and Hash, in one round trip (see appendStatement). A
-// chain's first entry makes its head first (two more round trips, once).
+// sets e's ID, At and Hash, in one statement and round trip (see
+// appendStatement).
 func appendEntry(ctx context.Context, tx pgx.Tx, c chain, tenantID string, e *AuditEntry) error {
 	stmt, args, at, err := appendStatement(c, tenantID, e)
 	if err != nil {
@@ -117,29 +122,28 @@ func appendEntry(ctx context.Context, tx pgx.Tx, c chain, tenantID string, e *Au
 	}
 	var seq int64
 	var hash []byte
-	err = tx.QueryRow(ctx, stmt, args...).Scan(&seq, &hash)
-	if errors.Is(err, pgx.ErrNoRows) {
-		// No head yet: make it, then append.
-		start, startArgs := startStatement(c, tenantID)
-		if _, err = tx.Exec(ctx, start, startArgs...); err != nil {
-			return fmt.Errorf("start the audit chain: %w", err)
-		}
-		err = tx.QueryRow(ctx, stmt, args...).Scan(&seq, &hash)
-	}
-	if err != nil {
+	if err = tx.QueryRow(ctx, stmt, args...).Scan(&seq, &hash); err != nil {
 		return fmt.Errorf("append to the audit log: %w", err)
 	}
 	e.ID, e.At, e.Hash = strconv.FormatInt(seq, 10), at, hash
 	return nil
 }
 
+// genesisLiteral is genesis as a SQL literal.
+const genesisLiteral = `'\x0000000000000000000000000000000000000000000000000000000000000000'::bytea`
+
 // appendStatement is the one statement that appends e to tenantID's chain
-// c, with its arguments and the time it records: it locks the head, moves
-// it, writes the entry (its hash computed by Postgres from the previous one
+// c, with its arguments and the time it records: it moves the head (one
+// upsert: a chain's first entry makes it, at seq 1 after the genesis),
+// writes the entry (its hash computed by Postgres from the previous one
 // and the bytes hashTail gives) and, with c.keepHead, moves the control
-// plane's copy, returning the entry's seq and hash. With no head it writes
-// nothing and returns no row. The head row is locked until the transaction
-// ends: the tenant's next writer waits for it.
+// plane's copy, returning the entry's seq and hash. The head row stays
+// locked until the transaction ends: the tenant's next writer waits for it
+// and then moves the head from where this one left it.
+//
+// It is one statement, and the fewest table references that do this, on
+// purpose: where row-level security confines a table, each reference
+// checks the transaction's tenant seal once more (app_tenant()).
 func appendStatement(c chain, tenantID string, e *AuditEntry) (string, []any, time.Time, error) {
 	before, err := marshalState(e.Before)
 	if err != nil {
@@ -158,11 +162,11 @@ func appendStatement(c chain, tenantID string, e *AuditEntry) (string, []any, ti
 	args := []any{r.At, r.Action, r.TargetType, r.TargetID, r.UserID, r.APIKeyID, r.RequestID, r.IP, r.UserAgent,
 		nullJSON(r.Before), nullJSON(r.After), r.hashTail()}
 	keyCol, keyVal := "", ""
-	if c.key != "" || c.keepHead {
+	if c.written != "" || c.keepHead {
 		args = append(args, tenantID)
 	}
-	if c.key != "" {
-		keyCol, keyVal = c.key+", ", "$13::uuid, "
+	if c.written != "" {
+		keyCol, keyVal = c.written+", ", "$13::uuid, "
 	}
 	keptHead := ""
 	if c.keepHead {
@@ -174,32 +178,20 @@ func appendStatement(c chain, tenantID string, e *AuditEntry) (string, []any, ti
 			WHERE audit_heads.seq < excluded.seq)`
 	}
 	// The hash is hash's: SHA-256 over the previous hash, the sequence
-	// number (int8send: 8 bytes, big-endian) and the tail.
-	stmt := `WITH prev AS (
-			SELECT seq, hash FROM ` + c.head + ` WHERE ` + c.where(13) + ` FOR UPDATE),
-		moved AS (
-			UPDATE ` + c.head + ` h SET seq = prev.seq + 1, hash = sha256(prev.hash || int8send(prev.seq + 1) || $12::bytea)
-			FROM prev WHERE ` + c.whereOn("h", 13) + `
-			RETURNING h.seq, h.hash, prev.hash AS prev_hash),
+	// number (int8send: 8 bytes, big-endian) and the tail. The SET list
+	// reads the head as it was, so prev_hash is the hash it moves from.
+	stmt := `WITH moved AS (
+			INSERT INTO ` + c.head + ` AS h (` + keyCol + `seq, hash, prev_hash, pruned_hash)
+			VALUES (` + keyVal + `1, sha256(` + genesisLiteral + ` || int8send(1) || $12::bytea), ` + genesisLiteral + `, ` + genesisLiteral + `)
+			ON CONFLICT (` + c.conflict + `) DO UPDATE
+			SET seq = h.seq + 1, prev_hash = h.hash, hash = sha256(h.hash || int8send(h.seq + 1) || $12::bytea)
+			RETURNING h.seq, h.hash, h.prev_hash),
 		entry AS (
 			INSERT INTO ` + c.entries + ` (` + keyCol + entryColumns + `)
 			SELECT ` + keyVal + `seq, $1::timestamptz, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text, $9::text,
 			       $10::json, $11::json, prev_hash, hash FROM moved)` + keptHead + `
 		SELECT seq, hash FROM moved`
 	return stmt, args, r.At, nil
-}
-
-// startStatement makes tenantID's chain c a head, the genesis, unless it
-// has one.
-func startStatement(c chain, tenantID string) (string, []any) {
-	args := []any{genesis}
-	headKey, headVal := "", ""
-	if c.key != "" {
-		headKey, headVal = c.key+", ", "$2, "
-		args = append(args, tenantID)
-	}
-	return `INSERT INTO ` + c.head + ` (` + headKey + `seq, hash, pruned_hash) VALUES (` + headVal + `0, $1, $1)
-		ON CONFLICT (` + c.conflict + `) DO NOTHING`, args
 }
 
 // marshalState encodes a before or after state; nil stays nil (NULL).

@@ -80,8 +80,9 @@ func verifyTenant(t *testing.T, log *postgres.AuditLog, tn domain.Tenant) postgr
 }
 
 // roundTrips counts what the connections send Postgres and wait for: a
-// statement, a prepare, or a batch (one pipeline, however many statements).
-type roundTrips struct{ n atomic.Int64 }
+// statement, a prepare, or a batch (one pipeline, however many statements);
+// and, in statements, the statements of the batches.
+type roundTrips struct{ n, statements atomic.Int64 }
 
 func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
 	r.n.Add(1)
@@ -95,7 +96,9 @@ func (r *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.Tra
 	return ctx
 }
 
-func (*roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {
+	r.statements.Add(1)
+}
 
 func (*roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 
@@ -113,8 +116,8 @@ func (r *roundTrips) TracePrepareEnd(_ context.Context, _ *pgx.Conn, data pgx.Tr
 
 // Recording a change costs the write no round trip: the unit sends its
 // entries with the COMMIT, in one pipeline, each entry one statement that
-// locks the chain's head, writes the entry and moves the head and the
-// control plane's copy of it.
+// moves the chain's head (making it for the chain's first entry), writes
+// the entry and moves the control plane's copy of the head.
 func TestAuditCostsAWriteNoRoundTrip(t *testing.T) {
 	t.Parallel()
 	b := setupTenants(t)
@@ -125,9 +128,9 @@ func TestAuditCostsAWriteNoRoundTrip(t *testing.T) {
 	events := &seams{} // unit_test.go's recorder, for its events
 	ts.UseSeams(postgres.Seams{Audit: log, Events: events})
 	// change writes a project and records n entries; it returns the round
-	// trips it took.
-	change := func(n int) int64 {
-		before := trips.n.Load()
+	// trips it took, and the statements its batches sent.
+	change := func(n int) (int64, int64) {
+		before, statementsBefore := trips.n.Load(), trips.statements.Load()
 		require.NoError(t, ts.InTenant(t.Context(), acme, func(ctx context.Context, u *postgres.Unit) error {
 			if _, err := u.Tx().Exec(ctx, `INSERT INTO projects (name) VALUES ('apollo')`); err != nil {
 				return err
@@ -139,14 +142,17 @@ func TestAuditCostsAWriteNoRoundTrip(t *testing.T) {
 			}
 			return nil
 		}))
-		return trips.n.Load() - before
+		return trips.n.Load() - before, trips.statements.Load() - statementsBefore
 	}
 	change(0) // prepares on the connection what it prepares once
-	plain := change(0)
+	plain, plainStatements := change(0)
 	require.EqualValues(t, 3, plain, "BEGIN (with the tenant's seal), the write, COMMIT")
-	// The first entry starts the chain: in the same pipeline too.
+	// The chain's first entry makes its head in the same statement.
 	for i, n := range []int{1, 1, 3} {
-		require.Equal(t, plain, change(n), "round trips of audited change %d", i+1)
+		got, statements := change(n)
+		require.Equal(t, plain, got, "round trips of audited change %d", i+1)
+		// The COMMIT joins the entries' batch: one statement each and it.
+		require.Equal(t, plainStatements+int64(n)+1, statements, "batched statements of audited change %d", i+1)
 	}
 
 	var head int64

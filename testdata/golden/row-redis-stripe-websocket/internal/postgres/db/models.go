@@ -101,6 +101,7 @@ type ControlAuditChain struct {
 	Hash       []byte      `json:"hash"`
 	PrunedSeq  int64       `json:"pruned_seq"`
 	PrunedHash []byte      `json:"pruned_hash"`
+	PrevHash   []byte      `json:"prev_hash"`
 }
 
 // The control plane's audit log: append-only, hash-chained per tenant (nil UUID: no tenant).

@@ -15,6 +15,7 @@ type AuditChain struct {
 	Hash       []byte `json:"hash"`
 	PrunedSeq  int64  `json:"pruned_seq"`
 	PrunedHash []byte `json:"pruned_hash"`
+	PrevHash   []byte `json:"prev_hash"`
 }
 
 // The tenant's audit log: append-only, hash-chained; see audit_chain.
