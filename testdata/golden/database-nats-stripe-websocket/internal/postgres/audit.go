@@ -73,11 +73,6 @@ type chain struct {
 	// storage is the tenant's own or row-level security confines it) and
 	// conflict the head table's key.
 	key, conflict string
-	// written is the column naming the tenant that an append writes
-	// explicitly, not leaving it to the column's default ("" where the
-	// tables are the tenant's own): in row mode the default is
-	// app_tenant(), which would check the seal once more per table.
-	written string
 	// keepHead says an append also moves the control plane's copy of the
 	// head (audit_heads), in the same statement: the tenant's transaction
 	// is the control plane's too.
@@ -86,7 +81,7 @@ type chain struct {
 
 var (
 	tenantChain  = chain{plane: PlaneTenant, entries: "audit_entries", head: "audit_chain", conflict: "one"}
-	controlChain = chain{plane: PlaneControl, entries: "control_audit_entries", head: "control_audit_chain", key: "tenant_id", conflict: "tenant_id", written: "tenant_id"}
+	controlChain = chain{plane: PlaneControl, entries: "control_audit_entries", head: "control_audit_chain", key: "tenant_id", conflict: "tenant_id"}
 )
 
 // where returns the condition selecting tenantID's rows, as parameter n.
@@ -162,11 +157,11 @@ func appendStatement(c chain, tenantID string, e *AuditEntry) (string, []any, ti
 	args := []any{r.At, r.Action, r.TargetType, r.TargetID, r.UserID, r.APIKeyID, r.RequestID, r.IP, r.UserAgent,
 		nullJSON(r.Before), nullJSON(r.After), r.hashTail()}
 	keyCol, keyVal := "", ""
-	if c.written != "" || c.keepHead {
+	if c.key != "" || c.keepHead {
 		args = append(args, tenantID)
 	}
-	if c.written != "" {
-		keyCol, keyVal = c.written+", ", "$13::uuid, "
+	if c.key != "" {
+		keyCol, keyVal = c.key+", ", "$13::uuid, "
 	}
 	keptHead := ""
 	if c.keepHead {
