@@ -39,7 +39,7 @@ const maxCachedTenants = 100_000
 type tenantCache struct {
 	mu           sync.Mutex // orders puts and invalidations by generation; guards refreshing
 	generation   uint64
-	tenants      *expiring[string, domain.Tenant] // entries expire listeningTTL after their read
+	tenants      *expiring[string, cachedTenant] // dropped listeningTTL after their read, the longest an entry is served
 	ttl          time.Duration
 	listeningTTL time.Duration // at least ttl
 	now          func() time.Time
@@ -49,10 +49,16 @@ type tenantCache struct {
 	heardAt atomic.Int64
 }
 
+// cachedTenant is a tenant as read, and when.
+type cachedTenant struct {
+	tenant domain.Tenant
+	readAt time.Time
+}
+
 func newTenantCache(ttl, listeningTTL time.Duration, now func() time.Time) *tenantCache {
 	listeningTTL = max(listeningTTL, ttl)
 	return &tenantCache{
-		tenants: newExpiring[string, domain.Tenant](listeningTTL, maxCachedTenants, now),
+		tenants: newExpiring[string, cachedTenant](listeningTTL, maxCachedTenants, now),
 		ttl:     ttl, listeningTTL: listeningTTL, now: now, refreshing: map[string]bool{},
 	}
 }
@@ -80,17 +86,17 @@ func (c *tenantCache) lifetime(now time.Time) time.Duration {
 // entry is slug's tenant if it is still served, and whether it is in
 // the last quarter of its lifetime.
 func (c *tenantCache) entry(slug string) (t domain.Tenant, due, ok bool) {
-	t, expires, ok := c.tenants.getExpiring(slug)
+	e, ok := c.tenants.get(slug)
 	if !ok {
 		return domain.Tenant{}, false, false
 	}
 	now := c.now()
 	life := c.lifetime(now)
-	age := now.Sub(expires.Add(-c.listeningTTL))
+	age := now.Sub(e.readAt)
 	if age >= life {
 		return domain.Tenant{}, false, false
 	}
-	return t, age >= life-life/4, true
+	return e.tenant, age >= life-life/4, true
 }
 
 // get is slug's tenant if it is still served, without starting a refresh.
@@ -135,7 +141,7 @@ func (c *tenantCache) put(t domain.Tenant, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if gen == c.generation {
-		c.tenants.put(t.Slug, t)
+		c.tenants.put(t.Slug, cachedTenant{tenant: t, readAt: c.now()})
 	}
 }
 

@@ -30,12 +30,6 @@ func newExpiring[K comparable, V any](ttl time.Duration, maxEntries int, now fun
 
 // get returns the value put for k, unless it expired.
 func (m *expiring[K, V]) get(k K) (V, bool) {
-	v, _, ok := m.getExpiring(k)
-	return v, ok
-}
-
-// getExpiring is get, with the time k's entry expires.
-func (m *expiring[K, V]) getExpiring(k K) (V, time.Time, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e, ok := m.entries[k]
@@ -43,7 +37,7 @@ func (m *expiring[K, V]) getExpiring(k K) (V, time.Time, bool) {
 		delete(m.entries, k)
 		ok = false
 	}
-	return e.value, e.expires, ok
+	return e.value, ok
 }
 
 // put remembers v for k, for the map's ttl from now.
