@@ -70,38 +70,42 @@ func (ts *Tenants) accessChanged(ctx context.Context, c *AccessChange) {
 	}
 }
 
-// A GET's session is checked with its read (AccessCheck): an authenticated
-// session's access in a tenant is remembered, and the next request of the
-// same session in the same tenant is let through the guards on what was
-// remembered, while the statement that authenticated it leads the
-// request's first read in the same pipeline (Tenants.ReadTenant) and has
-// to find the session granting exactly that again before any row read is
-// used. Revocation is as instant as with the check in front of the
-// request: what a request answers was read in the same round trip as a
-// check made after it arrived.
+// A GET's credential is checked with its read (AccessCheck): an
+// authenticated session's access in a tenant, or an API key's in its
+// tenant, is remembered, and the next request with the same credential
+// (in the same tenant) is let through the guards on what was remembered,
+// while the statement that authenticated it leads the request's first read
+// in the same pipeline (Tenants.ReadTenant) and has to find the credential
+// granting exactly that again before any row read is used. Revocation is
+// as instant as with the check in front of the request: what a request
+// answers was read in the same round trip as a check made after it
+// arrived.
 const (
-	// rememberSessionsFor is how long a session's access is remembered
-	// since it was last read in full. Every use is checked anew, so this
-	// bounds memory, not trust.
+	// rememberSessionsFor is how long a credential's access is
+	// remembered since it was last read in full. Every use is checked
+	// anew, so this bounds memory, not trust.
 	rememberSessionsFor = 5 * time.Minute
-	// maxRememberedSessions bounds the sessions remembered, at ~300 bytes
-	// each; past it, an arbitrary eighth is forgotten (see expiring).
+	// maxRememberedSessions bounds the credentials remembered, at ~300
+	// bytes each; past it, an arbitrary eighth is forgotten (see
+	// expiring).
 	maxRememberedSessions = 20_000
 )
 
 // ErrAccessChanged is what a read led by an AccessCheck, or the check
-// itself, returns when the session no longer grants what was remembered
-// of it: ended, expired, its user's membership or role changed, the
-// tenant no longer served. No row of the read was used; authenticate
-// afresh and read again.
-var ErrAccessChanged = errors.New("postgres: the session's access changed since it was remembered")
+// itself, returns when the credential no longer grants what was
+// remembered of it: a session ended or expired, an API key revoked, its
+// user's (or key creator's) membership or role changed, a key's role's
+// permissions changed, the tenant no longer served or renamed. No row of
+// the read was used; authenticate afresh and read again.
+var ErrAccessChanged = errors.New("postgres: the credential's access changed since it was remembered")
 
-// rememberedSession is what a full authentication of a session in a
-// tenant read (GetSessionAccess), kept for the session's next requests
-// there.
+// rememberedSession is what a full authentication of a credential read,
+// kept for its next requests: a session's access in a tenant
+// (GetSessionAccess), or, with key set, an API key's (GetAPIKeyAccess).
 type rememberedSession struct {
 	principal domain.Principal
 	access    sessionAccess
+	key       *keyAccess
 }
 
 // sessionAccess is what an AccessCheck finds again: the row's fields that
@@ -121,20 +125,42 @@ func (a sessionAccess) equal(b sessionAccess) bool {
 	return a.userID == b.userID && a.superuser == b.superuser && a.role == b.role && slices.Equal(a.custom, b.custom)
 }
 
-// rememberKey is a session's token hash and a tenant's id.
+// keyAccess is what an AccessCheck of an API key finds again: the row's
+// fields that the key's principal is made of.
+type keyAccess struct {
+	id, tenantID, creatorID pgtype.UUID
+	tenantSlug, role        string
+	custom                  []string
+	creatorRole             string
+	creatorCustom           []string
+}
+
+func keyAccessOf(row db.GetAPIKeyAccessRow) keyAccess {
+	return keyAccess{
+		id: row.ID, tenantID: row.TenantID, creatorID: row.CreatorID, tenantSlug: row.TenantSlug, role: row.Role,
+		custom: row.KeyCustomPermissions, creatorRole: row.CreatorRole, creatorCustom: row.CreatorCustomPermissions,
+	}
+}
+
+func (a keyAccess) equal(b keyAccess) bool {
+	return a.id == b.id && a.tenantID == b.tenantID && a.creatorID == b.creatorID && a.tenantSlug == b.tenantSlug &&
+		a.role == b.role && slices.Equal(a.custom, b.custom) && a.creatorRole == b.creatorRole && slices.Equal(a.creatorCustom, b.creatorCustom)
+}
+
+// rememberKey is a credential's token hash and, for a session, a tenant's
+// id (an API key has one tenant: "").
 type rememberKey struct {
 	tokenHash [sha256.Size]byte
 	tenantID  string
 }
 
-// AccessCheck is a session's remembered access in a tenant, to be found
-// again before a request served on it answers. It belongs to one request.
+// AccessCheck is a credential's remembered access, to be found again
+// before a request served on it answers. It belongs to one request.
 type AccessCheck struct {
 	remembered *expiring[rememberKey, rememberedSession]
 	queries    *db.Queries
 	key        rememberKey
-	params     db.GetSessionAccessParams
-	access     sessionAccess
+	was        rememberedSession
 	confirmed  atomic.Bool
 }
 
@@ -145,26 +171,37 @@ func (c *AccessCheck) Confirmed() bool {
 }
 
 // Confirm checks in a round trip of its own, for a request none of whose
-// reads led with the check; it returns ErrAccessChanged when the session
-// no longer grants what was remembered.
+// reads led with the check; it returns ErrAccessChanged when the
+// credential no longer grants what was remembered.
 func (c *AccessCheck) Confirm(ctx context.Context) error {
 	if c.Confirmed() {
 		return nil
 	}
-	row, err := c.queries.GetSessionAccess(ctx, c.params)
-	return c.verify(row, err)
+	return c.run(ctx, c.queries)
 }
 
-// verify compares what the check's statement read with what was
-// remembered; anything else forgets the session.
-func (c *AccessCheck) verify(row db.GetSessionAccessRow, err error) error {
-	if err == nil && row.TenantActive && sessionAccessOf(row).equal(c.access) {
+// run reads the credential's access again through q, with the statement
+// that authenticated it, and compares it with what was remembered (see
+// verify).
+func (c *AccessCheck) run(ctx context.Context, q *db.Queries) error {
+	if c.was.key != nil {
+		row, err := q.GetAPIKeyAccess(ctx, c.key.tokenHash[:])
+		return c.verify(err == nil && row.TenantActive && keyAccessOf(row).equal(*c.was.key), err)
+	}
+	row, err := q.GetSessionAccess(ctx, db.GetSessionAccessParams{TokenHash: c.key.tokenHash[:], TenantID: pgUUID(c.key.tenantID)})
+	return c.verify(err == nil && row.TenantActive && sessionAccessOf(row).equal(c.was.access), err)
+}
+
+// verify passes the check when the statement found what was remembered
+// (same); anything else forgets the credential.
+func (c *AccessCheck) verify(same bool, err error) error {
+	if same {
 		c.confirmed.Store(true)
 		return nil
 	}
 	c.remembered.forget(c.key)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("check session: %w", err)
+		return fmt.Errorf("check credential: %w", err)
 	}
 	return ErrAccessChanged
 }

@@ -373,7 +373,8 @@ func (id *Identity) Authenticate(ctx context.Context, token string) (domain.Prin
 // checked again before they answer: see AccessCheck.)
 func (id *Identity) AuthenticateIn(ctx context.Context, token, slug string) (domain.Principal, error) {
 	if auth.IsAPIKey(token) {
-		row, err := id.queries.GetAPIKeyAccess(ctx, auth.HashToken(token))
+		hash := auth.HashToken(token)
+		row, err := id.queries.GetAPIKeyAccess(ctx, hash)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return domain.Principal{}, errBadToken
 		}
@@ -387,13 +388,18 @@ func (id *Identity) AuthenticateIn(ctx context.Context, token, slug string) (dom
 			id.tenants.forget(row.TenantSlug)
 		}
 		perms := rolePermissions(row.Role, row.KeyCustomPermissions).Intersect(rolePermissions(row.CreatorRole, row.CreatorCustomPermissions))
-		return domain.Principal{
+		p := domain.Principal{
 			UserID: row.CreatorID.String(),
 			APIKey: &domain.KeyPrincipal{
 				ID: row.ID.String(), TenantID: row.TenantID.String(), TenantSlug: row.TenantSlug,
 				Role: row.Role, Permissions: perms,
 			},
-		}, nil
+		}
+		if row.TenantActive {
+			access := keyAccessOf(row)
+			id.remembered.put(rememberKey{tokenHash: [sha256.Size]byte(hash)}, rememberedSession{principal: p, key: &access})
+		}
+		return p, nil
 	}
 	if t, ok := id.tenants.cached(ctx, slug); ok {
 		return id.authenticateSessionIn(ctx, token, t)
@@ -439,32 +445,38 @@ func (id *Identity) authenticateSessionIn(ctx context.Context, token string, t d
 }
 
 // RememberedIn is AuthenticateIn from memory, for a request that only
-// reads: the principal the last full authentication of the session token
-// in the tenant slug names found (by AuthenticateIn, in the last five
-// minutes), with the check the request must pass before it answers (see
+// reads: the principal the last full authentication of token found (by
+// AuthenticateIn, in the last five minutes; a session's in the tenant slug
+// names), with the check the request must pass before it answers (see
 // AccessCheck): put it in the context of the request's reads
 // (WithAccessCheck), where the first tenant read carries it, or Confirm
-// it. ok is false for an API key, a tenant not in the resolve cache and a
-// session not remembered there: authenticate in full.
+// it. ok is false for a credential not remembered, for a tenant not in
+// the resolve cache (a session's in slug, an API key's), and for an API key
+// in a request that names another tenant than its own: authenticate in
+// full. A request served from memory must reach its check, so memory
+// serves none that resolving the tenant may refuse before any read.
 func (id *Identity) RememberedIn(ctx context.Context, token, slug string) (p domain.Principal, check *AccessCheck, ok bool) {
-	if auth.IsAPIKey(token) {
-		return domain.Principal{}, nil, false
+	key := rememberKey{tokenHash: [sha256.Size]byte(auth.HashToken(token))}
+	if !auth.IsAPIKey(token) {
+		t, cached := id.tenants.cached(ctx, slug)
+		if !cached {
+			return domain.Principal{}, nil, false
+		}
+		key.tenantID = t.ID
 	}
-	t, ok := id.tenants.cached(ctx, slug)
-	if !ok {
-		return domain.Principal{}, nil, false
-	}
-	hash := auth.HashToken(token)
-	key := rememberKey{tokenHash: [sha256.Size]byte(hash), tenantID: t.ID}
 	r, ok := id.remembered.get(key)
 	if !ok {
 		return domain.Principal{}, nil, false
 	}
-	check = &AccessCheck{
-		remembered: id.remembered, queries: id.queries, key: key,
-		params: db.GetSessionAccessParams{TokenHash: hash, TenantID: pgUUID(t.ID)}, access: r.access,
+	if k := r.principal.APIKey; k != nil {
+		if slug != "" && slug != k.TenantSlug {
+			return domain.Principal{}, nil, false
+		}
+		if t, cached := id.tenants.cached(ctx, k.TenantSlug); !cached || t.ID != k.TenantID {
+			return domain.Principal{}, nil, false
+		}
 	}
-	return r.principal, check, true
+	return r.principal, &AccessCheck{remembered: id.remembered, queries: id.queries, key: key, was: r}, true
 }
 
 // Access returns what p may do in tenant t. A user who is not a member and

@@ -13,30 +13,32 @@ import (
 )
 
 // A tenant's GET operation lets a session in on what its last full
-// authentication in that tenant found (postgres.Identity.RememberedIn),
-// saving the round trip of authenticating it in front of the request. The
-// check comes with the request's first tenant read instead, in the same
-// pipeline (postgres.AccessCheck), or in a round trip of its own once the
-// handler is done when no read carried it, and nothing is answered before
-// it passed. A session whose access changed since (ended, expired, a
-// member removed or given another role, a tenant suspended) is
-// authenticated afresh, and the request is refused as it would have been
-// in full, or served again. So revocation takes effect on the very next
-// request, on every instance, as without the memory. A GET changes
-// nothing, so serving one twice is safe; every other method, API keys and
-// routes that are not API operations (a websocket) authenticate in full.
+// authentication in that tenant found, and an API key on what its last
+// one found (postgres.Identity.RememberedIn), saving the round trip of
+// authenticating it in front of the request. The check comes with the
+// request's first tenant read instead, in the same pipeline
+// (postgres.AccessCheck), or in a round trip of its own once the handler
+// is done when no read carried it, and nothing is answered before it
+// passed. A credential whose access changed since (a session ended or
+// expired, a key revoked, a member or a key's creator removed or given
+// another role, a tenant suspended) is authenticated afresh, and the
+// request is refused as it would have been in full, or served again. So
+// revocation takes effect on the very next request, on every instance, as
+// without the memory. A GET changes nothing, so serving one twice is safe;
+// every other method and routes that are not API operations (a websocket)
+// authenticate in full.
 
 // rememberKey marks, in an operation's metadata, the operations that let a
-// remembered session in.
+// remembered credential in.
 const rememberKey = "remembersSessions"
 
-// remembers reports whether op lets a remembered session in.
+// remembers reports whether op lets a remembered credential in.
 func remembers(op *huma.Operation) bool {
 	on, _ := op.Metadata[rememberKey].(bool)
 	return on
 }
 
-// lateCheck is a request let in on a remembered session.
+// lateCheck is a request let in on a remembered credential.
 type lateCheck struct {
 	check *postgres.AccessCheck
 	// afresh authenticates the request in full and decides its guard
@@ -46,7 +48,7 @@ type lateCheck struct {
 
 type lateCheckKey struct{}
 
-// withLateCheck marks ctx's request as let in on a remembered session,
+// withLateCheck marks ctx's request as let in on a remembered credential,
 // whose check its tenant reads carry.
 func withLateCheck(ctx context.Context, check *postgres.AccessCheck) context.Context {
 	return postgres.WithAccessCheck(context.WithValue(ctx, lateCheckKey{}, &lateCheck{check: check}), check)
@@ -85,7 +87,7 @@ func serveChecked[I, O any](ctx context.Context, logger *slog.Logger, input *I, 
 		}
 	}
 	if late.afresh == nil {
-		return nil, domain.Errorf(domain.EINTERNAL, "a remembered session reached an operation without its guard")
+		return nil, domain.Errorf(domain.EINTERNAL, "a remembered credential reached an operation without its guard")
 	}
 	fresh, err := late.afresh(ctx)
 	if domain.ErrorCode(err) == domain.EUNAUTHORIZED {

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -107,11 +108,11 @@ func TestRevocationsReachTheNextRequestOnEveryInstance(t *testing.T) {
 	}
 }
 
-// A GET by a session remembered in its tenant (checked.go) is let in on
-// what the session was found to hold, and checked with its read. Once
-// the session's access changed, that very request is answered as a full
-// authentication would answer it: refused, or served with the access the
-// session holds now.
+// A GET by a session remembered in its tenant, or by an API key
+// remembered (checked.go), is let in on what the credential was found to
+// hold, and checked with its read. Once its access changed, that very
+// request is answered as a full authentication would answer it: refused,
+// or served with the access the credential holds now.
 func TestARememberedSessionIsCheckedWithItsRead(t *testing.T) {
 	t.Parallel()
 	cfg := testsvc.NewTenancyConfig(t)
@@ -125,6 +126,9 @@ func TestARememberedSessionIsCheckedWithItsRead(t *testing.T) {
 	promoted := api.join(t, api.token, "acme", "promoted@example.com", "outsider")
 	loggedOut := api.join(t, api.token, "acme", "out@example.com", domain.RoleMember)
 	readsMembers := api.join(t, api.token, "acme", "reader@example.com", domain.RoleMember)
+	keyMaker := api.join(t, api.token, "acme", "keys@example.com", domain.RoleAdmin)
+	revokedKey := api.createAPIKey(t, api.token, "acme", domain.RoleMember)
+	creatorDemoted := api.createAPIKey(t, keyMaker, "acme", domain.RoleMember)
 	members := api.members(t, api.token, "acme")
 
 	get := func(token, path string) response {
@@ -134,7 +138,7 @@ func TestARememberedSessionIsCheckedWithItsRead(t *testing.T) {
 	// authentication is its first round trip otherwise.
 	fromMemory := func() bool {
 		taken := statements.taken()
-		return len(taken) > 0 && taken[0] != "GetSessionAccess" && taken[0] != "GetSessionUser"
+		return len(taken) > 0 && !slices.Contains([]string{"GetSessionAccess", "GetSessionUser", "GetAPIKeyAccess"}, taken[0])
 	}
 	// remember makes token's session remembered: GETs of path (which
 	// token may make) until one starts from memory.
@@ -165,6 +169,13 @@ func TestARememberedSessionIsCheckedWithItsRead(t *testing.T) {
 		{"logged out", loggedOut, func() response {
 			return api.callAs(t, loggedOut, http.MethodPost, "/v1/auth/logout", "", "", nil)
 		}, http.StatusUnauthorized},
+		{"API key revoked", revokedKey.Key, func() response {
+			return api.call(t, http.MethodDelete, "/v1/api-keys/"+revokedKey.ID, "", "acme", nil)
+		}, http.StatusUnauthorized},
+		{"API key's creator given a lower role", creatorDemoted.Key, func() response {
+			// The key never does more than its creator may: now members:read.
+			return api.call(t, http.MethodPatch, "/v1/members/"+members["keys@example.com"].ID, "", "acme", map[string]string{"role": "outsider"})
+		}, http.StatusForbidden},
 	} {
 		remember(c.token, "/v1/projects")
 		changed := c.change()

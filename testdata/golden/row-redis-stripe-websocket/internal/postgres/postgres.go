@@ -206,7 +206,7 @@ func (q *oneQuery) QueryRow(ctx context.Context, sql string, args ...any) pgx.Ro
 }
 
 // sendChecked sends b on conn, led by the statement of ctx's pending
-// AccessCheck when there is one: its row is read first, and a session
+// AccessCheck when there is one: its row is read first, and a credential
 // that no longer grants what was remembered ends the pipeline, unread,
 // with ErrAccessChanged. The check runs first in the pipeline's implicit
 // transaction, before anything enters a tenant. prepare has the check's
@@ -221,8 +221,7 @@ func sendChecked(ctx context.Context, conn *pgxpool.Conn, b *pgx.Batch, prepare 
 		return &connResults{BatchResults: conn.Conn().SendBatch(ctx, b), conn: conn}, nil
 	}
 	lead := &leadingStatement{conn: conn.Conn(), rest: b, prepare: prepare}
-	row, err := db.New(lead).GetSessionAccess(ctx, check.params)
-	if err = check.verify(row, err); err != nil {
+	if err := check.run(ctx, db.New(lead)); err != nil {
 		if lead.results != nil {
 			_ = lead.results.Close()
 		}
