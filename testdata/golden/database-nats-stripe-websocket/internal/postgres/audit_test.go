@@ -70,6 +70,18 @@ func verifyTenant(t *testing.T, log *postgres.AuditLog, tn domain.Tenant) postgr
 	return reports[0]
 }
 
+// requireChainStartsAtGenesis asserts that tn's first entry follows the
+// genesis (32 zero bytes), which Verify cannot see for itself: it starts
+// from the anchor the head row keeps, made by the same statement.
+func requireChainStartsAtGenesis(t *testing.T, ts *postgres.Tenants, tn domain.Tenant) {
+	t.Helper()
+	var prev []byte
+	require.NoError(t, ts.InTenant(t.Context(), tn, func(ctx context.Context, u *postgres.Unit) error {
+		return u.Tx().QueryRow(ctx, `SELECT prev_hash FROM audit_entries WHERE seq = 1`).Scan(&prev)
+	}))
+	require.Equal(t, make([]byte, 32), prev, "the chain's first entry follows the genesis")
+}
+
 // Recording a change costs the write one statement in its transaction: it
 // moves the chain's head (making it for the first entry) and writes the
 // entry (the control plane's copy of the head moves in the control plane's
@@ -84,6 +96,7 @@ func TestAuditCostsAWriteOneStatement(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, want, n, "statements of audited change %d", i+1)
 	}
+	requireChainStartsAtGenesis(t, b.tenants, acme)
 	var head int64
 	require.NoError(t, postgres.ControlPool(b.tenants).QueryRow(t.Context(),
 		`SELECT seq FROM audit_heads WHERE tenant_id = $1`, acme.ID).Scan(&head))

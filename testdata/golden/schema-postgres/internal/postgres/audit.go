@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -125,7 +126,7 @@ func appendEntry(ctx context.Context, tx pgx.Tx, c chain, tenantID string, e *Au
 }
 
 // genesisLiteral is genesis as a SQL literal.
-const genesisLiteral = `'\x0000000000000000000000000000000000000000000000000000000000000000'::bytea`
+var genesisLiteral = `'\x` + hex.EncodeToString(genesis) + `'::bytea`
 
 // appendStatement is the one statement that appends e to tenantID's chain
 // c, with its arguments and the time it records: it moves the head (one

@@ -80,6 +80,18 @@ func verifyTenant(t *testing.T, log *postgres.AuditLog, tn domain.Tenant) postgr
 	return reports[0]
 }
 
+// requireChainStartsAtGenesis asserts that tn's first entry follows the
+// genesis (32 zero bytes), which Verify cannot see for itself: it starts
+// from the anchor the head row keeps, made by the same statement.
+func requireChainStartsAtGenesis(t *testing.T, ts *postgres.Tenants, tn domain.Tenant) {
+	t.Helper()
+	var prev []byte
+	require.NoError(t, ts.InTenant(t.Context(), tn, func(ctx context.Context, u *postgres.Unit) error {
+		return u.Tx().QueryRow(ctx, `SELECT prev_hash FROM audit_entries WHERE seq = 1`).Scan(&prev)
+	}))
+	require.Equal(t, make([]byte, 32), prev, "the chain's first entry follows the genesis")
+}
+
 // roundTrips counts what the connections send Postgres and wait for: a
 // statement, a prepare, or a batch (one pipeline, however many statements);
 // and, in statements, the statements of the batches.
@@ -168,6 +180,7 @@ func TestAuditCostsAWriteNoRoundTrip(t *testing.T) {
 		ids = append(ids, ev.ID)
 	}
 	require.Equal(t, []string{"1", "2", "3", "4", "5"}, ids, "each event carries its committed entry's id")
+	requireChainStartsAtGenesis(t, ts, acme)
 }
 
 // A unit whose entry fails to append commits nothing: the COMMIT sent
