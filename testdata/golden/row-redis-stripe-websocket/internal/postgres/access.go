@@ -81,14 +81,14 @@ func (ts *Tenants) accessChanged(ctx context.Context, c *AccessChange) {
 // answers was read in the same round trip as a check made after it
 // arrived.
 const (
-	// rememberSessionsFor is how long a credential's access is
+	// rememberAccessFor is how long a credential's access is
 	// remembered since it was last read in full. Every use is checked
 	// anew, so this bounds memory, not trust.
-	rememberSessionsFor = 5 * time.Minute
-	// maxRememberedSessions bounds the credentials remembered, at ~300
+	rememberAccessFor = 5 * time.Minute
+	// maxRememberedCredentials bounds the credentials remembered, at ~300
 	// bytes each; past it, an arbitrary eighth is forgotten (see
 	// expiring).
-	maxRememberedSessions = 20_000
+	maxRememberedCredentials = 20_000
 )
 
 // ErrAccessChanged is what a read led by an AccessCheck, or the check
@@ -99,10 +99,10 @@ const (
 // the read was used; authenticate afresh and read again.
 var ErrAccessChanged = errors.New("postgres: the credential's access changed since it was remembered")
 
-// rememberedSession is what a full authentication of a credential read,
+// rememberedAccess is what a full authentication of a credential read,
 // kept for its next requests: a session's access in a tenant
 // (GetSessionAccess), or, with key set, an API key's (GetAPIKeyAccess).
-type rememberedSession struct {
+type rememberedAccess struct {
 	principal domain.Principal
 	access    sessionAccess
 	key       *keyAccess
@@ -157,10 +157,10 @@ type rememberKey struct {
 // AccessCheck is a credential's remembered access, to be found again
 // before a request served on it answers. It belongs to one request.
 type AccessCheck struct {
-	remembered *expiring[rememberKey, rememberedSession]
+	remembered *expiring[rememberKey, rememberedAccess]
 	queries    *db.Queries
 	key        rememberKey
-	was        rememberedSession
+	was        rememberedAccess
 	confirmed  atomic.Bool
 }
 

@@ -105,7 +105,7 @@ type Identity struct {
 	opts     IdentityOptions
 	throttle *throttle
 	// remembered holds sessions' access in tenants for RememberedIn.
-	remembered *expiring[rememberKey, rememberedSession]
+	remembered *expiring[rememberKey, rememberedAccess]
 }
 
 // NewIdentity returns the identity store over the control plane ts uses.
@@ -147,7 +147,7 @@ func NewIdentity(ts *Tenants, opts IdentityOptions) (*Identity, error) {
 		opts:     opts,
 		throttle: &throttle{queries: q, limits: opts.Throttle},
 
-		remembered: newExpiring[rememberKey, rememberedSession](rememberSessionsFor, maxRememberedSessions, time.Now),
+		remembered: newExpiring[rememberKey, rememberedAccess](rememberAccessFor, maxRememberedCredentials, time.Now),
 	}, nil
 }
 
@@ -397,7 +397,7 @@ func (id *Identity) AuthenticateIn(ctx context.Context, token, slug string) (dom
 		}
 		if row.TenantActive {
 			access := keyAccessOf(row)
-			id.remembered.put(rememberKey{tokenHash: [sha256.Size]byte(hash)}, rememberedSession{principal: p, key: &access})
+			id.remembered.put(rememberKey{tokenHash: [sha256.Size]byte(hash)}, rememberedAccess{principal: p, key: &access})
 		}
 		return p, nil
 	}
@@ -440,7 +440,7 @@ func (id *Identity) authenticateSessionIn(ctx context.Context, token string, t d
 		member.Permissions = rolePermissions(member.Role, row.CustomPermissions)
 	}
 	p.Member = member
-	id.remembered.put(rememberKey{tokenHash: [sha256.Size]byte(hash), tenantID: t.ID}, rememberedSession{principal: p, access: sessionAccessOf(row)})
+	id.remembered.put(rememberKey{tokenHash: [sha256.Size]byte(hash), tenantID: t.ID}, rememberedAccess{principal: p, access: sessionAccessOf(row)})
 	return p, nil
 }
 
