@@ -607,6 +607,15 @@ func (r *router) authenticate(keys bool) func(huma.Context, func(huma.Context)) 
 			r.unauthorized(ctx, "API keys work on tenant-scoped operations only; this one needs a user's session token.")
 			return
 		}
+		c := context.WithValue(domain.WithPrincipal(ctx.Context(), p), tokenKey{}, token)
+		if check != nil {
+			hint := r.tenantHint(ctx)
+			c = withLateCheck(c, &lateCheck{check: check, logger: r.deps.Logger, authenticate: func(c context.Context) error {
+				_, err := r.deps.Identity.AuthenticateIn(c, token, hint)
+				return err
+			}})
+		}
+		ctx = huma.WithContext(ctx, c)
 		// Each API key has a budget of its own; a user's sessions share one.
 		who := "user:" + p.UserID
 		if p.APIKey != nil {
@@ -620,13 +629,8 @@ func (r *router) authenticate(keys bool) func(huma.Context, func(huma.Context)) 
 		if p.APIKey != nil {
 			attrs = append(attrs, slog.String("api_key_id", p.APIKey.ID))
 		}
-		noteUser(ctx.Context(), p)
-		c := context.WithValue(domain.WithPrincipal(ctx.Context(), p), tokenKey{}, token)
-		if check != nil {
-			c = withLateCheck(c, check)
-		}
-		c = logging.With(c, attrs...)
-		next(huma.WithContext(ctx, c))
+		noteUser(c, p)
+		next(huma.WithContext(ctx, logging.With(c, attrs...)))
 	}
 }
 
@@ -685,7 +689,7 @@ func (r *router) authorize(g tenantGuard) func(huma.Context, func(huma.Context))
 		case err == nil:
 			c = context.WithValue(c, accessKey{}, a)
 		case late != nil:
-			c, err = late.afresh(c)
+			c, err = late.again(c)
 		}
 		switch {
 		case domain.ErrorCode(err) == domain.EUNAUTHORIZED:
@@ -759,7 +763,19 @@ func (r *router) unauthorized(ctx huma.Context, detail string) {
 }
 
 // fail answers a middleware's error with the status of its domain code.
+// A request let in on a remembered credential is refused only once its
+// check passed (lateCheck.settle): a credential whose access changed is
+// refused as a full authentication refuses it.
 func (r *router) fail(ctx huma.Context, err error) {
+	if late := lateCheckFrom(ctx.Context()); late != nil && errorStatus(unavailable(err)) < http.StatusInternalServerError {
+		if refusal := late.settle(ctx.Context()); refusal != nil {
+			if domain.ErrorCode(refusal) == domain.EUNAUTHORIZED {
+				r.unauthorized(ctx, domain.ErrorMessage(refusal))
+				return
+			}
+			err = refusal
+		}
+	}
 	req, _ := humago.Unwrap(ctx)
 	writeError(r.api, ctx, req, r.deps.Logger, err)
 }

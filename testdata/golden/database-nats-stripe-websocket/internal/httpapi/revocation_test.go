@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"cmp"
 	"net/http"
 	"slices"
 	"strings"
@@ -113,6 +114,28 @@ func TestRevocationsReachTheNextRequestOnEveryInstance(t *testing.T) {
 // hold, and checked with its read. Once its access changed, that very
 // request is answered as a full authentication would answer it: refused,
 // or served with the access the credential holds now.
+// startedFromMemory says whether the request statements saw started from
+// memory: a full authentication is its first round trip otherwise.
+func startedFromMemory(statements *statementLog) bool {
+	taken := statements.taken()
+	return len(taken) > 0 && !slices.Contains([]string{"GetSessionAccess", "GetSessionUser", "GetAPIKeyAccess"}, taken[0])
+}
+
+// remember makes token's credential remembered: GETs of path in tenant
+// (which token may make) until one starts from memory.
+func (b *apiBundle) remember(t *testing.T, statements *statementLog, token, tenant, path string) {
+	t.Helper()
+	for range 20 {
+		statements.reset()
+		got := b.callAs(t, token, http.MethodGet, path, "", tenant, nil)
+		require.Equal(t, http.StatusOK, got.status, string(got.body))
+		if startedFromMemory(statements) {
+			return
+		}
+	}
+	t.Fatalf("GET %s never started from memory: %v", path, statements.taken())
+}
+
 func TestARememberedSessionIsCheckedWithItsRead(t *testing.T) {
 	t.Parallel()
 	cfg := testsvc.NewTenancyConfig(t)
@@ -125,65 +148,83 @@ func TestARememberedSessionIsCheckedWithItsRead(t *testing.T) {
 	demoted := api.join(t, api.token, "acme", "demoted@example.com", domain.RoleMember)
 	promoted := api.join(t, api.token, "acme", "promoted@example.com", "outsider")
 	loggedOut := api.join(t, api.token, "acme", "out@example.com", domain.RoleMember)
+	loggedOutBadQuery := api.join(t, api.token, "acme", "out-query@example.com", domain.RoleMember)
+	leaverBadQuery := api.join(t, api.token, "acme", "leaver-query@example.com", domain.RoleMember)
 	readsMembers := api.join(t, api.token, "acme", "reader@example.com", domain.RoleMember)
 	keyMaker := api.join(t, api.token, "acme", "keys@example.com", domain.RoleAdmin)
 	revokedKey := api.createAPIKey(t, api.token, "acme", domain.RoleMember)
+	revokedKeyBadQuery := api.createAPIKey(t, api.token, "acme", domain.RoleMember)
+	stillGood := api.join(t, api.token, "acme", "still@example.com", domain.RoleMember)
 	creatorDemoted := api.createAPIKey(t, keyMaker, "acme", domain.RoleMember)
 	members := api.members(t, api.token, "acme")
 
 	get := func(token, path string) response {
 		return api.callAs(t, token, http.MethodGet, path, "", "acme", nil)
 	}
-	// fromMemory says whether a request started from memory: a full
-	// authentication is its first round trip otherwise.
-	fromMemory := func() bool {
-		taken := statements.taken()
-		return len(taken) > 0 && !slices.Contains([]string{"GetSessionAccess", "GetSessionUser", "GetAPIKeyAccess"}, taken[0])
-	}
-	// remember makes token's session remembered: GETs of path (which
-	// token may make) until one starts from memory.
+	fromMemory := func() bool { return startedFromMemory(statements) }
 	remember := func(token, path string) {
 		t.Helper()
-		for range 20 {
-			statements.reset()
-			got := get(token, path)
-			require.Equal(t, http.StatusOK, got.status, string(got.body))
-			if fromMemory() {
-				return
-			}
-		}
-		t.Fatalf("GET %s never started from memory: %v", path, statements.taken())
+		api.remember(t, statements, token, "acme", path)
 	}
+	// A query that fails validation: memory lets the request in, and huma
+	// refuses it before any handler runs.
+	const badQuery = "/v1/projects?limit=0"
 	for _, c := range []struct {
 		name   string
 		token  string
 		change func() response
+		path   string // the next request's; /v1/projects when empty
 		status int
 	}{
 		{"member removed", leaver, func() response {
 			return api.call(t, http.MethodDelete, "/v1/members/"+members["leaver@example.com"].ID, "", "acme", nil)
-		}, http.StatusNotFound},
+		}, "", http.StatusNotFound},
 		{"role lowered", demoted, func() response {
 			return api.call(t, http.MethodPatch, "/v1/members/"+members["demoted@example.com"].ID, "", "acme", map[string]string{"role": "outsider"})
-		}, http.StatusForbidden},
+		}, "", http.StatusForbidden},
 		{"logged out", loggedOut, func() response {
 			return api.callAs(t, loggedOut, http.MethodPost, "/v1/auth/logout", "", "", nil)
-		}, http.StatusUnauthorized},
+		}, "", http.StatusUnauthorized},
 		{"API key revoked", revokedKey.Key, func() response {
 			return api.call(t, http.MethodDelete, "/v1/api-keys/"+revokedKey.ID, "", "acme", nil)
-		}, http.StatusUnauthorized},
+		}, "", http.StatusUnauthorized},
 		{"API key's creator given a lower role", creatorDemoted.Key, func() response {
 			// The key never does more than its creator may: now members:read.
 			return api.call(t, http.MethodPatch, "/v1/members/"+members["keys@example.com"].ID, "", "acme", map[string]string{"role": "outsider"})
-		}, http.StatusForbidden},
+		}, "", http.StatusForbidden},
+		// Refusing the input waits for the check too: a credential whose
+		// access changed hears what a full authentication tells it, not
+		// that its query was wrong.
+		{"logged out, then a query refused", loggedOutBadQuery, func() response {
+			return api.callAs(t, loggedOutBadQuery, http.MethodPost, "/v1/auth/logout", "", "", nil)
+		}, badQuery, http.StatusUnauthorized},
+		{"member removed, then a query refused", leaverBadQuery, func() response {
+			return api.call(t, http.MethodDelete, "/v1/members/"+members["leaver-query@example.com"].ID, "", "acme", nil)
+		}, badQuery, http.StatusNotFound},
+		{"API key revoked, then a query refused", revokedKeyBadQuery.Key, func() response {
+			return api.call(t, http.MethodDelete, "/v1/api-keys/"+revokedKeyBadQuery.ID, "", "acme", nil)
+		}, badQuery, http.StatusUnauthorized},
+		{"nothing changed, a query refused", stillGood, func() response {
+			return response{status: http.StatusNoContent}
+		}, badQuery, http.StatusUnprocessableEntity},
 	} {
 		remember(c.token, "/v1/projects")
 		changed := c.change()
 		require.Less(t, changed.status, 300, "%s: %s", c.name, changed.body)
 		statements.reset()
-		next := get(c.token, "/v1/projects")
+		path := cmp.Or(c.path, "/v1/projects")
+		next := get(c.token, path)
 		require.Equal(t, c.status, next.status, "%s, the next request: %s", c.name, next.body)
-		require.True(t, fromMemory(), "%s: the request started from memory: %v", c.name, statements.taken())
+		switch {
+		case c.path == "":
+			require.True(t, fromMemory(), "%s: the request started from memory: %v", c.name, statements.taken())
+		case c.status == http.StatusUnprocessableEntity:
+			// No handler ran: the check took a round trip of its own.
+			require.Len(t, statements.taken(), 1, "%s: the check alone: %v", c.name, statements.taken())
+		default:
+			// The check, then the full authentication that decides the answer.
+			require.GreaterOrEqual(t, len(statements.taken()), 2, "%s: the check, then a full authentication: %v", c.name, statements.taken())
+		}
 		if c.status == http.StatusUnauthorized {
 			require.Equal(t, `Bearer realm="api"`, next.header.Get("WWW-Authenticate"))
 		}

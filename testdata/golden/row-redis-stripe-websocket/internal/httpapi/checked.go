@@ -41,17 +41,78 @@ func remembers(op *huma.Operation) bool {
 // lateCheck is a request let in on a remembered credential.
 type lateCheck struct {
 	check *postgres.AccessCheck
+	// authenticate authenticates the request's credential in full;
+	// authenticate (the middleware) sets it.
+	authenticate func(context.Context) error
 	// afresh authenticates the request in full and decides its guard
 	// again (router.afresh); authorize sets it.
 	afresh func(context.Context) (context.Context, error)
+	// settled is set once the credential was authenticated in full, or
+	// checked, for a refusal (settle): it is done once a request.
+	settled bool
+	logger  *slog.Logger
+}
+
+// again authenticates the request in full and decides its guard again,
+// returning the context to serve it in.
+func (late *lateCheck) again(ctx context.Context) (context.Context, error) {
+	late.settled = true
+	if late.afresh == nil {
+		return nil, domain.Errorf(domain.EINTERNAL, "a remembered credential reached an operation without its guard")
+	}
+	return late.afresh(ctx)
+}
+
+// settle is for a request let in on a remembered credential that is
+// refused before its handler ran: a parameter that fails validation, a
+// rate limit. The refusal waits for the check, as an answer does: it
+// returns what a full authentication refuses a credential whose access
+// changed (401 for a session ended, 403 for a role lowered), nil when the
+// credential still holds and the refusal stands.
+func (late *lateCheck) settle(ctx context.Context) error {
+	if late.settled {
+		return nil
+	}
+	late.settled = true
+	err := late.check.Confirm(ctx)
+	if !errors.Is(err, postgres.ErrAccessChanged) {
+		return err
+	}
+	if late.afresh != nil {
+		_, err = late.afresh(ctx)
+		return err
+	}
+	return late.authenticate(ctx)
+}
+
+// settledRefusal is settle for a refusal of status that huma makes on its
+// own (its input validation, through huma.NewErrorWithContext): the error
+// to answer instead, nil when the refusal stands.
+func settledRefusal(ctx huma.Context, status int) huma.StatusError {
+	if ctx == nil || status < http.StatusBadRequest || status >= http.StatusInternalServerError || status == http.StatusUnauthorized {
+		return nil
+	}
+	late := lateCheckFrom(ctx.Context())
+	if late == nil {
+		return nil
+	}
+	err := late.settle(ctx.Context())
+	if err == nil {
+		return nil
+	}
+	if domain.ErrorCode(err) == domain.EUNAUTHORIZED {
+		ctx.SetHeader("WWW-Authenticate", `Bearer realm="api"`)
+	}
+	refusal, _ := errors.AsType[huma.StatusError](problem(ctx.Context(), late.logger, err))
+	return refusal
 }
 
 type lateCheckKey struct{}
 
 // withLateCheck marks ctx's request as let in on a remembered credential,
 // whose check its tenant reads carry.
-func withLateCheck(ctx context.Context, check *postgres.AccessCheck) context.Context {
-	return postgres.WithAccessCheck(context.WithValue(ctx, lateCheckKey{}, &lateCheck{check: check}), check)
+func withLateCheck(ctx context.Context, late *lateCheck) context.Context {
+	return postgres.WithAccessCheck(context.WithValue(ctx, lateCheckKey{}, late), late.check)
 }
 
 // withoutLateCheck is ctx with no check pending: its request was
@@ -86,10 +147,7 @@ func serveChecked[I, O any](ctx context.Context, logger *slog.Logger, input *I, 
 			return nil, checkErr
 		}
 	}
-	if late.afresh == nil {
-		return nil, domain.Errorf(domain.EINTERNAL, "a remembered credential reached an operation without its guard")
-	}
-	fresh, err := late.afresh(ctx)
+	fresh, err := late.again(ctx)
 	if domain.ErrorCode(err) == domain.EUNAUTHORIZED {
 		return nil, huma.ErrorWithHeaders(problem(ctx, logger, err), http.Header{"WWW-Authenticate": {`Bearer realm="api"`}})
 	}

@@ -68,6 +68,15 @@ func init() {
 		}
 		return withoutValues(validationError(status, msg, errs...))
 	}
+	// A request let in on a remembered credential is refused for its input
+	// only once the credential's check passed (see lateCheck.settle).
+	withContext := huma.NewErrorWithContext
+	huma.NewErrorWithContext = func(ctx huma.Context, status int, msg string, errs ...error) huma.StatusError {
+		if refusal := settledRefusal(ctx, status); refusal != nil {
+			return refusal
+		}
+		return withContext(ctx, status, msg, errs...)
+	}
 }
 
 // bodyTextError returns errInvalidUTF8, errSurrogate or errNUL when one of errs is the

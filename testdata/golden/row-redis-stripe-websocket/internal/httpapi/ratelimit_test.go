@@ -13,6 +13,7 @@ import (
 
 	"github.com/acme/shop-api/internal/httpapi"
 	"github.com/acme/shop-api/internal/postgres"
+	"github.com/acme/shop-api/internal/testsvc"
 )
 
 // limitedAPI serves b's tenants and identity with limits.
@@ -249,4 +250,32 @@ func TestOwnedTenantsAreCapped(t *testing.T) {
 	require.Equal(t, http.StatusNoContent, res.status, string(res.body))
 	res = b.call(t, http.MethodPost, "/v1/tenants", "", "", map[string]string{"slug": "umbrella", "name": "Umbrella"})
 	require.Equal(t, http.StatusCreated, res.status, string(res.body))
+}
+
+// A remembered session past its user's budget is checked before it is
+// told to wait: one that ended hears 401, as a full authentication tells
+// it, and not 429.
+func TestARememberedSessionPastItsBudgetIsCheckedFirst(t *testing.T) {
+	t.Parallel()
+	statements := &statementLog{}
+	b, _ := setupAPIOn(t, testsvc.NewTenancyConfig(t), bundleOptions{tracer: statements})
+	b.createTenant(t, "acme")
+	ended := b.login(t, "owner@example.com")
+	b.remember(t, statements, ended, "acme", "/v1/projects")
+	res := b.callAs(t, ended, http.MethodPost, "/v1/auth/logout", "", "", nil)
+	require.Less(t, res.status, 300, string(res.body))
+
+	// The owner's other session spends the user's budget.
+	limitedAPI(t, b, httpapi.RateLimits{User: httpapi.Rate{PerSecond: 0.02, Burst: 1}})
+	res = b.call(t, http.MethodGet, "/v1/projects", "", "acme", nil)
+	require.Equal(t, http.StatusOK, res.status, string(res.body))
+	requireRateLimited(t, b.call(t, http.MethodGet, "/v1/projects", "", "acme", nil))
+
+	statements.reset()
+	res = b.callAs(t, ended, http.MethodGet, "/v1/projects", "", "acme", nil)
+	require.Equal(t, http.StatusUnauthorized, res.status, string(res.body))
+	require.Equal(t, `Bearer realm="api"`, res.header.Get("WWW-Authenticate"))
+	// Let in from memory, refused by the limit, then the check and the
+	// full authentication that decides the answer.
+	require.GreaterOrEqual(t, len(statements.taken()), 2, "the check, then a full authentication: %v", statements.taken())
 }
