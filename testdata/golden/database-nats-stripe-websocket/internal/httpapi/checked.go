@@ -41,6 +41,8 @@ func remembers(op *huma.Operation) bool {
 // lateCheck is a request let in on a remembered credential.
 type lateCheck struct {
 	check *postgres.AccessCheck
+	// hint is the tenant the request names (router.tenantHint).
+	hint string
 	// authenticate authenticates the request's credential in full;
 	// authenticate (the middleware) sets it.
 	authenticate func(context.Context) error

@@ -594,7 +594,8 @@ func (r *router) authenticate(keys bool) func(huma.Context, func(huma.Context)) 
 			r.unauthorized(ctx, "Send a session token or API key as Authorization: Bearer <token>.")
 			return
 		}
-		p, check, err := r.principal(ctx, token)
+		hint := r.tenantHint(ctx)
+		p, check, err := r.principal(ctx, token, hint)
 		if domain.ErrorCode(err) == domain.EUNAUTHORIZED {
 			r.unauthorized(ctx, domain.ErrorMessage(err))
 			return
@@ -609,8 +610,7 @@ func (r *router) authenticate(keys bool) func(huma.Context, func(huma.Context)) 
 		}
 		c := context.WithValue(domain.WithPrincipal(ctx.Context(), p), tokenKey{}, token)
 		if check != nil {
-			hint := r.tenantHint(ctx)
-			c = withLateCheck(c, &lateCheck{check: check, logger: r.deps.Logger, authenticate: func(c context.Context) error {
+			c = withLateCheck(c, &lateCheck{check: check, hint: hint, logger: r.deps.Logger, authenticate: func(c context.Context) error {
 				_, err := r.deps.Identity.AuthenticateIn(c, token, hint)
 				return err
 			}})
@@ -638,8 +638,7 @@ func (r *router) authenticate(keys bool) func(huma.Context, func(huma.Context)) 
 // (Identity.RememberedIn, with the check the request must pass before it
 // answers; see checked.go) when the operation only reads, otherwise in
 // full.
-func (r *router) principal(ctx huma.Context, token string) (domain.Principal, *postgres.AccessCheck, error) {
-	hint := r.tenantHint(ctx)
+func (r *router) principal(ctx huma.Context, token, hint string) (domain.Principal, *postgres.AccessCheck, error) {
 	if remembers(ctx.Operation()) {
 		if p, check, ok := r.deps.Identity.RememberedIn(ctx.Context(), token, hint); ok {
 			return p, check, nil
@@ -679,9 +678,8 @@ func (r *router) authorize(g tenantGuard) func(huma.Context, func(huma.Context))
 		late := lateCheckFrom(c)
 		if late != nil {
 			token, _ := c.Value(tokenKey{}).(string)
-			hint := r.tenantHint(ctx)
 			late.afresh = func(c context.Context) (context.Context, error) {
-				return r.afresh(c, g, token, hint, t, object)
+				return r.afresh(c, g, token, late.hint, t, object)
 			}
 		}
 		a, err := r.decide(c, g, principal, t, object)
