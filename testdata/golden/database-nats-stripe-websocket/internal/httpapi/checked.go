@@ -103,7 +103,7 @@ func settledRefusal(ctx huma.Context, status int) huma.StatusError {
 		return nil
 	}
 	if domain.ErrorCode(err) == domain.EUNAUTHORIZED {
-		ctx.SetHeader("WWW-Authenticate", `Bearer realm="api"`)
+		ctx.SetHeader("WWW-Authenticate", apiChallenge)
 	}
 	refusal, _ := errors.AsType[huma.StatusError](problem(ctx.Context(), late.logger, err))
 	return refusal
@@ -151,7 +151,7 @@ func serveChecked[I, O any](ctx context.Context, logger *slog.Logger, input *I, 
 	}
 	fresh, err := late.again(ctx)
 	if domain.ErrorCode(err) == domain.EUNAUTHORIZED {
-		return nil, huma.ErrorWithHeaders(problem(ctx, logger, err), http.Header{"WWW-Authenticate": {`Bearer realm="api"`}})
+		return nil, huma.ErrorWithHeaders(problem(ctx, logger, err), http.Header{"WWW-Authenticate": {apiChallenge}})
 	}
 	if err != nil {
 		return nil, err

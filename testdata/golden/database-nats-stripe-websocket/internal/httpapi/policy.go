@@ -755,8 +755,12 @@ func (r *router) limitTenant(ctx huma.Context, next func(huma.Context)) {
 	next(ctx)
 }
 
+// apiChallenge is the WWW-Authenticate header of every 401 the API
+// answers.
+const apiChallenge = `Bearer realm="api"`
+
 func (r *router) unauthorized(ctx huma.Context, detail string) {
-	ctx.SetHeader("WWW-Authenticate", `Bearer realm="api"`)
+	ctx.SetHeader("WWW-Authenticate", apiChallenge)
 	_ = huma.WriteErr(r.api, ctx, http.StatusUnauthorized, detail)
 }
 

@@ -172,8 +172,8 @@ func TestARememberedSessionIsCheckedWithItsRead(t *testing.T) {
 	for _, c := range []struct {
 		name   string
 		token  string
-		change func() response
-		path   string // the next request's; /v1/projects when empty
+		change func() response // nil: nothing changes
+		path   string          // the next request's; /v1/projects when empty
 		status int
 	}{
 		{"member removed", leaver, func() response {
@@ -204,13 +204,13 @@ func TestARememberedSessionIsCheckedWithItsRead(t *testing.T) {
 		{"API key revoked, then a query refused", revokedKeyBadQuery.Key, func() response {
 			return api.call(t, http.MethodDelete, "/v1/api-keys/"+revokedKeyBadQuery.ID, "", "acme", nil)
 		}, badQuery, http.StatusUnauthorized},
-		{"nothing changed, a query refused", stillGood, func() response {
-			return response{status: http.StatusNoContent}
-		}, badQuery, http.StatusUnprocessableEntity},
+		{"nothing changed, a query refused", stillGood, nil, badQuery, http.StatusUnprocessableEntity},
 	} {
 		remember(c.token, "/v1/projects")
-		changed := c.change()
-		require.Less(t, changed.status, 300, "%s: %s", c.name, changed.body)
+		if c.change != nil {
+			changed := c.change()
+			require.Less(t, changed.status, 300, "%s: %s", c.name, changed.body)
+		}
 		statements.reset()
 		path := cmp.Or(c.path, "/v1/projects")
 		next := get(c.token, path)
