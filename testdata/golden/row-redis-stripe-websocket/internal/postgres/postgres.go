@@ -38,14 +38,19 @@ func MinMaxConns(n int32) Option {
 	}
 }
 
-// inTxBegun runs fn in a transaction that begin starts on one of pool's
-// connections, and commits it when fn returns nil, unless fn committed it
+// connPool is where a tenant's statements get a connection: a pool.
+type connPool interface {
+	Acquire(ctx context.Context) (*pgxpool.Conn, error)
+}
+
+// inTxBegun runs fn in a transaction that begin starts on a connection of
+// pool, and commits it when fn returns nil, unless fn committed it
 // itself: a unit sends its audit entries and the COMMIT in one round trip
 // (see Unit.commit), after which the connection is idle and there is
 // nothing left to commit. However fn ends (an error, a panic), a
 // transaction still open is rolled back; a connection that could not
 // roll back is closed, not given back to the pool.
-func inTxBegun(ctx context.Context, pool *pgxpool.Pool, begin func(context.Context, *pgx.Conn) (pgx.Tx, error), fn func(pgx.Tx) error) error {
+func inTxBegun(ctx context.Context, pool connPool, begin func(context.Context, *pgx.Conn) (pgx.Tx, error), fn func(pgx.Tx) error) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -78,7 +83,7 @@ func inTxBegun(ctx context.Context, pool *pgxpool.Pool, begin func(context.Conte
 // makes, which ends with it (so does the tenant's setting, as with SET
 // LOCAL). A second statement is refused: it would run outside the tenant.
 type oneQuery struct {
-	pool  *pgxpool.Pool
+	pool  connPool
 	enter string // the statement that enters the tenant, taking args
 	args  []any
 	// failed maps the entering statement's error (a tenant whose storage

@@ -25,6 +25,13 @@ const MinMetricsTokenLength = 32
 // DefaultHTTPAddr is HTTP_ADDR when unset.
 const DefaultHTTPAddr = ":8080"
 
+// DefaultTenantShards, TENANT_SHARDS unset, makes as many tenant shards as
+// DATABASE_URL's pool may open connections (pool_max_conns).
+const DefaultTenantShards = -1
+
+// MaxTenantShards is the most TENANT_SHARDS may make.
+const MaxTenantShards = 64
+
 // DefaultAppURL is APP_URL when unset: a front end in local development.
 const DefaultAppURL = "http://localhost:3000"
 
@@ -124,6 +131,12 @@ type Database struct {
 	// database the same key, so the app and its migrations need the same
 	// SECRET_KEY.
 	SecretKey string
+	// TenantShards is how many single-connection pools tenants are pinned
+	// to, two each by a hash of their id, so that a connection keeps its
+	// tenants' statements prepared; 0 turns pinning off, and
+	// DefaultTenantShards (unset) makes as many as DATABASE_URL's pool
+	// may open (TENANT_SHARDS).
+	TenantShards int
 }
 
 // Problem is one missing or malformed variable.
@@ -251,7 +264,11 @@ type loader struct {
 
 func (l *loader) database() Database {
 	d := Database{
-		URL: l.url(l.required("DATABASE_URL"), "postgres", "postgresql"),
+		URL:          l.url(l.required("DATABASE_URL"), "postgres", "postgresql"),
+		TenantShards: DefaultTenantShards,
+	}
+	if shards := l.optional("TENANT_SHARDS", ""); shards.value != "" {
+		d.TenantShards = l.count(shards, 0, MaxTenantShards)
 	}
 	if migrate := l.optional("MIGRATE_DATABASE_URL", ""); migrate.value != "" {
 		d.MigrateURL = l.url(migrate, "postgres", "postgresql")

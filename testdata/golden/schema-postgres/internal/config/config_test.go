@@ -56,6 +56,7 @@ func TestLoadDefaults(t *testing.T) {
 	require.Equal(t, "postgres://app@localhost:5432/app?sslmode=disable", cfg.Database.URL)
 	require.Equal(t, "postgres://owner@localhost:5432/app?sslmode=disable", cfg.Database.MigrateURL)
 	require.Equal(t, cfg.Database.URL, cfg.Database.SessionURL, "without a pooler in between, DATABASE_URL keeps its sessions")
+	require.Equal(t, config.DefaultTenantShards, cfg.Database.TenantShards, "as many as DATABASE_URL's pool")
 	require.Equal(t, ":8080", cfg.HTTPAddr)
 	require.Equal(t, config.Rate{PerSecond: 50, Burst: 100}, cfg.RateLimitIP)
 	require.Equal(t, config.Rate{PerSecond: 20, Burst: 40}, cfg.RateLimitUser)
@@ -154,6 +155,8 @@ func TestLoadNamesEachMalformedVariable(t *testing.T) {
 		{"DATABASE_SESSION_URL", "pgbouncer:6432", "must be a URL starting with postgres://"},
 		{"DATABASE_SESSION_URL", "postgres://someone-else@db:5432/app", "must connect as DATABASE_URL's role"},
 		{"DATABASE_URL", "postgres://app@pgbouncer:6432/app?default_query_exec_mode=cache_describe", "default_query_exec_mode=cache_describe would reuse one tenant's statements"},
+		{"TENANT_SHARDS", "65", "must be a whole number from 0 to 64"},
+		{"TENANT_SHARDS", "-1", "must be a whole number from 0 to 64"},
 		{"SECRET_KEY", "short", "must be at least 32 characters long (got 5)"},
 		{"HTTP_ADDR", "8080", `must be host:port or :port (got "8080")`},
 		{"METRICS_TOKEN", "short", "must be at least 32 characters long (got 5)"},

@@ -39,7 +39,21 @@ const SealLifetime = sealTTL
 // SetMaxTenantStatements sets how many tenant statements each of ts's
 // connections keeps prepared; call it before ts reads a tenant.
 func SetMaxTenantStatements(ts *Tenants, n int) {
-	ts.storage.maxStatements = n
+	ts.storage.maxStatements, ts.storage.shardStatements = n, n
+}
+
+// TenantShards are the two shards, of n, of the tenant with id: its first
+// choice, and its second.
+func TenantShards(id string, n int) (first, second int) {
+	return shardsOf(id, n)
+}
+
+// Shards is how many shards ts pins tenants to.
+func Shards(ts *Tenants) int {
+	if ts.storage.shards == nil {
+		return 0
+	}
+	return len(ts.storage.shards.pools)
 }
 
 // TenantStatementName is the name sql is prepared under for the tenant

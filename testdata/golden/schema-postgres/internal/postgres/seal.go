@@ -83,9 +83,13 @@ type tenantStorage struct {
 	// read (see sendChecked) and the tenants' own statements
 	// (tenant_statements.go).
 	prepared bool
-	// maxStatements is how many tenant statements a connection keeps
-	// prepared (maxTenantStatements).
-	maxStatements int
+	// maxStatements is how many tenant statements a connection of the
+	// shared pool keeps prepared (maxTenantStatements); shardStatements,
+	// a shard's connection (maxShardStatements).
+	maxStatements, shardStatements int
+	// shards pin tenants to connections (tenant_shards.go); nil when
+	// statements are not prepared or TENANT_SHARDS is 0.
+	shards *tenantShards
 }
 
 // newTenantStorage checks DATABASE_URL's role before anything is served: a
@@ -106,7 +110,7 @@ func newTenantStorage(ctx context.Context, ts *Tenants, cfg config.Database, app
 	if cfg.SecretKey == "" {
 		return nil, errors.New("postgres: SECRET_KEY is needed to seal tenants' transactions")
 	}
-	s := &tenantStorage{ts: ts, appRole: appCfg.User, sealKey: sealKeyFrom(cfg.SecretKey), prepared: !execModeChosen(cfg.URL), maxStatements: maxTenantStatements}
+	s := &tenantStorage{ts: ts, appRole: appCfg.User, sealKey: sealKeyFrom(cfg.SecretKey), prepared: !execModeChosen(cfg.URL), maxStatements: maxTenantStatements, shardStatements: maxShardStatements}
 	if sealErr := s.checkSeal(pingCtx); sealErr != nil {
 		return nil, sealErr
 	}
@@ -117,10 +121,24 @@ func newTenantStorage(ctx context.Context, ts *Tenants, cfg config.Database, app
 		}
 		s.migrateCfg.RuntimeParams["application_name"] = appName + "-migrate"
 	}
+	shards := cfg.TenantShards
+	if shards == config.DefaultTenantShards {
+		shards = int(min(ts.pool.Config().MaxConns, config.MaxTenantShards))
+	}
+	if s.prepared && shards > 0 {
+		s.shards, err = newTenantShards(ts.pool, shards, func() int { return s.shardStatements })
+		if err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
-func (s *tenantStorage) close() {}
+func (s *tenantStorage) close() {
+	if s.shards != nil {
+		s.shards.close()
+	}
+}
 
 // sealTTL is how long a seal is good for: a transaction must begin within
 // it (app_tenant() compares the expiry with the transaction's start), so

@@ -128,6 +128,15 @@ func (s *tenantStorage) enterArgs(t domain.Tenant) []any {
 	return []any{pgx.Identifier{schemaName(t.Slug)}.Sanitize(), s.seal(t, time.Now())}
 }
 
+// conns is where t's transactions and reads get a connection: its shard
+// (tenant_shards.go), or the shared pool when there are none.
+func (s *tenantStorage) conns(t domain.Tenant) connPool {
+	if s.shards == nil {
+		return s.ts.pool
+	}
+	return s.shards.of(t)
+}
+
 // inTenant begins t's transaction in t's schema, sealed to t, in one round
 // trip (beginEntered).
 func (s *tenantStorage) inTenant(ctx context.Context, t domain.Tenant, fn func(pgx.Tx) error) error {
@@ -139,7 +148,7 @@ func (s *tenantStorage) inTenant(ctx context.Context, t domain.Tenant, fn func(p
 			return enter(ctx, conn)
 		}
 	}
-	return missingSchema(t, inTxBegun(ctx, s.ts.pool, begin, fn))
+	return missingSchema(t, inTxBegun(ctx, s.conns(t), begin, fn))
 }
 
 // reader is the one-statement DBTX of ReadTenant for t: its statement
@@ -147,7 +156,7 @@ func (s *tenantStorage) inTenant(ctx context.Context, t domain.Tenant, fn func(p
 // schema unless DATABASE_URL chose the query mode.
 func (s *tenantStorage) reader(t domain.Tenant) *oneQuery {
 	q := &oneQuery{
-		pool: s.ts.pool, enter: enterStatement, args: s.enterArgs(t),
+		pool: s.conns(t), enter: enterStatement, args: s.enterArgs(t),
 		failed:       func(err error) error { return missingSchema(t, err) },
 		prepareCheck: s.prepared,
 	}

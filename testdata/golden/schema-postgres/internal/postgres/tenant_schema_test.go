@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/stretchr/testify/require"
 
+	"example.com/acme/internal/config"
 	"example.com/acme/internal/domain"
 	"example.com/acme/internal/postgres"
 	"example.com/acme/internal/postgres/tenantdb"
@@ -354,6 +357,162 @@ func TestSchemaPreparedOnlyWhenMissedAgainSoon(t *testing.T) {
 	require.Contains(t, prepared, x.Slug, "missed again at once")
 	require.Len(t, prepared, maxStatements)
 	require.NotContains(t, prepared, full[0].Slug, "the least recently used made room")
+}
+
+// sharded opens a second registry on the same environment with n tenant
+// shards beside a shared pool of one connection.
+func sharded(t *testing.T, cfg config.Database, n int) *postgres.Tenants {
+	t.Helper()
+	cfg.URL += sep(cfg.URL) + "pool_max_conns=1"
+	cfg.TenantShards = n
+	return openTenants(t, cfg, postgres.TenantsOptions{})
+}
+
+// backendOf returns the backend that runs a transaction of tn on ts.
+func backendOf(t *testing.T, ts *postgres.Tenants, tn domain.Tenant) int {
+	t.Helper()
+	var pid int
+	require.NoError(t, ts.InTenant(t.Context(), tn, func(ctx context.Context, u *postgres.Unit) error {
+		return u.Tx().QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid)
+	}))
+	return pid
+}
+
+// Each tenant's transactions and reads run on the connection of its first
+// shard while it is free, and its statements are prepared there, not on
+// the shared pool's.
+func TestSchemaTenantsArePinnedToShards(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	ts := sharded(t, b.cfg, 2)
+	_, shared := sessionState(t, ts)
+
+	// Tenants until each of the two shards is the first of two.
+	var tenants []domain.Tenant
+	var slugs []string
+	perShard := [2]int{}
+	for i := 0; perShard[0] < 2 || perShard[1] < 2; i++ {
+		require.Less(t, i, 40, "40 tenants and a shard first for fewer than two")
+		tn := b.create(t, fmt.Sprintf("tenant-%d", i))
+		tenants, slugs = append(tenants, tn), append(slugs, tn.Slug)
+		first, _ := postgres.TenantShards(tn.ID, 2)
+		perShard[first]++
+	}
+	backends := map[int]int{} // shard: its backend
+	for range 2 {
+		for _, tn := range tenants {
+			readPage(t, ts, tn)
+			first, _ := postgres.TenantShards(tn.ID, 2)
+			pid := backendOf(t, ts, tn)
+			require.NotEqual(t, shared, pid, "%s ran on the shared pool", tn.Slug)
+			if seen, ok := backends[first]; ok {
+				require.Equal(t, seen, pid, "%s left its shard's connection", tn.Slug)
+			}
+			backends[first] = pid
+		}
+	}
+	require.Len(t, backends, 2)
+	require.NotEqual(t, backends[0], backends[1], "two shards, one connection")
+	require.Empty(t, preparedReads(t, ts, slugs...), "the shared pool prepared a tenant's statement")
+}
+
+// A tenant's two shards differ, are spread over all shards, and are the
+// same every time (any string stands in for an id).
+func TestSchemaShardsOfATenant(t *testing.T) {
+	t.Parallel()
+	const n = 4
+	firsts, seconds := map[int]int{}, map[int]int{}
+	for range 400 {
+		id := rand.Text()
+		first, second := postgres.TenantShards(id, n)
+		require.NotEqual(t, first, second)
+		require.True(t, first >= 0 && first < n && second >= 0 && second < n, "%d, %d", first, second)
+		again, secondAgain := postgres.TenantShards(id, n)
+		require.Equal(t, []int{first, second}, []int{again, secondAgain})
+		firsts[first]++
+		seconds[second]++
+	}
+	for i := range n {
+		require.Greater(t, firsts[i], 50, "first choices %v", firsts)
+		require.Greater(t, seconds[i], 50, "second choices %v", seconds)
+	}
+	first, second := postgres.TenantShards(rand.Text(), 1)
+	require.Equal(t, []int{0, 0}, []int{first, second}, "one shard is both")
+}
+
+// While a tenant's first shard's connection is busy, its next transaction
+// and read run on its second shard's instead of waiting.
+func TestSchemaABusyShardSendsItsTenantsToTheirSecond(t *testing.T) {
+	t.Parallel()
+	b, acme, _ := acmeAndGlobex(t, 1)
+	ts := sharded(t, b.cfg, 2)
+	_, shared := sessionState(t, ts)
+	first := backendOf(t, ts, acme)
+	require.NotEqual(t, shared, first)
+
+	held, hold := make(chan struct{}), make(chan struct{})
+	release := sync.OnceFunc(func() { close(hold) })
+	t.Cleanup(release) // before ts closes, which waits for its connections
+	done := make(chan error, 1)
+	go func() {
+		done <- ts.InTenant(context.WithoutCancel(t.Context()), acme, func(ctx context.Context, u *postgres.Unit) error {
+			var pid int
+			if err := u.Tx().QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+				return err
+			}
+			if pid != first {
+				return fmt.Errorf("the holder ran on %d, not the first shard's %d", pid, first)
+			}
+			close(held)
+			<-hold
+			return nil
+		})
+	}()
+	select {
+	case <-held:
+	case err := <-done:
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var pid int
+	require.NoError(t, ts.InTenant(ctx, acme, func(ctx context.Context, u *postgres.Unit) error {
+		return u.Tx().QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid)
+	}), "waited for the busy shard")
+	require.NotEqual(t, first, pid)
+	require.NotEqual(t, shared, pid, "the second shard's connection, not the shared pool's")
+	require.Len(t, readPage(t, ts, acme), 1, "a read too")
+	release()
+	require.NoError(t, <-done)
+	require.Equal(t, first, backendOf(t, ts, acme), "back on the first once it is free")
+}
+
+// TENANT_SHARDS unset makes as many shards as DATABASE_URL's pool has
+// connections; 0 makes none, and so does a query mode that prepares
+// nothing, where pinning would buy nothing.
+func TestSchemaHowManyShards(t *testing.T) {
+	t.Parallel()
+	b := setupTenants(t)
+	for _, tc := range []struct {
+		name   string
+		params string
+		shards int
+		want   int
+	}{
+		{"unset", "pool_max_conns=3", config.DefaultTenantShards, 3},
+		{"set", "pool_max_conns=3", 5, 5},
+		{"off", "pool_max_conns=3", 0, 0},
+		{"exec mode", "default_query_exec_mode=exec", 2, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := b.cfg
+			cfg.URL += sep(cfg.URL) + tc.params
+			cfg.TenantShards = tc.shards
+			require.Equal(t, tc.want, postgres.Shards(openTenants(t, cfg, postgres.TenantsOptions{})))
+		})
+	}
 }
 
 // migrateAcmeAhead gives acme one more migration than the others, which

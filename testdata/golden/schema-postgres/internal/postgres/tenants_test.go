@@ -69,10 +69,12 @@ func connect(t *testing.T, databaseURL string) *pgx.Conn {
 }
 
 // pinned opens a second registry on the same environment whose pool has a
-// single connection, so every transaction below runs on it.
+// single connection, so every transaction below runs on it (no tenant
+// is pinned to a shard of its own).
 func pinned(t *testing.T, cfg config.Database) *postgres.Tenants {
 	t.Helper()
 	cfg.URL += sep(cfg.URL) + "pool_max_conns=1"
+	cfg.TenantShards = 0
 	return openTenants(t, cfg, postgres.TenantsOptions{})
 }
 
