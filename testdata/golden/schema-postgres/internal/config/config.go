@@ -25,7 +25,7 @@ const MinMetricsTokenLength = 32
 // DefaultHTTPAddr is HTTP_ADDR when unset.
 const DefaultHTTPAddr = ":8080"
 
-// DefaultTenantShards, TENANT_SHARDS unset, makes as many tenant shards as
+// DefaultTenantShards is TENANT_SHARDS unset: as many tenant shards as
 // DATABASE_URL's pool may open connections (pool_max_conns).
 const DefaultTenantShards = -1
 
@@ -382,7 +382,7 @@ func urlUser(raw string) string {
 }
 
 // count checks a whole number from lo to hi.
-func (l *loader) count(v variable, lo, hi int) int {
+func (l *loader) count(v variable, lo, hi int) int { //nolint:unparam // every count schema mode reads may be 0; database mode's start at 1
 	n, err := strconv.Atoi(v.value)
 	if err != nil || n < lo || n > hi {
 		l.fail(v.name, "must be a whole number from %d to %d (got %q)", lo, hi, v.value)

@@ -126,7 +126,7 @@ func newTenantStorage(ctx context.Context, ts *Tenants, cfg config.Database, app
 		shards = int(min(ts.pool.Config().MaxConns, config.MaxTenantShards))
 	}
 	if s.prepared && shards > 0 {
-		s.shards, err = newTenantShards(ts.pool, shards, func() int { return s.shardStatements })
+		s.shards, err = newTenantShards(ctx, ts.pool, shards, func() int { return s.shardStatements })
 		if err != nil {
 			return nil, err
 		}

@@ -53,7 +53,7 @@ type tenantShards struct {
 // newTenantShards makes n shard pools of one connection each, configured
 // as shared is; a shard's connection keeps up to maxStatements tenant
 // statements (see tenantStatementsOf). They connect when first used.
-func newTenantShards(shared *pgxpool.Pool, n int, maxStatements func() int) (*tenantShards, error) {
+func newTenantShards(ctx context.Context, shared *pgxpool.Pool, n int, maxStatements func() int) (*tenantShards, error) {
 	sh := &tenantShards{waiting: make([]atomic.Int32, n)}
 	for i := range n {
 		cfg := shared.Config()
@@ -69,7 +69,7 @@ func newTenantShards(shared *pgxpool.Pool, n int, maxStatements func() int) (*te
 			tenantStatementsOf(conn, maxStatements())
 			return nil
 		}
-		pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+		pool, err := pgxpool.NewWithConfig(ctx, cfg)
 		if err != nil {
 			sh.close()
 			return nil, fmt.Errorf("postgres: tenant shard pool: %w", err)
