@@ -368,13 +368,25 @@ func sharded(t *testing.T, cfg config.Database, n int) *postgres.Tenants {
 	return openTenants(t, cfg, postgres.TenantsOptions{})
 }
 
-// backendOf returns the backend that runs a transaction of tn on ts.
+// backend returns the backend that runs u's transaction.
+func backend(ctx context.Context, u *postgres.Unit) (int, error) {
+	var pid int
+	err := u.Tx().QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid)
+	return pid, err
+}
+
+// backendOf returns the backend that runs a transaction of tn on ts; it
+// fails the test after waiting 10 s for a connection.
 func backendOf(t *testing.T, ts *postgres.Tenants, tn domain.Tenant) int {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
 	var pid int
-	require.NoError(t, ts.InTenant(t.Context(), tn, func(ctx context.Context, u *postgres.Unit) error {
-		return u.Tx().QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid)
-	}))
+	require.NoError(t, ts.InTenant(ctx, tn, func(ctx context.Context, u *postgres.Unit) error {
+		var err error
+		pid, err = backend(ctx, u)
+		return err
+	}), "a transaction of %s", tn.Slug)
 	return pid
 }
 
@@ -456,8 +468,8 @@ func TestSchemaABusyShardSendsItsTenantsToTheirSecond(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- ts.InTenant(context.WithoutCancel(t.Context()), acme, func(ctx context.Context, u *postgres.Unit) error {
-			var pid int
-			if err := u.Tx().QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+			pid, err := backend(ctx, u)
+			if err != nil {
 				return err
 			}
 			if pid != first {
@@ -474,12 +486,7 @@ func TestSchemaABusyShardSendsItsTenantsToTheirSecond(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	var pid int
-	require.NoError(t, ts.InTenant(ctx, acme, func(ctx context.Context, u *postgres.Unit) error {
-		return u.Tx().QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid)
-	}), "waited for the busy shard")
+	pid := backendOf(t, ts, acme) // fails if it waits for the busy shard
 	require.NotEqual(t, first, pid)
 	require.NotEqual(t, shared, pid, "the second shard's connection, not the shared pool's")
 	require.Len(t, readPage(t, ts, acme), 1, "a read too")
